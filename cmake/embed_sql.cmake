@@ -1,0 +1,21 @@
+# Writes a C file holding every sql/NNN_slug.sql migration, in order, so the
+# binary carries the schema it expects. Called at build time with
+#   -DSQL_DIR=... -DOUT=...
+file(GLOB files "${SQL_DIR}/[0-9][0-9][0-9]_*.sql")
+list(SORT files)
+set(body "/* Generated from sql/ at build time. Do not edit. */\n#include \"core/migrations.h\"\n\n")
+set(table "const struct mig_file mig_files[] = {\n")
+set(count 0)
+foreach(f IN LISTS files)
+  get_filename_component(name "${f}" NAME)
+  string(SUBSTRING "${name}" 0 3 num)
+  math(EXPR version "${num}")
+  file(READ "${f}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "static const char sql_${count}[] = {${hex} 0x00};\n")
+  string(APPEND table "    { ${version}, \"${name}\", sql_${count} },\n")
+  math(EXPR count "${count} + 1")
+endforeach()
+string(APPEND table "};\nconst size_t mig_n_files = ${count};\n")
+file(WRITE "${OUT}.tmp" "${body}\n${table}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)

@@ -1,0 +1,30 @@
+#include <stdio.h>
+
+#include "cmd/cmd.h"
+
+static const char usage[] =
+    "usage: annuaire check-config -c FILE\n\n"
+    "Validates a configuration file (with environment overrides) and prints the\n"
+    "effective value of every key, secrets masked. Exits 0 when valid, 1 when not.\n\n"
+    "  -c, --config FILE   configuration file (YAML)\n"
+    "  -h, --help          this help\n";
+
+int
+cmd_check_config(int argc, char **argv)
+{
+    const char *path = NULL;
+    int rc = cmd_parse_common(argc, argv, usage, &path);
+    struct cfg *cfg;
+
+    if (rc >= 0) {
+        return rc;
+    }
+    cfg = cmd_load_config("check-config", path);
+    if (cfg == NULL) {
+        return CMD_EXIT_FAILURE;
+    }
+    cfg_dump(cfg, stdout);
+    printf("%s: configuration OK\n", path);
+    cfg_free(cfg);
+    return CMD_EXIT_OK;
+}

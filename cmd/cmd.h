@@ -1,0 +1,28 @@
+/* Subcommands of the annuaire binary. Only cmd/ sees every module. */
+#ifndef ANN_CMD_CMD_H
+#define ANN_CMD_CMD_H
+
+#include "core/cfg.h"
+
+/* Exit codes shared by every subcommand. */
+#define CMD_EXIT_OK      0
+#define CMD_EXIT_FAILURE 1 /* the command ran and failed (config, database, ...) */
+#define CMD_EXIT_USAGE   2 /* bad command line */
+
+int cmd_serve(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_check_config(int argc, char **argv);
+
+/**
+ * Parses the options every subcommand shares (-c FILE, --help).
+ *
+ * @param usage        text printed for --help
+ * @param[out] config  the -c argument (borrowed from argv)
+ * @return -1 to go on, otherwise the exit code to return at once
+ */
+int cmd_parse_common(int argc, char **argv, const char *usage, const char **config);
+
+/** Loads the configuration or prints why not. @return the config, or NULL */
+struct cfg *cmd_load_config(const char *cmd, const char *path);
+
+#endif

@@ -1,0 +1,116 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "core/log.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    { "check-config", cmd_check_config, "validate a configuration file and exit" },
+    { "migrate", cmd_migrate, "apply the database schema migrations" },
+    { "serve", cmd_serve, "run the HTTP service (identity API, routing, enrollment)" },
+};
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "usage: annuaire [--help] [--version] <command> [options]\n\n"
+                 "The interministerial directory and Matrix identity service.\n\ncommands:\n");
+    for (size_t i = 0; i < ANN_ARRAY_LEN(commands); i++) {
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(out, "\nRun 'annuaire <command> --help' for the options of a command.\n");
+}
+
+int
+cmd_parse_common(int argc, char **argv, const char *usage_text, const char **config)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    *config = NULL;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            *config = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return CMD_EXIT_OK;
+        case ':':
+            fprintf(stderr, "annuaire %s: option '%s' needs an argument\n", argv[0],
+                    argv[optind - 1]);
+            return CMD_EXIT_USAGE;
+        default:
+            fprintf(stderr, "annuaire %s: unknown option '%s' (see annuaire %s --help)\n", argv[0],
+                    argv[optind - 1], argv[0]);
+            return CMD_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "annuaire %s: unexpected argument '%s' (see annuaire %s --help)\n", argv[0],
+                argv[optind], argv[0]);
+        return CMD_EXIT_USAGE;
+    }
+    if (*config == NULL) {
+        fprintf(stderr, "annuaire %s: -c FILE is required (see annuaire %s --help)\n", argv[0],
+                argv[0]);
+        return CMD_EXIT_USAGE;
+    }
+    return -1;
+}
+
+struct cfg *
+cmd_load_config(const char *cmd, const char *path)
+{
+    char err[CFG_ERR_SIZE];
+    struct cfg *cfg = NULL;
+
+    if (cfg_load(path, &cfg, err) != 0) {
+        fprintf(stderr, "annuaire %s: %s\n", cmd, err);
+        return NULL;
+    }
+    log_set_level((enum log_level)cfg->log.level);
+    return cfg;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CMD_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CMD_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("annuaire %s\n", ANNUAIRE_VERSION);
+        return CMD_EXIT_OK;
+    }
+    for (size_t i = 0; i < ANN_ARRAY_LEN(commands); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    if (argv[1][0] == '-') {
+        fprintf(stderr, "annuaire: unknown option '%s' (see annuaire --help)\n", argv[1]);
+    } else {
+        fprintf(stderr, "annuaire: unknown command '%s' (see annuaire --help)\n", argv[1]);
+    }
+    return CMD_EXIT_USAGE;
+}

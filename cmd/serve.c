@@ -1,0 +1,127 @@
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "cmd/cmd.h"
+#include "core/db.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/migrations.h"
+#include "directory/directory.h"
+
+static const char usage[] =
+    "usage: annuaire serve -c FILE\n\n"
+    "Runs the HTTP service in the foreground. Stops on SIGTERM or SIGINT after\n"
+    "in-flight requests finish (http.shutdown_timeout). Refuses to start when the\n"
+    "database schema is older than this binary: run 'annuaire migrate' first.\n\n"
+    "  -c, --config FILE   configuration file (YAML)\n"
+    "  -h, --help          this help\n";
+
+/* Checks that the database is reachable and migrated. @return 0 or -1 (printed) */
+static int
+check_schema(const struct cfg *cfg, const char *path)
+{
+    char err[512];
+    PGconn *pg = db_connect_plain(&cfg->database, err, sizeof(err));
+    int version = 0;
+    int ret = -1;
+
+    if (pg == NULL) {
+        fprintf(stderr, "annuaire serve: %s", err);
+        return -1;
+    }
+    if (mig_current(pg, &version, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire serve: %s\n", err);
+    } else if (version < mig_latest()) {
+        fprintf(stderr,
+                "annuaire serve: the database schema is at version %d and this binary needs "
+                "%d: run 'annuaire migrate -c %s' first\n",
+                version, mig_latest(), path);
+    } else {
+        if (version > mig_latest()) {
+            log_warn("the database schema (version %d) is newer than this binary (%d)", version,
+                     mig_latest());
+        }
+        ret = 0;
+    }
+    PQfinish(pg);
+    return ret;
+}
+
+static int
+wait_for_stop(void)
+{
+    sigset_t set;
+    int sig = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        if (sigwait(&set, &sig) != 0) {
+            return -1;
+        }
+        if (sig == SIGHUP) {
+            log_info("SIGHUP: nothing to reload yet");
+            continue;
+        }
+        log_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        return sig;
+    }
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+    const struct route *tables[] = { dir_routes, metrics_routes };
+    const size_t sizes[] = { dir_n_routes, metrics_n_routes };
+    const char *path = NULL;
+    int rc = cmd_parse_common(argc, argv, usage, &path);
+    struct http_server *srv = NULL;
+    struct router *router = NULL;
+    struct cfg *cfg;
+    sigset_t set;
+
+    if (rc >= 0) {
+        return rc;
+    }
+    cfg = cmd_load_config("serve", path);
+    if (cfg == NULL) {
+        return CMD_EXIT_FAILURE;
+    }
+    cfg_install(cfg);
+    rc = CMD_EXIT_FAILURE;
+    if (check_schema(cfg, path) != 0) {
+        goto cleanup;
+    }
+    /* Signals are taken by sigwait in this thread only: block them before any thread starts. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    db_configure(&cfg->database);
+    router = router_new(tables, sizes, ANN_ARRAY_LEN(tables));
+    metrics_init(router);
+    srv = http_start(&cfg->http, router);
+    if (srv == NULL) {
+        goto cleanup;
+    }
+    log_info("annuaire %s serving (schema version %d)", ANNUAIRE_VERSION, mig_latest());
+    wait_for_stop();
+    http_stop(srv, cfg->http.shutdown_timeout);
+    log_info("stopped");
+    rc = CMD_EXIT_OK;
+cleanup:
+    metrics_shutdown();
+    router_free(router);
+    db_thread_close();
+    cfg_uninstall();
+    return rc;
+}

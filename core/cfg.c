@@ -1,0 +1,465 @@
+#include "core/cfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <yaml.h>
+
+#include "core/log.h"
+
+enum cfg_type {
+    CFG_STRING,
+    CFG_INT,
+    CFG_BOOL,
+    CFG_LEVEL,
+};
+
+#define CFG_SECRET 1u /* never printed; may come from <key>_file */
+
+struct cfg_key {
+    const char *name;
+    enum cfg_type type;
+    size_t offset;
+    const char *def; /* default as text; NULL = unset */
+    long min, max;
+    unsigned flags;
+};
+
+#define OFF(f) offsetof(struct cfg, f)
+
+/* Alphabetical. Every key is documented in conf/annuaire.yaml (a unit test checks). */
+static const struct cfg_key keys[] = {
+    { "database.connect_timeout", CFG_INT, OFF(database.connect_timeout), "5", 1, 300, 0 },
+    { "database.conninfo", CFG_STRING, OFF(database.conninfo), "dbname=annuaire", 0, 4096, 0 },
+    { "database.password", CFG_STRING, OFF(database.password), NULL, 0, 1024, CFG_SECRET },
+    { "database.statement_timeout_ms", CFG_INT, OFF(database.statement_timeout_ms), "5000", 0,
+      3600000, 0 },
+    { "http.bind_address", CFG_STRING, OFF(http.bind_address), "127.0.0.1", 1, 255, 0 },
+    { "http.connection_limit", CFG_INT, OFF(http.connection_limit), "1024", 1, 100000, 0 },
+    { "http.connection_timeout", CFG_INT, OFF(http.connection_timeout), "30", 1, 3600, 0 },
+    { "http.cors_origin", CFG_STRING, OFF(http.cors_origin), "*", 1, 255, 0 },
+    { "http.max_body_bytes", CFG_INT, OFF(http.max_body_bytes), "65536", 1024, 67108864, 0 },
+    { "http.port", CFG_INT, OFF(http.port), "8090", 1, 65535, 0 },
+    { "http.shutdown_timeout", CFG_INT, OFF(http.shutdown_timeout), "10", 0, 600, 0 },
+    { "http.threads", CFG_INT, OFF(http.threads), "0", 0, 1024, 0 },
+    { "log.level", CFG_LEVEL, OFF(log.level), "info", 0, 0, 0 },
+};
+
+#define N_KEYS           ANN_ARRAY_LEN(keys)
+#define MAX_CONFIG_BYTES (1024 * 1024)
+
+struct load {
+    const char *path;
+    struct cfg *cfg;
+    bool seen[N_KEYS];
+    char *err;
+};
+
+static _Atomic(struct cfg *) installed;
+
+static void fail(struct load *ld, const yaml_node_t *node, const char *key, const char *fmt, ...)
+    ANN_PRINTF(4, 5);
+
+static void
+fail(struct load *ld, const yaml_node_t *node, const char *key, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    if (ld->err[0] != '\0') {
+        return; /* keep the first error */
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (node != NULL) {
+        snprintf(ld->err, CFG_ERR_SIZE, "%.160s:%zu: %.64s%s%s", ld->path,
+                 node->start_mark.line + 1, key ? key : "", key ? ": " : "", msg);
+    } else {
+        snprintf(ld->err, CFG_ERR_SIZE, "%.160s: %.64s%s%s", ld->path, key ? key : "",
+                 key ? ": " : "", msg);
+    }
+}
+
+static const struct cfg_key *
+find_key(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strlen(keys[i].name) == len && strncmp(keys[i].name, name, len) == 0) {
+            return &keys[i];
+        }
+    }
+    return NULL;
+}
+
+static bool
+is_section(const char *name)
+{
+    size_t len = strlen(name);
+
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strncmp(keys[i].name, name, len) == 0 && keys[i].name[len] == '.') {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+free_value(struct cfg *cfg, const struct cfg_key *k)
+{
+    if (k->type == CFG_STRING) {
+        char **slot = (char **)((char *)cfg + k->offset);
+
+        if (*slot != NULL && (k->flags & CFG_SECRET)) {
+            OPENSSL_cleanse(*slot, strlen(*slot));
+        }
+        free(*slot);
+        *slot = NULL;
+    }
+}
+
+/* Stores text as the value of k. @return NULL, or a message saying what is wrong. */
+static const char *
+set_value(struct cfg *cfg, const struct cfg_key *k, const char *text)
+{
+    void *slot = (char *)cfg + k->offset;
+    long v = 0;
+    enum log_level lv;
+
+    switch (k->type) {
+    case CFG_STRING:
+        if (text != NULL && (strlen(text) < (size_t)k->min || strlen(text) > (size_t)k->max)) {
+            return "length out of range";
+        }
+        free_value(cfg, k);
+        *(char **)slot = text ? xstrdup(text) : NULL;
+        return NULL;
+    case CFG_INT:
+        if (text == NULL || util_parse_long(text, k->min, k->max, &v) != 0) {
+            return "expected an integer in range";
+        }
+        *(long *)slot = v;
+        return NULL;
+    case CFG_BOOL:
+        if (text != NULL && (strcasecmp(text, "true") == 0 || strcasecmp(text, "yes") == 0)) {
+            *(long *)slot = 1;
+        } else if (text != NULL &&
+                   (strcasecmp(text, "false") == 0 || strcasecmp(text, "no") == 0)) {
+            *(long *)slot = 0;
+        } else {
+            return "expected true or false";
+        }
+        return NULL;
+    case CFG_LEVEL:
+        if (text == NULL || log_level_parse(text, &lv) != 0) {
+            return "expected one of error, warn, info, debug";
+        }
+        *(long *)slot = (long)lv;
+        return NULL;
+    }
+    return "unknown type";
+}
+
+static bool
+scalar_is_null(const yaml_node_t *n)
+{
+    const char *v = (const char *)n->data.scalar.value;
+
+    return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0);
+}
+
+static void
+set_from_node(struct load *ld, const struct cfg_key *k, const yaml_node_t *val, const char *name)
+{
+    const char *text;
+    const char *why;
+    char range[96];
+
+    if (ld->seen[k - keys]) {
+        fail(ld, val, k->name, "given more than once");
+        return;
+    }
+    ld->seen[k - keys] = true;
+    if (val->type != YAML_SCALAR_NODE) {
+        fail(ld, val, name, "expected a single value, not a %s",
+             val->type == YAML_MAPPING_NODE ? "mapping" : "list");
+        return;
+    }
+    text = scalar_is_null(val) ? NULL : (const char *)val->data.scalar.value;
+    if (text != NULL && strlen(text) != val->data.scalar.length) {
+        fail(ld, val, name, "value contains a NUL byte");
+        return;
+    }
+    if (text == NULL && k->type == CFG_STRING) {
+        why = set_value(ld->cfg, k, k->def);
+    } else {
+        why = set_value(ld->cfg, k, text);
+    }
+    if (why != NULL) {
+        if (k->type == CFG_INT) {
+            snprintf(range, sizeof(range), " [%ld, %ld]", k->min, k->max);
+        } else {
+            range[0] = '\0';
+        }
+        fail(ld, val, name, "%s%s", why, range);
+    }
+}
+
+/* "<secret key>_file: PATH" reads the secret from a file (trailing newline dropped). */
+static void
+set_from_file(struct load *ld, const struct cfg_key *k, const yaml_node_t *val, const char *name)
+{
+    char *data = NULL;
+    size_t len = 0;
+    const char *why;
+
+    if (val->type != YAML_SCALAR_NODE || scalar_is_null(val)) {
+        fail(ld, val, name, "expected a file path");
+        return;
+    }
+    if (ld->seen[k - keys]) {
+        fail(ld, val, name, "%s is given more than once", k->name);
+        return;
+    }
+    ld->seen[k - keys] = true;
+    if (util_read_file((const char *)val->data.scalar.value, 65536, &data, &len) != 0) {
+        fail(ld, val, name, "cannot read %s: %s", (const char *)val->data.scalar.value,
+             strerror(errno));
+        return;
+    }
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r')) {
+        data[--len] = '\0';
+    }
+    if (strlen(data) != len) {
+        fail(ld, val, name, "file contains a NUL byte");
+    } else if ((why = set_value(ld->cfg, k, data)) != NULL) {
+        fail(ld, val, name, "%s", why);
+    }
+    OPENSSL_cleanse(data, len);
+    free(data);
+}
+
+static void
+walk_mapping(struct load *ld, yaml_document_t *doc, yaml_node_t *map, const char *prefix)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(doc, p->value);
+        const struct cfg_key *k;
+        char name[256];
+        size_t len;
+
+        if (ld->err[0] != '\0') {
+            return;
+        }
+        if (kn == NULL || vn == NULL || kn->type != YAML_SCALAR_NODE) {
+            fail(ld, kn, prefix, "keys must be plain names");
+            return;
+        }
+        if ((size_t)snprintf(name, sizeof(name), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
+                             (const char *)kn->data.scalar.value) >= sizeof(name)) {
+            fail(ld, kn, NULL, "key name too long");
+            return;
+        }
+        len = strlen(name);
+        if ((k = find_key(name, len)) != NULL) {
+            set_from_node(ld, k, vn, name);
+        } else if (len > 5 && strcmp(name + len - 5, "_file") == 0 &&
+                   (k = find_key(name, len - 5)) != NULL && (k->flags & CFG_SECRET)) {
+            set_from_file(ld, k, vn, name);
+        } else if (is_section(name)) {
+            if (vn->type != YAML_MAPPING_NODE) {
+                fail(ld, vn, name, "expected a mapping of keys");
+                return;
+            }
+            walk_mapping(ld, doc, vn, name);
+        } else {
+            fail(ld, kn, name, "unknown key");
+        }
+    }
+}
+
+static void
+parse_file(struct load *ld)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_node_t *root;
+    char *text = NULL;
+    size_t len = 0;
+
+    if (util_read_file(ld->path, MAX_CONFIG_BYTES, &text, &len) != 0) {
+        fail(ld, NULL, NULL, "cannot read: %s", strerror(errno));
+        return;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        fail(ld, NULL, NULL, "cannot initialise the YAML parser");
+        free(text);
+        return;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(ld->err, CFG_ERR_SIZE, "%.160s:%zu: invalid YAML: %.200s", ld->path,
+                 parser.problem_mark.line + 1, parser.problem ? parser.problem : "syntax error");
+        yaml_parser_delete(&parser);
+        free(text);
+        return;
+    }
+    root = yaml_document_get_root_node(&doc);
+    if (root != NULL) {
+        if (root->type != YAML_MAPPING_NODE) {
+            fail(ld, root, NULL, "the top level must be a mapping of sections");
+        } else {
+            walk_mapping(ld, &doc, root, NULL);
+        }
+        yaml_document_t extra;
+
+        if (ld->err[0] == '\0' && yaml_parser_load(&parser, &extra)) {
+            if (yaml_document_get_root_node(&extra) != NULL) {
+                fail(ld, yaml_document_get_root_node(&extra), NULL,
+                     "only one YAML document is allowed");
+            }
+            yaml_document_delete(&extra);
+        }
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    free(text);
+}
+
+static void
+apply_env(struct load *ld)
+{
+    for (size_t i = 0; i < N_KEYS && ld->err[0] == '\0'; i++) {
+        char var[128] = "ANNUAIRE_";
+        size_t o = strlen(var);
+        const char *val;
+        const char *why;
+
+        for (const char *c = keys[i].name; *c != '\0' && o < sizeof(var) - 1; c++) {
+            var[o++] = *c == '.' ? '_' : (char)toupper((unsigned char)*c);
+        }
+        var[o] = '\0';
+        val = getenv(var);
+        if (val == NULL) {
+            continue;
+        }
+        if ((why = set_value(ld->cfg, &keys[i], val)) != NULL) {
+            snprintf(ld->err, CFG_ERR_SIZE, "environment %s (%s): %s", var, keys[i].name, why);
+        }
+    }
+}
+
+int
+cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE])
+{
+    struct load ld = { .path = path, .cfg = xcalloc(1, sizeof(struct cfg)), .err = err };
+
+    err[0] = '\0';
+    *out = NULL;
+    ld.cfg->path = xstrdup(path);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (keys[i].def != NULL && set_value(ld.cfg, &keys[i], keys[i].def) != NULL) {
+            log_bug("bad default in the configuration key table");
+            abort();
+        }
+    }
+    parse_file(&ld);
+    if (err[0] == '\0') {
+        apply_env(&ld);
+    }
+    if (err[0] != '\0') {
+        cfg_free(ld.cfg);
+        return -1;
+    }
+    *out = ld.cfg;
+    return 0;
+}
+
+void
+cfg_free(struct cfg *cfg)
+{
+    if (cfg == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < N_KEYS; i++) {
+        free_value(cfg, &keys[i]);
+    }
+    free(cfg->path);
+    free(cfg);
+}
+
+void
+cfg_install(struct cfg *cfg)
+{
+    /* Snapshots are kept until exit: readers may still hold the old one. */
+    struct cfg *old = atomic_exchange(&installed, cfg);
+
+    (void)old;
+}
+
+const struct cfg *
+cfg_get(void)
+{
+    return atomic_load_explicit(&installed, memory_order_acquire);
+}
+
+void
+cfg_uninstall(void)
+{
+    cfg_free(atomic_exchange(&installed, NULL));
+}
+
+void
+cfg_dump(const struct cfg *cfg, FILE *out)
+{
+    static const char *const levels[] = { "error", "warn", "info", "debug" };
+
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const void *slot = (const char *)cfg + keys[i].offset;
+        const char *s;
+
+        switch (keys[i].type) {
+        case CFG_STRING:
+            s = *(char *const *)slot;
+            if (keys[i].flags & CFG_SECRET) {
+                fprintf(out, "%s: %s\n", keys[i].name, s ? "(set)" : "(unset)");
+            } else {
+                fprintf(out, "%s: %s\n", keys[i].name, s ? s : "(unset)");
+            }
+            break;
+        case CFG_INT:
+            fprintf(out, "%s: %ld\n", keys[i].name, *(const long *)slot);
+            break;
+        case CFG_BOOL:
+            fprintf(out, "%s: %s\n", keys[i].name, *(const long *)slot ? "true" : "false");
+            break;
+        case CFG_LEVEL:
+            fprintf(out, "%s: %s\n", keys[i].name, levels[*(const long *)slot]);
+            break;
+        }
+    }
+}
+
+size_t
+cfg_key_count(void)
+{
+    return N_KEYS;
+}
+
+const char *
+cfg_key_name(size_t i)
+{
+    return i < N_KEYS ? keys[i].name : NULL;
+}

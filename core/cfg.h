@@ -1,0 +1,74 @@
+/*
+ * Configuration: one YAML file, described key by key by the table in cfg.c.
+ * Every key may also be set from the environment as ANNUAIRE_<SECTION>_<KEY>
+ * (upper case, dots as underscores); secret keys may come from <key>_file.
+ */
+#ifndef ANN_CORE_CFG_H
+#define ANN_CORE_CFG_H
+
+#include <stdio.h>
+
+#include "core/util.h"
+
+struct cfg_database {
+    char *conninfo;       /* libpq connection string, without the password */
+    char *password;       /* secret */
+    long connect_timeout; /* seconds */
+    long statement_timeout_ms;
+};
+
+struct cfg_http {
+    char *bind_address;
+    long port;
+    long threads; /* 0 = one per CPU */
+    long max_body_bytes;
+    long connection_limit;
+    long connection_timeout; /* seconds of idleness before a connection is closed */
+    long shutdown_timeout;   /* seconds in-flight requests get on SIGTERM */
+    char *cors_origin;
+};
+
+struct cfg_log {
+    long level; /* enum log_level */
+};
+
+struct cfg {
+    char *path;
+    struct cfg_database database;
+    struct cfg_http http;
+    struct cfg_log log;
+};
+
+/** Size of the error buffer cfg_load() fills. */
+#define CFG_ERR_SIZE 512
+
+/**
+ * Loads a configuration file, applies defaults then environment overrides.
+ *
+ * @param path      YAML file to read
+ * @param[out] out  the configuration on success, owned by the caller (cfg_free)
+ * @param[out] err  on failure, one line naming the file, line and key
+ * @return 0 or -1
+ */
+int cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE]) ANN_MUST_CHECK;
+
+/** Frees a configuration; secrets are wiped. Takes NULL. */
+void cfg_free(struct cfg *cfg);
+
+/** Makes cfg the process-wide snapshot returned by cfg_get(); steals it. */
+void cfg_install(struct cfg *cfg);
+
+/** The installed snapshot (borrowed), or NULL before cfg_install(). */
+const struct cfg *cfg_get(void);
+
+/** Frees the installed snapshot at exit. */
+void cfg_uninstall(void);
+
+/** Writes every key and its effective value, secrets masked, one per line. */
+void cfg_dump(const struct cfg *cfg, FILE *out);
+
+/** Number of keys in the table, and the name of key i (for documentation checks). */
+size_t cfg_key_count(void);
+const char *cfg_key_name(size_t i);
+
+#endif

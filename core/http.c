@@ -1,0 +1,449 @@
+#include "core/http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/db.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    const struct cfg_http *conf;
+    const struct router *router;
+    atomic_long active; /* requests between first call and completion */
+    atomic_bool stopping;
+    uint16_t port;
+};
+
+struct ec_entry {
+    unsigned status;
+    const char *errcode;
+    const char *message;
+    const char *name;
+};
+
+static const struct ec_entry ec_table[] = {
+#define X(name, status, errcode, message) { status, errcode, message, #name },
+#include "core/errors.def"
+#undef X
+};
+
+static atomic_uint_fast64_t next_request_id = 1;
+
+static const char cors_methods[] = "GET, POST, PUT, DELETE, OPTIONS";
+static const char cors_headers[] = "Origin, X-Requested-With, Content-Type, Accept, Authorization";
+
+unsigned
+http_ec_status(enum err_code ec)
+{
+    return ec_table[ec].status;
+}
+
+const char *
+http_ec_errcode(enum err_code ec)
+{
+    return ec_table[ec].errcode;
+}
+
+static int
+queue(struct http_req *r, unsigned status, struct MHD_Response *resp, const char *content_type)
+{
+    const struct cfg *cfg = cfg_get();
+    enum MHD_Result ok;
+
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN,
+                            cfg ? cfg->http.cors_origin : "*");
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", cors_methods);
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers", cors_headers);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED && r->match.allow[0] != '\0') {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->match.allow);
+    }
+    ok = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    if (ok == MHD_YES) {
+        r->status = status;
+    }
+    return ok;
+}
+
+int
+http_reply_raw(struct http_req *r,
+               unsigned status,
+               const char *content_type,
+               const void *data,
+               size_t len)
+{
+    return queue(r, status,
+                 MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY),
+                 content_type);
+}
+
+int
+http_reply_json(struct http_req *r, unsigned status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    size_t len = text ? strlen(text) : 0;
+
+    json_decref(body);
+    if (text == NULL) {
+        log_bug("reply body could not be encoded");
+        text = strdup("{\"errcode\":\"M_UNKNOWN\",\"error\":\"Internal server error\"}");
+        if (text == NULL) {
+            return MHD_NO;
+        }
+        len = strlen(text);
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return queue(r, status, MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE),
+                 "application/json");
+}
+
+int
+http_reply_ec(struct http_req *r, enum err_code ec, const char *detail)
+{
+    const struct ec_entry *e = &ec_table[ec];
+    json_t *body;
+
+    if (detail != NULL) {
+        char *msg = xasprintf("%s: %s", e->message, detail);
+
+        body = json_pack("{s:s, s:s}", "errcode", e->errcode, "error", msg);
+        free(msg);
+    } else {
+        body = json_pack("{s:s, s:s}", "errcode", e->errcode, "error", e->message);
+    }
+    if (e->status >= 500) {
+        log_warn("req=%llu %s", (unsigned long long)r->id, e->name);
+    } else if (log_enabled(LOG_LEVEL_DEBUG)) {
+        char esc[LOG_ESC_SIZE];
+
+        log_debug("req=%llu %s %s", (unsigned long long)r->id, e->name, log_esc(detail, esc));
+    }
+    return http_reply_json(r, e->status, body);
+}
+
+enum reply_status
+http_unpack(struct http_req *r, const json_t *body, const struct jx_spec *spec, void *out)
+{
+    struct jx_error err;
+    int ok;
+
+    if (jx_unpack(body, spec, out, &err) == 0) {
+        return RS_OK;
+    }
+    ok = http_reply_ec(r, err.kind == JX_ERR_MISSING ? E_MISSING_PARAMS : E_INVALID_PARAM, err.msg);
+    return ok == MHD_YES ? RS_REPLIED : RS_FATAL;
+}
+
+const char *
+http_query(const struct http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *
+http_header(const struct http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static int
+dispatch(struct http_server *srv, struct http_req *r)
+{
+    const struct route *route;
+    json_t *body = NULL;
+    json_error_t jerr;
+    int ret;
+
+    if (strcmp(r->method, MHD_HTTP_METHOD_OPTIONS) == 0) {
+        return http_reply_json(r, MHD_HTTP_OK, json_object()); /* CORS preflight */
+    }
+    if (r->too_large) {
+        return http_reply_ec(r, E_TOO_LARGE, NULL);
+    }
+    if (r->route_result == ROUTER_NOT_FOUND) {
+        return http_reply_ec(r, E_NOT_FOUND, NULL);
+    }
+    if (r->route_result == ROUTER_METHOD_NOT_ALLOWED) {
+        return http_reply_ec(r, E_METHOD_NOT_ALLOWED, NULL);
+    }
+    route = router_at(srv->router, r->route_index);
+    if (route->flags & ROUTE_JSON_BODY) {
+        if (r->body_len == 0 && (route->flags & ROUTE_BODY_OPTIONAL)) {
+            body = json_object();
+        } else {
+            body = json_loadb(r->body ? r->body : "", r->body_len,
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+            if (body == NULL) {
+                /* Duplicate keys are well-formed JSON with an ambiguous meaning. */
+                return http_reply_ec(
+                    r, json_error_code(&jerr) == json_error_duplicate_key ? E_BAD_JSON : E_NOT_JSON,
+                    NULL);
+            }
+            if (!json_is_object(body)) {
+                json_decref(body);
+                return http_reply_ec(r, E_BAD_JSON, NULL);
+            }
+        }
+    }
+    r->db = db_thread_conn();
+    ret = route->handler(r, body);
+    json_decref(body);
+    if (r->status == 0 && ret == MHD_YES) {
+        log_bug("handler returned without a reply");
+        ret = http_reply_ec(r, E_INTERNAL, NULL);
+    }
+    return ret;
+}
+
+static bool
+append_body(struct http_req *r, const char *data, size_t len, size_t max)
+{
+    if (r->too_large || r->body_len + len > max) {
+        r->too_large = true;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = 0;
+        return false;
+    }
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+
+        while (cap < r->body_len + len + 1) {
+            cap *= 2;
+        }
+        r->body = xrealloc(r->body, cap);
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+    return true;
+}
+
+static struct http_req *
+req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, const char *method)
+{
+    struct http_req *r = xcalloc(1, sizeof(*r));
+    const char *clen;
+
+    r->conn = conn;
+    r->url = url;
+    r->method = method;
+    r->id = atomic_fetch_add_explicit(&next_request_id, 1, memory_order_relaxed);
+    r->start_ns = util_now_ns();
+    r->route_index = SIZE_MAX;
+    r->route_result = router_match(srv->router, method, url, &r->match);
+    if (r->route_result == ROUTER_FOUND) {
+        r->route_index = r->match.index;
+    }
+    clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (clen != NULL) {
+        long n = 0;
+
+        if (util_parse_long(clen, 0, srv->conf->max_body_bytes, &n) != 0) {
+            r->too_large = true;
+        }
+    }
+    atomic_fetch_add(&srv->active, 1);
+    return r;
+}
+
+static enum MHD_Result
+on_request(void *cls,
+           struct MHD_Connection *conn,
+           const char *url,
+           const char *method,
+           const char *version,
+           const char *upload_data,
+           size_t *upload_data_size,
+           void **con_cls)
+{
+    struct http_server *srv = cls;
+    struct http_req *r = *con_cls;
+
+    if (r == NULL) {
+        r = req_new(srv, conn, url, method);
+        *con_cls = r;
+        if (r->too_large) {
+            /* Refuse before reading the body: MHD closes the connection after. */
+            r->dispatched = true;
+            return (enum MHD_Result)http_reply_ec(r, E_TOO_LARGE, NULL);
+        }
+        return MHD_YES;
+    }
+    if (r->dispatched) {
+        *upload_data_size = 0; /* discard whatever else arrives */
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        append_body(r, upload_data, *upload_data_size, (size_t)srv->conf->max_body_bytes);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    r->dispatched = true;
+    if (atomic_load(&srv->stopping)) {
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 1);
+    }
+    return (enum MHD_Result)dispatch(srv, r);
+}
+
+static void
+client_address(struct MHD_Connection *conn, char *buf, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    snprintf(buf, size, "-");
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+                  (socklen_t)size);
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
+                  (socklen_t)size);
+    }
+}
+
+static void
+on_completed(void *cls,
+             struct MHD_Connection *conn,
+             void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *srv = cls;
+    struct http_req *r = *con_cls;
+    long long dur;
+
+    if (r == NULL) {
+        return;
+    }
+    *con_cls = NULL;
+    dur = util_now_ns() - r->start_ns;
+    metrics_observe_request(r->route_index, r->status, dur);
+    if (log_enabled(LOG_LEVEL_INFO)) {
+        char esc[LOG_ESC_SIZE];
+        char ip[INET6_ADDRSTRLEN];
+
+        client_address(conn, ip, sizeof(ip));
+        log_info("req=%llu %s %s %u %.3fms %s%s", (unsigned long long)r->id, r->method,
+                 log_esc(r->url, esc), r->status, (double)dur / 1e6, ip,
+                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    }
+    if (r->cleanup_fn != NULL) {
+        r->cleanup_fn(r->ctx);
+    }
+    free(r->body);
+    free(r);
+    atomic_fetch_sub(&srv->active, 1);
+}
+
+static void
+on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    log_warn("http: %s", msg);
+}
+
+static int
+parse_bind(const char *addr, long port, struct sockaddr_storage *ss, unsigned *flags)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *flags |= MHD_USE_IPv6;
+        return 0;
+    }
+    return -1;
+}
+
+struct http_server *
+http_start(const struct cfg_http *conf, const struct router *router)
+{
+    struct http_server *srv = xcalloc(1, sizeof(*srv));
+    struct sockaddr_storage ss;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    unsigned threads = conf->threads > 0 ? (unsigned)conf->threads : (unsigned)util_cpu_count();
+    const union MHD_DaemonInfo *di;
+
+    srv->conf = conf;
+    srv->router = router;
+    if (parse_bind(conf->bind_address, conf->port, &ss, &flags) != 0) {
+        log_err("http.bind_address %s is not a numeric IPv4 or IPv6 address", conf->bind_address);
+        free(srv);
+        return NULL;
+    }
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)conf->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_error, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)conf->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)conf->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        log_err("cannot listen on %s port %ld", conf->bind_address, conf->port);
+        free(srv);
+        return NULL;
+    }
+    di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : (uint16_t)conf->port;
+    log_info("listening on %s port %u with %u threads", conf->bind_address, srv->port, threads);
+    return srv;
+}
+
+uint16_t
+http_port(const struct http_server *srv)
+{
+    return srv->port;
+}
+
+void
+http_stop(struct http_server *srv, long timeout_s)
+{
+    MHD_socket fd;
+    long long deadline;
+
+    if (srv == NULL) {
+        return;
+    }
+    atomic_store(&srv->stopping, true);
+    fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET) {
+        close(fd);
+    }
+    deadline = util_now_ns() + timeout_s * 1000000000LL;
+    while (atomic_load(&srv->active) > 0 && util_now_ns() < deadline) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&srv->active) > 0) {
+        log_warn("stopping with %ld requests still in flight", atomic_load(&srv->active));
+    }
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

@@ -1,0 +1,117 @@
+/*
+ * HTTP front: libmicrohttpd with a thread pool, the router, body limits,
+ * JSON replies and Matrix error bodies, CORS, access log, graceful stop.
+ */
+#ifndef ANN_CORE_HTTP_H
+#define ANN_CORE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "core/cfg.h"
+#include "core/router.h"
+#include "core/util.h"
+
+enum err_code {
+#define X(name, status, errcode, message) name,
+#include "core/errors.def"
+#undef X
+    E__COUNT
+};
+
+struct db_conn;
+struct jx_spec;
+
+/* Outcome of a step that may already have queued a reply. */
+enum reply_status {
+    RS_OK,      /* go on (not R_OK: unistd.h owns that name) */
+    RS_REPLIED, /* an error reply is queued: return MHD_YES */
+    RS_FATAL,   /* not even an error could be queued: return MHD_NO */
+};
+
+/* One request, made on MHD's first call and freed when MHD reports completion. */
+struct http_req {
+    struct MHD_Connection *conn;
+    const char *method; /* borrowed from MHD */
+    const char *url;    /* path only, borrowed from MHD */
+    uint64_t id;
+    long long start_ns;
+    size_t route_index; /* SIZE_MAX when no route matched */
+    enum router_result route_result;
+    struct router_match match;
+    char *body;
+    size_t body_len, body_cap;
+    bool too_large;
+    bool dispatched;
+    unsigned status;    /* status of the queued reply, 0 before */
+    struct db_conn *db; /* this worker thread's connection */
+    void *ctx;          /* handler state, freed by cleanup_fn on completion */
+    void (*cleanup_fn)(void *ctx);
+};
+
+/** HTTP status of an error code. */
+unsigned http_ec_status(enum err_code ec);
+/** Matrix errcode of an error code ("M_UNKNOWN", ...). */
+const char *http_ec_errcode(enum err_code ec);
+
+/**
+ * Queues a JSON reply and steals body.
+ * @return MHD_YES, or MHD_NO when the reply could not be queued
+ */
+int http_reply_json(struct http_req *r, unsigned status, json_t *body);
+
+/**
+ * Queues the Matrix error {"errcode", "error"} of ec; detail, when given, is
+ * appended to the message (it is sent to the client: no secrets).
+ * @return MHD_YES or MHD_NO
+ */
+int http_reply_ec(struct http_req *r, enum err_code ec, const char *detail);
+
+/** Queues a reply with a body copied from data. @return MHD_YES or MHD_NO */
+int http_reply_raw(struct http_req *r,
+                   unsigned status,
+                   const char *content_type,
+                   const void *data,
+                   size_t len);
+
+/**
+ * Checks the body against a spec (core/json.h) and fills out; on bad input
+ * queues 400 M_MISSING_PARAMS or M_INVALID_PARAM naming the field.
+ * @return RS_OK, RS_REPLIED or RS_FATAL
+ */
+enum reply_status http_unpack(struct http_req *r,
+                              const json_t *body,
+                              const struct jx_spec *spec,
+                              void *out) ANN_MUST_CHECK;
+
+/** A query string argument (borrowed), or NULL. */
+const char *http_query(const struct http_req *r, const char *name);
+
+/** A request header (borrowed), or NULL. */
+const char *http_header(const struct http_req *r, const char *name);
+
+struct http_server;
+
+/**
+ * Starts listening and serving with a thread pool.
+ *
+ * @param conf    listener settings (borrowed for the life of the server)
+ * @param router  routes (borrowed)
+ * @return a running server, or NULL (logged) when it cannot listen
+ */
+struct http_server *http_start(const struct cfg_http *conf, const struct router *router);
+
+/**
+ * Stops accepting connections, lets in-flight requests finish for at most
+ * timeout_s seconds, then stops the threads and frees the server. Takes NULL.
+ */
+void http_stop(struct http_server *srv, long timeout_s);
+
+/** The port actually bound (useful with port 0). */
+uint16_t http_port(const struct http_server *srv);
+
+#endif

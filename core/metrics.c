@@ -1,0 +1,196 @@
+#include "core/metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/http.h"
+
+#define N_STATUS 500 /* 100..599 */
+
+static const double bucket_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10 };
+#define N_BUCKETS (ANN_ARRAY_LEN(bucket_bounds) + 1) /* + Inf */
+
+struct route_stats {
+    atomic_ulong status[N_STATUS];
+    atomic_ulong buckets[N_BUCKETS]; /* not cumulative; summed on output */
+    atomic_ulong count;
+    atomic_ullong sum_ns;
+};
+
+static const struct router *router;
+static struct route_stats *stats; /* one per route, then one for "no route" */
+static size_t n_stats;
+static atomic_ulong db_errors[METRICS_DB__COUNT];
+
+static const char *const db_kind_names[] = { "connect", "query", "retry" };
+
+void
+metrics_init(const struct router *rt)
+{
+    router = rt;
+    n_stats = router_count(rt) + 1;
+    stats = xcalloc(n_stats, sizeof(*stats));
+}
+
+void
+metrics_shutdown(void)
+{
+    free(stats);
+    stats = NULL;
+    n_stats = 0;
+}
+
+void
+metrics_observe_request(size_t route_index, unsigned status, long long duration_ns)
+{
+    struct route_stats *s;
+    double secs = (double)duration_ns / 1e9;
+    size_t b = 0;
+
+    if (stats == NULL) {
+        return;
+    }
+    s = &stats[route_index < n_stats - 1 ? route_index : n_stats - 1];
+    if (status >= 100 && status < 600) {
+        atomic_fetch_add_explicit(&s->status[status - 100], 1, memory_order_relaxed);
+    }
+    while (b < ANN_ARRAY_LEN(bucket_bounds) && secs > bucket_bounds[b]) {
+        b++;
+    }
+    atomic_fetch_add_explicit(&s->buckets[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->sum_ns, (unsigned long long)duration_ns, memory_order_relaxed);
+}
+
+void
+metrics_db_error(enum metrics_db kind)
+{
+    atomic_fetch_add_explicit(&db_errors[kind], 1, memory_order_relaxed);
+}
+
+struct out {
+    char *p;
+    size_t len, cap;
+};
+
+static void out_printf(struct out *o, const char *fmt, ...) ANN_PRINTF(2, 3);
+
+static void
+out_printf(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            return;
+        }
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        o->cap = o->cap * 2 + (size_t)n;
+        o->p = xrealloc(o->p, o->cap);
+    }
+}
+
+static void
+route_label(size_t i, char *buf, size_t size)
+{
+    if (i < n_stats - 1) {
+        const struct route *rt = router_at(router, i);
+
+        snprintf(buf, size, "%s %s", rt->method, rt->pattern);
+    } else {
+        snprintf(buf, size, "unmatched");
+    }
+}
+
+static int
+metrics_get(struct http_req *r, const json_t *body)
+{
+    struct out o = { .p = xmalloc(16384), .cap = 16384 };
+    char label[300];
+    int ret;
+
+    out_printf(&o,
+               "# HELP annuaire_build_info Version of the running binary.\n"
+               "# TYPE annuaire_build_info gauge\n"
+               "annuaire_build_info{version=\"%s\"} 1\n",
+               ANNUAIRE_VERSION);
+    out_printf(&o, "# HELP annuaire_http_requests_total HTTP requests by route and status.\n"
+                   "# TYPE annuaire_http_requests_total counter\n");
+    for (size_t i = 0; i < n_stats; i++) {
+        route_label(i, label, sizeof(label));
+        for (unsigned st = 0; st < N_STATUS; st++) {
+            unsigned long v = atomic_load_explicit(&stats[i].status[st], memory_order_relaxed);
+
+            if (v > 0) {
+                out_printf(&o, "annuaire_http_requests_total{route=\"%s\",status=\"%u\"} %lu\n",
+                           label, st + 100, v);
+            }
+        }
+    }
+    out_printf(&o, "# HELP annuaire_http_request_duration_seconds Time from first byte to "
+                   "reply, by route.\n"
+                   "# TYPE annuaire_http_request_duration_seconds histogram\n");
+    for (size_t i = 0; i < n_stats; i++) {
+        unsigned long count = atomic_load_explicit(&stats[i].count, memory_order_relaxed);
+        unsigned long cum = 0;
+
+        if (count == 0) {
+            continue;
+        }
+        route_label(i, label, sizeof(label));
+        for (size_t b = 0; b < N_BUCKETS; b++) {
+            cum += atomic_load_explicit(&stats[i].buckets[b], memory_order_relaxed);
+            if (b < ANN_ARRAY_LEN(bucket_bounds)) {
+                out_printf(&o,
+                           "annuaire_http_request_duration_seconds_bucket{route=\"%s\","
+                           "le=\"%g\"} %lu\n",
+                           label, bucket_bounds[b], cum);
+            } else {
+                out_printf(&o,
+                           "annuaire_http_request_duration_seconds_bucket{route=\"%s\","
+                           "le=\"+Inf\"} %lu\n",
+                           label, cum);
+            }
+        }
+        out_printf(&o, "annuaire_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", label,
+                   (double)atomic_load(&stats[i].sum_ns) / 1e9);
+        out_printf(&o, "annuaire_http_request_duration_seconds_count{route=\"%s\"} %lu\n", label,
+                   cum);
+    }
+    out_printf(&o, "# HELP annuaire_db_errors_total Database errors by kind.\n"
+                   "# TYPE annuaire_db_errors_total counter\n");
+    for (size_t k = 0; k < METRICS_DB__COUNT; k++) {
+        out_printf(&o, "annuaire_db_errors_total{kind=\"%s\"} %lu\n", db_kind_names[k],
+                   atomic_load(&db_errors[k]));
+    }
+    ret = http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", o.p, o.len);
+    free(o.p);
+    return ret;
+}
+
+static int
+health_get(struct http_req *r, const json_t *body)
+{
+    if (db_ping(r->db) < 0) {
+        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    }
+    return http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+const struct route metrics_routes[] = {
+    { "GET", "/health", health_get, 0 },
+    { "GET", "/metrics", metrics_get, 0 },
+};
+const size_t metrics_n_routes = ANN_ARRAY_LEN(metrics_routes);

@@ -1,0 +1,30 @@
+/* Prometheus metrics (GET /metrics) and the health check (GET /health). */
+#ifndef ANN_CORE_METRICS_H
+#define ANN_CORE_METRICS_H
+
+#include <stddef.h>
+
+#include "core/router.h"
+
+enum metrics_db {
+    METRICS_DB_CONNECT, /* could not connect, or the connection was lost */
+    METRICS_DB_QUERY,   /* a statement failed */
+    METRICS_DB_RETRY,   /* a transaction was retried after a conflict */
+    METRICS_DB__COUNT
+};
+
+/** Sizes the per-route counters; call once before serving. rt is borrowed. */
+void metrics_init(const struct router *rt);
+void metrics_shutdown(void);
+
+/** Counts one finished request (route_index SIZE_MAX = no route). Thread-safe. */
+void metrics_observe_request(size_t route_index, unsigned status, long long duration_ns);
+
+/** Counts one database error. Thread-safe. */
+void metrics_db_error(enum metrics_db kind);
+
+/** Routes served by this file: /metrics and /health. */
+extern const struct route metrics_routes[];
+extern const size_t metrics_n_routes;
+
+#endif

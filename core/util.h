@@ -1,0 +1,45 @@
+/* Allocation wrappers and small helpers shared by every module. */
+#ifndef ANN_CORE_UTIL_H
+#define ANN_CORE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define ANN_MUST_CHECK   __attribute__((warn_unused_result))
+#define ANN_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define ANN_NORETURN     __attribute__((noreturn))
+#define ANN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The x* allocators never return NULL: they abort the process on OOM. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/** Formats into a new heap string owned by the caller. */
+char *xasprintf(const char *fmt, ...) ANN_PRINTF(1, 2);
+
+/**
+ * Reads a whole file into a new NUL-terminated buffer.
+ *
+ * @param path      file to read
+ * @param max       largest accepted size in bytes
+ * @param[out] out  the contents, owned by the caller; NULL on error
+ * @param[out] len  bytes read (without the terminating NUL); may be NULL
+ * @return 0, or -1 with errno set (EFBIG when the file exceeds max)
+ */
+int util_read_file(const char *path, size_t max, char **out, size_t *len) ANN_MUST_CHECK;
+
+/**
+ * Parses a whole decimal integer within [min, max].
+ * @return 0, or -1 when s is empty, has trailing characters or is out of range
+ */
+int util_parse_long(const char *s, long min, long max, long *out) ANN_MUST_CHECK;
+
+/** Monotonic clock in nanoseconds. */
+long long util_now_ns(void);
+
+/** Number of CPUs online, at least 1. */
+int util_cpu_count(void);
+
+#endif

@@ -1,0 +1,185 @@
+/* unit.core.cfg: configuration parsing, errors naming file:line:key, secrets, environment. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/cfg.h"
+#include "core/util.h"
+
+static const char *data_dir = ANN_TEST_DATA "/cfg";
+
+struct err_case {
+    const char *file;
+    const char *want; /* expected error, after "<dir>/<file>:" */
+};
+
+static void
+test_errors_name_file_line_key(void **state)
+{
+    static const struct err_case cases[] = {
+        { "unknown_key.yaml", "2: http.prot: unknown key" },
+        { "unknown_section.yaml", "3: htp: unknown key" },
+        { "bad_int.yaml", "2: http.port: expected an integer in range [1, 65535]" },
+        { "out_of_range.yaml", "4: http.port: expected an integer in range [1, 65535]" },
+        { "bad_level.yaml", "2: log.level: expected one of error, warn, info, debug" },
+        { "not_mapping.yaml", "1: http: expected a mapping of keys" },
+        { "list_value.yaml", "2: http.port: expected a single value, not a list" },
+        { "duplicate.yaml", "3: http.port: given more than once" },
+        { "invalid_yaml.yaml", "2: invalid YAML" },
+        { "top_list.yaml", "1: the top level must be a mapping of sections" },
+        { "non_secret_file.yaml", "2: http.port_file: unknown key" },
+        { "missing_secret_file.yaml",
+          "2: database.password_file: cannot read /nonexistent/secret: No such file or directory" },
+        { "secret_twice.yaml",
+          "3: database.password_file: database.password is given more than once" },
+        { "two_docs.yaml", "4: only one YAML document is allowed" },
+    };
+
+    for (size_t i = 0; i < ANN_ARRAY_LEN(cases); i++) {
+        char path[512];
+        char want[768];
+        char err[CFG_ERR_SIZE];
+        struct cfg *cfg = (struct cfg *)1;
+
+        snprintf(path, sizeof(path), "%s/%s", data_dir, cases[i].file);
+        snprintf(want, sizeof(want), "%s:%s", path, cases[i].want);
+        assert_int_equal(cfg_load(path, &cfg, err), -1);
+        assert_null(cfg);
+        if (strncmp(err, want, strlen(want)) != 0) {
+            fail_msg("%s: got '%s', want '%s'", cases[i].file, err, want);
+        }
+    }
+}
+
+static void
+test_missing_file(void **state)
+{
+    char err[CFG_ERR_SIZE];
+    struct cfg *cfg = NULL;
+
+    assert_int_equal(cfg_load("/nonexistent/annuaire.yaml", &cfg, err), -1);
+    assert_string_equal(err, "/nonexistent/annuaire.yaml: cannot read: No such file or directory");
+}
+
+static void
+test_defaults_from_empty_file(void **state)
+{
+    char path[512];
+    char err[CFG_ERR_SIZE];
+    struct cfg *cfg = NULL;
+
+    snprintf(path, sizeof(path), "%s/empty.yaml", data_dir);
+    assert_int_equal(cfg_load(path, &cfg, err), 0);
+    assert_int_equal(cfg->http.port, 8090);
+    assert_int_equal(cfg->http.max_body_bytes, 65536);
+    assert_int_equal(cfg->http.threads, 0);
+    assert_string_equal(cfg->http.bind_address, "127.0.0.1");
+    assert_null(cfg->database.password);
+    cfg_free(cfg);
+}
+
+static char *
+write_temp(const char *text)
+{
+    char *path = xstrdup("/tmp/annuaire-cfg-XXXXXX");
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void
+test_secret_from_file_and_environment(void **state)
+{
+    char *secret = write_temp("s3cret-from-file\n");
+    char *yaml_text =
+        xasprintf("database:\n  conninfo: \"dbname=x\"\n  password_file: %s\n", secret);
+    char *conf = write_temp(yaml_text);
+    char err[CFG_ERR_SIZE];
+    struct cfg *cfg = NULL;
+    char *dump = NULL;
+    size_t dump_len = 0;
+    FILE *out;
+
+    assert_int_equal(cfg_load(conf, &cfg, err), 0);
+    assert_string_equal(cfg->database.password, "s3cret-from-file");
+    /* check-config output masks the secret. */
+    out = open_memstream(&dump, &dump_len);
+    cfg_dump(cfg, out);
+    fclose(out);
+    assert_non_null(strstr(dump, "database.password: (set)"));
+    assert_null(strstr(dump, "s3cret"));
+    free(dump);
+    cfg_free(cfg);
+
+    setenv("ANNUAIRE_DATABASE_PASSWORD", "from-env", 1);
+    setenv("ANNUAIRE_HTTP_PORT", "9999", 1);
+    assert_int_equal(cfg_load(conf, &cfg, err), 0);
+    assert_string_equal(cfg->database.password, "from-env");
+    assert_int_equal(cfg->http.port, 9999);
+    cfg_free(cfg);
+
+    setenv("ANNUAIRE_HTTP_PORT", "99999", 1);
+    assert_int_equal(cfg_load(conf, &cfg, err), -1);
+    assert_string_equal(err, "environment ANNUAIRE_HTTP_PORT (http.port): expected an integer in "
+                             "range");
+    unsetenv("ANNUAIRE_HTTP_PORT");
+    unsetenv("ANNUAIRE_DATABASE_PASSWORD");
+
+    unlink(secret);
+    unlink(conf);
+    free(secret);
+    free(conf);
+    free(yaml_text);
+}
+
+static void
+test_example_config_is_valid_and_documents_every_key(void **state)
+{
+    const char *path = ANN_SOURCE_DIR "/conf/annuaire.yaml";
+    char err[CFG_ERR_SIZE];
+    struct cfg *cfg = NULL;
+    char *text = NULL;
+
+    if (cfg_load(path, &cfg, err) != 0) {
+        fail_msg("%s", err);
+    }
+    cfg_free(cfg);
+    assert_int_equal(util_read_file(path, 1 << 20, &text, NULL), 0);
+    for (size_t i = 0; i < cfg_key_count(); i++) {
+        const char *name = cfg_key_name(i);
+        const char *leaf = strrchr(name, '.') + 1;
+        char section[64];
+        char needle[96];
+
+        snprintf(section, sizeof(section), "%.*s:", (int)(leaf - name - 1), name);
+        snprintf(needle, sizeof(needle), "%s:", leaf);
+        if (strstr(text, section) == NULL || strstr(text, needle) == NULL) {
+            fail_msg("conf/annuaire.yaml does not document %s", name);
+        }
+    }
+    free(text);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_errors_name_file_line_key),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_defaults_from_empty_file),
+        cmocka_unit_test(test_secret_from_file_and_environment),
+        cmocka_unit_test(test_example_config_is_valid_and_documents_every_key),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
