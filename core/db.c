@@ -159,26 +159,17 @@ drop(struct db_conn *c)
     c->pg = NULL;
 }
 
-/* A connection whose server went away has a readable socket: notice it before use. */
+/*
+ * An idle connection has nothing to read unless the server is talking to us,
+ * which for these connections (no LISTEN) means it is going away: a restart
+ * sends a FATAL message then closes. Either way, start afresh.
+ */
 static bool
 looks_alive(struct db_conn *c)
 {
     struct pollfd p = { .fd = PQsocket(c->pg), .events = POLLIN };
 
-    if (PQstatus(c->pg) != CONNECTION_OK || p.fd < 0) {
-        return false;
-    }
-    if (poll(&p, 1, 0) > 0) {
-        PGnotify *n;
-
-        if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK) {
-            return false;
-        }
-        while ((n = PQnotifies(c->pg)) != NULL) {
-            PQfreemem(n);
-        }
-    }
-    return true;
+    return PQstatus(c->pg) == CONNECTION_OK && p.fd >= 0 && poll(&p, 1, 0) == 0;
 }
 
 static int
@@ -281,6 +272,15 @@ db_exec(struct db_conn *c,
         return DB_HARD; /* never reconnect in the middle of a transaction */
     }
     res = PQexecPrepared(c->pg, stmt, n_params, params, NULL, NULL, 0);
+    if (!c->in_txn && PQstatus(c->pg) != CONNECTION_OK) {
+        /* Lost between the liveness check and the statement: once more, on a new connection. */
+        PQclear(res);
+        drop(c);
+        if (ensure_connected(c) != 0) {
+            return DB_HARD;
+        }
+        res = PQexecPrepared(c->pg, stmt, n_params, params, NULL, NULL, 0);
+    }
     switch (PQresultStatus(res)) {
     case PGRES_TUPLES_OK:
         st = PQntuples(res) > 0 ? (enum db_status)PQntuples(res) : DB_NO_ROWS;

@@ -53,7 +53,9 @@ void db_thread_close(void);
 PGconn *db_connect_plain(const struct cfg_database *conf, char *err, size_t err_size);
 
 /**
- * Executes a registered statement.
+ * Executes a registered statement. Outside db_txn_run, a statement that finds
+ * the connection lost is sent once more on a new connection: use it alone for
+ * reads only, and db_txn_run for writes.
  *
  * @param stmt      statement name
  * @param params    n_params text parameters (NULL = SQL NULL)
