@@ -29,8 +29,12 @@ fail_res(PGresult *res, PGconn *pg, const char *what, char *err, size_t err_size
 int
 mig_current(PGconn *pg, int *out_version, char *err, size_t err_size)
 {
-    PGresult *res = PQexecParams(pg, "SELECT to_regclass('annuaire.schema_version') IS NOT NULL", 0,
-                                 NULL, NULL, NULL, NULL, 0);
+    /* A catalog query, not to_regclass(): its cache may predate a concurrent migrate's commit. */
+    PGresult *res = PQexecParams(pg,
+                                 "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+                                 " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                                 " WHERE n.nspname = 'annuaire' AND c.relname = 'schema_version')",
+                                 0, NULL, NULL, NULL, NULL, 0);
     bool exists;
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
