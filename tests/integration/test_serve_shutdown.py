@@ -14,10 +14,12 @@ import harness
 def test_in_flight_request_finishes(cluster, sig):
     svc = harness.Service(cluster).start()
     s = socket.create_connection(("127.0.0.1", svc.port))
-    # Half a request: headers and part of the body.
+    s.settimeout(10)
+    # Headers only; "100 Continue" proves the service has taken the request in.
     s.sendall(b"POST /_matrix/identity/v2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-              b"Content-Length: 10\r\n\r\n{\"a\":")
-    time.sleep(0.2)
+              b"Expect: 100-continue\r\nContent-Length: 10\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 100")
+    s.sendall(b"{\"a\":")
     svc.proc.send_signal(sig)
     time.sleep(0.3)
     assert svc.proc.poll() is None, "stopped with a request in flight"
