@@ -1,0 +1,185 @@
+/*
+ * it.db.txn: the transaction runner against the shared private PostgreSQL:
+ * serialization failures are retried until both writers succeed, unique
+ * violations come back as DB_NO_ROWS, and a failed statement rolls back
+ * without breaking the connection.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "core/db.h"
+
+static const struct db_stmt stmts[] = {
+    { "t_sum", "SELECT coalesce(sum(v), 0) FROM annuaire_it.t" },
+    { "t_insert", "INSERT INTO annuaire_it.t (k, v) VALUES ($1, 1)" },
+    { "t_fail", "SELECT 1 / 0" },
+};
+
+static char conninfo[512];
+static pthread_barrier_t barrier;
+static atomic_int attempts;
+
+static void
+admin_exec(const char *dbname, const char *sql)
+{
+    char info[600];
+    PGconn *pg;
+    PGresult *res;
+
+    snprintf(info, sizeof(info), "%s dbname=%s", conninfo, dbname);
+    pg = PQconnectdb(info);
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fail_msg("%s: %s", sql, PQerrorMessage(pg));
+    }
+    PQclear(res);
+    PQfinish(pg);
+}
+
+/* Reads the sum, waits for the other writer to have read too, then writes: a
+ * guaranteed read/write conflict on the first attempt. */
+static enum db_status
+conflicting_txn(struct db_conn *c, const void *in, void *out)
+{
+    const char *params[1] = { in };
+    int n = atomic_fetch_add(&attempts, 1);
+    enum db_status st = db_exec(c, "t_sum", 0, NULL, NULL);
+
+    if (st < 0) {
+        return st;
+    }
+    if (n < 2) {
+        pthread_barrier_wait(&barrier);
+    }
+    return db_exec(c, "t_insert", 1, params, NULL);
+}
+
+static void *
+writer(void *key)
+{
+    enum db_status st = db_txn_run(db_thread_conn(), "conflict", conflicting_txn, key, NULL);
+
+    db_thread_close();
+    return (void *)(intptr_t)st;
+}
+
+static void
+test_serialization_failure_is_retried(void **state)
+{
+    pthread_t a, b;
+    void *ra, *rb;
+    PGresult *res = NULL;
+
+    pthread_barrier_init(&barrier, NULL, 2);
+    pthread_create(&a, NULL, writer, "a");
+    pthread_create(&b, NULL, writer, "b");
+    pthread_join(a, &ra);
+    pthread_join(b, &rb);
+    assert_int_equal((intptr_t)ra, 1);
+    assert_int_equal((intptr_t)rb, 1);
+    assert_true(atomic_load(&attempts) >= 3); /* one of them ran twice */
+    assert_int_equal(db_exec(db_thread_conn(), "t_sum", 0, NULL, &res), 1);
+    assert_string_equal(PQgetvalue(res, 0, 0), "2");
+    PQclear(res);
+    pthread_barrier_destroy(&barrier);
+}
+
+static enum db_status
+insert_txn(struct db_conn *c, const void *in, void *out)
+{
+    const char *params[1] = { in };
+
+    return db_exec(c, "t_insert", 1, params, NULL);
+}
+
+static enum db_status
+failing_txn(struct db_conn *c, const void *in, void *out)
+{
+    enum db_status st = db_exec(c, "t_insert", 1, (const char *const[]){ "rolled-back" }, NULL);
+
+    return st < 0 ? st : db_exec(c, "t_fail", 0, NULL, NULL);
+}
+
+static void
+test_unique_violation_and_hard_errors(void **state)
+{
+    struct db_conn *c = db_thread_conn();
+    PGresult *res = NULL;
+
+    assert_int_equal(db_txn_run(c, "insert", insert_txn, "u", NULL), 1);
+    assert_int_equal(db_txn_run(c, "insert", insert_txn, "u", NULL), DB_NO_ROWS);
+    assert_int_equal(db_txn_run(c, "fail", failing_txn, NULL, NULL), DB_HARD);
+    /* Rolled back, and the connection still works. */
+    assert_int_equal(db_exec(c, "t_sum", 0, NULL, &res), 1);
+    assert_string_equal(PQgetvalue(res, 0, 0), "3");
+    PQclear(res);
+    assert_int_equal(db_ping(c), 1);
+}
+
+static int
+setup(void **state)
+{
+    const char *path = getenv("ANNUAIRE_IT_PG");
+    char dbname[64];
+    json_error_t jerr;
+    json_t *st;
+    struct cfg_database conf = { 0 };
+
+    if (path == NULL || access(path, R_OK) != 0) {
+        fprintf(stderr, "no PostgreSQL fixture\n");
+        exit(getenv("ANNUAIRE_TEST_REQUIRE_SERVICES") ? 1 : 77);
+    }
+    st = json_load_file(path, 0, &jerr);
+    assert_non_null(st);
+    snprintf(conninfo, sizeof(conninfo), "host=%s/pg/run port=%lld user=postgres",
+             json_string_value(json_object_get(st, "root")),
+             (long long)json_integer_value(json_object_get(st, "port")));
+    json_decref(st);
+    snprintf(dbname, sizeof(dbname), "it_txn_%d", (int)getpid());
+    {
+        char sql[128];
+
+        snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
+        admin_exec("postgres", sql);
+    }
+    admin_exec(dbname, "CREATE SCHEMA annuaire_it; CREATE TABLE annuaire_it.t "
+                       "(k text PRIMARY KEY, v integer NOT NULL)");
+    snprintf(conninfo + strlen(conninfo), sizeof(conninfo) - strlen(conninfo), " dbname=%s",
+             dbname);
+    conf.conninfo = conninfo;
+    conf.connect_timeout = 5;
+    conf.statement_timeout_ms = 5000;
+    db_configure(&conf);
+    db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    db_thread_close();
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_serialization_failure_is_retried),
+        cmocka_unit_test(test_unique_violation_and_hard_errors),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
