@@ -13,7 +13,7 @@ int
 cmd_check_config(int argc, char **argv)
 {
     const char *path = NULL;
-    int rc = cmd_parse_common(argc, argv, usage, &path);
+    int rc = cmd_parse_common("check-config", argc, argv, usage, &path);
     struct cfg *cfg;
 
     if (rc >= 0) {

@@ -12,15 +12,19 @@
 int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 
 /**
  * Parses the options every subcommand shares (-c FILE, --help).
+ *
+ * @param name         the subcommand as the user typed it, for messages
  *
  * @param usage        text printed for --help
  * @param[out] config  the -c argument (borrowed from argv)
  * @return -1 to go on, otherwise the exit code to return at once
  */
-int cmd_parse_common(int argc, char **argv, const char *usage, const char **config);
+int
+cmd_parse_common(const char *name, int argc, char **argv, const char *usage, const char **config);
 
 /** Loads the configuration or prints why not. @return the config, or NULL */
 struct cfg *cmd_load_config(const char *cmd, const char *path);

@@ -13,6 +13,7 @@ struct command {
 
 static const struct command commands[] = {
     { "check-config", cmd_check_config, "validate a configuration file and exit" },
+    { "keys", cmd_keys, "keys generate: create the signing key (ed25519:0)" },
     { "migrate", cmd_migrate, "apply the database schema migrations" },
     { "serve", cmd_serve, "run the HTTP service (identity API, routing, enrollment)" },
 };
@@ -29,7 +30,11 @@ usage(FILE *out)
 }
 
 int
-cmd_parse_common(int argc, char **argv, const char *usage_text, const char **config)
+cmd_parse_common(const char *name,
+                 int argc,
+                 char **argv,
+                 const char *usage_text,
+                 const char **config)
 {
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
@@ -50,23 +55,21 @@ cmd_parse_common(int argc, char **argv, const char *usage_text, const char **con
             fputs(usage_text, stdout);
             return CMD_EXIT_OK;
         case ':':
-            fprintf(stderr, "annuaire %s: option '%s' needs an argument\n", argv[0],
-                    argv[optind - 1]);
+            fprintf(stderr, "annuaire %s: option '%s' needs an argument\n", name, argv[optind - 1]);
             return CMD_EXIT_USAGE;
         default:
-            fprintf(stderr, "annuaire %s: unknown option '%s' (see annuaire %s --help)\n", argv[0],
-                    argv[optind - 1], argv[0]);
+            fprintf(stderr, "annuaire %s: unknown option '%s' (see annuaire %s --help)\n", name,
+                    argv[optind - 1], name);
             return CMD_EXIT_USAGE;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "annuaire %s: unexpected argument '%s' (see annuaire %s --help)\n", argv[0],
-                argv[optind], argv[0]);
+        fprintf(stderr, "annuaire %s: unexpected argument '%s' (see annuaire %s --help)\n", name,
+                argv[optind], name);
         return CMD_EXIT_USAGE;
     }
     if (*config == NULL) {
-        fprintf(stderr, "annuaire %s: -c FILE is required (see annuaire %s --help)\n", argv[0],
-                argv[0]);
+        fprintf(stderr, "annuaire %s: -c FILE is required (see annuaire %s --help)\n", name, name);
         return CMD_EXIT_USAGE;
     }
     return -1;

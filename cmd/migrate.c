@@ -17,7 +17,7 @@ int
 cmd_migrate(int argc, char **argv)
 {
     const char *path = NULL;
-    int rc = cmd_parse_common(argc, argv, usage, &path);
+    int rc = cmd_parse_common("migrate", argc, argv, usage, &path);
     char err[512];
     struct cfg *cfg;
     PGconn *pg = NULL;

@@ -80,10 +80,11 @@ cmd_serve(int argc, char **argv)
     const struct route *tables[] = { dir_routes, metrics_routes };
     const size_t sizes[] = { dir_n_routes, metrics_n_routes };
     const char *path = NULL;
-    int rc = cmd_parse_common(argc, argv, usage, &path);
+    int rc = cmd_parse_common("serve", argc, argv, usage, &path);
     struct http_server *srv = NULL;
     struct router *router = NULL;
     struct cfg *cfg;
+    char err[512];
     sigset_t set;
 
     if (rc >= 0) {
@@ -96,6 +97,10 @@ cmd_serve(int argc, char **argv)
     cfg_install(cfg);
     rc = CMD_EXIT_FAILURE;
     if (check_schema(cfg, path) != 0) {
+        goto cleanup;
+    }
+    if (dir_keys_load(cfg->keys.signing_key_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire serve: %s\n", err);
         goto cleanup;
     }
     /* Signals are taken by sigwait in this thread only: block them before any thread starts. */
@@ -122,6 +127,7 @@ cleanup:
     metrics_shutdown();
     router_free(router);
     db_thread_close();
+    dir_keys_unload();
     cfg_uninstall();
     return rc;
 }

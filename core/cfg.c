@@ -20,6 +20,7 @@ enum cfg_type {
     CFG_INT,
     CFG_BOOL,
     CFG_LEVEL,
+    CFG_JSON, /* a YAML subtree, kept as JSON (scalars become strings) */
 };
 
 #define CFG_SECRET 1u /* never printed; may come from <key>_file */
@@ -31,26 +32,45 @@ struct cfg_key {
     const char *def; /* default as text; NULL = unset */
     long min, max;
     unsigned flags;
+    const char *(*check)(const json_t *v); /* CFG_JSON: NULL if fine, else what is wrong */
 };
 
 #define OFF(f) offsetof(struct cfg, f)
 
+static const char *check_policies(const json_t *v);
+static const char *check_string_map(const json_t *v);
+static const char *check_string_list(const json_t *v);
+
 /* Alphabetical. Every key is documented in conf/annuaire.yaml (a unit test checks). */
 static const struct cfg_key keys[] = {
-    { "database.connect_timeout", CFG_INT, OFF(database.connect_timeout), "5", 1, 300, 0 },
-    { "database.conninfo", CFG_STRING, OFF(database.conninfo), "dbname=annuaire", 0, 4096, 0 },
-    { "database.password", CFG_STRING, OFF(database.password), NULL, 0, 1024, CFG_SECRET },
+    { "account.allow_private_addresses", CFG_BOOL, OFF(account.allow_private_addresses), "false", 0,
+      0, 0, NULL },
+    { "account.allowed_homeservers", CFG_JSON, OFF(account.allowed_homeservers), "[]", 0, 0, 0,
+      check_string_list },
+    { "account.homeservers", CFG_JSON, OFF(account.homeservers), "{}", 0, 0, 0, check_string_map },
+    { "account.request_timeout", CFG_INT, OFF(account.request_timeout), "10", 1, 120, 0, NULL },
+    { "account.tls_verify", CFG_BOOL, OFF(account.tls_verify), "true", 0, 0, 0, NULL },
+    { "database.connect_timeout", CFG_INT, OFF(database.connect_timeout), "5", 1, 300, 0, NULL },
+    { "database.conninfo", CFG_STRING, OFF(database.conninfo), "dbname=annuaire", 0, 4096, 0,
+      NULL },
+    { "database.password", CFG_STRING, OFF(database.password), NULL, 0, 1024, CFG_SECRET, NULL },
     { "database.statement_timeout_ms", CFG_INT, OFF(database.statement_timeout_ms), "5000", 0,
-      3600000, 0 },
-    { "http.bind_address", CFG_STRING, OFF(http.bind_address), "127.0.0.1", 1, 255, 0 },
-    { "http.connection_limit", CFG_INT, OFF(http.connection_limit), "1024", 1, 100000, 0 },
-    { "http.connection_timeout", CFG_INT, OFF(http.connection_timeout), "30", 1, 3600, 0 },
-    { "http.cors_origin", CFG_STRING, OFF(http.cors_origin), "*", 1, 255, 0 },
-    { "http.max_body_bytes", CFG_INT, OFF(http.max_body_bytes), "65536", 1024, 67108864, 0 },
-    { "http.port", CFG_INT, OFF(http.port), "8090", 1, 65535, 0 },
-    { "http.shutdown_timeout", CFG_INT, OFF(http.shutdown_timeout), "10", 0, 600, 0 },
-    { "http.threads", CFG_INT, OFF(http.threads), "0", 0, 1024, 0 },
-    { "log.level", CFG_LEVEL, OFF(log.level), "info", 0, 0, 0 },
+      3600000, 0, NULL },
+    { "http.bind_address", CFG_STRING, OFF(http.bind_address), "127.0.0.1", 1, 255, 0, NULL },
+    { "http.connection_limit", CFG_INT, OFF(http.connection_limit), "1024", 1, 100000, 0, NULL },
+    { "http.connection_timeout", CFG_INT, OFF(http.connection_timeout), "30", 1, 3600, 0, NULL },
+    { "http.cors_origin", CFG_STRING, OFF(http.cors_origin), "*", 1, 255, 0, NULL },
+    { "http.max_body_bytes", CFG_INT, OFF(http.max_body_bytes), "65536", 1024, 67108864, 0, NULL },
+    { "http.port", CFG_INT, OFF(http.port), "8090", 1, 65535, 0, NULL },
+    { "http.shutdown_timeout", CFG_INT, OFF(http.shutdown_timeout), "10", 0, 600, 0, NULL },
+    { "http.threads", CFG_INT, OFF(http.threads), "0", 0, 1024, 0, NULL },
+    { "keys.signing_key_file", CFG_STRING, OFF(keys.signing_key_file), "annuaire.signing.key", 1,
+      4096, 0, NULL },
+    { "log.level", CFG_LEVEL, OFF(log.level), "info", 0, 0, 0, NULL },
+    { "server.name", CFG_STRING, OFF(server.name), "localhost", 1, 255, 0, NULL },
+    { "server.public_base_url", CFG_STRING, OFF(server.public_base_url), "http://127.0.0.1:8090", 8,
+      1024, 0, NULL },
+    { "terms.policies", CFG_JSON, OFF(terms.policies), "{}", 0, 0, 0, check_policies },
 };
 
 #define N_KEYS           ANN_ARRAY_LEN(keys)
@@ -116,7 +136,12 @@ is_section(const char *name)
 static void
 free_value(struct cfg *cfg, const struct cfg_key *k)
 {
-    if (k->type == CFG_STRING) {
+    if (k->type == CFG_JSON) {
+        json_t **slot = (json_t **)((char *)cfg + k->offset);
+
+        json_decref(*slot);
+        *slot = NULL;
+    } else if (k->type == CFG_STRING) {
         char **slot = (char **)((char *)cfg + k->offset);
 
         if (*slot != NULL && (k->flags & CFG_SECRET)) {
@@ -125,6 +150,24 @@ free_value(struct cfg *cfg, const struct cfg_key *k)
         free(*slot);
         *slot = NULL;
     }
+}
+
+/* Stores j (stolen) as the value of k after its check. */
+static const char *
+set_json(struct cfg *cfg, const struct cfg_key *k, json_t *j)
+{
+    const char *why;
+
+    if (j == NULL) {
+        return "expected JSON";
+    }
+    if ((why = k->check(j)) != NULL) {
+        json_decref(j);
+        return why;
+    }
+    free_value(cfg, k);
+    *(json_t **)((char *)cfg + k->offset) = j;
+    return NULL;
 }
 
 /* Stores text as the value of k. @return NULL, or a message saying what is wrong. */
@@ -165,6 +208,11 @@ set_value(struct cfg *cfg, const struct cfg_key *k, const char *text)
         }
         *(long *)slot = (long)lv;
         return NULL;
+    case CFG_JSON: {
+        json_t *j = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+
+        return set_json(cfg, k, j);
+    }
     }
     return "unknown type";
 }
@@ -178,8 +226,77 @@ scalar_is_null(const yaml_node_t *n)
            (v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0);
 }
 
+/* A YAML subtree as JSON: mappings, sequences, strings and nulls. @return NULL (failed) */
+static json_t *
+yaml_to_json(struct load *ld, yaml_document_t *doc, yaml_node_t *n, const char *name, int depth)
+{
+    json_t *out;
+
+    if (n == NULL || depth > 16) {
+        fail(ld, n, name, "nested too deeply");
+        return NULL;
+    }
+    switch (n->type) {
+    case YAML_SCALAR_NODE:
+        if (scalar_is_null(n)) {
+            return json_null();
+        }
+        out = json_stringn((const char *)n->data.scalar.value, n->data.scalar.length);
+        if (out == NULL) {
+            fail(ld, n, name, "not valid UTF-8 text");
+        }
+        return out;
+    case YAML_SEQUENCE_NODE:
+        out = json_array();
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
+             i++) {
+            json_t *item = yaml_to_json(ld, doc, yaml_document_get_node(doc, *i), name, depth + 1);
+
+            if (item == NULL) {
+                json_decref(out);
+                return NULL;
+            }
+            json_array_append_new(out, item);
+        }
+        return out;
+    case YAML_MAPPING_NODE:
+        out = json_object();
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
+            yaml_node_t *kn = yaml_document_get_node(doc, p->key);
+            json_t *item;
+
+            if (kn == NULL || kn->type != YAML_SCALAR_NODE) {
+                fail(ld, kn ? kn : n, name, "keys must be plain names");
+                json_decref(out);
+                return NULL;
+            }
+            if (json_object_get(out, (const char *)kn->data.scalar.value) != NULL) {
+                fail(ld, kn, name, "'%.64s' given more than once",
+                     (const char *)kn->data.scalar.value);
+                json_decref(out);
+                return NULL;
+            }
+            item = yaml_to_json(ld, doc, yaml_document_get_node(doc, p->value), name, depth + 1);
+            if (item == NULL) {
+                json_decref(out);
+                return NULL;
+            }
+            json_object_set_new(out, (const char *)kn->data.scalar.value, item);
+        }
+        return out;
+    default:
+        fail(ld, n, name, "unexpected YAML node");
+        return NULL;
+    }
+}
+
 static void
-set_from_node(struct load *ld, const struct cfg_key *k, const yaml_node_t *val, const char *name)
+set_from_node(struct load *ld,
+              yaml_document_t *doc,
+              const struct cfg_key *k,
+              yaml_node_t *val,
+              const char *name)
 {
     const char *text;
     const char *why;
@@ -190,6 +307,18 @@ set_from_node(struct load *ld, const struct cfg_key *k, const yaml_node_t *val, 
         return;
     }
     ld->seen[k - keys] = true;
+    if (k->type == CFG_JSON) {
+        json_t *j = yaml_to_json(ld, doc, val, name, 0);
+
+        if (j != NULL && json_is_null(j)) {
+            json_decref(j);
+            j = json_loads(k->def, 0, NULL);
+        }
+        if (j != NULL && (why = set_json(ld->cfg, k, j)) != NULL) {
+            fail(ld, val, name, "%s", why);
+        }
+        return;
+    }
     if (val->type != YAML_SCALAR_NODE) {
         fail(ld, val, name, "expected a single value, not a %s",
              val->type == YAML_MAPPING_NODE ? "mapping" : "list");
@@ -274,7 +403,7 @@ walk_mapping(struct load *ld, yaml_document_t *doc, yaml_node_t *map, const char
         }
         len = strlen(name);
         if ((k = find_key(name, len)) != NULL) {
-            set_from_node(ld, k, vn, name);
+            set_from_node(ld, doc, k, vn, name);
         } else if (len > 5 && strcmp(name + len - 5, "_file") == 0 &&
                    (k = find_key(name, len - 5)) != NULL && (k->flags & CFG_SECRET)) {
             set_from_file(ld, k, vn, name);
@@ -359,6 +488,80 @@ apply_env(struct load *ld)
             snprintf(ld->err, CFG_ERR_SIZE, "environment %s (%s): %s", var, keys[i].name, why);
         }
     }
+}
+
+static const char *
+check_string_map(const json_t *v)
+{
+    const char *key;
+    json_t *item;
+
+    if (!json_is_object(v)) {
+        return "expected a mapping of names to text";
+    }
+    json_object_foreach ((json_t *)v, key, item) {
+        if (!json_is_string(item) || json_string_length(item) == 0) {
+            return "every value must be non-empty text";
+        }
+    }
+    return NULL;
+}
+
+static const char *
+check_string_list(const json_t *v)
+{
+    size_t i;
+    json_t *item;
+
+    if (!json_is_array(v)) {
+        return "expected a list";
+    }
+    json_array_foreach (v, i, item) {
+        if (!json_is_string(item) || json_string_length(item) == 0) {
+            return "every item must be non-empty text";
+        }
+    }
+    return NULL;
+}
+
+/* {id: {"version": "1.0", "en": {"name": "...", "url": "https://..."}, ...}} */
+static const char *
+check_policies(const json_t *v)
+{
+    const char *id;
+    json_t *policy;
+
+    if (!json_is_object(v)) {
+        return "expected a mapping of policy ids";
+    }
+    json_object_foreach ((json_t *)v, id, policy) {
+        const char *lang;
+        json_t *item;
+        size_t n_langs = 0;
+
+        if (!json_is_object(policy) || !json_is_string(json_object_get(policy, "version"))) {
+            return "each policy needs a version and at least one language";
+        }
+        json_object_foreach (policy, lang, item) {
+            const char *url;
+
+            if (strcmp(lang, "version") == 0) {
+                continue;
+            }
+            url = json_string_value(json_object_get(item, "url"));
+            if (!json_is_object(item) || !json_is_string(json_object_get(item, "name")) ||
+                url == NULL ||
+                (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) ||
+                json_object_size(item) != 2) {
+                return "each language of a policy needs exactly a name and an http(s) url";
+            }
+            n_langs++;
+        }
+        if (n_langs == 0) {
+            return "each policy needs a version and at least one language";
+        }
+    }
+    return NULL;
 }
 
 int
@@ -448,6 +651,13 @@ cfg_dump(const struct cfg *cfg, FILE *out)
         case CFG_LEVEL:
             fprintf(out, "%s: %s\n", keys[i].name, levels[*(const long *)slot]);
             break;
+        case CFG_JSON: {
+            char *text = json_dumps(*(json_t *const *)slot, JSON_COMPACT | JSON_SORT_KEYS);
+
+            fprintf(out, "%s: %s\n", keys[i].name, text ? text : "?");
+            free(text);
+            break;
+        }
         }
     }
 }

@@ -8,6 +8,8 @@
 
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "core/util.h"
 
 struct cfg_database {
@@ -32,11 +34,36 @@ struct cfg_log {
     long level; /* enum log_level */
 };
 
+struct cfg_server {
+    char *name;            /* the identity server's name: signs associations */
+    char *public_base_url; /* how clients reach us: links in mails, key_validity_url */
+};
+
+struct cfg_keys {
+    char *signing_key_file;
+};
+
+struct cfg_terms {
+    json_t *policies; /* {id: {"version": v, <lang>: {"name", "url"}}}, checked */
+};
+
+struct cfg_account {
+    json_t *homeservers;         /* {server name: base URL} for private deployments */
+    json_t *allowed_homeservers; /* [server name, ...]; empty = any */
+    long allow_private_addresses;
+    long tls_verify;
+    long request_timeout; /* seconds */
+};
+
 struct cfg {
     char *path;
+    struct cfg_account account;
     struct cfg_database database;
     struct cfg_http http;
+    struct cfg_keys keys;
     struct cfg_log log;
+    struct cfg_server server;
+    struct cfg_terms terms;
 };
 
 /** Size of the error buffer cfg_load() fills. */

@@ -95,9 +95,12 @@ class Service:
         self.config_path = os.path.join(self.dir, "annuaire.yaml")
         self.log_path = os.path.join(self.dir, "serve.log")
         self.proc = None
+        self.key_path = os.path.join(self.dir, "signing.key")
         self.write_config(config or "")
         if migrate:
             r = self.run("migrate")
+            assert r.returncode == 0, r.stderr
+            r = self.run("keys", "generate")
             assert r.returncode == 0, r.stderr
 
     def write_config(self, extra):
@@ -112,12 +115,20 @@ class Service:
                 "  shutdown_timeout: 5\n"
                 "log:\n"
                 "  level: info\n"
+                "keys:\n"
+                f"  signing_key_file: {self.key_path}\n"
+                "server:\n"
+                "  name: is.test\n"
+                f"  public_base_url: http://127.0.0.1:{self.port}\n"
                 + extra
             )
 
     def run(self, *args, env=None):
-        return subprocess.run([BIN, *args, "-c", self.config_path], capture_output=True, text=True,
-                              env=env, timeout=60)
+        if args[0] == "keys":  # "keys generate -c FILE"
+            args = args[:2] + ("-c", self.config_path) + args[2:]
+        else:
+            args = (args[0], "-c", self.config_path) + args[1:]
+        return subprocess.run([BIN, *args], capture_output=True, text=True, env=env, timeout=60)
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
