@@ -6,11 +6,13 @@
 
 #include "cmd/cmd.h"
 #include "core/db.h"
+#include "core/fetch.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/migrations.h"
 #include "directory/directory.h"
+#include "enroll/enroll.h"
 
 static const char usage[] =
     "usage: annuaire serve -c FILE\n\n"
@@ -77,8 +79,8 @@ wait_for_stop(void)
 int
 cmd_serve(int argc, char **argv)
 {
-    const struct route *tables[] = { dir_routes, metrics_routes };
-    const size_t sizes[] = { dir_n_routes, metrics_n_routes };
+    const struct route *tables[] = { dir_routes, enr_routes, metrics_routes };
+    const size_t sizes[] = { dir_n_routes, enr_n_routes, metrics_n_routes };
     const char *path = NULL;
     int rc = cmd_parse_common("serve", argc, argv, usage, &path);
     struct http_server *srv = NULL;
@@ -112,6 +114,9 @@ cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     db_configure(&cfg->database);
+    enr_init();
+    http_set_auth(enr_authenticate);
+    fetch_global_init();
     router = router_new(tables, sizes, ANN_ARRAY_LEN(tables));
     metrics_init(router);
     srv = http_start(&cfg->http, router);
@@ -125,6 +130,8 @@ cmd_serve(int argc, char **argv)
     rc = CMD_EXIT_OK;
 cleanup:
     metrics_shutdown();
+    enr_shutdown();
+    fetch_global_cleanup();
     router_free(router);
     db_thread_close();
     dir_keys_unload();

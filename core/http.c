@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@ static const struct ec_entry ec_table[] = {
 };
 
 static atomic_uint_fast64_t next_request_id = 1;
+static http_auth_fn authenticator;
 
 static const char cors_methods[] = "GET, POST, PUT, DELETE, OPTIONS";
 static const char cors_headers[] = "Origin, X-Requested-With, Content-Type, Accept, Authorization";
@@ -159,6 +161,29 @@ http_header(const struct http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+void
+http_set_auth(http_auth_fn fn)
+{
+    authenticator = fn;
+}
+
+/* The access token from "Authorization: Bearer", else from ?access_token= (which
+ * homeservers still send on /hash_details). NULL when absent. */
+static const char *
+access_token(const struct http_req *r)
+{
+    const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+
+    if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
+        h += 7;
+        while (*h == ' ') {
+            h++;
+        }
+        return *h ? h : NULL;
+    }
+    return http_query(r, "access_token");
+}
+
 static int
 dispatch(struct http_server *srv, struct http_req *r)
 {
@@ -180,6 +205,20 @@ dispatch(struct http_server *srv, struct http_req *r)
         return http_reply_ec(r, E_METHOD_NOT_ALLOWED, NULL);
     }
     route = router_at(srv->router, r->route_index);
+    r->db = db_thread_conn();
+    if (route->flags & ROUTE_AUTH) {
+        const char *token = access_token(r);
+        enum reply_status rs;
+
+        if (token == NULL || strlen(token) > 512 || authenticator == NULL) {
+            return http_reply_ec(r, E_UNAUTHORIZED, NULL);
+        }
+        r->access_token = token;
+        rs = authenticator(r, token, !(route->flags & ROUTE_NO_TERMS));
+        if (rs != RS_OK) {
+            return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+        }
+    }
     if (route->flags & ROUTE_JSON_BODY) {
         if (r->body_len == 0 && (route->flags & ROUTE_BODY_OPTIONAL)) {
             body = json_object();
@@ -198,7 +237,6 @@ dispatch(struct http_server *srv, struct http_req *r)
             }
         }
     }
-    r->db = db_thread_conn();
     ret = route->handler(r, body);
     json_decref(body);
     if (r->status == 0 && ret == MHD_YES) {
@@ -345,6 +383,7 @@ on_completed(void *cls,
     if (r->cleanup_fn != NULL) {
         r->cleanup_fn(r->ctx);
     }
+    free(r->user_id);
     free(r->body);
     free(r);
     atomic_fetch_sub(&srv->active, 1);

@@ -47,9 +47,11 @@ struct http_req {
     size_t body_len, body_cap;
     bool too_large;
     bool dispatched;
-    unsigned status;    /* status of the queued reply, 0 before */
-    struct db_conn *db; /* this worker thread's connection */
-    void *ctx;          /* handler state, freed by cleanup_fn on completion */
+    unsigned status;          /* status of the queued reply, 0 before */
+    struct db_conn *db;       /* this worker thread's connection */
+    char *user_id;            /* the authenticated Matrix user (ROUTE_AUTH), owned */
+    const char *access_token; /* the token it presented (ROUTE_AUTH), borrowed from MHD */
+    void *ctx;                /* handler state, freed by cleanup_fn on completion */
     void (*cleanup_fn)(void *ctx);
 };
 
@@ -93,6 +95,15 @@ const char *http_query(const struct http_req *r, const char *name);
 
 /** A request header (borrowed), or NULL. */
 const char *http_header(const struct http_req *r, const char *name);
+
+/**
+ * Checks an identity access token for a ROUTE_AUTH route: sets r->user_id, or
+ * queues 401 M_UNAUTHORIZED / 403 M_TERMS_NOT_SIGNED (when check_terms).
+ */
+typedef enum reply_status (*http_auth_fn)(struct http_req *r, const char *token, bool check_terms);
+
+/** Installs the token checker (before http_start). */
+void http_set_auth(http_auth_fn fn);
 
 struct http_server;
 

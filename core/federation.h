@@ -1,0 +1,44 @@
+/* Matrix server names and how to reach a homeserver's federation API. */
+#ifndef ANN_CORE_FEDERATION_H
+#define ANN_CORE_FEDERATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "core/fetch.h"
+#include "core/util.h"
+
+struct fed_server {
+    char host[256]; /* DNS name or IP address, without brackets */
+    int port;       /* 0 when the name has none */
+    bool ip_literal;
+    bool ipv6;
+};
+
+/**
+ * Parses a server name as the Matrix spec defines it: a DNS name, an IPv4
+ * address or a bracketed IPv6 address, then optionally ":port".
+ * @return 0, or -1 when name is not a valid server name
+ */
+int fed_parse_server_name(const char *name, struct fed_server *out) ANN_MUST_CHECK;
+
+/**
+ * Finds the base URL of a homeserver's federation API: the configured map
+ * first (trusted as written), else the spec's discovery (IP literal or
+ * explicit port; else /.well-known/matrix/server delegation; else port 8448).
+ *
+ * @param mapped      {server name: base URL} from the configuration
+ * @param[out] url    "https://host:port" without a trailing slash, owned by the caller
+ * @param[out] trusted  true when the URL came from the configuration
+ * @return FETCH_OK, or FETCH_REFUSED / FETCH_UNREACHABLE from a .well-known lookup that
+ *         failed in a way that must not fall back (never for a plain miss)
+ */
+enum fetch_status fed_base_url(const char *server_name,
+                               const json_t *mapped,
+                               const struct fetch_opts *opts,
+                               char **url,
+                               bool *trusted) ANN_MUST_CHECK;
+
+#endif

@@ -1,0 +1,201 @@
+#include "core/fetch.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <curl/curl.h>
+
+struct call {
+    const struct fetch_opts *opts;
+    struct fetch_result *res;
+    bool refused;
+    bool too_large;
+};
+
+void
+fetch_global_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void
+fetch_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+static bool
+v4_private(const unsigned char *a)
+{
+    return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 100 && (a[1] & 0xc0) == 64) ||
+           (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+           (a[0] == 192 && a[1] == 168) || (a[0] == 192 && a[1] == 0 && a[2] == 0) ||
+           (a[0] == 198 && (a[1] & 0xfe) == 18) || a[0] >= 224;
+}
+
+static bool
+v6_private(const unsigned char *a)
+{
+    static const unsigned char zero[16] = { 0 };
+    static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+    if (memcmp(a, zero, 15) == 0) {
+        return true; /* :: and ::1 */
+    }
+    if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0) {
+        return v4_private(a + 12);
+    }
+    return (a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || a[0] == 0xff;
+}
+
+static bool
+sockaddr_private(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        return v4_private(
+            (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr);
+    }
+    if (sa->sa_family == AF_INET6) {
+        return v6_private(
+            (const unsigned char *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+    }
+    return true;
+}
+
+bool
+fetch_address_is_private(const char *addr)
+{
+    unsigned char buf[16];
+
+    if (inet_pton(AF_INET, addr, buf) == 1) {
+        return v4_private(buf);
+    }
+    if (inet_pton(AF_INET6, addr, buf) == 1) {
+        return v6_private(buf);
+    }
+    return true;
+}
+
+/* Called by curl just before it connects: the place to refuse an address. */
+static curl_socket_t
+open_socket(void *p, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct call *c = p;
+
+    if (purpose != CURLSOCKTYPE_IPCXN ||
+        (!c->opts->allow_private && sockaddr_private(&addr->addr))) {
+        c->refused = true;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+static size_t
+on_data(char *data, size_t size, size_t n, void *p)
+{
+    struct call *c = p;
+    size_t len = size * n;
+
+    if (c->res->len + len > c->opts->max_body) {
+        c->too_large = true;
+        return 0; /* abort the transfer */
+    }
+    c->res->body = xrealloc(c->res->body, c->res->len + len + 1);
+    memcpy(c->res->body + c->res->len, data, len);
+    c->res->len += len;
+    c->res->body[c->res->len] = '\0';
+    return len;
+}
+
+enum fetch_status
+fetch_request(const char *url,
+              const char *json_body,
+              const char *const *headers,
+              const struct fetch_opts *opts,
+              struct fetch_result *res)
+{
+    struct call c = { .opts = opts, .res = res };
+    struct curl_slist *list = NULL;
+    CURL *h = curl_easy_init();
+    enum fetch_status st = FETCH_UNREACHABLE;
+    CURLcode rc;
+
+    memset(res, 0, sizeof(*res));
+    if (h == NULL) {
+        snprintf(res->error, sizeof(res->error), "out of memory");
+        return FETCH_UNREACHABLE;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, opts->timeout_s);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, opts->timeout_s);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, opts->verify_tls ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, opts->verify_tls ? 2L : 0L);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &c);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "annuaire/" ANNUAIRE_VERSION);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* no proxy from the environment */
+    list = curl_slist_append(list, "Accept: application/json");
+    if (json_body != NULL) {
+        list = curl_slist_append(list, "Content-Type: application/json");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json_body);
+    }
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        list = curl_slist_append(list, headers[i]);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    rc = curl_easy_perform(h);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+        if (res->body == NULL) {
+            res->body = xstrdup("");
+        }
+        st = FETCH_OK;
+    } else if (c.refused) {
+        snprintf(res->error, sizeof(res->error), "refused: private or loopback address");
+        st = FETCH_REFUSED;
+    } else if (c.too_large) {
+        snprintf(res->error, sizeof(res->error), "reply larger than %zu bytes", opts->max_body);
+        st = FETCH_TOO_LARGE;
+    } else {
+        snprintf(res->error, sizeof(res->error), "%s", curl_easy_strerror(rc));
+    }
+    if (st != FETCH_OK) {
+        free(res->body);
+        res->body = NULL;
+        res->len = 0;
+    }
+    curl_slist_free_all(list);
+    curl_easy_cleanup(h);
+    return st;
+}
+
+void
+fetch_result_clear(struct fetch_result *res)
+{
+    free(res->body);
+    memset(res, 0, sizeof(*res));
+}
+
+char *
+fetch_escape(const char *s)
+{
+    char *e = curl_easy_escape(NULL, s, 0);
+    char *out;
+
+    if (e == NULL) {
+        abort();
+    }
+    out = xstrdup(e);
+    curl_free(e);
+    return out;
+}

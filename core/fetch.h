@@ -1,0 +1,61 @@
+/*
+ * Outbound HTTP with libcurl, for calls to homeservers: bounded time and size,
+ * no redirects, http(s) only, and no connection to loopback, private or
+ * link-local addresses unless allowed (checked on the address actually
+ * connected to, so DNS cannot be used to get around it).
+ */
+#ifndef ANN_CORE_FETCH_H
+#define ANN_CORE_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/util.h"
+
+struct fetch_opts {
+    bool verify_tls;
+    bool allow_private;
+    long timeout_s;
+    size_t max_body; /* a larger reply is an error */
+};
+
+enum fetch_status {
+    FETCH_OK = 0,      /* an HTTP reply arrived (any status) */
+    FETCH_REFUSED,     /* the address is private and that is not allowed */
+    FETCH_UNREACHABLE, /* DNS, connection, TLS, timeout */
+    FETCH_TOO_LARGE,   /* reply over max_body */
+};
+
+struct fetch_result {
+    long status;
+    char *body; /* NUL-terminated, owned */
+    size_t len;
+    char error[256];
+};
+
+/** Calls curl_global_init; once, before any thread starts. */
+void fetch_global_init(void);
+void fetch_global_cleanup(void);
+
+/**
+ * GET url, or POST json_body (Content-Type: application/json) when not NULL.
+ *
+ * @param headers     extra "Name: value" lines, NULL-terminated; may be NULL
+ * @param[out] res    the reply; clear with fetch_result_clear
+ * @return FETCH_OK or why not (res->error says more, for logs)
+ */
+enum fetch_status fetch_request(const char *url,
+                                const char *json_body,
+                                const char *const *headers,
+                                const struct fetch_opts *opts,
+                                struct fetch_result *res) ANN_MUST_CHECK;
+
+void fetch_result_clear(struct fetch_result *res);
+
+/** Whether a numeric address (text) is loopback, private, link-local or otherwise not public. */
+bool fetch_address_is_private(const char *addr);
+
+/** URL-escapes s. @return a new string owned by the caller */
+char *fetch_escape(const char *s);
+
+#endif

@@ -1,0 +1,98 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cfg.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "enroll/enroll.h"
+#include "enroll/internal.h"
+
+/* [[urls of policy 1], [urls of policy 2], ...] of the current terms. */
+static char *terms_required;
+static json_t *policy_urls; /* {url: true} */
+
+void
+enr_init(void)
+{
+    const json_t *policies = cfg_get()->terms.policies;
+    json_t *required = json_array();
+    const char *id;
+    json_t *policy;
+
+    db_register(enr_store_stmts, enr_store_n_stmts);
+    policy_urls = json_object();
+    json_object_foreach ((json_t *)policies, id, policy) {
+        json_t *urls = json_array();
+        const char *lang;
+        json_t *item;
+
+        json_object_foreach (policy, lang, item) {
+            if (json_is_object(item)) {
+                json_array_append(urls, json_object_get(item, "url"));
+                json_object_set_new(policy_urls, json_string_value(json_object_get(item, "url")),
+                                    json_true());
+            }
+        }
+        json_array_append_new(required, urls);
+    }
+    terms_required = json_dumps(required, JSON_COMPACT);
+    json_decref(required);
+}
+
+void
+enr_shutdown(void)
+{
+    free(terms_required);
+    terms_required = NULL;
+    json_decref(policy_urls);
+    policy_urls = NULL;
+}
+
+const char *
+enr_terms_required_json(void)
+{
+    return terms_required ? terms_required : "[]";
+}
+
+bool
+enr_terms_is_policy_url(const char *url)
+{
+    return json_object_get(policy_urls, url) != NULL;
+}
+
+void
+enr_token_hash(const char *token, char out[ENR_TOKEN_HASH_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char d[CX_SHA256_LEN];
+
+    cx_sha256(token, strlen(token), d);
+    for (size_t i = 0; i < CX_SHA256_LEN; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[ENR_TOKEN_HASH_LEN] = '\0';
+}
+
+enum reply_status
+enr_authenticate(struct http_req *r, const char *token, bool check_terms)
+{
+    char hash[ENR_TOKEN_HASH_LEN + 1];
+    bool terms_ok = false;
+    enum db_status st;
+    int ok;
+
+    enr_token_hash(token, hash);
+    st = enr_store_account_auth(r->db, hash, &r->user_id, &terms_ok);
+    if (st < 0) {
+        ok = http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    } else if (st == 0) {
+        ok = http_reply_ec(r, E_UNAUTHORIZED, NULL);
+    } else if (check_terms && !terms_ok) {
+        ok = http_reply_ec(r, E_TERMS_NOT_SIGNED, NULL);
+    } else {
+        return RS_OK;
+    }
+    return ok == MHD_YES ? RS_REPLIED : RS_FATAL;
+}

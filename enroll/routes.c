@@ -1,0 +1,15 @@
+#include "core/util.h"
+#include "enroll/enroll.h"
+#include "enroll/internal.h"
+
+#define V2 "/_matrix/identity/v2"
+
+const struct route enr_routes[] = {
+    { "POST", V2 "/account/register", enr_account_register_post, ROUTE_JSON_BODY },
+    { "GET", V2 "/account", enr_account_get, ROUTE_AUTH },
+    { "POST", V2 "/account/logout", enr_account_logout_post,
+      ROUTE_AUTH | ROUTE_NO_TERMS | ROUTE_JSON_BODY | ROUTE_BODY_OPTIONAL },
+    { "GET", V2 "/terms", enr_terms_get, 0 },
+    { "POST", V2 "/terms", enr_terms_post, ROUTE_AUTH | ROUTE_NO_TERMS | ROUTE_JSON_BODY },
+};
+const size_t enr_n_routes = ANN_ARRAY_LEN(enr_routes);

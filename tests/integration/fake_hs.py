@@ -1,0 +1,64 @@
+"""A small stand-in for a Matrix homeserver (not ours, so tests may fake it):
+answers the federation OpenID userinfo call from a table of tokens, over HTTP
+or HTTPS with a throw-away self-signed certificate, and records what it got."""
+import json
+import os
+import ssl
+import subprocess
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+
+class FakeHomeserver:
+    def __init__(self, tls=False):
+        self.tokens = {}  # OpenID access token -> user id
+        self.requests = []
+        hs = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                url = urlparse(self.path)
+                hs.requests.append(("GET", url.path, parse_qs(url.query)))
+                if url.path == "/_matrix/federation/v1/openid/userinfo":
+                    token = parse_qs(url.query).get("access_token", [""])[0]
+                    if token in hs.tokens:
+                        return self.reply(200, {"sub": hs.tokens[token]})
+                    return self.reply(401, {"errcode": "M_UNKNOWN_TOKEN", "error": "nope"})
+                self.reply(404, {"errcode": "M_UNRECOGNIZED", "error": "not here"})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.scheme = "http"
+        if tls:
+            self.scheme = "https"
+            d = tempfile.mkdtemp()
+            cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                           check=True, capture_output=True)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self):
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
