@@ -9,6 +9,7 @@
 #include "core/fetch.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/mail.h"
 #include "core/metrics.h"
 #include "core/migrations.h"
 #include "directory/directory.h"
@@ -114,9 +115,16 @@ cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     db_configure(&cfg->database);
-    enr_init();
+    mail_init();
+    if (enr_init(err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire serve: %s\n", err);
+        goto cleanup;
+    }
     http_set_auth(enr_authenticate);
     fetch_global_init();
+    if (mail_sender_start(cfg) != 0) {
+        goto cleanup;
+    }
     router = router_new(tables, sizes, ANN_ARRAY_LEN(tables));
     metrics_init(router);
     srv = http_start(&cfg->http, router);
@@ -126,9 +134,11 @@ cmd_serve(int argc, char **argv)
     log_info("annuaire %s serving (schema version %d)", ANNUAIRE_VERSION, mig_latest());
     wait_for_stop();
     http_stop(srv, cfg->http.shutdown_timeout);
+    srv = NULL;
     log_info("stopped");
     rc = CMD_EXIT_OK;
 cleanup:
+    mail_sender_stop();
     metrics_shutdown();
     enr_shutdown();
     fetch_global_cleanup();

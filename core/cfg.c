@@ -38,6 +38,7 @@ struct cfg_key {
 #define OFF(f) offsetof(struct cfg, f)
 
 static const char *check_policies(const json_t *v);
+static const char *check_smtp_security(const json_t *v);
 static const char *check_string_map(const json_t *v);
 static const char *check_string_list(const json_t *v);
 
@@ -67,10 +68,27 @@ static const struct cfg_key keys[] = {
     { "keys.signing_key_file", CFG_STRING, OFF(keys.signing_key_file), "annuaire.signing.key", 1,
       4096, 0, NULL },
     { "log.level", CFG_LEVEL, OFF(log.level), "info", 0, 0, 0, NULL },
+    { "mail.brand", CFG_STRING, OFF(mail.brand), "Tchap", 1, 64, 0, NULL },
+    { "mail.from", CFG_STRING, OFF(mail.from), "Tchap <noreply@localhost>", 3, 255, 0, NULL },
+    { "mail.retry_initial_delay", CFG_INT, OFF(mail.retry_initial_delay), "5", 1, 3600, 0, NULL },
+    { "mail.smtp_host", CFG_STRING, OFF(mail.smtp_host), "127.0.0.1", 1, 255, 0, NULL },
+    { "mail.smtp_password", CFG_STRING, OFF(mail.smtp_password), NULL, 0, 1024, CFG_SECRET, NULL },
+    { "mail.smtp_port", CFG_INT, OFF(mail.smtp_port), "25", 1, 65535, 0, NULL },
+    { "mail.smtp_security", CFG_STRING, OFF(mail.smtp_security), "none", 1, 16, 0,
+      check_smtp_security },
+    { "mail.smtp_timeout", CFG_INT, OFF(mail.smtp_timeout), "10", 1, 300, 0, NULL },
+    { "mail.smtp_username", CFG_STRING, OFF(mail.smtp_username), NULL, 0, 255, 0, NULL },
+    { "mail.templates_dir", CFG_STRING, OFF(mail.templates_dir), "conf/templates", 1, 4096, 0,
+      NULL },
+    { "mail.tls_verify", CFG_BOOL, OFF(mail.tls_verify), "true", 0, 0, 0, NULL },
     { "server.name", CFG_STRING, OFF(server.name), "localhost", 1, 255, 0, NULL },
     { "server.public_base_url", CFG_STRING, OFF(server.public_base_url), "http://127.0.0.1:8090", 8,
       1024, 0, NULL },
     { "terms.policies", CFG_JSON, OFF(terms.policies), "{}", 0, 0, 0, check_policies },
+    { "validation.max_token_tries", CFG_INT, OFF(validation.max_token_tries), "5", 1, 100, 0,
+      NULL },
+    { "validation.session_lifetime", CFG_INT, OFF(validation.session_lifetime), "86400", 60,
+      2592000, 0, NULL },
 };
 
 #define N_KEYS           ANN_ARRAY_LEN(keys)
@@ -182,6 +200,15 @@ set_value(struct cfg *cfg, const struct cfg_key *k, const char *text)
     case CFG_STRING:
         if (text != NULL && (strlen(text) < (size_t)k->min || strlen(text) > (size_t)k->max)) {
             return "length out of range";
+        }
+        if (text != NULL && k->check != NULL) {
+            json_t *tmp = json_string(text);
+            const char *why = tmp ? k->check(tmp) : "not valid UTF-8";
+
+            json_decref(tmp);
+            if (why != NULL) {
+                return why;
+            }
         }
         free_value(cfg, k);
         *(char **)slot = text ? xstrdup(text) : NULL;
@@ -505,6 +532,16 @@ check_string_map(const json_t *v)
         }
     }
     return NULL;
+}
+
+static const char *
+check_smtp_security(const json_t *v)
+{
+    const char *s = json_string_value(v);
+
+    return s && (strcmp(s, "none") == 0 || strcmp(s, "starttls") == 0 || strcmp(s, "tls") == 0)
+               ? NULL
+               : "expected one of none, starttls, tls";
 }
 
 static const char *

@@ -55,6 +55,25 @@ struct cfg_account {
     long request_timeout; /* seconds */
 };
 
+struct cfg_mail {
+    char *from; /* "Name <address>" */
+    char *smtp_host;
+    long smtp_port;
+    char *smtp_security; /* none, starttls, tls */
+    char *smtp_username;
+    char *smtp_password; /* secret */
+    long smtp_timeout;
+    long tls_verify;
+    long retry_initial_delay; /* seconds; doubles on each failure, capped at one hour */
+    char *templates_dir;
+    char *brand;
+};
+
+struct cfg_validation {
+    long session_lifetime; /* seconds from the last change of a session */
+    long max_token_tries;
+};
+
 struct cfg {
     char *path;
     struct cfg_account account;
@@ -62,8 +81,10 @@ struct cfg {
     struct cfg_http http;
     struct cfg_keys keys;
     struct cfg_log log;
+    struct cfg_mail mail;
     struct cfg_server server;
     struct cfg_terms terms;
+    struct cfg_validation validation;
 };
 
 /** Size of the error buffer cfg_load() fills. */

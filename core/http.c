@@ -93,6 +93,18 @@ http_reply_raw(struct http_req *r,
 }
 
 int
+http_reply_redirect(struct http_req *r, const char *url)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+
+    if (resp != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, url);
+    }
+    return queue(r, MHD_HTTP_FOUND, resp, "text/plain");
+}
+
+int
 http_reply_json(struct http_req *r, unsigned status, json_t *body)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;

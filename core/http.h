@@ -80,6 +80,9 @@ int http_reply_raw(struct http_req *r,
                    const void *data,
                    size_t len);
 
+/** Queues a 302 to url (which must be http(s), checked by the caller). @return MHD_YES or MHD_NO */
+int http_reply_redirect(struct http_req *r, const char *url);
+
 /**
  * Checks the body against a spec (core/json.h) and fills out; on bad input
  * queues 400 M_MISSING_PARAMS or M_INVALID_PARAM naming the field.

@@ -27,6 +27,7 @@ static struct route_stats *stats; /* one per route, then one for "no route" */
 static size_t n_stats;
 static atomic_ulong db_errors[METRICS_DB__COUNT];
 
+static atomic_ulong mail_counts[2]; /* failed, delivered */
 static const char *const db_kind_names[] = { "connect", "query", "retry" };
 
 void
@@ -71,6 +72,12 @@ void
 metrics_db_error(enum metrics_db kind)
 {
     atomic_fetch_add_explicit(&db_errors[kind], 1, memory_order_relaxed);
+}
+
+void
+metrics_mail(bool delivered)
+{
+    atomic_fetch_add_explicit(&mail_counts[delivered ? 1 : 0], 1, memory_order_relaxed);
 }
 
 struct out {
@@ -175,6 +182,12 @@ metrics_get(struct http_req *r, const json_t *body)
         out_printf(&o, "annuaire_db_errors_total{kind=\"%s\"} %lu\n", db_kind_names[k],
                    atomic_load(&db_errors[k]));
     }
+    out_printf(&o,
+               "# HELP annuaire_mail_attempts_total SMTP deliveries by result.\n"
+               "# TYPE annuaire_mail_attempts_total counter\n"
+               "annuaire_mail_attempts_total{result=\"delivered\"} %lu\n"
+               "annuaire_mail_attempts_total{result=\"failed\"} %lu\n",
+               atomic_load(&mail_counts[1]), atomic_load(&mail_counts[0]));
     ret = http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", o.p, o.len);
     free(o.p);
     return ret;

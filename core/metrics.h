@@ -2,6 +2,7 @@
 #ifndef ANN_CORE_METRICS_H
 #define ANN_CORE_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/router.h"
@@ -22,6 +23,9 @@ void metrics_observe_request(size_t route_index, unsigned status, long long dura
 
 /** Counts one database error. Thread-safe. */
 void metrics_db_error(enum metrics_db kind);
+
+/** Counts one mail delivery attempt. Thread-safe. */
+void metrics_mail(bool delivered);
 
 /** Routes served by this file: /metrics and /health. */
 extern const struct route metrics_routes[];

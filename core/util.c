@@ -179,3 +179,71 @@ util_cpu_count(void)
 
     return n < 1 ? 1 : (n > INT_MAX ? INT_MAX : (int)n);
 }
+
+static void
+grow_put(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        while (*len + n + 1 > *cap) {
+            *cap = *cap ? *cap * 2 : 1024;
+        }
+        *buf = xrealloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+static void
+put_escaped(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        const char *e = *s == '<'    ? "&lt;"
+                        : *s == '>'  ? "&gt;"
+                        : *s == '&'  ? "&amp;"
+                        : *s == '"'  ? "&quot;"
+                        : *s == '\'' ? "&#39;"
+                                     : NULL;
+
+        if (e != NULL) {
+            grow_put(buf, len, cap, e, strlen(e));
+        } else {
+            grow_put(buf, len, cap, s, 1);
+        }
+    }
+}
+
+char *
+util_fill(const char *tmpl, const struct util_var *vars, size_t n_vars, bool html)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    const char *p = tmpl;
+
+    for (;;) {
+        const char *open = strstr(p, "{{");
+        const char *close = open ? strstr(open + 2, "}}") : NULL;
+        size_t i;
+
+        if (close == NULL) {
+            grow_put(&buf, &len, &cap, p, strlen(p));
+            break;
+        }
+        grow_put(&buf, &len, &cap, p, (size_t)(open - p));
+        for (i = 0; i < n_vars; i++) {
+            if (strlen(vars[i].name) == (size_t)(close - open - 2) &&
+                strncmp(vars[i].name, open + 2, (size_t)(close - open - 2)) == 0) {
+                break;
+            }
+        }
+        if (i == n_vars) {
+            grow_put(&buf, &len, &cap, open, (size_t)(close - open + 2));
+        } else if (html) {
+            put_escaped(&buf, &len, &cap, vars[i].value);
+        } else {
+            grow_put(&buf, &len, &cap, vars[i].value, strlen(vars[i].value));
+        }
+        p = close + 2;
+    }
+    return buf ? buf : xstrdup("");
+}

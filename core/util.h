@@ -36,6 +36,18 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len) ANN_MU
  */
 int util_parse_long(const char *s, long min, long max, long *out) ANN_MUST_CHECK;
 
+struct util_var {
+    const char *name; /* {{name}} in a template */
+    const char *value;
+};
+
+/**
+ * Replaces each {{name}} of tmpl by its value (HTML-escaped when html);
+ * unknown placeholders are left as written.
+ * @return a new string owned by the caller
+ */
+char *util_fill(const char *tmpl, const struct util_var *vars, size_t n_vars, bool html);
+
 /** Monotonic clock in nanoseconds. */
 long long util_now_ns(void);
 

@@ -12,8 +12,8 @@
 static char *terms_required;
 static json_t *policy_urls; /* {url: true} */
 
-void
-enr_init(void)
+int
+enr_init(char *err, size_t err_size)
 {
     const json_t *policies = cfg_get()->terms.policies;
     json_t *required = json_array();
@@ -38,6 +38,7 @@ enr_init(void)
     }
     terms_required = json_dumps(required, JSON_COMPACT);
     json_decref(required);
+    return enr_templates_load(err, err_size);
 }
 
 void
@@ -47,6 +48,7 @@ enr_shutdown(void)
     terms_required = NULL;
     json_decref(policy_urls);
     policy_urls = NULL;
+    enr_templates_free();
 }
 
 const char *

@@ -17,10 +17,12 @@ extern const struct route enr_routes[];
 extern const size_t enr_n_routes;
 
 /**
- * Prepares the module for serving: registers its SQL statements and reads the
- * terms policies from the installed configuration. Call once before http_start.
+ * Prepares the module for serving: registers its SQL statements, reads the
+ * terms policies and loads the mail and page templates named by the installed
+ * configuration. Call once before http_start.
+ * @return 0, or -1 with a message in err
  */
-void enr_init(void);
+int enr_init(char *err, size_t err_size);
 void enr_shutdown(void);
 
 /** The access-token checker to install with http_set_auth(). */

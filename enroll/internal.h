@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "core/db.h"
+#include "core/http.h"
 
 struct http_req;
 
@@ -20,6 +21,72 @@ const char *enr_terms_required_json(void);
 /** Whether url belongs to a current policy. */
 bool enr_terms_is_policy_url(const char *url);
 
+/* email.c: templates, languages, address checks */
+enum enr_template {
+    ENR_TPL_VERIFICATION, /* the mail with the validation link */
+    ENR_TPL_VALIDATION_OK,
+    ENR_TPL_VALIDATION_FAILED,
+    ENR_TPL__COUNT
+};
+enum enr_lang {
+    ENR_LANG_FR,
+    ENR_LANG_EN,
+    ENR_LANG__COUNT
+};
+int enr_templates_load(char *err, size_t err_size);
+void enr_templates_free(void);
+const char *enr_template(enum enr_template t, enum enr_lang lang);
+/** From an Accept-Language header (may be NULL); French unless English is preferred. */
+enum enr_lang enr_lang_pick(const char *accept_language);
+/** Checks and normalises an e-mail address (lower case). @return 0 or -1; out owned */
+int enr_email_normalise(const char *in, char **out);
+/** The spec's client_secret alphabet [0-9a-zA-Z.=_-], 1..255. */
+bool enr_client_secret_ok(const char *s);
+/** An http(s) URL without blanks or control characters. */
+bool enr_next_link_ok(const char *s);
+
+/* session.c: validation sessions shared by the submitToken and bind handlers */
+struct enr_session {
+    char *sid;
+    char *medium;
+    char *address;
+    char *next_link;
+    long long validated_at_ms; /* 0 when not validated */
+    bool expired;
+};
+void enr_session_clear(struct enr_session *s);
+
+enum enr_submit_result {
+    ENR_SUBMIT_OK,
+    ENR_SUBMIT_NO_SESSION, /* unknown sid or wrong client_secret */
+    ENR_SUBMIT_EXPIRED,
+    ENR_SUBMIT_BAD_TOKEN,
+    ENR_SUBMIT_TOO_MANY_TRIES,
+};
+/**
+ * Checks a validation token and marks the session validated.
+ * @param[out] s  the session (for next_link), filled unless NO_SESSION
+ * @return < 0 on a database failure, else 0 with *result set
+ */
+int enr_session_submit(struct db_conn *c,
+                       const char *sid,
+                       const char *client_secret,
+                       const char *token,
+                       enum enr_submit_result *result,
+                       struct enr_session *s);
+
+/** The Matrix error for a failed submission. */
+enum err_code enr_submit_error(enum enr_submit_result result);
+
+/**
+ * Finds the session sid whose client_secret matches (not locked).
+ * @return 1 found, 0 not found (or wrong secret), < 0 database failure
+ */
+enum db_status enr_session_find(struct db_conn *c,
+                                const char *sid,
+                                const char *client_secret,
+                                struct enr_session *s);
+
 /* store.c: one statement each, run inside db_txn_run or alone for reads. */
 enum db_status
 enr_store_account_insert(struct db_conn *c, const char *token_hash, const char *user_id);
@@ -30,6 +97,31 @@ enum db_status enr_store_account_delete(struct db_conn *c, const char *token_has
 /** urls_json: a JSON array of URLs to record as accepted by user_id. */
 enum db_status
 enr_store_terms_accept(struct db_conn *c, const char *user_id, const char *urls_json);
+/** The session holding (medium, address, secret), locked. @param[out] sid, send_attempt */
+enum db_status enr_store_session_by_secret(struct db_conn *c,
+                                           const char *medium,
+                                           const char *address,
+                                           const char *secret_hash,
+                                           char **sid,
+                                           long long *send_attempt);
+enum db_status enr_store_session_insert(struct db_conn *c,
+                                        const char *sid,
+                                        const char *medium,
+                                        const char *address,
+                                        const char *secret_hash,
+                                        long long send_attempt,
+                                        const char *token_hash,
+                                        const char *next_link);
+enum db_status enr_store_session_new_token(struct db_conn *c,
+                                           const char *sid,
+                                           long long send_attempt,
+                                           const char *token_hash,
+                                           const char *next_link);
+/** Row: medium, address, client_secret_hash, token_hash, token_tries, next_link,
+ *  validated_at (ms or NULL), expired (t/f). lock: FOR UPDATE. */
+enum db_status enr_store_session_get(struct db_conn *c, const char *sid, bool lock, PGresult **out);
+enum db_status enr_store_session_failed_try(struct db_conn *c, const char *sid);
+enum db_status enr_store_session_validate(struct db_conn *c, const char *sid);
 extern const struct db_stmt enr_store_stmts[];
 extern const size_t enr_store_n_stmts;
 
@@ -39,5 +131,9 @@ int enr_account_get(struct http_req *r, const json_t *body);
 int enr_account_logout_post(struct http_req *r, const json_t *body);
 int enr_terms_get(struct http_req *r, const json_t *body);
 int enr_terms_post(struct http_req *r, const json_t *body);
+int enr_email_request_token_post(struct http_req *r, const json_t *body);
+int enr_email_submit_token_post(struct http_req *r, const json_t *body);
+int enr_email_submit_token_get(struct http_req *r, const json_t *body);
+int enr_validated3pid_get(struct http_req *r, const json_t *body);
 
 #endif

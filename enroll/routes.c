@@ -2,6 +2,7 @@
 #include "enroll/enroll.h"
 #include "enroll/internal.h"
 
+#define V1 "/_matrix/identity/api/v1"
 #define V2 "/_matrix/identity/v2"
 
 const struct route enr_routes[] = {
@@ -10,6 +11,18 @@ const struct route enr_routes[] = {
     { "POST", V2 "/account/logout", enr_account_logout_post,
       ROUTE_AUTH | ROUTE_NO_TERMS | ROUTE_JSON_BODY | ROUTE_BODY_OPTIONAL },
     { "GET", V2 "/terms", enr_terms_get, 0 },
+    { "POST", V2 "/validate/email/requestToken", enr_email_request_token_post,
+      ROUTE_AUTH | ROUTE_JSON_BODY },
+    { "POST", V2 "/validate/email/submitToken", enr_email_submit_token_post,
+      ROUTE_AUTH | ROUTE_JSON_BODY },
+    /* The link in the mail: opened in a browser, so without a token. */
+    { "GET", V2 "/validate/email/submitToken", enr_email_submit_token_get, 0 },
+    { "GET", V2 "/3pid/getValidated3pid", enr_validated3pid_get, ROUTE_AUTH },
+    /* v1: no authentication (homeservers still call getValidated3pid this way) */
+    { "POST", V1 "/validate/email/requestToken", enr_email_request_token_post, ROUTE_JSON_BODY },
+    { "POST", V1 "/validate/email/submitToken", enr_email_submit_token_post, ROUTE_JSON_BODY },
+    { "GET", V1 "/validate/email/submitToken", enr_email_submit_token_get, 0 },
+    { "GET", V1 "/3pid/getValidated3pid", enr_validated3pid_get, 0 },
     { "POST", V2 "/terms", enr_terms_post, ROUTE_AUTH | ROUTE_NO_TERMS | ROUTE_JSON_BODY },
 };
 const size_t enr_n_routes = ANN_ARRAY_LEN(enr_routes);

@@ -1,6 +1,8 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cfg.h"
 #include "core/util.h"
 #include "enroll/internal.h"
 
@@ -20,6 +22,31 @@ const struct db_stmt enr_store_stmts[] = {
     { "enr_store_terms_accept", "INSERT INTO annuaire.accepted_terms (user_id, url)"
                                 " SELECT $1, u FROM jsonb_array_elements_text($2::jsonb) AS u"
                                 " ON CONFLICT DO NOTHING" },
+    { "enr_store_session_by_secret", "SELECT sid, send_attempt FROM annuaire.validation_sessions"
+                                     " WHERE medium = $1 AND address = $2"
+                                     " AND client_secret_hash = $3 FOR UPDATE" },
+    { "enr_store_session_insert",
+      "INSERT INTO annuaire.validation_sessions (sid, medium, address, client_secret_hash,"
+      " send_attempt, token_hash, next_link) VALUES ($1, $2, $3, $4, $5, $6, $7)" },
+    { "enr_store_session_new_token", "UPDATE annuaire.validation_sessions"
+                                     " SET send_attempt = $2, token_hash = $3, token_tries = 0,"
+                                     " next_link = coalesce($4, next_link), modified_at = now()"
+                                     " WHERE sid = $1" },
+    { "enr_store_session_get",
+      "SELECT medium, address, client_secret_hash, token_hash, token_tries, next_link,"
+      " floor(extract(epoch FROM validated_at) * 1000)::bigint,"
+      " modified_at < now() - make_interval(secs => $2::float8)"
+      " FROM annuaire.validation_sessions WHERE sid = $1" },
+    { "enr_store_session_get_locked",
+      "SELECT medium, address, client_secret_hash, token_hash, token_tries, next_link,"
+      " floor(extract(epoch FROM validated_at) * 1000)::bigint,"
+      " modified_at < now() - make_interval(secs => $2::float8)"
+      " FROM annuaire.validation_sessions WHERE sid = $1 FOR UPDATE" },
+    { "enr_store_session_failed_try", "UPDATE annuaire.validation_sessions"
+                                      " SET token_tries = token_tries + 1 WHERE sid = $1" },
+    { "enr_store_session_validate", "UPDATE annuaire.validation_sessions"
+                                    " SET validated_at = coalesce(validated_at, now()),"
+                                    " modified_at = now() WHERE sid = $1" },
 };
 const size_t enr_store_n_stmts = ANN_ARRAY_LEN(enr_store_stmts);
 
@@ -62,4 +89,83 @@ enr_store_terms_accept(struct db_conn *c, const char *user_id, const char *urls_
     const char *params[] = { user_id, urls_json };
 
     return db_exec(c, "enr_store_terms_accept", 2, params, NULL);
+}
+
+enum db_status
+enr_store_session_by_secret(struct db_conn *c,
+                            const char *medium,
+                            const char *address,
+                            const char *secret_hash,
+                            char **sid,
+                            long long *send_attempt)
+{
+    const char *params[] = { medium, address, secret_hash };
+    PGresult *res = NULL;
+    enum db_status st = db_exec(c, "enr_store_session_by_secret", 3, params, &res);
+
+    *sid = NULL;
+    if (st > 0) {
+        *sid = xstrdup(PQgetvalue(res, 0, 0));
+        *send_attempt = atoll(PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+enr_store_session_insert(struct db_conn *c,
+                         const char *sid,
+                         const char *medium,
+                         const char *address,
+                         const char *secret_hash,
+                         long long send_attempt,
+                         const char *token_hash,
+                         const char *next_link)
+{
+    char attempt[24];
+    const char *params[] = { sid, medium, address, secret_hash, attempt, token_hash, next_link };
+
+    snprintf(attempt, sizeof(attempt), "%lld", send_attempt);
+    return db_exec(c, "enr_store_session_insert", 7, params, NULL);
+}
+
+enum db_status
+enr_store_session_new_token(struct db_conn *c,
+                            const char *sid,
+                            long long send_attempt,
+                            const char *token_hash,
+                            const char *next_link)
+{
+    char attempt[24];
+    const char *params[] = { sid, attempt, token_hash, next_link };
+
+    snprintf(attempt, sizeof(attempt), "%lld", send_attempt);
+    return db_exec(c, "enr_store_session_new_token", 4, params, NULL);
+}
+
+enum db_status
+enr_store_session_get(struct db_conn *c, const char *sid, bool lock, PGresult **out)
+{
+    char lifetime[24];
+    const char *params[] = { sid, lifetime };
+
+    snprintf(lifetime, sizeof(lifetime), "%ld", cfg_get()->validation.session_lifetime);
+    return db_exec(c, lock ? "enr_store_session_get_locked" : "enr_store_session_get", 2, params,
+                   out);
+}
+
+enum db_status
+enr_store_session_failed_try(struct db_conn *c, const char *sid)
+{
+    const char *params[] = { sid };
+
+    return db_exec(c, "enr_store_session_failed_try", 1, params, NULL);
+}
+
+enum db_status
+enr_store_session_validate(struct db_conn *c, const char *sid)
+{
+    const char *params[] = { sid };
+
+    return db_exec(c, "enr_store_session_validate", 1, params, NULL);
 }

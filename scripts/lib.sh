@@ -4,7 +4,7 @@
 BUILD_PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libpq-dev libldap-dev
     libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libcmocka-dev)
 PG_PACKAGES=(postgresql-15 postgresql-contrib)
-TEST_PACKAGES=(python3 python3-pytest python3-requests python3-cryptography clang-format curl openssl)
+TEST_PACKAGES=(python3 python3-pytest python3-requests python3-cryptography python3-aiosmtpd clang-format curl openssl)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -84,8 +84,9 @@ class Cluster:
 class Service:
     """annuaire with its own config file, database and port."""
 
-    def __init__(self, cluster, db=None, config=None, migrate=True):
+    def __init__(self, cluster, db=None, config=None, migrate=True, smtp_port=None):
         self.cluster = cluster
+        self.smtp_port = smtp_port or free_port()  # nothing listens there unless a test starts a sink
         self.db = db or cluster.create_database()
         self.port = free_port()
         base = os.environ.get("ANNUAIRE_IT_TMP")
@@ -117,6 +118,11 @@ class Service:
                 "  level: info\n"
                 "keys:\n"
                 f"  signing_key_file: {self.key_path}\n"
+                "mail:\n"
+                f"  templates_dir: {os.path.join(SRC, 'conf', 'templates')}\n"
+                f"  smtp_port: {self.smtp_port}\n"
+                "  from: \"Tchap <noreply@is.test>\"\n"
+                "  retry_initial_delay: 1\n"
                 "server:\n"
                 "  name: is.test\n"
                 f"  public_base_url: http://127.0.0.1:{self.port}\n"
@@ -205,3 +211,18 @@ def metric(text, name, **labels):
     pat = re.compile(r"^" + re.escape(name) + (r"\{" + re.escape(want) + r"\}" if want else "") + r" (\S+)$", re.M)
     m = pat.search(text)
     return float(m.group(1)) if m else None
+
+
+def homeserver_config(hs, name="hs.test"):
+    """Config lines that map a server name to a fake homeserver."""
+    return f"account:\n  homeservers: {{\"{name}\": \"{hs.base_url}\"}}\n"
+
+
+def register(svc, hs, user_id, server="hs.test"):
+    """An identity access token for user_id, through /account/register and the fake homeserver."""
+    oid = "oid-" + uuid.uuid4().hex
+    hs.tokens[oid] = user_id
+    r = requests.post(svc.url("/_matrix/identity/v2/account/register"), json={
+        "access_token": oid, "token_type": "Bearer", "matrix_server_name": server, "expires_in": 60})
+    assert r.status_code == 200, r.text
+    return r.json()["token"]

@@ -1,0 +1,56 @@
+/*
+ * Outbound mail: messages are queued in annuaire.mail_outbox inside the
+ * caller's transaction, then delivered over SMTP (libcurl) by a sender
+ * thread that is woken at once in-process and by NOTIFY across instances,
+ * and retries with backoff: an SMTP outage delays mail, it loses none.
+ */
+#ifndef ANN_CORE_MAIL_H
+#define ANN_CORE_MAIL_H
+
+#include <stddef.h>
+
+#include "core/cfg.h"
+#include "core/db.h"
+#include "core/util.h"
+
+struct mail_var {
+    const char *name; /* {{name}} in a template */
+    const char *value;
+};
+
+/**
+ * Renders a whole-message template (headers, blank line, body): replaces
+ * {{name}} placeholders, writes CRLF line ends, encodes header lines that are
+ * not ASCII (RFC 2047) and adds Date, Message-ID and MIME headers.
+ *
+ * @return the message, owned by the caller; NULL when a value holds a line
+ *         break (it could forge headers) or the template has no header/body split
+ */
+char *
+mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const char *from_domain);
+
+/** Statements mail_queue() needs; registered by mail_init(). */
+void mail_init(void);
+
+/**
+ * Queues a message for delivery, in the caller's transaction (commit sends it).
+ * @return 1, or DB_SOFT / DB_HARD
+ */
+enum db_status mail_queue(struct db_conn *c,
+                          const char *recipient,
+                          const char *kind,
+                          const char *message) ANN_MUST_CHECK;
+
+/** Wakes the sender after a commit that queued mail. */
+void mail_wake(void);
+
+/** Starts the sender thread (conf borrowed for its life). @return 0 or -1 (logged) */
+int mail_sender_start(const struct cfg *conf) ANN_MUST_CHECK;
+
+/** Stops the sender thread; mail still queued stays for the next start. */
+void mail_sender_stop(void);
+
+/** The address inside "Name <addr>" or a bare address; NULL if none. Owned by the caller. */
+char *mail_address_of(const char *from);
+
+#endif

@@ -1,0 +1,198 @@
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <wchar.h>
+#include <wctype.h>
+
+#include "core/cfg.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "enroll/internal.h"
+
+static locale_t utf8;
+static char *templates[ENR_TPL__COUNT][ENR_LANG__COUNT];
+
+static const char *const tpl_files[ENR_TPL__COUNT] = { "verification", "validation_ok",
+                                                       "validation_failed" };
+static const char *const tpl_ext[ENR_TPL__COUNT] = { "eml", "html", "html" };
+static const char *const lang_codes[ENR_LANG__COUNT] = { "fr", "en" };
+
+int
+enr_templates_load(char *err, size_t err_size)
+{
+    const char *dir = cfg_get()->mail.templates_dir;
+
+    if (utf8 == (locale_t)0) {
+        utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    }
+    for (int t = 0; t < ENR_TPL__COUNT; t++) {
+        for (int l = 0; l < ENR_LANG__COUNT; l++) {
+            char *path = xasprintf("%s/%s_%s.%s", dir, tpl_files[t], lang_codes[l], tpl_ext[t]);
+            int rc = util_read_file(path, 1 << 20, &templates[t][l], NULL);
+
+            if (rc != 0) {
+                snprintf(err, err_size, "cannot read the template %s (mail.templates_dir)", path);
+                free(path);
+                return -1;
+            }
+            free(path);
+        }
+    }
+    return 0;
+}
+
+void
+enr_templates_free(void)
+{
+    for (int t = 0; t < ENR_TPL__COUNT; t++) {
+        for (int l = 0; l < ENR_LANG__COUNT; l++) {
+            free(templates[t][l]);
+            templates[t][l] = NULL;
+        }
+    }
+    if (utf8 != (locale_t)0) {
+        freelocale(utf8);
+        utf8 = (locale_t)0;
+    }
+}
+
+const char *
+enr_template(enum enr_template t, enum enr_lang lang)
+{
+    return templates[t][lang];
+}
+
+enum enr_lang
+enr_lang_pick(const char *accept_language)
+{
+    enum enr_lang best = ENR_LANG_FR;
+    double best_q = -1;
+    const char *p = accept_language;
+
+    /* "en-GB,en;q=0.9,fr;q=0.8": the highest-weighted of fr and en wins, French by default. */
+    while (p != NULL && *p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *q = memchr(p, ';', n);
+        double weight = 1.0;
+
+        while (n > 0 && *p == ' ') {
+            p++;
+            n--;
+        }
+        if (q != NULL) {
+            const char *qv = strstr(q, "q=");
+
+            if (qv != NULL && qv < p + n) {
+                weight = atof(qv + 2);
+            }
+        }
+        for (int l = 0; l < ENR_LANG__COUNT; l++) {
+            if (n >= 2 && strncasecmp(p, lang_codes[l], 2) == 0 &&
+                (n == 2 || p[2] == '-' || p[2] == ';' || p[2] == ' ') && weight > best_q) {
+                best = (enum enr_lang)l;
+                best_q = weight;
+            }
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return best;
+}
+
+/* Characters never allowed in an address we mail: they could change a header or a command. */
+static bool
+forbidden(unsigned char c)
+{
+    return c <= ' ' || c == 0x7f || strchr("<>()[]\\,;:\"", c) != NULL;
+}
+
+int
+enr_email_normalise(const char *in, char **out)
+{
+    const char *at = strchr(in, '@');
+    size_t len = strlen(in);
+    mbstate_t st;
+    locale_t old;
+    char *buf;
+    size_t o = 0;
+    const char *p;
+
+    *out = NULL;
+    if (at == NULL || strchr(at + 1, '@') != NULL || at == in || len > 254 || at - in > 64 ||
+        at[1] == '\0' || strchr(at + 1, '.') == NULL) {
+        return -1;
+    }
+    for (p = in; *p != '\0'; p++) {
+        if (forbidden((unsigned char)*p)) {
+            return -1;
+        }
+    }
+    /* Domain labels: non-empty, at most 63 bytes, no leading or trailing hyphen. */
+    for (p = at + 1; *p != '\0';) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+
+        if (n == 0 || n > 63 || p[0] == '-' || p[n - 1] == '-') {
+            return -1;
+        }
+        p += n + (dot ? 1 : 0);
+        if (dot != NULL && *p == '\0') {
+            return -1; /* trailing dot */
+        }
+    }
+    /* Unicode lower-casing of the whole address (the spec's case folding), in a
+     * UTF-8 locale for this thread only. */
+    old = uselocale(utf8);
+    buf = xmalloc(len * 4 + 1);
+    memset(&st, 0, sizeof(st));
+    for (p = in; *p != '\0';) {
+        wchar_t wc;
+        size_t n = mbrtowc(&wc, p, len - (size_t)(p - in), &st);
+        char mb[8];
+        size_t m;
+
+        if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+            break;
+        }
+        wc = (wchar_t)towlower((wint_t)wc);
+        m = wcrtomb(mb, wc, &st);
+        if (m == (size_t)-1 || m > sizeof(mb)) {
+            break;
+        }
+        memcpy(buf + o, mb, m);
+        o += m;
+        p += n;
+    }
+    uselocale(old);
+    if (*p != '\0') {
+        free(buf);
+        return -1;
+    }
+    buf[o] = '\0';
+    *out = buf;
+    return 0;
+}
+
+bool
+enr_client_secret_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n >= 1 && n <= 255 &&
+           strspn(s, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.=_-") == n;
+}
+
+bool
+enr_next_link_ok(const char *s)
+{
+    if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) {
+        return false;
+    }
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s <= ' ' || *s == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
