@@ -15,6 +15,7 @@ static const struct command commands[] = {
     { "check-config", cmd_check_config, "validate a configuration file and exit" },
     { "keys", cmd_keys, "keys generate: create the signing key (ed25519:0)" },
     { "migrate", cmd_migrate, "apply the database schema migrations" },
+    { "pepper", cmd_pepper, "pepper rotate: new lookup pepper, every hash recomputed" },
     { "serve", cmd_serve, "run the HTTP service (identity API, routing, enrollment)" },
 };
 

@@ -43,6 +43,8 @@ check_schema(const struct cfg *cfg, const char *path)
                 "annuaire serve: the database schema is at version %d and this binary needs "
                 "%d: run 'annuaire migrate -c %s' first\n",
                 version, mig_latest(), path);
+    } else if (dir_pepper_ensure(pg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire serve: cannot create the lookup pepper: %s", err);
     } else {
         if (version > mig_latest()) {
             log_warn("the database schema (version %d) is newer than this binary (%d)", version,
@@ -116,6 +118,8 @@ cmd_serve(int argc, char **argv)
 
     db_configure(&cfg->database);
     mail_init();
+    dir_init();
+    dir_address_init();
     if (enr_init(err, sizeof(err)) != 0) {
         fprintf(stderr, "annuaire serve: %s\n", err);
         goto cleanup;
@@ -145,6 +149,7 @@ cleanup:
     router_free(router);
     db_thread_close();
     dir_keys_unload();
+    dir_address_shutdown();
     cfg_uninstall();
     return rc;
 }

@@ -68,6 +68,8 @@ static const struct cfg_key keys[] = {
     { "keys.signing_key_file", CFG_STRING, OFF(keys.signing_key_file), "annuaire.signing.key", 1,
       4096, 0, NULL },
     { "log.level", CFG_LEVEL, OFF(log.level), "info", 0, 0, 0, NULL },
+    { "lookup.allow_plain", CFG_BOOL, OFF(lookup.allow_plain), "true", 0, 0, 0, NULL },
+    { "lookup.max_addresses", CFG_INT, OFF(lookup.max_addresses), "10000", 1, 1000000, 0, NULL },
     { "mail.brand", CFG_STRING, OFF(mail.brand), "Tchap", 1, 64, 0, NULL },
     { "mail.from", CFG_STRING, OFF(mail.from), "Tchap <noreply@localhost>", 3, 255, 0, NULL },
     { "mail.retry_initial_delay", CFG_INT, OFF(mail.retry_initial_delay), "5", 1, 3600, 0, NULL },

@@ -55,6 +55,11 @@ struct cfg_account {
     long request_timeout; /* seconds */
 };
 
+struct cfg_lookup {
+    long max_addresses;
+    long allow_plain; /* offer the "none" algorithm */
+};
+
 struct cfg_mail {
     char *from; /* "Name <address>" */
     char *smtp_host;
@@ -81,6 +86,7 @@ struct cfg {
     struct cfg_http http;
     struct cfg_keys keys;
     struct cfg_log log;
+    struct cfg_lookup lookup;
     struct cfg_mail mail;
     struct cfg_server server;
     struct cfg_terms terms;

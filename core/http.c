@@ -127,6 +127,12 @@ http_reply_json(struct http_req *r, unsigned status, json_t *body)
 int
 http_reply_ec(struct http_req *r, enum err_code ec, const char *detail)
 {
+    return http_reply_ec_extra(r, ec, detail, NULL);
+}
+
+int
+http_reply_ec_extra(struct http_req *r, enum err_code ec, const char *detail, json_t *extra)
+{
     const struct ec_entry *e = &ec_table[ec];
     json_t *body;
 
@@ -137,6 +143,10 @@ http_reply_ec(struct http_req *r, enum err_code ec, const char *detail)
         free(msg);
     } else {
         body = json_pack("{s:s, s:s}", "errcode", e->errcode, "error", e->message);
+    }
+    if (extra != NULL) {
+        json_object_update_missing(body, extra);
+        json_decref(extra);
     }
     if (e->status >= 500) {
         log_warn("req=%llu %s", (unsigned long long)r->id, e->name);

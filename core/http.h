@@ -73,6 +73,9 @@ int http_reply_json(struct http_req *r, unsigned status, json_t *body);
  */
 int http_reply_ec(struct http_req *r, enum err_code ec, const char *detail);
 
+/** As http_reply_ec, with the members of extra (stolen) added to the error body. */
+int http_reply_ec_extra(struct http_req *r, enum err_code ec, const char *detail, json_t *extra);
+
 /** Queues a reply with a body copied from data. @return MHD_YES or MHD_NO */
 int http_reply_raw(struct http_req *r,
                    unsigned status,

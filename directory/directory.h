@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+#include <libpq-fe.h>
+
 #include "core/router.h"
 
 struct cx_ed25519;
@@ -32,6 +35,71 @@ const struct cx_ed25519 *dir_signing_key(void);
 
 /** Its public half as unpadded base64 (borrowed), or NULL. */
 const char *dir_public_key_b64(void);
+
+/** Prepares address handling (a UTF-8 locale for case folding). Call before serving. */
+void dir_address_init(void);
+void dir_address_shutdown(void);
+
+/**
+ * Checks an e-mail address and normalises it as the spec asks: the whole
+ * address lower-cased (Unicode), refused when it has characters that could
+ * change a mail header or an SMTP command.
+ * @param[out] out  the normalised address, owned by the caller
+ * @return 0, or -1 when in is not an acceptable address
+ */
+int dir_email_normalise(const char *in, char **out);
+
+/**
+ * Normalises an address of a medium: e-mail as above, msisdn as E.164 digits.
+ * @return 0, or -1 for an unknown medium or an invalid address; out owned
+ */
+int dir_address_normalise(const char *medium, const char *address, char **out);
+
+struct db_conn;
+
+/* A 3PID association, as stored and signed. */
+struct dir_assoc {
+    char *medium;
+    char *address;
+    char *mxid;
+    long long ts, not_before, not_after; /* ms */
+};
+void dir_assoc_clear(struct dir_assoc *a);
+
+/** Registers the module's statements. Call once before serving. */
+void dir_init(void);
+
+/**
+ * Records medium/address -> mxid (replacing another mxid), in the caller's
+ * transaction. @return 1, or DB_SOFT / DB_HARD
+ */
+int dir_assoc_bind(struct db_conn *c, const struct dir_assoc *a);
+
+/** Removes medium/address -> mxid, in the caller's transaction. @return rows removed or < 0 */
+int dir_assoc_unbind(struct db_conn *c, const char *medium, const char *address, const char *mxid);
+
+/**
+ * The association as the spec returns it, signed with the long-term key under
+ * the configured server name.
+ * @return a new object owned by the caller, or NULL if signing failed
+ */
+json_t *dir_assoc_signed(const struct dir_assoc *a);
+
+/** A fresh association from now, valid for 100 years (ts = not_before = now). */
+void dir_assoc_now(struct dir_assoc *a);
+
+/**
+ * Makes sure a lookup pepper exists (a fresh random one on a new database).
+ * @return 0, or -1 with a message in err
+ */
+int dir_pepper_ensure(PGconn *pg, char *err, size_t err_size);
+
+/**
+ * Rotates the pepper and recomputes every association's hash in one transaction.
+ * @param[out] n_rehashed  associations updated
+ * @return 0, or -1 with a message in err
+ */
+int dir_pepper_rotate(PGconn *pg, long long *n_rehashed, char *err, size_t err_size);
 
 /** The identity API routes this module serves (static table). */
 extern const struct route dir_routes[];

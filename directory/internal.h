@@ -4,6 +4,9 @@
 
 #include <jansson.h>
 
+#include "core/db.h"
+#include "directory/directory.h"
+
 struct http_req;
 
 /** GET /_matrix/identity/v2 and /_matrix/identity/api/v1: the spec's status check. */
@@ -17,5 +20,32 @@ int dir_pubkey_get(struct http_req *r, const json_t *body);
 
 /** GET .../pubkey/isvalid?public_key=: whether it is our long-term key. */
 int dir_pubkey_isvalid_get(struct http_req *r, const json_t *body);
+
+/** GET /_matrix/identity/v2/hash_details */
+int dir_hash_details_get(struct http_req *r, const json_t *body);
+/** POST /_matrix/identity/v2/lookup */
+int dir_lookup_post(struct http_req *r, const json_t *body);
+/** GET /_matrix/identity/api/v1/lookup?medium=&address= */
+int dir_lookup_v1_get(struct http_req *r, const json_t *body);
+/** POST /_matrix/identity/api/v1/bulk_lookup */
+int dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body);
+
+/* store.c */
+enum db_status dir_store_pepper_get(struct db_conn *c, char **pepper);
+enum db_status dir_store_assoc_upsert(struct db_conn *c, const struct dir_assoc *a);
+enum db_status dir_store_assoc_delete(struct db_conn *c,
+                                      const char *medium,
+                                      const char *address,
+                                      const char *mxid);
+enum db_status dir_store_assoc_get(struct db_conn *c,
+                                   const char *medium,
+                                   const char *address,
+                                   struct dir_assoc *out);
+/** hashes_array: a PostgreSQL text[] literal of hashes (URL-safe base64 only).
+ *  Rows: the current pepper, the matched hash or NULL, the mxid. */
+enum db_status dir_store_lookup_hashes(struct db_conn *c, const char *hashes_array, PGresult **out);
+enum db_status dir_store_lookup_pairs(struct db_conn *c, const char *pairs_json, PGresult **out);
+extern const struct db_stmt dir_store_stmts[];
+extern const size_t dir_store_n_stmts;
 
 #endif

@@ -7,9 +7,13 @@ const struct route dir_routes[] = {
     { "GET", "/_matrix/identity/v2", dir_status_get, 0 },
     { "GET", "/_matrix/identity/v2/pubkey/{keyId}", dir_pubkey_get, 0 },
     { "GET", "/_matrix/identity/v2/pubkey/isvalid", dir_pubkey_isvalid_get, 0 },
+    { "GET", "/_matrix/identity/v2/hash_details", dir_hash_details_get, ROUTE_AUTH },
+    { "POST", "/_matrix/identity/v2/lookup", dir_lookup_post, ROUTE_AUTH | ROUTE_JSON_BODY },
     /* v1, still called by homeservers and older clients */
     { "GET", "/_matrix/identity/api/v1", dir_status_get, 0 },
     { "GET", "/_matrix/identity/api/v1/pubkey/{keyId}", dir_pubkey_get, 0 },
     { "GET", "/_matrix/identity/api/v1/pubkey/isvalid", dir_pubkey_isvalid_get, 0 },
+    { "GET", "/_matrix/identity/api/v1/lookup", dir_lookup_v1_get, 0 },
+    { "POST", "/_matrix/identity/api/v1/bulk_lookup", dir_bulk_lookup_v1_post, ROUTE_JSON_BODY },
 };
 const size_t dir_n_routes = ANN_ARRAY_LEN(dir_routes);

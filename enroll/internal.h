@@ -21,7 +21,7 @@ const char *enr_terms_required_json(void);
 /** Whether url belongs to a current policy. */
 bool enr_terms_is_policy_url(const char *url);
 
-/* email.c: templates, languages, address checks */
+/* templates.c: templates, languages, input checks */
 enum enr_template {
     ENR_TPL_VERIFICATION, /* the mail with the validation link */
     ENR_TPL_VALIDATION_OK,
@@ -38,10 +38,16 @@ void enr_templates_free(void);
 const char *enr_template(enum enr_template t, enum enr_lang lang);
 /** From an Accept-Language header (may be NULL); French unless English is preferred. */
 enum enr_lang enr_lang_pick(const char *accept_language);
-/** Checks and normalises an e-mail address (lower case). @return 0 or -1; out owned */
-int enr_email_normalise(const char *in, char **out);
 /** The spec's client_secret alphabet [0-9a-zA-Z.=_-], 1..255. */
 bool enr_client_secret_ok(const char *s);
+/** "@localpart:server.name", at most 255 bytes. */
+bool enr_mxid_ok(const char *s);
+/**
+ * Checks a homeserver's X-Matrix signature on an unbind request, and that mxid
+ * belongs to the signing server.
+ * @return E__COUNT when valid, else the error to answer
+ */
+enum err_code enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid);
 /** An http(s) URL without blanks or control characters. */
 bool enr_next_link_ok(const char *s);
 
@@ -135,5 +141,7 @@ int enr_email_request_token_post(struct http_req *r, const json_t *body);
 int enr_email_submit_token_post(struct http_req *r, const json_t *body);
 int enr_email_submit_token_get(struct http_req *r, const json_t *body);
 int enr_validated3pid_get(struct http_req *r, const json_t *body);
+int enr_bind_post(struct http_req *r, const json_t *body);
+int enr_unbind_post(struct http_req *r, const json_t *body);
 
 #endif

@@ -18,11 +18,16 @@ const struct route enr_routes[] = {
     /* The link in the mail: opened in a browser, so without a token. */
     { "GET", V2 "/validate/email/submitToken", enr_email_submit_token_get, 0 },
     { "GET", V2 "/3pid/getValidated3pid", enr_validated3pid_get, ROUTE_AUTH },
+    { "POST", V2 "/3pid/bind", enr_bind_post, ROUTE_AUTH | ROUTE_JSON_BODY },
+    /* Authorised by the session or the homeserver's signature, not by a token. */
+    { "POST", V2 "/3pid/unbind", enr_unbind_post, ROUTE_JSON_BODY },
     /* v1: no authentication (homeservers still call getValidated3pid this way) */
     { "POST", V1 "/validate/email/requestToken", enr_email_request_token_post, ROUTE_JSON_BODY },
     { "POST", V1 "/validate/email/submitToken", enr_email_submit_token_post, ROUTE_JSON_BODY },
     { "GET", V1 "/validate/email/submitToken", enr_email_submit_token_get, 0 },
     { "GET", V1 "/3pid/getValidated3pid", enr_validated3pid_get, 0 },
+    { "POST", V1 "/3pid/bind", enr_bind_post, ROUTE_JSON_BODY },
+    { "POST", V1 "/3pid/unbind", enr_unbind_post, ROUTE_JSON_BODY },
     { "POST", V2 "/terms", enr_terms_post, ROUTE_AUTH | ROUTE_NO_TERMS | ROUTE_JSON_BODY },
 };
 const size_t enr_n_routes = ANN_ARRAY_LEN(enr_routes);

@@ -9,6 +9,7 @@
 #include "core/http.h"
 #include "core/json.h"
 #include "core/mail.h"
+#include "directory/directory.h"
 #include "enroll/internal.h"
 
 struct request_in {
@@ -135,7 +136,7 @@ enr_email_request_token_post(struct http_req *r, const json_t *body)
     if (rs != RS_OK) {
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
-    if (enr_email_normalise(in.email, &address) != 0) {
+    if (dir_email_normalise(in.email, &address) != 0) {
         return http_reply_ec(r, E_INVALID_EMAIL, NULL);
     }
     q.address = address;

@@ -130,7 +130,7 @@ class Service:
             )
 
     def run(self, *args, env=None):
-        if args[0] == "keys":  # "keys generate -c FILE"
+        if args[0] in ("keys", "pepper"):  # "keys generate -c FILE", "pepper rotate -c FILE"
             args = args[:2] + ("-c", self.config_path) + args[2:]
         else:
             args = (args[0], "-c", self.config_path) + args[1:]

@@ -1,16 +1,12 @@
-#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <wchar.h>
-#include <wctype.h>
 
 #include "core/cfg.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "enroll/internal.h"
 
-static locale_t utf8;
 static char *templates[ENR_TPL__COUNT][ENR_LANG__COUNT];
 
 static const char *const tpl_files[ENR_TPL__COUNT] = { "verification", "validation_ok",
@@ -23,9 +19,6 @@ enr_templates_load(char *err, size_t err_size)
 {
     const char *dir = cfg_get()->mail.templates_dir;
 
-    if (utf8 == (locale_t)0) {
-        utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-    }
     for (int t = 0; t < ENR_TPL__COUNT; t++) {
         for (int l = 0; l < ENR_LANG__COUNT; l++) {
             char *path = xasprintf("%s/%s_%s.%s", dir, tpl_files[t], lang_codes[l], tpl_ext[t]);
@@ -50,10 +43,6 @@ enr_templates_free(void)
             free(templates[t][l]);
             templates[t][l] = NULL;
         }
-    }
-    if (utf8 != (locale_t)0) {
-        freelocale(utf8);
-        utf8 = (locale_t)0;
     }
 }
 
@@ -98,80 +87,6 @@ enr_lang_pick(const char *accept_language)
         p = end ? end + 1 : NULL;
     }
     return best;
-}
-
-/* Characters never allowed in an address we mail: they could change a header or a command. */
-static bool
-forbidden(unsigned char c)
-{
-    return c <= ' ' || c == 0x7f || strchr("<>()[]\\,;:\"", c) != NULL;
-}
-
-int
-enr_email_normalise(const char *in, char **out)
-{
-    const char *at = strchr(in, '@');
-    size_t len = strlen(in);
-    mbstate_t st;
-    locale_t old;
-    char *buf;
-    size_t o = 0;
-    const char *p;
-
-    *out = NULL;
-    if (at == NULL || strchr(at + 1, '@') != NULL || at == in || len > 254 || at - in > 64 ||
-        at[1] == '\0' || strchr(at + 1, '.') == NULL) {
-        return -1;
-    }
-    for (p = in; *p != '\0'; p++) {
-        if (forbidden((unsigned char)*p)) {
-            return -1;
-        }
-    }
-    /* Domain labels: non-empty, at most 63 bytes, no leading or trailing hyphen. */
-    for (p = at + 1; *p != '\0';) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-
-        if (n == 0 || n > 63 || p[0] == '-' || p[n - 1] == '-') {
-            return -1;
-        }
-        p += n + (dot ? 1 : 0);
-        if (dot != NULL && *p == '\0') {
-            return -1; /* trailing dot */
-        }
-    }
-    /* Unicode lower-casing of the whole address (the spec's case folding), in a
-     * UTF-8 locale for this thread only. */
-    old = uselocale(utf8);
-    buf = xmalloc(len * 4 + 1);
-    memset(&st, 0, sizeof(st));
-    for (p = in; *p != '\0';) {
-        wchar_t wc;
-        size_t n = mbrtowc(&wc, p, len - (size_t)(p - in), &st);
-        char mb[8];
-        size_t m;
-
-        if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-            break;
-        }
-        wc = (wchar_t)towlower((wint_t)wc);
-        m = wcrtomb(mb, wc, &st);
-        if (m == (size_t)-1 || m > sizeof(mb)) {
-            break;
-        }
-        memcpy(buf + o, mb, m);
-        o += m;
-        p += n;
-    }
-    uselocale(old);
-    if (*p != '\0') {
-        free(buf);
-        return -1;
-    }
-    buf[o] = '\0';
-    *out = buf;
-    return 0;
 }
 
 bool

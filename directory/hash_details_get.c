@@ -1,0 +1,26 @@
+#include <stdlib.h>
+
+#include "core/cfg.h"
+#include "core/http.h"
+#include "directory/internal.h"
+
+int
+dir_hash_details_get(struct http_req *r, const json_t *body)
+{
+    char *pepper = NULL;
+    enum db_status st = dir_store_pepper_get(r->db, &pepper);
+    json_t *algorithms;
+    int ret;
+
+    if (st <= 0) {
+        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    }
+    algorithms = json_pack("[s]", "sha256");
+    if (cfg_get()->lookup.allow_plain) {
+        json_array_append_new(algorithms, json_string("none"));
+    }
+    ret = http_reply_json(
+        r, MHD_HTTP_OK, json_pack("{s:s, s:o}", "lookup_pepper", pepper, "algorithms", algorithms));
+    free(pepper);
+    return ret;
+}

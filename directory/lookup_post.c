@@ -1,0 +1,169 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cfg.h"
+#include "core/http.h"
+#include "core/json.h"
+#include "directory/internal.h"
+
+struct lookup_in {
+    const char *algorithm;
+    const char *pepper;
+    const json_t *addresses;
+};
+
+static const struct jx_field fields[] = {
+    { "algorithm", JX_STRING, JX_REQUIRED, offsetof(struct lookup_in, algorithm), 1, 32, 0, 0,
+      NULL },
+    { "pepper", JX_STRING, JX_REQUIRED, offsetof(struct lookup_in, pepper), 0, 256, 0, 0, NULL },
+    { "addresses", JX_ARRAY, JX_REQUIRED, offsetof(struct lookup_in, addresses), 0, 0, 0, 0, NULL },
+};
+static const struct jx_spec spec = { fields, ANN_ARRAY_LEN(fields), true };
+
+#define SHA256_B64_LEN 43
+
+static bool
+hash_shaped(const char *s, size_t len)
+{
+    return len == SHA256_B64_LEN &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == len;
+}
+
+static int
+reply_bad_pepper(struct http_req *r, const char *algorithm, const char *current)
+{
+    json_t *extra =
+        json_pack("{s:s, s:s}", "algorithm", algorithm, "lookup_pepper", current ? current : "");
+
+    return http_reply_ec_extra(r, E_INVALID_PEPPER, NULL, extra);
+}
+
+/* sha256: one indexed query for all hashes; the pepper is checked in the same round trip. */
+static int
+lookup_hashes(struct http_req *r, const struct lookup_in *in)
+{
+    size_t n = json_array_size(in->addresses);
+    char *array = xmalloc(n * (SHA256_B64_LEN + 1) + 3);
+    size_t o = 0;
+    json_t *mappings = NULL;
+    PGresult *res = NULL;
+    enum db_status st;
+    size_t i;
+    json_t *v;
+    int ret;
+
+    array[o++] = '{';
+    json_array_foreach (in->addresses, i, v) {
+        /* Anything not shaped like a hash cannot match: left out of the query. */
+        if (json_is_string(v) && hash_shaped(json_string_value(v), json_string_length(v))) {
+            if (o > 1) {
+                array[o++] = ',';
+            }
+            memcpy(array + o, json_string_value(v), SHA256_B64_LEN);
+            o += SHA256_B64_LEN;
+        }
+    }
+    array[o++] = '}';
+    array[o] = '\0';
+    st = dir_store_lookup_hashes(r->db, array, &res);
+    free(array);
+    if (st < 0) {
+        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    }
+    if (st == 0 || strcmp(PQgetvalue(res, 0, 0), in->pepper) != 0) {
+        ret = reply_bad_pepper(r, in->algorithm, st > 0 ? PQgetvalue(res, 0, 0) : NULL);
+        PQclear(res);
+        return ret;
+    }
+    mappings = json_object();
+    for (int row = 0; row < PQntuples(res); row++) {
+        if (!PQgetisnull(res, row, 1)) {
+            json_object_set_new(mappings, PQgetvalue(res, row, 1),
+                                json_string(PQgetvalue(res, row, 2)));
+        }
+    }
+    PQclear(res);
+    return http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "mappings", mappings));
+}
+
+/* none: "<address> <medium>" in the clear. */
+static int
+lookup_plain(struct http_req *r, const struct lookup_in *in)
+{
+    json_t *pairs = json_array();
+    char *pepper = NULL;
+    char *text = NULL;
+    PGresult *res = NULL;
+    json_t *mappings;
+    enum db_status st;
+    size_t i;
+    json_t *v;
+    int ret;
+
+    st = dir_store_pepper_get(r->db, &pepper);
+    if (st <= 0) {
+        json_decref(pairs);
+        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    }
+    if (strcmp(pepper, in->pepper) != 0) {
+        ret = reply_bad_pepper(r, in->algorithm, pepper);
+        free(pepper);
+        json_decref(pairs);
+        return ret;
+    }
+    free(pepper);
+    json_array_foreach (in->addresses, i, v) {
+        const char *s = json_string_value(v);
+        const char *space = s ? strrchr(s, ' ') : NULL;
+        char *medium;
+        char *norm = NULL;
+        char *addr;
+
+        if (space == NULL) {
+            continue;
+        }
+        addr = xstrndup(s, (size_t)(space - s));
+        medium = xstrdup(space + 1);
+        if (dir_address_normalise(medium, addr, &norm) == 0) {
+            json_array_append_new(pairs, json_pack("[s, s, s]", medium, norm, s));
+        }
+        free(norm);
+        free(addr);
+        free(medium);
+    }
+    text = json_dumps(pairs, JSON_COMPACT);
+    json_decref(pairs);
+    st = dir_store_lookup_pairs(r->db, text, &res);
+    free(text);
+    if (st < 0) {
+        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    }
+    mappings = json_object();
+    for (int row = 0; row < PQntuples(res); row++) {
+        json_object_set_new(mappings, PQgetvalue(res, row, 0),
+                            json_string(PQgetvalue(res, row, 1)));
+    }
+    PQclear(res);
+    return http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "mappings", mappings));
+}
+
+int
+dir_lookup_post(struct http_req *r, const json_t *body)
+{
+    struct lookup_in in = { 0 };
+    enum reply_status rs = http_unpack(r, body, &spec, &in);
+
+    if (rs != RS_OK) {
+        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+    }
+    if (json_array_size(in.addresses) > (size_t)cfg_get()->lookup.max_addresses) {
+        return http_reply_ec(r, E_LOOKUP_TOO_MANY, NULL);
+    }
+    if (strcmp(in.algorithm, "sha256") == 0) {
+        return lookup_hashes(r, &in);
+    }
+    if (strcmp(in.algorithm, "none") == 0 && cfg_get()->lookup.allow_plain) {
+        return lookup_plain(r, &in);
+    }
+    return http_reply_ec(r, E_INVALID_PARAM, "unsupported algorithm");
+}

@@ -1,0 +1,107 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cfg.h"
+#include "core/http.h"
+#include "core/json.h"
+#include "directory/internal.h"
+
+/* GET /_matrix/identity/api/v1/lookup: one signed association, or {}. */
+int
+dir_lookup_v1_get(struct http_req *r, const json_t *body)
+{
+    const char *medium = http_query(r, "medium");
+    const char *address = http_query(r, "address");
+    struct dir_assoc a = { 0 };
+    char *norm = NULL;
+    json_t *signed_assoc;
+    enum db_status st;
+    int ret;
+
+    if (medium == NULL || address == NULL) {
+        return http_reply_ec(r, E_MISSING_PARAMS, "medium and address are required");
+    }
+    if (dir_address_normalise(medium, address, &norm) != 0) {
+        return http_reply_json(r, MHD_HTTP_OK, json_object()); /* cannot be bound */
+    }
+    st = dir_store_assoc_get(r->db, medium, norm, &a);
+    free(norm);
+    if (st < 0) {
+        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    }
+    if (st == 0) {
+        return http_reply_json(r, MHD_HTTP_OK, json_object());
+    }
+    signed_assoc = dir_assoc_signed(&a);
+    dir_assoc_clear(&a);
+    if (signed_assoc == NULL) {
+        return http_reply_ec(r, E_INTERNAL, NULL);
+    }
+    ret = http_reply_json(r, MHD_HTTP_OK, signed_assoc);
+    return ret;
+}
+
+struct bulk_in {
+    const json_t *threepids;
+};
+
+static const struct jx_field fields[] = {
+    { "threepids", JX_ARRAY, JX_REQUIRED, offsetof(struct bulk_in, threepids), 0, 0, 0, 0, NULL },
+};
+static const struct jx_spec spec = { fields, ANN_ARRAY_LEN(fields), true };
+
+/* POST /_matrix/identity/api/v1/bulk_lookup: [[medium, address], ...] -> [[medium, address, mxid]].
+ */
+int
+dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body)
+{
+    struct bulk_in in = { 0 };
+    enum reply_status rs = http_unpack(r, body, &spec, &in);
+    json_t *pairs;
+    json_t *found;
+    char *text;
+    PGresult *res = NULL;
+    enum db_status st;
+    size_t i;
+    json_t *v;
+
+    if (rs != RS_OK) {
+        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+    }
+    if (json_array_size(in.threepids) > (size_t)cfg_get()->lookup.max_addresses) {
+        return http_reply_ec(r, E_LOOKUP_TOO_MANY, NULL);
+    }
+    pairs = json_array();
+    json_array_foreach (in.threepids, i, v) {
+        const char *medium = json_string_value(json_array_get(v, 0));
+        const char *address = json_string_value(json_array_get(v, 1));
+        char *norm = NULL;
+
+        if (json_array_size(v) != 2 || medium == NULL || address == NULL) {
+            json_decref(pairs);
+            return http_reply_ec(r, E_INVALID_PARAM,
+                                 "'threepids' must hold [medium, address] pairs");
+        }
+        if (dir_address_normalise(medium, address, &norm) == 0) {
+            /* The key carries the pair as sent, to answer with it. */
+            json_array_append_new(pairs, json_pack("[s, s, I]", medium, norm, (json_int_t)i));
+        }
+        free(norm);
+    }
+    text = json_dumps(pairs, JSON_COMPACT);
+    json_decref(pairs);
+    st = dir_store_lookup_pairs(r->db, text, &res);
+    free(text);
+    if (st < 0) {
+        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    }
+    found = json_array();
+    for (int row = 0; row < PQntuples(res); row++) {
+        const json_t *pair = json_array_get(in.threepids, (size_t)atoll(PQgetvalue(res, row, 0)));
+
+        json_array_append_new(found, json_pack("[O, O, s]", json_array_get(pair, 0),
+                                               json_array_get(pair, 1), PQgetvalue(res, row, 1)));
+    }
+    PQclear(res);
+    return http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "threepids", found));
+}
