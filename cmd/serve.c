@@ -126,7 +126,7 @@ cmd_serve(int argc, char **argv)
     }
     http_set_auth(enr_authenticate);
     fetch_global_init();
-    if (mail_sender_start(cfg) != 0) {
+    if (mail_sender_start(cfg) != 0 || enr_onbind_start() != 0) {
         goto cleanup;
     }
     router = router_new(tables, sizes, ANN_ARRAY_LEN(tables));
@@ -143,6 +143,7 @@ cmd_serve(int argc, char **argv)
     rc = CMD_EXIT_OK;
 cleanup:
     mail_sender_stop();
+    enr_onbind_stop();
     metrics_shutdown();
     enr_shutdown();
     fetch_global_cleanup();

@@ -55,6 +55,11 @@ struct cfg_account {
     long request_timeout; /* seconds */
 };
 
+struct cfg_invites {
+    long display_user_chars;   /* characters of an invited address shown before "@..." */
+    long display_domain_chars; /* and after it */
+};
+
 struct cfg_lookup {
     long max_addresses;
     long allow_plain; /* offer the "none" algorithm */
@@ -84,6 +89,7 @@ struct cfg {
     struct cfg_account account;
     struct cfg_database database;
     struct cfg_http http;
+    struct cfg_invites invites;
     struct cfg_keys keys;
     struct cfg_log log;
     struct cfg_lookup lookup;

@@ -1,14 +1,10 @@
 #include "core/mail.h"
 
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +14,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/worker.h"
 
 #define BATCH 10
 
@@ -27,10 +24,7 @@ static const struct db_stmt mail_stmts[] = {
                     " SELECT pg_notify('annuaire_outbox', ''), id FROM q" },
 };
 
-static pthread_t sender;
-static bool sender_running;
-static atomic_bool stopping;
-static int wake_fd = -1;
+static struct worker *sender;
 static const struct cfg *conf;
 
 void
@@ -50,11 +44,7 @@ mail_queue(struct db_conn *c, const char *recipient, const char *kind, const cha
 void
 mail_wake(void)
 {
-    uint64_t one = 1;
-
-    if (wake_fd >= 0) {
-        (void)!write(wake_fd, &one, sizeof(one));
-    }
+    worker_wake(sender);
 }
 
 char *
@@ -347,100 +337,32 @@ deliver_due(PGconn *pg)
     return n;
 }
 
-/* Milliseconds until the next message is due, capped to [0, 30000]. */
 static int
-next_due_ms(PGconn *pg)
+mail_step(PGconn *pg, void *arg)
 {
-    PGresult *res = PQexecParams(pg,
-                                 "SELECT ceil(extract(epoch FROM min(next_attempt_at) - now())"
-                                 " * 1000) FROM annuaire.mail_outbox WHERE sent_at IS NULL",
-                                 0, NULL, NULL, NULL, NULL, 0);
-    int ms = 30000;
-
-    if (ok_result(res) && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-        double v = atof(PQgetvalue(res, 0, 0));
-
-        ms = v < 0 ? 0 : (v > 30000 ? 30000 : (int)v);
-    } else if (!ok_result(res)) {
-        ms = 1000;
-    }
-    PQclear(res);
-    return ms;
+    return deliver_due(pg);
 }
 
-static void *
-sender_main(void *arg)
-{
-    PGconn *pg = NULL;
-    char err[512];
-
-    while (!atomic_load(&stopping)) {
-        struct pollfd fds[2] = { { .fd = wake_fd, .events = POLLIN }, { .fd = -1 } };
-        int timeout = 1000;
-
-        if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
-            PQfinish(pg);
-            pg = db_connect_plain(&conf->database, err, sizeof(err));
-            if (pg != NULL) {
-                PGresult *res = PQexec(pg, "LISTEN annuaire_outbox");
-
-                PQclear(res);
-            }
-        }
-        if (pg != NULL) {
-            int n = deliver_due(pg);
-
-            if (n == BATCH) {
-                continue; /* more may be waiting */
-            }
-            timeout = n < 0 ? 1000 : next_due_ms(pg);
-            fds[1].fd = PQsocket(pg);
-            fds[1].events = POLLIN;
-        }
-        if (timeout > 0 && poll(fds, 2, timeout) > 0) {
-            uint64_t v;
-
-            if (fds[0].revents & POLLIN) {
-                (void)!read(wake_fd, &v, sizeof(v));
-            }
-            if (pg != NULL && (fds[1].revents & POLLIN)) {
-                PGnotify *note;
-
-                PQconsumeInput(pg);
-                while ((note = PQnotifies(pg)) != NULL) {
-                    PQfreemem(note);
-                }
-            }
-        }
-    }
-    PQfinish(pg);
-    return NULL;
-}
+static const struct worker_spec mail_worker = {
+    .name = "mail",
+    .channel = "annuaire_outbox",
+    .next_due_sql = "SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)"
+                    " FROM annuaire.mail_outbox WHERE sent_at IS NULL",
+    .step = mail_step,
+    .batch = BATCH,
+};
 
 int
 mail_sender_start(const struct cfg *c)
 {
     conf = c;
-    atomic_store(&stopping, false);
-    wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wake_fd < 0 || pthread_create(&sender, NULL, sender_main, NULL) != 0) {
-        log_err("mail: cannot start the sender thread");
-        return -1;
-    }
-    sender_running = true;
-    return 0;
+    sender = worker_start(&mail_worker, &c->database);
+    return sender ? 0 : -1;
 }
 
 void
 mail_sender_stop(void)
 {
-    if (!sender_running) {
-        return;
-    }
-    atomic_store(&stopping, true);
-    mail_wake();
-    pthread_join(sender, NULL);
-    sender_running = false;
-    close(wake_fd);
-    wake_fd = -1;
+    worker_stop(sender);
+    sender = NULL;
 }

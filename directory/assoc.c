@@ -52,13 +52,22 @@ dir_assoc_unbind(struct db_conn *c, const char *medium, const char *address, con
     return dir_store_assoc_delete(c, medium, address, mxid);
 }
 
+int
+dir_assoc_get(struct db_conn *c, const char *medium, const char *address, struct dir_assoc *out)
+{
+    return dir_store_assoc_get(c, medium, address, out);
+}
+
 json_t *
-dir_assoc_signed(const struct dir_assoc *a)
+dir_assoc_signed(const struct dir_assoc *a, const json_t *invites)
 {
     json_t *obj = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "address", a->address, "medium",
                             a->medium, "mxid", a->mxid, "not_before", (json_int_t)a->not_before,
                             "not_after", (json_int_t)a->not_after, "ts", (json_int_t)a->ts);
 
+    if (obj != NULL && invites != NULL && json_array_size(invites) > 0) {
+        json_object_set(obj, "invites", (json_t *)invites);
+    }
     if (obj == NULL || dir_signing_key() == NULL ||
         sign_json(obj, cfg_get()->server.name, DIR_SIGNING_KEY_ID, dir_signing_key()) != 0) {
         json_decref(obj);

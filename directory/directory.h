@@ -75,15 +75,20 @@ void dir_init(void);
  */
 int dir_assoc_bind(struct db_conn *c, const struct dir_assoc *a);
 
+/** The association of medium/address, if any. @return 1 found (out filled), 0, or < 0 */
+int
+dir_assoc_get(struct db_conn *c, const char *medium, const char *address, struct dir_assoc *out);
+
 /** Removes medium/address -> mxid, in the caller's transaction. @return rows removed or < 0 */
 int dir_assoc_unbind(struct db_conn *c, const char *medium, const char *address, const char *mxid);
 
 /**
  * The association as the spec returns it, signed with the long-term key under
- * the configured server name.
+ * the configured server name; invites (borrowed, may be NULL) go inside, under
+ * the signature, as homeservers expect on the onbind callback.
  * @return a new object owned by the caller, or NULL if signing failed
  */
-json_t *dir_assoc_signed(const struct dir_assoc *a);
+json_t *dir_assoc_signed(const struct dir_assoc *a, const json_t *invites);
 
 /** A fresh association from now, valid for 100 years (ts = not_before = now). */
 void dir_assoc_now(struct dir_assoc *a);

@@ -32,7 +32,7 @@ dir_lookup_v1_get(struct http_req *r, const json_t *body)
     if (st == 0) {
         return http_reply_json(r, MHD_HTTP_OK, json_object());
     }
-    signed_assoc = dir_assoc_signed(&a);
+    signed_assoc = dir_assoc_signed(&a, NULL);
     dir_assoc_clear(&a);
     if (signed_assoc == NULL) {
         return http_reply_ec(r, E_INTERNAL, NULL);

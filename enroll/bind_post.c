@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/federation.h"
@@ -31,10 +32,47 @@ enr_mxid_ok(const char *s)
            fed_parse_server_name(colon + 1, &server) == 0;
 }
 
+struct bind_out {
+    json_t *signed_assoc; /* with its invites */
+    bool callback_queued;
+    bool sign_failed;
+};
+
+/* Records the binding; if invites wait for the address, they go into the signed
+ * association and a callback to the user's homeserver is queued, all or nothing. */
 static enum db_status
 bind_txn(struct db_conn *c, const void *in, void *out)
 {
-    return dir_assoc_bind(c, in);
+    const struct dir_assoc *a = in;
+    struct bind_out *o = out;
+    char *tokens = NULL;
+    json_t *invites;
+    enum db_status st;
+
+    json_decref(o->signed_assoc);
+    memset(o, 0, sizeof(*o));
+    st = dir_assoc_bind(c, a);
+    if (st < 0) {
+        return st;
+    }
+    invites = enr_invites_for_bind(c, a, &tokens);
+    if (invites == NULL) {
+        return DB_HARD;
+    }
+    o->signed_assoc = dir_assoc_signed(a, invites);
+    if (o->signed_assoc == NULL) {
+        o->sign_failed = true;
+        st = DB_HARD;
+    } else if (json_array_size(invites) > 0) {
+        char *body = json_dumps(o->signed_assoc, JSON_COMPACT);
+
+        st = enr_store_onbind_queue(c, strchr(a->mxid, ':') + 1, body, tokens);
+        o->callback_queued = st > 0;
+        free(body);
+    }
+    json_decref(invites);
+    free(tokens);
+    return st < 0 ? st : 1;
 }
 
 int
@@ -44,7 +82,7 @@ enr_bind_post(struct http_req *r, const json_t *body)
     enum reply_status rs = http_unpack(r, body, &spec, &in);
     struct enr_session s = { 0 };
     struct dir_assoc a = { 0 };
-    json_t *signed_assoc;
+    struct bind_out out = { 0 };
     enum db_status st;
     int ret;
 
@@ -71,12 +109,14 @@ enr_bind_post(struct http_req *r, const json_t *body)
     a.address = s.address;
     a.mxid = (char *)in.mxid;
     dir_assoc_now(&a);
-    if (db_txn_run(r->db, "bind", bind_txn, &a, NULL) < 0) {
-        ret = http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
-    } else if ((signed_assoc = dir_assoc_signed(&a)) == NULL) {
-        ret = http_reply_ec(r, E_INTERNAL, NULL);
+    if (db_txn_run(r->db, "bind", bind_txn, &a, &out) < 0) {
+        ret = http_reply_ec(r, out.sign_failed ? E_INTERNAL : E_DB_UNAVAILABLE, NULL);
+        json_decref(out.signed_assoc);
     } else {
-        ret = http_reply_json(r, MHD_HTTP_OK, signed_assoc);
+        if (out.callback_queued) {
+            enr_onbind_wake();
+        }
+        ret = http_reply_json(r, MHD_HTTP_OK, out.signed_assoc);
     }
     enr_session_clear(&s);
     return ret;

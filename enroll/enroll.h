@@ -25,6 +25,10 @@ extern const size_t enr_n_routes;
 int enr_init(char *err, size_t err_size);
 void enr_shutdown(void);
 
+/** Starts and stops the worker that calls homeservers back after binds of invited addresses. */
+int enr_onbind_start(void);
+void enr_onbind_stop(void);
+
 /** The access-token checker to install with http_set_auth(). */
 enum reply_status enr_authenticate(struct http_req *r, const char *token, bool check_terms);
 

@@ -26,6 +26,7 @@ enum enr_template {
     ENR_TPL_VERIFICATION, /* the mail with the validation link */
     ENR_TPL_VALIDATION_OK,
     ENR_TPL_VALIDATION_FAILED,
+    ENR_TPL_INVITE, /* the mail to an invited address */
     ENR_TPL__COUNT
 };
 enum enr_lang {
@@ -128,6 +129,24 @@ enum db_status enr_store_session_new_token(struct db_conn *c,
 enum db_status enr_store_session_get(struct db_conn *c, const char *sid, bool lock, PGresult **out);
 enum db_status enr_store_session_failed_try(struct db_conn *c, const char *sid);
 enum db_status enr_store_session_validate(struct db_conn *c, const char *sid);
+enum db_status enr_store_invite_insert(struct db_conn *c,
+                                       const char *token,
+                                       const char *medium,
+                                       const char *address,
+                                       const char *room_id,
+                                       const char *sender,
+                                       const char *ephemeral_public_key,
+                                       const char *details);
+enum db_status enr_store_invite_sender(struct db_conn *c, const char *token, char **sender);
+enum db_status enr_store_ephemeral_pending(struct db_conn *c, const char *public_key);
+/** Rows: token, room_id, sender. */
+enum db_status
+enr_store_invites_for(struct db_conn *c, const char *medium, const char *address, PGresult **out);
+/** Queues a callback to destination and wakes workers on commit. tokens: a text[] literal. */
+enum db_status enr_store_onbind_queue(struct db_conn *c,
+                                      const char *destination,
+                                      const char *body,
+                                      const char *tokens);
 extern const struct db_stmt enr_store_stmts[];
 extern const size_t enr_store_n_stmts;
 
@@ -142,6 +161,19 @@ int enr_email_submit_token_post(struct http_req *r, const json_t *body);
 int enr_email_submit_token_get(struct http_req *r, const json_t *body);
 int enr_validated3pid_get(struct http_req *r, const json_t *body);
 int enr_bind_post(struct http_req *r, const json_t *body);
+int enr_store_invite_post(struct http_req *r, const json_t *body);
+int enr_sign_ed25519_post(struct http_req *r, const json_t *body);
+int enr_ephemeral_isvalid_get(struct http_req *r, const json_t *body);
+
+/* store_invite_post.c */
+/** "Carol@Example.org" -> "Car...@Exa..." (as sydent shows invited addresses). Owned. */
+char *enr_redact_address(const char *address, long user_chars, long domain_chars);
+
+/* onbind.c: the homeserver callback once an invited address is bound */
+struct dir_assoc;
+/** The invites pending for a new binding (maybe []), or NULL on a database failure. */
+json_t *enr_invites_for_bind(struct db_conn *c, const struct dir_assoc *a, char **tokens);
+void enr_onbind_wake(void);
 int enr_unbind_post(struct http_req *r, const json_t *body);
 
 #endif

@@ -47,6 +47,18 @@ const struct db_stmt enr_store_stmts[] = {
     { "enr_store_session_validate", "UPDATE annuaire.validation_sessions"
                                     " SET validated_at = coalesce(validated_at, now()),"
                                     " modified_at = now() WHERE sid = $1" },
+    { "enr_store_invite_insert",
+      "INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
+      " ephemeral_public_key, details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)" },
+    { "enr_store_invite_sender", "SELECT sender FROM annuaire.invites WHERE token = $1" },
+    { "enr_store_ephemeral_pending", "SELECT 1 FROM annuaire.invites"
+                                     " WHERE ephemeral_public_key = $1" },
+    { "enr_store_invites_for", "SELECT token, room_id, sender FROM annuaire.invites"
+                               " WHERE medium = $1 AND address = $2 ORDER BY created_at" },
+    { "enr_store_onbind_queue",
+      "WITH q AS (INSERT INTO annuaire.onbind_queue (destination, body, tokens)"
+      " VALUES ($1, $2::jsonb, $3::text[]) RETURNING id)"
+      " SELECT pg_notify('annuaire_onbind', ''), id FROM q" },
 };
 const size_t enr_store_n_stmts = ANN_ARRAY_LEN(enr_store_stmts);
 
@@ -168,4 +180,60 @@ enr_store_session_validate(struct db_conn *c, const char *sid)
     const char *params[] = { sid };
 
     return db_exec(c, "enr_store_session_validate", 1, params, NULL);
+}
+
+enum db_status
+enr_store_invite_insert(struct db_conn *c,
+                        const char *token,
+                        const char *medium,
+                        const char *address,
+                        const char *room_id,
+                        const char *sender,
+                        const char *ephemeral_public_key,
+                        const char *details)
+{
+    const char *params[] = {
+        token, medium, address, room_id, sender, ephemeral_public_key, details
+    };
+
+    return db_exec(c, "enr_store_invite_insert", 7, params, NULL);
+}
+
+enum db_status
+enr_store_invite_sender(struct db_conn *c, const char *token, char **sender)
+{
+    const char *params[] = { token };
+    PGresult *res = NULL;
+    enum db_status st = db_exec(c, "enr_store_invite_sender", 1, params, &res);
+
+    *sender = st > 0 ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+enr_store_ephemeral_pending(struct db_conn *c, const char *public_key)
+{
+    const char *params[] = { public_key };
+
+    return db_exec(c, "enr_store_ephemeral_pending", 1, params, NULL);
+}
+
+enum db_status
+enr_store_invites_for(struct db_conn *c, const char *medium, const char *address, PGresult **out)
+{
+    const char *params[] = { medium, address };
+
+    return db_exec(c, "enr_store_invites_for", 2, params, out);
+}
+
+enum db_status
+enr_store_onbind_queue(struct db_conn *c,
+                       const char *destination,
+                       const char *body,
+                       const char *tokens)
+{
+    const char *params[] = { destination, body, tokens };
+
+    return db_exec(c, "enr_store_onbind_queue", 3, params, NULL);
 }

@@ -9,9 +9,14 @@
 
 static char *templates[ENR_TPL__COUNT][ENR_LANG__COUNT];
 
-static const char *const tpl_files[ENR_TPL__COUNT] = { "verification", "validation_ok",
-                                                       "validation_failed" };
-static const char *const tpl_ext[ENR_TPL__COUNT] = { "eml", "html", "html" };
+static const struct {
+    const char *file, *ext;
+} tpl[ENR_TPL__COUNT] = {
+    [ENR_TPL_VERIFICATION] = { "verification", "eml" },
+    [ENR_TPL_VALIDATION_OK] = { "validation_ok", "html" },
+    [ENR_TPL_VALIDATION_FAILED] = { "validation_failed", "html" },
+    [ENR_TPL_INVITE] = { "invite", "eml" },
+};
 static const char *const lang_codes[ENR_LANG__COUNT] = { "fr", "en" };
 
 int
@@ -21,7 +26,7 @@ enr_templates_load(char *err, size_t err_size)
 
     for (int t = 0; t < ENR_TPL__COUNT; t++) {
         for (int l = 0; l < ENR_LANG__COUNT; l++) {
-            char *path = xasprintf("%s/%s_%s.%s", dir, tpl_files[t], lang_codes[l], tpl_ext[t]);
+            char *path = xasprintf("%s/%s_%s.%s", dir, tpl[t].file, lang_codes[l], tpl[t].ext);
             int rc = util_read_file(path, 1 << 20, &templates[t][l], NULL);
 
             if (rc != 0) {

@@ -15,6 +15,8 @@ class FakeHomeserver:
     def __init__(self, tls=False):
         self.tokens = {}  # OpenID access token -> user id
         self.requests = []
+        self.onbind = []  # bodies of the 3pid/onbind callbacks received
+        self.onbind_status = [200]  # statuses to answer, in turn (the last one repeats)
         hs = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,6 +39,17 @@ class FakeHomeserver:
                     if token in hs.tokens:
                         return self.reply(200, {"sub": hs.tokens[token]})
                     return self.reply(401, {"errcode": "M_UNKNOWN_TOKEN", "error": "nope"})
+                self.reply(404, {"errcode": "M_UNRECOGNIZED", "error": "not here"})
+
+            def do_POST(self):
+                url = urlparse(self.path)
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                hs.requests.append(("POST", url.path, body))
+                if url.path == "/_matrix/federation/v1/3pid/onbind":
+                    status = hs.onbind_status.pop(0) if len(hs.onbind_status) > 1 else hs.onbind_status[0]
+                    hs.onbind.append((status, body))
+                    return self.reply(status, {} if status == 200 else {"errcode": "M_UNKNOWN", "error": "x"})
                 self.reply(404, {"errcode": "M_UNRECOGNIZED", "error": "not here"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# bench/lookup.sh: POST /_matrix/identity/v2/lookup with 1,000 sha256 hashes against
+# 100,000, 1,000,000 and 10,000,000 bound associations.
+#
+#   bench/lookup.sh [SIZES...]          default: 100000 1000000 10000000
+#   SECONDS_PER_RUN=10 RUNS=3 bench/lookup.sh 1000000
+#
+# For each size: median latency of one client (wrk -c1), throughput under
+# concurrent load (wrk -c8; addresses resolved per second = requests x 1,000),
+# the same query timed alone in PostgreSQL (pgbench -c1) for the HTTP/SQL ratio,
+# and the peak RSS of serve. Half of the hashes of each request are bound.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000 10000000)
+secs=${SECONDS_PER_RUN:-10}
+runs=${RUNS:-3}
+
+ensure_packages "${BUILD_PACKAGES[@]}" "${PG_PACKAGES[@]}" wrk curl python3
+build build
+
+work=$(mktemp -d /tmp/annuaire-bench.XXXXXX)
+chmod 755 "$work"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pgport=$(free_port)
+port=$(free_port)
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    scripts/pg-cluster stop "$work/pg"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+psql_() { scripts/pg-cluster psql "$work/pg" -d annuaire "$@"; }
+
+scripts/pg-cluster start "$work/pg" "$pgport"
+scripts/pg-cluster psql "$work/pg" -d postgres -c "CREATE ROLE annuaire LOGIN" \
+    -c "CREATE DATABASE annuaire OWNER annuaire"
+cat >"$work/annuaire.yaml" <<CONF
+database:
+  conninfo: "host=$work/pg/run port=$pgport dbname=annuaire user=annuaire"
+http:
+  port: $port
+keys:
+  signing_key_file: $work/signing.key
+mail:
+  templates_dir: $PWD/conf/templates
+log:
+  level: info
+CONF
+build/annuaire migrate -c "$work/annuaire.yaml" >/dev/null 2>&1
+build/annuaire keys generate -c "$work/annuaire.yaml" >/dev/null
+build/annuaire serve -c "$work/annuaire.yaml" 2>"$work/serve.log" &
+pid=$!
+for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$port/_matrix/identity/v2" >/dev/null && break
+    sleep 0.1
+done
+# An account for the bench: the token is "bench-token", stored hashed like any other.
+psql_ -c "INSERT INTO annuaire.accounts (token_hash, user_id)
+          VALUES (encode(sha256('bench-token'), 'hex'), '@bench:hs.test')"
+pepper=$(psql_ -At -c "SELECT pepper FROM annuaire.lookup_pepper")
+
+loaded=0
+# Average latency (ms) of the lookup statement run alone by pgbench: one client,
+# prepared once, the array of hashes as its parameter, as serve runs it.
+sql_latency() {
+    local f=/tmp/annuaire-bench-query.$$.sql
+    cp "$1" "$f"
+    chmod 644 "$f"
+    local cmd=(/usr/lib/postgresql/15/bin/pgbench -n -M prepared -c1 -j1 -T "$secs" -f "$f"
+        -D "arr=$(cat "$work/array.txt")" -h "$work/pg/run" -p "$pgport" -U annuaire annuaire)
+    if [ "$(id -u)" = 0 ]; then cmd=(runuser -u postgres -- "${cmd[@]}"); fi
+    "${cmd[@]}" 2>/dev/null | awk '/latency average/ {print $4}'
+    rm -f "$f"
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.3f\n", v}' <<<"$1"; }
+summary=()
+
+for n in "${sizes[@]}"; do
+    echo "== $n associations"
+    # Bulk load (the rows a bind would write), without the secondary indexes while loading.
+    psql_ -c "DROP INDEX IF EXISTS annuaire.associations_lookup_hash_idx" \
+          -c "DROP INDEX IF EXISTS annuaire.associations_mxid_idx" \
+          -c "INSERT INTO annuaire.associations (medium, address, mxid, ts, not_before, not_after, lookup_hash)
+              SELECT 'email', 'agent' || i || '@ministere' || (i % 40) || '.gouv.fr',
+                     '@agent' || i || ':ministere' || (i % 40) || '.gouv.fr', 0, 0, 1,
+                     annuaire.lookup_hash('agent' || i || '@ministere' || (i % 40) || '.gouv.fr', 'email', '$pepper')
+              FROM generate_series($((loaded + 1)), $n) AS i" \
+          -c "CREATE INDEX associations_lookup_hash_idx ON annuaire.associations (lookup_hash)" \
+          -c "CREATE INDEX associations_mxid_idx ON annuaire.associations (mxid)" \
+          -c "VACUUM ANALYZE annuaire.associations"
+    loaded=$n
+    # 1,000 hashes: 500 bound (spread over the table), 500 unknown.
+    python3 - "$n" "$pepper" "$work" <<'PY'
+import base64, hashlib, json, random, sys
+n, pepper, work = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+random.seed(n)
+def h(a): return base64.urlsafe_b64encode(hashlib.sha256(f"{a} email {pepper}".encode()).digest()).decode().rstrip("=")
+bound = [f"agent{i}@ministere{i % 40}.gouv.fr" for i in random.sample(range(1, n + 1), 500)]
+unknown = [f"nobody{i}@example.org" for i in range(500)]
+hashes = [h(a) for a in bound + unknown]
+random.shuffle(hashes)
+body = json.dumps({"algorithm": "sha256", "pepper": pepper, "addresses": hashes})
+open(f"{work}/body.json", "w").write(body)
+open(f"{work}/lookup.lua", "w").write(
+    'wrk.method = "POST"\n'
+    'wrk.headers["Content-Type"] = "application/json"\n'
+    'wrk.headers["Authorization"] = "Bearer bench-token"\n'
+    f'wrk.body = [[{body}]]\n')
+# The statement serve prepares, with the same 1,000 hashes as its parameter.
+open(f"{work}/query.sql", "w").write(
+    "SELECT p.pepper, a.lookup_hash, a.mxid FROM annuaire.lookup_pepper p "
+    "LEFT JOIN annuaire.associations a ON a.lookup_hash = ANY (:arr::text[]);\n")
+open(f"{work}/array.txt", "w").write("{" + ",".join(hashes) + "}")
+PY
+    found=$(curl -s -H "Authorization: Bearer bench-token" -H "Content-Type: application/json" \
+        --data-binary "@$work/body.json" "http://127.0.0.1:$port/_matrix/identity/v2/lookup" |
+        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["mappings"]))')
+    [ "$found" = 500 ] || { echo "expected 500 mappings, got $found" >&2; exit 1; }
+    url="http://127.0.0.1:$port/_matrix/identity/v2/lookup"
+    wrk -t1 -c1 -d2s -s "$work/lookup.lua" "$url" >/dev/null # warm-up
+    lat=()
+    rates=()
+    for i in $(seq "$runs"); do
+        out=$(wrk -t1 -c1 -d"${secs}s" --latency -s "$work/lookup.lua" "$url")
+        grep -qE "Non-2xx|Socket errors" <<<"$out" && { echo "$out"; exit 1; }
+        lat+=("$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")")
+        out=$(wrk -t1 -c8 -d"${secs}s" -s "$work/lookup.lua" "$url")
+        grep -qE "Non-2xx|Socket errors" <<<"$out" && { echo "$out"; exit 1; }
+        rates+=("$(awk '/Requests\/sec/ {print $2}' <<<"$out")")
+        echo "  run $i: one client median ${lat[-1]} ms; 8 clients ${rates[-1]} req/s"
+    done
+    sql=$(sql_latency "$work/query.sql")
+    rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+    ml=$(median "${lat[@]}")
+    mr=$(median "${rates[@]}")
+    line=$(awk -v n="$n" -v ml="$ml" -v mr="$mr" -v sql="$sql" -v rss="$rss" 'BEGIN {
+        printf "%d associations: median %.2f ms (one client); %.0f req/s = %.0f addresses/s (8 clients); SQL alone %.2f ms, HTTP/SQL %.2fx; peak RSS %.1f MB",
+               n, ml, mr, mr * 1000, sql, ml / sql, rss / 1024 }')
+    echo "  $line"
+    summary+=("$line")
+done
+echo
+printf '%s\n' "${summary[@]}"

@@ -1,0 +1,184 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cfg.h"
+#include "core/federation.h"
+#include "core/fetch.h"
+#include "core/log.h"
+#include "core/sign.h"
+#include "core/worker.h"
+#include "directory/directory.h"
+#include "enroll/internal.h"
+
+#define BATCH 10
+
+static struct worker *onbind;
+
+/*
+ * Bind side: the invites waiting for this address, each with its "signed" {mxid, token}.
+ * @param[out] tokens  their tokens, as a PostgreSQL text[] literal (tokens are URL-safe)
+ * @return the invites (maybe empty), or NULL on a database failure
+ */
+json_t *
+enr_invites_for_bind(struct db_conn *c, const struct dir_assoc *a, char **tokens)
+{
+    PGresult *res = NULL;
+    enum db_status st = enr_store_invites_for(c, a->medium, a->address, &res);
+    json_t *invites;
+    size_t len = 2;
+
+    *tokens = NULL;
+    if (st < 0) {
+        return NULL;
+    }
+    invites = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        len += strlen(PQgetvalue(res, i, 0)) + 1;
+    }
+    *tokens = xmalloc(len + 1);
+    strcpy(*tokens, "{");
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *token = PQgetvalue(res, i, 0);
+        json_t *signed_part = json_pack("{s:s, s:s}", "mxid", a->mxid, "token", token);
+
+        if (sign_json(signed_part, cfg_get()->server.name, DIR_SIGNING_KEY_ID, dir_signing_key()) !=
+            0) {
+            json_decref(signed_part);
+            continue;
+        }
+        json_array_append_new(invites, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "medium",
+                                                 a->medium, "address", a->address, "mxid", a->mxid,
+                                                 "room_id", PQgetvalue(res, i, 1), "sender",
+                                                 PQgetvalue(res, i, 2), "signed", signed_part));
+        if (i > 0) {
+            strcat(*tokens, ",");
+        }
+        strcat(*tokens, token);
+    }
+    strcat(*tokens, "}");
+    PQclear(res);
+    return invites;
+}
+
+void
+enr_onbind_wake(void)
+{
+    worker_wake(onbind);
+}
+
+/* Delivers one callback. @return 0 done, 1 retry later, 2 refused for good */
+static int
+deliver(const char *destination, const char *body, char *err, size_t err_size)
+{
+    const struct cfg_account *acc = &cfg_get()->account;
+    struct fetch_opts opts = { .verify_tls = acc->tls_verify != 0,
+                               .allow_private = acc->allow_private_addresses != 0,
+                               .timeout_s = acc->request_timeout,
+                               .max_body = 65536 };
+    struct fetch_result res = { 0 };
+    char *base = NULL;
+    char *url;
+    bool trusted = false;
+    int ret = 1;
+
+    if (fed_base_url(destination, acc->homeservers, &opts, &base, &trusted) != FETCH_OK) {
+        snprintf(err, err_size, "cannot resolve %s", destination);
+        return 1;
+    }
+    if (trusted) {
+        opts.allow_private = true;
+    }
+    /* POST: what homeservers implement, whatever the spec's PUT says. */
+    url = xasprintf("%s/_matrix/federation/v1/3pid/onbind", base);
+    if (fetch_request(url, body, NULL, &opts, &res) != FETCH_OK) {
+        snprintf(err, err_size, "%s", res.error);
+    } else if (res.status == 200) {
+        ret = 0;
+    } else {
+        snprintf(err, err_size, "HTTP %ld", res.status);
+        ret = res.status == 403 ? 2 : 1;
+    }
+    fetch_result_clear(&res);
+    free(url);
+    free(base);
+    return ret;
+}
+
+static int
+onbind_step(PGconn *pg, void *arg)
+{
+    PGresult *res = PQexecParams(pg,
+                                 "UPDATE annuaire.onbind_queue SET attempts = attempts + 1,"
+                                 " next_attempt_at = now() + make_interval(secs =>"
+                                 "  least(3600, power(2, least(attempts, 20))))"
+                                 " WHERE id IN (SELECT id FROM annuaire.onbind_queue"
+                                 "  WHERE done_at IS NULL AND gave_up_at IS NULL"
+                                 "  AND next_attempt_at <= now()"
+                                 "  ORDER BY next_attempt_at LIMIT 10 FOR UPDATE SKIP LOCKED)"
+                                 " RETURNING id, destination, body::text, tokens::text",
+                                 0, NULL, NULL, NULL, NULL, 0);
+    int n;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_warn("onbind: cannot read the queue: %s", PQerrorMessage(pg));
+        PQclear(res);
+        return -1;
+    }
+    n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        const char *dest = PQgetvalue(res, i, 1);
+        char err[256] = "";
+        int outcome = deliver(dest, PQgetvalue(res, i, 2), err, sizeof(err));
+        const char *params[] = { id, err };
+        const char *done[] = { id, PQgetvalue(res, i, 3) };
+        PGresult *up;
+
+        if (outcome == 0) {
+            /* Delivered: the invites are the homeserver's now; forget their tokens. */
+            up = PQexecParams(pg,
+                              "WITH d AS (UPDATE annuaire.onbind_queue SET done_at = now(),"
+                              " last_error = NULL WHERE id = $1)"
+                              " DELETE FROM annuaire.invites WHERE token = ANY ($2::text[])",
+                              2, NULL, done, NULL, NULL, 0);
+            log_info("onbind: callback %s delivered to %s", id, dest);
+        } else if (outcome == 2) {
+            up = PQexecParams(pg,
+                              "UPDATE annuaire.onbind_queue SET gave_up_at = now(),"
+                              " last_error = $2 WHERE id = $1",
+                              2, NULL, params, NULL, NULL, 0);
+            log_warn("onbind: %s refused callback %s (%s): not retried", dest, id, err);
+        } else {
+            up = PQexecParams(pg, "UPDATE annuaire.onbind_queue SET last_error = $2 WHERE id = $1",
+                              2, NULL, params, NULL, NULL, 0);
+            log_warn("onbind: callback %s to %s failed, will retry: %s", id, dest, err);
+        }
+        PQclear(up);
+    }
+    PQclear(res);
+    return n;
+}
+
+static const struct worker_spec onbind_worker = {
+    .name = "onbind",
+    .channel = "annuaire_onbind",
+    .next_due_sql = "SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)"
+                    " FROM annuaire.onbind_queue WHERE done_at IS NULL AND gave_up_at IS NULL",
+    .step = onbind_step,
+    .batch = BATCH,
+};
+
+int
+enr_onbind_start(void)
+{
+    onbind = worker_start(&onbind_worker, &cfg_get()->database);
+    return onbind ? 0 : -1;
+}
+
+void
+enr_onbind_stop(void)
+{
+    worker_stop(onbind);
+    onbind = NULL;
+}

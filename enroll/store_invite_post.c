@@ -1,0 +1,220 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "core/cfg.h"
+#include "core/crypto.h"
+#include "core/http.h"
+#include "core/json.h"
+#include "core/mail.h"
+#include "directory/directory.h"
+#include "enroll/internal.h"
+
+struct invite_in {
+    const char *medium;
+    const char *address;
+    const char *room_id;
+    const char *sender;
+};
+
+/* The required fields; the optional ones (room_name, sender_display_name, ...) and any
+ * other key go to the mail template as they are. */
+static const struct jx_field fields[] = {
+    { "medium", JX_STRING, JX_REQUIRED, offsetof(struct invite_in, medium), 1, 16, 0, 0, NULL },
+    { "address", JX_STRING, JX_REQUIRED, offsetof(struct invite_in, address), 1, 254, 0, 0, NULL },
+    { "room_id", JX_STRING, JX_REQUIRED, offsetof(struct invite_in, room_id), 1, 255, 0, 0, NULL },
+    { "sender", JX_STRING, JX_REQUIRED, offsetof(struct invite_in, sender), 1, 255, 0, 0,
+      enr_mxid_ok },
+};
+static const struct jx_spec spec = { fields, ANN_ARRAY_LEN(fields), true };
+
+/* "Carol@Example.org" -> "Car...@Exa...": enough for the inviter to recognise it, not
+ * enough to harvest addresses. n: characters shown when the part is longer than n. */
+static void
+redact_part(const char *s, size_t len, long n, char *out, size_t out_size)
+{
+    size_t keep;
+
+    if ((long)len > n) {
+        keep = (size_t)n;
+    } else if (len > 5) {
+        keep = 3;
+    } else if (len > 1) {
+        keep = 1;
+    } else {
+        keep = 0;
+    }
+    while (keep > 0 && ((unsigned char)s[keep] & 0xc0) == 0x80) {
+        keep--; /* never cut a UTF-8 sequence */
+    }
+    snprintf(out, out_size, "%.*s...", (int)keep, s);
+}
+
+char *
+enr_redact_address(const char *address, long user_chars, long domain_chars)
+{
+    const char *at = strchr(address, '@');
+    char user[300], domain[300];
+
+    if (at == NULL) {
+        redact_part(address, strlen(address), user_chars, user, sizeof(user));
+        return xstrdup(user);
+    }
+    redact_part(address, (size_t)(at - address), user_chars, user, sizeof(user));
+    redact_part(at + 1, strlen(at + 1), domain_chars, domain, sizeof(domain));
+    return xasprintf("%s@%s", user, domain);
+}
+
+struct invite {
+    const struct invite_in *in;
+    const char *address; /* normalised */
+    const char *token;
+    const char *ephemeral_public;
+    const char *details; /* JSON text */
+    const char *message; /* the mail */
+};
+
+struct invite_out {
+    char *bound_to; /* the mxid when the address is already bound */
+};
+
+static enum db_status
+invite_txn(struct db_conn *c, const void *in, void *out)
+{
+    const struct invite *q = in;
+    struct invite_out *o = out;
+    struct dir_assoc a = { 0 };
+    enum db_status st = dir_assoc_get(c, "email", q->address, &a);
+
+    free(o->bound_to);
+    o->bound_to = NULL;
+    if (st < 0) {
+        return st;
+    }
+    if (st > 0) {
+        o->bound_to = xstrdup(a.mxid);
+        dir_assoc_clear(&a);
+        return 1;
+    }
+    st = enr_store_invite_insert(c, q->token, "email", q->address, q->in->room_id, q->in->sender,
+                                 q->ephemeral_public, q->details);
+    if (st > 0) {
+        st = mail_queue(c, q->in->address, "invite", q->message);
+    }
+    return st;
+}
+
+static char *
+render(const struct invite *q,
+       const json_t *body,
+       const char *ephemeral_private,
+       enum enr_lang lang)
+{
+    const struct cfg *cfg = cfg_get();
+    const char *room_name = json_string_value(json_object_get(body, "room_name"));
+    const char *room_alias = json_string_value(json_object_get(body, "room_alias"));
+    const char *sender_name = json_string_value(json_object_get(body, "sender_display_name"));
+    const char *web = json_string_value(json_object_get(body, "org.matrix.web_client_location"));
+    char *from_addr = mail_address_of(cfg->mail.from);
+    const char *domain = from_addr ? strchr(from_addr, '@') : NULL;
+    const struct util_var vars[] = {
+        { "from", cfg->mail.from },
+        { "to", q->in->address },
+        { "address", q->address },
+        { "brand", cfg->mail.brand },
+        { "room_id", q->in->room_id },
+        { "room_name", room_name ? room_name : (room_alias ? room_alias : q->in->room_id) },
+        { "room_alias", room_alias ? room_alias : "" },
+        { "sender", q->in->sender },
+        { "sender_display_name", sender_name ? sender_name : q->in->sender },
+        { "web_client_location", web ? web : "" },
+        { "token", q->token },
+        { "ephemeral_private_key", ephemeral_private },
+    };
+    char *msg = mail_render(enr_template(ENR_TPL_INVITE, lang), vars, ANN_ARRAY_LEN(vars),
+                            domain ? domain + 1 : NULL);
+
+    free(from_addr);
+    return msg;
+}
+
+int
+enr_store_invite_post(struct http_req *r, const json_t *body)
+{
+    struct invite_in in = { 0 };
+    enum reply_status rs = http_unpack(r, body, &spec, &in);
+    const struct cfg *cfg = cfg_get();
+    unsigned char seed[CX_ED25519_SEED_LEN];
+    struct cx_ed25519 *eph = NULL;
+    struct invite q = { .in = &in };
+    struct invite_out out = { 0 };
+    char *address = NULL, *token = NULL, *eph_pub = NULL, *eph_priv = NULL;
+    char *details = NULL, *message = NULL, *display = NULL;
+    char *base = NULL;
+    json_t *copy = NULL;
+    int ret;
+
+    if (rs != RS_OK) {
+        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+    }
+    if (strcmp(in.medium, "email") != 0) {
+        return http_reply_ec(r, E_MEDIUM_UNRECOGNIZED, in.medium);
+    }
+    if (dir_email_normalise(in.address, &address) != 0) {
+        return http_reply_ec(r, E_INVALID_EMAIL, NULL);
+    }
+    eph = cx_ed25519_generate(seed);
+    if (eph == NULL) {
+        free(address);
+        return http_reply_ec(r, E_INTERNAL, NULL);
+    }
+    token = cx_random_token(32);
+    eph_pub = cx_b64_encode(cx_ed25519_public(eph), CX_ED25519_PUB_LEN, CX_B64_STD);
+    eph_priv = cx_b64_encode(seed, sizeof(seed), CX_B64_STD);
+    OPENSSL_cleanse(seed, sizeof(seed));
+    copy = json_deep_copy(body);
+    details = json_dumps(copy, JSON_COMPACT);
+    q.address = address;
+    q.token = token;
+    q.ephemeral_public = eph_pub;
+    q.details = details;
+    message = render(&q, body, eph_priv, enr_lang_pick(http_header(r, "Accept-Language")));
+    q.message = message;
+    if (message == NULL) {
+        ret = http_reply_ec(r, E_EMAIL_SEND_ERROR, NULL);
+    } else if (db_txn_run(r->db, "store_invite", invite_txn, &q, &out) < 0) {
+        ret = http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    } else if (out.bound_to != NULL) {
+        ret = http_reply_ec_extra(r, E_THREEPID_IN_USE, NULL,
+                                  json_pack("{s:s}", "mxid", out.bound_to));
+    } else {
+        mail_wake();
+        base = xstrdup(cfg->server.public_base_url);
+        display = enr_redact_address(in.address, cfg->invites.display_user_chars,
+                                     cfg->invites.display_domain_chars);
+        ret = http_reply_json(
+            r, MHD_HTTP_OK,
+            json_pack("{s:s, s:s, s:s, s:[{s:s, s:s+}, {s:s, s:s+}]}", "token", token,
+                      "display_name", display, "public_key", dir_public_key_b64(), "public_keys",
+                      "public_key", dir_public_key_b64(), "key_validity_url", base,
+                      "/_matrix/identity/v2/pubkey/isvalid", "public_key", eph_pub,
+                      "key_validity_url", base, "/_matrix/identity/v2/pubkey/ephemeral/isvalid"));
+    }
+    if (message != NULL) {
+        OPENSSL_cleanse(message, strlen(message));
+    }
+    OPENSSL_cleanse(eph_priv, strlen(eph_priv));
+    json_decref(copy);
+    free(out.bound_to);
+    free(base);
+    free(display);
+    free(message);
+    free(details);
+    free(eph_priv);
+    free(eph_pub);
+    free(token);
+    free(address);
+    cx_ed25519_free(eph);
+    return ret;
+}
