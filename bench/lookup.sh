@@ -3,7 +3,7 @@
 # 100,000, 1,000,000 and 10,000,000 bound associations.
 #
 #   bench/lookup.sh [SIZES...]          default: 100000 1000000 10000000
-#   SECONDS_PER_RUN=10 RUNS=3 bench/lookup.sh 1000000
+#   SECONDS_PER_RUN=10 RUNS=3 THREADS=8 bench/lookup.sh 1000000
 #
 # For each size: median latency of one client (wrk -c1), throughput under
 # concurrent load (wrk -c8; addresses resolved per second = requests x 1,000),
@@ -18,46 +18,9 @@ sizes=("$@")
 secs=${SECONDS_PER_RUN:-10}
 runs=${RUNS:-3}
 
-ensure_packages "${BUILD_PACKAGES[@]}" "${PG_PACKAGES[@]}" wrk curl python3
-build build
-
-work=$(mktemp -d /tmp/annuaire-bench.XXXXXX)
-chmod 755 "$work"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pgport=$(free_port)
-port=$(free_port)
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-    scripts/pg-cluster stop "$work/pg"
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_start
 psql_() { scripts/pg-cluster psql "$work/pg" -d annuaire "$@"; }
-
-scripts/pg-cluster start "$work/pg" "$pgport"
-scripts/pg-cluster psql "$work/pg" -d postgres -c "CREATE ROLE annuaire LOGIN" \
-    -c "CREATE DATABASE annuaire OWNER annuaire"
-cat >"$work/annuaire.yaml" <<CONF
-database:
-  conninfo: "host=$work/pg/run port=$pgport dbname=annuaire user=annuaire"
-http:
-  port: $port
-keys:
-  signing_key_file: $work/signing.key
-mail:
-  templates_dir: $PWD/conf/templates
-log:
-  level: info
-CONF
-build/annuaire migrate -c "$work/annuaire.yaml" >/dev/null 2>&1
-build/annuaire keys generate -c "$work/annuaire.yaml" >/dev/null
-build/annuaire serve -c "$work/annuaire.yaml" 2>"$work/serve.log" &
-pid=$!
-for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/_matrix/identity/v2" >/dev/null && break
-    sleep 0.1
-done
 # An account for the bench: the token is "bench-token", stored hashed like any other.
 psql_ -c "INSERT INTO annuaire.accounts (token_hash, user_id)
           VALUES (encode(sha256('bench-token'), 'hex'), '@bench:hs.test')"
@@ -76,7 +39,6 @@ sql_latency() {
     "${cmd[@]}" 2>/dev/null | awk '/latency average/ {print $4}'
     rm -f "$f"
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.3f\n", v}' <<<"$1"; }
 summary=()
 

@@ -14,39 +14,8 @@ runs=${1:-5}
 secs=${2:-10}
 conns=${3:-64}
 
-ensure_packages "${BUILD_PACKAGES[@]}" "${PG_PACKAGES[@]}" wrk curl
-build build
-
-work=$(mktemp -d /tmp/annuaire-bench.XXXXXX)
-chmod 755 "$work"
-pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-    scripts/pg-cluster stop "$work/pg"
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-scripts/pg-cluster start "$work/pg" "$pgport"
-scripts/pg-cluster psql "$work/pg" -d postgres -c "CREATE ROLE annuaire LOGIN" \
-    -c "CREATE DATABASE annuaire OWNER annuaire"
-cat >"$work/annuaire.yaml" <<CONF
-database:
-  conninfo: "host=$work/pg/run port=$pgport dbname=annuaire user=annuaire"
-http:
-  port: $port
-log:
-  level: info
-CONF
-build/annuaire migrate -c "$work/annuaire.yaml" >/dev/null
-build/annuaire serve -c "$work/annuaire.yaml" 2>"$work/serve.log" &
-pid=$!
-for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/_matrix/identity/v2" >/dev/null && break
-    sleep 0.1
-done
+. bench/lib.sh
+bench_start
 sleep 1
 idle_rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 idle_hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
@@ -65,7 +34,6 @@ for i in $(seq "$runs"); do
     echo "run $i: $rate req/s, median latency $p50 ${errors:+($errors)}"
 done
 busy_hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 echo "GET /_matrix/identity/v2, wrk -t1 -c$conns, $runs x ${secs}s on $(nproc) cores:"
 echo "  median: $(median "${rates[@]}") req/s; median of per-run median latencies: $(printf '%s\n' "${lat50[@]}" | sort | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"

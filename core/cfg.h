@@ -22,7 +22,7 @@ struct cfg_database {
 struct cfg_http {
     char *bind_address;
     long port;
-    long threads; /* 0 = one per CPU */
+    long threads; /* 0 = four per CPU */
     long max_body_bytes;
     long connection_limit;
     long connection_timeout; /* seconds of idleness before a connection is closed */

@@ -448,7 +448,8 @@ http_start(const struct cfg_http *conf, const struct router *router)
     struct sockaddr_storage ss;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | MHD_USE_TURBO;
-    unsigned threads = conf->threads > 0 ? (unsigned)conf->threads : (unsigned)util_cpu_count();
+    /* Handlers block on PostgreSQL: four threads a CPU keep the CPUs busy meanwhile. */
+    unsigned threads = conf->threads > 0 ? (unsigned)conf->threads : 4 * (unsigned)util_cpu_count();
     const union MHD_DaemonInfo *di;
 
     srv->conf = conf;

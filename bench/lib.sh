@@ -1,0 +1,52 @@
+# Shared by the bench scripts: builds, then starts a private PostgreSQL and
+# annuaire serve on free loopback ports, all under one temporary directory that
+# is removed on exit. Source from the top of the checkout after scripts/lib.sh.
+# Sets: work, pgport, port, pid. Extra config lines may be given in BENCH_CONFIG.
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+bench_start() {
+    ensure_packages "${BUILD_PACKAGES[@]}" "${PG_PACKAGES[@]}" wrk curl python3
+    build build
+    work=$(mktemp -d /tmp/annuaire-bench.XXXXXX)
+    chmod 755 "$work"
+    pgport=$(free_port)
+    port=$(free_port)
+    pid=
+    trap bench_stop EXIT
+    scripts/pg-cluster start "$work/pg" "$pgport"
+    scripts/pg-cluster psql "$work/pg" -d postgres -c "CREATE ROLE annuaire LOGIN" \
+        -c "CREATE DATABASE annuaire OWNER annuaire"
+    cat >"$work/annuaire.yaml" <<CONF
+database:
+  conninfo: "host=$work/pg/run port=$pgport dbname=annuaire user=annuaire"
+http:
+  port: $port
+  threads: ${THREADS:-0}
+keys:
+  signing_key_file: $work/signing.key
+mail:
+  templates_dir: $PWD/conf/templates
+log:
+  level: info
+${BENCH_CONFIG:-}
+CONF
+    build/annuaire migrate -c "$work/annuaire.yaml" >/dev/null 2>&1
+    build/annuaire keys generate -c "$work/annuaire.yaml" >/dev/null
+    build/annuaire serve -c "$work/annuaire.yaml" 2>"$work/serve.log" &
+    pid=$!
+    for _ in $(seq 100); do
+        curl -sf "http://127.0.0.1:$port/_matrix/identity/v2" >/dev/null && return 0
+        sleep 0.1
+    done
+    cat "$work/serve.log" >&2
+    return 1
+}
+
+bench_stop() {
+    [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    scripts/pg-cluster stop "$work/pg"
+    rm -rf "$work"
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
