@@ -12,6 +12,7 @@
 #include "core/mail.h"
 #include "core/metrics.h"
 #include "core/migrations.h"
+#include "core/ratelimit.h"
 #include "directory/directory.h"
 #include "enroll/enroll.h"
 
@@ -118,6 +119,8 @@ cmd_serve(int argc, char **argv)
 
     db_configure(&cfg->database);
     mail_init();
+    rl_init();
+    rl_set_enabled(cfg->ratelimit.enabled != 0);
     dir_init();
     dir_address_init();
     if (enr_init(err, sizeof(err)) != 0) {
@@ -145,6 +148,7 @@ cleanup:
     mail_sender_stop();
     enr_onbind_stop();
     metrics_shutdown();
+    rl_shutdown();
     enr_shutdown();
     fetch_global_cleanup();
     router_free(router);

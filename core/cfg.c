@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "core/log.h"
+#include "core/net.h"
 
 enum cfg_type {
     CFG_STRING,
@@ -64,6 +65,8 @@ static const struct cfg_key keys[] = {
     { "http.max_body_bytes", CFG_INT, OFF(http.max_body_bytes), "65536", 1024, 67108864, 0, NULL },
     { "http.port", CFG_INT, OFF(http.port), "8090", 1, 65535, 0, NULL },
     { "http.shutdown_timeout", CFG_INT, OFF(http.shutdown_timeout), "10", 0, 600, 0, NULL },
+    { "http.trusted_proxies", CFG_JSON, OFF(http.trusted_proxies), "[]", 0, 0, 0,
+      net_check_cidr_list },
     { "http.threads", CFG_INT, OFF(http.threads), "0", 0, 1024, 0, NULL },
     { "invites.display_domain_chars", CFG_INT, OFF(invites.display_domain_chars), "3", 1, 64, 0,
       NULL },
@@ -86,6 +89,27 @@ static const struct cfg_key keys[] = {
     { "mail.templates_dir", CFG_STRING, OFF(mail.templates_dir), "conf/templates", 1, 4096, 0,
       NULL },
     { "mail.tls_verify", CFG_BOOL, OFF(mail.tls_verify), "true", 0, 0, 0, NULL },
+    { "ratelimit.enabled", CFG_BOOL, OFF(ratelimit.enabled), "true", 0, 0, 0, NULL },
+    { "ratelimit.lookup_ip_burst", CFG_INT, OFF(ratelimit.lookup_ip_burst), "100", 1, 1000000, 0,
+      NULL },
+    { "ratelimit.lookup_ip_interval_ms", CFG_INT, OFF(ratelimit.lookup_ip_interval_ms), "50", 1,
+      86400000, 0, NULL },
+    { "ratelimit.lookup_user_burst", CFG_INT, OFF(ratelimit.lookup_user_burst), "50", 1, 1000000, 0,
+      NULL },
+    { "ratelimit.lookup_user_interval_ms", CFG_INT, OFF(ratelimit.lookup_user_interval_ms), "100",
+      1, 86400000, 0, NULL },
+    { "ratelimit.request_token_address_burst", CFG_INT, OFF(ratelimit.request_token_address_burst),
+      "5", 1, 1000000, 0, NULL },
+    { "ratelimit.request_token_address_interval_ms", CFG_INT,
+      OFF(ratelimit.request_token_address_interval_ms), "300000", 1, 86400000, 0, NULL },
+    { "ratelimit.request_token_ip_burst", CFG_INT, OFF(ratelimit.request_token_ip_burst), "20", 1,
+      1000000, 0, NULL },
+    { "ratelimit.request_token_ip_interval_ms", CFG_INT,
+      OFF(ratelimit.request_token_ip_interval_ms), "10000", 1, 86400000, 0, NULL },
+    { "ratelimit.request_token_user_burst", CFG_INT, OFF(ratelimit.request_token_user_burst), "10",
+      1, 1000000, 0, NULL },
+    { "ratelimit.request_token_user_interval_ms", CFG_INT,
+      OFF(ratelimit.request_token_user_interval_ms), "60000", 1, 86400000, 0, NULL },
     { "server.name", CFG_STRING, OFF(server.name), "localhost", 1, 255, 0, NULL },
     { "server.public_base_url", CFG_STRING, OFF(server.public_base_url), "http://127.0.0.1:8090", 8,
       1024, 0, NULL },

@@ -28,10 +28,20 @@ struct cfg_http {
     long connection_timeout; /* seconds of idleness before a connection is closed */
     long shutdown_timeout;   /* seconds in-flight requests get on SIGTERM */
     char *cors_origin;
+    json_t *trusted_proxies; /* CIDRs whose X-Forwarded-For is believed */
 };
 
 struct cfg_log {
     long level; /* enum log_level */
+};
+
+struct cfg_ratelimit {
+    long enabled;
+    long request_token_address_burst, request_token_address_interval_ms;
+    long request_token_user_burst, request_token_user_interval_ms;
+    long request_token_ip_burst, request_token_ip_interval_ms;
+    long lookup_user_burst, lookup_user_interval_ms;
+    long lookup_ip_burst, lookup_ip_interval_ms;
 };
 
 struct cfg_server {
@@ -94,6 +104,7 @@ struct cfg {
     struct cfg_log log;
     struct cfg_lookup lookup;
     struct cfg_mail mail;
+    struct cfg_ratelimit ratelimit;
     struct cfg_server server;
     struct cfg_terms terms;
     struct cfg_validation validation;

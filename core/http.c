@@ -14,6 +14,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/net.h"
+#include "core/ratelimit.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -38,6 +40,7 @@ static const struct ec_entry ec_table[] = {
 };
 
 static atomic_uint_fast64_t next_request_id = 1;
+static void client_address(struct MHD_Connection *conn, char *buf, size_t size);
 static http_auth_fn authenticator;
 
 static const char cors_methods[] = "GET, POST, PUT, DELETE, OPTIONS";
@@ -171,10 +174,61 @@ http_unpack(struct http_req *r, const json_t *body, const struct jx_spec *spec, 
     return ok == MHD_YES ? RS_REPLIED : RS_FATAL;
 }
 
+enum reply_status
+http_rate_limit(struct http_req *r, const struct rl_limit *limit, const char *key)
+{
+    long retry = 0;
+
+    if (rl_take(limit, key, &retry)) {
+        return RS_OK;
+    }
+    return http_reply_ec_extra(r, E_LIMIT_EXCEEDED, NULL,
+                               json_pack("{s:I}", "retry_after_ms", (json_int_t)retry)) == MHD_YES
+               ? RS_REPLIED
+               : RS_FATAL;
+}
+
 const char *
 http_query(const struct http_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *
+http_client_ip(const struct http_req *r, char *buf, size_t size)
+{
+    const json_t *trusted = cfg_get() ? cfg_get()->http.trusted_proxies : NULL;
+    const char *xff;
+    char *copy;
+    char *p;
+
+    client_address(r->conn, buf, size);
+    if (json_array_size(trusted) == 0 || !net_in_list(buf, trusted) ||
+        (xff = http_header(r, "X-Forwarded-For")) == NULL || strlen(xff) > 4096) {
+        return buf;
+    }
+    /* Right to left: each hop we trust vouches for the one before it. */
+    copy = xstrdup(xff);
+    for (;;) {
+        char *comma = strrchr(copy, ',');
+        struct net_cidr c;
+
+        p = comma ? comma + 1 : copy;
+        while (*p == ' ') {
+            p++;
+        }
+        p[strcspn(p, " ")] = '\0';
+        if (net_cidr_parse(p, &c) != 0) {
+            break; /* garbage: keep the last address we could trust */
+        }
+        snprintf(buf, size, "%s", p);
+        if (!net_in_list(buf, trusted) || comma == NULL) {
+            break;
+        }
+        *comma = '\0';
+    }
+    free(copy);
+    return buf;
 }
 
 const char *
@@ -368,6 +422,9 @@ client_address(struct MHD_Connection *conn, char *buf, size_t size)
     const struct sockaddr *sa = ci ? ci->client_addr : NULL;
 
     snprintf(buf, size, "-");
+    if (size < INET6_ADDRSTRLEN) {
+        return;
+    }
     if (sa != NULL && sa->sa_family == AF_INET) {
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
                   (socklen_t)size);
@@ -397,7 +454,7 @@ on_completed(void *cls,
         char esc[LOG_ESC_SIZE];
         char ip[INET6_ADDRSTRLEN];
 
-        client_address(conn, ip, sizeof(ip));
+        http_client_ip(r, ip, sizeof(ip));
         log_info("req=%llu %s %s %u %.3fms %s%s", (unsigned long long)r->id, r->method,
                  log_esc(r->url, esc), r->status, (double)dur / 1e6, ip,
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");

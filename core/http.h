@@ -96,8 +96,25 @@ enum reply_status http_unpack(struct http_req *r,
                               const struct jx_spec *spec,
                               void *out) ANN_MUST_CHECK;
 
+struct rl_limit;
+
+/**
+ * Takes a token of limit for key (NULL key: allowed); when none is left,
+ * queues 429 M_LIMIT_EXCEEDED with retry_after_ms.
+ * @return RS_OK, RS_REPLIED or RS_FATAL
+ */
+enum reply_status
+http_rate_limit(struct http_req *r, const struct rl_limit *limit, const char *key) ANN_MUST_CHECK;
+
 /** A query string argument (borrowed), or NULL. */
 const char *http_query(const struct http_req *r, const char *name);
+
+/**
+ * The client's IP address: the peer, or, when the peer is one of
+ * http.trusted_proxies, the nearest X-Forwarded-For entry that is not.
+ * @return buf
+ */
+const char *http_client_ip(const struct http_req *r, char *buf, size_t size);
 
 /** A request header (borrowed), or NULL. */
 const char *http_header(const struct http_req *r, const char *name);

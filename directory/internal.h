@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "core/db.h"
+#include "core/http.h"
 #include "directory/directory.h"
 
 struct http_req;
@@ -29,6 +30,9 @@ int dir_lookup_post(struct http_req *r, const json_t *body);
 int dir_lookup_v1_get(struct http_req *r, const json_t *body);
 /** POST /_matrix/identity/api/v1/bulk_lookup */
 int dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body);
+
+/** Per client IP and per user (when authenticated) limits of the lookup endpoints. */
+enum reply_status dir_limit_lookup(struct http_req *r);
 
 /* store.c */
 enum db_status dir_store_pepper_get(struct db_conn *c, char **pepper);

@@ -4,6 +4,7 @@
 #include "core/cfg.h"
 #include "core/http.h"
 #include "core/json.h"
+#include "core/ratelimit.h"
 #include "directory/internal.h"
 
 struct lookup_in {
@@ -147,12 +148,28 @@ lookup_plain(struct http_req *r, const struct lookup_in *in)
     return http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "mappings", mappings));
 }
 
+enum reply_status
+dir_limit_lookup(struct http_req *r)
+{
+    const struct cfg_ratelimit *rl = &cfg_get()->ratelimit;
+    const struct rl_limit by_ip = { "lookup_ip", rl->lookup_ip_burst, rl->lookup_ip_interval_ms };
+    const struct rl_limit by_user = { "lookup_user", rl->lookup_user_burst,
+                                      rl->lookup_user_interval_ms };
+    char ip[64];
+    enum reply_status rs = http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
+
+    return rs == RS_OK ? http_rate_limit(r, &by_user, r->user_id) : rs;
+}
+
 int
 dir_lookup_post(struct http_req *r, const json_t *body)
 {
     struct lookup_in in = { 0 };
-    enum reply_status rs = http_unpack(r, body, &spec, &in);
+    enum reply_status rs = dir_limit_lookup(r);
 
+    if (rs == RS_OK) {
+        rs = http_unpack(r, body, &spec, &in);
+    }
     if (rs != RS_OK) {
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }

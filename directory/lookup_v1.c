@@ -18,6 +18,11 @@ dir_lookup_v1_get(struct http_req *r, const json_t *body)
     enum db_status st;
     int ret;
 
+    enum reply_status rs = dir_limit_lookup(r);
+
+    if (rs != RS_OK) {
+        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+    }
     if (medium == NULL || address == NULL) {
         return http_reply_ec(r, E_MISSING_PARAMS, "medium and address are required");
     }
@@ -56,7 +61,7 @@ int
 dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body)
 {
     struct bulk_in in = { 0 };
-    enum reply_status rs = http_unpack(r, body, &spec, &in);
+    enum reply_status rs = dir_limit_lookup(r);
     json_t *pairs;
     json_t *found;
     char *text;
@@ -65,6 +70,9 @@ dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body)
     size_t i;
     json_t *v;
 
+    if (rs == RS_OK) {
+        rs = http_unpack(r, body, &spec, &in);
+    }
     if (rs != RS_OK) {
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }

@@ -84,8 +84,9 @@ class Cluster:
 class Service:
     """annuaire with its own config file, database and port."""
 
-    def __init__(self, cluster, db=None, config=None, migrate=True, smtp_port=None):
+    def __init__(self, cluster, db=None, config=None, migrate=True, smtp_port=None, http_extra=""):
         self.cluster = cluster
+        self.http_extra = http_extra  # more lines of the http: section
         self.smtp_port = smtp_port or free_port()  # nothing listens there unless a test starts a sink
         self.db = db or cluster.create_database()
         self.port = free_port()
@@ -114,6 +115,7 @@ class Service:
                 f"  port: {self.port}\n"
                 "  threads: 2\n"
                 "  shutdown_timeout: 5\n"
+                + self.http_extra +
                 "log:\n"
                 "  level: info\n"
                 "keys:\n"
