@@ -37,5 +37,16 @@ class SmtpSink:
             time.sleep(0.02)
         raise AssertionError(f"expected {count} mail(s), got {len(self.messages)}")
 
+    def wait_for(self, match, timeout=15):
+        """Waits for a message for which match(msg) is true; returns the last such one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                found = [m for m in self.messages if match(m[2])]
+            if found:
+                return found[-1]
+            time.sleep(0.02)
+        raise AssertionError("no matching mail arrived")
+
     def stop(self):
         self.controller.stop()

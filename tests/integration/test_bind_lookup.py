@@ -33,11 +33,14 @@ def env(cluster):
 
 
 def validated_session(svc, sink, auth, email, secret="sec"):
-    before = len(sink.messages)
     sid = requests.post(svc.url(V2 + "/validate/email/requestToken"), headers=auth, json={
         "client_secret": secret, "email": email, "send_attempt": 1}).json()["sid"]
-    msg = sink.wait(before + 1)[before][2]
-    link = re.search(r"https?://\S+submitToken\S+", msg.get_body(("plain",)).get_content()).group(0)
+
+    def link_in(msg):
+        m = re.search(r"https?://\S+submitToken\S+", msg.get_body(("plain",)).get_content())
+        return m.group(0) if m and f"sid={sid}" in m.group(0) else None
+
+    link = link_in(sink.wait_for(link_in)[2])
     assert requests.get(link).status_code == 200
     return sid
 
