@@ -1,8 +1,10 @@
 """A small stand-in for a Matrix homeserver (not ours, so tests may fake it):
 answers the federation OpenID userinfo call from a table of tokens, over HTTP
 or HTTPS with a throw-away self-signed certificate, and records what it got."""
+import base64
 import json
 import os
+import time
 import ssl
 import subprocess
 import tempfile
@@ -17,6 +19,10 @@ class FakeHomeserver:
         self.requests = []
         self.onbind = []  # bodies of the 3pid/onbind callbacks received
         self.onbind_status = [200]  # statuses to answer, in turn (the last one repeats)
+        self.server_name = None  # set by the test: the name it signs as
+        self.key_id = "ed25519:fake"
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        self.signing_key = Ed25519PrivateKey.generate()
         hs = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,6 +40,8 @@ class FakeHomeserver:
             def do_GET(self):
                 url = urlparse(self.path)
                 hs.requests.append(("GET", url.path, parse_qs(url.query)))
+                if url.path == "/_matrix/key/v2/server":
+                    return self.reply(200, hs.server_keys())
                 if url.path == "/_matrix/federation/v1/openid/userinfo":
                     token = parse_qs(url.query).get("access_token", [""])[0]
                     if token in hs.tokens:
@@ -67,6 +75,24 @@ class FakeHomeserver:
             self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def sign(self, obj):
+        """Signs a JSON object the Matrix way, as this homeserver."""
+        signable = {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
+        canonical = json.dumps(signable, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        sig = base64.b64encode(self.signing_key.sign(canonical.encode())).decode().rstrip("=")
+        obj.setdefault("signatures", {}).setdefault(self.server_name, {})[self.key_id] = sig
+        return obj
+
+    def public_key_b64(self):
+        from cryptography.hazmat.primitives import serialization
+        raw = self.signing_key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                          serialization.PublicFormat.Raw)
+        return base64.b64encode(raw).decode().rstrip("=")
+
+    def server_keys(self):
+        return self.sign({"server_name": self.server_name, "valid_until_ts": int(time.time() * 1000) + 3600000,
+                          "verify_keys": {self.key_id: {"key": self.public_key_b64()}}, "old_verify_keys": {}})
 
     @property
     def base_url(self):

@@ -1,0 +1,92 @@
+"""it.unbind.xmatrix: a homeserver unbinds one of its users with an X-Matrix signed
+request, checked against the keys it publishes; forged, foreign or unsigned requests
+get 403 M_FORBIDDEN."""
+import json
+
+import pytest
+import requests
+
+import harness
+from fake_hs import FakeHomeserver
+from harness import assert_matrix_error
+from smtp_sink import SmtpSink
+from test_bind_lookup import validated_session
+
+V2 = "/_matrix/identity/v2"
+
+
+@pytest.fixture
+def env(cluster):
+    hs = FakeHomeserver()
+    hs.server_name = "hs.test"
+    port = harness.free_port()
+    sink = SmtpSink(port)
+    with harness.Service(cluster, config=harness.homeserver_config(hs), smtp_port=port) as svc:
+        token = harness.register(svc, hs, "@erin:hs.test")
+        auth = {"Authorization": f"Bearer {token}"}
+        sid = validated_session(svc, sink, auth, "erin@mer.gouv.fr")
+        r = requests.post(svc.url(V2 + "/3pid/bind"), headers=auth,
+                          json={"sid": sid, "client_secret": "sec", "mxid": "@erin:hs.test"})
+        assert r.status_code == 200
+        yield svc, hs
+    sink.stop()
+    hs.close()
+
+
+def signed_unbind(svc, hs, body, dest_key="destination_is", origin="hs.test", tamper=False):
+    req = {"method": "POST", "uri": "/_matrix/identity/v2/3pid/unbind", "origin": origin,
+           dest_key: "is.test", "content": body}
+    hs.sign(req)
+    sig = req["signatures"]["hs.test"][hs.key_id]
+    if tamper:
+        body = {**body, "mxid": "@other:hs.test"}
+    header = f'X-Matrix origin={origin},key="{hs.key_id}",sig="{sig}",destination="is.test"'
+    return requests.post(svc.url(V2 + "/3pid/unbind"), data=json.dumps(body),
+                         headers={"Authorization": header, "Content-Type": "application/json"})
+
+
+def bound(svc):
+    r = requests.get(svc.url("/_matrix/identity/api/v1/lookup"),
+                     params={"medium": "email", "address": "erin@mer.gouv.fr"})
+    return r.json().get("mxid")
+
+
+BODY = {"mxid": "@erin:hs.test", "threepid": {"medium": "email", "address": "erin@mer.gouv.fr"}}
+
+
+def test_signed_unbind(env):
+    svc, hs = env
+    assert bound(svc) == "@erin:hs.test"
+    r = signed_unbind(svc, hs, BODY)
+    assert r.status_code == 200, r.text
+    assert bound(svc) is None
+
+
+def test_signed_unbind_federation_form(env):
+    svc, hs = env
+    assert signed_unbind(svc, hs, BODY, dest_key="destination").status_code == 200
+    assert bound(svc) is None
+
+
+def test_refusals(env):
+    svc, hs = env
+    assert_matrix_error(signed_unbind(svc, hs, BODY, tamper=True), 403, "M_FORBIDDEN")
+    # A server may only unbind its own users.
+    other = {"mxid": "@erin:elsewhere.test", "threepid": BODY["threepid"]}
+    assert_matrix_error(signed_unbind(svc, hs, other), 403, "M_FORBIDDEN")
+    # Garbage header, no header.
+    r = requests.post(svc.url(V2 + "/3pid/unbind"), json=BODY, headers={"Authorization": "X-Matrix nonsense"})
+    assert_matrix_error(r, 403, "M_FORBIDDEN")
+    assert_matrix_error(requests.post(svc.url(V2 + "/3pid/unbind"), json=BODY), 403, "M_FORBIDDEN")
+    # Signed by a key the homeserver does not publish.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    real = hs.signing_key
+    hs.signing_key = Ed25519PrivateKey.generate()
+    forged = {"method": "POST", "uri": "/_matrix/identity/v2/3pid/unbind", "origin": "hs.test",
+              "destination_is": "is.test", "content": BODY}
+    hs.sign(forged)
+    hs.signing_key = real
+    header = f'X-Matrix origin=hs.test,key="{hs.key_id}",sig="{forged["signatures"]["hs.test"][hs.key_id]}"'
+    r = requests.post(svc.url(V2 + "/3pid/unbind"), json=BODY, headers={"Authorization": header})
+    assert_matrix_error(r, 403, "M_FORBIDDEN")
+    assert bound(svc) == "@erin:hs.test"
