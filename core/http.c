@@ -552,7 +552,9 @@ http_stop(struct http_server *srv, long timeout_s)
     atomic_store(&srv->stopping, true);
     fd = MHD_quiesce_daemon(srv->daemon);
     if (fd != MHD_INVALID_SOCKET) {
-        close(fd);
+        /* Stop listening at once (new connections are refused), but keep the descriptor
+         * open until the threads, which drop it from their epoll sets lazily, are gone. */
+        shutdown(fd, SHUT_RDWR);
     }
     deadline = util_now_ns() + timeout_s * 1000000000LL;
     while (atomic_load(&srv->active) > 0 && util_now_ns() < deadline) {
@@ -564,5 +566,8 @@ http_stop(struct http_server *srv, long timeout_s)
         log_warn("stopping with %ld requests still in flight", atomic_load(&srv->active));
     }
     MHD_stop_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET) {
+        close(fd);
+    }
     free(srv);
 }
