@@ -162,6 +162,15 @@ class Service:
             time.sleep(0.05)
         raise AssertionError("serve did not become ready:\n" + self.read_log())
 
+    def wait_log(self, text, timeout=5):
+        """Waits until text is in the log (access lines are written once the reply is sent)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.read_log():
+                return True
+            time.sleep(0.02)
+        return False
+
     def read_log(self):
         with open(self.log_path, errors="replace") as f:
             return f.read()

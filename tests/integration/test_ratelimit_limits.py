@@ -75,7 +75,7 @@ def test_lookup_limits_and_trusted_proxy(cluster):
         assert requests.post(svc.url(V1 + "/bulk_lookup"), headers={"X-Forwarded-For": "198.51.100.10"},
                              json={"threepids": []}).status_code == 200
         # The access log names the forwarded client.
-        assert "198.51.100.10" in svc.read_log()
+        assert svc.wait_log("198.51.100.10")
     hs.close()
 
 
