@@ -84,9 +84,11 @@ class Cluster:
 class Service:
     """annuaire with its own config file, database and port."""
 
-    def __init__(self, cluster, db=None, config=None, migrate=True, smtp_port=None, http_extra=""):
+    def __init__(self, cluster, db=None, config=None, migrate=True, smtp_port=None, http_extra="",
+                 mail_extra=""):
         self.cluster = cluster
         self.http_extra = http_extra  # more lines of the http: section
+        self.mail_extra = mail_extra  # more lines of the mail: section
         self.smtp_port = smtp_port or free_port()  # nothing listens there unless a test starts a sink
         self.db = db or cluster.create_database()
         self.port = free_port()
@@ -125,6 +127,7 @@ class Service:
                 f"  smtp_port: {self.smtp_port}\n"
                 "  from: \"Tchap <noreply@is.test>\"\n"
                 "  retry_initial_delay: 1\n"
+                + self.mail_extra +
                 "server:\n"
                 "  name: is.test\n"
                 f"  public_base_url: http://127.0.0.1:{self.port}\n"

@@ -20,11 +20,31 @@ class _Handler:
         return "250 OK"
 
 
+def self_signed_context(directory):
+    """A server TLS context with a throw-away certificate for 127.0.0.1."""
+    import os
+    import ssl
+    import subprocess
+    cert, key = os.path.join(directory, "smtp-cert.pem"), os.path.join(directory, "smtp-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert], check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 class SmtpSink:
-    def __init__(self, port):
+    """tls: None (plain), "starttls" (required before MAIL) or "implicit" (SMTPS)."""
+
+    def __init__(self, port, tls=None, tls_context=None):
         self.messages = []
         self.lock = threading.Lock()
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=port)
+        kwargs = {}
+        if tls == "starttls":
+            kwargs = {"tls_context": tls_context, "require_starttls": True}
+        elif tls == "implicit":
+            kwargs = {"ssl_context": tls_context}
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=port, **kwargs)
         self.controller.start()
 
     def wait(self, count=1, timeout=15):
