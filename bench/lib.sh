@@ -1,7 +1,8 @@
 # Shared by the bench scripts: builds, then starts a private PostgreSQL and
 # annuaire serve on free loopback ports, all under one temporary directory that
 # is removed on exit. Source from the top of the checkout after scripts/lib.sh.
-# Sets: work, pgport, port, pid. Extra config lines may be given in BENCH_CONFIG.
+# Sets: work, pgport, port, pid. Extra config lines may be given in BENCH_CONFIG,
+# the SMTP relay's port in SMTP_PORT.
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -27,6 +28,7 @@ keys:
   signing_key_file: $work/signing.key
 mail:
   templates_dir: $PWD/conf/templates
+  smtp_port: ${SMTP_PORT:-25}
 log:
   level: info
 ${BENCH_CONFIG:-}
