@@ -49,6 +49,8 @@ bool enr_mxid_ok(const char *s);
  * @return E__COUNT when valid, else the error to answer
  */
 enum err_code enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid);
+/** The limits of endpoints that send mail to address (limits.c). @return RS_OK or replied */
+enum reply_status enr_limit_mail(struct http_req *r, const char *address);
 /** An http(s) URL without blanks or control characters. */
 bool enr_next_link_ok(const char *s);
 

@@ -164,6 +164,11 @@ enr_store_invite_post(struct http_req *r, const json_t *body)
     if (dir_email_normalise(in.address, &address) != 0) {
         return http_reply_ec(r, E_INVALID_EMAIL, NULL);
     }
+    rs = enr_limit_mail(r, address);
+    if (rs != RS_OK) {
+        free(address);
+        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+    }
     eph = cx_ed25519_generate(seed);
     if (eph == NULL) {
         free(address);

@@ -9,7 +9,6 @@
 #include "core/http.h"
 #include "core/json.h"
 #include "core/mail.h"
-#include "core/ratelimit.h"
 #include "directory/directory.h"
 #include "enroll/internal.h"
 
@@ -123,29 +122,6 @@ request_txn(struct db_conn *c, const void *in, void *out)
     return st;
 }
 
-/* Per client IP, per user (v2) and per address: mail is not free and must not be a weapon. */
-static enum reply_status
-limit_request(struct http_req *r, const char *address)
-{
-    const struct cfg_ratelimit *rl = &cfg_get()->ratelimit;
-    const struct rl_limit by_ip = { "request_token_ip", rl->request_token_ip_burst,
-                                    rl->request_token_ip_interval_ms };
-    const struct rl_limit by_user = { "request_token_user", rl->request_token_user_burst,
-                                      rl->request_token_user_interval_ms };
-    const struct rl_limit by_address = { "request_token_address", rl->request_token_address_burst,
-                                         rl->request_token_address_interval_ms };
-    char ip[64];
-    enum reply_status rs = http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
-
-    if (rs == RS_OK) {
-        rs = http_rate_limit(r, &by_user, r->user_id);
-    }
-    if (rs == RS_OK) {
-        rs = http_rate_limit(r, &by_address, address);
-    }
-    return rs;
-}
-
 int
 enr_email_request_token_post(struct http_req *r, const json_t *body)
 {
@@ -163,7 +139,7 @@ enr_email_request_token_post(struct http_req *r, const json_t *body)
     if (dir_email_normalise(in.email, &address) != 0) {
         return http_reply_ec(r, E_INVALID_EMAIL, NULL);
     }
-    rs = limit_request(r, address);
+    rs = enr_limit_mail(r, address);
     if (rs != RS_OK) {
         free(address);
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;

@@ -1,0 +1,27 @@
+#include "core/cfg.h"
+#include "core/ratelimit.h"
+#include "enroll/internal.h"
+
+/* Every endpoint that mails an address someone typed: per client IP, per user (v2) and
+ * per address. Mail is not free and must not become a weapon. */
+enum reply_status
+enr_limit_mail(struct http_req *r, const char *address)
+{
+    const struct cfg_ratelimit *rl = &cfg_get()->ratelimit;
+    const struct rl_limit by_ip = { "request_token_ip", rl->request_token_ip_burst,
+                                    rl->request_token_ip_interval_ms };
+    const struct rl_limit by_user = { "request_token_user", rl->request_token_user_burst,
+                                      rl->request_token_user_interval_ms };
+    const struct rl_limit by_address = { "request_token_address", rl->request_token_address_burst,
+                                         rl->request_token_address_interval_ms };
+    char ip[64];
+    enum reply_status rs = http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
+
+    if (rs == RS_OK) {
+        rs = http_rate_limit(r, &by_user, r->user_id);
+    }
+    if (rs == RS_OK) {
+        rs = http_rate_limit(r, &by_address, address);
+    }
+    return rs;
+}
