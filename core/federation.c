@@ -151,3 +151,23 @@ fed_base_url(const char *server_name,
     free(delegated);
     return FETCH_OK;
 }
+
+enum fetch_status
+fed_prepare_call(const char *server_name,
+                 const struct cfg_account *acc,
+                 struct fetch_opts *opts,
+                 char **base)
+{
+    bool trusted = false;
+    enum fetch_status st;
+
+    opts->verify_tls = acc->tls_verify != 0;
+    opts->allow_private = acc->allow_private_addresses != 0;
+    opts->timeout_s = acc->request_timeout;
+    opts->max_body = 65536;
+    st = fed_base_url(server_name, acc->homeservers, opts, base, &trusted);
+    if (st == FETCH_OK && trusted) {
+        opts->allow_private = true; /* an operator's mapping is taken as written */
+    }
+    return st;
+}

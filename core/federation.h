@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "core/cfg.h"
 #include "core/fetch.h"
 #include "core/util.h"
 
@@ -40,5 +41,19 @@ enum fetch_status fed_base_url(const char *server_name,
                                const struct fetch_opts *opts,
                                char **url,
                                bool *trusted) ANN_MUST_CHECK;
+
+/**
+ * Prepares a call to a homeserver's federation API: its base URL (fed_base_url)
+ * and the fetch options of the account configuration (TLS checks, private
+ * addresses, timeout, 64 KiB replies); a mapped homeserver may be private.
+ *
+ * @param[out] opts  the options to call it with
+ * @param[out] base  the base URL, owned by the caller
+ * @return FETCH_OK, or why not
+ */
+enum fetch_status fed_prepare_call(const char *server_name,
+                                   const struct cfg_account *acc,
+                                   struct fetch_opts *opts,
+                                   char **base) ANN_MUST_CHECK;
 
 #endif

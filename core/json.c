@@ -138,32 +138,13 @@ jx_unpack(const json_t *obj, const struct jx_spec *spec, void *out, struct jx_er
     return 0;
 }
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
 static void
-buf_put(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        while (b->len + n + 1 > b->cap) {
-            b->cap = b->cap ? b->cap * 2 : 256;
-        }
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-put_string(struct buf *b, const char *s, size_t len)
+put_string(struct util_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     size_t run = 0;
 
-    buf_put(b, "\"", 1);
+    util_buf_put(b, "\"", 1);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[6] = { '\\', 0, 0, 0, 0, 0 };
@@ -172,7 +153,7 @@ put_string(struct buf *b, const char *s, size_t len)
         if (c >= 0x20 && c != '"' && c != '\\') {
             continue;
         }
-        buf_put(b, s + run, i - run);
+        util_buf_put(b, s + run, i - run);
         run = i + 1;
         switch (c) {
         case '"':
@@ -201,10 +182,10 @@ put_string(struct buf *b, const char *s, size_t len)
             n = 6;
             break;
         }
-        buf_put(b, esc, n);
+        util_buf_put(b, esc, n);
     }
-    buf_put(b, s + run, len - run);
-    buf_put(b, "\"", 1);
+    util_buf_put(b, s + run, len - run);
+    util_buf_put(b, "\"", 1);
 }
 
 static int
@@ -215,7 +196,7 @@ cmp_keys(const void *a, const void *b)
 }
 
 static int
-put_value(struct buf *b, const json_t *v, int depth)
+put_value(struct util_buf *b, const json_t *v, int depth)
 {
     char num[32];
 
@@ -235,30 +216,30 @@ put_value(struct buf *b, const json_t *v, int depth)
             keys[i++] = key;
         }
         qsort(keys, n, sizeof(*keys), cmp_keys);
-        buf_put(b, "{", 1);
+        util_buf_put(b, "{", 1);
         for (i = 0; i < n && ret == 0; i++) {
             if (i > 0) {
-                buf_put(b, ",", 1);
+                util_buf_put(b, ",", 1);
             }
             put_string(b, keys[i], strlen(keys[i]));
-            buf_put(b, ":", 1);
+            util_buf_put(b, ":", 1);
             ret = put_value(b, json_object_get(v, keys[i]), depth + 1);
         }
-        buf_put(b, "}", 1);
+        util_buf_put(b, "}", 1);
         free(keys);
         return ret;
     }
     case JSON_ARRAY:
-        buf_put(b, "[", 1);
+        util_buf_put(b, "[", 1);
         for (size_t i = 0; i < json_array_size(v); i++) {
             if (i > 0) {
-                buf_put(b, ",", 1);
+                util_buf_put(b, ",", 1);
             }
             if (put_value(b, json_array_get(v, i), depth + 1) != 0) {
                 return -1;
             }
         }
-        buf_put(b, "]", 1);
+        util_buf_put(b, "]", 1);
         return 0;
     case JSON_STRING:
         put_string(b, json_string_value(v), json_string_length(v));
@@ -270,17 +251,17 @@ put_value(struct buf *b, const json_t *v, int depth)
             return -1;
         }
         snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, n);
-        buf_put(b, num, strlen(num));
+        util_buf_put(b, num, strlen(num));
         return 0;
     }
     case JSON_TRUE:
-        buf_put(b, "true", 4);
+        util_buf_put(b, "true", 4);
         return 0;
     case JSON_FALSE:
-        buf_put(b, "false", 5);
+        util_buf_put(b, "false", 5);
         return 0;
     case JSON_NULL:
-        buf_put(b, "null", 4);
+        util_buf_put(b, "null", 4);
         return 0;
     case JSON_REAL: {
         /* "1e10" parses as a real; canonical JSON writes whole numbers as integers. */
@@ -291,7 +272,7 @@ put_value(struct buf *b, const json_t *v, int depth)
             return -1;
         }
         snprintf(num, sizeof(num), "%lld", (long long)d);
-        buf_put(b, num, strlen(num));
+        util_buf_put(b, num, strlen(num));
         return 0;
     }
     }
@@ -301,7 +282,7 @@ put_value(struct buf *b, const json_t *v, int depth)
 char *
 jx_canonical(const json_t *v, size_t *len)
 {
-    struct buf b = { 0 };
+    struct util_buf b = { 0 };
 
     if (v == NULL || put_value(&b, v, 0) != 0) {
         free(b.p);

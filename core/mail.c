@@ -61,31 +61,6 @@ mail_address_of(const char *from)
 
 /* --- rendering --------------------------------------------------------- */
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void
-sb_put(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        while (b->len + n + 1 > b->cap) {
-            b->cap = b->cap ? b->cap * 2 : 1024;
-        }
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-sb_puts(struct sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
 static bool
 is_ascii(const char *s, size_t n)
 {
@@ -99,21 +74,21 @@ is_ascii(const char *s, size_t n)
 
 /* "Subject: Vérifiez" -> "Subject: =?UTF-8?B?...?=" (value only; names stay ASCII). */
 static void
-put_header(struct sbuf *b, const char *line, size_t n)
+put_header(struct util_buf *b, const char *line, size_t n)
 {
     const char *colon = memchr(line, ':', n);
     size_t vstart;
 
     if (colon == NULL || is_ascii(line, n)) {
-        sb_put(b, line, n);
-        sb_puts(b, "\r\n");
+        util_buf_put(b, line, n);
+        util_buf_puts(b, "\r\n");
         return;
     }
     vstart = (size_t)(colon - line) + 1;
     while (vstart < n && line[vstart] == ' ') {
         vstart++;
     }
-    sb_put(b, line, vstart);
+    util_buf_put(b, line, vstart);
     /* Encoded words of at most 45 bytes of text each, never splitting a UTF-8 sequence. */
     for (size_t i = vstart; i < n;) {
         size_t chunk = n - i > 45 ? 45 : n - i;
@@ -123,21 +98,21 @@ put_header(struct sbuf *b, const char *line, size_t n)
             chunk--;
         }
         enc = cx_b64_encode(line + i, chunk, CX_B64_STD);
-        sb_puts(b, i > vstart ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
-        sb_puts(b, enc);
-        sb_put(b, "==", (4 - strlen(enc) % 4) % 4); /* MIME wants padded base64 */
-        sb_puts(b, "?=");
+        util_buf_puts(b, i > vstart ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
+        util_buf_puts(b, enc);
+        util_buf_put(b, "==", (4 - strlen(enc) % 4) % 4); /* MIME wants padded base64 */
+        util_buf_puts(b, "?=");
         free(enc);
         i += chunk;
     }
-    sb_puts(b, "\r\n");
+    util_buf_puts(b, "\r\n");
 }
 
 char *
 mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const char *from_domain)
 {
     char *text = NULL;
-    struct sbuf b = { 0 };
+    struct util_buf b = { 0 };
     bool has_date = false, has_id = false, has_mime = false;
     const char *p;
     const char *body;
@@ -180,25 +155,25 @@ mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const 
     }
     if (!has_id) {
         rnd = cx_random_token(16);
-        sb_puts(&b, "Message-ID: <");
-        sb_puts(&b, rnd);
-        sb_puts(&b, "@");
-        sb_puts(&b, from_domain ? from_domain : "localhost");
-        sb_puts(&b, ">\r\n");
+        util_buf_puts(&b, "Message-ID: <");
+        util_buf_puts(&b, rnd);
+        util_buf_puts(&b, "@");
+        util_buf_puts(&b, from_domain ? from_domain : "localhost");
+        util_buf_puts(&b, ">\r\n");
         free(rnd);
     }
     if (!has_mime) {
-        sb_puts(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
-                    "Content-Transfer-Encoding: 8bit\r\n");
+        util_buf_puts(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+                          "Content-Transfer-Encoding: 8bit\r\n");
     }
-    sb_puts(&b, "\r\n");
+    util_buf_puts(&b, "\r\n");
     body += body[0] == '\r' ? 4 : 2;
     for (p = body; *p != '\0';) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
 
-        sb_put(&b, p, n && p[n - 1] == '\r' ? n - 1 : n);
-        sb_puts(&b, "\r\n");
+        util_buf_put(&b, p, n && p[n - 1] == '\r' ? n - 1 : n);
+        util_buf_puts(&b, "\r\n");
         p = nl ? nl + 1 : p + n;
     }
     free(text);

@@ -80,35 +80,6 @@ metrics_mail(bool delivered)
     atomic_fetch_add_explicit(&mail_counts[delivered ? 1 : 0], 1, memory_order_relaxed);
 }
 
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void out_printf(struct out *o, const char *fmt, ...) ANN_PRINTF(2, 3);
-
-static void
-out_printf(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            return;
-        }
-        if ((size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        o->cap = o->cap * 2 + (size_t)n;
-        o->p = xrealloc(o->p, o->cap);
-    }
-}
-
 static void
 route_label(size_t i, char *buf, size_t size)
 {
@@ -124,31 +95,32 @@ route_label(size_t i, char *buf, size_t size)
 static int
 metrics_get(struct http_req *r, const json_t *body)
 {
-    struct out o = { .p = xmalloc(16384), .cap = 16384 };
+    struct util_buf o = { 0 };
     char label[300];
     int ret;
 
-    out_printf(&o,
-               "# HELP annuaire_build_info Version of the running binary.\n"
-               "# TYPE annuaire_build_info gauge\n"
-               "annuaire_build_info{version=\"%s\"} 1\n",
-               ANNUAIRE_VERSION);
-    out_printf(&o, "# HELP annuaire_http_requests_total HTTP requests by route and status.\n"
-                   "# TYPE annuaire_http_requests_total counter\n");
+    util_buf_printf(&o,
+                    "# HELP annuaire_build_info Version of the running binary.\n"
+                    "# TYPE annuaire_build_info gauge\n"
+                    "annuaire_build_info{version=\"%s\"} 1\n",
+                    ANNUAIRE_VERSION);
+    util_buf_printf(&o, "# HELP annuaire_http_requests_total HTTP requests by route and status.\n"
+                        "# TYPE annuaire_http_requests_total counter\n");
     for (size_t i = 0; i < n_stats; i++) {
         route_label(i, label, sizeof(label));
         for (unsigned st = 0; st < N_STATUS; st++) {
             unsigned long v = atomic_load_explicit(&stats[i].status[st], memory_order_relaxed);
 
             if (v > 0) {
-                out_printf(&o, "annuaire_http_requests_total{route=\"%s\",status=\"%u\"} %lu\n",
-                           label, st + 100, v);
+                util_buf_printf(&o,
+                                "annuaire_http_requests_total{route=\"%s\",status=\"%u\"} %lu\n",
+                                label, st + 100, v);
             }
         }
     }
-    out_printf(&o, "# HELP annuaire_http_request_duration_seconds Time from first byte to "
-                   "reply, by route.\n"
-                   "# TYPE annuaire_http_request_duration_seconds histogram\n");
+    util_buf_printf(&o, "# HELP annuaire_http_request_duration_seconds Time from first byte to "
+                        "reply, by route.\n"
+                        "# TYPE annuaire_http_request_duration_seconds histogram\n");
     for (size_t i = 0; i < n_stats; i++) {
         unsigned long count = atomic_load_explicit(&stats[i].count, memory_order_relaxed);
         unsigned long cum = 0;
@@ -160,34 +132,34 @@ metrics_get(struct http_req *r, const json_t *body)
         for (size_t b = 0; b < N_BUCKETS; b++) {
             cum += atomic_load_explicit(&stats[i].buckets[b], memory_order_relaxed);
             if (b < ANN_ARRAY_LEN(bucket_bounds)) {
-                out_printf(&o,
-                           "annuaire_http_request_duration_seconds_bucket{route=\"%s\","
-                           "le=\"%g\"} %lu\n",
-                           label, bucket_bounds[b], cum);
+                util_buf_printf(&o,
+                                "annuaire_http_request_duration_seconds_bucket{route=\"%s\","
+                                "le=\"%g\"} %lu\n",
+                                label, bucket_bounds[b], cum);
             } else {
-                out_printf(&o,
-                           "annuaire_http_request_duration_seconds_bucket{route=\"%s\","
-                           "le=\"+Inf\"} %lu\n",
-                           label, cum);
+                util_buf_printf(&o,
+                                "annuaire_http_request_duration_seconds_bucket{route=\"%s\","
+                                "le=\"+Inf\"} %lu\n",
+                                label, cum);
             }
         }
-        out_printf(&o, "annuaire_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", label,
-                   (double)atomic_load(&stats[i].sum_ns) / 1e9);
-        out_printf(&o, "annuaire_http_request_duration_seconds_count{route=\"%s\"} %lu\n", label,
-                   cum);
+        util_buf_printf(&o, "annuaire_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
+                        label, (double)atomic_load(&stats[i].sum_ns) / 1e9);
+        util_buf_printf(&o, "annuaire_http_request_duration_seconds_count{route=\"%s\"} %lu\n",
+                        label, cum);
     }
-    out_printf(&o, "# HELP annuaire_db_errors_total Database errors by kind.\n"
-                   "# TYPE annuaire_db_errors_total counter\n");
+    util_buf_printf(&o, "# HELP annuaire_db_errors_total Database errors by kind.\n"
+                        "# TYPE annuaire_db_errors_total counter\n");
     for (size_t k = 0; k < METRICS_DB__COUNT; k++) {
-        out_printf(&o, "annuaire_db_errors_total{kind=\"%s\"} %lu\n", db_kind_names[k],
-                   atomic_load(&db_errors[k]));
+        util_buf_printf(&o, "annuaire_db_errors_total{kind=\"%s\"} %lu\n", db_kind_names[k],
+                        atomic_load(&db_errors[k]));
     }
-    out_printf(&o,
-               "# HELP annuaire_mail_attempts_total SMTP deliveries by result.\n"
-               "# TYPE annuaire_mail_attempts_total counter\n"
-               "annuaire_mail_attempts_total{result=\"delivered\"} %lu\n"
-               "annuaire_mail_attempts_total{result=\"failed\"} %lu\n",
-               atomic_load(&mail_counts[1]), atomic_load(&mail_counts[0]));
+    util_buf_printf(&o,
+                    "# HELP annuaire_mail_attempts_total SMTP deliveries by result.\n"
+                    "# TYPE annuaire_mail_attempts_total counter\n"
+                    "annuaire_mail_attempts_total{result=\"delivered\"} %lu\n"
+                    "annuaire_mail_attempts_total{result=\"failed\"} %lu\n",
+                    atomic_load(&mail_counts[1]), atomic_load(&mail_counts[0]));
     ret = http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", o.p, o.len);
     free(o.p);
     return ret;

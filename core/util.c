@@ -180,22 +180,67 @@ util_cpu_count(void)
     return n < 1 ? 1 : (n > INT_MAX ? INT_MAX : (int)n);
 }
 
+/* Room for n more bytes and the terminating NUL. */
 static void
-grow_put(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+buf_reserve(struct util_buf *b, size_t n)
 {
-    if (*len + n + 1 > *cap) {
-        while (*len + n + 1 > *cap) {
-            *cap = *cap ? *cap * 2 : 1024;
-        }
-        *buf = xrealloc(*buf, *cap);
+    size_t cap = b->cap ? b->cap : 256;
+
+    if (b->len + n + 1 <= b->cap) {
+        return;
     }
-    memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = '\0';
+    while (b->len + n + 1 > cap) {
+        cap *= 2;
+    }
+    b->p = xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+void
+util_buf_put(struct util_buf *b, const char *s, size_t n)
+{
+    buf_reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void
+util_buf_puts(struct util_buf *b, const char *s)
+{
+    util_buf_put(b, s, strlen(s));
+}
+
+void
+util_buf_printf(struct util_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return;
+    }
+    buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+char *
+util_buf_take(struct util_buf *b)
+{
+    char *p = b->p ? b->p : xstrdup("");
+
+    memset(b, 0, sizeof(*b));
+    return p;
 }
 
 static void
-put_escaped(char **buf, size_t *len, size_t *cap, const char *s)
+put_escaped(struct util_buf *b, const char *s)
 {
     for (; *s != '\0'; s++) {
         const char *e = *s == '<'    ? "&lt;"
@@ -206,9 +251,9 @@ put_escaped(char **buf, size_t *len, size_t *cap, const char *s)
                                      : NULL;
 
         if (e != NULL) {
-            grow_put(buf, len, cap, e, strlen(e));
+            util_buf_puts(b, e);
         } else {
-            grow_put(buf, len, cap, s, 1);
+            util_buf_put(b, s, 1);
         }
     }
 }
@@ -216,8 +261,7 @@ put_escaped(char **buf, size_t *len, size_t *cap, const char *s)
 char *
 util_fill(const char *tmpl, const struct util_var *vars, size_t n_vars, bool html)
 {
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    struct util_buf b = { 0 };
     const char *p = tmpl;
 
     for (;;) {
@@ -226,10 +270,10 @@ util_fill(const char *tmpl, const struct util_var *vars, size_t n_vars, bool htm
         size_t i;
 
         if (close == NULL) {
-            grow_put(&buf, &len, &cap, p, strlen(p));
+            util_buf_puts(&b, p);
             break;
         }
-        grow_put(&buf, &len, &cap, p, (size_t)(open - p));
+        util_buf_put(&b, p, (size_t)(open - p));
         for (i = 0; i < n_vars; i++) {
             if (strlen(vars[i].name) == (size_t)(close - open - 2) &&
                 strncmp(vars[i].name, open + 2, (size_t)(close - open - 2)) == 0) {
@@ -237,13 +281,13 @@ util_fill(const char *tmpl, const struct util_var *vars, size_t n_vars, bool htm
             }
         }
         if (i == n_vars) {
-            grow_put(&buf, &len, &cap, open, (size_t)(close - open + 2));
+            util_buf_put(&b, open, (size_t)(close - open + 2));
         } else if (html) {
-            put_escaped(&buf, &len, &cap, vars[i].value);
+            put_escaped(&b, vars[i].value);
         } else {
-            grow_put(&buf, &len, &cap, vars[i].value, strlen(vars[i].value));
+            util_buf_puts(&b, vars[i].value);
         }
         p = close + 2;
     }
-    return buf ? buf : xstrdup("");
+    return util_buf_take(&b);
 }

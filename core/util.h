@@ -36,6 +36,21 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len) ANN_MU
  */
 int util_parse_long(const char *s, long min, long max, long *out) ANN_MUST_CHECK;
 
+/* A growable, always NUL-terminated byte buffer; zero-initialise it, free(b.p) after. */
+struct util_buf {
+    char *p;
+    size_t len, cap;
+};
+
+/** Appends n bytes. */
+void util_buf_put(struct util_buf *b, const char *s, size_t n);
+/** Appends a string. */
+void util_buf_puts(struct util_buf *b, const char *s);
+/** Appends formatted text. */
+void util_buf_printf(struct util_buf *b, const char *fmt, ...) ANN_PRINTF(2, 3);
+/** The contents, handed over to the caller (never NULL); the buffer is left empty. */
+char *util_buf_take(struct util_buf *b);
+
 struct util_var {
     const char *name; /* {{name}} in a template */
     const char *value;

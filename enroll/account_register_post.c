@@ -77,26 +77,18 @@ static enum err_code
 userinfo(const struct register_in *in, char **user_id)
 {
     const struct cfg_account *acc = &cfg_get()->account;
-    struct fetch_opts opts = { .verify_tls = acc->tls_verify != 0,
-                               .allow_private = acc->allow_private_addresses != 0,
-                               .timeout_s = acc->request_timeout,
-                               .max_body = 65536 };
+    struct fetch_opts opts;
     struct fetch_result res = { 0 };
     enum err_code ec = E_HS_UNREACHABLE;
     char *base = NULL;
     char *tok = NULL;
     char *url = NULL;
     json_t *j = NULL;
-    bool trusted = false;
     enum fetch_status fs;
 
     *user_id = NULL;
-    if (fed_base_url(in->matrix_server_name, acc->homeservers, &opts, &base, &trusted) !=
-        FETCH_OK) {
+    if (fed_prepare_call(in->matrix_server_name, acc, &opts, &base) != FETCH_OK) {
         goto cleanup;
-    }
-    if (trusted) {
-        opts.allow_private = true; /* an operator's mapping is taken as written */
     }
     tok = fetch_escape(in->access_token);
     url = xasprintf("%s/_matrix/federation/v1/openid/userinfo?access_token=%s", base, tok);

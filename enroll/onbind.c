@@ -72,22 +72,15 @@ static int
 deliver(const char *destination, const char *body, char *err, size_t err_size)
 {
     const struct cfg_account *acc = &cfg_get()->account;
-    struct fetch_opts opts = { .verify_tls = acc->tls_verify != 0,
-                               .allow_private = acc->allow_private_addresses != 0,
-                               .timeout_s = acc->request_timeout,
-                               .max_body = 65536 };
+    struct fetch_opts opts;
     struct fetch_result res = { 0 };
     char *base = NULL;
     char *url;
-    bool trusted = false;
     int ret = 1;
 
-    if (fed_base_url(destination, acc->homeservers, &opts, &base, &trusted) != FETCH_OK) {
+    if (fed_prepare_call(destination, acc, &opts, &base) != FETCH_OK) {
         snprintf(err, err_size, "cannot resolve %s", destination);
         return 1;
-    }
-    if (trusted) {
-        opts.allow_private = true;
     }
     /* POST: what homeservers implement, whatever the spec's PUT says. */
     url = xasprintf("%s/_matrix/federation/v1/3pid/onbind", base);

@@ -77,10 +77,7 @@ static int
 fetch_key(const char *origin, const char *key_id, unsigned char pub[CX_ED25519_PUB_LEN])
 {
     const struct cfg_account *acc = &cfg_get()->account;
-    struct fetch_opts opts = { .verify_tls = acc->tls_verify != 0,
-                               .allow_private = acc->allow_private_addresses != 0,
-                               .timeout_s = acc->request_timeout,
-                               .max_body = 65536 };
+    struct fetch_opts opts;
     struct fetch_result res = { 0 };
     char *base = NULL;
     char *url = NULL;
@@ -89,14 +86,10 @@ fetch_key(const char *origin, const char *key_id, unsigned char pub[CX_ED25519_P
     const char *name;
     unsigned char *raw = NULL;
     size_t len = 0;
-    bool trusted = false;
     int ret = -1;
 
-    if (fed_base_url(origin, acc->homeservers, &opts, &base, &trusted) != FETCH_OK) {
+    if (fed_prepare_call(origin, acc, &opts, &base) != FETCH_OK) {
         return -1;
-    }
-    if (trusted) {
-        opts.allow_private = true;
     }
     url = xasprintf("%s/_matrix/key/v2/server", base);
     if (fetch_request(url, NULL, NULL, &opts, &res) != FETCH_OK || res.status != 200) {

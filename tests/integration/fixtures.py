@@ -23,3 +23,20 @@ def service(cluster):
     """A migrated, running service on its own database."""
     with harness.Service(cluster) as svc:
         yield svc
+
+
+@pytest.fixture
+def identity(cluster):
+    """A running service with a fake homeserver (hs.test) and a real SMTP server: (svc, sink, hs)."""
+    from fake_hs import FakeHomeserver
+    from smtp_sink import SmtpSink
+
+    hs = FakeHomeserver()
+    port = harness.free_port()
+    sink = SmtpSink(port)
+    try:
+        with harness.Service(cluster, config=harness.homeserver_config(hs), smtp_port=port) as svc:
+            yield svc, sink, hs
+    finally:
+        sink.stop()
+        hs.close()

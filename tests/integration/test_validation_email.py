@@ -18,16 +18,9 @@ V2 = "/_matrix/identity/v2"
 
 
 @pytest.fixture
-def env(cluster):
-    hs = FakeHomeserver()
-    port = harness.free_port()
-    sink = SmtpSink(port)
-    svc = harness.Service(cluster, config=harness.homeserver_config(hs), smtp_port=port)
-    with svc:
-        token = harness.register(svc, hs, "@alice:hs.test")
-        yield svc, sink, {"Authorization": f"Bearer {token}"}
-    sink.stop()
-    hs.close()
+def env(identity):
+    svc, sink, hs = identity
+    return svc, sink, {"Authorization": "Bearer " + harness.register(svc, hs, "@alice:hs.test")}
 
 
 def request_token(svc, auth, email, secret="s3cret", attempt=1, headers=None, **extra):
