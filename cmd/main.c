@@ -17,6 +17,8 @@ static const struct command commands[] = {
     { "migrate", cmd_migrate, "apply the database schema migrations" },
     { "pepper", cmd_pepper, "pepper rotate: new lookup pepper, every hash recomputed" },
     { "serve", cmd_serve, "run the HTTP service (identity API, routing, enrollment)" },
+    { "sync", cmd_sync,
+      "read the ministries' LDAP directories and LDIF exports into the annuaire" },
 };
 
 static void

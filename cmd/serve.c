@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 
 #include "cmd/cmd.h"
+#include "core/address.h"
 #include "core/db.h"
 #include "core/fetch.h"
 #include "core/http.h"
@@ -122,7 +123,7 @@ cmd_serve(int argc, char **argv)
     rl_init();
     rl_set_enabled(cfg->ratelimit.enabled != 0);
     dir_init();
-    dir_address_init();
+    addr_init();
     if (enr_init(err, sizeof(err)) != 0) {
         fprintf(stderr, "annuaire serve: %s\n", err);
         goto cleanup;
@@ -154,7 +155,7 @@ cleanup:
     router_free(router);
     db_thread_close();
     dir_keys_unload();
-    dir_address_shutdown();
+    addr_shutdown();
     cfg_uninstall();
     return rc;
 }

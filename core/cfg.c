@@ -40,6 +40,7 @@ struct cfg_key {
 
 static const char *check_policies(const json_t *v);
 static const char *check_smtp_security(const json_t *v);
+static const char *check_sync_sources(const json_t *v);
 static const char *check_string_map(const json_t *v);
 static const char *check_string_list(const json_t *v);
 
@@ -113,6 +114,9 @@ static const struct cfg_key keys[] = {
     { "server.name", CFG_STRING, OFF(server.name), "localhost", 1, 255, 0, NULL },
     { "server.public_base_url", CFG_STRING, OFF(server.public_base_url), "http://127.0.0.1:8090", 8,
       1024, 0, NULL },
+    { "sync.max_delete_percent", CFG_INT, OFF(sync.max_delete_percent), "10", 0, 100, 0, NULL },
+    { "sync.purge_after_days", CFG_INT, OFF(sync.purge_after_days), "30", 0, 3650, 0, NULL },
+    { "sync.sources", CFG_JSON, OFF(sync.sources), "[]", 0, 0, 0, check_sync_sources },
     { "terms.policies", CFG_JSON, OFF(terms.policies), "{}", 0, 0, 0, check_policies },
     { "validation.max_token_tries", CFG_INT, OFF(validation.max_token_tries), "5", 1, 100, 0,
       NULL },
@@ -625,6 +629,202 @@ check_policies(const json_t *v)
         }
         if (n_langs == 0) {
             return "each policy needs a version and at least one language";
+        }
+    }
+    return NULL;
+}
+
+/* --- sync.sources: a list of ministries' LDAP directories or LDIF exports --- */
+
+static char source_err[256];
+
+enum shape {
+    SH_TEXT,
+    SH_BOOL,
+    SH_INT,
+    SH_LIST, /* of texts */
+    SH_TEXT_OR_LIST,
+    SH_MAP,
+};
+
+struct field_shape {
+    const char *name;
+    enum shape shape;
+    long min, max; /* SH_INT range; SH_TEXT length */
+};
+
+static const struct field_shape source_fields[] = {
+    { "name", SH_TEXT, 1, 64 },         { "ministry", SH_TEXT, 1, 255 },
+    { "priority", SH_INT, 0, 1000000 }, { "ldif", SH_TEXT, 1, 4096 },
+    { "ldap", SH_MAP, 0, 0 },           { "schema", SH_TEXT, 1, 32 },
+    { "attributes", SH_MAP, 0, 0 },
+};
+static const struct field_shape ldap_fields[] = {
+    { "urls", SH_LIST, 1, 2048 },
+    { "starttls", SH_BOOL, 0, 0 },
+    { "ca_file", SH_TEXT, 1, 4096 },
+    { "bind_dn", SH_TEXT, 1, 1024 },
+    { "bind_password_file", SH_TEXT, 1, 4096 },
+    { "bind_password_env", SH_TEXT, 1, 255 },
+    { "base_dns", SH_LIST, 1, 1024 },
+    { "scope", SH_TEXT, 1, 8 },
+    { "filter", SH_TEXT, 1, 4096 },
+    { "page_size", SH_INT, 1, 10000 },
+    { "connect_timeout", SH_INT, 1, 300 },
+    { "timeout", SH_INT, 1, 3600 },
+};
+static const struct field_shape attribute_fields[] = {
+    { "key", SH_TEXT, 1, 64 },          { "mail", SH_TEXT_OR_LIST, 1, 64 },
+    { "display_name", SH_TEXT, 1, 64 }, { "given_name", SH_TEXT, 1, 64 },
+    { "surname", SH_TEXT, 1, 64 },      { "entity", SH_TEXT_OR_LIST, 1, 64 },
+    { "title", SH_TEXT, 1, 64 },        { "mobile", SH_TEXT, 1, 64 },
+    { "hidden", SH_TEXT, 1, 64 },       { "disabled", SH_TEXT, 1, 64 },
+};
+
+static bool
+text_ok(const json_t *v, const struct field_shape *f)
+{
+    return json_is_string(v) && json_string_length(v) >= (size_t)f->min &&
+           json_string_length(v) <= (size_t)f->max;
+}
+
+/* Checks obj's keys and value shapes; path names the place in messages. */
+static const char *
+check_shapes(const json_t *obj, const struct field_shape *fields, size_t n, const char *path)
+{
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(obj)) {
+        snprintf(source_err, sizeof(source_err), "%s: expected a mapping", path);
+        return source_err;
+    }
+    json_object_foreach ((json_t *)obj, key, v) {
+        const struct field_shape *f = NULL;
+        bool ok = false;
+        long num;
+
+        for (size_t i = 0; i < n && f == NULL; i++) {
+            f = strcmp(fields[i].name, key) == 0 ? &fields[i] : NULL;
+        }
+        if (f == NULL) {
+            snprintf(source_err, sizeof(source_err), "%s.%.64s: unknown key", path, key);
+            return source_err;
+        }
+        switch (f->shape) {
+        case SH_TEXT:
+            ok = text_ok(v, f);
+            break;
+        case SH_BOOL:
+            ok = json_is_string(v) && (strcmp(json_string_value(v), "true") == 0 ||
+                                       strcmp(json_string_value(v), "false") == 0);
+            break;
+        case SH_INT:
+            ok = json_is_string(v) &&
+                 util_parse_long(json_string_value(v), f->min, f->max, &num) == 0;
+            break;
+        case SH_TEXT_OR_LIST:
+            if (text_ok(v, f)) {
+                ok = true;
+                break;
+            }
+            /* fall through */
+        case SH_LIST: {
+            size_t i;
+            json_t *item;
+
+            ok = json_is_array(v) && json_array_size(v) > 0;
+            json_array_foreach (v, i, item) {
+                ok = ok && text_ok(item, f);
+            }
+            break;
+        }
+        case SH_MAP:
+            ok = json_is_object(v);
+            break;
+        }
+        if (!ok) {
+            snprintf(source_err, sizeof(source_err), "%s.%.64s: not a valid value", path, key);
+            return source_err;
+        }
+    }
+    return NULL;
+}
+
+static const char *
+check_sync_sources(const json_t *v)
+{
+    size_t i;
+    json_t *src;
+
+    if (!json_is_array(v)) {
+        return "expected a list of sources";
+    }
+    json_array_foreach (v, i, src) {
+        char path[64];
+        const json_t *ldap = json_object_get(src, "ldap");
+        const char *name = json_string_value(json_object_get(src, "name"));
+        const char *schema = json_string_value(json_object_get(src, "schema"));
+        const char *why;
+
+        snprintf(path, sizeof(path), "sources[%zu]", i);
+        if ((why = check_shapes(src, source_fields, ANN_ARRAY_LEN(source_fields), path)) != NULL) {
+            return why;
+        }
+        if (name == NULL ||
+            strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(name) ||
+            json_object_get(src, "ministry") == NULL) {
+            snprintf(source_err, sizeof(source_err), "%s: needs a name ([a-z0-9_-]) and a ministry",
+                     path);
+            return source_err;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(json_string_value(json_object_get(json_array_get(v, j), "name")), name) ==
+                0) {
+                snprintf(source_err, sizeof(source_err), "%s: name '%s' is used twice", path, name);
+                return source_err;
+            }
+        }
+        if ((ldap == NULL) == (json_object_get(src, "ldif") == NULL)) {
+            snprintf(source_err, sizeof(source_err), "%s: needs exactly one of ldap or ldif", path);
+            return source_err;
+        }
+        if (schema != NULL && strcmp(schema, "inetorgperson") != 0 && strcmp(schema, "ad") != 0) {
+            snprintf(source_err, sizeof(source_err), "%s.schema: inetorgperson or ad", path);
+            return source_err;
+        }
+        if (json_object_get(src, "attributes") != NULL) {
+            char apath[80];
+
+            snprintf(apath, sizeof(apath), "%s.attributes", path);
+            if ((why = check_shapes(json_object_get(src, "attributes"), attribute_fields,
+                                    ANN_ARRAY_LEN(attribute_fields), apath)) != NULL) {
+                return why;
+            }
+        }
+        if (ldap != NULL) {
+            char lpath[80];
+            size_t k;
+            json_t *url;
+
+            snprintf(lpath, sizeof(lpath), "%s.ldap", path);
+            if ((why = check_shapes(ldap, ldap_fields, ANN_ARRAY_LEN(ldap_fields), lpath)) !=
+                NULL) {
+                return why;
+            }
+            if (json_object_get(ldap, "urls") == NULL ||
+                json_object_get(ldap, "base_dns") == NULL) {
+                snprintf(source_err, sizeof(source_err), "%s: needs urls and base_dns", lpath);
+                return source_err;
+            }
+            json_array_foreach (json_object_get(ldap, "urls"), k, url) {
+                if (strncmp(json_string_value(url), "ldap://", 7) != 0 &&
+                    strncmp(json_string_value(url), "ldaps://", 8) != 0) {
+                    snprintf(source_err, sizeof(source_err), "%s.urls: ldap:// or ldaps:// only",
+                             lpath);
+                    return source_err;
+                }
+            }
         }
     }
     return NULL;

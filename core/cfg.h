@@ -53,6 +53,12 @@ struct cfg_keys {
     char *signing_key_file;
 };
 
+struct cfg_sync {
+    long max_delete_percent; /* a run removing more of a source is refused */
+    long purge_after_days;   /* soft-deleted entries are dropped after this */
+    json_t *sources;         /* checked list, read by ldap-sync */
+};
+
 struct cfg_terms {
     json_t *policies; /* {id: {"version": v, <lang>: {"name", "url"}}}, checked */
 };
@@ -106,6 +112,7 @@ struct cfg {
     struct cfg_mail mail;
     struct cfg_ratelimit ratelimit;
     struct cfg_server server;
+    struct cfg_sync sync;
     struct cfg_terms terms;
     struct cfg_validation validation;
 };

@@ -76,22 +76,6 @@ dir_assoc_signed(const struct dir_assoc *a, const json_t *invites)
     return obj;
 }
 
-int
-dir_address_normalise(const char *medium, const char *address, char **out)
-{
-    size_t n = strlen(address);
-
-    *out = NULL;
-    if (strcmp(medium, "email") == 0) {
-        return dir_email_normalise(address, out);
-    }
-    if (strcmp(medium, "msisdn") == 0 && n >= 1 && n <= 15 && strspn(address, "0123456789") == n) {
-        *out = xstrdup(address); /* E.164 digits without '+' */
-        return 0;
-    }
-    return -1;
-}
-
 static int
 exec_ok(PGconn *pg,
         const char *sql,

@@ -36,25 +36,6 @@ const struct cx_ed25519 *dir_signing_key(void);
 /** Its public half as unpadded base64 (borrowed), or NULL. */
 const char *dir_public_key_b64(void);
 
-/** Prepares address handling (a UTF-8 locale for case folding). Call before serving. */
-void dir_address_init(void);
-void dir_address_shutdown(void);
-
-/**
- * Checks an e-mail address and normalises it as the spec asks: the whole
- * address lower-cased (Unicode), refused when it has characters that could
- * change a mail header or an SMTP command.
- * @param[out] out  the normalised address, owned by the caller
- * @return 0, or -1 when in is not an acceptable address
- */
-int dir_email_normalise(const char *in, char **out);
-
-/**
- * Normalises an address of a medium: e-mail as above, msisdn as E.164 digits.
- * @return 0, or -1 for an unknown medium or an invalid address; out owned
- */
-int dir_address_normalise(const char *medium, const char *address, char **out);
-
 struct db_conn;
 
 /* A 3PID association, as stored and signed. */

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/address.h"
 #include "core/cfg.h"
 #include "core/http.h"
 #include "core/json.h"
@@ -125,7 +126,7 @@ lookup_plain(struct http_req *r, const struct lookup_in *in)
         }
         addr = xstrndup(s, (size_t)(space - s));
         medium = xstrdup(space + 1);
-        if (dir_address_normalise(medium, addr, &norm) == 0) {
+        if (addr_normalise(medium, addr, &norm) == 0) {
             json_array_append_new(pairs, json_pack("[s, s, s]", medium, norm, s));
         }
         free(norm);

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/address.h"
 #include "core/cfg.h"
 #include "core/http.h"
 #include "core/json.h"
@@ -26,7 +27,7 @@ dir_lookup_v1_get(struct http_req *r, const json_t *body)
     if (medium == NULL || address == NULL) {
         return http_reply_ec(r, E_MISSING_PARAMS, "medium and address are required");
     }
-    if (dir_address_normalise(medium, address, &norm) != 0) {
+    if (addr_normalise(medium, address, &norm) != 0) {
         return http_reply_json(r, MHD_HTTP_OK, json_object()); /* cannot be bound */
     }
     st = dir_store_assoc_get(r->db, medium, norm, &a);
@@ -90,7 +91,7 @@ dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body)
             return http_reply_ec(r, E_INVALID_PARAM,
                                  "'threepids' must hold [medium, address] pairs");
         }
-        if (dir_address_normalise(medium, address, &norm) == 0) {
+        if (addr_normalise(medium, address, &norm) == 0) {
             /* The key carries the pair as sent, to answer with it. */
             json_array_append_new(pairs, json_pack("[s, s, I]", medium, norm, (json_int_t)i));
         }

@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/address.h"
 #include "core/cfg.h"
 #include "core/crypto.h"
 #include "core/http.h"
@@ -161,7 +162,7 @@ enr_store_invite_post(struct http_req *r, const json_t *body)
     if (strcmp(in.medium, "email") != 0) {
         return http_reply_ec(r, E_MEDIUM_UNRECOGNIZED, in.medium);
     }
-    if (dir_email_normalise(in.address, &address) != 0) {
+    if (addr_email_normalise(in.address, &address) != 0) {
         return http_reply_ec(r, E_INVALID_EMAIL, NULL);
     }
     rs = enr_limit_mail(r, address);

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/address.h"
 #include "core/http.h"
 #include "core/json.h"
 #include "directory/directory.h"
@@ -76,7 +77,7 @@ enr_unbind_post(struct http_req *r, const json_t *body)
     if (medium == NULL || address == NULL) {
         return http_reply_ec(r, E_MISSING_PARAMS, "'threepid' needs medium and address");
     }
-    if (dir_address_normalise(medium, address, &norm) != 0) {
+    if (addr_normalise(medium, address, &norm) != 0) {
         return http_reply_ec(r, E_INVALID_PARAM, "'threepid' is not a valid 3PID");
     }
     if (in.sid != NULL && in.client_secret != NULL) {

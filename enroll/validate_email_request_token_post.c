@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/address.h"
 #include "core/cfg.h"
 #include "core/crypto.h"
 #include "core/fetch.h"
@@ -136,7 +137,7 @@ enr_email_request_token_post(struct http_req *r, const json_t *body)
     if (rs != RS_OK) {
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
-    if (dir_email_normalise(in.email, &address) != 0) {
+    if (addr_email_normalise(in.email, &address) != 0) {
         return http_reply_ec(r, E_INVALID_EMAIL, NULL);
     }
     rs = enr_limit_mail(r, address);

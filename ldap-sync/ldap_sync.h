@@ -1,9 +1,44 @@
 /*
- * ldap-sync: reads each ministry's LDAP directory or LDIF export and
- * reconciles it into the annuaire (`annuaire sync`). Sources, the LDIF reader
- * and reconciliation arrive with the sync capability.
+ * ldap-sync: reads each ministry's LDAP directory (paged) or LDIF export and
+ * reconciles it into the annuaire, one transaction per source run, with a
+ * deletion guard and soft deletes: a failed or partial read changes nothing.
  */
 #ifndef ANN_LDAP_SYNC_LDAP_SYNC_H
 #define ANN_LDAP_SYNC_LDAP_SYNC_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+
+#include "core/cfg.h"
+
+/* Exit codes of `annuaire sync`, worst of all sources run. */
+enum lsync_outcome {
+    LSYNC_SUCCESS = 0,
+    LSYNC_FAILED = 1,
+    LSYNC_PARTIAL = 3, /* done, but some entries were rejected */
+    LSYNC_REFUSED = 4, /* the deletion guard stopped it: nothing applied */
+};
+
+struct lsync_options {
+    const char *source; /* NULL: every configured source */
+    bool full;
+    bool dry_run;
+    bool allow_mass_delete;
+};
+
+/**
+ * Runs one sync of each selected source, printing one summary line per source to out.
+ * @return the worst outcome; LSYNC_FAILED with a message on err when a source is unknown
+ */
+enum lsync_outcome lsync_run(const struct cfg *cfg,
+                             PGconn *pg,
+                             const struct lsync_options *opts,
+                             FILE *out,
+                             FILE *err);
+
+/** Prints the latest runs of each source (sync --status). @return 0 or -1 */
+int lsync_print_status(PGconn *pg, FILE *out);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "core/address.h"
 #include "core/util.h"
 #include "directory/directory.h"
 #include "enroll/internal.h"
@@ -44,7 +45,7 @@ test_normalise(void **state)
 
     for (size_t i = 0; i < ANN_ARRAY_LEN(cases); i++) {
         char *out = NULL;
-        int rc = dir_address_normalise(cases[i].medium, cases[i].in, &out);
+        int rc = addr_normalise(cases[i].medium, cases[i].in, &out);
 
         if (cases[i].out == NULL) {
             if (rc != -1) {
@@ -111,14 +112,14 @@ test_lang_and_secrets(void **state)
 static int
 setup(void **state)
 {
-    dir_address_init();
+    addr_init();
     return 0;
 }
 
 static int
 teardown(void **state)
 {
-    dir_address_shutdown();
+    addr_shutdown();
     return 0;
 }
 

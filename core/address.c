@@ -1,3 +1,5 @@
+#include "core/address.h"
+
 #include <locale.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -6,12 +8,11 @@
 #include <wctype.h>
 
 #include "core/util.h"
-#include "directory/directory.h"
 
 static locale_t utf8;
 
 void
-dir_address_init(void)
+addr_init(void)
 {
     if (utf8 == (locale_t)0) {
         utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
@@ -22,7 +23,7 @@ dir_address_init(void)
 }
 
 void
-dir_address_shutdown(void)
+addr_shutdown(void)
 {
     if (utf8 != (locale_t)0) {
         freelocale(utf8);
@@ -38,7 +39,7 @@ forbidden(unsigned char c)
 }
 
 int
-dir_email_normalise(const char *in, char **out)
+addr_email_normalise(const char *in, char **out)
 {
     const char *at = strchr(in, '@');
     size_t len = strlen(in);
@@ -102,4 +103,20 @@ dir_email_normalise(const char *in, char **out)
     buf[o] = '\0';
     *out = buf;
     return 0;
+}
+
+int
+addr_normalise(const char *medium, const char *address, char **out)
+{
+    size_t n = strlen(address);
+
+    *out = NULL;
+    if (strcmp(medium, "email") == 0) {
+        return addr_email_normalise(address, out);
+    }
+    if (strcmp(medium, "msisdn") == 0 && n >= 1 && n <= 15 && strspn(address, "0123456789") == n) {
+        *out = xstrdup(address); /* E.164 digits without '+' */
+        return 0;
+    }
+    return -1;
 }

@@ -1,0 +1,106 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "cmd/cmd.h"
+#include "core/db.h"
+#include "ldap-sync/ldap_sync.h"
+
+static const char usage[] =
+    "usage: annuaire sync -c FILE [--source NAME] [--full] [--dry-run] [--allow-mass-delete]\n"
+    "       annuaire sync -c FILE --status\n\n"
+    "Reads each source of sync.sources (a ministry's LDAP directory or LDIF export)\n"
+    "and applies it to the annuaire in one transaction per source. A read that fails\n"
+    "changes nothing; a run that would remove more than sync.max_delete_percent of\n"
+    "a source is refused. Exit: 0 success, 3 done with rejected entries, 4 refused,\n"
+    "1 failed.\n\n"
+    "  -c, --config FILE      configuration file (YAML)\n"
+    "  -s, --source NAME      only this source\n"
+    "      --full             a full read (the only kind of run for now)\n"
+    "  -n, --dry-run          say what would change, change nothing\n"
+    "      --allow-mass-delete  go ahead even past the deletion guard\n"
+    "      --status           the last run of each source, then exit\n"
+    "  -h, --help             this help\n";
+
+int
+cmd_sync(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "source", required_argument, NULL, 's' },
+        { "full", no_argument, NULL, 'F' },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "allow-mass-delete", no_argument, NULL, 'M' },
+        { "status", no_argument, NULL, 'S' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct lsync_options o = { 0 };
+    const char *path = NULL;
+    bool status = false;
+    char err[512];
+    struct cfg *cfg;
+    PGconn *pg;
+    int c;
+    int rc;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":c:s:nh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 's':
+            o.source = optarg;
+            break;
+        case 'F':
+            o.full = true;
+            break;
+        case 'n':
+            o.dry_run = true;
+            break;
+        case 'M':
+            o.allow_mass_delete = true;
+            break;
+        case 'S':
+            status = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return CMD_EXIT_OK;
+        case ':':
+            fprintf(stderr, "annuaire sync: option '%s' needs an argument\n", argv[optind - 1]);
+            return CMD_EXIT_USAGE;
+        default:
+            fprintf(stderr, "annuaire sync: unknown option '%s' (see annuaire sync --help)\n",
+                    argv[optind - 1]);
+            return CMD_EXIT_USAGE;
+        }
+    }
+    if (optind < argc || path == NULL) {
+        fprintf(stderr, "annuaire sync: %s (see annuaire sync --help)\n",
+                path == NULL ? "-c FILE is required" : "unexpected argument");
+        return CMD_EXIT_USAGE;
+    }
+    cfg = cmd_load_config("sync", path);
+    if (cfg == NULL) {
+        return CMD_EXIT_FAILURE;
+    }
+    pg = db_connect_plain(&cfg->database, err, sizeof(err));
+    if (pg == NULL) {
+        fprintf(stderr, "annuaire sync: %s", err);
+        cfg_free(cfg);
+        return CMD_EXIT_FAILURE;
+    }
+    if (status) {
+        rc = lsync_print_status(pg, stdout) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
+    } else {
+        rc = (int)lsync_run(cfg, pg, &o, stdout, stderr);
+    }
+    PQfinish(pg);
+    cfg_free(cfg);
+    return rc;
+}

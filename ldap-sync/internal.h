@@ -1,0 +1,143 @@
+/* Private to ldap-sync/. */
+#ifndef ANN_LDAP_SYNC_INTERNAL_H
+#define ANN_LDAP_SYNC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+#include <lber.h>
+#include <libpq-fe.h>
+
+#include "core/util.h"
+
+#define LSYNC_MAX_MAIL_ATTRS   8
+#define LSYNC_MAX_ENTITY_ATTRS 4
+#define LSYNC_MAX_BASES        16
+#define LSYNC_MAX_URLS         8
+
+enum lsync_key {
+    LSYNC_KEY_ENTRYUUID,
+    LSYNC_KEY_OBJECTGUID,
+    LSYNC_KEY_DN,
+    LSYNC_KEY_OTHER, /* any single-valued attribute, taken as text */
+};
+
+/* Which directory attribute feeds which annuaire field. */
+struct lsync_attrs {
+    enum lsync_key key_kind;
+    const char *key; /* the attribute, when key_kind is LSYNC_KEY_OTHER */
+    const char *mail[LSYNC_MAX_MAIL_ATTRS];
+    size_t n_mail;
+    const char *display_name, *given_name, *surname, *title, *mobile;
+    const char *entity[LSYNC_MAX_ENTITY_ATTRS];
+    size_t n_entity;
+    const char *hidden;   /* TRUE/true/1/yes hides the entry from directory search */
+    const char *disabled; /* AD userAccountControl: bit 2 set = disabled */
+};
+
+struct lsync_ldap {
+    const char *urls[LSYNC_MAX_URLS];
+    size_t n_urls;
+    bool starttls;
+    const char *ca_file;
+    const char *bind_dn;
+    const char *password_file, *password_env;
+    const char *bases[LSYNC_MAX_BASES];
+    size_t n_bases;
+    int scope; /* LDAP_SCOPE_* */
+    const char *filter;
+    int page_size;
+    int connect_timeout, timeout; /* seconds */
+};
+
+struct lsync_source {
+    const char *name;
+    const char *ministry;
+    int priority;
+    const char *ldif; /* path, or NULL for an LDAP source */
+    struct lsync_ldap ldap;
+    struct lsync_attrs attrs;
+};
+
+/** Reads a source from its checked configuration (strings borrowed from it). */
+void lsync_source_from_json(const json_t *j, struct lsync_source *out);
+
+/* A directory entry as read: its DN and attribute values (borrowed from the reader). */
+struct lsync_attr {
+    const char *name;
+    const struct berval *const *values; /* NULL-terminated */
+};
+
+/* One entry mapped to the annuaire's fields; owned strings. */
+struct lsync_entry {
+    char *key;
+    char *dn;
+    char **mails; /* normalised, de-duplicated */
+    size_t n_mails;
+    char *display_name, *given_name, *surname, *entity, *title, *mobile, *mobile_e164;
+    bool hidden, disabled;
+};
+void lsync_entry_clear(struct lsync_entry *e);
+
+/**
+ * Maps an entry. An entry without a stable key is rejected; a value that cannot
+ * be used (an invalid mail) is dropped and named in dropped (may be NULL).
+ * @param[out] dropped  filled with "mail 'x'" for each value left out
+ * @return 0, or -1 with the reason in why
+ */
+int lsync_map(const struct lsync_attrs *map,
+              const char *dn,
+              const struct lsync_attr *attrs,
+              size_t n_attrs,
+              struct lsync_entry *out,
+              json_t *dropped,
+              char *why,
+              size_t why_size);
+
+/* What readers hand each entry to, and a way to stop. */
+struct lsync_sink {
+    /** @return 0 to go on, -1 to stop the read (an error is already recorded) */
+    int (*entry)(void *ctx, const char *dn, const struct lsync_attr *attrs, size_t n);
+    void *ctx;
+};
+
+/** Reads an LDIF file. @return 0 when every record was read, else -1 with err set */
+int lsync_read_ldif(const char *path, struct lsync_sink *sink, char *err, size_t err_size);
+
+/** Reads an LDAP directory, every base DN, paged. @return 0 on a complete read, else -1 */
+int lsync_read_ldap(const struct lsync_ldap *conf,
+                    const struct lsync_attrs *map,
+                    struct lsync_sink *sink,
+                    char *err,
+                    size_t err_size);
+
+/* reconcile.c: one source run inside one transaction on pg. */
+struct lsync_counts {
+    long long added, changed, removed, unchanged, rejected, conflicts, live_before;
+};
+
+struct lsync_stage;
+/** Opens the transaction, the source's lock and the staging table. NULL on error (err set). */
+struct lsync_stage *lsync_stage_begin(PGconn *pg,
+                                      const struct lsync_source *src,
+                                      long purge_after_days,
+                                      char *err,
+                                      size_t err_size);
+/** Streams one mapped entry into the staging table. @return 0 or -1 (err set) */
+int
+lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, size_t err_size);
+/** Ends the COPY and counts what applying would do. @return 0 or -1 */
+int lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, size_t err_size);
+/** Applies, rebuilds the consolidated addresses, records the run and commits. @return 0 or -1 */
+int lsync_stage_apply(struct lsync_stage *st,
+                      struct lsync_counts *c,
+                      const char *mode,
+                      const char *status,
+                      json_t *report,
+                      char *err,
+                      size_t err_size);
+/** Rolls back (dry run, refusal, failure) and frees. Takes NULL. */
+void lsync_stage_abort(struct lsync_stage *st);
+
+#endif

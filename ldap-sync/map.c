@@ -1,0 +1,204 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/address.h"
+#include "ldap-sync/internal.h"
+
+void
+lsync_entry_clear(struct lsync_entry *e)
+{
+    for (size_t i = 0; i < e->n_mails; i++) {
+        free(e->mails[i]);
+    }
+    free(e->mails);
+    free(e->key);
+    free(e->dn);
+    free(e->display_name);
+    free(e->given_name);
+    free(e->surname);
+    free(e->entity);
+    free(e->title);
+    free(e->mobile);
+    free(e->mobile_e164);
+    memset(e, 0, sizeof(*e));
+}
+
+static const struct berval *const *
+values_of(const struct lsync_attr *attrs, size_t n, const char *name)
+{
+    if (name == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcasecmp(attrs[i].name, name) == 0) {
+            return attrs[i].values;
+        }
+    }
+    return NULL;
+}
+
+/* The first value as text (NULL when absent, empty or holding a NUL byte). */
+static char *
+first_text(const struct lsync_attr *attrs, size_t n, const char *name)
+{
+    const struct berval *const *v = values_of(attrs, n, name);
+
+    if (v == NULL || v[0] == NULL || v[0]->bv_len == 0 || v[0]->bv_len > 4096 ||
+        memchr(v[0]->bv_val, '\0', v[0]->bv_len) != NULL) {
+        return NULL;
+    }
+    return xstrndup(v[0]->bv_val, v[0]->bv_len);
+}
+
+static void
+add_mail(struct lsync_entry *e, const char *raw, size_t len, json_t *dropped)
+{
+    char *text = xstrndup(raw, len);
+    char *norm = NULL;
+
+    const char *colon = strchr(text, ':');
+    const char *at = strchr(text, '@');
+
+    /* Active Directory's proxyAddresses: "SMTP:primary", "smtp:alias", "X500:...", "SIP:..." */
+    if (len > 5 && strncasecmp(text, "smtp:", 5) == 0) {
+        memmove(text, text + 5, strlen(text + 5) + 1);
+    } else if (colon != NULL && (at == NULL || colon < at)) {
+        free(text); /* another kind of address */
+        return;
+    }
+    if (memchr(raw, '\0', len) != NULL || addr_email_normalise(text, &norm) != 0) {
+        if (dropped != NULL) {
+            char *what = xasprintf("mail '%.100s'", text);
+
+            json_array_append_new(dropped, json_string(what));
+            free(what);
+        }
+        free(text);
+        return;
+    }
+    free(text);
+    for (size_t i = 0; i < e->n_mails; i++) {
+        if (strcmp(e->mails[i], norm) == 0) {
+            free(norm);
+            return;
+        }
+    }
+    e->mails = xrealloc(e->mails, (e->n_mails + 1) * sizeof(*e->mails));
+    e->mails[e->n_mails++] = norm;
+}
+
+/* A phone number as E.164 digits (no '+'); national French numbers get 33. NULL if unsure. */
+static char *
+e164(const char *raw)
+{
+    char digits[32];
+    size_t n = 0;
+    const char *p = raw;
+    bool plus = false;
+
+    while (*p == ' ') {
+        p++;
+    }
+    if (*p == '+') {
+        plus = true;
+        p++;
+    }
+    for (; *p != '\0'; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (n >= sizeof(digits) - 1) {
+                return NULL;
+            }
+            digits[n++] = *p;
+        } else if (!strchr(" .-()", *p)) {
+            return NULL;
+        }
+    }
+    digits[n] = '\0';
+    if (!plus && n > 2 && digits[0] == '0' && digits[1] == '0') {
+        memmove(digits, digits + 2, n - 1); /* 0033... */
+        n -= 2;
+    } else if (!plus && n == 10 && digits[0] == '0') {
+        char fr[40];
+
+        snprintf(fr, sizeof(fr), "33%s", digits + 1);
+        return xstrdup(fr);
+    } else if (!plus) {
+        return NULL;
+    }
+    return n >= 8 && n <= 15 ? xstrdup(digits) : NULL;
+}
+
+static char *
+hex(const char *data, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *out = xmalloc(len * 2 + 1);
+
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[(unsigned char)data[i] >> 4];
+        out[2 * i + 1] = digits[(unsigned char)data[i] & 15];
+    }
+    out[len * 2] = '\0';
+    return out;
+}
+
+int
+lsync_map(const struct lsync_attrs *map,
+          const char *dn,
+          const struct lsync_attr *attrs,
+          size_t n_attrs,
+          struct lsync_entry *out,
+          json_t *dropped,
+          char *why,
+          size_t why_size)
+{
+    const struct berval *const *v;
+    char *flag;
+
+    memset(out, 0, sizeof(*out));
+    switch (map->key_kind) {
+    case LSYNC_KEY_DN:
+        out->key = xstrdup(dn);
+        break;
+    case LSYNC_KEY_OBJECTGUID:
+        v = values_of(attrs, n_attrs, map->key);
+        if (v != NULL && v[0] != NULL && v[0]->bv_len == 16) {
+            out->key = hex(v[0]->bv_val, 16);
+        }
+        break;
+    case LSYNC_KEY_ENTRYUUID:
+    case LSYNC_KEY_OTHER:
+        out->key = first_text(attrs, n_attrs, map->key);
+        break;
+    }
+    if (out->key == NULL) {
+        snprintf(why, why_size, "no usable %s (the stable key)", map->key);
+        return -1;
+    }
+    out->dn = xstrdup(dn);
+    for (size_t m = 0; m < map->n_mail; m++) {
+        v = values_of(attrs, n_attrs, map->mail[m]);
+        for (size_t i = 0; v != NULL && v[i] != NULL && i < 64; i++) {
+            add_mail(out, v[i]->bv_val, v[i]->bv_len, dropped);
+        }
+    }
+    out->display_name = first_text(attrs, n_attrs, map->display_name);
+    out->given_name = first_text(attrs, n_attrs, map->given_name);
+    out->surname = first_text(attrs, n_attrs, map->surname);
+    out->title = first_text(attrs, n_attrs, map->title);
+    for (size_t i = 0; i < map->n_entity && out->entity == NULL; i++) {
+        out->entity = first_text(attrs, n_attrs, map->entity[i]);
+    }
+    out->mobile = first_text(attrs, n_attrs, map->mobile);
+    out->mobile_e164 = out->mobile ? e164(out->mobile) : NULL;
+    flag = first_text(attrs, n_attrs, map->hidden);
+    out->hidden = flag != NULL && (strcasecmp(flag, "true") == 0 || strcmp(flag, "1") == 0 ||
+                                   strcasecmp(flag, "yes") == 0);
+    free(flag);
+    flag = first_text(attrs, n_attrs, map->disabled);
+    out->disabled = flag != NULL && (strtol(flag, NULL, 10) & 2) != 0; /* ACCOUNTDISABLE */
+    free(flag);
+    return 0;
+}

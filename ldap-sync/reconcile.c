@@ -1,0 +1,420 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "ldap-sync/internal.h"
+
+/*
+ * A source run in one transaction: entries are streamed with COPY into a
+ * temporary staging table while they are read, then compared and applied with
+ * set-based SQL. Nothing is visible until COMMIT, and nothing is applied unless
+ * the whole read succeeded.
+ */
+struct lsync_stage {
+    PGconn *pg;
+    const struct lsync_source *src;
+    struct util_buf copy; /* COPY data not yet sent */
+    bool copying;
+    bool begun;
+};
+
+static int
+exec_params(PGconn *pg,
+            const char *sql,
+            int n,
+            const char *const *params,
+            PGresult **out,
+            char *err,
+            size_t err_size)
+{
+    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+        snprintf(err, err_size, "database: %s", msg ? msg : PQerrorMessage(pg));
+        PQclear(res);
+        return -1;
+    }
+    if (out != NULL) {
+        *out = res;
+    } else {
+        PQclear(res);
+    }
+    return 0;
+}
+
+static long long
+count_of(PGresult *res, int col)
+{
+    return PQntuples(res) > 0 && !PQgetisnull(res, 0, col) ? atoll(PQgetvalue(res, 0, col)) : 0;
+}
+
+struct lsync_stage *
+lsync_stage_begin(PGconn *pg,
+                  const struct lsync_source *src,
+                  long purge_after_days,
+                  char *err,
+                  size_t err_size)
+{
+    struct lsync_stage *st = xcalloc(1, sizeof(*st));
+    char prio[16], days[16];
+    const char *source_params[] = { src->name, src->ministry, prio };
+    const char *purge_params[] = { src->name, days };
+    PGresult *res;
+
+    st->pg = pg;
+    st->src = src;
+    snprintf(prio, sizeof(prio), "%d", src->priority);
+    snprintf(days, sizeof(days), "%ld", purge_after_days);
+    if (exec_params(pg, "BEGIN", 0, NULL, NULL, err, err_size) != 0) {
+        free(st);
+        return NULL;
+    }
+    st->begun = true;
+    if (exec_params(pg,
+                    "INSERT INTO annuaire.sync_sources (name, ministry, priority)"
+                    " VALUES ($1, $2, $3::integer) ON CONFLICT (name) DO UPDATE"
+                    " SET ministry = EXCLUDED.ministry, priority = EXCLUDED.priority",
+                    3, source_params, NULL, err, err_size) != 0 ||
+        /* One run of a source at a time, whichever machine starts it. */
+        exec_params(pg, "SELECT 1 FROM annuaire.sync_sources WHERE name = $1 FOR UPDATE", 1,
+                    source_params, NULL, err, err_size) != 0 ||
+        exec_params(pg,
+                    "DELETE FROM annuaire.directory_entries WHERE source = $1"
+                    " AND deleted_at < now() - make_interval(days => $2::integer)",
+                    2, purge_params, NULL, err, err_size) != 0 ||
+        exec_params(pg,
+                    "CREATE TEMPORARY TABLE sync_staging (key text NOT NULL, dn text NOT NULL,"
+                    " mails text[] NOT NULL, display_name text, given_name text, surname text,"
+                    " entity text, title text, mobile text, mobile_e164 text,"
+                    " hidden boolean NOT NULL, disabled boolean NOT NULL,"
+                    " content_hash text NOT NULL) ON COMMIT DROP",
+                    0, NULL, NULL, err, err_size) != 0) {
+        lsync_stage_abort(st);
+        return NULL;
+    }
+    res = PQexec(pg, "COPY sync_staging FROM STDIN");
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        snprintf(err, err_size, "database: %s", PQerrorMessage(pg));
+        PQclear(res);
+        lsync_stage_abort(st);
+        return NULL;
+    }
+    PQclear(res);
+    st->copying = true;
+    return st;
+}
+
+/* COPY text format: backslash, tab, newline and carriage return escaped; NULL as \N. */
+static void
+copy_field(struct util_buf *b, const char *s, bool last)
+{
+    if (s == NULL) {
+        util_buf_puts(b, "\\N");
+    } else {
+        for (; *s != '\0'; s++) {
+            switch (*s) {
+            case '\\':
+                util_buf_puts(b, "\\\\");
+                break;
+            case '\t':
+                util_buf_puts(b, "\\t");
+                break;
+            case '\n':
+                util_buf_puts(b, "\\n");
+                break;
+            case '\r':
+                util_buf_puts(b, "\\r");
+                break;
+            default:
+                util_buf_put(b, s, 1);
+            }
+        }
+    }
+    util_buf_puts(b, last ? "\n" : "\t");
+}
+
+static char *
+array_literal(char *const *items, size_t n)
+{
+    struct util_buf b = { 0 };
+
+    util_buf_puts(&b, "{");
+    for (size_t i = 0; i < n; i++) {
+        util_buf_puts(&b, i ? ",\"" : "\"");
+        for (const char *c = items[i]; *c != '\0'; c++) {
+            if (*c == '"' || *c == '\\') {
+                util_buf_puts(&b, "\\");
+            }
+            util_buf_put(&b, c, 1);
+        }
+        util_buf_puts(&b, "\"");
+    }
+    util_buf_puts(&b, "}");
+    return util_buf_take(&b);
+}
+
+/* A digest of every mapped field: equal digests, unchanged entry. */
+static char *
+content_hash(const struct lsync_entry *e, const char *mails)
+{
+    const char *fields[] = {
+        e->dn,     mails,    e->display_name, e->given_name,         e->surname,
+        e->entity, e->title, e->mobile,       e->hidden ? "1" : "0", e->disabled ? "1" : "0"
+    };
+    struct util_buf b = { 0 };
+    unsigned char d[CX_SHA256_LEN];
+    char *out;
+
+    for (size_t i = 0; i < ANN_ARRAY_LEN(fields); i++) {
+        util_buf_puts(&b, fields[i] ? fields[i] : "\x1e");
+        util_buf_put(&b, "\x1f", 1);
+    }
+    cx_sha256(b.p, b.len, d);
+    free(b.p);
+    out = cx_b64_encode(d, 16, CX_B64_URL);
+    return out;
+}
+
+static int
+flush_copy(struct lsync_stage *st, char *err, size_t err_size)
+{
+    if (st->copy.len > 0 && PQputCopyData(st->pg, st->copy.p, (int)st->copy.len) != 1) {
+        snprintf(err, err_size, "database: %s", PQerrorMessage(st->pg));
+        return -1;
+    }
+    st->copy.len = 0;
+    return 0;
+}
+
+int
+lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, size_t err_size)
+{
+    char *mails = array_literal(e->mails, e->n_mails);
+    char *hash = content_hash(e, mails);
+
+    copy_field(&st->copy, e->key, false);
+    copy_field(&st->copy, e->dn, false);
+    copy_field(&st->copy, mails, false);
+    copy_field(&st->copy, e->display_name, false);
+    copy_field(&st->copy, e->given_name, false);
+    copy_field(&st->copy, e->surname, false);
+    copy_field(&st->copy, e->entity, false);
+    copy_field(&st->copy, e->title, false);
+    copy_field(&st->copy, e->mobile, false);
+    copy_field(&st->copy, e->mobile_e164, false);
+    copy_field(&st->copy, e->hidden ? "t" : "f", false);
+    copy_field(&st->copy, e->disabled ? "t" : "f", false);
+    copy_field(&st->copy, hash, true);
+    free(mails);
+    free(hash);
+    return st->copy.len >= 256 * 1024 ? flush_copy(st, err, err_size) : 0;
+}
+
+int
+lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, size_t err_size)
+{
+    const char *params[] = { st->src->name };
+    PGresult *res = NULL;
+
+    if (flush_copy(st, err, err_size) != 0 || PQputCopyEnd(st->pg, NULL) != 1) {
+        snprintf(err, err_size, "database: %s", PQerrorMessage(st->pg));
+        return -1;
+    }
+    st->copying = false;
+    res = PQgetResult(st->pg);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        snprintf(err, err_size, "database: %s", PQerrorMessage(st->pg));
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    while ((res = PQgetResult(st->pg)) != NULL) {
+        PQclear(res);
+    }
+    /* A key twice in one read: keep one (the source is inconsistent; the run says so). */
+    if (exec_params(st->pg,
+                    "WITH d AS (DELETE FROM sync_staging s USING sync_staging t"
+                    " WHERE s.key = t.key AND s.ctid < t.ctid RETURNING s.key)"
+                    " SELECT count(*) FROM d",
+                    0, NULL, &res, err, err_size) != 0) {
+        return -1;
+    }
+    c->rejected += count_of(res, 0);
+    PQclear(res);
+    if (exec_params(st->pg, "CREATE UNIQUE INDEX ON sync_staging (key)", 0, NULL, NULL, err,
+                    err_size) != 0 ||
+        exec_params(st->pg, "ANALYZE sync_staging", 0, NULL, NULL, err, err_size) != 0 ||
+        exec_params(st->pg,
+                    "SELECT count(*) FILTER (WHERE e.key IS NULL OR e.deleted_at IS NOT NULL),"
+                    " count(*) FILTER (WHERE e.deleted_at IS NULL"
+                    "  AND e.content_hash <> s.content_hash),"
+                    " count(*) FILTER (WHERE e.deleted_at IS NULL"
+                    "  AND e.content_hash = s.content_hash)"
+                    " FROM sync_staging s LEFT JOIN annuaire.directory_entries e"
+                    " ON e.source = $1 AND e.key = s.key",
+                    1, params, &res, err, err_size) != 0) {
+        return -1;
+    }
+    c->added = count_of(res, 0);
+    c->changed = count_of(res, 1);
+    c->unchanged = count_of(res, 2);
+    PQclear(res);
+    if (exec_params(st->pg,
+                    "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS"
+                    " (SELECT 1 FROM sync_staging s WHERE s.key = e.key))"
+                    " FROM annuaire.directory_entries e"
+                    " WHERE e.source = $1 AND e.deleted_at IS NULL",
+                    1, params, &res, err, err_size) != 0) {
+        return -1;
+    }
+    c->live_before = count_of(res, 0);
+    c->removed = count_of(res, 1);
+    PQclear(res);
+    return 0;
+}
+
+int
+lsync_stage_apply(struct lsync_stage *st,
+                  struct lsync_counts *c,
+                  const char *mode,
+                  const char *status,
+                  json_t *report,
+                  char *err,
+                  size_t err_size)
+{
+    const char *params[] = { st->src->name };
+    char *report_text = NULL;
+    PGresult *res = NULL;
+    int ret = -1;
+
+    /* What changes: keys added, changed, restored or removed. Their old and new
+     * addresses are the ones whose owner must be decided again. */
+    if (exec_params(st->pg,
+                    "CREATE TEMPORARY TABLE sync_changed ON COMMIT DROP AS"
+                    " SELECT s.key FROM sync_staging s LEFT JOIN annuaire.directory_entries e"
+                    " ON e.source = $1 AND e.key = s.key"
+                    " WHERE e.key IS NULL OR e.deleted_at IS NOT NULL"
+                    " OR e.content_hash <> s.content_hash"
+                    " UNION ALL SELECT e.key FROM annuaire.directory_entries e"
+                    " WHERE e.source = $1 AND e.deleted_at IS NULL"
+                    " AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.key = e.key)",
+                    1, params, NULL, err, err_size) != 0 ||
+        exec_params(st->pg,
+                    "CREATE TEMPORARY TABLE sync_touched ON COMMIT DROP AS"
+                    " SELECT DISTINCT unnest(e.mails) AS address"
+                    " FROM annuaire.directory_entries e JOIN sync_changed c USING (key)"
+                    " WHERE e.source = $1"
+                    " UNION SELECT DISTINCT unnest(s.mails)"
+                    " FROM sync_staging s JOIN sync_changed c USING (key)",
+                    1, params, NULL, err, err_size) != 0 ||
+        exec_params(st->pg,
+                    "INSERT INTO annuaire.directory_entries (source, key, dn, mails, display_name,"
+                    " given_name, surname, entity, title, mobile, mobile_e164, hidden, disabled,"
+                    " content_hash)"
+                    " SELECT $1, s.key, s.dn, s.mails, s.display_name, s.given_name, s.surname,"
+                    " s.entity, s.title, s.mobile, s.mobile_e164, s.hidden, s.disabled,"
+                    " s.content_hash FROM sync_staging s JOIN sync_changed c USING (key)"
+                    " ON CONFLICT (source, key) DO UPDATE SET dn = EXCLUDED.dn,"
+                    " mails = EXCLUDED.mails, display_name = EXCLUDED.display_name,"
+                    " given_name = EXCLUDED.given_name, surname = EXCLUDED.surname,"
+                    " entity = EXCLUDED.entity, title = EXCLUDED.title,"
+                    " mobile = EXCLUDED.mobile, mobile_e164 = EXCLUDED.mobile_e164,"
+                    " hidden = EXCLUDED.hidden, disabled = EXCLUDED.disabled,"
+                    " content_hash = EXCLUDED.content_hash, last_seen_at = now(),"
+                    " last_changed_at = now(), deleted_at = NULL",
+                    1, params, NULL, err, err_size) != 0 ||
+        exec_params(st->pg,
+                    "UPDATE annuaire.directory_entries e SET deleted_at = now()"
+                    " WHERE e.source = $1 AND e.deleted_at IS NULL"
+                    " AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.key = e.key)",
+                    1, params, NULL, err, err_size) != 0 ||
+        /* Unchanged entries were seen too. */
+        exec_params(st->pg, "UPDATE annuaire.sync_sources SET last_full_at = now() WHERE name = $1",
+                    1, params, NULL, err, err_size) != 0 ||
+        /* Each touched address goes to the live entry of the highest-priority source. */
+        exec_params(st->pg,
+                    "DELETE FROM annuaire.directory_addresses"
+                    " WHERE address IN (SELECT address FROM sync_touched)",
+                    0, NULL, NULL, err, err_size) != 0 ||
+        exec_params(st->pg,
+                    "INSERT INTO annuaire.directory_addresses (address, source, key)"
+                    " SELECT DISTINCT ON (m.address) m.address, e.source, e.key"
+                    " FROM annuaire.directory_entries e"
+                    " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"
+                    " JOIN sync_touched t ON t.address = m.address"
+                    " JOIN annuaire.sync_sources src ON src.name = e.source"
+                    " WHERE e.deleted_at IS NULL"
+                    " ORDER BY m.address, src.priority, e.source, e.key",
+                    0, NULL, NULL, err, err_size) != 0 ||
+        /* Conflicts: touched addresses that more than one live entry claims. */
+        exec_params(st->pg,
+                    "SELECT m.address, array_to_string(array_agg(e.source || ':' || e.dn"
+                    " ORDER BY e.source, e.dn), ' | ')"
+                    " FROM annuaire.directory_entries e"
+                    " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"
+                    " JOIN sync_touched t ON t.address = m.address"
+                    " WHERE e.deleted_at IS NULL GROUP BY m.address HAVING count(*) > 1"
+                    " ORDER BY m.address",
+                    0, NULL, &res, err, err_size) != 0) {
+        goto cleanup;
+    }
+    c->conflicts = PQntuples(res);
+    for (int i = 0; i < PQntuples(res) && i < 100; i++) {
+        json_array_append_new(report, json_pack("{s:s, s:s}", "conflict", PQgetvalue(res, i, 0),
+                                                "claimed_by", PQgetvalue(res, i, 1)));
+    }
+    PQclear(res);
+    res = NULL;
+    report_text = json_dumps(report, JSON_COMPACT);
+    {
+        char n[6][24];
+        const char *run[] = { st->src->name, mode, status, n[0], n[1],
+                              n[2],          n[3], n[4],   n[5], report_text };
+
+        snprintf(n[0], sizeof(n[0]), "%lld", c->added);
+        snprintf(n[1], sizeof(n[1]), "%lld", c->changed);
+        snprintf(n[2], sizeof(n[2]), "%lld", c->removed);
+        snprintf(n[3], sizeof(n[3]), "%lld", c->unchanged);
+        snprintf(n[4], sizeof(n[4]), "%lld", c->rejected);
+        snprintf(n[5], sizeof(n[5]), "%lld", c->conflicts);
+        if (exec_params(st->pg,
+                        "INSERT INTO annuaire.sync_runs (source, mode, started_at, status, added,"
+                        " changed, removed, unchanged, rejected, conflicts, report)"
+                        " VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
+                        10, run, NULL, err, err_size) != 0 ||
+            exec_params(st->pg, "COMMIT", 0, NULL, NULL, err, err_size) != 0) {
+            goto cleanup;
+        }
+    }
+    st->begun = false;
+    ret = 0;
+cleanup:
+    PQclear(res);
+    free(report_text);
+    return ret;
+}
+
+void
+lsync_stage_abort(struct lsync_stage *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    if (st->copying) {
+        PQputCopyEnd(st->pg, "aborted");
+        PGresult *res;
+
+        while ((res = PQgetResult(st->pg)) != NULL) {
+            PQclear(res);
+        }
+    }
+    if (st->begun) {
+        PQclear(PQexec(st->pg, "ROLLBACK"));
+    }
+    free(st->copy.p);
+    free(st);
+}

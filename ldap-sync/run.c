@@ -1,0 +1,271 @@
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/address.h"
+#include "core/util.h"
+#include "ldap-sync/internal.h"
+#include "ldap-sync/ldap_sync.h"
+
+#define MAX_REPORTED 1000
+
+struct run {
+    const struct lsync_source *src;
+    struct lsync_stage *st;
+    json_t *report;
+    long long rejected;
+    long long read;
+    char err[512];
+};
+
+static void
+report_add(struct run *run, json_t *item)
+{
+    if (json_array_size(run->report) < MAX_REPORTED) {
+        json_array_append_new(run->report, item);
+    } else {
+        json_decref(item);
+    }
+}
+
+/* LDIF exports hold organisational units, groups and the like: people only. (An LDAP
+ * source says what it wants with its filter.) */
+static bool
+is_person(const struct lsync_attr *attrs, size_t n)
+{
+    static const char *const classes[] = { "person", "organizationalPerson", "inetOrgPerson",
+                                           "user" };
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcasecmp(attrs[i].name, "objectClass") != 0) {
+            continue;
+        }
+        for (size_t v = 0; attrs[i].values != NULL && attrs[i].values[v] != NULL; v++) {
+            for (size_t c = 0; c < ANN_ARRAY_LEN(classes); c++) {
+                if (attrs[i].values[v]->bv_len == strlen(classes[c]) &&
+                    strncasecmp(attrs[i].values[v]->bv_val, classes[c],
+                                attrs[i].values[v]->bv_len) == 0) {
+                    return true;
+                }
+            }
+        }
+    }
+    return false;
+}
+
+static int
+on_entry(void *ctx, const char *dn, const struct lsync_attr *attrs, size_t n)
+{
+    struct run *run = ctx;
+    struct lsync_entry e;
+    json_t *dropped;
+    char why[256];
+    int ret = 0;
+
+    if (run->src->ldif != NULL && !is_person(attrs, n)) {
+        return 0;
+    }
+    dropped = json_array();
+    run->read++;
+    if (lsync_map(&run->src->attrs, dn, attrs, n, &e, dropped, why, sizeof(why)) != 0) {
+        run->rejected++;
+        report_add(run, json_pack("{s:s, s:s}", "rejected", dn, "reason", why));
+    } else {
+        if (json_array_size(dropped) > 0) {
+            report_add(run, json_pack("{s:s, s:O}", "dropped", dn, "values", dropped));
+        }
+        ret = lsync_stage_put(run->st, &e, run->err, sizeof(run->err));
+        lsync_entry_clear(&e);
+    }
+    json_decref(dropped);
+    return ret;
+}
+
+/* A run that applied nothing is still recorded, in its own transaction. */
+static void
+record(PGconn *pg,
+       const char *source,
+       const char *mode,
+       const char *status,
+       const char *error,
+       const struct lsync_counts *c)
+{
+    char removed[24];
+    const char *params[] = { source, mode, status, error, removed };
+
+    snprintf(removed, sizeof(removed), "%lld", c ? c->removed : 0);
+    PQclear(PQexecParams(pg,
+                         "INSERT INTO annuaire.sync_runs (source, mode, started_at, status, error,"
+                         " removed) VALUES ($1, $2, now(), $3, $4, $5)",
+                         5, NULL, params, NULL, NULL, 0));
+}
+
+static void
+print_line(FILE *out,
+           const char *name,
+           const char *status,
+           const char *mode,
+           const struct lsync_counts *c,
+           double secs)
+{
+    fprintf(out,
+            "%s: %s (%s) added=%lld changed=%lld removed=%lld unchanged=%lld rejected=%lld "
+            "conflicts=%lld in %.2fs\n",
+            name, status, mode, c->added, c->changed, c->removed, c->unchanged, c->rejected,
+            c->conflicts, secs);
+}
+
+static enum lsync_outcome
+run_source(const struct cfg *cfg,
+           PGconn *pg,
+           const struct lsync_source *src,
+           const struct lsync_options *opts,
+           FILE *out,
+           FILE *err)
+{
+    struct run run = { .src = src, .report = json_array() };
+    struct lsync_sink sink = { on_entry, &run };
+    struct lsync_counts c = { 0 };
+    const char *mode = opts->dry_run ? "dry-run" : "full";
+    long long t0 = util_now_ns();
+    enum lsync_outcome outcome = LSYNC_FAILED;
+    int rc;
+
+    run.st = lsync_stage_begin(pg, src, cfg->sync.purge_after_days, run.err, sizeof(run.err));
+    if (run.st == NULL) {
+        goto failed;
+    }
+    rc = src->ldif ? lsync_read_ldif(src->ldif, &sink, run.err, sizeof(run.err))
+                   : lsync_read_ldap(&src->ldap, &src->attrs, &sink, run.err, sizeof(run.err));
+    if (rc != 0) {
+        goto failed; /* an incomplete read applies nothing */
+    }
+    c.rejected = run.rejected;
+    if (lsync_stage_count(run.st, &c, run.err, sizeof(run.err)) != 0) {
+        goto failed;
+    }
+    if (!opts->allow_mass_delete && c.live_before > 0 &&
+        c.removed * 100 > cfg->sync.max_delete_percent * c.live_before) {
+        lsync_stage_abort(run.st);
+        run.st = NULL;
+        snprintf(run.err, sizeof(run.err),
+                 "would remove %lld of %lld entries (over %ld%%): refused; check the source, "
+                 "or run again with --allow-mass-delete",
+                 c.removed, c.live_before, cfg->sync.max_delete_percent);
+        if (!opts->dry_run) {
+            record(pg, src->name, mode, "refused", run.err, &c);
+        }
+        fprintf(err, "%s: %s\n", src->name, run.err);
+        print_line(out, src->name, "refused", mode, &c, (double)(util_now_ns() - t0) / 1e9);
+        outcome = LSYNC_REFUSED;
+        goto done;
+    }
+    if (opts->dry_run) {
+        print_line(out, src->name, c.rejected ? "partial" : "success", mode, &c,
+                   (double)(util_now_ns() - t0) / 1e9);
+        outcome = c.rejected ? LSYNC_PARTIAL : LSYNC_SUCCESS;
+        goto done;
+    }
+    if (lsync_stage_apply(run.st, &c, mode, c.rejected ? "partial" : "success", run.report, run.err,
+                          sizeof(run.err)) != 0) {
+        goto failed;
+    }
+    print_line(out, src->name, c.rejected ? "partial" : "success", mode, &c,
+               (double)(util_now_ns() - t0) / 1e9);
+    outcome = c.rejected ? LSYNC_PARTIAL : LSYNC_SUCCESS;
+    goto done;
+failed:
+    lsync_stage_abort(run.st);
+    run.st = NULL;
+    if (!opts->dry_run) {
+        record(pg, src->name, mode, "failed", run.err, NULL);
+    }
+    fprintf(err, "%s: failed, nothing changed: %s\n", src->name, run.err);
+done:
+    if (json_array_size(run.report) > 0) {
+        size_t i;
+        json_t *item;
+
+        json_array_foreach (run.report, i, item) {
+            if (i < 20 && json_object_get(item, "conflict") == NULL) {
+                char *line = json_dumps(item, JSON_COMPACT);
+
+                fprintf(err, "%s: %s\n", src->name, line);
+                free(line);
+            }
+        }
+    }
+    lsync_stage_abort(run.st);
+    json_decref(run.report);
+    return outcome;
+}
+
+enum lsync_outcome
+lsync_run(const struct cfg *cfg, PGconn *pg, const struct lsync_options *opts, FILE *out, FILE *err)
+{
+    enum lsync_outcome worst = LSYNC_SUCCESS;
+    bool found = false;
+    size_t i;
+    json_t *j;
+
+    addr_init();
+    json_array_foreach (cfg->sync.sources, i, j) {
+        struct lsync_source src;
+        enum lsync_outcome o;
+
+        lsync_source_from_json(j, &src);
+        if (opts->source != NULL && strcmp(opts->source, src.name) != 0) {
+            continue;
+        }
+        found = true;
+        o = run_source(cfg, pg, &src, opts, out, err);
+        /* failed > refused > partial > success */
+        if (o == LSYNC_FAILED || (o == LSYNC_REFUSED && worst != LSYNC_FAILED) ||
+            (o == LSYNC_PARTIAL && worst == LSYNC_SUCCESS)) {
+            worst = o;
+        }
+    }
+    addr_shutdown();
+    if (!found) {
+        fprintf(err, "annuaire sync: %s\n",
+                opts->source ? "no such source in sync.sources" : "no source in sync.sources");
+        return LSYNC_FAILED;
+    }
+    return worst;
+}
+
+int
+lsync_print_status(PGconn *pg, FILE *out)
+{
+    PGresult *res = PQexecParams(
+        pg,
+        "SELECT s.name, s.ministry,"
+        " (SELECT count(*) FROM annuaire.directory_entries e"
+        "  WHERE e.source = s.name AND e.deleted_at IS NULL),"
+        " r.mode, r.status, to_char(r.started_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+        " r.added, r.changed, r.removed, r.rejected, r.conflicts, coalesce(r.error, '')"
+        " FROM annuaire.sync_sources s LEFT JOIN LATERAL (SELECT * FROM annuaire.sync_runs r"
+        "  WHERE r.source = s.name ORDER BY r.started_at DESC, r.id DESC LIMIT 1) r ON true"
+        " ORDER BY s.name",
+        0, NULL, NULL, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        fprintf(out,
+                "%s (%s): %s entries; last run %s %s at %s: added=%s changed=%s removed=%s "
+                "rejected=%s conflicts=%s%s%s\n",
+                PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
+                PQgetvalue(res, i, 6), PQgetvalue(res, i, 7), PQgetvalue(res, i, 8),
+                PQgetvalue(res, i, 9), PQgetvalue(res, i, 10), *PQgetvalue(res, i, 11) ? ": " : "",
+                PQgetvalue(res, i, 11));
+    }
+    if (PQntuples(res) == 0) {
+        fprintf(out, "no sync has run yet\n");
+    }
+    PQclear(res);
+    return 0;
+}
