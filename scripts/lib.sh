@@ -4,6 +4,7 @@
 BUILD_PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libpq-dev libldap-dev
     libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libcmocka-dev)
 PG_PACKAGES=(postgresql-15 postgresql-contrib)
+LDAP_PACKAGES=(slapd ldap-utils)
 TEST_PACKAGES=(python3 python3-pytest python3-requests python3-cryptography python3-aiosmtpd clang-format curl openssl)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -32,6 +33,10 @@ ensure_packages() {
         # Our clusters are private: do not let the package create and start its own.
         as_root mkdir -p /etc/postgresql-common
         echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
+    if printf '%s\n' "${missing[@]}" | grep -q '^slapd$'; then
+        # Tests and demo run private slapd instances: no system directory wanted.
+        echo "slapd slapd/no_configuration boolean true" | as_root debconf-set-selections
     fi
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \

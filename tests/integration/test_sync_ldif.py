@@ -1,0 +1,172 @@
+"""it.sync.ldif: LDIF exports into the annuaire: full import with rejected entries and
+dropped values named, unchanged reruns, changes, soft deletes and their return, the
+deletion guard, dry runs, malformed or truncated files (nothing applied), and two
+sources claiming one address."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import harness
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def entry(uid, uuid, mails, extra=""):
+    lines = [f"dn: uid={uid},ou=people,dc=culture,dc=gouv,dc=fr", "objectClass: inetOrgPerson",
+             f"uid: {uid}", f"cn: {uid}", f"sn: {uid}", f"entryUUID: {uuid}"]
+    return "\n".join(lines + [f"mail: {m}" for m in mails]) + ("\n" + extra if extra else "") + "\n\n"
+
+
+class SyncEnv:
+    def __init__(self, cluster, tmp_path, sources):
+        self.tmp = tmp_path
+        self.svc = harness.Service(cluster, config="sync:\n  sources:\n" + sources)
+
+    def sync(self, *args):
+        return self.svc.run("sync", *args)
+
+    def sql(self, query):
+        return self.svc.cluster.psql(query, db=self.svc.db).strip()
+
+
+def source(name, path, priority=10):
+    return (f"    - name: {name}\n      ministry: \"Ministère {name}\"\n      priority: {priority}\n"
+            f"      ldif: {path}\n")
+
+
+@pytest.fixture
+def culture(cluster, tmp_path):
+    path = tmp_path / "culture.ldif"
+    shutil.copy(os.path.join(DATA, "culture.ldif"), path)
+    return SyncEnv(cluster, tmp_path, source("culture", path)), path
+
+
+def test_full_import_and_rerun(culture):
+    env, path = culture
+    r = env.sync()
+    assert r.returncode == 3, r.stderr  # partial: one entry rejected
+    assert "culture: partial (full) added=2 changed=0 removed=0 unchanged=0 rejected=1" in r.stdout
+    assert "uid=nokey,ou=people,dc=culture,dc=gouv,dc=fr" in r.stderr  # the DN and the reason
+    assert "mail 'not an address'" in r.stderr
+    rows = env.sql("SELECT display_name, mails, entity, mobile_e164, hidden FROM annuaire.directory_entries"
+                   " ORDER BY key")
+    assert rows.splitlines() == [
+        "Élodie Martin|{elodie.martin@culture.gouv.fr,e.martin@culture.gouv.fr}|"
+        "Direction générale des patrimoines et de l'architecture|33612345678|f",
+        "Jean Dupont, chargé de mission au service des musées de France, sous-direction des collections|"
+        "{jean.dupont@culture.gouv.fr}|Service des musées de France|33698765432|t"]
+    assert env.sql("SELECT count(*) FROM annuaire.directory_addresses") == "3"
+    report = env.sql("SELECT status, rejected, report::text FROM annuaire.sync_runs")
+    assert report.startswith("partial|1|") and "uid=nokey" in report
+
+    r = env.sync()
+    assert "added=0 changed=0 removed=0 unchanged=2" in r.stdout
+    status = env.sync("--status")
+    assert status.returncode == 0
+    assert "culture (Ministère culture): 2 entries; last run full partial" in status.stdout
+
+
+def test_changes_soft_delete_and_return(culture):
+    env, path = culture
+    # Twenty entries, so that one leaving stays under the deletion guard (10%).
+    filler = "".join(entry(f"z{i}", f"u-z{i}", [f"z{i}@culture.gouv.fr"]) for i in range(15))
+    path.write_text(entry("a", "u-a", ["a@culture.gouv.fr"]) + entry("b", "u-b", ["b@culture.gouv.fr"]) +
+                    entry("c", "u-c", ["c@culture.gouv.fr"]) + entry("d", "u-d", ["d@culture.gouv.fr"]) +
+                    entry("e", "u-e", ["e@culture.gouv.fr"]) + filler)
+    assert env.sync().returncode == 0
+    # a renamed (new DN, same key), b changes address, e leaves, f arrives.
+    text = path.read_text()
+    text = text.replace("dn: uid=a,ou=people", "dn: uid=a,ou=archives")
+    text = text.replace("b@culture.gouv.fr", "b.new@culture.gouv.fr")
+    text = text.replace(entry("e", "u-e", ["e@culture.gouv.fr"]), "")
+    path.write_text(text + entry("f", "u-f", ["f@culture.gouv.fr"]))
+    r = env.sync()
+    assert "success (full) added=1 changed=2 removed=1 unchanged=17" in r.stdout, r.stdout + r.stderr
+    assert env.sql("SELECT dn FROM annuaire.directory_entries WHERE key = 'u-a'") == \
+        "uid=a,ou=archives,dc=culture,dc=gouv,dc=fr"
+    assert env.sql("SELECT deleted_at IS NOT NULL FROM annuaire.directory_entries WHERE key = 'u-e'") == "t"
+    addresses = env.sql("SELECT address FROM annuaire.directory_addresses WHERE address NOT LIKE 'z%'"
+                        " ORDER BY 1").split()
+    assert addresses == ["a@culture.gouv.fr", "b.new@culture.gouv.fr", "c@culture.gouv.fr",
+                         "d@culture.gouv.fr", "f@culture.gouv.fr"]
+    # e comes back: the same row, restored.
+    path.write_text(path.read_text() + entry("e", "u-e", ["e@culture.gouv.fr"]))
+    r = env.sync()
+    assert "success (full) added=1 changed=0 removed=0" in r.stdout
+    assert env.sql("SELECT deleted_at IS NULL FROM annuaire.directory_entries WHERE key = 'u-e'") == "t"
+    assert env.sql("SELECT source FROM annuaire.directory_addresses WHERE address = 'e@culture.gouv.fr'") == "culture"
+
+
+def test_deletion_guard_and_dry_run(culture):
+    env, path = culture
+    path.write_text("".join(entry(f"p{i}", f"u-{i}", [f"p{i}@culture.gouv.fr"]) for i in range(20)))
+    assert env.sync().returncode == 0
+    before = env.sql("SELECT count(*) FROM annuaire.directory_entries WHERE deleted_at IS NULL")
+    path.write_text("".join(entry(f"p{i}", f"u-{i}", [f"p{i}@culture.gouv.fr"]) for i in range(15)))
+    # A dry run says what would happen and writes nothing, not even a run record.
+    runs = env.sql("SELECT count(*) FROM annuaire.sync_runs")
+    r = env.sync("--dry-run", "--allow-mass-delete")
+    assert r.returncode == 0 and "(dry-run) added=0 changed=0 removed=5 unchanged=15" in r.stdout
+    assert env.sql("SELECT count(*) FROM annuaire.sync_runs") == runs
+    # 5 of 20 is over 10%: refused, nothing applied, the refusal recorded.
+    r = env.sync()
+    assert r.returncode == 4
+    assert "would remove 5 of 20 entries" in r.stderr
+    assert env.sql("SELECT count(*) FROM annuaire.directory_entries WHERE deleted_at IS NULL") == before
+    assert env.sql("SELECT status FROM annuaire.sync_runs ORDER BY id DESC LIMIT 1") == "refused"
+    r = env.sync("--allow-mass-delete")
+    assert r.returncode == 0 and "removed=5" in r.stdout
+
+
+def test_broken_files_change_nothing(culture):
+    env, path = culture
+    assert env.sync().returncode == 3
+    before = env.sql("SELECT key, content_hash FROM annuaire.directory_entries ORDER BY key")
+    good = path.read_text()
+    # Malformed: an attribute line without a colon, well into the file.
+    lines = good.splitlines(keepends=True)
+    bad_at = next(i for i, l in enumerate(lines) if l.startswith("title:"))
+    path.write_text("".join(lines[:bad_at] + ["this line has no colon\n"] + lines[bad_at + 1:]))
+    r = env.sync()
+    assert r.returncode == 1
+    assert "line" in r.stderr and "nothing changed" in r.stderr
+    # Truncated in the middle of a line.
+    path.write_text(good[: len(good) // 2].rstrip("\n") + "X")
+    r = env.sync()
+    assert r.returncode == 1 and "truncated" in r.stderr
+    # Missing.
+    path.unlink()
+    assert env.sync().returncode == 1
+    assert env.sql("SELECT key, content_hash FROM annuaire.directory_entries ORDER BY key") == before
+    assert env.sql("SELECT count(*) FROM annuaire.sync_runs WHERE status = 'failed'") == "3"
+
+
+def test_two_sources_one_address(cluster, tmp_path):
+    a, b = tmp_path / "a.ldif", tmp_path / "b.ldif"
+    a.write_text(entry("x", "a-x", ["shared@gouv.fr", "only.a@gouv.fr"]))
+    b.write_text(entry("y", "b-y", ["shared@gouv.fr"]))
+    env = SyncEnv(cluster, tmp_path, source("alpha", a, priority=20) + source("beta", b, priority=10))
+    r = env.sync()
+    assert r.returncode == 0, r.stderr
+    assert "beta: success (full) added=1 changed=0 removed=0 unchanged=0 rejected=0 conflicts=1" in r.stdout
+    # beta has the higher priority (lower number): it owns the shared address.
+    assert env.sql("SELECT source FROM annuaire.directory_addresses WHERE address = 'shared@gouv.fr'") == "beta"
+    assert env.sql("SELECT source FROM annuaire.directory_addresses WHERE address = 'only.a@gouv.fr'") == "alpha"
+    conflict = env.sql("SELECT report::text FROM annuaire.sync_runs WHERE source = 'beta'")
+    assert "shared@gouv.fr" in conflict and "alpha:" in conflict and "beta:" in conflict
+    # beta lets go of it: alpha gets it, nothing is lost.
+    b.write_text(entry("y", "b-y", ["other@gouv.fr"]))
+    assert env.sync("--source", "beta").returncode == 0
+    assert env.sql("SELECT source FROM annuaire.directory_addresses WHERE address = 'shared@gouv.fr'") == "alpha"
+
+
+def test_configuration_errors(cluster, tmp_path):
+    bad = harness.Service(cluster, migrate=False,
+                          config="sync:\n  sources:\n    - name: x\n      ministry: X\n      ldif: /a\n      ldpa: {}\n")
+    r = subprocess.run([harness.BIN, "check-config", "-c", bad.config_path], capture_output=True, text=True)
+    assert r.returncode == 1 and "sources[0].ldpa: unknown key" in r.stderr
+    env = SyncEnv(cluster, tmp_path, source("culture", tmp_path / "none.ldif"))
+    r = env.sync("--source", "nope")
+    assert r.returncode == 1 and "no such source" in r.stderr
