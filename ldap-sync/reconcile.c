@@ -219,6 +219,7 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
 {
     const char *params[] = { st->src->name };
     PGresult *res = NULL;
+    long long dups;
 
     if (flush_copy(st, err, err_size) != 0 || PQputCopyEnd(st->pg, NULL) != 1) {
         snprintf(err, err_size, "database: %s", PQerrorMessage(st->pg));
@@ -237,42 +238,46 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
     }
     /* A key twice in one read: keep one (the source is inconsistent; the run says so). */
     if (exec_params(st->pg,
-                    "WITH d AS (DELETE FROM sync_staging s USING sync_staging t"
-                    " WHERE s.key = t.key AND s.ctid < t.ctid RETURNING s.key)"
-                    " SELECT count(*) FROM d",
+                    "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM sync_staging"
+                    " GROUP BY key HAVING count(*) > 1) d",
                     0, NULL, &res, err, err_size) != 0) {
         return -1;
     }
-    c->rejected += count_of(res, 0);
+    dups = count_of(res, 0);
     PQclear(res);
-    if (exec_params(st->pg, "CREATE UNIQUE INDEX ON sync_staging (key)", 0, NULL, NULL, err,
-                    err_size) != 0 ||
-        exec_params(st->pg, "ANALYZE sync_staging", 0, NULL, NULL, err, err_size) != 0 ||
+    if (dups > 0 && exec_params(st->pg,
+                                "DELETE FROM sync_staging s USING sync_staging t"
+                                " WHERE s.key = t.key AND s.ctid < t.ctid",
+                                0, NULL, NULL, err, err_size) != 0) {
+        return -1;
+    }
+    c->rejected += dups;
+    /* One pass over the read and the source's current entries says what each key is:
+     * a (added, or back from a soft delete), c (changed), u (unchanged), r (removed). */
+    if (exec_params(st->pg, "ANALYZE sync_staging", 0, NULL, NULL, err, err_size) != 0 ||
         exec_params(st->pg,
-                    "SELECT count(*) FILTER (WHERE e.key IS NULL OR e.deleted_at IS NOT NULL),"
-                    " count(*) FILTER (WHERE e.deleted_at IS NULL"
-                    "  AND e.content_hash <> s.content_hash),"
-                    " count(*) FILTER (WHERE e.deleted_at IS NULL"
-                    "  AND e.content_hash = s.content_hash)"
-                    " FROM sync_staging s LEFT JOIN annuaire.directory_entries e"
-                    " ON e.source = $1 AND e.key = s.key",
-                    1, params, &res, err, err_size) != 0) {
+                    "CREATE TEMPORARY TABLE sync_diff ON COMMIT DROP AS"
+                    " SELECT coalesce(s.key, e.key) AS key, CASE"
+                    "  WHEN s.key IS NULL THEN 'r'"
+                    "  WHEN e.key IS NULL OR e.deleted_at IS NOT NULL THEN 'a'"
+                    "  WHEN e.content_hash <> s.content_hash THEN 'c' ELSE 'u' END AS kind"
+                    " FROM sync_staging s FULL JOIN (SELECT key, content_hash, deleted_at"
+                    "  FROM annuaire.directory_entries WHERE source = $1) e ON e.key = s.key"
+                    " WHERE s.key IS NOT NULL OR e.deleted_at IS NULL",
+                    1, params, NULL, err, err_size) != 0 ||
+        exec_params(st->pg,
+                    "SELECT count(*) FILTER (WHERE kind = 'a'), count(*) FILTER (WHERE kind = 'c'),"
+                    " count(*) FILTER (WHERE kind = 'u'), count(*) FILTER (WHERE kind = 'r'),"
+                    " count(*) FILTER (WHERE kind <> 'a') FROM sync_diff",
+                    0, NULL, &res, err, err_size) != 0) {
         return -1;
     }
     c->added = count_of(res, 0);
     c->changed = count_of(res, 1);
     c->unchanged = count_of(res, 2);
-    PQclear(res);
-    if (exec_params(st->pg,
-                    "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS"
-                    " (SELECT 1 FROM sync_staging s WHERE s.key = e.key))"
-                    " FROM annuaire.directory_entries e"
-                    " WHERE e.source = $1 AND e.deleted_at IS NULL",
-                    1, params, &res, err, err_size) != 0) {
-        return -1;
-    }
-    c->live_before = count_of(res, 0);
-    c->removed = count_of(res, 1);
+    c->removed = count_of(res, 3);
+    /* live before: what was there and not soft-deleted (added keys may be restorations) */
+    c->live_before = count_of(res, 4);
     PQclear(res);
     return 0;
 }
@@ -294,22 +299,12 @@ lsync_stage_apply(struct lsync_stage *st,
     /* What changes: keys added, changed, restored or removed. Their old and new
      * addresses are the ones whose owner must be decided again. */
     if (exec_params(st->pg,
-                    "CREATE TEMPORARY TABLE sync_changed ON COMMIT DROP AS"
-                    " SELECT s.key FROM sync_staging s LEFT JOIN annuaire.directory_entries e"
-                    " ON e.source = $1 AND e.key = s.key"
-                    " WHERE e.key IS NULL OR e.deleted_at IS NOT NULL"
-                    " OR e.content_hash <> s.content_hash"
-                    " UNION ALL SELECT e.key FROM annuaire.directory_entries e"
-                    " WHERE e.source = $1 AND e.deleted_at IS NULL"
-                    " AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.key = e.key)",
-                    1, params, NULL, err, err_size) != 0 ||
-        exec_params(st->pg,
                     "CREATE TEMPORARY TABLE sync_touched ON COMMIT DROP AS"
                     " SELECT DISTINCT unnest(e.mails) AS address"
-                    " FROM annuaire.directory_entries e JOIN sync_changed c USING (key)"
-                    " WHERE e.source = $1"
+                    " FROM annuaire.directory_entries e JOIN sync_diff d USING (key)"
+                    " WHERE e.source = $1 AND d.kind IN ('c', 'r')"
                     " UNION SELECT DISTINCT unnest(s.mails)"
-                    " FROM sync_staging s JOIN sync_changed c USING (key)",
+                    " FROM sync_staging s JOIN sync_diff d USING (key) WHERE d.kind IN ('a', 'c')",
                     1, params, NULL, err, err_size) != 0 ||
         exec_params(st->pg,
                     "INSERT INTO annuaire.directory_entries (source, key, dn, mails, display_name,"
@@ -317,7 +312,8 @@ lsync_stage_apply(struct lsync_stage *st,
                     " content_hash)"
                     " SELECT $1, s.key, s.dn, s.mails, s.display_name, s.given_name, s.surname,"
                     " s.entity, s.title, s.mobile, s.mobile_e164, s.hidden, s.disabled,"
-                    " s.content_hash FROM sync_staging s JOIN sync_changed c USING (key)"
+                    " s.content_hash FROM sync_staging s JOIN sync_diff d USING (key)"
+                    " WHERE d.kind IN ('a', 'c')"
                     " ON CONFLICT (source, key) DO UPDATE SET dn = EXCLUDED.dn,"
                     " mails = EXCLUDED.mails, display_name = EXCLUDED.display_name,"
                     " given_name = EXCLUDED.given_name, surname = EXCLUDED.surname,"
@@ -329,36 +325,36 @@ lsync_stage_apply(struct lsync_stage *st,
                     1, params, NULL, err, err_size) != 0 ||
         exec_params(st->pg,
                     "UPDATE annuaire.directory_entries e SET deleted_at = now()"
-                    " WHERE e.source = $1 AND e.deleted_at IS NULL"
-                    " AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.key = e.key)",
+                    " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key AND d.kind = 'r'",
                     1, params, NULL, err, err_size) != 0 ||
         /* Unchanged entries were seen too. */
         exec_params(st->pg, "UPDATE annuaire.sync_sources SET last_full_at = now() WHERE name = $1",
                     1, params, NULL, err, err_size) != 0 ||
-        /* Each touched address goes to the live entry of the highest-priority source. */
+        /* Who claims each touched address: live entries, with their source's priority. */
+        exec_params(st->pg,
+                    "CREATE TEMPORARY TABLE sync_claims ON COMMIT DROP AS"
+                    " SELECT m.address, e.source, e.key, e.dn, src.priority"
+                    " FROM annuaire.directory_entries e"
+                    " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"
+                    " JOIN sync_touched t ON t.address = m.address"
+                    " JOIN annuaire.sync_sources src ON src.name = e.source"
+                    " WHERE e.deleted_at IS NULL",
+                    0, NULL, NULL, err, err_size) != 0 ||
+        /* Each touched address goes to the claim of the highest-priority source. */
         exec_params(st->pg,
                     "DELETE FROM annuaire.directory_addresses"
                     " WHERE address IN (SELECT address FROM sync_touched)",
                     0, NULL, NULL, err, err_size) != 0 ||
         exec_params(st->pg,
                     "INSERT INTO annuaire.directory_addresses (address, source, key)"
-                    " SELECT DISTINCT ON (m.address) m.address, e.source, e.key"
-                    " FROM annuaire.directory_entries e"
-                    " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"
-                    " JOIN sync_touched t ON t.address = m.address"
-                    " JOIN annuaire.sync_sources src ON src.name = e.source"
-                    " WHERE e.deleted_at IS NULL"
-                    " ORDER BY m.address, src.priority, e.source, e.key",
+                    " SELECT DISTINCT ON (address) address, source, key FROM sync_claims"
+                    " ORDER BY address, priority, source, key",
                     0, NULL, NULL, err, err_size) != 0 ||
-        /* Conflicts: touched addresses that more than one live entry claims. */
+        /* Conflicts: addresses that more than one live entry claims. */
         exec_params(st->pg,
-                    "SELECT m.address, array_to_string(array_agg(e.source || ':' || e.dn"
-                    " ORDER BY e.source, e.dn), ' | ')"
-                    " FROM annuaire.directory_entries e"
-                    " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"
-                    " JOIN sync_touched t ON t.address = m.address"
-                    " WHERE e.deleted_at IS NULL GROUP BY m.address HAVING count(*) > 1"
-                    " ORDER BY m.address",
+                    "SELECT address, array_to_string(array_agg(source || ':' || dn"
+                    " ORDER BY source, dn), ' | ')"
+                    " FROM sync_claims GROUP BY address HAVING count(*) > 1 ORDER BY address",
                     0, NULL, &res, err, err_size) != 0) {
         goto cleanup;
     }

@@ -31,20 +31,17 @@ CREATE TABLE annuaire.directory_entries (
     last_seen_at    timestamptz NOT NULL DEFAULT now(),
     last_changed_at timestamptz NOT NULL DEFAULT now(),
     deleted_at      timestamptz,          -- soft delete; back to NULL if it reappears
-    CONSTRAINT directory_entries_pkey PRIMARY KEY (source, key),
-    CONSTRAINT directory_entries_source_fkey FOREIGN KEY (source)
-        REFERENCES annuaire.sync_sources (name)
+    -- No foreign keys here or below: `annuaire sync` writes these tables alone, in
+    -- one transaction per source, and per-row checks would dominate a full load.
+    CONSTRAINT directory_entries_pkey PRIMARY KEY (source, key)
 );
-CREATE INDEX directory_entries_mails_idx ON annuaire.directory_entries USING gin (mails);
 
 -- The consolidated annuaire: one row per address, owned by the winning entry.
 CREATE TABLE annuaire.directory_addresses (
     address text NOT NULL,
     source  text NOT NULL,
     key     text NOT NULL,
-    CONSTRAINT directory_addresses_pkey PRIMARY KEY (address),
-    CONSTRAINT directory_addresses_entry_fkey FOREIGN KEY (source, key)
-        REFERENCES annuaire.directory_entries (source, key) ON DELETE CASCADE
+    CONSTRAINT directory_addresses_pkey PRIMARY KEY (address)
 );
 CREATE INDEX directory_addresses_entry_idx ON annuaire.directory_addresses (source, key);
 

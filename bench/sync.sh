@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# bench/sync.sh: full sync of a generated inetOrgPerson directory (slapd on loopback)
+# into an empty annuaire, side by side with ldapsearch dumping the same entries to
+# /dev/null; then the same entries as an LDIF file import.
+#
+#   bench/sync.sh [SIZES...]     default: 100000 1000000; RUNS=3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+. bench/lib.sh
+
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
+runs=${RUNS:-3}
+ensure_packages "${LDAP_PACKAGES[@]}"
+bench_start
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid= # only the database is needed
+export LDAPNOINIT=1
+suffix="dc=example,dc=gouv,dc=fr"
+summary=()
+
+# Wall time (s) and peak RSS (kB) of a command: "secs kb".
+measure() {
+    /usr/bin/python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.monotonic()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+if r.returncode not in (0, 3):
+    sys.stderr.write(r.stderr.decode()); sys.exit(1)
+print(f"{time.monotonic() - t:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+PY
+}
+
+for n in "${sizes[@]}"; do
+    echo "== $n entries"
+    sd=$work/slapd-$n
+    mkdir -p "$sd"/{slapd.d,db,run}
+    sport=$(free_port)
+    /usr/bin/python3 - "$n" "$sd" "$suffix" <<'PY'
+import base64, sys, uuid
+n, d, suffix = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+with open(f"{d}/config.ldif", "w") as f:
+    f.write(f"""dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: {d}/run/slapd.pid
+olcLogLevel: none
+
+dn: cn=module{{0}},cn=config
+objectClass: olcModuleList
+cn: module{{0}}
+olcModulePath: /usr/lib/ldap
+olcModuleLoad: back_mdb
+olcModuleLoad: syncprov
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+include: file:///etc/ldap/schema/core.ldif
+include: file:///etc/ldap/schema/cosine.ldif
+include: file:///etc/ldap/schema/nis.ldif
+include: file:///etc/ldap/schema/inetorgperson.ldif
+
+dn: olcDatabase={{1}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{1}}mdb
+olcSuffix: {suffix}
+olcRootDN: cn=admin,{suffix}
+olcRootPW: secret
+olcDbDirectory: {d}/db
+olcDbMaxSize: 4294967296
+olcDbIndex: objectClass eq
+olcDbIndex: entryUUID eq
+olcAccess: {{0}}to * by * read
+olcLimits: {{0}}dn.exact="cn=admin,{suffix}" size=unlimited time=unlimited
+""")
+names = ["Élodie", "Jean", "Camille", "Louis", "Séverine", "Thomas", "Zoé", "Hélène"]
+with open(f"{d}/data.ldif", "w") as f:
+    f.write(f"dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"
+            f"dn: ou=people,{suffix}\nobjectClass: organizationalUnit\nou: people\n\n")
+    for i in range(n):
+        g = names[i % len(names)]
+        cn = base64.b64encode(f"{g} Agent{i}".encode()).decode()
+        f.write(f"dn: uid=a{i:07d},ou=people,{suffix}\nobjectClass: inetOrgPerson\nuid: a{i:07d}\n"
+                f"cn:: {cn}\nsn: Agent{i}\ngivenName:: {base64.b64encode(g.encode()).decode()}\n"
+                f"displayName:: {cn}\nmail: a{i:07d}@ministere{i % 40}.gouv.fr\n"
+                + (f"mail: alias{i}@ministere{i % 40}.gouv.fr\n" if i % 10 == 0 else "")
+                + f"ou: Direction {i % 300}\ntitle: Chargé de mission\n"
+                + ("mobile: +33 6 00 00 00 00\n" if i % 3 == 0 else "")
+                + f"entryUUID: {uuid.UUID(int=i + 1)}\n\n")
+PY
+    /usr/sbin/slapadd -n0 -F "$sd/slapd.d" -l "$sd/config.ldif" >/dev/null 2>&1
+    /usr/sbin/slapadd -q -F "$sd/slapd.d" -b "$suffix" -l "$sd/data.ldif" >/dev/null 2>&1
+    /usr/sbin/slapd -F "$sd/slapd.d" -h "ldap://127.0.0.1:$sport/"
+    sleep 0.5
+    printf 'secret\n' >"$sd/pw"
+    cat >"$work/sync.yaml" <<CONF
+database:
+  conninfo: "host=$work/pg/run port=$pgport dbname=annuaire user=annuaire"
+sync:
+  sources:
+    - name: bench
+      ministry: Bench
+      ldap:
+        urls: ["ldap://127.0.0.1:$sport"]
+        bind_dn: "cn=admin,$suffix"
+        bind_password_file: $sd/pw
+        base_dns: ["ou=people,$suffix"]
+        filter: "(objectClass=inetOrgPerson)"
+        page_size: 1000
+        timeout: 600
+    - name: benchldif
+      ministry: Bench LDIF
+      ldif: $sd/data.ldif
+CONF
+    ls_t=()
+    sy_t=()
+    sy_rss=()
+    lf_t=()
+    for i in $(seq "$runs"); do
+        m=$(measure ldapsearch -x -LLL -H "ldap://127.0.0.1:$sport" -D "cn=admin,$suffix" -w secret \
+            -b "ou=people,$suffix" -E pr=1000/noprompt "(objectClass=inetOrgPerson)")
+        ls_t+=("${m% *}")
+        scripts/pg-cluster psql "$work/pg" -d annuaire -c "TRUNCATE annuaire.directory_entries CASCADE" \
+            -c "DELETE FROM annuaire.sync_sources" >/dev/null
+        m=$(measure build/annuaire sync -c "$work/sync.yaml" --source bench)
+        sy_t+=("${m% *}")
+        sy_rss+=("${m#* }")
+        scripts/pg-cluster psql "$work/pg" -d annuaire -c "TRUNCATE annuaire.directory_entries CASCADE" \
+            -c "DELETE FROM annuaire.sync_sources" >/dev/null
+        m=$(measure build/annuaire sync -c "$work/sync.yaml" --source benchldif)
+        lf_t+=("${m% *}")
+        echo "  run $i: ldapsearch ${ls_t[-1]} s; sync from slapd ${sy_t[-1]} s (peak RSS ${sy_rss[-1]} kB); LDIF import ${lf_t[-1]} s"
+    done
+    kill "$(cat "$sd/run/slapd.pid")"
+    line=$(awk -v n="$n" -v ls="$(median "${ls_t[@]}")" -v sy="$(median "${sy_t[@]}")" \
+        -v rss="$(median "${sy_rss[@]}")" -v lf="$(median "${lf_t[@]}")" 'BEGIN {
+        printf "%d entries: ldapsearch %.2f s; full sync into an empty annuaire %.2f s (%.2fx); sync peak RSS %.0f MB; LDIF import %.2f s",
+               n, ls, sy, sy / ls, rss / 1024, lf }')
+    echo "  $line"
+    summary+=("$line")
+    rm -rf "$sd"
+done
+echo
+printf '%s\n' "${summary[@]}"
