@@ -265,6 +265,9 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
                     "  FROM annuaire.directory_entries WHERE source = $1) e ON e.key = s.key"
                     " WHERE s.key IS NOT NULL OR e.deleted_at IS NULL",
                     1, params, NULL, err, err_size) != 0 ||
+        /* Temporary tables have no statistics until analysed: without them the planner
+         * takes them for tiny and nests loops over a million rows. */
+        exec_params(st->pg, "ANALYZE sync_diff", 0, NULL, NULL, err, err_size) != 0 ||
         exec_params(st->pg,
                     "SELECT count(*) FILTER (WHERE kind = 'a'), count(*) FILTER (WHERE kind = 'c'),"
                     " count(*) FILTER (WHERE kind = 'u'), count(*) FILTER (WHERE kind = 'r'),"
@@ -323,10 +326,15 @@ lsync_stage_apply(struct lsync_stage *st,
                     " content_hash = EXCLUDED.content_hash, last_seen_at = now(),"
                     " last_changed_at = now(), deleted_at = NULL",
                     1, params, NULL, err, err_size) != 0 ||
-        exec_params(st->pg,
-                    "UPDATE annuaire.directory_entries e SET deleted_at = now()"
-                    " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key AND d.kind = 'r'",
-                    1, params, NULL, err, err_size) != 0 ||
+        (c->removed > 0 &&
+         exec_params(st->pg,
+                     "UPDATE annuaire.directory_entries e SET deleted_at = now()"
+                     " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key AND d.kind = 'r'",
+                     1, params, NULL, err, err_size) != 0) ||
+        /* The table may have just grown by a million rows: fresh statistics for what follows. */
+        (c->added + c->changed > 10000 && exec_params(st->pg, "ANALYZE annuaire.directory_entries",
+                                                      0, NULL, NULL, err, err_size) != 0) ||
+        exec_params(st->pg, "ANALYZE sync_touched", 0, NULL, NULL, err, err_size) != 0 ||
         /* Unchanged entries were seen too. */
         exec_params(st->pg, "UPDATE annuaire.sync_sources SET last_full_at = now() WHERE name = $1",
                     1, params, NULL, err, err_size) != 0 ||

@@ -22,7 +22,7 @@ cn: config
 olcPidFile: {dir}/run/slapd.pid
 olcArgsFile: {dir}/run/slapd.args
 olcLogLevel: none
-
+{tls}
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
 cn: module{{0}}
@@ -100,17 +100,41 @@ ou: people
 """
 
 
+def make_ca(directory):
+    """A test CA and a server certificate for 127.0.0.1 (IP SAN): libldap checks the name."""
+    def run(*args):
+        subprocess.run(args, check=True, capture_output=True, cwd=directory)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", "2", "-subj", "/CN=Annuaire Test CA")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(directory, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
+    return os.path.join(directory, "ca.crt")
+
+
 class Slapd:
-    def __init__(self, entries_ldif="", sessionlog=1000):
+    def __init__(self, entries_ldif="", sessionlog=1000, tls=False):
         self.dir = tempfile.mkdtemp(prefix="slapd-", dir=os.environ.get("ANNUAIRE_IT_TMP") or None)
         self.port = harness.free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
+        self.tls_port = harness.free_port() if tls else None
+        self.ldaps_url = f"ldaps://127.0.0.1:{self.tls_port}" if tls else None
+        self.ca_file = None
         self.proc = None
-        for sub in ("slapd.d", "db", "run"):
+        for sub in ("slapd.d", "db", "run", "tls"):
             os.makedirs(os.path.join(self.dir, sub))
+        tls_config = ""
+        if tls:
+            self.ca_file = make_ca(os.path.join(self.dir, "tls"))
+            t = os.path.join(self.dir, "tls")
+            tls_config = (f"olcTLSCACertificateFile: {t}/ca.crt\nolcTLSCertificateFile: {t}/server.crt\n"
+                          f"olcTLSCertificateKeyFile: {t}/server.key\n")
         with open(os.path.join(self.dir, "config.ldif"), "w") as f:
             f.write(CONFIG.format(dir=self.dir, suffix=SUFFIX, admin=ADMIN, password=PASSWORD,
-                                  sessionlog=sessionlog))
+                                  sessionlog=sessionlog, tls=tls_config))
         self._run([SLAPADD, "-n0", "-F", self.dir + "/slapd.d", "-l", self.dir + "/config.ldif"])
         with open(os.path.join(self.dir, "data.ldif"), "w") as f:
             f.write(BASE + entries_ldif)
@@ -123,7 +147,8 @@ class Slapd:
         assert r.returncode == 0, (args, r.stdout, r.stderr)
 
     def start(self):
-        self.proc = subprocess.Popen([SLAPD, "-d", "0", "-F", self.dir + "/slapd.d", "-h", self.url + "/"],
+        urls = self.url + "/" + (f" {self.ldaps_url}/" if self.ldaps_url else "")
+        self.proc = subprocess.Popen([SLAPD, "-d", "0", "-F", self.dir + "/slapd.d", "-h", urls],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -20,14 +20,14 @@ if not slapd.available():
     pytest.skip("slapd is not installed", allow_module_level=True)
 
 
-def ldap_source(url, tmp_path, anonymous=False, page_size=2, timeout=10, password="secret"):
+def ldap_source(url, tmp_path, anonymous=False, page_size=2, timeout=10, password="secret", tls=""):
     pw = tmp_path / "ldap-password"
     pw.write_text(password + "\n")
     auth = "" if anonymous else (f"        bind_dn: \"{slapd.ADMIN}\"\n"
                                  f"        bind_password_file: {pw}\n")
     return ("sync:\n  sources:\n    - name: agri\n      ministry: \"Ministère de l'Agriculture\"\n"
             "      priority: 10\n      ldap:\n"
-            f"        urls: [\"{url}\"]\n{auth}"
+            f"        urls: [\"{url}\"]\n{auth}{tls}"
             f"        base_dns: [\"ou=people,{SUFFIX}\"]\n"
             "        filter: \"(objectClass=inetOrgPerson)\"\n"
             f"        page_size: {page_size}\n        connect_timeout: 2\n        timeout: {timeout}\n")
@@ -130,5 +130,24 @@ def test_wrong_password(cluster, tmp_path):
         assert "Invalid credentials" in r.stderr
         assert "wrong" not in r.stderr  # never the password
         assert sql(svc, "SELECT status FROM annuaire.sync_runs") == "failed"
+    finally:
+        server.close()
+
+
+def test_starttls_and_ldaps(cluster, tmp_path):
+    server = Slapd(people(3), tls=True)
+    try:
+        for url, extra in ((server.url, "        starttls: true\n"), (server.ldaps_url, "")):
+            svc = harness.Service(cluster, config=ldap_source(
+                url, tmp_path, tls=extra + f"        ca_file: {server.ca_file}\n"))
+            r = svc.run("sync")
+            assert r.returncode == 0, (url, r.stderr)
+            assert "added=3" in r.stdout
+        # Without the test CA, the server's certificate is refused: nothing read.
+        other_ca = slapd.make_ca(str(tmp_path))
+        svc = harness.Service(cluster, config=ldap_source(
+            server.url, tmp_path, tls=f"        starttls: true\n        ca_file: {other_ca}\n"))
+        r = svc.run("sync")
+        assert r.returncode == 1 and "StartTLS failed" in r.stderr
     finally:
         server.close()
