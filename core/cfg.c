@@ -672,6 +672,7 @@ static const struct field_shape ldap_fields[] = {
     { "page_size", SH_INT, 1, 10000 },
     { "connect_timeout", SH_INT, 1, 300 },
     { "timeout", SH_INT, 1, 3600 },
+    { "content_sync", SH_BOOL, 0, 0 },
 };
 static const struct field_shape attribute_fields[] = {
     { "key", SH_TEXT, 1, 64 },          { "mail", SH_TEXT_OR_LIST, 1, 64 },

@@ -49,6 +49,7 @@ struct lsync_ldap {
     const char *filter;
     int page_size;
     int connect_timeout, timeout; /* seconds */
+    bool content_sync;            /* RFC 4533 incremental runs */
 };
 
 struct lsync_source {
@@ -81,13 +82,15 @@ struct lsync_entry {
 void lsync_entry_clear(struct lsync_entry *e);
 
 /**
- * Maps an entry. An entry without a stable key is rejected; a value that cannot
+ * Maps an entry (known_key: the key the protocol gave, else NULL: from the
+ * attributes). An entry without a stable key is rejected; a value that cannot
  * be used (an invalid mail) is dropped and named in dropped (may be NULL).
  * @param[out] dropped  filled with "mail 'x'" for each value left out
  * @return 0, or -1 with the reason in why
  */
 int lsync_map(const struct lsync_attrs *map,
               const char *dn,
+              const char *known_key,
               const struct lsync_attr *attrs,
               size_t n_attrs,
               struct lsync_entry *out,
@@ -97,8 +100,15 @@ int lsync_map(const struct lsync_attrs *map,
 
 /* What readers hand each entry to, and a way to stop. */
 struct lsync_sink {
-    /** @return 0 to go on, -1 to stop the read (an error is already recorded) */
-    int (*entry)(void *ctx, const char *dn, const struct lsync_attr *attrs, size_t n);
+    /** An entry, whole. key: its stable key when the reader knows it (content sync), else
+     *  NULL. @return 0 to go on, -1 to stop the read (an error is already recorded) */
+    int (*entry)(void *ctx,
+                 const char *dn,
+                 const char *key,
+                 const struct lsync_attr *attrs,
+                 size_t n);
+    /** A key the server says is present ('p', unchanged) or deleted ('d'). @return 0 or -1 */
+    int (*key)(void *ctx, char state, const char *key);
     void *ctx;
 };
 
@@ -111,6 +121,22 @@ int lsync_read_ldap(const struct lsync_ldap *conf,
                     struct lsync_sink *sink,
                     char *err,
                     size_t err_size);
+
+/**
+ * RFC 4533 content synchronisation, refreshOnly: from cookie (NULL: everything), the
+ * entries added or changed, and the keys present or deleted.
+ * @param[out] new_cookie    the cookie to store with the result (owned, may be NULL)
+ * @param[out] delete_mode   the server listed deletions (else absent keys are gone)
+ * @return 0 on a complete refresh, else -1 with err set
+ */
+int lsync_read_ldap_sync(const struct lsync_ldap *conf,
+                         const struct lsync_attrs *map,
+                         const char *cookie,
+                         struct lsync_sink *sink,
+                         char **new_cookie,
+                         bool *delete_mode,
+                         char *err,
+                         size_t err_size);
 
 /* reconcile.c: one source run inside one transaction on pg. */
 struct lsync_counts {
@@ -127,11 +153,23 @@ struct lsync_stage *lsync_stage_begin(PGconn *pg,
 /** Streams one mapped entry into the staging table. @return 0 or -1 (err set) */
 int
 lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, size_t err_size);
+/** Streams a key that is present (state 'p', unchanged) or deleted ('d'). @return 0 or -1 */
+int lsync_stage_put_key(struct lsync_stage *st,
+                        char state,
+                        const char *key,
+                        char *err,
+                        size_t err_size);
+/** The content-sync cookie stored with the source's data (borrowed), or NULL. */
+const char *lsync_stage_cookie(const struct lsync_stage *st);
+/** The server listed its deletions: keys it did not mention are unchanged, not removed. */
+void lsync_stage_set_delete_mode(struct lsync_stage *st, bool delete_mode);
 /** Ends the COPY and counts what applying would do. @return 0 or -1 */
 int lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, size_t err_size);
-/** Applies, rebuilds the consolidated addresses, records the run and commits. @return 0 or -1 */
+/** Applies, rebuilds the consolidated addresses, stores new_cookie (may be NULL), records
+ *  the run and commits. @return 0 or -1 */
 int lsync_stage_apply(struct lsync_stage *st,
                       struct lsync_counts *c,
+                      const char *new_cookie,
                       const char *mode,
                       const char *status,
                       json_t *report,

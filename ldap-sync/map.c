@@ -147,6 +147,7 @@ hex(const char *data, size_t len)
 int
 lsync_map(const struct lsync_attrs *map,
           const char *dn,
+          const char *known_key,
           const struct lsync_attr *attrs,
           size_t n_attrs,
           struct lsync_entry *out,
@@ -158,7 +159,7 @@ lsync_map(const struct lsync_attrs *map,
     char *flag;
 
     memset(out, 0, sizeof(*out));
-    switch (map->key_kind) {
+    switch (known_key != NULL ? LSYNC_KEY_OTHER : (enum lsync_key)map->key_kind) {
     case LSYNC_KEY_DN:
         out->key = xstrdup(dn);
         break;
@@ -170,7 +171,7 @@ lsync_map(const struct lsync_attrs *map,
         break;
     case LSYNC_KEY_ENTRYUUID:
     case LSYNC_KEY_OTHER:
-        out->key = first_text(attrs, n_attrs, map->key);
+        out->key = known_key ? xstrdup(known_key) : first_text(attrs, n_attrs, map->key);
         break;
     }
     if (out->key == NULL) {

@@ -15,6 +15,8 @@ struct lsync_stage {
     PGconn *pg;
     const struct lsync_source *src;
     struct util_buf copy; /* COPY data not yet sent */
+    char *cookie;         /* the content-sync cookie stored with the data, or NULL */
+    bool delete_mode;     /* the server listed deletions: absent keys are unchanged */
     bool copying;
     bool begun;
 };
@@ -80,14 +82,18 @@ lsync_stage_begin(PGconn *pg,
                     " SET ministry = EXCLUDED.ministry, priority = EXCLUDED.priority",
                     3, source_params, NULL, err, err_size) != 0 ||
         /* One run of a source at a time, whichever machine starts it. */
-        exec_params(pg, "SELECT 1 FROM annuaire.sync_sources WHERE name = $1 FOR UPDATE", 1,
-                    source_params, NULL, err, err_size) != 0 ||
+        exec_params(pg, "SELECT cookie FROM annuaire.sync_sources WHERE name = $1 FOR UPDATE", 1,
+                    source_params, &res, err, err_size) != 0 ||
+        (st->cookie = PQgetisnull(res, 0, 0) ? NULL : xstrdup(PQgetvalue(res, 0, 0)), PQclear(res),
+         0) ||
         exec_params(pg,
                     "DELETE FROM annuaire.directory_entries WHERE source = $1"
                     " AND deleted_at < now() - make_interval(days => $2::integer)",
                     2, purge_params, NULL, err, err_size) != 0 ||
         exec_params(pg,
-                    "CREATE TEMPORARY TABLE sync_staging (key text NOT NULL, dn text NOT NULL,"
+                    /* state: e = an entry as read, p = present (unchanged), d = deleted */
+                    "CREATE TEMPORARY TABLE sync_staging (state \"char\" NOT NULL,"
+                    " key text NOT NULL, dn text NOT NULL,"
                     " mails text[] NOT NULL, display_name text, given_name text, surname text,"
                     " entity text, title text, mobile text, mobile_e164 text,"
                     " hidden boolean NOT NULL, disabled boolean NOT NULL,"
@@ -196,6 +202,7 @@ lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, 
     char *mails = array_literal(e->mails, e->n_mails);
     char *hash = content_hash(e, mails);
 
+    copy_field(&st->copy, "e", false);
     copy_field(&st->copy, e->key, false);
     copy_field(&st->copy, e->dn, false);
     copy_field(&st->copy, mails, false);
@@ -215,9 +222,33 @@ lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, 
 }
 
 int
+lsync_stage_put_key(struct lsync_stage *st, char state, const char *key, char *err, size_t err_size)
+{
+    char s[2] = { state, '\0' };
+
+    copy_field(&st->copy, s, false);
+    copy_field(&st->copy, key, false);
+    util_buf_puts(&st->copy, "\t{}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\tf\tf\t-\n");
+    return st->copy.len >= 256 * 1024 ? flush_copy(st, err, err_size) : 0;
+}
+
+const char *
+lsync_stage_cookie(const struct lsync_stage *st)
+{
+    return st->cookie;
+}
+
+void
+lsync_stage_set_delete_mode(struct lsync_stage *st, bool delete_mode)
+{
+    st->delete_mode = delete_mode;
+}
+
+int
 lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, size_t err_size)
 {
     const char *params[] = { st->src->name };
+    const char *diff_params[] = { st->src->name, st->delete_mode ? "true" : "false" };
     PGresult *res = NULL;
     long long dups;
 
@@ -259,28 +290,50 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
                     "CREATE TEMPORARY TABLE sync_diff ON COMMIT DROP AS"
                     " SELECT coalesce(s.key, e.key) AS key, CASE"
                     "  WHEN s.key IS NULL THEN 'r'"
+                    "  WHEN s.state = 'd' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
+                    "   THEN 'r' ELSE 'x' END"
+                    "  WHEN s.state = 'p' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
+                    "   THEN 'u' ELSE 'x' END"
                     "  WHEN e.key IS NULL OR e.deleted_at IS NOT NULL THEN 'a'"
                     "  WHEN e.content_hash <> s.content_hash THEN 'c' ELSE 'u' END AS kind"
-                    " FROM sync_staging s FULL JOIN (SELECT key, content_hash, deleted_at"
+                    " FROM sync_staging s"
+                    /* Deletions listed by the server: what it did not mention is unchanged,
+                     * so only what it mentioned is joined. Otherwise what is not in the read
+                     * is gone, and every entry of the source is looked at. */
+                    " LEFT JOIN (SELECT key, content_hash, deleted_at"
                     "  FROM annuaire.directory_entries WHERE source = $1) e ON e.key = s.key"
-                    " WHERE s.key IS NOT NULL OR e.deleted_at IS NULL",
-                    1, params, NULL, err, err_size) != 0 ||
+                    " WHERE $2"
+                    " UNION ALL SELECT e.key, 'r' FROM annuaire.directory_entries e"
+                    " WHERE NOT $2 AND e.source = $1 AND e.deleted_at IS NULL"
+                    " AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.key = e.key)"
+                    " UNION ALL SELECT coalesce(s.key, e.key), CASE"
+                    "  WHEN s.state = 'd' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
+                    "   THEN 'r' ELSE 'x' END"
+                    "  WHEN s.state = 'p' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
+                    "   THEN 'u' ELSE 'x' END"
+                    "  WHEN e.key IS NULL OR e.deleted_at IS NOT NULL THEN 'a'"
+                    "  WHEN e.content_hash <> s.content_hash THEN 'c' ELSE 'u' END"
+                    " FROM sync_staging s LEFT JOIN (SELECT key, content_hash, deleted_at"
+                    "  FROM annuaire.directory_entries WHERE source = $1) e ON e.key = s.key"
+                    " WHERE NOT $2",
+                    2, diff_params, NULL, err, err_size) != 0 ||
         /* Temporary tables have no statistics until analysed: without them the planner
          * takes them for tiny and nests loops over a million rows. */
         exec_params(st->pg, "ANALYZE sync_diff", 0, NULL, NULL, err, err_size) != 0 ||
         exec_params(st->pg,
                     "SELECT count(*) FILTER (WHERE kind = 'a'), count(*) FILTER (WHERE kind = 'c'),"
-                    " count(*) FILTER (WHERE kind = 'u'), count(*) FILTER (WHERE kind = 'r'),"
-                    " count(*) FILTER (WHERE kind <> 'a') FROM sync_diff",
-                    0, NULL, &res, err, err_size) != 0) {
+                    " count(*) FILTER (WHERE kind = 'r'),"
+                    " (SELECT count(*) FROM annuaire.directory_entries"
+                    "  WHERE source = $1 AND deleted_at IS NULL)"
+                    " FROM sync_diff",
+                    1, params, &res, err, err_size) != 0) {
         return -1;
     }
     c->added = count_of(res, 0);
     c->changed = count_of(res, 1);
-    c->unchanged = count_of(res, 2);
-    c->removed = count_of(res, 3);
-    /* live before: what was there and not soft-deleted (added keys may be restorations) */
-    c->live_before = count_of(res, 4);
+    c->removed = count_of(res, 2);
+    c->live_before = count_of(res, 3);
+    c->unchanged = c->live_before - c->changed - c->removed;
     PQclear(res);
     return 0;
 }
@@ -288,6 +341,7 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
 int
 lsync_stage_apply(struct lsync_stage *st,
                   struct lsync_counts *c,
+                  const char *new_cookie,
                   const char *mode,
                   const char *status,
                   json_t *report,
@@ -295,6 +349,7 @@ lsync_stage_apply(struct lsync_stage *st,
                   size_t err_size)
 {
     const char *params[] = { st->src->name };
+    const char *cookie_params[] = { st->src->name, new_cookie, st->delete_mode ? "true" : "false" };
     char *report_text = NULL;
     PGresult *res = NULL;
     int ret = -1;
@@ -336,8 +391,11 @@ lsync_stage_apply(struct lsync_stage *st,
                                                       0, NULL, NULL, err, err_size) != 0) ||
         exec_params(st->pg, "ANALYZE sync_touched", 0, NULL, NULL, err, err_size) != 0 ||
         /* Unchanged entries were seen too. */
-        exec_params(st->pg, "UPDATE annuaire.sync_sources SET last_full_at = now() WHERE name = $1",
-                    1, params, NULL, err, err_size) != 0 ||
+        /* The new cookie goes with the data it describes, in the same transaction. */
+        exec_params(st->pg,
+                    "UPDATE annuaire.sync_sources SET cookie = $2, last_full_at = CASE WHEN $3"
+                    " THEN last_full_at ELSE now() END WHERE name = $1",
+                    3, cookie_params, NULL, err, err_size) != 0 ||
         /* Who claims each touched address: live entries, with their source's priority. */
         exec_params(st->pg,
                     "CREATE TEMPORARY TABLE sync_claims ON COMMIT DROP AS"
@@ -420,5 +478,6 @@ lsync_stage_abort(struct lsync_stage *st)
         PQclear(PQexec(st->pg, "ROLLBACK"));
     }
     free(st->copy.p);
+    free(st->cookie);
     free(st);
 }

@@ -54,7 +54,7 @@ is_person(const struct lsync_attr *attrs, size_t n)
 }
 
 static int
-on_entry(void *ctx, const char *dn, const struct lsync_attr *attrs, size_t n)
+on_entry(void *ctx, const char *dn, const char *key, const struct lsync_attr *attrs, size_t n)
 {
     struct run *run = ctx;
     struct lsync_entry e;
@@ -67,7 +67,7 @@ on_entry(void *ctx, const char *dn, const struct lsync_attr *attrs, size_t n)
     }
     dropped = json_array();
     run->read++;
-    if (lsync_map(&run->src->attrs, dn, attrs, n, &e, dropped, why, sizeof(why)) != 0) {
+    if (lsync_map(&run->src->attrs, dn, key, attrs, n, &e, dropped, why, sizeof(why)) != 0) {
         run->rejected++;
         report_add(run, json_pack("{s:s, s:s}", "rejected", dn, "reason", why));
     } else {
@@ -79,6 +79,14 @@ on_entry(void *ctx, const char *dn, const struct lsync_attr *attrs, size_t n)
     }
     json_decref(dropped);
     return ret;
+}
+
+static int
+on_key(void *ctx, char state, const char *key)
+{
+    struct run *run = ctx;
+
+    return lsync_stage_put_key(run->st, state, key, run->err, sizeof(run->err));
 }
 
 /* A run that applied nothing is still recorded, in its own transaction. */
@@ -124,9 +132,11 @@ run_source(const struct cfg *cfg,
            FILE *err)
 {
     struct run run = { .src = src, .report = json_array() };
-    struct lsync_sink sink = { on_entry, &run };
+    struct lsync_sink sink = { on_entry, on_key, &run };
+    char *new_cookie = NULL;
+    bool delete_mode = false;
     struct lsync_counts c = { 0 };
-    const char *mode = opts->dry_run ? "dry-run" : "full";
+    const char *mode = "full";
     long long t0 = util_now_ns();
     enum lsync_outcome outcome = LSYNC_FAILED;
     int rc;
@@ -135,8 +145,22 @@ run_source(const struct cfg *cfg,
     if (run.st == NULL) {
         goto failed;
     }
-    rc = src->ldif ? lsync_read_ldif(src->ldif, &sink, run.err, sizeof(run.err))
-                   : lsync_read_ldap(&src->ldap, &src->attrs, &sink, run.err, sizeof(run.err));
+    if (src->ldif != NULL) {
+        rc = lsync_read_ldif(src->ldif, &sink, run.err, sizeof(run.err));
+    } else if (src->ldap.content_sync) {
+        /* From the stored cookie, unless a full read is asked for (or none is stored). */
+        const char *cookie = opts->full ? NULL : lsync_stage_cookie(run.st);
+
+        mode = cookie ? "incremental" : "full";
+        rc = lsync_read_ldap_sync(&src->ldap, &src->attrs, cookie, &sink, &new_cookie, &delete_mode,
+                                  run.err, sizeof(run.err));
+        lsync_stage_set_delete_mode(run.st, delete_mode);
+    } else {
+        rc = lsync_read_ldap(&src->ldap, &src->attrs, &sink, run.err, sizeof(run.err));
+    }
+    if (opts->dry_run) {
+        mode = "dry-run";
+    }
     if (rc != 0) {
         goto failed; /* an incomplete read applies nothing */
     }
@@ -166,8 +190,8 @@ run_source(const struct cfg *cfg,
         outcome = c.rejected ? LSYNC_PARTIAL : LSYNC_SUCCESS;
         goto done;
     }
-    if (lsync_stage_apply(run.st, &c, mode, c.rejected ? "partial" : "success", run.report, run.err,
-                          sizeof(run.err)) != 0) {
+    if (lsync_stage_apply(run.st, &c, new_cookie, mode, c.rejected ? "partial" : "success",
+                          run.report, run.err, sizeof(run.err)) != 0) {
         goto failed;
     }
     print_line(out, src->name, c.rejected ? "partial" : "success", mode, &c,
@@ -197,6 +221,7 @@ done:
     }
     lsync_stage_abort(run.st);
     json_decref(run.report);
+    free(new_cookie);
     return outcome;
 }
 

@@ -131,4 +131,6 @@ lsync_source_from_json(const json_t *j, struct lsync_source *s)
     s->ldap.page_size = number(ldap, "page_size", 1000);
     s->ldap.connect_timeout = number(ldap, "connect_timeout", 5);
     s->ldap.timeout = number(ldap, "timeout", 60);
+    s->ldap.content_sync =
+        text(ldap, "content_sync") && strcmp(text(ldap, "content_sync"), "true") == 0;
 }

@@ -138,11 +138,11 @@ wanted_attributes(const struct lsync_attrs *m, char **out, size_t max)
     return n;
 }
 
-/* Hands the entries of one page to the sink. @return 0 or -1 */
+/* Hands one entry message to the sink. @return 0 or -1 */
 static int
-deliver_page(LDAP *ld, LDAPMessage *res, struct lsync_sink *sink)
+deliver_entry(LDAP *ld, LDAPMessage *e, const char *key, struct lsync_sink *sink)
 {
-    for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL; e = ldap_next_entry(ld, e)) {
+    {
         struct lsync_attr attrs[MAX_ATTRS];
         struct berval **vals[MAX_ATTRS];
         size_t n = 0;
@@ -158,13 +158,22 @@ deliver_page(LDAP *ld, LDAPMessage *res, struct lsync_sink *sink)
             n++;
         }
         ber_free(ber, 0);
-        rc = sink->entry(sink->ctx, dn ? dn : "", attrs, n);
+        rc = sink->entry(sink->ctx, dn ? dn : "", key, attrs, n);
         for (size_t i = 0; i < n; i++) {
             ldap_value_free_len(vals[i]);
             ldap_memfree((char *)attrs[i].name);
         }
         ldap_memfree(dn);
-        if (rc != 0) {
+        return rc != 0 ? -1 : 0;
+    }
+}
+
+/* Hands the entries of one page to the sink. @return 0 or -1 */
+static int
+deliver_page(LDAP *ld, LDAPMessage *res, struct lsync_sink *sink)
+{
+    for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL; e = ldap_next_entry(ld, e)) {
+        if (deliver_entry(ld, e, NULL, sink) != 0) {
             return -1;
         }
     }
@@ -261,5 +270,168 @@ lsync_read_ldap(const struct lsync_ldap *conf,
         ret = read_base(ld, conf, conf->bases[i], attrs, sink, err, err_size);
     }
     ldap_unbind_ext_s(ld, NULL, NULL);
+    return ret;
+}
+
+/* --- RFC 4533 content synchronisation (refreshOnly) ------------------------ */
+
+struct csync {
+    struct lsync_sink *sink;
+    bool failed;
+    bool delete_mode;
+    bool done;
+};
+
+/* entryUUID as the directory writes it: 8-4-4-4-12 lower-case hex. */
+static int
+uuid_text(const struct berval *uuid, char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    if (uuid == NULL || uuid->bv_len != 16) {
+        return -1;
+    }
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            out[o++] = '-';
+        }
+        out[o++] = hex[(unsigned char)uuid->bv_val[i] >> 4];
+        out[o++] = hex[(unsigned char)uuid->bv_val[i] & 15];
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int
+on_sync_entry(ldap_sync_t *ls, LDAPMessage *msg, struct berval *uuid, ldap_sync_refresh_t phase)
+{
+    struct csync *cs = ls->ls_private;
+    char key[37];
+    int rc = 0;
+
+    if (uuid_text(uuid, key) != 0) {
+        cs->failed = true;
+        return -1;
+    }
+    switch (phase) {
+    case LDAP_SYNC_CAPI_ADD:
+    case LDAP_SYNC_CAPI_MODIFY:
+        rc = deliver_entry(ls->ls_ld, msg, key, cs->sink);
+        break;
+    case LDAP_SYNC_CAPI_PRESENT:
+        rc = cs->sink->key(cs->sink->ctx, 'p', key);
+        break;
+    case LDAP_SYNC_CAPI_DELETE:
+        rc = cs->sink->key(cs->sink->ctx, 'd', key);
+        break;
+    default:
+        break;
+    }
+    if (rc != 0) {
+        cs->failed = true;
+    }
+    return rc;
+}
+
+static int
+on_sync_reference(ldap_sync_t *ls, LDAPMessage *msg)
+{
+    return 0; /* referrals are not chased */
+}
+
+static int
+on_sync_intermediate(ldap_sync_t *ls, LDAPMessage *msg, BerVarray uuids, ldap_sync_refresh_t phase)
+{
+    struct csync *cs = ls->ls_private;
+    char state = phase == LDAP_SYNC_CAPI_DELETES_IDSET ? 'd' : 'p';
+
+    if (phase != LDAP_SYNC_CAPI_PRESENTS_IDSET && phase != LDAP_SYNC_CAPI_DELETES_IDSET) {
+        return 0;
+    }
+    for (size_t i = 0; uuids != NULL && uuids[i].bv_val != NULL; i++) {
+        char key[37];
+
+        if (uuid_text(&uuids[i], key) != 0 || cs->sink->key(cs->sink->ctx, state, key) != 0) {
+            cs->failed = true;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+on_sync_result(ldap_sync_t *ls, LDAPMessage *msg, int refresh_deletes)
+{
+    struct csync *cs = ls->ls_private;
+
+    cs->delete_mode = refresh_deletes != 0;
+    cs->done = true;
+    return 0;
+}
+
+int
+lsync_read_ldap_sync(const struct lsync_ldap *conf,
+                     const struct lsync_attrs *map,
+                     const char *cookie,
+                     struct lsync_sink *sink,
+                     char **new_cookie,
+                     bool *delete_mode,
+                     char *err,
+                     size_t err_size)
+{
+    char *attrs[LSYNC_MAX_MAIL_ATTRS + LSYNC_MAX_ENTITY_ATTRS + 12];
+    struct csync cs = { .sink = sink };
+    ldap_sync_t ls;
+    LDAP *ld;
+    int ret = -1;
+    int rc;
+
+    *new_cookie = NULL;
+    *delete_mode = false;
+    if (conf->n_bases != 1) {
+        snprintf(err, err_size, "content sync reads one base DN (%zu given)", conf->n_bases);
+        return -1;
+    }
+    setenv("LDAPNOINIT", "1", 1);
+    ld = connect_bind(conf, err, err_size);
+    if (ld == NULL) {
+        return -1;
+    }
+    wanted_attributes(map, attrs, ANN_ARRAY_LEN(attrs));
+    ldap_sync_initialize(&ls);
+    ls.ls_base = (char *)conf->bases[0];
+    ls.ls_scope = conf->scope;
+    ls.ls_filter = (char *)conf->filter;
+    ls.ls_attrs = attrs;
+    ls.ls_timelimit = conf->timeout;
+    ls.ls_timeout = conf->timeout;
+    ls.ls_search_entry = on_sync_entry;
+    ls.ls_search_reference = on_sync_reference;
+    ls.ls_intermediate = on_sync_intermediate;
+    ls.ls_search_result = on_sync_result;
+    ls.ls_private = &cs;
+    ls.ls_ld = ld;
+    if (cookie != NULL) {
+        ber_str2bv(cookie, 0, 1, &ls.ls_cookie); /* the library frees and replaces it */
+    }
+    rc = ldap_sync_init_refresh_only(&ls);
+    if (rc != LDAP_SUCCESS || cs.failed || !cs.done) {
+        snprintf(err, err_size, "content sync of %s failed: %s", conf->bases[0],
+                 rc != LDAP_SUCCESS ? ldap_err2string(rc) : "incomplete refresh");
+    } else {
+        if (ls.ls_cookie.bv_val != NULL && ls.ls_cookie.bv_len > 0) {
+            *new_cookie = xstrndup(ls.ls_cookie.bv_val, ls.ls_cookie.bv_len);
+        }
+        /* Without a cookie the server sent everything there is: what it did not send is
+         * gone, whatever its refreshDeletes flag says (slapd sets it). */
+        *delete_mode = cookie != NULL && cs.delete_mode;
+        ret = 0;
+    }
+    /* Ours, not the library's to free. */
+    ls.ls_base = NULL;
+    ls.ls_filter = NULL;
+    ls.ls_attrs = NULL;
+    ldap_sync_destroy(&ls, 0); /* frees the cookie and unbinds */
     return ret;
 }

@@ -70,7 +70,7 @@ lsync_read_ldif(const char *path, struct lsync_sink *sink, char *err, size_t err
             attrs[n].values = (const struct berval *const *)lr.lrop_mods[i]->mod_bvalues;
             n++;
         }
-        rc = sink->entry(sink->ctx, lr.lr_dn.bv_val, attrs, n);
+        rc = sink->entry(sink->ctx, lr.lr_dn.bv_val, NULL, attrs, n);
         ldap_ldif_record_done(&lr);
         if (rc != 0) {
             ret = -1;
