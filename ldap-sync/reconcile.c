@@ -350,6 +350,7 @@ lsync_stage_apply(struct lsync_stage *st,
 {
     const char *params[] = { st->src->name };
     const char *cookie_params[] = { st->src->name, new_cookie, st->delete_mode ? "true" : "false" };
+    long long n_claims = 0, n_owned = 0;
     char *report_text = NULL;
     PGresult *res = NULL;
     int ret = -1;
@@ -405,7 +406,8 @@ lsync_stage_apply(struct lsync_stage *st,
                     " JOIN sync_touched t ON t.address = m.address"
                     " JOIN annuaire.sync_sources src ON src.name = e.source"
                     " WHERE e.deleted_at IS NULL",
-                    0, NULL, NULL, err, err_size) != 0 ||
+                    0, NULL, &res, err, err_size) != 0 ||
+        (n_claims = atoll(PQcmdTuples(res)), PQclear(res), res = NULL, 0) ||
         /* Each touched address goes to the claim of the highest-priority source. */
         exec_params(st->pg,
                     "DELETE FROM annuaire.directory_addresses"
@@ -415,13 +417,16 @@ lsync_stage_apply(struct lsync_stage *st,
                     "INSERT INTO annuaire.directory_addresses (address, source, key)"
                     " SELECT DISTINCT ON (address) address, source, key FROM sync_claims"
                     " ORDER BY address, priority, source, key",
-                    0, NULL, NULL, err, err_size) != 0 ||
-        /* Conflicts: addresses that more than one live entry claims. */
-        exec_params(st->pg,
-                    "SELECT address, array_to_string(array_agg(source || ':' || dn"
-                    " ORDER BY source, dn), ' | ')"
-                    " FROM sync_claims GROUP BY address HAVING count(*) > 1 ORDER BY address",
-                    0, NULL, &res, err, err_size) != 0) {
+                    0, NULL, &res, err, err_size) != 0 ||
+        (n_owned = atoll(PQcmdTuples(res)), PQclear(res), res = NULL, 0) ||
+        /* Conflicts: addresses that more than one live entry claims (none when every
+         * claim became an owner: then the listing is skipped). */
+        (n_claims > n_owned &&
+         exec_params(st->pg,
+                     "SELECT address, array_to_string(array_agg(source || ':' || dn"
+                     " ORDER BY source, dn), ' | ')"
+                     " FROM sync_claims GROUP BY address HAVING count(*) > 1 ORDER BY address",
+                     0, NULL, &res, err, err_size) != 0)) {
         goto cleanup;
     }
     c->conflicts = PQntuples(res);
