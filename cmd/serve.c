@@ -16,6 +16,7 @@
 #include "core/ratelimit.h"
 #include "directory/directory.h"
 #include "enroll/enroll.h"
+#include "ldap-sync/ldap_sync.h"
 
 static const char usage[] =
     "usage: annuaire serve -c FILE\n\n"
@@ -123,6 +124,7 @@ cmd_serve(int argc, char **argv)
     rl_init();
     rl_set_enabled(cfg->ratelimit.enabled != 0);
     dir_init();
+    lsync_metrics_init();
     addr_init();
     if (enr_init(err, sizeof(err)) != 0) {
         fprintf(stderr, "annuaire serve: %s\n", err);

@@ -28,6 +28,8 @@ static size_t n_stats;
 static atomic_ulong db_errors[METRICS_DB__COUNT];
 
 static atomic_ulong mail_counts[2]; /* failed, delivered */
+static metrics_collector_fn collectors[8];
+static size_t n_collectors;
 static const char *const db_kind_names[] = { "connect", "query", "retry" };
 
 void
@@ -72,6 +74,14 @@ void
 metrics_db_error(enum metrics_db kind)
 {
     atomic_fetch_add_explicit(&db_errors[kind], 1, memory_order_relaxed);
+}
+
+void
+metrics_add_collector(metrics_collector_fn fn)
+{
+    if (n_collectors < ANN_ARRAY_LEN(collectors)) {
+        collectors[n_collectors++] = fn;
+    }
 }
 
 void
@@ -160,6 +170,9 @@ metrics_get(struct http_req *r, const json_t *body)
                     "annuaire_mail_attempts_total{result=\"delivered\"} %lu\n"
                     "annuaire_mail_attempts_total{result=\"failed\"} %lu\n",
                     atomic_load(&mail_counts[1]), atomic_load(&mail_counts[0]));
+    for (size_t i = 0; i < n_collectors; i++) {
+        collectors[i](&o, r->db);
+    }
     ret = http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", o.p, o.len);
     free(o.p);
     return ret;

@@ -27,6 +27,15 @@ void metrics_db_error(enum metrics_db kind);
 /** Counts one mail delivery attempt. Thread-safe. */
 void metrics_mail(bool delivered);
 
+struct util_buf;
+struct db_conn;
+
+/** Adds more samples to /metrics, from the database (on the scraping worker's connection). */
+typedef void (*metrics_collector_fn)(struct util_buf *out, struct db_conn *db);
+
+/** Registers a collector; call before serving (at most 8). */
+void metrics_add_collector(metrics_collector_fn fn);
+
 /** Routes served by this file: /metrics and /health. */
 extern const struct route metrics_routes[];
 extern const size_t metrics_n_routes;

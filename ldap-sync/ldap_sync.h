@@ -38,6 +38,9 @@ enum lsync_outcome lsync_run(const struct cfg *cfg,
                              FILE *out,
                              FILE *err);
 
+/** Adds the sync state of every source to serve's /metrics (call before serving). */
+void lsync_metrics_init(void);
+
 /** Prints the latest runs of each source (sync --status). @return 0 or -1 */
 int lsync_print_status(PGconn *pg, FILE *out);
 

@@ -349,11 +349,15 @@ lsync_stage_apply(struct lsync_stage *st,
                   size_t err_size)
 {
     const char *params[] = { st->src->name };
-    const char *cookie_params[] = { st->src->name, new_cookie, st->delete_mode ? "true" : "false" };
+    char live[24];
+    const char *cookie_params[] = { st->src->name, new_cookie, st->delete_mode ? "true" : "false",
+                                    live };
     long long n_claims = 0, n_owned = 0;
     char *report_text = NULL;
     PGresult *res = NULL;
     int ret = -1;
+
+    snprintf(live, sizeof(live), "%lld", c->live_before + c->added - c->removed);
 
     /* What changes: keys added, changed, restored or removed. Their old and new
      * addresses are the ones whose owner must be decided again. */
@@ -395,8 +399,8 @@ lsync_stage_apply(struct lsync_stage *st,
         /* The new cookie goes with the data it describes, in the same transaction. */
         exec_params(st->pg,
                     "UPDATE annuaire.sync_sources SET cookie = $2, last_full_at = CASE WHEN $3"
-                    " THEN last_full_at ELSE now() END WHERE name = $1",
-                    3, cookie_params, NULL, err, err_size) != 0 ||
+                    " THEN last_full_at ELSE now() END, entries = $4::bigint WHERE name = $1",
+                    4, cookie_params, NULL, err, err_size) != 0 ||
         /* Who claims each touched address: live entries, with their source's priority. */
         exec_params(st->pg,
                     "CREATE TEMPORARY TABLE sync_claims ON COMMIT DROP AS"

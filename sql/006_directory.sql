@@ -8,6 +8,7 @@ CREATE TABLE annuaire.sync_sources (
     priority      integer     NOT NULL, -- lower wins when two sources claim one address
     cookie        text,                 -- RFC 4533 cookie / change-polling mark, with the data
     last_full_at  timestamptz,
+    entries       bigint      NOT NULL DEFAULT 0, -- live entries after the last applied run
     CONSTRAINT sync_sources_pkey PRIMARY KEY (name)
 );
 

@@ -160,6 +160,16 @@ def test_two_sources_one_address(cluster, tmp_path):
     b.write_text(entry("y", "b-y", ["other@gouv.fr"]))
     assert env.sync("--source", "beta").returncode == 0
     assert env.sql("SELECT source FROM annuaire.directory_addresses WHERE address = 'shared@gouv.fr'") == "alpha"
+    # The service shows every source's state on /metrics.
+    with env.svc:
+        import requests
+        from harness import metric
+        text = requests.get(env.svc.url("/metrics")).text
+        assert metric(text, "annuaire_sync_entries", source="alpha") == 1
+        assert metric(text, "annuaire_sync_entries", source="beta") == 1
+        assert metric(text, "annuaire_sync_last_run_timestamp_seconds", source="beta", status="success") > 0
+        assert metric(text, "annuaire_sync_last_success_timestamp_seconds", source="alpha") > 0
+        assert metric(text, "annuaire_sync_last_run_entries", source="alpha", kind="added") == 1
 
 
 def test_configuration_errors(cluster, tmp_path):
