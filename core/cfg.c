@@ -673,6 +673,9 @@ static const struct field_shape ldap_fields[] = {
     { "connect_timeout", SH_INT, 1, 300 },
     { "timeout", SH_INT, 1, 3600 },
     { "content_sync", SH_BOOL, 0, 0 },
+    { "poll_attribute", SH_TEXT, 1, 64 },
+    { "poll_overlap", SH_INT, 0, 86400 },
+    { "full_every_hours", SH_INT, 1, 8760 },
 };
 static const struct field_shape attribute_fields[] = {
     { "key", SH_TEXT, 1, 64 },          { "mail", SH_TEXT_OR_LIST, 1, 64 },

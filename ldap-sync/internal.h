@@ -32,6 +32,7 @@ struct lsync_attrs {
     const char *display_name, *given_name, *surname, *title, *mobile;
     const char *entity[LSYNC_MAX_ENTITY_ATTRS];
     size_t n_entity;
+    const char *poll;     /* change polling: the attribute that grows with each change */
     const char *hidden;   /* TRUE/true/1/yes hides the entry from directory search */
     const char *disabled; /* AD userAccountControl: bit 2 set = disabled */
 };
@@ -50,6 +51,9 @@ struct lsync_ldap {
     int page_size;
     int connect_timeout, timeout; /* seconds */
     bool content_sync;            /* RFC 4533 incremental runs */
+    const char *poll_attribute;   /* else change polling on this attribute (uSNChanged, ...) */
+    int poll_overlap;             /* seconds re-read before the mark, for timestamps */
+    int full_every_hours;         /* polling misses deletions: a full read this often */
 };
 
 struct lsync_source {
@@ -115,12 +119,17 @@ struct lsync_sink {
 /** Reads an LDIF file. @return 0 when every record was read, else -1 with err set */
 int lsync_read_ldif(const char *path, struct lsync_sink *sink, char *err, size_t err_size);
 
-/** Reads an LDAP directory, every base DN, paged. @return 0 on a complete read, else -1 */
+/** Reads an LDAP directory, every base DN, paged; extra_filter (may be NULL) is ANDed
+ *  with the source's filter. @return 0 on a complete read, else -1 */
 int lsync_read_ldap(const struct lsync_ldap *conf,
+                    const char *extra_filter,
                     const struct lsync_attrs *map,
                     struct lsync_sink *sink,
                     char *err,
                     size_t err_size);
+
+/** "(attr>=mark)" with mark escaped for a filter. @return owned, or NULL */
+char *lsync_poll_filter(const char *attr, const char *mark);
 
 /**
  * RFC 4533 content synchronisation, refreshOnly: from cookie (NULL: everything), the
@@ -161,6 +170,8 @@ int lsync_stage_put_key(struct lsync_stage *st,
                         size_t err_size);
 /** The content-sync cookie stored with the source's data (borrowed), or NULL. */
 const char *lsync_stage_cookie(const struct lsync_stage *st);
+/** Whether the last full read is older than ldap.full_every_hours. */
+bool lsync_stage_full_due(const struct lsync_stage *st);
 /** The server listed its deletions: keys it did not mention are unchanged, not removed. */
 void lsync_stage_set_delete_mode(struct lsync_stage *st, bool delete_mode);
 /** Ends the COPY and counts what applying would do. @return 0 or -1 */

@@ -17,6 +17,7 @@ struct lsync_stage {
     struct util_buf copy; /* COPY data not yet sent */
     char *cookie;         /* the content-sync cookie stored with the data, or NULL */
     bool delete_mode;     /* the server listed deletions: absent keys are unchanged */
+    bool full_due;        /* the last full read is older than ldap.full_every_hours */
     bool copying;
     bool begun;
 };
@@ -65,12 +66,15 @@ lsync_stage_begin(PGconn *pg,
     char prio[16], days[16];
     const char *source_params[] = { src->name, src->ministry, prio };
     const char *purge_params[] = { src->name, days };
+    char hours[16];
+    const char *full_params[] = { src->name, hours };
     PGresult *res;
 
     st->pg = pg;
     st->src = src;
     snprintf(prio, sizeof(prio), "%d", src->priority);
     snprintf(days, sizeof(days), "%ld", purge_after_days);
+    snprintf(hours, sizeof(hours), "%d", src->ldap.full_every_hours);
     if (exec_params(pg, "BEGIN", 0, NULL, NULL, err, err_size) != 0) {
         free(st);
         return NULL;
@@ -82,10 +86,13 @@ lsync_stage_begin(PGconn *pg,
                     " SET ministry = EXCLUDED.ministry, priority = EXCLUDED.priority",
                     3, source_params, NULL, err, err_size) != 0 ||
         /* One run of a source at a time, whichever machine starts it. */
-        exec_params(pg, "SELECT cookie FROM annuaire.sync_sources WHERE name = $1 FOR UPDATE", 1,
-                    source_params, &res, err, err_size) != 0 ||
-        (st->cookie = PQgetisnull(res, 0, 0) ? NULL : xstrdup(PQgetvalue(res, 0, 0)), PQclear(res),
-         0) ||
+        exec_params(pg,
+                    "SELECT cookie, last_full_at IS NULL OR last_full_at < now() -"
+                    " make_interval(hours => $2::integer)"
+                    " FROM annuaire.sync_sources WHERE name = $1 FOR UPDATE",
+                    2, full_params, &res, err, err_size) != 0 ||
+        (st->cookie = PQgetisnull(res, 0, 0) ? NULL : xstrdup(PQgetvalue(res, 0, 0)),
+         st->full_due = strcmp(PQgetvalue(res, 0, 1), "t") == 0, PQclear(res), 0) ||
         exec_params(pg,
                     "DELETE FROM annuaire.directory_entries WHERE source = $1"
                     " AND deleted_at < now() - make_interval(days => $2::integer)",
@@ -236,6 +243,12 @@ const char *
 lsync_stage_cookie(const struct lsync_stage *st)
 {
     return st->cookie;
+}
+
+bool
+lsync_stage_full_due(const struct lsync_stage *st)
+{
+    return st->full_due;
 }
 
 void

@@ -1,6 +1,8 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/address.h"
 #include "core/util.h"
@@ -11,6 +13,7 @@
 
 struct run {
     const struct lsync_source *src;
+    char *mark; /* change polling: the highest value of the poll attribute seen */
     struct lsync_stage *st;
     json_t *report;
     long long rejected;
@@ -53,6 +56,62 @@ is_person(const struct lsync_attr *attrs, size_t n)
     return false;
 }
 
+/* Orders two marks: numbers (uSNChanged) by value, timestamps as text. */
+static bool
+mark_greater(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    if (strspn(a, "0123456789") == la && strspn(b, "0123456789") == lb && la != lb) {
+        return la > lb;
+    }
+    return strcmp(a, b) > 0;
+}
+
+static void
+note_mark(struct run *run, const struct lsync_attr *attrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct berval *v;
+
+        if (strcasecmp(attrs[i].name, run->src->attrs.poll) != 0 || attrs[i].values == NULL ||
+            (v = attrs[i].values[0]) == NULL || v->bv_len == 0 || v->bv_len > 64 ||
+            memchr(v->bv_val, '\0', v->bv_len) != NULL) {
+            continue;
+        }
+        char *value = xstrndup(v->bv_val, v->bv_len);
+
+        if (run->mark == NULL || mark_greater(value, run->mark)) {
+            free(run->mark);
+            run->mark = value;
+        } else {
+            free(value);
+        }
+    }
+}
+
+/* Where an incremental poll starts: the mark, less the overlap for a timestamp
+ * ("20261129201530Z"), since clocks and replication lag. */
+static char *
+poll_start(const char *mark, int overlap)
+{
+    struct tm tm = { 0 };
+    char out[32];
+    time_t t;
+
+    if (strlen(mark) < 15 || strspn(mark, "0123456789") < 14 ||
+        sscanf(mark, "%4d%2d%2d%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6) {
+        return xstrdup(mark); /* a counter: no overlap needed */
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    t = timegm(&tm) - overlap;
+    gmtime_r(&t, &tm);
+    strftime(out, sizeof(out), "%Y%m%d%H%M%SZ", &tm);
+    return xstrdup(out);
+}
+
 static int
 on_entry(void *ctx, const char *dn, const char *key, const struct lsync_attr *attrs, size_t n)
 {
@@ -64,6 +123,9 @@ on_entry(void *ctx, const char *dn, const char *key, const struct lsync_attr *at
 
     if (run->src->ldif != NULL && !is_person(attrs, n)) {
         return 0;
+    }
+    if (run->src->attrs.poll != NULL) {
+        note_mark(run, attrs, n);
     }
     dropped = json_array();
     run->read++;
@@ -155,8 +217,26 @@ run_source(const struct cfg *cfg,
         rc = lsync_read_ldap_sync(&src->ldap, &src->attrs, cookie, &sink, &new_cookie, &delete_mode,
                                   run.err, sizeof(run.err));
         lsync_stage_set_delete_mode(run.st, delete_mode);
+    } else if (src->ldap.poll_attribute != NULL && !opts->full &&
+               lsync_stage_cookie(run.st) != NULL && !lsync_stage_full_due(run.st)) {
+        /* Changes since the mark; deletions wait for the next full read. */
+        char *start = poll_start(lsync_stage_cookie(run.st), src->ldap.poll_overlap);
+        char *filter = lsync_poll_filter(src->ldap.poll_attribute, start);
+
+        mode = "incremental";
+        lsync_stage_set_delete_mode(run.st, true);
+        rc = lsync_read_ldap(&src->ldap, filter, &src->attrs, &sink, run.err, sizeof(run.err));
+        free(filter);
+        free(start);
     } else {
-        rc = lsync_read_ldap(&src->ldap, &src->attrs, &sink, run.err, sizeof(run.err));
+        rc = lsync_read_ldap(&src->ldap, NULL, &src->attrs, &sink, run.err, sizeof(run.err));
+    }
+    if (src->ldap.poll_attribute != NULL && rc == 0) {
+        /* The new mark: the highest seen, never lower than the old one. */
+        const char *old = lsync_stage_cookie(run.st);
+
+        new_cookie = xstrdup(
+            run.mark && (old == NULL || mark_greater(run.mark, old)) ? run.mark : (old ? old : ""));
     }
     if (opts->dry_run) {
         mode = "dry-run";
@@ -222,6 +302,7 @@ done:
     lsync_stage_abort(run.st);
     json_decref(run.report);
     free(new_cookie);
+    free(run.mark);
     return outcome;
 }
 

@@ -131,6 +131,10 @@ lsync_source_from_json(const json_t *j, struct lsync_source *s)
     s->ldap.page_size = number(ldap, "page_size", 1000);
     s->ldap.connect_timeout = number(ldap, "connect_timeout", 5);
     s->ldap.timeout = number(ldap, "timeout", 60);
+    s->ldap.poll_attribute = text(ldap, "poll_attribute");
+    s->ldap.poll_overlap = number(ldap, "poll_overlap", 300);
+    s->ldap.full_every_hours = number(ldap, "full_every_hours", 24);
+    s->attrs.poll = s->ldap.poll_attribute;
     s->ldap.content_sync =
         text(ldap, "content_sync") && strcmp(text(ldap, "content_sync"), "true") == 0;
 }

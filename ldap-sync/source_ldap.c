@@ -119,8 +119,8 @@ fail:
 static size_t
 wanted_attributes(const struct lsync_attrs *m, char **out, size_t max)
 {
-    const char *all[] = { m->key,   m->display_name, m->given_name, m->surname,
-                          m->title, m->mobile,       m->hidden,     m->disabled };
+    const char *all[] = { m->key,    m->display_name, m->given_name, m->surname, m->title,
+                          m->mobile, m->hidden,       m->disabled,   m->poll };
     size_t n = 0;
 
     for (size_t i = 0; i < ANN_ARRAY_LEN(all) && n < max - 1; i++) {
@@ -185,6 +185,7 @@ static int
 read_base(LDAP *ld,
           const struct lsync_ldap *conf,
           const char *base,
+          const char *filter,
           char **attrs,
           struct lsync_sink *sink,
           char *err,
@@ -210,8 +211,7 @@ read_base(LDAP *ld,
             goto done;
         }
         sctrls[0] = page;
-        rc = ldap_search_ext_s(ld, base, conf->scope, conf->filter, attrs, 0, sctrls, NULL, &tv, 0,
-                               &res);
+        rc = ldap_search_ext_s(ld, base, conf->scope, filter, attrs, 0, sctrls, NULL, &tv, 0, &res);
         ldap_control_free(page);
         if (rc != LDAP_SUCCESS) {
             snprintf(err, err_size, "search of %s failed: %s", base, ldap_err2string(rc));
@@ -251,25 +251,30 @@ done:
 
 int
 lsync_read_ldap(const struct lsync_ldap *conf,
+                const char *extra_filter,
                 const struct lsync_attrs *map,
                 struct lsync_sink *sink,
                 char *err,
                 size_t err_size)
 {
     char *attrs[LSYNC_MAX_MAIL_ATTRS + LSYNC_MAX_ENTITY_ATTRS + 12];
+    char *filter =
+        extra_filter ? xasprintf("(&%s%s)", conf->filter, extra_filter) : xstrdup(conf->filter);
     LDAP *ld;
     int ret = 0;
 
     setenv("LDAPNOINIT", "1", 1); /* no ldap.conf, ~/.ldaprc or LDAP* variables */
     ld = connect_bind(conf, err, err_size);
     if (ld == NULL) {
+        free(filter);
         return -1;
     }
     wanted_attributes(map, attrs, ANN_ARRAY_LEN(attrs));
     for (size_t i = 0; i < conf->n_bases && ret == 0; i++) {
-        ret = read_base(ld, conf, conf->bases[i], attrs, sink, err, err_size);
+        ret = read_base(ld, conf, conf->bases[i], filter, attrs, sink, err, err_size);
     }
     ldap_unbind_ext_s(ld, NULL, NULL);
+    free(filter);
     return ret;
 }
 
@@ -434,4 +439,19 @@ lsync_read_ldap_sync(const struct lsync_ldap *conf,
     ls.ls_attrs = NULL;
     ldap_sync_destroy(&ls, 0); /* frees the cookie and unbinds */
     return ret;
+}
+
+char *
+lsync_poll_filter(const char *attr, const char *mark)
+{
+    struct berval in = { strlen(mark), (char *)mark };
+    struct berval out = { 0, NULL };
+    char *filter;
+
+    if (ldap_bv2escaped_filter_value(&in, &out) != 0) {
+        return NULL;
+    }
+    filter = xasprintf("(%s>=%s)", attr, out.bv_val);
+    ber_memfree(out.bv_val);
+    return filter;
 }

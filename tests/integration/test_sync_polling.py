@@ -1,0 +1,52 @@
+"""it.sync.polling: change polling for directories without RFC 4533 (Active Directory's
+uSNChanged; modifyTimestamp here): the first run is full and stores the mark; then only
+entries changed since the mark (less an overlap) are read; deletions wait for a full run,
+forced by --full or due after ldap.full_every_hours."""
+import os
+
+import pytest
+
+import harness
+import slapd
+from slapd import SUFFIX, Slapd
+from test_sync_ldap import ldap_source, people, sql
+
+if not slapd.available():
+    if os.environ.get("ANNUAIRE_TEST_REQUIRE_SERVICES") == "1":
+        raise RuntimeError("slapd is not installed")
+    pytest.skip("slapd is not installed", allow_module_level=True)
+
+
+def test_polling(cluster, tmp_path):
+    server = Slapd(people(30))
+    try:
+        svc = harness.Service(cluster, config=ldap_source(
+            server.url, tmp_path, tls="        poll_attribute: modifyTimestamp\n        poll_overlap: 5\n"))
+        r = svc.run("sync")
+        assert "agri: success (full) added=30" in r.stdout, r.stdout + r.stderr
+        mark = sql(svc, "SELECT cookie FROM annuaire.sync_sources")
+        assert len(mark) == 15 and mark.endswith("Z")
+
+        server.modify(f"dn: uid=agent5,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\n"
+                      "mail: agent5.new@agri.gouv.fr\n\n"
+                      f"dn: uid=late,ou=people,{SUFFIX}\nchangetype: add\nobjectClass: inetOrgPerson\n"
+                      "uid: late\ncn: Late\nsn: Late\nmail: late@agri.gouv.fr\n\n"
+                      f"dn: uid=agent6,ou=people,{SUFFIX}\nchangetype: delete\n\n")
+        r = svc.run("sync")
+        # Only the changes are read; the deletion is not visible to polling.
+        assert "agri: success (incremental) added=1 changed=1 removed=0 unchanged=29" in r.stdout, \
+            r.stdout + r.stderr
+        assert sql(svc, "SELECT cookie FROM annuaire.sync_sources") >= mark
+
+        r = svc.run("sync", "--full")
+        assert "agri: success (full) added=0 changed=0 removed=1 unchanged=30" in r.stdout, r.stdout
+
+        # A full read is due again after full_every_hours (24 by default).
+        server.modify(f"dn: uid=agent7,ou=people,{SUFFIX}\nchangetype: delete\n\n")
+        assert "(incremental)" in svc.run("sync").stdout
+        svc.cluster.psql("UPDATE annuaire.sync_sources SET last_full_at = now() - interval '25 hours'",
+                         db=svc.db)
+        r = svc.run("sync")
+        assert "agri: success (full) added=0 changed=0 removed=1" in r.stdout, r.stdout
+    finally:
+        server.close()
