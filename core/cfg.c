@@ -816,6 +816,13 @@ check_sync_sources(const json_t *v)
                 NULL) {
                 return why;
             }
+            if (json_object_get(ldap, "scope") != NULL &&
+                strcmp(json_string_value(json_object_get(ldap, "scope")), "base") != 0 &&
+                strcmp(json_string_value(json_object_get(ldap, "scope")), "one") != 0 &&
+                strcmp(json_string_value(json_object_get(ldap, "scope")), "sub") != 0) {
+                snprintf(source_err, sizeof(source_err), "%s.scope: base, one or sub", lpath);
+                return source_err;
+            }
             if (json_object_get(ldap, "urls") == NULL ||
                 json_object_get(ldap, "base_dns") == NULL) {
                 snprintf(source_err, sizeof(source_err), "%s: needs urls and base_dns", lpath);

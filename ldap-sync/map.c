@@ -55,8 +55,18 @@ first_text(const struct lsync_attr *attrs, size_t n, const char *name)
 static void
 add_mail(struct lsync_entry *e, const char *raw, size_t len, json_t *dropped)
 {
-    char *text = xstrndup(raw, len);
+    char *text;
     char *norm = NULL;
+
+    /* Directories keep stray blanks around values: normalised away once, here. */
+    while (len > 0 && (*raw == ' ' || *raw == '\t')) {
+        raw++;
+        len--;
+    }
+    while (len > 0 && (raw[len - 1] == ' ' || raw[len - 1] == '\t' || raw[len - 1] == '\r')) {
+        len--;
+    }
+    text = xstrndup(raw, len);
 
     const char *colon = strchr(text, ':');
     const char *at = strchr(text, '@');
