@@ -75,7 +75,21 @@ olcDbIndex: objectClass eq
 olcDbIndex: entryUUID eq
 olcAccess: {{0}}to * by * read
 olcLimits: {{0}}dn.exact="cn=admin,{suffix}" size=unlimited time=unlimited
+
+dn: olcOverlay={{0}}syncprov,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcSyncProvConfig
+olcOverlay: {{0}}syncprov
+olcSpSessionlog: 5000
 """)
+with open(f"{d}/modify.ldif", "w") as f:
+    step = max(1, n // 1000)
+    for i in range(0, n, step)[:1000]:
+        f.write(f"dn: uid=a{i:07d},ou=people,{suffix}\nchangetype: modify\nreplace: title\n"
+                f"title: Cheffe de projet\n\n")
+with open(f"{d}/modify1.ldif", "w") as f:
+    f.write(f"dn: uid=a{n - 1:07d},ou=people,{suffix}\nchangetype: modify\nreplace: title\n"
+            "title: Directrice\n\n")
 names = ["Élodie", "Jean", "Camille", "Louis", "Séverine", "Thomas", "Zoé", "Hélène"]
 with open(f"{d}/data.ldif", "w") as f:
     f.write(f"dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"
@@ -114,6 +128,16 @@ sync:
     - name: benchldif
       ministry: Bench LDIF
       ldif: $sd/data.ldif
+    - name: benchcs
+      ministry: Bench content sync
+      ldap:
+        urls: ["ldap://127.0.0.1:$sport"]
+        bind_dn: "cn=admin,$suffix"
+        bind_password_file: $sd/pw
+        base_dns: ["ou=people,$suffix"]
+        filter: "(objectClass=inetOrgPerson)"
+        timeout: 600
+        content_sync: true
 CONF
     ls_t=()
     sy_t=()
@@ -134,13 +158,28 @@ CONF
         lf_t+=("${m% *}")
         echo "  run $i: ldapsearch ${ls_t[-1]} s; sync from slapd ${sy_t[-1]} s (peak RSS ${sy_rss[-1]} kB); LDIF import ${lf_t[-1]} s"
     done
+    # Incremental runs (RFC 4533): 1,000 entries changed, then the present phase after a
+    # restart of slapd (its session log is lost).
+    scripts/pg-cluster psql "$work/pg" -d annuaire -c "TRUNCATE annuaire.directory_entries CASCADE" \
+        -c "DELETE FROM annuaire.sync_sources" >/dev/null
+    cs_full=$(measure build/annuaire sync -c "$work/sync.yaml" --source benchcs)
+    ldapmodify -x -H "ldap://127.0.0.1:$sport" -D "cn=admin,$suffix" -w secret -f "$sd/modify.ldif" >/dev/null
+    cs_inc=$(measure build/annuaire sync -c "$work/sync.yaml" --source benchcs)
+    kill -INT "$(cat "$sd/run/slapd.pid")"
+    while [ -f "$sd/run/slapd.pid" ] && kill -0 "$(cat "$sd/run/slapd.pid")" 2>/dev/null; do sleep 0.1; done
+    /usr/sbin/slapd -F "$sd/slapd.d" -h "ldap://127.0.0.1:$sport/"
+    sleep 0.5
+    # A change the lost session log cannot describe: slapd answers with the present phase.
+    ldapmodify -x -H "ldap://127.0.0.1:$sport" -D "cn=admin,$suffix" -w secret -f "$sd/modify1.ldif" >/dev/null
+    cs_present=$(measure build/annuaire sync -c "$work/sync.yaml" --source benchcs)
+    echo "  content sync: first run ${cs_full% *} s; after 1,000 changes ${cs_inc% *} s; present phase after a restart ${cs_present% *} s"
     kill "$(cat "$sd/run/slapd.pid")"
     line=$(awk -v n="$n" -v ls="$(median "${ls_t[@]}")" -v sy="$(median "${sy_t[@]}")" \
         -v rss="$(median "${sy_rss[@]}")" -v lf="$(median "${lf_t[@]}")" 'BEGIN {
         printf "%d entries: ldapsearch %.2f s; full sync into an empty annuaire %.2f s (%.2fx); sync peak RSS %.0f MB; LDIF import %.2f s",
                n, ls, sy, sy / ls, rss / 1024, lf }')
     echo "  $line"
-    summary+=("$line")
+    summary+=("$line" "  content sync: first ${cs_full% *} s, 1,000 changes ${cs_inc% *} s, present phase ${cs_present% *} s")
     rm -rf "$sd"
 done
 echo
