@@ -379,3 +379,33 @@ db_ping(struct db_conn *c)
 {
     return db_exec(c, "db_ping", 0, NULL, NULL);
 }
+
+int
+db_plain_exec(PGconn *pg,
+              const char *sql,
+              int n_params,
+              const char *const *params,
+              PGresult **out,
+              char *err,
+              size_t err_size)
+{
+    PGresult *res = PQexecParams(pg, sql, n_params, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (out != NULL) {
+        *out = NULL;
+    }
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+        snprintf(err, err_size, "database: %s", msg ? msg : PQerrorMessage(pg));
+        PQclear(res);
+        return -1;
+    }
+    if (out != NULL) {
+        *out = res;
+    } else {
+        PQclear(res);
+    }
+    return 0;
+}

@@ -7,6 +7,7 @@
 
 #include "core/cfg.h"
 #include "core/crypto.h"
+#include "core/db.h"
 #include "core/sign.h"
 #include "directory/internal.h"
 
@@ -76,40 +77,15 @@ dir_assoc_signed(const struct dir_assoc *a, const json_t *invites)
     return obj;
 }
 
-static int
-exec_ok(PGconn *pg,
-        const char *sql,
-        int n,
-        const char *const *params,
-        PGresult **out,
-        char *err,
-        size_t err_size)
-{
-    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        snprintf(err, err_size, "%s", PQerrorMessage(pg));
-        PQclear(res);
-        return -1;
-    }
-    if (out != NULL) {
-        *out = res;
-    } else {
-        PQclear(res);
-    }
-    return 0;
-}
-
 int
 dir_pepper_ensure(PGconn *pg, char *err, size_t err_size)
 {
     char *pepper = cx_random_token(12);
     const char *params[] = { pepper };
-    int ret = exec_ok(pg,
-                      "INSERT INTO annuaire.lookup_pepper (pepper) VALUES ($1)"
-                      " ON CONFLICT (singleton) DO NOTHING",
-                      1, params, NULL, err, err_size);
+    int ret = db_plain_exec(pg,
+                            "INSERT INTO annuaire.lookup_pepper (pepper) VALUES ($1)"
+                            " ON CONFLICT (singleton) DO NOTHING",
+                            1, params, NULL, err, err_size);
 
     free(pepper);
     return ret;
@@ -125,19 +101,19 @@ dir_pepper_rotate(PGconn *pg, long long *n_rehashed, char *err, size_t err_size)
 
     *n_rehashed = 0;
     /* One transaction: lookups see the old pepper and hashes, or the new ones. */
-    if (exec_ok(pg, "BEGIN", 0, NULL, NULL, err, err_size) != 0) {
+    if (db_plain_exec(pg, "BEGIN", 0, NULL, NULL, err, err_size) != 0) {
         goto cleanup;
     }
-    if (exec_ok(pg,
-                "INSERT INTO annuaire.lookup_pepper (pepper) VALUES ($1)"
-                " ON CONFLICT (singleton) DO UPDATE SET pepper = EXCLUDED.pepper,"
-                " rotated_at = now()",
-                1, params, NULL, err, err_size) != 0 ||
-        exec_ok(pg,
-                "UPDATE annuaire.associations SET lookup_hash = annuaire.lookup_hash(address,"
-                " medium, $1)",
-                1, params, &res, err, err_size) != 0 ||
-        exec_ok(pg, "COMMIT", 0, NULL, NULL, err, err_size) != 0) {
+    if (db_plain_exec(pg,
+                      "INSERT INTO annuaire.lookup_pepper (pepper) VALUES ($1)"
+                      " ON CONFLICT (singleton) DO UPDATE SET pepper = EXCLUDED.pepper,"
+                      " rotated_at = now()",
+                      1, params, NULL, err, err_size) != 0 ||
+        db_plain_exec(pg,
+                      "UPDATE annuaire.associations SET lookup_hash = annuaire.lookup_hash(address,"
+                      " medium, $1)",
+                      1, params, &res, err, err_size) != 0 ||
+        db_plain_exec(pg, "COMMIT", 0, NULL, NULL, err, err_size) != 0) {
         PQclear(PQexec(pg, "ROLLBACK"));
         goto cleanup;
     }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/crypto.h"
+#include "core/db.h"
 #include "ldap-sync/internal.h"
 
 /*
@@ -21,33 +22,6 @@ struct lsync_stage {
     bool copying;
     bool begun;
 };
-
-static int
-exec_params(PGconn *pg,
-            const char *sql,
-            int n,
-            const char *const *params,
-            PGresult **out,
-            char *err,
-            size_t err_size)
-{
-    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-
-        snprintf(err, err_size, "database: %s", msg ? msg : PQerrorMessage(pg));
-        PQclear(res);
-        return -1;
-    }
-    if (out != NULL) {
-        *out = res;
-    } else {
-        PQclear(res);
-    }
-    return 0;
-}
 
 static long long
 count_of(PGresult *res, int col)
@@ -75,37 +49,37 @@ lsync_stage_begin(PGconn *pg,
     snprintf(prio, sizeof(prio), "%d", src->priority);
     snprintf(days, sizeof(days), "%ld", purge_after_days);
     snprintf(hours, sizeof(hours), "%d", src->ldap.full_every_hours);
-    if (exec_params(pg, "BEGIN", 0, NULL, NULL, err, err_size) != 0) {
+    if (db_plain_exec(pg, "BEGIN", 0, NULL, NULL, err, err_size) != 0) {
         free(st);
         return NULL;
     }
     st->begun = true;
-    if (exec_params(pg,
-                    "INSERT INTO annuaire.sync_sources (name, ministry, priority)"
-                    " VALUES ($1, $2, $3::integer) ON CONFLICT (name) DO UPDATE"
-                    " SET ministry = EXCLUDED.ministry, priority = EXCLUDED.priority",
-                    3, source_params, NULL, err, err_size) != 0 ||
+    if (db_plain_exec(pg,
+                      "INSERT INTO annuaire.sync_sources (name, ministry, priority)"
+                      " VALUES ($1, $2, $3::integer) ON CONFLICT (name) DO UPDATE"
+                      " SET ministry = EXCLUDED.ministry, priority = EXCLUDED.priority",
+                      3, source_params, NULL, err, err_size) != 0 ||
         /* One run of a source at a time, whichever machine starts it. */
-        exec_params(pg,
-                    "SELECT cookie, last_full_at IS NULL OR last_full_at < now() -"
-                    " make_interval(hours => $2::integer)"
-                    " FROM annuaire.sync_sources WHERE name = $1 FOR UPDATE",
-                    2, full_params, &res, err, err_size) != 0 ||
+        db_plain_exec(pg,
+                      "SELECT cookie, last_full_at IS NULL OR last_full_at < now() -"
+                      " make_interval(hours => $2::integer)"
+                      " FROM annuaire.sync_sources WHERE name = $1 FOR UPDATE",
+                      2, full_params, &res, err, err_size) != 0 ||
         (st->cookie = PQgetisnull(res, 0, 0) ? NULL : xstrdup(PQgetvalue(res, 0, 0)),
          st->full_due = strcmp(PQgetvalue(res, 0, 1), "t") == 0, PQclear(res), 0) ||
-        exec_params(pg,
-                    "DELETE FROM annuaire.directory_entries WHERE source = $1"
-                    " AND deleted_at < now() - make_interval(days => $2::integer)",
-                    2, purge_params, NULL, err, err_size) != 0 ||
-        exec_params(pg,
-                    /* state: e = an entry as read, p = present (unchanged), d = deleted */
-                    "CREATE TEMPORARY TABLE sync_staging (state \"char\" NOT NULL,"
-                    " key text NOT NULL, dn text NOT NULL,"
-                    " mails text[] NOT NULL, display_name text, given_name text, surname text,"
-                    " entity text, title text, mobile text, mobile_e164 text,"
-                    " hidden boolean NOT NULL, disabled boolean NOT NULL,"
-                    " content_hash text NOT NULL) ON COMMIT DROP",
-                    0, NULL, NULL, err, err_size) != 0) {
+        db_plain_exec(pg,
+                      "DELETE FROM annuaire.directory_entries WHERE source = $1"
+                      " AND deleted_at < now() - make_interval(days => $2::integer)",
+                      2, purge_params, NULL, err, err_size) != 0 ||
+        db_plain_exec(pg,
+                      /* state: e = an entry as read, p = present (unchanged), d = deleted */
+                      "CREATE TEMPORARY TABLE sync_staging (state \"char\" NOT NULL,"
+                      " key text NOT NULL, dn text NOT NULL,"
+                      " mails text[] NOT NULL, display_name text, given_name text, surname text,"
+                      " entity text, title text, mobile text, mobile_e164 text,"
+                      " hidden boolean NOT NULL, disabled boolean NOT NULL,"
+                      " content_hash text NOT NULL) ON COMMIT DROP",
+                      0, NULL, NULL, err, err_size) != 0) {
         lsync_stage_abort(st);
         return NULL;
     }
@@ -281,65 +255,67 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
         PQclear(res);
     }
     /* A key twice in one read: keep one (the source is inconsistent; the run says so). */
-    if (exec_params(st->pg,
-                    "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM sync_staging"
-                    " GROUP BY key HAVING count(*) > 1) d",
-                    0, NULL, &res, err, err_size) != 0) {
+    if (db_plain_exec(st->pg,
+                      "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM sync_staging"
+                      " GROUP BY key HAVING count(*) > 1) d",
+                      0, NULL, &res, err, err_size) != 0) {
         return -1;
     }
     dups = count_of(res, 0);
     PQclear(res);
-    if (dups > 0 && exec_params(st->pg,
-                                "DELETE FROM sync_staging s USING sync_staging t"
-                                " WHERE s.key = t.key AND s.ctid < t.ctid",
-                                0, NULL, NULL, err, err_size) != 0) {
+    if (dups > 0 && db_plain_exec(st->pg,
+                                  "DELETE FROM sync_staging s USING sync_staging t"
+                                  " WHERE s.key = t.key AND s.ctid < t.ctid",
+                                  0, NULL, NULL, err, err_size) != 0) {
         return -1;
     }
     c->rejected += dups;
     /* One pass over the read and the source's current entries says what each key is:
      * a (added, or back from a soft delete), c (changed), u (unchanged), r (removed). */
-    if (exec_params(st->pg, "ANALYZE sync_staging", 0, NULL, NULL, err, err_size) != 0 ||
-        exec_params(st->pg,
-                    "CREATE TEMPORARY TABLE sync_diff ON COMMIT DROP AS"
-                    " SELECT coalesce(s.key, e.key) AS key, CASE"
-                    "  WHEN s.key IS NULL THEN 'r'"
-                    "  WHEN s.state = 'd' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
-                    "   THEN 'r' ELSE 'x' END"
-                    "  WHEN s.state = 'p' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
-                    "   THEN 'u' ELSE 'x' END"
-                    "  WHEN e.key IS NULL OR e.deleted_at IS NOT NULL THEN 'a'"
-                    "  WHEN e.content_hash <> s.content_hash THEN 'c' ELSE 'u' END AS kind"
-                    " FROM sync_staging s"
-                    /* Deletions listed by the server: what it did not mention is unchanged,
-                     * so only what it mentioned is joined. Otherwise what is not in the read
-                     * is gone, and every entry of the source is looked at. */
-                    " LEFT JOIN (SELECT key, content_hash, deleted_at"
-                    "  FROM annuaire.directory_entries WHERE source = $1) e ON e.key = s.key"
-                    " WHERE $2"
-                    " UNION ALL SELECT e.key, 'r' FROM annuaire.directory_entries e"
-                    " WHERE NOT $2 AND e.source = $1 AND e.deleted_at IS NULL"
-                    " AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.key = e.key)"
-                    " UNION ALL SELECT coalesce(s.key, e.key), CASE"
-                    "  WHEN s.state = 'd' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
-                    "   THEN 'r' ELSE 'x' END"
-                    "  WHEN s.state = 'p' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
-                    "   THEN 'u' ELSE 'x' END"
-                    "  WHEN e.key IS NULL OR e.deleted_at IS NOT NULL THEN 'a'"
-                    "  WHEN e.content_hash <> s.content_hash THEN 'c' ELSE 'u' END"
-                    " FROM sync_staging s LEFT JOIN (SELECT key, content_hash, deleted_at"
-                    "  FROM annuaire.directory_entries WHERE source = $1) e ON e.key = s.key"
-                    " WHERE NOT $2",
-                    2, diff_params, NULL, err, err_size) != 0 ||
+    if (db_plain_exec(st->pg, "ANALYZE sync_staging", 0, NULL, NULL, err, err_size) != 0 ||
+        db_plain_exec(
+            st->pg,
+            "CREATE TEMPORARY TABLE sync_diff ON COMMIT DROP AS"
+            " SELECT coalesce(s.key, e.key) AS key, CASE"
+            "  WHEN s.key IS NULL THEN 'r'"
+            "  WHEN s.state = 'd' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
+            "   THEN 'r' ELSE 'x' END"
+            "  WHEN s.state = 'p' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
+            "   THEN 'u' ELSE 'x' END"
+            "  WHEN e.key IS NULL OR e.deleted_at IS NOT NULL THEN 'a'"
+            "  WHEN e.content_hash <> s.content_hash THEN 'c' ELSE 'u' END AS kind"
+            " FROM sync_staging s"
+            /* Deletions listed by the server: what it did not mention is unchanged,
+             * so only what it mentioned is joined. Otherwise what is not in the read
+             * is gone, and every entry of the source is looked at. */
+            " LEFT JOIN (SELECT key, content_hash, deleted_at"
+            "  FROM annuaire.directory_entries WHERE source = $1) e ON e.key = s.key"
+            " WHERE $2"
+            " UNION ALL SELECT e.key, 'r' FROM annuaire.directory_entries e"
+            " WHERE NOT $2 AND e.source = $1 AND e.deleted_at IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.key = e.key)"
+            " UNION ALL SELECT coalesce(s.key, e.key), CASE"
+            "  WHEN s.state = 'd' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
+            "   THEN 'r' ELSE 'x' END"
+            "  WHEN s.state = 'p' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
+            "   THEN 'u' ELSE 'x' END"
+            "  WHEN e.key IS NULL OR e.deleted_at IS NOT NULL THEN 'a'"
+            "  WHEN e.content_hash <> s.content_hash THEN 'c' ELSE 'u' END"
+            " FROM sync_staging s LEFT JOIN (SELECT key, content_hash, deleted_at"
+            "  FROM annuaire.directory_entries WHERE source = $1) e ON e.key = s.key"
+            " WHERE NOT $2",
+            2, diff_params, NULL, err, err_size) != 0 ||
         /* Temporary tables have no statistics until analysed: without them the planner
          * takes them for tiny and nests loops over a million rows. */
-        exec_params(st->pg, "ANALYZE sync_diff", 0, NULL, NULL, err, err_size) != 0 ||
-        exec_params(st->pg,
-                    "SELECT count(*) FILTER (WHERE kind = 'a'), count(*) FILTER (WHERE kind = 'c'),"
-                    " count(*) FILTER (WHERE kind = 'r'),"
-                    " (SELECT count(*) FROM annuaire.directory_entries"
-                    "  WHERE source = $1 AND deleted_at IS NULL)"
-                    " FROM sync_diff",
-                    1, params, &res, err, err_size) != 0) {
+        db_plain_exec(st->pg, "ANALYZE sync_diff", 0, NULL, NULL, err, err_size) != 0 ||
+        db_plain_exec(
+            st->pg,
+            "SELECT count(*) FILTER (WHERE kind = 'a'), count(*) FILTER (WHERE kind = 'c'),"
+            " count(*) FILTER (WHERE kind = 'r'),"
+            " (SELECT count(*) FROM annuaire.directory_entries"
+            "  WHERE source = $1 AND deleted_at IS NULL)"
+            " FROM sync_diff",
+            1, params, &res, err, err_size) != 0) {
         return -1;
     }
     c->added = count_of(res, 0);
@@ -366,6 +342,7 @@ lsync_stage_apply(struct lsync_stage *st,
     const char *cookie_params[] = { st->src->name, new_cookie, st->delete_mode ? "true" : "false",
                                     live };
     long long n_claims = 0, n_owned = 0;
+    bool bulk = c->added + c->changed > 20000 && (c->added + c->changed) * 10 > c->live_before;
     char *report_text = NULL;
     PGresult *res = NULL;
     int ret = -1;
@@ -374,76 +351,96 @@ lsync_stage_apply(struct lsync_stage *st,
 
     /* What changes: keys added, changed, restored or removed. Their old and new
      * addresses are the ones whose owner must be decided again. */
-    if (exec_params(st->pg,
-                    "CREATE TEMPORARY TABLE sync_touched ON COMMIT DROP AS"
-                    " SELECT DISTINCT unnest(e.mails) AS address"
-                    " FROM annuaire.directory_entries e JOIN sync_diff d USING (key)"
-                    " WHERE e.source = $1 AND d.kind IN ('c', 'r')"
-                    " UNION SELECT DISTINCT unnest(s.mails)"
-                    " FROM sync_staging s JOIN sync_diff d USING (key) WHERE d.kind IN ('a', 'c')",
-                    1, params, NULL, err, err_size) != 0 ||
-        exec_params(st->pg,
-                    "INSERT INTO annuaire.directory_entries (source, key, dn, mails, display_name,"
-                    " given_name, surname, entity, title, mobile, mobile_e164, hidden, disabled,"
-                    " content_hash)"
-                    " SELECT $1, s.key, s.dn, s.mails, s.display_name, s.given_name, s.surname,"
-                    " s.entity, s.title, s.mobile, s.mobile_e164, s.hidden, s.disabled,"
-                    " s.content_hash FROM sync_staging s JOIN sync_diff d USING (key)"
-                    " WHERE d.kind IN ('a', 'c')"
-                    " ON CONFLICT (source, key) DO UPDATE SET dn = EXCLUDED.dn,"
-                    " mails = EXCLUDED.mails, display_name = EXCLUDED.display_name,"
-                    " given_name = EXCLUDED.given_name, surname = EXCLUDED.surname,"
-                    " entity = EXCLUDED.entity, title = EXCLUDED.title,"
-                    " mobile = EXCLUDED.mobile, mobile_e164 = EXCLUDED.mobile_e164,"
-                    " hidden = EXCLUDED.hidden, disabled = EXCLUDED.disabled,"
-                    " content_hash = EXCLUDED.content_hash, last_seen_at = now(),"
-                    " last_changed_at = now(), deleted_at = NULL",
-                    1, params, NULL, err, err_size) != 0 ||
+    if (db_plain_exec(
+            st->pg,
+            "CREATE TEMPORARY TABLE sync_touched ON COMMIT DROP AS"
+            " SELECT DISTINCT unnest(e.mails) AS address"
+            " FROM annuaire.directory_entries e JOIN sync_diff d USING (key)"
+            " WHERE e.source = $1 AND d.kind IN ('c', 'r')"
+            " UNION SELECT DISTINCT unnest(s.mails)"
+            " FROM sync_staging s JOIN sync_diff d USING (key) WHERE d.kind IN ('a', 'c')",
+            1, params, NULL, err, err_size) != 0 ||
+        /* Many rows: rebuilding the GIN index after beats updating it row by row. (It
+         * locks readers of the table out until COMMIT; only bulk runs do it.) */
+        (bulk && db_plain_exec(st->pg, "DROP INDEX annuaire.directory_entries_mails_idx", 0, NULL,
+                               NULL, err, err_size) != 0) ||
+        db_plain_exec(
+            st->pg,
+            "INSERT INTO annuaire.directory_entries (source, key, dn, mails, display_name,"
+            " given_name, surname, entity, title, mobile, mobile_e164, hidden, disabled,"
+            " content_hash)"
+            " SELECT $1, s.key, s.dn, s.mails, s.display_name, s.given_name, s.surname,"
+            " s.entity, s.title, s.mobile, s.mobile_e164, s.hidden, s.disabled,"
+            " s.content_hash FROM sync_staging s JOIN sync_diff d USING (key)"
+            " WHERE d.kind IN ('a', 'c')"
+            " ON CONFLICT (source, key) DO UPDATE SET dn = EXCLUDED.dn,"
+            " mails = EXCLUDED.mails, display_name = EXCLUDED.display_name,"
+            " given_name = EXCLUDED.given_name, surname = EXCLUDED.surname,"
+            " entity = EXCLUDED.entity, title = EXCLUDED.title,"
+            " mobile = EXCLUDED.mobile, mobile_e164 = EXCLUDED.mobile_e164,"
+            " hidden = EXCLUDED.hidden, disabled = EXCLUDED.disabled,"
+            " content_hash = EXCLUDED.content_hash, last_seen_at = now(),"
+            " last_changed_at = now(), deleted_at = NULL",
+            1, params, NULL, err, err_size) != 0 ||
         (c->removed > 0 &&
-         exec_params(st->pg,
-                     "UPDATE annuaire.directory_entries e SET deleted_at = now()"
-                     " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key AND d.kind = 'r'",
-                     1, params, NULL, err, err_size) != 0) ||
+         db_plain_exec(st->pg,
+                       "UPDATE annuaire.directory_entries e SET deleted_at = now()"
+                       " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key AND d.kind = 'r'",
+                       1, params, NULL, err, err_size) != 0) ||
         /* The table may have just grown by a million rows: fresh statistics for what follows. */
-        (c->added + c->changed > 10000 && exec_params(st->pg, "ANALYZE annuaire.directory_entries",
-                                                      0, NULL, NULL, err, err_size) != 0) ||
-        exec_params(st->pg, "ANALYZE sync_touched", 0, NULL, NULL, err, err_size) != 0 ||
+        (c->added + c->changed > 10000 &&
+         db_plain_exec(st->pg, "ANALYZE annuaire.directory_entries", 0, NULL, NULL, err,
+                       err_size) != 0) ||
+        db_plain_exec(st->pg, "ANALYZE sync_touched", 0, NULL, NULL, err, err_size) != 0 ||
         /* Unchanged entries were seen too. */
         /* The new cookie goes with the data it describes, in the same transaction. */
-        exec_params(st->pg,
-                    "UPDATE annuaire.sync_sources SET cookie = $2, last_full_at = CASE WHEN $3"
-                    " THEN last_full_at ELSE now() END, entries = $4::bigint WHERE name = $1",
-                    4, cookie_params, NULL, err, err_size) != 0 ||
-        /* Who claims each touched address: live entries, with their source's priority. */
-        exec_params(st->pg,
-                    "CREATE TEMPORARY TABLE sync_claims ON COMMIT DROP AS"
-                    " SELECT m.address, e.source, e.key, e.dn, src.priority"
-                    " FROM annuaire.directory_entries e"
-                    " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"
-                    " JOIN sync_touched t ON t.address = m.address"
-                    " JOIN annuaire.sync_sources src ON src.name = e.source"
-                    " WHERE e.deleted_at IS NULL",
-                    0, NULL, &res, err, err_size) != 0 ||
+        db_plain_exec(st->pg,
+                      "UPDATE annuaire.sync_sources SET cookie = $2, last_full_at = CASE WHEN $3"
+                      " THEN last_full_at ELSE now() END, entries = $4::bigint WHERE name = $1",
+                      4, cookie_params, NULL, err, err_size) != 0 ||
+        (bulk && db_plain_exec(st->pg,
+                               "CREATE INDEX directory_entries_mails_idx"
+                               " ON annuaire.directory_entries USING gin (mails)",
+                               0, NULL, NULL, err, err_size) != 0) ||
+        /* Who claims each touched address: live entries, with their source's priority.
+         * Few addresses: found through the index; many: one pass over every entry. */
+        db_plain_exec(st->pg,
+                      bulk ? "CREATE TEMPORARY TABLE sync_claims ON COMMIT DROP AS"
+                             " SELECT m.address, e.source, e.key, e.dn, src.priority"
+                             " FROM annuaire.directory_entries e"
+                             " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"
+                             " JOIN sync_touched t ON t.address = m.address"
+                             " JOIN annuaire.sync_sources src ON src.name = e.source"
+                             " WHERE e.deleted_at IS NULL"
+                           : "CREATE TEMPORARY TABLE sync_claims ON COMMIT DROP AS"
+                             " SELECT m.address, e.source, e.key, e.dn, src.priority"
+                             " FROM annuaire.directory_entries e"
+                             " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"
+                             " JOIN sync_touched t ON t.address = m.address"
+                             " JOIN annuaire.sync_sources src ON src.name = e.source"
+                             " WHERE e.deleted_at IS NULL"
+                             " AND e.mails && ARRAY(SELECT address FROM sync_touched)",
+                      0, NULL, &res, err, err_size) != 0 ||
         (n_claims = atoll(PQcmdTuples(res)), PQclear(res), res = NULL, 0) ||
         /* Each touched address goes to the claim of the highest-priority source. */
-        exec_params(st->pg,
-                    "DELETE FROM annuaire.directory_addresses"
-                    " WHERE address IN (SELECT address FROM sync_touched)",
-                    0, NULL, NULL, err, err_size) != 0 ||
-        exec_params(st->pg,
-                    "INSERT INTO annuaire.directory_addresses (address, source, key)"
-                    " SELECT DISTINCT ON (address) address, source, key FROM sync_claims"
-                    " ORDER BY address, priority, source, key",
-                    0, NULL, &res, err, err_size) != 0 ||
+        db_plain_exec(st->pg,
+                      "DELETE FROM annuaire.directory_addresses"
+                      " WHERE address IN (SELECT address FROM sync_touched)",
+                      0, NULL, NULL, err, err_size) != 0 ||
+        db_plain_exec(st->pg,
+                      "INSERT INTO annuaire.directory_addresses (address, source, key)"
+                      " SELECT DISTINCT ON (address) address, source, key FROM sync_claims"
+                      " ORDER BY address, priority, source, key",
+                      0, NULL, &res, err, err_size) != 0 ||
         (n_owned = atoll(PQcmdTuples(res)), PQclear(res), res = NULL, 0) ||
         /* Conflicts: addresses that more than one live entry claims (none when every
          * claim became an owner: then the listing is skipped). */
         (n_claims > n_owned &&
-         exec_params(st->pg,
-                     "SELECT address, array_to_string(array_agg(source || ':' || dn"
-                     " ORDER BY source, dn), ' | ')"
-                     " FROM sync_claims GROUP BY address HAVING count(*) > 1 ORDER BY address",
-                     0, NULL, &res, err, err_size) != 0)) {
+         db_plain_exec(st->pg,
+                       "SELECT address, array_to_string(array_agg(source || ':' || dn"
+                       " ORDER BY source, dn), ' | ')"
+                       " FROM sync_claims GROUP BY address HAVING count(*) > 1 ORDER BY address",
+                       0, NULL, &res, err, err_size) != 0)) {
         goto cleanup;
     }
     c->conflicts = PQntuples(res);
@@ -465,12 +462,12 @@ lsync_stage_apply(struct lsync_stage *st,
         snprintf(n[3], sizeof(n[3]), "%lld", c->unchanged);
         snprintf(n[4], sizeof(n[4]), "%lld", c->rejected);
         snprintf(n[5], sizeof(n[5]), "%lld", c->conflicts);
-        if (exec_params(st->pg,
-                        "INSERT INTO annuaire.sync_runs (source, mode, started_at, status, added,"
-                        " changed, removed, unchanged, rejected, conflicts, report)"
-                        " VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
-                        10, run, NULL, err, err_size) != 0 ||
-            exec_params(st->pg, "COMMIT", 0, NULL, NULL, err, err_size) != 0) {
+        if (db_plain_exec(st->pg,
+                          "INSERT INTO annuaire.sync_runs (source, mode, started_at, status, added,"
+                          " changed, removed, unchanged, rejected, conflicts, report)"
+                          " VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
+                          10, run, NULL, err, err_size) != 0 ||
+            db_plain_exec(st->pg, "COMMIT", 0, NULL, NULL, err, err_size) != 0) {
             goto cleanup;
         }
     }

@@ -36,6 +36,9 @@ CREATE TABLE annuaire.directory_entries (
     -- one transaction per source, and per-row checks would dominate a full load.
     CONSTRAINT directory_entries_pkey PRIMARY KEY (source, key)
 );
+-- Which entries claim an address: how an incremental run finds the other claimants of
+-- the addresses it touches. (A bulk run drops and rebuilds it: cheaper than row by row.)
+CREATE INDEX directory_entries_mails_idx ON annuaire.directory_entries USING gin (mails);
 
 -- The consolidated annuaire: one row per address, owned by the winning entry.
 CREATE TABLE annuaire.directory_addresses (
