@@ -19,6 +19,7 @@ struct lsync_stage {
     char *cookie;         /* the content-sync cookie stored with the data, or NULL */
     bool delete_mode;     /* the server listed deletions: absent keys are unchanged */
     bool full_due;        /* the last full read is older than ldap.full_every_hours */
+    long long entries;    /* live entries after the last applied run */
     bool copying;
     bool begun;
 };
@@ -62,11 +63,12 @@ lsync_stage_begin(PGconn *pg,
         /* One run of a source at a time, whichever machine starts it. */
         db_plain_exec(pg,
                       "SELECT cookie, last_full_at IS NULL OR last_full_at < now() -"
-                      " make_interval(hours => $2::integer)"
+                      " make_interval(hours => $2::integer), entries"
                       " FROM annuaire.sync_sources WHERE name = $1 FOR UPDATE",
                       2, full_params, &res, err, err_size) != 0 ||
         (st->cookie = PQgetisnull(res, 0, 0) ? NULL : xstrdup(PQgetvalue(res, 0, 0)),
-         st->full_due = strcmp(PQgetvalue(res, 0, 1), "t") == 0, PQclear(res), 0) ||
+         st->full_due = strcmp(PQgetvalue(res, 0, 1), "t") == 0,
+         st->entries = atoll(PQgetvalue(res, 0, 2)), PQclear(res), 0) ||
         db_plain_exec(pg,
                       "DELETE FROM annuaire.directory_entries WHERE source = $1"
                       " AND deleted_at < now() - make_interval(days => $2::integer)",
@@ -234,11 +236,13 @@ lsync_stage_set_delete_mode(struct lsync_stage *st, bool delete_mode)
 int
 lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, size_t err_size)
 {
-    const char *params[] = { st->src->name };
     const char *diff_params[] = { st->src->name, st->delete_mode ? "true" : "false" };
+    char entries[24];
+    const char *count_params[] = { st->src->name, diff_params[1], entries };
     PGresult *res = NULL;
     long long dups;
 
+    snprintf(entries, sizeof(entries), "%lld", st->entries);
     if (flush_copy(st, err, err_size) != 0 || PQputCopyEnd(st->pg, NULL) != 1) {
         snprintf(err, err_size, "database: %s", PQerrorMessage(st->pg));
         return -1;
@@ -312,10 +316,13 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
             st->pg,
             "SELECT count(*) FILTER (WHERE kind = 'a'), count(*) FILTER (WHERE kind = 'c'),"
             " count(*) FILTER (WHERE kind = 'r'),"
-            " (SELECT count(*) FROM annuaire.directory_entries"
-            "  WHERE source = $1 AND deleted_at IS NULL)"
+            /* Listed deletions: the count kept with the source, not a pass over
+             * all its entries. */
+            " CASE WHEN $2 THEN $3::bigint ELSE (SELECT count(*)"
+            "  FROM annuaire.directory_entries"
+            "  WHERE source = $1 AND deleted_at IS NULL) END"
             " FROM sync_diff",
-            1, params, &res, err, err_size) != 0) {
+            3, count_params, &res, err, err_size) != 0) {
         return -1;
     }
     c->added = count_of(res, 0);

@@ -39,6 +39,9 @@ CREATE TABLE annuaire.directory_entries (
 -- Which entries claim an address: how an incremental run finds the other claimants of
 -- the addresses it touches. (A bulk run drops and rebuilds it: cheaper than row by row.)
 CREATE INDEX directory_entries_mails_idx ON annuaire.directory_entries USING gin (mails);
+-- The soft-deleted, for the purge at the start of every run.
+CREATE INDEX directory_entries_deleted_idx ON annuaire.directory_entries (source, deleted_at)
+    WHERE deleted_at IS NOT NULL;
 
 -- The consolidated annuaire: one row per address, owned by the winning entry.
 CREATE TABLE annuaire.directory_addresses (
