@@ -48,7 +48,8 @@ enum db_status dir_store_assoc_get(struct db_conn *c,
 /** hashes_array: a PostgreSQL text[] literal of hashes (URL-safe base64 only).
  *  Rows: the current pepper, the matched hash or NULL, the mxid. */
 enum db_status dir_store_lookup_hashes(struct db_conn *c, const char *hashes_array, PGresult **out);
-enum db_status dir_store_lookup_pairs(struct db_conn *c, const char *pairs_json, PGresult **out);
+/** pairs: [[medium, normalised address, key], ...] (borrowed). Rows: key, mxid. */
+enum db_status dir_store_lookup_pairs(struct db_conn *c, const json_t *pairs, PGresult **out);
 extern const struct db_stmt dir_store_stmts[];
 extern const size_t dir_store_n_stmts;
 

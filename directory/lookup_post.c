@@ -94,7 +94,6 @@ lookup_plain(struct http_req *r, const struct lookup_in *in)
 {
     json_t *pairs = json_array();
     char *pepper = NULL;
-    char *text = NULL;
     PGresult *res = NULL;
     json_t *mappings;
     enum db_status st;
@@ -133,10 +132,8 @@ lookup_plain(struct http_req *r, const struct lookup_in *in)
         free(addr);
         free(medium);
     }
-    text = json_dumps(pairs, JSON_COMPACT);
+    st = dir_store_lookup_pairs(r->db, pairs, &res);
     json_decref(pairs);
-    st = dir_store_lookup_pairs(r->db, text, &res);
-    free(text);
     if (st < 0) {
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     }

@@ -65,7 +65,6 @@ dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body)
     enum reply_status rs = dir_limit_lookup(r);
     json_t *pairs;
     json_t *found;
-    char *text;
     PGresult *res = NULL;
     enum db_status st;
     size_t i;
@@ -97,10 +96,8 @@ dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body)
         }
         free(norm);
     }
-    text = json_dumps(pairs, JSON_COMPACT);
+    st = dir_store_lookup_pairs(r->db, pairs, &res);
     json_decref(pairs);
-    st = dir_store_lookup_pairs(r->db, text, &res);
-    free(text);
     if (st < 0) {
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     }

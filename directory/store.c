@@ -94,9 +94,12 @@ dir_store_lookup_hashes(struct db_conn *c, const char *hashes_array, PGresult **
 }
 
 enum db_status
-dir_store_lookup_pairs(struct db_conn *c, const char *pairs_json, PGresult **out)
+dir_store_lookup_pairs(struct db_conn *c, const json_t *pairs, PGresult **out)
 {
-    const char *params[] = { pairs_json };
+    char *text = json_dumps(pairs, JSON_COMPACT);
+    const char *params[] = { text };
+    enum db_status st = text ? db_exec(c, "dir_store_lookup_pairs", 1, params, out) : DB_HARD;
 
-    return db_exec(c, "dir_store_lookup_pairs", 1, params, out);
+    free(text);
+    return st;
 }
