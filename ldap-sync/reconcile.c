@@ -12,6 +12,9 @@
  * set-based SQL. Nothing is visible until COMMIT, and nothing is applied unless
  * the whole read succeeded.
  */
+/* Above this many rows a run is planned as a bulk one. */
+#define BULK_ROWS 20000
+
 struct lsync_stage {
     PGconn *pg;
     const struct lsync_source *src;
@@ -20,6 +23,7 @@ struct lsync_stage {
     bool delete_mode;     /* the server listed deletions: absent keys are unchanged */
     bool full_due;        /* the last full read is older than ldap.full_every_hours */
     long long entries;    /* live entries after the last applied run */
+    long long staged;     /* rows read into the staging table */
     bool copying;
     bool begun;
 };
@@ -254,6 +258,7 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
         PQclear(res);
         return -1;
     }
+    st->staged = atoll(PQcmdTuples(res));
     PQclear(res);
     while ((res = PQgetResult(st->pg)) != NULL) {
         PQclear(res);
@@ -276,7 +281,13 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
     c->rejected += dups;
     /* One pass over the read and the source's current entries says what each key is:
      * a (added, or back from a soft delete), c (changed), u (unchanged), r (removed). */
-    if (db_plain_exec(st->pg, "ANALYZE sync_staging", 0, NULL, NULL, err, err_size) != 0 ||
+    /* A big read joins everything with everything: hash joins, and no time spent on
+     * statistics. A small one (an incremental run) gets statistics, so that the planner
+     * picks index lookups in a big table. */
+    if ((st->staged > BULK_ROWS
+             ? db_plain_exec(st->pg, "SET LOCAL enable_nestloop = off", 0, NULL, NULL, err,
+                             err_size)
+             : db_plain_exec(st->pg, "ANALYZE sync_staging", 0, NULL, NULL, err, err_size)) != 0 ||
         db_plain_exec(
             st->pg,
             "CREATE TEMPORARY TABLE sync_diff ON COMMIT DROP AS"
@@ -394,10 +405,11 @@ lsync_stage_apply(struct lsync_stage *st,
                        "UPDATE annuaire.directory_entries e SET deleted_at = now()"
                        " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key AND d.kind = 'r'",
                        1, params, NULL, err, err_size) != 0) ||
-        /* The table may have just grown by a million rows: fresh statistics for what follows. */
-        (c->added + c->changed > 10000 &&
-         db_plain_exec(st->pg, "ANALYZE annuaire.directory_entries", 0, NULL, NULL, err,
-                       err_size) != 0) ||
+        /* The table may have just grown a lot: fresh statistics of the columns the next
+         * runs join on, so that they do not wait for autovacuum. */
+        (c->added + c->changed > BULK_ROWS &&
+         db_plain_exec(st->pg, "ANALYZE annuaire.directory_entries (source, key, deleted_at)", 0,
+                       NULL, NULL, err, err_size) != 0) ||
         db_plain_exec(st->pg, "ANALYZE sync_touched", 0, NULL, NULL, err, err_size) != 0 ||
         /* Unchanged entries were seen too. */
         /* The new cookie goes with the data it describes, in the same transaction. */
