@@ -180,3 +180,19 @@ def test_configuration_errors(cluster, tmp_path):
     env = SyncEnv(cluster, tmp_path, source("culture", tmp_path / "none.ldif"))
     r = env.sync("--source", "nope")
     assert r.returncode == 1 and "no such source" in r.stderr
+
+
+def test_ldifde_export(cluster, tmp_path):
+    """Active Directory's ldifde writes "changetype: add" records and binary objectGUIDs."""
+    path = tmp_path / "ad.ldif"
+    path.write_text(
+        "dn: CN=Jean Martin,OU=Agents,DC=interieur,DC=gouv,DC=fr\nchangetype: add\n"
+        "objectClass: top\nobjectClass: person\nobjectClass: organizationalPerson\nobjectClass: user\n"
+        "cn: Jean Martin\nmail: Jean.Martin@Interieur.gouv.fr\n"
+        "proxyAddresses: SMTP:jean.martin@interieur.gouv.fr\nproxyAddresses: smtp:jm@interieur.gouv.fr\n"
+        "userAccountControl: 514\nobjectGUID:: T+4rnB0qTDuOfwobLD1OXw==\n\n")
+    env = SyncEnv(cluster, tmp_path, source("ad", path) + "      schema: ad\n")
+    r = env.sync()
+    assert r.returncode == 0 and "added=1" in r.stdout, r.stdout + r.stderr
+    assert env.sql("SELECT key, mails, disabled FROM annuaire.directory_entries") == \
+        "4fee2b9c1d2a4c3b8e7f0a1b2c3d4e5f|{jean.martin@interieur.gouv.fr,jm@interieur.gouv.fr}|t"
