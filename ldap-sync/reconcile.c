@@ -12,6 +12,18 @@
  * set-based SQL. Nothing is visible until COMMIT, and nothing is applied unless
  * the whole read succeeded.
  */
+/* Who claims each touched address: live entries, with their source's priority. Few
+ * addresses are found through the GIN index on mails (CLAIMS_BY_INDEX), many by one pass. */
+#define CLAIMS_SQL                                           \
+    "CREATE TEMPORARY TABLE sync_claims ON COMMIT DROP AS"   \
+    " SELECT m.address, e.source, e.key, e.dn, src.priority" \
+    " FROM annuaire.directory_entries e"                     \
+    " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"      \
+    " JOIN sync_touched t ON t.address = m.address"          \
+    " JOIN annuaire.sync_sources src ON src.name = e.source" \
+    " WHERE e.deleted_at IS NULL"
+#define CLAIMS_BY_INDEX " AND e.mails && ARRAY(SELECT address FROM sync_touched)"
+
 /* Above this many rows a run is planned as a bulk one. */
 #define BULK_ROWS 20000
 
@@ -421,25 +433,8 @@ lsync_stage_apply(struct lsync_stage *st,
                                "CREATE INDEX directory_entries_mails_idx"
                                " ON annuaire.directory_entries USING gin (mails)",
                                0, NULL, NULL, err, err_size) != 0) ||
-        /* Who claims each touched address: live entries, with their source's priority.
-         * Few addresses: found through the index; many: one pass over every entry. */
-        db_plain_exec(st->pg,
-                      bulk ? "CREATE TEMPORARY TABLE sync_claims ON COMMIT DROP AS"
-                             " SELECT m.address, e.source, e.key, e.dn, src.priority"
-                             " FROM annuaire.directory_entries e"
-                             " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"
-                             " JOIN sync_touched t ON t.address = m.address"
-                             " JOIN annuaire.sync_sources src ON src.name = e.source"
-                             " WHERE e.deleted_at IS NULL"
-                           : "CREATE TEMPORARY TABLE sync_claims ON COMMIT DROP AS"
-                             " SELECT m.address, e.source, e.key, e.dn, src.priority"
-                             " FROM annuaire.directory_entries e"
-                             " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"
-                             " JOIN sync_touched t ON t.address = m.address"
-                             " JOIN annuaire.sync_sources src ON src.name = e.source"
-                             " WHERE e.deleted_at IS NULL"
-                             " AND e.mails && ARRAY(SELECT address FROM sync_touched)",
-                      0, NULL, &res, err, err_size) != 0 ||
+        db_plain_exec(st->pg, bulk ? CLAIMS_SQL : CLAIMS_SQL CLAIMS_BY_INDEX, 0, NULL, &res, err,
+                      err_size) != 0 ||
         (n_claims = atoll(PQcmdTuples(res)), PQclear(res), res = NULL, 0) ||
         /* Each touched address goes to the claim of the highest-priority source. */
         db_plain_exec(st->pg,
