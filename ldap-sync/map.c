@@ -116,6 +116,10 @@ e164(const char *raw)
         p++;
     }
     for (; *p != '\0'; p++) {
+        if (plus && strncmp(p, "(0)", 3) == 0) {
+            p += 2; /* "+33 (0)6 ...": the trunk prefix is not dialled from abroad */
+            continue;
+        }
         if (*p >= '0' && *p <= '9') {
             if (n >= sizeof(digits) - 1) {
                 return NULL;

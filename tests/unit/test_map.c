@@ -1,0 +1,168 @@
+/* unit.ldap_sync.map: directory entries to annuaire fields (keys, mails, phones, flags). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/address.h"
+#include "ldap-sync/internal.h"
+
+struct attr_spec {
+    const char *name;
+    const char *values[4];
+};
+
+/* Builds lsync_attr values from strings; fills bv storage the caller keeps. */
+static size_t
+build(const struct attr_spec *spec,
+      size_t n,
+      struct lsync_attr *out,
+      struct berval bv[][4],
+      struct berval *ptrs[][5])
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+
+        for (; k < 4 && spec[i].values[k] != NULL; k++) {
+            bv[i][k].bv_val = (char *)spec[i].values[k];
+            bv[i][k].bv_len = strlen(spec[i].values[k]);
+            ptrs[i][k] = &bv[i][k];
+        }
+        ptrs[i][k] = NULL;
+        out[i].name = spec[i].name;
+        out[i].values = (const struct berval *const *)ptrs[i];
+    }
+    return n;
+}
+
+static void
+map(const struct attr_spec *spec,
+    size_t n,
+    const char *schema_ad,
+    struct lsync_entry *e,
+    json_t *dropped,
+    int want_rc)
+{
+    struct lsync_attr attrs[8];
+    struct berval bv[8][4];
+    struct berval *ptrs[8][5];
+    struct lsync_source src;
+    json_t *conf = json_pack("{s:s, s:s, s:s}", "name", "t", "ministry", "T", "schema",
+                             schema_ad ? "ad" : "inetorgperson");
+    char why[256];
+
+    lsync_source_from_json(conf, &src);
+    build(spec, n, attrs, bv, ptrs);
+    assert_int_equal(
+        lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, n, e, dropped, why, sizeof(why)), want_rc);
+    json_decref(conf);
+}
+
+static void
+test_inetorgperson(void **state)
+{
+    static const struct attr_spec spec[] = {
+        { "entryUUID", { "1a000000-0000-4000-8000-000000000001" } },
+        { "mail",
+          { " Elodie.Martin@Culture.GOUV.fr ", "e.martin@culture.gouv.fr",
+            "elodie.martin@culture.gouv.fr", "not an address" } },
+        { "mobile", { "06 12 34 56 78" } },
+        { "ou", { "Direction" } },
+        { "supannListeRouge", { "TRUE" } },
+    };
+    json_t *dropped = json_array();
+    struct lsync_entry e;
+
+    map(spec, 5, NULL, &e, dropped, 0);
+    assert_string_equal(e.key, "1a000000-0000-4000-8000-000000000001");
+    assert_int_equal(e.n_mails, 2); /* trimmed, lower-cased, de-duplicated */
+    assert_string_equal(e.mails[0], "elodie.martin@culture.gouv.fr");
+    assert_string_equal(e.mails[1], "e.martin@culture.gouv.fr");
+    assert_int_equal(json_array_size(dropped), 1);
+    assert_string_equal(e.mobile_e164, "33612345678");
+    assert_string_equal(e.entity, "Direction");
+    assert_true(e.hidden);
+    assert_false(e.disabled);
+    lsync_entry_clear(&e);
+    json_decref(dropped);
+}
+
+static void
+test_active_directory(void **state)
+{
+    static const struct attr_spec spec[] = {
+        { "objectGUID", { "\x4f\xee\x2b\x9c\x1d\x2a\x4c\x3b\x8e\x7f\x0a\x1b\x2c\x3d\x4e\x5f" } },
+        { "proxyAddresses",
+          { "SMTP:Jean.Martin@Interieur.gouv.fr", "smtp:jm@interieur.gouv.fr", "X500:/o=x/cn=y",
+            "SIP:jean@interieur.gouv.fr" } },
+        { "userAccountControl", { "514" } },
+        { "mobile", { "+33 (0)6 12 34 56 78" } },
+    };
+    struct lsync_entry e;
+
+    map(spec, 4, "ad", &e, NULL, 0);
+    assert_string_equal(e.key, "4fee2b9c1d2a4c3b8e7f0a1b2c3d4e5f");
+    assert_int_equal(e.n_mails, 2);
+    assert_string_equal(e.mails[0], "jean.martin@interieur.gouv.fr");
+    assert_string_equal(e.mails[1], "jm@interieur.gouv.fr");
+    assert_true(e.disabled);
+    assert_string_equal(e.mobile_e164, "33612345678");
+    lsync_entry_clear(&e);
+}
+
+static void
+test_rejects_and_phones(void **state)
+{
+    static const struct attr_spec no_key[] = { { "mail", { "a@b.fr" } } };
+    static const struct attr_spec phones[][2] = {
+        { { "entryUUID", { "k" } }, { "mobile", { "0033 6 12 34 56 78" } } },
+        { { "entryUUID", { "k" } }, { "mobile", { "+1 415 555 0100" } } },
+        { { "entryUUID", { "k" } }, { "mobile", { "12 34" } } },
+        { { "entryUUID", { "k" } }, { "mobile", { "06 12 AB 56 78" } } },
+    };
+    static const char *const want[] = { "33612345678", "14155550100", NULL, NULL };
+    struct lsync_entry e;
+
+    map(no_key, 1, NULL, &e, NULL, -1);
+    lsync_entry_clear(&e);
+    for (size_t i = 0; i < 4; i++) {
+        map(phones[i], 2, NULL, &e, NULL, 0);
+        if (want[i] == NULL) {
+            assert_null(e.mobile_e164);
+        } else {
+            assert_string_equal(e.mobile_e164, want[i]);
+        }
+        assert_non_null(e.mobile); /* the raw value is kept either way */
+        lsync_entry_clear(&e);
+    }
+}
+
+static int
+setup(void **state)
+{
+    addr_init();
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    addr_shutdown();
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_inetorgperson),
+        cmocka_unit_test(test_active_directory),
+        cmocka_unit_test(test_rejects_and_phones),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
