@@ -719,13 +719,16 @@ check_shapes(const json_t *obj, const struct field_shape *fields, size_t n, cons
         case SH_TEXT:
             ok = text_ok(v, f);
             break;
-        case SH_BOOL:
-            ok = json_is_string(v) && (strcmp(json_string_value(v), "true") == 0 ||
-                                       strcmp(json_string_value(v), "false") == 0);
+        case SH_BOOL: /* YAML gives text; JSON from the environment may give true/false */
+            ok = json_is_boolean(v) ||
+                 (json_is_string(v) && (strcmp(json_string_value(v), "true") == 0 ||
+                                        strcmp(json_string_value(v), "false") == 0));
             break;
         case SH_INT:
-            ok = json_is_string(v) &&
-                 util_parse_long(json_string_value(v), f->min, f->max, &num) == 0;
+            ok = (json_is_integer(v) && json_integer_value(v) >= f->min &&
+                  json_integer_value(v) <= f->max) ||
+                 (json_is_string(v) &&
+                  util_parse_long(json_string_value(v), f->min, f->max, &num) == 0);
             break;
         case SH_TEXT_OR_LIST:
             if (text_ok(v, f)) {

@@ -42,12 +42,24 @@ text(const json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
+/* Integers and booleans come as text from YAML, as such from JSON (environment). */
 static int
 number(const json_t *obj, const char *key, int def)
 {
-    const char *s = text(obj, key);
+    const json_t *v = json_object_get(obj, key);
 
-    return s ? atoi(s) : def; /* checked by the configuration loader */
+    if (json_is_integer(v)) {
+        return (int)json_integer_value(v);
+    }
+    return json_is_string(v) ? atoi(json_string_value(v)) : def; /* range checked at load */
+}
+
+static bool
+flag(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+
+    return json_is_true(v) || (json_is_string(v) && strcmp(json_string_value(v), "true") == 0);
 }
 
 /* One name or a list of names into a fixed array. */
@@ -118,7 +130,7 @@ lsync_source_from_json(const json_t *j, struct lsync_source *s)
     }
     names(json_object_get(ldap, "urls"), s->ldap.urls, LSYNC_MAX_URLS, &s->ldap.n_urls);
     names(json_object_get(ldap, "base_dns"), s->ldap.bases, LSYNC_MAX_BASES, &s->ldap.n_bases);
-    s->ldap.starttls = text(ldap, "starttls") && strcmp(text(ldap, "starttls"), "true") == 0;
+    s->ldap.starttls = flag(ldap, "starttls");
     s->ldap.ca_file = text(ldap, "ca_file");
     s->ldap.bind_dn = text(ldap, "bind_dn");
     s->ldap.password_file = text(ldap, "bind_password_file");
@@ -135,6 +147,5 @@ lsync_source_from_json(const json_t *j, struct lsync_source *s)
     s->ldap.poll_overlap = number(ldap, "poll_overlap", 300);
     s->ldap.full_every_hours = number(ldap, "full_every_hours", 24);
     s->attrs.poll = s->ldap.poll_attribute;
-    s->ldap.content_sync =
-        text(ldap, "content_sync") && strcmp(text(ldap, "content_sync"), "true") == 0;
+    s->ldap.content_sync = flag(ldap, "content_sync");
 }
