@@ -320,7 +320,7 @@ mail_step(PGconn *pg, void *arg)
 
 static const struct worker_spec mail_worker = {
     .name = "mail",
-    .channel = "annuaire_outbox",
+    .listen_sql = "LISTEN annuaire_outbox",
     .next_due_sql = "SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)"
                     " FROM annuaire.mail_outbox WHERE sent_at IS NULL",
     .step = mail_step,

@@ -42,16 +42,13 @@ static PGconn *
 connect_and_listen(const struct worker *w)
 {
     char err[512];
-    char *sql;
     PGconn *pg = db_connect_plain(w->db, err, sizeof(err));
 
     if (pg == NULL) {
         log_warn("%s: %s", w->spec->name, err);
         return NULL;
     }
-    sql = xasprintf("LISTEN %s", w->spec->channel); /* a constant of ours, not input */
-    PQclear(PQexec(pg, sql));
-    free(sql);
+    PQclear(PQexec(pg, w->spec->listen_sql)); /* a fixed statement of ours */
     return pg;
 }
 

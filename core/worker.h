@@ -12,8 +12,8 @@
 #include "core/cfg.h"
 
 struct worker_spec {
-    const char *name;    /* for logs */
-    const char *channel; /* NOTIFY channel that wakes it */
+    const char *name;       /* for logs */
+    const char *listen_sql; /* "LISTEN <channel>": the NOTIFY channel that wakes it */
     const char
         *next_due_sql; /* one row, one column: milliseconds until the next due row, or NULL */
     /* Claims and handles due rows. @return rows claimed (batch = claim again at once), -1 on a

@@ -155,7 +155,7 @@ onbind_step(PGconn *pg, void *arg)
 
 static const struct worker_spec onbind_worker = {
     .name = "onbind",
-    .channel = "annuaire_onbind",
+    .listen_sql = "LISTEN annuaire_onbind",
     .next_due_sql = "SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)"
                     " FROM annuaire.onbind_queue WHERE done_at IS NULL AND gave_up_at IS NULL",
     .step = onbind_step,
