@@ -6,6 +6,13 @@
 #include "core/util.h"
 #include "enroll/internal.h"
 
+/* A session by sid: the same row read plainly or locked for an update. */
+#define SESSION_GET_SQL                                                               \
+    "SELECT medium, address, client_secret_hash, token_hash, token_tries, next_link," \
+    " floor(extract(epoch FROM validated_at) * 1000)::bigint,"                        \
+    " modified_at < now() - make_interval(secs => $2::float8)"                        \
+    " FROM annuaire.validation_sessions WHERE sid = $1"
+
 const struct db_stmt enr_store_stmts[] = {
     { "enr_store_account_insert", "INSERT INTO annuaire.accounts (token_hash, user_id)"
                                   " VALUES ($1, $2)" },
@@ -32,16 +39,8 @@ const struct db_stmt enr_store_stmts[] = {
                                      " SET send_attempt = $2, token_hash = $3, token_tries = 0,"
                                      " next_link = coalesce($4, next_link), modified_at = now()"
                                      " WHERE sid = $1" },
-    { "enr_store_session_get",
-      "SELECT medium, address, client_secret_hash, token_hash, token_tries, next_link,"
-      " floor(extract(epoch FROM validated_at) * 1000)::bigint,"
-      " modified_at < now() - make_interval(secs => $2::float8)"
-      " FROM annuaire.validation_sessions WHERE sid = $1" },
-    { "enr_store_session_get_locked",
-      "SELECT medium, address, client_secret_hash, token_hash, token_tries, next_link,"
-      " floor(extract(epoch FROM validated_at) * 1000)::bigint,"
-      " modified_at < now() - make_interval(secs => $2::float8)"
-      " FROM annuaire.validation_sessions WHERE sid = $1 FOR UPDATE" },
+    { "enr_store_session_get", SESSION_GET_SQL },
+    { "enr_store_session_get_locked", SESSION_GET_SQL " FOR UPDATE" },
     { "enr_store_session_failed_try", "UPDATE annuaire.validation_sessions"
                                       " SET token_tries = token_tries + 1 WHERE sid = $1" },
     { "enr_store_session_validate", "UPDATE annuaire.validation_sessions"

@@ -79,6 +79,18 @@ def available():
     return os.path.exists(SLAPD) and os.path.exists(SLAPADD)
 
 
+def require():
+    """Skips the calling test module when slapd is missing; fails it in CI, where
+    ANNUAIRE_TEST_REQUIRE_SERVICES=1 says a missing server is an error."""
+    import pytest
+
+    if available():
+        return
+    if os.environ.get("ANNUAIRE_TEST_REQUIRE_SERVICES") == "1":
+        raise RuntimeError("slapd is not installed")
+    pytest.skip("slapd is not installed", allow_module_level=True)
+
+
 def person(uid, uuid, mails=(), cn=None, extra=""):
     """An inetOrgPerson entry as LDIF text."""
     lines = [f"dn: uid={uid},ou=people,{SUFFIX}", "objectClass: inetOrgPerson", f"uid: {uid}",

@@ -2,20 +2,15 @@
 "ad" attribute map: objectGUID as the key, proxyAddresses with their SMTP:/smtp: prefixes
 (other address types ignored), the userAccountControl disabled bit."""
 import base64
-import os
 import uuid
 
-import pytest
 
 import harness
 import slapd
 from slapd import SUFFIX, Slapd
 from test_sync_ldap import sql
 
-if not slapd.available():
-    if os.environ.get("ANNUAIRE_TEST_REQUIRE_SERVICES") == "1":
-        raise RuntimeError("slapd is not installed")
-    pytest.skip("slapd is not installed", allow_module_level=True)
+slapd.require()
 
 GUID1 = uuid.UUID("4f0e2b9c-1d2a-4c3b-8e7f-0a1b2c3d4e5f").bytes
 GUID2 = uuid.UUID("5a6b7c8d-9e0f-4a1b-9c2d-3e4f5a6b7c8d").bytes

@@ -2,20 +2,15 @@
 everything and stores the cookie with the data; then add, modify, rename and delete read
 as changes only; more deletes than the session log, and a slapd restart, make the server
 use the present phase, and the entries it leaves out are removed (and only those)."""
-import os
 import uuid
 
-import pytest
 
 import harness
 import slapd
 from slapd import SUFFIX, Slapd
 from test_sync_ldap import ldap_source, people, sql
 
-if not slapd.available():
-    if os.environ.get("ANNUAIRE_TEST_REQUIRE_SERVICES") == "1":
-        raise RuntimeError("slapd is not installed")
-    pytest.skip("slapd is not installed", allow_module_level=True)
+slapd.require()
 
 
 def delete(server, uids):

@@ -2,22 +2,17 @@
 (modrdn) and delete and another run; paging past the server's size limit; slapd killed in
 the middle of a paged read (nothing changes, the next run succeeds); a server that never
 answers (timeout, no hang); wrong credentials."""
-import os
 import socket
 import threading
 import time
 import uuid
 
-import pytest
 
 import harness
 import slapd
 from slapd import SUFFIX, Slapd, person
 
-if not slapd.available():
-    if os.environ.get("ANNUAIRE_TEST_REQUIRE_SERVICES") == "1":
-        raise RuntimeError("slapd is not installed")
-    pytest.skip("slapd is not installed", allow_module_level=True)
+slapd.require()
 
 
 def ldap_source(url, tmp_path, anonymous=False, page_size=2, timeout=10, password="secret", tls=""):

@@ -2,19 +2,14 @@
 uSNChanged; modifyTimestamp here): the first run is full and stores the mark; then only
 entries changed since the mark (less an overlap) are read; deletions wait for a full run,
 forced by --full or due after ldap.full_every_hours."""
-import os
 
-import pytest
 
 import harness
 import slapd
 from slapd import SUFFIX, Slapd
 from test_sync_ldap import ldap_source, people, sql
 
-if not slapd.available():
-    if os.environ.get("ANNUAIRE_TEST_REQUIRE_SERVICES") == "1":
-        raise RuntimeError("slapd is not installed")
-    pytest.skip("slapd is not installed", allow_module_level=True)
+slapd.require()
 
 
 def test_polling(cluster, tmp_path):
