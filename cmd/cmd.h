@@ -2,6 +2,8 @@
 #ifndef ANN_CMD_CMD_H
 #define ANN_CMD_CMD_H
 
+#include <libpq-fe.h>
+
 #include "core/cfg.h"
 
 /* Exit codes shared by every subcommand. */
@@ -30,5 +32,9 @@ cmd_parse_common(const char *name, int argc, char **argv, const char *usage, con
 
 /** Loads the configuration or prints why not. @return the config, or NULL */
 struct cfg *cmd_load_config(const char *cmd, const char *path);
+
+/** Checks that the schema is at least the one this binary was built for (warns when it
+ *  is newer). @return 0, or -1 (printed, naming `annuaire migrate -c path`) */
+int cmd_check_schema(const char *cmd, PGconn *pg, const char *path);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "cmd/cmd.h"
 #include "core/log.h"
+#include "core/migrations.h"
 
 struct command {
     const char *name;
@@ -90,6 +91,30 @@ cmd_load_config(const char *cmd, const char *path)
     }
     log_set_level((enum log_level)cfg->log.level);
     return cfg;
+}
+
+int
+cmd_check_schema(const char *cmd, PGconn *pg, const char *path)
+{
+    char err[512];
+    int version = 0;
+
+    if (mig_current(pg, &version, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire %s: %s\n", cmd, err);
+        return -1;
+    }
+    if (version < mig_latest()) {
+        fprintf(stderr,
+                "annuaire %s: the database schema is at version %d and this binary needs "
+                "%d: run 'annuaire migrate -c %s' first\n",
+                cmd, version, mig_latest(), path);
+        return -1;
+    }
+    if (version > mig_latest()) {
+        log_warn("the database schema (version %d) is newer than this binary (%d)", version,
+                 mig_latest());
+    }
+    return 0;
 }
 
 int

@@ -32,27 +32,17 @@ check_schema(const struct cfg *cfg, const char *path)
 {
     char err[512];
     PGconn *pg = db_connect_plain(&cfg->database, err, sizeof(err));
-    int version = 0;
     int ret = -1;
 
     if (pg == NULL) {
         fprintf(stderr, "annuaire serve: %s", err);
         return -1;
     }
-    if (mig_current(pg, &version, err, sizeof(err)) != 0) {
-        fprintf(stderr, "annuaire serve: %s\n", err);
-    } else if (version < mig_latest()) {
-        fprintf(stderr,
-                "annuaire serve: the database schema is at version %d and this binary needs "
-                "%d: run 'annuaire migrate -c %s' first\n",
-                version, mig_latest(), path);
+    if (cmd_check_schema("serve", pg, path) != 0) {
+        /* printed */
     } else if (dir_pepper_ensure(pg, err, sizeof(err)) != 0) {
         fprintf(stderr, "annuaire serve: cannot create the lookup pepper: %s", err);
     } else {
-        if (version > mig_latest()) {
-            log_warn("the database schema (version %d) is newer than this binary (%d)", version,
-                     mig_latest());
-        }
         ret = 0;
     }
     PQfinish(pg);

@@ -95,7 +95,9 @@ cmd_sync(int argc, char **argv)
         cfg_free(cfg);
         return CMD_EXIT_FAILURE;
     }
-    if (status) {
+    if (cmd_check_schema("sync", pg, path) != 0) {
+        rc = CMD_EXIT_FAILURE;
+    } else if (status) {
         rc = lsync_print_status(pg, stdout) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
     } else {
         rc = (int)lsync_run(cfg, pg, &o, stdout, stderr);

@@ -35,7 +35,23 @@ addr_shutdown(void)
 static bool
 forbidden(unsigned char c)
 {
-    return c <= ' ' || c == 0x7f || strchr("<>()[]\\,;:\"", c) != NULL;
+    switch (c) {
+    case '<':
+    case '>':
+    case '(':
+    case ')':
+    case '[':
+    case ']':
+    case '\\':
+    case ',':
+    case ';':
+    case ':':
+    case '"':
+    case 0x7f:
+        return true;
+    default:
+        return c <= ' ';
+    }
 }
 
 int
@@ -73,32 +89,37 @@ addr_email_normalise(const char *in, char **out)
         }
     }
     /* Unicode lower-casing of the whole address (the spec's case folding), in a
-     * UTF-8 locale for this thread only. */
-    old = uselocale(utf8);
+     * UTF-8 locale for this thread only; ASCII directly. */
     buf = xmalloc(len * 4 + 1);
-    memset(&st, 0, sizeof(st));
-    for (p = in; *p != '\0';) {
-        wchar_t wc;
-        size_t n = mbrtowc(&wc, p, len - (size_t)(p - in), &st);
-        char mb[8];
-        size_t m;
-
-        if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-            break;
-        }
-        wc = (wchar_t)towlower((wint_t)wc);
-        m = wcrtomb(mb, wc, &st);
-        if (m == (size_t)-1 || m > sizeof(mb)) {
-            break;
-        }
-        memcpy(buf + o, mb, m);
-        o += m;
-        p += n;
+    for (p = in; *p != '\0' && (unsigned char)*p < 0x80; p++) {
+        buf[o++] = *p >= 'A' && *p <= 'Z' ? (char)(*p + ('a' - 'A')) : *p;
     }
-    uselocale(old);
     if (*p != '\0') {
-        free(buf);
-        return -1;
+        old = uselocale(utf8);
+        memset(&st, 0, sizeof(st));
+        while (*p != '\0') {
+            wchar_t wc;
+            size_t n = mbrtowc(&wc, p, len - (size_t)(p - in), &st);
+            char mb[8];
+            size_t m;
+
+            if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+                break;
+            }
+            wc = (wchar_t)towlower((wint_t)wc);
+            m = wcrtomb(mb, wc, &st);
+            if (m == (size_t)-1 || m > sizeof(mb)) {
+                break;
+            }
+            memcpy(buf + o, mb, m);
+            o += m;
+            p += n;
+        }
+        uselocale(old);
+        if (*p != '\0') {
+            free(buf);
+            return -1;
+        }
     }
     buf[o] = '\0';
     *out = buf;

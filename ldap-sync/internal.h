@@ -153,10 +153,13 @@ struct lsync_counts {
 };
 
 struct lsync_stage;
-/** Opens the transaction, the source's lock and the staging table. NULL on error (err set). */
+/** Opens the transaction, the source's lock and the COPY: into the staging table, or
+ *  straight into directory_entries when direct_ok and the source has no entries yet.
+ *  NULL on error (err set). */
 struct lsync_stage *lsync_stage_begin(PGconn *pg,
                                       const struct lsync_source *src,
                                       long purge_after_days,
+                                      bool direct_ok,
                                       char *err,
                                       size_t err_size);
 /** Streams one mapped entry into the staging table. @return 0 or -1 (err set) */
@@ -170,13 +173,15 @@ int lsync_stage_put_key(struct lsync_stage *st,
                         size_t err_size);
 /** The content-sync cookie stored with the source's data (borrowed), or NULL. */
 const char *lsync_stage_cookie(const struct lsync_stage *st);
+/** Whether a direct COPY failed on a key met twice (read again with direct_ok false). */
+bool lsync_stage_duplicate(const struct lsync_stage *st);
 /** Whether the last full read is older than ldap.full_every_hours. */
 bool lsync_stage_full_due(const struct lsync_stage *st);
 /** The server listed its deletions: keys it did not mention are unchanged, not removed. */
 void lsync_stage_set_delete_mode(struct lsync_stage *st, bool delete_mode);
 /** Ends the COPY and counts what applying would do. @return 0 or -1 */
 int lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, size_t err_size);
-/** Applies, rebuilds the consolidated addresses, stores new_cookie (may be NULL), records
+/** Applies, lists the conflicts, stores new_cookie (may be NULL), records
  *  the run and commits. @return 0 or -1 */
 int lsync_stage_apply(struct lsync_stage *st,
                       struct lsync_counts *c,

@@ -32,7 +32,8 @@ values_of(const struct lsync_attr *attrs, size_t n, const char *name)
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        if (strcasecmp(attrs[i].name, name) == 0) {
+        /* Attribute names are ASCII: a first-letter check skips most calls. */
+        if ((attrs[i].name[0] | 0x20) == (name[0] | 0x20) && strcasecmp(attrs[i].name, name) == 0) {
             return attrs[i].values;
         }
     }

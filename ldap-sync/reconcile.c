@@ -7,22 +7,39 @@
 #include "ldap-sync/internal.h"
 
 /*
- * A source run in one transaction: entries are streamed with COPY into a
- * temporary staging table while they are read, then compared and applied with
- * set-based SQL. Nothing is visible until COMMIT, and nothing is applied unless
- * the whole read succeeded.
+ * A source run in one transaction: entries are streamed with COPY while they are
+ * read, then compared and applied with set-based SQL. Nothing is visible until
+ * COMMIT, and nothing is applied unless the whole read succeeded.
+ *
+ * A source that has no entries yet (its first run) is copied straight into
+ * directory_entries: there is nothing to compare with. Any other run goes through a
+ * temporary staging table and one diff pass against what the source had.
  */
-/* Who claims each touched address: live entries, with their source's priority. Few
- * addresses are found through the GIN index on mails (CLAIMS_BY_INDEX), many by one pass. */
-#define CLAIMS_SQL                                           \
-    "CREATE TEMPORARY TABLE sync_claims ON COMMIT DROP AS"   \
-    " SELECT m.address, e.source, e.key, e.dn, src.priority" \
-    " FROM annuaire.directory_entries e"                     \
-    " CROSS JOIN LATERAL unnest(e.mails) AS m(address)"      \
-    " JOIN sync_touched t ON t.address = m.address"          \
-    " JOIN annuaire.sync_sources src ON src.name = e.source" \
-    " WHERE e.deleted_at IS NULL"
-#define CLAIMS_BY_INDEX " AND e.mails && ARRAY(SELECT address FROM sync_touched)"
+
+/* Conflicts, listed: live entries claiming one address more than once, with their
+ * source and DN. Followed by the condition that picks the addresses to look at. */
+#define CONFLICTS_SQL                                                                     \
+    "SELECT m.address, array_to_string(array_agg(e.source || ':' || e.dn"                 \
+    "  ORDER BY e.source, e.dn), ' | ')"                                                  \
+    " FROM annuaire.directory_entries e CROSS JOIN LATERAL unnest(e.mails) AS m(address)" \
+    " WHERE e.deleted_at IS NULL AND "
+#define CONFLICTS_END " GROUP BY m.address HAVING count(*) > 1 ORDER BY m.address"
+/* After a small run: the addresses it touched, found through the GIN index on mails. */
+#define CONFLICTS_TOUCHED                                              \
+    CONFLICTS_SQL "e.mails && ARRAY(SELECT address FROM sync_touched)" \
+                  " AND m.address IN (SELECT address FROM sync_touched)" CONFLICTS_END
+/* After a big one: every address of the source. One pass over the live claims finds
+ * the 64-bit hashes claimed twice; a second one, only when there are some, lists
+ * the addresses behind them that involve this source. */
+#define CANDIDATES_SQL                                                                 \
+    "CREATE TEMPORARY TABLE sync_candidates ON COMMIT DROP AS SELECT h FROM"           \
+    " (SELECT hashtextextended(m.address, 0) AS h FROM annuaire.directory_entries e"   \
+    "  CROSS JOIN LATERAL unnest(e.mails) AS m(address) WHERE e.deleted_at IS NULL) c" \
+    " GROUP BY h HAVING count(*) > 1"
+#define CONFLICTS_CANDIDATES                                                           \
+    CONFLICTS_SQL "hashtextextended(m.address, 0) IN (SELECT h FROM sync_candidates)"  \
+                  " GROUP BY m.address HAVING count(*) > 1 AND bool_or(e.source = $1)" \
+                  " ORDER BY m.address"
 
 /* Above this many rows a run is planned as a bulk one. */
 #define BULK_ROWS 20000
@@ -36,6 +53,8 @@ struct lsync_stage {
     bool full_due;        /* the last full read is older than ldap.full_every_hours */
     long long entries;    /* live entries after the last applied run */
     long long staged;     /* rows read into the staging table */
+    bool direct;          /* COPY goes straight into directory_entries (first run) */
+    bool duplicate;       /* that COPY met a key twice */
     bool copying;
     bool begun;
 };
@@ -50,6 +69,7 @@ struct lsync_stage *
 lsync_stage_begin(PGconn *pg,
                   const struct lsync_source *src,
                   long purge_after_days,
+                  bool direct_ok,
                   char *err,
                   size_t err_size)
 {
@@ -89,19 +109,34 @@ lsync_stage_begin(PGconn *pg,
                       "DELETE FROM annuaire.directory_entries WHERE source = $1"
                       " AND deleted_at < now() - make_interval(days => $2::integer)",
                       2, purge_params, NULL, err, err_size) != 0 ||
-        db_plain_exec(pg,
-                      /* state: e = an entry as read, p = present (unchanged), d = deleted */
-                      "CREATE TEMPORARY TABLE sync_staging (state \"char\" NOT NULL,"
-                      " key text NOT NULL, dn text NOT NULL,"
-                      " mails text[] NOT NULL, display_name text, given_name text, surname text,"
-                      " entity text, title text, mobile text, mobile_e164 text,"
-                      " hidden boolean NOT NULL, disabled boolean NOT NULL,"
-                      " content_hash text NOT NULL) ON COMMIT DROP",
-                      0, NULL, NULL, err, err_size) != 0) {
+        (direct_ok && (db_plain_exec(pg,
+                                     "SELECT NOT EXISTS (SELECT 1 FROM annuaire.directory_entries"
+                                     " WHERE source = $1)",
+                                     1, source_params, &res, err, err_size) != 0 ||
+                       (st->direct = strcmp(PQgetvalue(res, 0, 0), "t") == 0, PQclear(res), 0))) ||
+        (!st->direct &&
+         db_plain_exec(pg,
+                       /* state: e = an entry as read, p = present (unchanged), d = deleted */
+                       "CREATE TEMPORARY TABLE sync_staging (state \"char\" NOT NULL,"
+                       " key text NOT NULL, dn text NOT NULL,"
+                       " mails text[] NOT NULL, display_name text, given_name text, surname text,"
+                       " entity text, title text, mobile text, mobile_e164 text,"
+                       " hidden boolean NOT NULL, disabled boolean NOT NULL,"
+                       " content_hash text NOT NULL) ON COMMIT DROP",
+                       0, NULL, NULL, err, err_size) != 0)) {
         lsync_stage_abort(st);
         return NULL;
     }
-    res = PQexec(pg, "COPY sync_staging FROM STDIN");
+    if (st->direct) {
+        /* Nothing to start from: a full read, whatever mark is stored. */
+        free(st->cookie);
+        st->cookie = NULL;
+        st->full_due = true;
+    }
+    res = PQexec(pg, st->direct ? "COPY annuaire.directory_entries (source, key, dn, mails,"
+                                  " display_name, given_name, surname, entity, title, mobile,"
+                                  " mobile_e164, hidden, disabled, content_hash) FROM STDIN"
+                                : "COPY sync_staging FROM STDIN");
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         snprintf(err, err_size, "database: %s", PQerrorMessage(pg));
         PQclear(res);
@@ -118,28 +153,26 @@ static void
 copy_field(struct util_buf *b, const char *s, bool last)
 {
     if (s == NULL) {
-        util_buf_puts(b, "\\N");
+        util_buf_put(b, "\\N", 2);
     } else {
-        for (; *s != '\0'; s++) {
-            switch (*s) {
-            case '\\':
-                util_buf_puts(b, "\\\\");
+        for (;;) {
+            size_t plain = strcspn(s, "\\\t\n\r");
+
+            util_buf_put(b, s, plain);
+            s += plain;
+            if (*s == '\0') {
                 break;
-            case '\t':
-                util_buf_puts(b, "\\t");
-                break;
-            case '\n':
-                util_buf_puts(b, "\\n");
-                break;
-            case '\r':
-                util_buf_puts(b, "\\r");
-                break;
-            default:
-                util_buf_put(b, s, 1);
             }
+            util_buf_put(b,
+                         *s == '\\'   ? "\\\\"
+                         : *s == '\t' ? "\\t"
+                         : *s == '\n' ? "\\n"
+                                      : "\\r",
+                         2);
+            s++;
         }
     }
-    util_buf_puts(b, last ? "\n" : "\t");
+    util_buf_put(b, last ? "\n" : "\t", 1);
 }
 
 static char *
@@ -147,18 +180,25 @@ array_literal(char *const *items, size_t n)
 {
     struct util_buf b = { 0 };
 
-    util_buf_puts(&b, "{");
+    util_buf_put(&b, "{", 1);
     for (size_t i = 0; i < n; i++) {
-        util_buf_puts(&b, i ? ",\"" : "\"");
-        for (const char *c = items[i]; *c != '\0'; c++) {
-            if (*c == '"' || *c == '\\') {
-                util_buf_puts(&b, "\\");
+        const char *c = items[i];
+
+        util_buf_put(&b, i ? ",\"" : "\"", i ? 2 : 1);
+        for (;;) {
+            size_t plain = strcspn(c, "\"\\");
+
+            util_buf_put(&b, c, plain);
+            c += plain;
+            if (*c == '\0') {
+                break;
             }
-            util_buf_put(&b, c, 1);
+            util_buf_put(&b, "\\", 1);
+            util_buf_put(&b, c++, 1);
         }
-        util_buf_puts(&b, "\"");
+        util_buf_put(&b, "\"", 1);
     }
-    util_buf_puts(&b, "}");
+    util_buf_put(&b, "}", 1);
     return util_buf_take(&b);
 }
 
@@ -184,11 +224,38 @@ content_hash(const struct lsync_entry *e, const char *mails)
     return out;
 }
 
+/* The COPY failed: the server's own error, and whether it is a key met twice. */
+static void
+copy_failed(struct lsync_stage *st, PGresult *res, char *err, size_t err_size)
+{
+    PGresult *next;
+    bool own = res == NULL;
+
+    if (own) {
+        res = PQgetResult(st->pg);
+    }
+    if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+        st->duplicate = st->direct && state != NULL && strcmp(state, "23505") == 0;
+        snprintf(err, err_size, "database: %s", PQresultErrorMessage(res));
+    } else {
+        snprintf(err, err_size, "database: %s", PQerrorMessage(st->pg));
+    }
+    if (own) {
+        PQclear(res);
+    }
+    st->copying = false;
+    while ((next = PQgetResult(st->pg)) != NULL) {
+        PQclear(next);
+    }
+}
+
 static int
 flush_copy(struct lsync_stage *st, char *err, size_t err_size)
 {
     if (st->copy.len > 0 && PQputCopyData(st->pg, st->copy.p, (int)st->copy.len) != 1) {
-        snprintf(err, err_size, "database: %s", PQerrorMessage(st->pg));
+        copy_failed(st, NULL, err, err_size);
         return -1;
     }
     st->copy.len = 0;
@@ -201,7 +268,8 @@ lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, 
     char *mails = array_literal(e->mails, e->n_mails);
     char *hash = content_hash(e, mails);
 
-    copy_field(&st->copy, "e", false);
+    /* Staging rows start with their state; direct ones with their source. */
+    copy_field(&st->copy, st->direct ? st->src->name : "e", false);
     copy_field(&st->copy, e->key, false);
     copy_field(&st->copy, e->dn, false);
     copy_field(&st->copy, mails, false);
@@ -217,7 +285,7 @@ lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, 
     copy_field(&st->copy, hash, true);
     free(mails);
     free(hash);
-    return st->copy.len >= 256 * 1024 ? flush_copy(st, err, err_size) : 0;
+    return st->copy.len >= 64 * 1024 ? flush_copy(st, err, err_size) : 0;
 }
 
 int
@@ -225,16 +293,27 @@ lsync_stage_put_key(struct lsync_stage *st, char state, const char *key, char *e
 {
     char s[2] = { state, '\0' };
 
+    if (st->direct) {
+        /* Only an incremental read lists keys, and a first run reads everything. */
+        snprintf(err, err_size, "the server listed changes to a source with no entries");
+        return -1;
+    }
     copy_field(&st->copy, s, false);
     copy_field(&st->copy, key, false);
     util_buf_puts(&st->copy, "\t{}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\tf\tf\t-\n");
-    return st->copy.len >= 256 * 1024 ? flush_copy(st, err, err_size) : 0;
+    return st->copy.len >= 64 * 1024 ? flush_copy(st, err, err_size) : 0;
 }
 
 const char *
 lsync_stage_cookie(const struct lsync_stage *st)
 {
     return st->cookie;
+}
+
+bool
+lsync_stage_duplicate(const struct lsync_stage *st)
+{
+    return st->duplicate;
 }
 
 bool
@@ -259,14 +338,17 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
     long long dups;
 
     snprintf(entries, sizeof(entries), "%lld", st->entries);
-    if (flush_copy(st, err, err_size) != 0 || PQputCopyEnd(st->pg, NULL) != 1) {
-        snprintf(err, err_size, "database: %s", PQerrorMessage(st->pg));
+    if (flush_copy(st, err, err_size) != 0) {
+        return -1;
+    }
+    if (PQputCopyEnd(st->pg, NULL) != 1) {
+        copy_failed(st, NULL, err, err_size);
         return -1;
     }
     st->copying = false;
     res = PQgetResult(st->pg);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        snprintf(err, err_size, "database: %s", PQerrorMessage(st->pg));
+        copy_failed(st, res, err, err_size);
         PQclear(res);
         return -1;
     }
@@ -274,6 +356,10 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
     PQclear(res);
     while ((res = PQgetResult(st->pg)) != NULL) {
         PQclear(res);
+    }
+    if (st->direct) {
+        c->added = st->staged; /* everything is new */
+        return 0;
     }
     /* A key twice in one read: keep one (the source is inconsistent; the run says so). */
     if (db_plain_exec(st->pg,
@@ -357,6 +443,26 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
     return 0;
 }
 
+/* Lists the conflicts the run is concerned with (see CONFLICTS_SQL). */
+static int
+list_conflicts(struct lsync_stage *st, bool bulk, PGresult **out, char *err, size_t err_size)
+{
+    const char *params[] = { st->src->name };
+    PGresult *res;
+
+    *out = NULL;
+    if (!bulk) {
+        return db_plain_exec(st->pg, CONFLICTS_TOUCHED, 0, NULL, out, err, err_size);
+    }
+    if (db_plain_exec(st->pg, CANDIDATES_SQL, 0, NULL, &res, err, err_size) != 0) {
+        return -1;
+    }
+    bool none = atoll(PQcmdTuples(res)) == 0;
+
+    PQclear(res);
+    return none ? 0 : db_plain_exec(st->pg, CONFLICTS_CANDIDATES, 1, params, out, err, err_size);
+}
+
 int
 lsync_stage_apply(struct lsync_stage *st,
                   struct lsync_counts *c,
@@ -371,93 +477,71 @@ lsync_stage_apply(struct lsync_stage *st,
     char live[24];
     const char *cookie_params[] = { st->src->name, new_cookie, st->delete_mode ? "true" : "false",
                                     live };
-    long long n_claims = 0, n_owned = 0;
-    bool bulk = c->added + c->changed > 20000 && (c->added + c->changed) * 10 > c->live_before;
+    /* Many changes: conflicts are looked for among all the source's addresses in one
+     * pass rather than address by address. */
+    bool bulk = st->direct || (c->added + c->changed > BULK_ROWS &&
+                               (c->added + c->changed) * 10 > c->live_before);
     char *report_text = NULL;
     PGresult *res = NULL;
     int ret = -1;
 
     snprintf(live, sizeof(live), "%lld", c->live_before + c->added - c->removed);
 
-    /* What changes: keys added, changed, restored or removed. Their old and new
-     * addresses are the ones whose owner must be decided again. */
-    if (db_plain_exec(
-            st->pg,
-            "CREATE TEMPORARY TABLE sync_touched ON COMMIT DROP AS"
-            " SELECT DISTINCT unnest(e.mails) AS address"
-            " FROM annuaire.directory_entries e JOIN sync_diff d USING (key)"
-            " WHERE e.source = $1 AND d.kind IN ('c', 'r')"
-            " UNION SELECT DISTINCT unnest(s.mails)"
-            " FROM sync_staging s JOIN sync_diff d USING (key) WHERE d.kind IN ('a', 'c')",
-            1, params, NULL, err, err_size) != 0 ||
-        /* Many rows: rebuilding the GIN index after beats updating it row by row. (It
-         * locks readers of the table out until COMMIT; only bulk runs do it.) */
-        (bulk && db_plain_exec(st->pg, "DROP INDEX annuaire.directory_entries_mails_idx", 0, NULL,
-                               NULL, err, err_size) != 0) ||
-        db_plain_exec(
-            st->pg,
-            "INSERT INTO annuaire.directory_entries (source, key, dn, mails, display_name,"
-            " given_name, surname, entity, title, mobile, mobile_e164, hidden, disabled,"
-            " content_hash)"
-            " SELECT $1, s.key, s.dn, s.mails, s.display_name, s.given_name, s.surname,"
-            " s.entity, s.title, s.mobile, s.mobile_e164, s.hidden, s.disabled,"
-            " s.content_hash FROM sync_staging s JOIN sync_diff d USING (key)"
-            " WHERE d.kind IN ('a', 'c')"
-            " ON CONFLICT (source, key) DO UPDATE SET dn = EXCLUDED.dn,"
-            " mails = EXCLUDED.mails, display_name = EXCLUDED.display_name,"
-            " given_name = EXCLUDED.given_name, surname = EXCLUDED.surname,"
-            " entity = EXCLUDED.entity, title = EXCLUDED.title,"
-            " mobile = EXCLUDED.mobile, mobile_e164 = EXCLUDED.mobile_e164,"
-            " hidden = EXCLUDED.hidden, disabled = EXCLUDED.disabled,"
-            " content_hash = EXCLUDED.content_hash, last_seen_at = now(),"
-            " last_changed_at = now(), deleted_at = NULL",
-            1, params, NULL, err, err_size) != 0 ||
-        (c->removed > 0 &&
-         db_plain_exec(st->pg,
-                       "UPDATE annuaire.directory_entries e SET deleted_at = now()"
-                       " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key AND d.kind = 'r'",
-                       1, params, NULL, err, err_size) != 0) ||
-        /* The table may have just grown a lot: fresh statistics of the columns the next
-         * runs join on, so that they do not wait for autovacuum. */
-        (c->added + c->changed > BULK_ROWS &&
+    if (!st->direct &&
+        /* What changes: keys added, changed, restored or removed. Their old and new
+         * addresses are the ones whose claimants may have changed. */
+        ((!bulk && db_plain_exec(st->pg,
+                                 "CREATE TEMPORARY TABLE sync_touched ON COMMIT DROP AS"
+                                 " SELECT DISTINCT unnest(e.mails) AS address"
+                                 " FROM annuaire.directory_entries e JOIN sync_diff d USING (key)"
+                                 " WHERE e.source = $1 AND d.kind IN ('c', 'r')"
+                                 " UNION SELECT DISTINCT unnest(s.mails)"
+                                 " FROM sync_staging s JOIN sync_diff d USING (key)"
+                                 " WHERE d.kind IN ('a', 'c')",
+                                 1, params, NULL, err, err_size) != 0) ||
+         db_plain_exec(
+             st->pg,
+             "INSERT INTO annuaire.directory_entries (source, key, dn, mails, display_name,"
+             " given_name, surname, entity, title, mobile, mobile_e164, hidden, disabled,"
+             " content_hash)"
+             " SELECT $1, s.key, s.dn, s.mails, s.display_name, s.given_name, s.surname,"
+             " s.entity, s.title, s.mobile, s.mobile_e164, s.hidden, s.disabled,"
+             " s.content_hash FROM sync_staging s JOIN sync_diff d USING (key)"
+             " WHERE d.kind IN ('a', 'c')"
+             " ON CONFLICT (source, key) DO UPDATE SET dn = EXCLUDED.dn,"
+             " mails = EXCLUDED.mails, display_name = EXCLUDED.display_name,"
+             " given_name = EXCLUDED.given_name, surname = EXCLUDED.surname,"
+             " entity = EXCLUDED.entity, title = EXCLUDED.title,"
+             " mobile = EXCLUDED.mobile, mobile_e164 = EXCLUDED.mobile_e164,"
+             " hidden = EXCLUDED.hidden, disabled = EXCLUDED.disabled,"
+             " content_hash = EXCLUDED.content_hash, last_seen_at = now(),"
+             " last_changed_at = now(), deleted_at = NULL",
+             1, params, NULL, err, err_size) != 0 ||
+         (c->removed > 0 &&
+          db_plain_exec(st->pg,
+                        "UPDATE annuaire.directory_entries e SET deleted_at = now()"
+                        " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key AND d.kind = 'r'",
+                        1, params, NULL, err, err_size) != 0) ||
+         (!bulk &&
+          db_plain_exec(st->pg, "ANALYZE sync_touched", 0, NULL, NULL, err, err_size) != 0))) {
+        goto cleanup;
+    }
+    /* The table may have just grown a lot: fresh statistics of the columns the next
+     * runs join on, so that they do not wait for autovacuum. */
+    if ((c->added + c->changed > BULK_ROWS &&
          db_plain_exec(st->pg, "ANALYZE annuaire.directory_entries (source, key, deleted_at)", 0,
                        NULL, NULL, err, err_size) != 0) ||
-        db_plain_exec(st->pg, "ANALYZE sync_touched", 0, NULL, NULL, err, err_size) != 0 ||
-        /* Unchanged entries were seen too. */
         /* The new cookie goes with the data it describes, in the same transaction. */
         db_plain_exec(st->pg,
                       "UPDATE annuaire.sync_sources SET cookie = $2, last_full_at = CASE WHEN $3"
                       " THEN last_full_at ELSE now() END, entries = $4::bigint WHERE name = $1",
                       4, cookie_params, NULL, err, err_size) != 0 ||
-        (bulk && db_plain_exec(st->pg,
-                               "CREATE INDEX directory_entries_mails_idx"
-                               " ON annuaire.directory_entries USING gin (mails)",
-                               0, NULL, NULL, err, err_size) != 0) ||
-        db_plain_exec(st->pg, bulk ? CLAIMS_SQL : CLAIMS_SQL CLAIMS_BY_INDEX, 0, NULL, &res, err,
-                      err_size) != 0 ||
-        (n_claims = atoll(PQcmdTuples(res)), PQclear(res), res = NULL, 0) ||
-        /* Each touched address goes to the claim of the highest-priority source. */
-        db_plain_exec(st->pg,
-                      "DELETE FROM annuaire.directory_addresses"
-                      " WHERE address IN (SELECT address FROM sync_touched)",
-                      0, NULL, NULL, err, err_size) != 0 ||
-        db_plain_exec(st->pg,
-                      "INSERT INTO annuaire.directory_addresses (address, source, key)"
-                      " SELECT DISTINCT ON (address) address, source, key FROM sync_claims"
-                      " ORDER BY address, priority, source, key",
-                      0, NULL, &res, err, err_size) != 0 ||
-        (n_owned = atoll(PQcmdTuples(res)), PQclear(res), res = NULL, 0) ||
-        /* Conflicts: addresses that more than one live entry claims (none when every
-         * claim became an owner: then the listing is skipped). */
-        (n_claims > n_owned &&
-         db_plain_exec(st->pg,
-                       "SELECT address, array_to_string(array_agg(source || ':' || dn"
-                       " ORDER BY source, dn), ' | ')"
-                       " FROM sync_claims GROUP BY address HAVING count(*) > 1 ORDER BY address",
-                       0, NULL, &res, err, err_size) != 0)) {
+        /* Addresses claimed by more than one live entry: the view directory_addresses
+         * gives each to the source with the lowest priority number; the run says so. */
+        list_conflicts(st, bulk, &res, err, err_size) != 0) {
         goto cleanup;
     }
-    c->conflicts = PQntuples(res);
+    c->conflicts = res ? PQntuples(res) : 0;
     for (int i = 0; i < PQntuples(res) && i < 100; i++) {
         json_array_append_new(report, json_pack("{s:s, s:s}", "conflict", PQgetvalue(res, i, 0),
                                                 "claimed_by", PQgetvalue(res, i, 1)));

@@ -190,6 +190,7 @@ run_source(const struct cfg *cfg,
            PGconn *pg,
            const struct lsync_source *src,
            const struct lsync_options *opts,
+           bool direct_ok,
            FILE *out,
            FILE *err)
 {
@@ -201,9 +202,11 @@ run_source(const struct cfg *cfg,
     const char *mode = "full";
     long long t0 = util_now_ns();
     enum lsync_outcome outcome = LSYNC_FAILED;
+    bool again = false;
     int rc;
 
-    run.st = lsync_stage_begin(pg, src, cfg->sync.purge_after_days, run.err, sizeof(run.err));
+    run.st =
+        lsync_stage_begin(pg, src, cfg->sync.purge_after_days, direct_ok, run.err, sizeof(run.err));
     if (run.st == NULL) {
         goto failed;
     }
@@ -279,6 +282,13 @@ run_source(const struct cfg *cfg,
     outcome = c.rejected ? LSYNC_PARTIAL : LSYNC_SUCCESS;
     goto done;
 failed:
+    if (run.st != NULL && lsync_stage_duplicate(run.st)) {
+        /* A first run copies straight into the table, which refuses a key met twice:
+         * read again through staging, which keeps one and reports the rest. */
+        fprintf(err, "%s: a key appears twice in the read; reading again\n", src->name);
+        again = true;
+        goto done;
+    }
     lsync_stage_abort(run.st);
     run.st = NULL;
     if (!opts->dry_run) {
@@ -286,7 +296,7 @@ failed:
     }
     fprintf(err, "%s: failed, nothing changed: %s\n", src->name, run.err);
 done:
-    if (json_array_size(run.report) > 0) {
+    if (!again && json_array_size(run.report) > 0) {
         size_t i;
         json_t *item;
 
@@ -303,7 +313,7 @@ done:
     json_decref(run.report);
     free(new_cookie);
     free(run.mark);
-    return outcome;
+    return again ? run_source(cfg, pg, src, opts, false, out, err) : outcome;
 }
 
 enum lsync_outcome
@@ -324,7 +334,7 @@ lsync_run(const struct cfg *cfg, PGconn *pg, const struct lsync_options *opts, F
             continue;
         }
         found = true;
-        o = run_source(cfg, pg, &src, opts, out, err);
+        o = run_source(cfg, pg, &src, opts, true, out, err);
         /* failed > refused > partial > success */
         if (o == LSYNC_FAILED || (o == LSYNC_REFUSED && worst != LSYNC_FAILED) ||
             (o == LSYNC_PARTIAL && worst == LSYNC_SUCCESS)) {

@@ -50,3 +50,12 @@ def test_serve_refuses_unreachable_database(cluster):
     svc.log.close()
     assert rc == 1
     assert "cannot connect to the database" in svc.read_log()
+
+
+def test_sync_refuses_stale_schema(cluster):
+    svc = harness.Service(cluster, migrate=False,
+                          config="sync:\n  sources:\n    - name: x\n      ministry: X\n      ldif: /none\n")
+    r = svc.run("sync")
+    assert r.returncode == 1
+    assert "annuaire sync: the database schema is at version 0" in r.stderr
+    assert "run 'annuaire migrate -c " in r.stderr

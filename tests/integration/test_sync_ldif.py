@@ -45,6 +45,11 @@ def culture(cluster, tmp_path):
 
 def test_full_import_and_rerun(culture):
     env, path = culture
+    # A dry run of a first import (copied straight into the table) leaves nothing behind.
+    r = env.sync("--dry-run")
+    assert r.returncode == 3 and "culture: partial (dry-run) added=2" in r.stdout, r.stdout + r.stderr
+    assert env.sql("SELECT count(*) FROM annuaire.directory_entries") == "0"
+    assert env.sql("SELECT count(*) FROM annuaire.sync_runs") == "0"
     r = env.sync()
     assert r.returncode == 3, r.stderr  # partial: one entry rejected
     assert "culture: partial (full) added=2 changed=0 removed=0 unchanged=0 rejected=1" in r.stdout
@@ -170,6 +175,51 @@ def test_two_sources_one_address(cluster, tmp_path):
         assert metric(text, "annuaire_sync_last_run_timestamp_seconds", source="beta", status="success") > 0
         assert metric(text, "annuaire_sync_last_success_timestamp_seconds", source="alpha") > 0
         assert metric(text, "annuaire_sync_last_run_entries", source="alpha", kind="added") == 1
+
+
+def test_key_twice_and_address_twice(cluster, tmp_path):
+    """A first run copies straight into the annuaire; a key met twice makes it read again
+    through staging, which keeps one entry and rejects the other. Two entries of one
+    source claiming one address are a conflict too: the lower key owns it."""
+    path = tmp_path / "twice.ldif"
+    path.write_text(entry("a", "u-1", ["a@culture.gouv.fr"]) + entry("b", "u-2", ["shared@culture.gouv.fr"]) +
+                    entry("c", "u-3", ["shared@culture.gouv.fr"]) + entry("a2", "u-1", ["a2@culture.gouv.fr"]))
+    env = SyncEnv(cluster, tmp_path, source("culture", path))
+    r = env.sync()
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "a key appears twice in the read; reading again" in r.stderr
+    assert "culture: partial (full) added=3 changed=0 removed=0 unchanged=0 rejected=1 conflicts=1" in r.stdout
+    assert env.sql("SELECT count(*) FROM annuaire.directory_entries") == "3"
+    assert env.sql("SELECT key FROM annuaire.directory_addresses WHERE address = 'shared@culture.gouv.fr'") == "u-2"
+    assert env.sql("SELECT status, rejected, conflicts FROM annuaire.sync_runs") == "partial|1|1"
+    assert env.sql("SELECT key FROM annuaire.directory_owner('shared@culture.gouv.fr')") == "u-2"
+    assert env.sql("SELECT count(*) FROM annuaire.directory_owner('nobody@culture.gouv.fr')") == "0"
+
+
+def test_bulk_change_reports_conflicts(cluster, tmp_path):
+    """A run changing most of a big source looks for conflicts among all its addresses in
+    one pass: those involving it are reported, the others' are not."""
+    a, b = tmp_path / "a.ldif", tmp_path / "b.ldif"
+    n = 20500
+    a.write_text("".join(entry(f"p{i}", f"a-{i}", [f"p{i}@gouv.fr"]) for i in range(n)))
+    b.write_text(entry("y", "b-y", ["other@gouv.fr"]) + entry("z", "b-z", ["other@gouv.fr"]))
+    env = SyncEnv(cluster, tmp_path, source("alpha", a, priority=20) + source("beta", b, priority=10))
+    r = env.sync()
+    assert "alpha: success (full) added=20500 changed=0 removed=0 unchanged=0 rejected=0 conflicts=0" in r.stdout
+    assert "beta: success (full) added=2 changed=0 removed=0 unchanged=0 rejected=0 conflicts=1" in r.stdout
+    # Every alpha entry changes; one now claims beta's address.
+    a.write_text("".join(entry(f"p{i}", f"a-{i}", [f"p{i}@gouv.fr"], "title: T") for i in range(n - 1)) +
+                 entry("q", f"a-{n - 1}", ["y@gouv.fr"]))
+    b.write_text(entry("y", "b-y", ["y@gouv.fr"]) + entry("z", "b-z", ["other@gouv.fr"]))
+    r = env.sync("--source", "beta")
+    assert "conflicts=0" in r.stdout, r.stdout
+    r = env.sync("--source", "alpha")
+    assert f"alpha: success (full) added=0 changed={n} removed=0 unchanged=0 rejected=0 conflicts=1" in r.stdout, \
+        r.stdout + r.stderr
+    report = env.sql("SELECT report::text FROM annuaire.sync_runs WHERE source = 'alpha' ORDER BY id DESC LIMIT 1")
+    assert "y@gouv.fr" in report and "other@gouv.fr" not in report
+    assert env.sql("SELECT source FROM annuaire.directory_addresses WHERE address = 'y@gouv.fr'") == "beta"
+    assert env.sql("SELECT count(*) FROM annuaire.directory_addresses") == str(n + 1)
 
 
 def test_configuration_errors(cluster, tmp_path):
