@@ -29,3 +29,8 @@ AS $$
     ORDER BY s.priority, e.source, e.key
     LIMIT 1
 $$;
+
+-- Addresses are nearly all distinct: GIN's pending list buys nothing on a bulk load
+-- (measured: the same COPY time) and every query scans it until it is merged, which
+-- made the first lookups after a load take hundreds of milliseconds.
+ALTER INDEX annuaire.directory_entries_mails_idx SET (fastupdate = off);
