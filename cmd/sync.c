@@ -1,4 +1,5 @@
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -89,6 +90,8 @@ cmd_sync(int argc, char **argv)
     if (cfg == NULL) {
         return CMD_EXIT_FAILURE;
     }
+    /* A directory server that goes away mid-read is an error to report, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
     pg = db_connect_plain(&cfg->database, err, sizeof(err));
     if (pg == NULL) {
         fprintf(stderr, "annuaire sync: %s", err);

@@ -168,16 +168,59 @@ deliver_entry(LDAP *ld, LDAPMessage *e, const char *key, struct lsync_sink *sink
     }
 }
 
-/* Hands the entries of one page to the sink. @return 0 or -1 */
+/* Runs one page of a search, handing each entry to the sink as it arrives (the server
+ * goes on sending while the sink works), and returns the final result message in *out.
+ * A server silent for conf->timeout seconds fails the read. @return 0 or -1 (err set) */
 static int
-deliver_page(LDAP *ld, LDAPMessage *res, struct lsync_sink *sink)
+search_page(LDAP *ld,
+            const struct lsync_ldap *conf,
+            const char *base,
+            const char *filter,
+            char **attrs,
+            LDAPControl **sctrls,
+            struct lsync_sink *sink,
+            LDAPMessage **out,
+            char *err,
+            size_t err_size)
 {
-    for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL; e = ldap_next_entry(ld, e)) {
-        if (deliver_entry(ld, e, NULL, sink) != 0) {
+    struct timeval limit = { conf->timeout, 0 };
+    int msgid;
+    int rc = ldap_search_ext(ld, base, conf->scope, filter, attrs, 0, sctrls, NULL, &limit, 0,
+                             &msgid);
+
+    *out = NULL;
+    if (rc != LDAP_SUCCESS) {
+        snprintf(err, err_size, "search of %s failed: %s", base, ldap_err2string(rc));
+        return -1;
+    }
+    for (;;) {
+        struct timeval wait = { conf->timeout, 0 };
+        LDAPMessage *msg = NULL;
+
+        rc = ldap_result(ld, msgid, LDAP_MSG_ONE, &wait, &msg);
+        if (rc <= 0) {
+            int code = LDAP_TIMEOUT;
+
+            if (rc < 0) {
+                ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &code);
+            }
+            snprintf(err, err_size, "search of %s failed: %s", base,
+                     rc == 0 ? "no answer within the timeout" : ldap_err2string(code));
+            ldap_msgfree(msg);
+            ldap_abandon_ext(ld, msgid, NULL, NULL);
             return -1;
         }
+        if (rc == LDAP_RES_SEARCH_RESULT) {
+            *out = msg;
+            return 0;
+        }
+        if (rc == LDAP_RES_SEARCH_ENTRY && deliver_entry(ld, msg, NULL, sink) != 0) {
+            ldap_msgfree(msg);
+            ldap_abandon_ext(ld, msgid, NULL, NULL);
+            return -1;
+        }
+        ldap_msgfree(msg); /* entries delivered, references not followed */
     }
-    return 0;
 }
 
 /* Every page of one base DN. Anything but success with an empty cookie is a failed read. */
@@ -200,7 +243,6 @@ read_base(LDAP *ld,
         LDAPControl **rctrls = NULL;
         LDAPControl *resp;
         LDAPMessage *res = NULL;
-        struct timeval tv = { conf->timeout, 0 };
         ber_int_t estimate = 0;
         int rc;
         int code = 0;
@@ -211,15 +253,9 @@ read_base(LDAP *ld,
             goto done;
         }
         sctrls[0] = page;
-        rc = ldap_search_ext_s(ld, base, conf->scope, filter, attrs, 0, sctrls, NULL, &tv, 0, &res);
+        rc = search_page(ld, conf, base, filter, attrs, sctrls, sink, &res, err, err_size);
         ldap_control_free(page);
-        if (rc != LDAP_SUCCESS) {
-            snprintf(err, err_size, "search of %s failed: %s", base, ldap_err2string(rc));
-            ldap_msgfree(res);
-            goto done;
-        }
-        if (deliver_page(ld, res, sink) != 0) {
-            ldap_msgfree(res);
+        if (rc != 0) {
             goto done;
         }
         rc = ldap_parse_result(ld, res, &code, NULL, &msg, NULL, &rctrls, 1);
