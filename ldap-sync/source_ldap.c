@@ -185,8 +185,8 @@ search_page(LDAP *ld,
 {
     struct timeval limit = { conf->timeout, 0 };
     int msgid;
-    int rc = ldap_search_ext(ld, base, conf->scope, filter, attrs, 0, sctrls, NULL, &limit, 0,
-                             &msgid);
+    int rc =
+        ldap_search_ext(ld, base, conf->scope, filter, attrs, 0, sctrls, NULL, &limit, 0, &msgid);
 
     *out = NULL;
     if (rc != LDAP_SUCCESS) {
