@@ -136,8 +136,11 @@ char *lsync_poll_filter(const char *attr, const char *mark);
  * entries added or changed, and the keys present or deleted.
  * @param[out] new_cookie    the cookie to store with the result (owned, may be NULL)
  * @param[out] delete_mode   the server listed deletions (else absent keys are gone)
- * @return 0 on a complete refresh, else -1 with err set
+ * @return 0 on a complete refresh, LSYNC_REFRESH_REQUIRED when the server cannot go on
+ *         from that cookie (e-syncRefreshRequired: read again without one), else -1;
+ *         err set unless 0
  */
+#define LSYNC_REFRESH_REQUIRED (-2)
 int lsync_read_ldap_sync(const struct lsync_ldap *conf,
                          const struct lsync_attrs *map,
                          const char *cookie,

@@ -202,7 +202,8 @@ run_source(const struct cfg *cfg,
     const char *mode = "full";
     long long t0 = util_now_ns();
     enum lsync_outcome outcome = LSYNC_FAILED;
-    bool again = false;
+    bool again = false;   /* read again through staging (a key twice in a direct copy) */
+    bool refresh = false; /* read again without the cookie */
     int rc;
 
     run.st =
@@ -220,6 +221,12 @@ run_source(const struct cfg *cfg,
         rc = lsync_read_ldap_sync(&src->ldap, &src->attrs, cookie, &sink, &new_cookie, &delete_mode,
                                   run.err, sizeof(run.err));
         lsync_stage_set_delete_mode(run.st, delete_mode);
+        if (rc == LSYNC_REFRESH_REQUIRED) {
+            /* What was read so far is dropped with the transaction; all of it again. */
+            fprintf(err, "%s: %s; reading everything again\n", src->name, run.err);
+            refresh = true;
+            goto done;
+        }
     } else if (src->ldap.poll_attribute != NULL && !opts->full &&
                lsync_stage_cookie(run.st) != NULL && !lsync_stage_full_due(run.st)) {
         /* Changes since the mark; deletions wait for the next full read. */
@@ -296,7 +303,7 @@ failed:
     }
     fprintf(err, "%s: failed, nothing changed: %s\n", src->name, run.err);
 done:
-    if (!again && json_array_size(run.report) > 0) {
+    if (!again && !refresh && json_array_size(run.report) > 0) {
         size_t i;
         json_t *item;
 
@@ -313,6 +320,12 @@ done:
     json_decref(run.report);
     free(new_cookie);
     free(run.mark);
+    if (refresh) {
+        struct lsync_options full = *opts;
+
+        full.full = true;
+        return run_source(cfg, pg, src, &full, direct_ok, out, err);
+    }
     return again ? run_source(cfg, pg, src, opts, false, out, err) : outcome;
 }
 

@@ -457,7 +457,11 @@ lsync_read_ldap_sync(const struct lsync_ldap *conf,
         ber_str2bv(cookie, 0, 1, &ls.ls_cookie); /* the library frees and replaces it */
     }
     rc = ldap_sync_init_refresh_only(&ls);
-    if (rc != LDAP_SUCCESS || cs.failed || !cs.done) {
+    if (rc == LDAP_SYNC_REFRESH_REQUIRED && cookie != NULL) {
+        /* e-syncRefreshRequired: the server cannot go on from this cookie. */
+        snprintf(err, err_size, "the server of %s asks for a full refresh", conf->bases[0]);
+        ret = LSYNC_REFRESH_REQUIRED;
+    } else if (rc != LDAP_SUCCESS || cs.failed || !cs.done) {
         snprintf(err, err_size, "content sync of %s failed: %s", conf->bases[0],
                  rc != LDAP_SUCCESS ? ldap_err2string(rc) : "incomplete refresh");
     } else {

@@ -2,6 +2,8 @@
 everything and stores the cookie with the data; then add, modify, rename and delete read
 as changes only; more deletes than the session log, and a slapd restart, make the server
 use the present phase, and the entries it leaves out are removed (and only those)."""
+import socket
+import threading
 import uuid
 
 
@@ -72,4 +74,109 @@ def test_content_sync(cluster, tmp_path):
         r = svc.run("sync", "--full")
         assert "agri: success (full) added=0 changed=0 removed=1 unchanged=52" in r.stdout, r.stdout + r.stderr
     finally:
+        server.close()
+
+
+class RefreshRequiredProxy:
+    """Forwards LDAP between the service and slapd; while `refuse` is set, answers a
+    search that carries a content-sync cookie with e-syncRefreshRequired (4096) itself,
+    as a server that cannot go on from that cookie does."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.refuse = False
+        self.refused = 0
+        self.searches = 0
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.url = f"ldap://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+            threading.Thread(target=self._requests, args=(client, server), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    @staticmethod
+    def _read_message(sock, buf):
+        """One BER-framed LDAP message from sock (buf holds what was read ahead)."""
+        def need(n):
+            while len(buf) < n:
+                data = sock.recv(65536)
+                if not data:
+                    raise EOFError
+                buf.extend(data)
+        need(2)
+        length, header = buf[1], 2
+        if length & 0x80:
+            n = length & 0x7F
+            need(2 + n)
+            length, header = int.from_bytes(buf[2:2 + n], "big"), 2 + n
+        need(header + length)
+        message = bytes(buf[:header + length])
+        del buf[:header + length]
+        return message, header
+
+    def _requests(self, client, server):
+        buf = bytearray()
+        try:
+            while True:
+                message, header = self._read_message(client, buf)
+                id_len = message[header + 1]
+                message_id = message[header:header + 2 + id_len]  # INTEGER, as sent
+                op = message[header + 2 + id_len]
+                if op == 0x63:  # SearchRequest
+                    self.searches += 1
+                    if self.refuse and b"csn=" in message:
+                        self.refused += 1
+                        text = b"cookie too old"
+                        done = bytes([0x0A, 0x02, 0x10, 0x00, 0x04, 0x00, 0x04, len(text)]) + text
+                        body = message_id + bytes([0x65, len(done)]) + done
+                        client.sendall(bytes([0x30, len(body)]) + body)
+                        continue
+                server.sendall(message)
+        except (OSError, EOFError):
+            server.close()
+
+    def close(self):
+        self.listener.close()
+
+
+def test_refresh_required_reads_everything_again(cluster, tmp_path):
+    server = Slapd(people(30))
+    proxy = RefreshRequiredProxy(server.port)
+    try:
+        svc = harness.Service(cluster, config=ldap_source(proxy.url, tmp_path,
+                                                          tls="        content_sync: true\n"))
+        assert svc.run("sync").returncode == 0
+        old_cookie = sql(svc, "SELECT cookie FROM annuaire.sync_sources")
+        delete(server, ["agent3"])
+        proxy.refuse = True
+        r = svc.run("sync")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert proxy.refused == 1
+        assert "asks for a full refresh; reading everything again" in r.stderr
+        # The second read had no cookie: everything came, and what did not is gone.
+        assert "agri: success (full) added=0 changed=0 removed=1 unchanged=29" in r.stdout, r.stdout
+        assert sql(svc, "SELECT count(*) FROM annuaire.directory_entries WHERE deleted_at IS NULL") == "29"
+        assert sql(svc, "SELECT cookie FROM annuaire.sync_sources") != old_cookie
+        assert sql(svc, "SELECT count(*) FROM annuaire.sync_runs WHERE status = 'failed'") == "0"
+    finally:
+        proxy.close()
         server.close()
