@@ -1,3 +1,5 @@
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,7 @@ struct lsync_stage {
     bool full_due;        /* the last full read is older than ldap.full_every_hours */
     long long entries;    /* live entries after the last applied run */
     long long staged;     /* rows read into the staging table */
+    size_t queued;        /* COPY bytes handed to libpq since its buffer was last empty */
     bool direct;          /* COPY goes straight into directory_entries (first run) */
     bool duplicate;       /* that COPY met a key twice */
     bool copying;
@@ -145,6 +148,7 @@ lsync_stage_begin(PGconn *pg,
     }
     PQclear(res);
     st->copying = true;
+    PQsetnonblocking(pg, 1); /* see flush_copy */
     return st;
 }
 
@@ -231,6 +235,7 @@ copy_failed(struct lsync_stage *st, PGresult *res, char *err, size_t err_size)
     PGresult *next;
     bool own = res == NULL;
 
+    PQsetnonblocking(st->pg, 0);
     if (own) {
         res = PQgetResult(st->pg);
     }
@@ -251,14 +256,46 @@ copy_failed(struct lsync_stage *st, PGresult *res, char *err, size_t err_size)
     }
 }
 
+/*
+ * COPY data goes out without waiting for PostgreSQL (the connection is non-blocking
+ * while copying): what the socket does not take yet waits in libpq's buffer, so the
+ * directory and the database work at the same time. Past COPY_AHEAD bytes queued
+ * since the buffer was last empty, the reader waits for the database to catch up.
+ * (The count overestimates what is pending: a wait may come early, never late.)
+ */
+#define COPY_AHEAD (8 * 1024 * 1024)
+
 static int
-flush_copy(struct lsync_stage *st, char *err, size_t err_size)
+flush_copy(struct lsync_stage *st, bool drain, char *err, size_t err_size)
 {
-    if (st->copy.len > 0 && PQputCopyData(st->pg, st->copy.p, (int)st->copy.len) != 1) {
+    int r;
+
+    if (st->copy.len > 0) {
+        if (PQputCopyData(st->pg, st->copy.p, (int)st->copy.len) != 1) {
+            copy_failed(st, NULL, err, err_size);
+            return -1;
+        }
+        st->queued += st->copy.len;
+        st->copy.len = 0;
+    }
+    while ((r = PQflush(st->pg)) == 1 && (drain || st->queued >= COPY_AHEAD)) {
+        struct pollfd p = { .fd = PQsocket(st->pg), .events = POLLOUT | POLLIN };
+
+        if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+            break;
+        }
+        if ((p.revents & POLLIN) && PQconsumeInput(st->pg) == 0) {
+            r = -1;
+            break;
+        }
+    }
+    if (r < 0) {
         copy_failed(st, NULL, err, err_size);
         return -1;
     }
-    st->copy.len = 0;
+    if (r == 0) {
+        st->queued = 0;
+    }
     return 0;
 }
 
@@ -285,7 +322,7 @@ lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, 
     copy_field(&st->copy, hash, true);
     free(mails);
     free(hash);
-    return st->copy.len >= 64 * 1024 ? flush_copy(st, err, err_size) : 0;
+    return st->copy.len >= 64 * 1024 ? flush_copy(st, false, err, err_size) : 0;
 }
 
 int
@@ -301,7 +338,7 @@ lsync_stage_put_key(struct lsync_stage *st, char state, const char *key, char *e
     copy_field(&st->copy, s, false);
     copy_field(&st->copy, key, false);
     util_buf_puts(&st->copy, "\t{}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\tf\tf\t-\n");
-    return st->copy.len >= 64 * 1024 ? flush_copy(st, err, err_size) : 0;
+    return st->copy.len >= 64 * 1024 ? flush_copy(st, false, err, err_size) : 0;
 }
 
 const char *
@@ -338,7 +375,7 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
     long long dups;
 
     snprintf(entries, sizeof(entries), "%lld", st->entries);
-    if (flush_copy(st, err, err_size) != 0) {
+    if (flush_copy(st, true, err, err_size) != 0 || PQsetnonblocking(st->pg, 0) != 0) {
         return -1;
     }
     if (PQputCopyEnd(st->pg, NULL) != 1) {
@@ -583,6 +620,7 @@ lsync_stage_abort(struct lsync_stage *st)
     if (st == NULL) {
         return;
     }
+    PQsetnonblocking(st->pg, 0);
     if (st->copying) {
         PQputCopyEnd(st->pg, "aborted");
         PGresult *res;

@@ -115,6 +115,24 @@ fail:
     return NULL;
 }
 
+/* Over plain TCP libldap reads each message in two system calls and polls in between; a
+ * read-ahead layer (as libldap itself uses over UDP) takes in many messages per read.
+ * For the paged reader only, which takes messages one at a time (LDAP_MSG_ONE). Not for
+ * content sync: libldap's ldap_sync loop takes what has arrived as a chain and hands
+ * the chain's first message to every callback, which is harmless only while one
+ * message arrives at a time (it.sync.contentsync checks that it does, over TLS too).
+ * TLS reads whole records already. */
+static void
+read_ahead(LDAP *ld)
+{
+    Sockbuf *sb = NULL;
+
+    if (!ldap_tls_inplace(ld) && ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) == LDAP_OPT_SUCCESS &&
+        sb != NULL) {
+        ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_PROVIDER, NULL);
+    }
+}
+
 /* The attributes to ask for: the mapped ones and the key (operational, never implied). */
 static size_t
 wanted_attributes(const struct lsync_attrs *m, char **out, size_t max)
@@ -138,34 +156,62 @@ wanted_attributes(const struct lsync_attrs *m, char **out, size_t max)
     return n;
 }
 
-/* Hands one entry message to the sink. @return 0 or -1 */
+/* Hands one entry message to the sink. One pass over the entry: the DN and each
+ * attribute with its values point into the message (ldap_get_values_len would scan
+ * the entry again for every attribute). @return 0 or -1 */
 static int
 deliver_entry(LDAP *ld, LDAPMessage *e, const char *key, struct lsync_sink *sink)
 {
-    {
-        struct lsync_attr attrs[MAX_ATTRS];
-        struct berval **vals[MAX_ATTRS];
-        size_t n = 0;
-        BerElement *ber = NULL;
-        char *dn = ldap_get_dn(ld, e);
-        int rc;
+    struct lsync_attr attrs[MAX_ATTRS];
+    struct berval *vals[MAX_ATTRS];
+    struct berval name[MAX_ATTRS];
+    struct berval dn = { 0, NULL };
+    BerElement *ber = NULL;
+    size_t n = 0, n_ptrs = 0, n_chars = dn.bv_len + 1;
+    const struct berval **ptrs;
+    char *chars, *dn_text;
+    int rc;
 
-        for (char *a = ldap_first_attribute(ld, e, &ber); a != NULL && n < MAX_ATTRS;
-             a = ldap_next_attribute(ld, e, ber)) {
-            vals[n] = ldap_get_values_len(ld, e, a);
-            attrs[n].name = a;
-            attrs[n].values = (const struct berval *const *)vals[n];
-            n++;
-        }
+    if (ldap_get_dn_ber(ld, e, &ber, &dn) != LDAP_SUCCESS) {
         ber_free(ber, 0);
-        rc = sink->entry(sink->ctx, dn ? dn : "", key, attrs, n);
-        for (size_t i = 0; i < n; i++) {
-            ldap_value_free_len(vals[i]);
-            ldap_memfree((char *)attrs[i].name);
-        }
-        ldap_memfree(dn);
-        return rc != 0 ? -1 : 0;
+        return sink->entry(sink->ctx, "", key, attrs, 0) != 0 ? -1 : 0;
     }
+    n_chars = dn.bv_len + 1;
+    while (n < MAX_ATTRS &&
+           ldap_get_attribute_ber(ld, e, ber, &name[n], &vals[n]) == LDAP_SUCCESS &&
+           name[n].bv_val != NULL) {
+        for (size_t v = 0; vals[n] != NULL && vals[n][v].bv_val != NULL; v++) {
+            n_ptrs++;
+        }
+        n_ptrs++;
+        n_chars += name[n].bv_len + 1;
+        n++;
+    }
+    /* One block for the value pointers and the NUL-terminated names and DN. */
+    ptrs = xmalloc(n_ptrs * sizeof(*ptrs) + n_chars);
+    chars = (char *)(ptrs + n_ptrs);
+    dn_text = chars;
+    memcpy(chars, dn.bv_val, dn.bv_len);
+    chars[dn.bv_len] = '\0';
+    chars += dn.bv_len + 1;
+    for (size_t i = 0, p = 0; i < n; i++) {
+        memcpy(chars, name[i].bv_val, name[i].bv_len);
+        chars[name[i].bv_len] = '\0';
+        attrs[i].name = chars;
+        chars += name[i].bv_len + 1;
+        attrs[i].values = (const struct berval *const *)&ptrs[p];
+        for (size_t v = 0; vals[i] != NULL && vals[i][v].bv_val != NULL; v++) {
+            ptrs[p++] = &vals[i][v];
+        }
+        ptrs[p++] = NULL;
+    }
+    rc = sink->entry(sink->ctx, dn_text, key, attrs, n);
+    for (size_t i = 0; i < n; i++) {
+        ber_memfree(vals[i]);
+    }
+    free(ptrs);
+    ber_free(ber, 0);
+    return rc != 0 ? -1 : 0;
 }
 
 /* Runs one page of a search, handing each entry to the sink as it arrives (the server
@@ -305,6 +351,7 @@ lsync_read_ldap(const struct lsync_ldap *conf,
         free(filter);
         return -1;
     }
+    read_ahead(ld);
     wanted_attributes(map, attrs, ANN_ARRAY_LEN(attrs));
     for (size_t i = 0; i < conf->n_bases && ret == 0; i++) {
         ret = read_base(ld, conf, conf->bases[i], filter, attrs, sink, err, err_size);

@@ -180,3 +180,21 @@ def test_refresh_required_reads_everything_again(cluster, tmp_path):
     finally:
         proxy.close()
         server.close()
+
+
+def test_content_sync_over_tls(cluster, tmp_path):
+    """Over TLS many messages arrive in one record: each must still be read as itself."""
+    server = Slapd(people(200), tls=True)
+    try:
+        for url, extra in ((server.url, "        starttls: true\n"), (server.ldaps_url, "")):
+            svc = harness.Service(cluster, config=ldap_source(
+                url, tmp_path, tls=extra + f"        ca_file: {server.ca_file}\n        content_sync: true\n"))
+            r = svc.run("sync")
+            assert "agri: success (full) added=200 changed=0 removed=0 unchanged=0 rejected=0" in r.stdout, \
+                r.stdout + r.stderr
+            assert sql(svc, "SELECT count(DISTINCT key) FROM annuaire.directory_entries") == "200"
+            r = svc.run("sync")
+            assert "agri: success (incremental) added=0 changed=0 removed=0 unchanged=200" in r.stdout, \
+                r.stdout + r.stderr
+    finally:
+        server.close()
