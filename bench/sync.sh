@@ -73,6 +73,7 @@ olcDbDirectory: {d}/db
 olcDbMaxSize: 4294967296
 olcDbIndex: objectClass eq
 olcDbIndex: entryUUID eq
+olcDbIndex: entryCSN eq
 olcAccess: {{0}}to * by * read
 olcLimits: {{0}}dn.exact="cn=admin,{suffix}" size=unlimited time=unlimited
 

@@ -372,7 +372,7 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
     char entries[24];
     const char *count_params[] = { st->src->name, diff_params[1], entries };
     PGresult *res = NULL;
-    long long dups;
+    long long dups, twice;
 
     snprintf(entries, sizeof(entries), "%lld", st->entries);
     if (flush_copy(st, true, err, err_size) != 0 || PQsetnonblocking(st->pg, 0) != 0) {
@@ -398,19 +398,26 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
         c->added = st->staged; /* everything is new */
         return 0;
     }
-    /* A key twice in one read: keep one (the source is inconsistent; the run says so). */
+    /* A key twice in one read. After a restart slapd sends a changed entry and lists it
+     * present as well: the entry wins (then a deletion, then presence), and that is no
+     * fault. An entry sent twice is (the source is inconsistent): one is kept, the
+     * other counted as rejected. */
     if (db_plain_exec(st->pg,
-                      "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM sync_staging"
-                      " GROUP BY key HAVING count(*) > 1) d",
+                      "SELECT count(*), coalesce(sum(e - 1) FILTER (WHERE e > 1), 0) FROM"
+                      " (SELECT count(*) FILTER (WHERE state = 'e') AS e FROM sync_staging"
+                      "  GROUP BY key HAVING count(*) > 1) d",
                       0, NULL, &res, err, err_size) != 0) {
         return -1;
     }
-    dups = count_of(res, 0);
+    twice = count_of(res, 0);
+    dups = count_of(res, 1);
     PQclear(res);
-    if (dups > 0 && db_plain_exec(st->pg,
-                                  "DELETE FROM sync_staging s USING sync_staging t"
-                                  " WHERE s.key = t.key AND s.ctid < t.ctid",
-                                  0, NULL, NULL, err, err_size) != 0) {
+    if (twice > 0 && db_plain_exec(st->pg,
+                                   "DELETE FROM sync_staging s USING sync_staging t"
+                                   " WHERE s.key = t.key AND s.ctid <> t.ctid"
+                                   " AND (position(s.state IN 'pde'), s.ctid)"
+                                   "  < (position(t.state IN 'pde'), t.ctid)",
+                                   0, NULL, NULL, err, err_size) != 0) {
         return -1;
     }
     c->rejected += dups;
