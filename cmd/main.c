@@ -17,6 +17,7 @@ static const struct command commands[] = {
     { "keys", cmd_keys, "keys generate: create the signing key (ed25519:0)" },
     { "migrate", cmd_migrate, "apply the database schema migrations" },
     { "pepper", cmd_pepper, "pepper rotate: new lookup pepper, every hash recomputed" },
+    { "routing", cmd_routing, "routing check: which homeserver owns an address, and why" },
     { "serve", cmd_serve, "run the HTTP service (identity API, routing, enrollment)" },
     { "sync", cmd_sync,
       "read the ministries' LDAP directories and LDIF exports into the annuaire" },

@@ -64,7 +64,7 @@ wait_for_stop(void)
             return -1;
         }
         if (sig == SIGHUP) {
-            log_info("SIGHUP: nothing to reload yet");
+            dir_routing_reload(); /* the routing file; logged there */
             continue;
         }
         log_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -79,7 +79,9 @@ cmd_serve(int argc, char **argv)
     const size_t sizes[] = { dir_n_routes, enr_n_routes, metrics_n_routes };
     const char *path = NULL;
     int rc = cmd_parse_common("serve", argc, argv, usage, &path);
-    struct http_server *srv = NULL;
+    struct http_server *srv = NULL, *internal = NULL;
+    struct cfg_http internal_conf;
+    struct dir_routing_options routing_opts;
     struct router *router = NULL;
     struct cfg *cfg;
     char err[512];
@@ -125,19 +127,41 @@ cmd_serve(int argc, char **argv)
     if (mail_sender_start(cfg) != 0 || enr_onbind_start() != 0) {
         goto cleanup;
     }
+    routing_opts.external_servers = cfg->routing.external_servers;
+    routing_opts.annuaire_servers = cfg->routing.annuaire_servers;
+    if (dir_routing_start(cfg->routing.info_file, &routing_opts, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire serve: routing.info_file: %s\n", err);
+        goto cleanup;
+    }
     router = router_new(tables, sizes, ANN_ARRAY_LEN(tables));
     metrics_init(router);
     srv = http_start(&cfg->http, router);
     if (srv == NULL) {
         goto cleanup;
     }
+    if (cfg->routing.internal_port > 0) {
+        /* internal-info for the homeservers, on its own address and port. */
+        internal_conf = cfg->http;
+        internal_conf.bind_address = cfg->routing.internal_bind_address;
+        internal_conf.port = cfg->routing.internal_port;
+        internal = http_start_listener(&internal_conf, router, true);
+        if (internal == NULL) {
+            http_stop(srv, 0);
+            srv = NULL;
+            goto cleanup;
+        }
+    }
     log_info("annuaire %s serving (schema version %d)", ANNUAIRE_VERSION, mig_latest());
     wait_for_stop();
+    if (internal != NULL) {
+        http_stop(internal, cfg->http.shutdown_timeout);
+    }
     http_stop(srv, cfg->http.shutdown_timeout);
     srv = NULL;
     log_info("stopped");
     rc = CMD_EXIT_OK;
 cleanup:
+    dir_routing_stop();
     mail_sender_stop();
     enr_onbind_stop();
     metrics_shutdown();

@@ -74,6 +74,19 @@ struct cfg_account {
 struct cfg_invites {
     long display_user_chars;   /* characters of an invited address shown before "@..." */
     long display_domain_chars; /* and after it */
+    long validity;             /* seconds an invitation stays pending; 0 = until used */
+};
+
+struct cfg_routing {
+    char *info_file;             /* Tchap's info.yaml format; NULL = no routing */
+    json_t *nonshadow;           /* CIDRs of clients given the protected servers */
+    json_t *external_servers;    /* homeservers of the externals' platforms */
+    json_t *annuaire_servers;    /* platforms where only agents of the annuaire enroll */
+    long enrollment_gate;        /* refuse requestToken for addresses that cannot enroll */
+    long reveal_requires_invite; /* /info shows requires_invite */
+    char *internal_bind_address; /* the internal listener (internal-info) */
+    long internal_port;          /* 0 = no internal listener */
+    char *internal_secret;       /* secret; when set, required as a bearer token */
 };
 
 struct cfg_lookup {
@@ -98,6 +111,7 @@ struct cfg_mail {
 struct cfg_validation {
     long session_lifetime; /* seconds from the last change of a session */
     long max_token_tries;
+    json_t *next_link_domains; /* hosts a next_link may point to; [] = any http(s) URL */
 };
 
 struct cfg {
@@ -111,6 +125,7 @@ struct cfg {
     struct cfg_lookup lookup;
     struct cfg_mail mail;
     struct cfg_ratelimit ratelimit;
+    struct cfg_routing routing;
     struct cfg_server server;
     struct cfg_sync sync;
     struct cfg_terms terms;

@@ -24,6 +24,7 @@ struct http_server {
     atomic_long active; /* requests between first call and completion */
     atomic_bool stopping;
     uint16_t port;
+    bool internal; /* serves the ROUTE_INTERNAL routes, and only those */
 };
 
 struct ec_entry {
@@ -360,6 +361,10 @@ req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, c
     r->start_ns = util_now_ns();
     r->route_index = SIZE_MAX;
     r->route_result = router_match(srv->router, method, url, &r->match);
+    if (r->route_result == ROUTER_FOUND &&
+        ((router_at(srv->router, r->match.index)->flags & ROUTE_INTERNAL) != 0) != srv->internal) {
+        r->route_result = ROUTER_NOT_FOUND; /* the other listener's */
+    }
     if (r->route_result == ROUTER_FOUND) {
         r->route_index = r->match.index;
     }
@@ -501,6 +506,12 @@ parse_bind(const char *addr, long port, struct sockaddr_storage *ss, unsigned *f
 struct http_server *
 http_start(const struct cfg_http *conf, const struct router *router)
 {
+    return http_start_listener(conf, router, false);
+}
+
+struct http_server *
+http_start_listener(const struct cfg_http *conf, const struct router *router, bool internal)
+{
     struct http_server *srv = xcalloc(1, sizeof(*srv));
     struct sockaddr_storage ss;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
@@ -511,6 +522,7 @@ http_start(const struct cfg_http *conf, const struct router *router)
 
     srv->conf = conf;
     srv->router = router;
+    srv->internal = internal;
     if (parse_bind(conf->bind_address, conf->port, &ss, &flags) != 0) {
         log_err("http.bind_address %s is not a numeric IPv4 or IPv6 address", conf->bind_address);
         free(srv);

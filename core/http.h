@@ -138,6 +138,10 @@ struct http_server;
  * @return a running server, or NULL (logged) when it cannot listen
  */
 struct http_server *http_start(const struct cfg_http *conf, const struct router *router);
+/** Like http_start, for the internal listener when internal: it serves the ROUTE_INTERNAL
+ *  routes and nothing else, and the public one never serves them. */
+struct http_server *
+http_start_listener(const struct cfg_http *conf, const struct router *router, bool internal);
 
 /**
  * Stops accepting connections, lets in-flight requests finish for at most

@@ -18,10 +18,11 @@ struct json_t;
 /** A handler: body is the parsed JSON object for routes with ROUTE_JSON_BODY, else NULL. */
 typedef int (*route_handler_fn)(struct http_req *r, const struct json_t *body);
 
-#define ROUTE_JSON_BODY     1u /* the body must be a JSON object */
-#define ROUTE_BODY_OPTIONAL 2u /* with ROUTE_JSON_BODY: an empty body is read as {} */
-#define ROUTE_AUTH          4u /* needs an identity access token (401 M_UNAUTHORIZED) */
-#define ROUTE_NO_TERMS      8u /* with ROUTE_AUTH: allowed before the terms are accepted */
+#define ROUTE_JSON_BODY     1u  /* the body must be a JSON object */
+#define ROUTE_BODY_OPTIONAL 2u  /* with ROUTE_JSON_BODY: an empty body is read as {} */
+#define ROUTE_AUTH          4u  /* needs an identity access token (401 M_UNAUTHORIZED) */
+#define ROUTE_NO_TERMS      8u  /* with ROUTE_AUTH: allowed before the terms are accepted */
+#define ROUTE_INTERNAL      16u /* on the internal listener, and only there (404 elsewhere) */
 
 struct route {
     const char *method;  /* "GET", "POST", ... */

@@ -5,6 +5,7 @@
 #ifndef ANN_DIRECTORY_DIRECTORY_H
 #define ANN_DIRECTORY_DIRECTORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -86,6 +87,66 @@ int dir_pepper_ensure(PGconn *pg, char *err, size_t err_size);
  * @return 0, or -1 with a message in err
  */
 int dir_pepper_rotate(PGconn *pg, long long *n_rehashed, char *err, size_t err_size);
+
+/* --- Homeserver routing (routing.c): which server owns an address ------------- */
+
+struct dir_routing; /* one loaded mapping file, immutable, reference-counted */
+
+struct dir_routing_options {
+    const json_t *external_servers; /* servers of the externals' platforms ([] = every
+                                       server of an entry that requires an invitation) */
+    const json_t *annuaire_servers; /* platforms where only agents of the annuaire enroll */
+};
+
+/* What an address maps to. Strings are borrowed from the mapping. */
+struct dir_route {
+    const json_t *entry;   /* the file's entry: hs, shadow_hs, requires_invite, extra keys */
+    const char *hs;        /* the homeserver */
+    const char *shadow_hs; /* its Internet-facing twin, or NULL */
+    bool requires_invite;
+    bool external;          /* an externals' platform (else an agents' one) */
+    bool annuaire_required; /* only addresses known to the annuaire enroll there */
+    bool exact;             /* matched an exact entry (else a pattern) */
+    const char *rule;       /* that address, or the pattern */
+    long line;              /* of the file */
+};
+
+/**
+ * Reads a mapping file in Tchap's info.yaml format.
+ * @return the mapping (release with dir_routing_release), or NULL with "file:line: why"
+ */
+struct dir_routing *dir_routing_load(const char *path,
+                                     const struct dir_routing_options *opts,
+                                     char *err,
+                                     size_t err_size);
+/** Drops a reference (the last one frees). Takes NULL. */
+void dir_routing_release(struct dir_routing *r);
+/** Patterns in the mapping; *n_exact gets the exact entries. */
+size_t dir_routing_size(const struct dir_routing *r, size_t *n_exact);
+
+/**
+ * An address as routing matches it: lower case, the domain in its ASCII (IDNA) form.
+ * @return 0 (*out owned by the caller) or -1 when it is not an e-mail address
+ */
+int dir_routing_normalise(const char *address, char **out);
+
+/** Matches a normalised address: exact entries, then patterns in order. @return matched */
+bool dir_route(const struct dir_routing *r, const char *normalised, struct dir_route *out);
+
+/**
+ * Loads the mapping of the service (path NULL: no routing) and watches the file: a
+ * change is loaded within a second, and replaces the mapping only if it loads whole.
+ * @return 0, or -1 with "file:line: why" in err
+ */
+int dir_routing_start(const char *path,
+                      const struct dir_routing_options *opts,
+                      char *err,
+                      size_t err_size);
+/** Loads the file again now (SIGHUP). */
+void dir_routing_reload(void);
+void dir_routing_stop(void);
+/** The mapping in force, held until dir_routing_release; NULL when routing is off. */
+struct dir_routing *dir_routing_acquire(void);
 
 /** The identity API routes this module serves (static table). */
 extern const struct route dir_routes[];

@@ -31,6 +31,11 @@ int dir_lookup_v1_get(struct http_req *r, const json_t *body);
 /** POST /_matrix/identity/api/v1/bulk_lookup */
 int dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body);
 
+/** GET /_matrix/identity/api/v1/info?medium=&address=: where to register or log in. */
+int dir_info_get(struct http_req *r, const json_t *body);
+/** GET /_matrix/identity/api/v1/internal-info (internal listener): may it register here? */
+int dir_internal_info_get(struct http_req *r, const json_t *body);
+
 /** Per client IP and per user (when authenticated) limits of the lookup endpoints. */
 enum reply_status dir_limit_lookup(struct http_req *r);
 
@@ -50,6 +55,14 @@ enum db_status dir_store_assoc_get(struct db_conn *c,
 enum db_status dir_store_lookup_hashes(struct db_conn *c, const char *hashes_array, PGresult **out);
 /** pairs: [[medium, normalised address, key], ...] (borrowed). Rows: key, mxid. */
 enum db_status dir_store_lookup_pairs(struct db_conn *c, const json_t *pairs, PGresult **out);
+/** Whether a pending (undelivered, unexpired) invitation exists. @return 1 yes,
+ *  DB_NO_ROWS no, or < 0 */
+enum db_status
+dir_store_invited(struct db_conn *c, const char *medium, const char *address, long validity);
+/** The enabled agent owning a (normalised) address: ministry, entity (may be NULL),
+ *  owned. @return 1, DB_NO_ROWS, or < 0 */
+enum db_status
+dir_store_agent(struct db_conn *c, const char *address, char **ministry, char **entity);
 extern const struct db_stmt dir_store_stmts[];
 extern const size_t dir_store_n_stmts;
 

@@ -15,5 +15,8 @@ const struct route dir_routes[] = {
     { "GET", "/_matrix/identity/api/v1/pubkey/isvalid", dir_pubkey_isvalid_get, 0 },
     { "GET", "/_matrix/identity/api/v1/lookup", dir_lookup_v1_get, 0 },
     { "POST", "/_matrix/identity/api/v1/bulk_lookup", dir_bulk_lookup_v1_post, ROUTE_JSON_BODY },
+    /* Homeserver routing, as Tchap's clients and homeserver modules call it */
+    { "GET", "/_matrix/identity/api/v1/info", dir_info_get, 0 },
+    { "GET", "/_matrix/identity/api/v1/internal-info", dir_internal_info_get, ROUTE_INTERNAL },
 };
 const size_t dir_n_routes = ANN_ARRAY_LEN(dir_routes);

@@ -29,6 +29,16 @@ const struct db_stmt dir_store_stmts[] = {
                                 " FROM jsonb_array_elements($1::jsonb) AS q(e)"
                                 " JOIN annuaire.associations a"
                                 " ON a.medium = q.e->>0 AND a.address = q.e->>1" },
+    /* A pending invitation for medium/address: not delivered (rows go once the homeserver
+     * took them) and, with $3 > 0 seconds of validity, not expired. */
+    { "dir_store_invited", "SELECT EXISTS (SELECT 1 FROM annuaire.invites"
+                           " WHERE medium = $1 AND address = $2 AND ($3::integer = 0"
+                           " OR created_at > now() - make_interval(secs => $3::integer)))" },
+    /* The live, enabled agent owning an address in the annuaire: its ministry, entity. */
+    { "dir_store_agent", "SELECT s.ministry, e.entity FROM annuaire.directory_owner($1) o"
+                         " JOIN annuaire.directory_entries e USING (source, key)"
+                         " JOIN annuaire.sync_sources s ON s.name = e.source"
+                         " WHERE NOT e.disabled" },
 };
 const size_t dir_store_n_stmts = ANN_ARRAY_LEN(dir_store_stmts);
 
@@ -101,5 +111,38 @@ dir_store_lookup_pairs(struct db_conn *c, const json_t *pairs, PGresult **out)
     enum db_status st = text ? db_exec(c, "dir_store_lookup_pairs", 1, params, out) : DB_HARD;
 
     free(text);
+    return st;
+}
+
+enum db_status
+dir_store_invited(struct db_conn *c, const char *medium, const char *address, long validity)
+{
+    char v[24];
+    const char *params[] = { medium, address, v };
+    PGresult *res = NULL;
+    enum db_status st;
+
+    snprintf(v, sizeof(v), "%ld", validity);
+    st = db_exec(c, "dir_store_invited", 3, params, &res);
+    if (st > 0) {
+        st = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? 1 : DB_NO_ROWS;
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+dir_store_agent(struct db_conn *c, const char *address, char **ministry, char **entity)
+{
+    const char *params[] = { address };
+    PGresult *res = NULL;
+    enum db_status st = db_exec(c, "dir_store_agent", 1, params, &res);
+
+    *ministry = *entity = NULL;
+    if (st > 0) {
+        *ministry = xstrdup(PQgetvalue(res, 0, 0));
+        *entity = PQgetisnull(res, 0, 1) ? NULL : xstrdup(PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
     return st;
 }

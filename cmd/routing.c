@@ -1,0 +1,125 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "core/address.h"
+#include "directory/directory.h"
+
+static const char usage[] =
+    "usage: annuaire routing check (-c FILE | --file INFO_YAML) ADDRESS...\n\n"
+    "Loads the routing file (routing.info_file of the configuration, or the file\n"
+    "given) as the service would, and prints for each address the homeserver it\n"
+    "maps to and the entry or pattern that decided, with its line. Exits 1 when\n"
+    "the file does not load (the error names the line).\n\n"
+    "  -c, --config FILE   configuration file (YAML)\n"
+    "  -f, --file FILE     a routing file in Tchap's info.yaml format\n"
+    "  -h, --help          this help\n";
+
+static void
+print_decision(const struct dir_routing *r, const char *path, const char *address)
+{
+    struct dir_route route;
+    char *norm = NULL;
+
+    if (dir_routing_normalise(address, &norm) != 0) {
+        printf("%s: not an e-mail address\n", address);
+        return;
+    }
+    if (!dir_route(r, norm, &route)) {
+        printf("%s: no entry or pattern matches (/info answers {}; cannot enroll)\n", norm);
+    } else {
+        printf("%s: hs=%s%s%s requires_invite=%s, %s platform%s; %s '%s' (%s:%ld)\n", norm,
+               route.hs, route.shadow_hs ? " shadow_hs=" : "",
+               route.shadow_hs ? route.shadow_hs : "", route.requires_invite ? "true" : "false",
+               route.external ? "externals'" : "agents'",
+               route.annuaire_required ? ", annuaire agents only" : "",
+               route.exact ? "entry" : "pattern", route.rule, path, route.line);
+    }
+    free(norm);
+}
+
+int
+cmd_routing(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "file", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config = NULL, *file = NULL;
+    struct dir_routing_options ropts = { NULL, NULL };
+    struct dir_routing *r;
+    struct cfg *cfg = NULL;
+    char err[512];
+    int c;
+
+    if (argc < 2 || strcmp(argv[1], "check") != 0) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            fputs(usage, stdout);
+            return CMD_EXIT_OK;
+        }
+        fprintf(stderr, "annuaire routing: expected 'check' (see annuaire routing --help)\n");
+        return CMD_EXIT_USAGE;
+    }
+    argc--;
+    argv++;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":c:f:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return CMD_EXIT_OK;
+        case ':':
+            fprintf(stderr, "annuaire routing check: option '%s' needs an argument\n",
+                    argv[optind - 1]);
+            return CMD_EXIT_USAGE;
+        default:
+            fprintf(stderr, "annuaire routing check: unknown option '%s'\n", argv[optind - 1]);
+            return CMD_EXIT_USAGE;
+        }
+    }
+    if ((config == NULL) == (file == NULL) || optind >= argc) {
+        fprintf(stderr, "annuaire routing check: give -c FILE or --file FILE, and addresses "
+                        "(see annuaire routing --help)\n");
+        return CMD_EXIT_USAGE;
+    }
+    if (config != NULL) {
+        cfg = cmd_load_config("routing check", config);
+        if (cfg == NULL) {
+            return CMD_EXIT_FAILURE;
+        }
+        if (cfg->routing.info_file == NULL) {
+            fprintf(stderr, "annuaire routing check: %s sets no routing.info_file\n", config);
+            cfg_free(cfg);
+            return CMD_EXIT_FAILURE;
+        }
+        file = cfg->routing.info_file;
+        ropts.external_servers = cfg->routing.external_servers;
+        ropts.annuaire_servers = cfg->routing.annuaire_servers;
+    }
+    addr_init();
+    r = dir_routing_load(file, &ropts, err, sizeof(err));
+    if (r == NULL) {
+        fprintf(stderr, "annuaire routing check: %s\n", err);
+        cfg_free(cfg);
+        addr_shutdown();
+        return CMD_EXIT_FAILURE;
+    }
+    for (int i = optind; i < argc; i++) {
+        print_decision(r, file, argv[i]);
+    }
+    dir_routing_release(r);
+    cfg_free(cfg);
+    addr_shutdown();
+    return CMD_EXIT_OK;
+}

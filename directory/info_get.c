@@ -1,0 +1,245 @@
+/*
+ * GET /_matrix/identity/api/v1/info and /internal-info: which homeserver owns an
+ * address, for clients (where to register or log in) and for homeservers (may it
+ * register here), as Tchap's identity server answers them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/address.h"
+#include "core/cfg.h"
+#include "core/crypto.h"
+#include "core/http.h"
+#include "core/net.h"
+#include "directory/internal.h"
+
+#define MAX_ADDRESS_BYTES 512
+
+/* The request's address, matched against the mapping in force. */
+struct query {
+    const char *medium;
+    char *stored; /* as bindings and invitations store it (NULL: cannot be stored) */
+    char *routed; /* as routing matches it */
+    struct dir_routing *routing;
+    struct dir_route route;
+    bool matched;
+};
+
+static void
+query_clear(struct query *q)
+{
+    free(q->stored);
+    free(q->routed);
+    dir_routing_release(q->routing);
+}
+
+/* Checks the parameters and matches. @return RS_OK, or the error reply's status */
+static enum reply_status
+query_read(struct http_req *r, struct query *q)
+{
+    const char *medium = http_query(r, "medium");
+    const char *address = http_query(r, "address");
+    json_t *utf8;
+
+    memset(q, 0, sizeof(*q));
+    if (medium == NULL || address == NULL) {
+        return http_reply_ec(r, E_MISSING_PARAMS,
+                             medium == NULL && address == NULL
+                                 ? "Missing parameters: medium, address"
+                             : medium == NULL ? "Missing parameters: medium"
+                                              : "Missing parameters: address") == MHD_YES
+                   ? RS_REPLIED
+                   : RS_FATAL;
+    }
+    utf8 = json_stringn(address, strnlen(address, MAX_ADDRESS_BYTES + 1));
+    if (strcmp(medium, "email") != 0 && strcmp(medium, "msisdn") != 0) {
+        json_decref(utf8);
+        return http_reply_ec(r, E_INVALID_PARAM, "medium must be email or msisdn") == MHD_YES
+                   ? RS_REPLIED
+                   : RS_FATAL;
+    }
+    if (utf8 == NULL || address[0] == '\0' || strlen(address) > MAX_ADDRESS_BYTES) {
+        json_decref(utf8);
+        return http_reply_ec(r, E_INVALID_PARAM,
+                             "address must be non-empty UTF-8 of at most 512 bytes") == MHD_YES
+                   ? RS_REPLIED
+                   : RS_FATAL;
+    }
+    json_decref(utf8);
+    q->medium = medium;
+    if (addr_normalise(medium, address, &q->stored) != 0) {
+        q->stored = NULL;
+    }
+    /* Like the reference, the mapping is consulted whatever the medium; an address that
+     * is not a valid e-mail is matched lower-cased (clients expect the catch-all for it). */
+    if (dir_routing_normalise(address, &q->routed) != 0) {
+        q->routed = xstrdup(address);
+        for (char *c = q->routed; *c != '\0'; c++) {
+            if (*c >= 'A' && *c <= 'Z') {
+                *c = (char)(*c - 'A' + 'a');
+            }
+        }
+    }
+    q->routing = dir_routing_acquire();
+    q->matched = dir_route(q->routing, q->routed, &q->route);
+    return RS_OK;
+}
+
+/* The server of the Matrix ID the address is bound to, if any. @return 1, 0, or < 0 */
+static int
+bound_server(struct http_req *r, const struct query *q, char **server)
+{
+    struct dir_assoc a = { 0 };
+    enum db_status st;
+    const char *colon;
+
+    *server = NULL;
+    if (q->stored == NULL) {
+        return 0;
+    }
+    st = dir_store_assoc_get(r->db, q->medium, q->stored, &a);
+    if (st <= 0) {
+        return st < 0 ? -1 : 0;
+    }
+    colon = strchr(a.mxid, ':');
+    if (colon != NULL && colon[1] != '\0') {
+        *server = xstrdup(colon + 1);
+    }
+    dir_assoc_clear(&a);
+    return *server != NULL;
+}
+
+/* An account already exists on another server: that server is where to go (hs), and
+ * the mapped one where to move (new_hs). The mapped server's twin is not "another". */
+static void
+apply_binding(json_t *out, const struct query *q, const char *server)
+{
+    const char *hs = json_string_value(json_object_get(out, "hs"));
+
+    if (q->matched && (strcmp(server, q->route.hs) == 0 ||
+                       (q->route.shadow_hs && strcmp(server, q->route.shadow_hs) == 0))) {
+        return;
+    }
+    if (hs != NULL) {
+        json_object_set_new(out, "new_hs", json_string(hs));
+    }
+    json_object_set_new(out, "hs", json_string(server));
+}
+
+int
+dir_info_get(struct http_req *r, const json_t *body)
+{
+    const struct cfg_routing *conf = &cfg_get()->routing;
+    struct query q;
+    enum reply_status rs = query_read(r, &q);
+    json_t *out;
+    char *server = NULL;
+    int bound;
+
+    (void)body;
+    if (rs != RS_OK) {
+        query_clear(&q);
+        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+    }
+    out = q.matched ? json_deep_copy(q.route.entry) : json_object();
+    if (q.matched) {
+        char ip[64];
+
+        /* Outside the protected networks a protected server is reached through its
+         * twin; a server without a twin is not protected and stays. */
+        if (json_array_size(conf->nonshadow) > 0 &&
+            !net_in_list(http_client_ip(r, ip, sizeof(ip)), conf->nonshadow) &&
+            q.route.shadow_hs != NULL) {
+            json_object_set_new(out, "hs", json_string(q.route.shadow_hs));
+        }
+        if (json_array_size(conf->nonshadow) > 0 &&
+            !net_in_list(http_client_ip(r, ip, sizeof(ip)), conf->nonshadow)) {
+            json_object_del(out, "shadow_hs");
+        }
+        if (!conf->reveal_requires_invite) {
+            json_object_del(out, "requires_invite");
+        }
+    }
+    bound = bound_server(r, &q, &server);
+    if (bound < 0) {
+        json_decref(out);
+        query_clear(&q);
+        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    }
+    if (bound > 0) {
+        apply_binding(out, &q, server);
+    }
+    free(server);
+    query_clear(&q);
+    return http_reply_json(r, MHD_HTTP_OK, out);
+}
+
+/* internal_secret, when set, as "Authorization: Bearer <secret>" (constant time). */
+static bool
+internal_authorized(struct http_req *r)
+{
+    const char *secret = cfg_get()->routing.internal_secret;
+    const char *auth;
+
+    if (secret == NULL) {
+        return true;
+    }
+    auth = http_header(r, "Authorization");
+    return auth != NULL && strncmp(auth, "Bearer ", 7) == 0 && cx_streq(auth + 7, secret);
+}
+
+int
+dir_internal_info_get(struct http_req *r, const json_t *body)
+{
+    const struct cfg *cfg = cfg_get();
+    struct query q;
+    enum reply_status rs;
+    json_t *out;
+    char *server = NULL, *ministry = NULL, *entity = NULL;
+    enum db_status invited = DB_NO_ROWS, agent = DB_NO_ROWS;
+    int bound;
+
+    (void)body;
+    if (!internal_authorized(r)) {
+        return http_reply_ec(r, E_UNAUTHORIZED, "internal-info needs the internal secret");
+    }
+    rs = query_read(r, &q);
+    if (rs != RS_OK) {
+        query_clear(&q);
+        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+    }
+    out = q.matched ? json_deep_copy(q.route.entry) : json_object();
+    if (q.matched) {
+        json_object_set_new(out, "requires_invite", json_boolean(q.route.requires_invite));
+        json_object_set_new(out, "external", json_boolean(q.route.external));
+    }
+    if (q.stored != NULL) {
+        invited = dir_store_invited(r->db, q.medium, q.stored, cfg->invites.validity);
+        if (invited >= 0 && strcmp(q.medium, "email") == 0) {
+            agent = dir_store_agent(r->db, q.stored, &ministry, &entity);
+        }
+    }
+    bound = invited < 0 || agent < 0 ? -1 : bound_server(r, &q, &server);
+    if (bound < 0) {
+        json_decref(out);
+        query_clear(&q);
+        free(ministry);
+        free(entity);
+        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    }
+    json_object_set_new(out, "invited", json_boolean(invited > 0));
+    if (agent > 0) {
+        /* A known agent: the entity of membership to suggest at registration. */
+        json_object_set_new(out, "agent",
+                            json_pack("{s:s, s:s?}", "ministry", ministry, "entity", entity));
+    }
+    /* An account already exists elsewhere: registering here would make a second one. */
+    if (bound > 0) {
+        apply_binding(out, &q, server);
+    }
+    free(server);
+    free(ministry);
+    free(entity);
+    query_clear(&q);
+    return http_reply_json(r, MHD_HTTP_OK, out);
+}
