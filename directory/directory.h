@@ -148,6 +148,25 @@ void dir_routing_stop(void);
 /** The mapping in force, held until dir_routing_release; NULL when routing is off. */
 struct dir_routing *dir_routing_acquire(void);
 
+/* What routing says of an address that asks to enroll (requestToken). */
+enum dir_enroll {
+    DIR_ENROLL_OK,
+    DIR_ENROLL_NO_ROUTE,    /* no homeserver takes it */
+    DIR_ENROLL_NOT_INVITED, /* its server requires an invitation, and none is pending */
+    DIR_ENROLL_NOT_AGENT,   /* its platform takes agents of the annuaire only */
+    DIR_ENROLL_ERROR,       /* the database did not answer */
+};
+
+/**
+ * Whether medium/address (normalised as stored) could register on its homeserver.
+ * Always DIR_ENROLL_OK when no routing file is configured.
+ */
+enum dir_enroll dir_enroll_check(struct db_conn *c, const char *medium, const char *address);
+
+/** Whether address may be bound to mxid: its server is the mapped hs or shadow_hs
+ *  (always true when no routing file is configured). */
+bool dir_bind_permitted(const char *address, const char *mxid);
+
 /** The identity API routes this module serves (static table). */
 extern const struct route dir_routes[];
 extern const size_t dir_n_routes;

@@ -105,6 +105,11 @@ enr_bind_post(struct http_req *r, const json_t *body)
         enr_session_clear(&s);
         return ret;
     }
+    /* The address's homeserver (or its twin) only, as routing maps it. */
+    if (!dir_bind_permitted(s.address, in.mxid)) {
+        enr_session_clear(&s);
+        return http_reply_ec(r, E_BINDING_NOT_PERMITTED, NULL);
+    }
     a.medium = s.medium;
     a.address = s.address;
     a.mxid = (char *)in.mxid;

@@ -8,6 +8,7 @@
 
 #include "core/db.h"
 #include "core/http.h"
+#include "directory/directory.h"
 
 struct http_req;
 
@@ -53,6 +54,11 @@ enum err_code enr_xmatrix_check(struct http_req *r, const json_t *body, const ch
 enum reply_status enr_limit_mail(struct http_req *r, const char *address);
 /** An http(s) URL without blanks or control characters. */
 bool enr_next_link_ok(const char *s);
+/** Whether an http(s) next_link points to a host of validation.next_link_domains (any
+ *  when the list is empty). */
+bool enr_next_link_allowed(const char *url);
+/** What to tell someone whom the enrollment gate turns away. */
+const char *enr_enroll_refusal(enum dir_enroll verdict);
 
 /* session.c: validation sessions shared by the submitToken and bind handlers */
 struct enr_session {
@@ -71,6 +77,7 @@ enum enr_submit_result {
     ENR_SUBMIT_EXPIRED,
     ENR_SUBMIT_BAD_TOKEN,
     ENR_SUBMIT_TOO_MANY_TRIES,
+    ENR_SUBMIT_NEXT_LINK_CHANGED, /* validated already, with another next_link */
 };
 /**
  * Checks a validation token and marks the session validated.

@@ -57,6 +57,12 @@ enr_session_find(struct db_conn *c,
     return st;
 }
 
+static bool
+same_link(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
 struct submit {
     const char *sid, *client_secret, *token;
     enum enr_submit_result result;
@@ -84,6 +90,10 @@ submit_txn(struct db_conn *c, const void *in, void *out)
     } else if (!hash_matches(PQgetvalue(res, 0, 3), q->token)) {
         a->result = ENR_SUBMIT_BAD_TOKEN;
         st = enr_store_session_failed_try(c, q->sid); /* committed: tries are bounded */
+    } else if (a->s->validated_at_ms != 0 &&
+               !same_link(a->s->next_link, PQgetisnull(res, 0, 8) ? NULL : PQgetvalue(res, 0, 8))) {
+        /* Validated with one next_link, and another asked for since: refused. */
+        a->result = ENR_SUBMIT_NEXT_LINK_CHANGED;
     } else {
         a->result = ENR_SUBMIT_OK;
         st = enr_store_session_validate(c, q->sid);

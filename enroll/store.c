@@ -10,7 +10,7 @@
 #define SESSION_GET_SQL                                                               \
     "SELECT medium, address, client_secret_hash, token_hash, token_tries, next_link," \
     " floor(extract(epoch FROM validated_at) * 1000)::bigint,"                        \
-    " modified_at < now() - make_interval(secs => $2::float8)"                        \
+    " modified_at < now() - make_interval(secs => $2::float8), next_link_used"        \
     " FROM annuaire.validation_sessions WHERE sid = $1"
 
 const struct db_stmt enr_store_stmts[] = {
@@ -45,6 +45,8 @@ const struct db_stmt enr_store_stmts[] = {
                                       " SET token_tries = token_tries + 1 WHERE sid = $1" },
     { "enr_store_session_validate", "UPDATE annuaire.validation_sessions"
                                     " SET validated_at = coalesce(validated_at, now()),"
+                                    " next_link_used = CASE WHEN validated_at IS NULL"
+                                    " THEN next_link ELSE next_link_used END,"
                                     " modified_at = now() WHERE sid = $1" },
     { "enr_store_invite_insert",
       "INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"

@@ -103,6 +103,76 @@ enr_client_secret_ok(const char *s)
            strspn(s, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.=_-") == n;
 }
 
+/* The host of an http(s) URL, lower-cased, into out. @return 0 or -1 */
+static int
+url_host(const char *url, char *out, size_t size)
+{
+    const char *start = strstr(url, "://") + 3;
+    size_t len = strcspn(start, "/?#");
+    const char *at = memchr(start, '@', len);
+    size_t n;
+
+    if (at != NULL) { /* user:password@host */
+        len -= (size_t)(at + 1 - start);
+        start = at + 1;
+    }
+    if (*start == '[') {
+        const char *close = memchr(start, ']', len);
+
+        n = close ? (size_t)(close - start + 1) : len;
+    } else {
+        n = strcspn(start, ":/?#");
+        n = n < len ? n : len;
+    }
+    if (n == 0 || n >= size) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (start[i] >= 'A' && start[i] <= 'Z') ? (char)(start[i] - 'A' + 'a') : start[i];
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+bool
+enr_next_link_allowed(const char *url)
+{
+    const json_t *allowed = cfg_get()->validation.next_link_domains;
+    char host[256];
+    size_t i;
+    json_t *v;
+
+    if (json_array_size(allowed) == 0) {
+        return true;
+    }
+    if (url_host(url, host, sizeof(host)) != 0) {
+        return false;
+    }
+    json_array_foreach (allowed, i, v) {
+        if (strcasecmp(json_string_value(v), host) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *
+enr_enroll_refusal(enum dir_enroll verdict)
+{
+    switch (verdict) {
+    case DIR_ENROLL_NO_ROUTE:
+        return "no homeserver takes this address, so it cannot register";
+    case DIR_ENROLL_NOT_INVITED:
+        return "this address needs an invitation to register, and none is pending: ask someone "
+               "already on the service to invite it";
+    case DIR_ENROLL_NOT_AGENT:
+        return "this platform is for the agents listed in the interministerial directory, and "
+               "this address is not one of them";
+    default:
+        return "this address cannot register";
+    }
+}
+
 bool
 enr_next_link_ok(const char *s)
 {

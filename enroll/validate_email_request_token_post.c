@@ -140,10 +140,26 @@ enr_email_request_token_post(struct http_req *r, const json_t *body)
     if (addr_email_normalise(in.email, &address) != 0) {
         return http_reply_ec(r, E_INVALID_EMAIL, NULL);
     }
+    if (in.next_link != NULL && !enr_next_link_allowed(in.next_link)) {
+        free(address);
+        return http_reply_ec(r, E_INVALID_PARAM, "next_link is not on the allowed domains");
+    }
     rs = enr_limit_mail(r, address);
     if (rs != RS_OK) {
         free(address);
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+    }
+    /* The enrollment gate, after the limits (its answer says something of the address):
+     * no mail for an address that could register nowhere. */
+    if (cfg_get()->routing.enrollment_gate) {
+        enum dir_enroll verdict = dir_enroll_check(r->db, "email", address);
+
+        if (verdict != DIR_ENROLL_OK) {
+            free(address);
+            return verdict == DIR_ENROLL_ERROR
+                       ? http_reply_ec(r, E_DB_UNAVAILABLE, NULL)
+                       : http_reply_ec(r, E_ENROLL_FORBIDDEN, enr_enroll_refusal(verdict));
+        }
     }
     q.address = address;
     q.to = in.email;

@@ -27,6 +27,8 @@ enr_submit_error(enum enr_submit_result result)
         return E_SESSION_EXPIRED;
     case ENR_SUBMIT_TOO_MANY_TRIES:
         return E_TOO_MANY_TRIES;
+    case ENR_SUBMIT_NEXT_LINK_CHANGED:
+        return E_NEXT_LINK_CHANGED;
     case ENR_SUBMIT_BAD_TOKEN:
     case ENR_SUBMIT_OK:
         break;

@@ -1,0 +1,64 @@
+/*
+ * What routing decides for enrollment and binding: whether an address could register
+ * anywhere (the enrollment gate on requestToken), and whether it may be bound to a
+ * given Matrix ID (the bind restriction).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/cfg.h"
+#include "directory/internal.h"
+
+enum dir_enroll
+dir_enroll_check(struct db_conn *c, const char *medium, const char *address)
+{
+    struct dir_routing *routing = dir_routing_acquire();
+    struct dir_route route;
+    enum dir_enroll verdict = DIR_ENROLL_OK;
+    char *routed = NULL;
+
+    if (routing == NULL) {
+        return DIR_ENROLL_OK; /* no routing: nothing to decide on */
+    }
+    if (dir_routing_normalise(address, &routed) != 0 || !dir_route(routing, routed, &route)) {
+        verdict = DIR_ENROLL_NO_ROUTE;
+    } else if (route.requires_invite) {
+        enum db_status st = dir_store_invited(c, medium, address, cfg_get()->invites.validity);
+
+        verdict = st < 0 ? DIR_ENROLL_ERROR : st == 0 ? DIR_ENROLL_NOT_INVITED : DIR_ENROLL_OK;
+    }
+    if (verdict == DIR_ENROLL_OK && route.annuaire_required) {
+        char *ministry = NULL, *entity = NULL;
+        enum db_status st = dir_store_agent(c, address, &ministry, &entity);
+
+        verdict = st < 0 ? DIR_ENROLL_ERROR : st == 0 ? DIR_ENROLL_NOT_AGENT : DIR_ENROLL_OK;
+        free(ministry);
+        free(entity);
+    }
+    free(routed);
+    dir_routing_release(routing);
+    return verdict;
+}
+
+bool
+dir_bind_permitted(const char *address, const char *mxid)
+{
+    struct dir_routing *routing = dir_routing_acquire();
+    const char *server = strchr(mxid, ':');
+    struct dir_route route;
+    char *routed = NULL;
+    bool ok;
+
+    if (routing == NULL) {
+        return true;
+    }
+    /* An address no entry takes belongs to no homeserver: it cannot be bound. */
+    ok = server != NULL && dir_routing_normalise(address, &routed) == 0 &&
+         dir_route(routing, routed, &route) &&
+         (strcasecmp(server + 1, route.hs) == 0 ||
+          (route.shadow_hs != NULL && strcasecmp(server + 1, route.shadow_hs) == 0));
+    free(routed);
+    dir_routing_release(routing);
+    return ok;
+}
