@@ -28,7 +28,8 @@ dir_enroll_check(struct db_conn *c, const char *medium, const char *address)
 
         verdict = st < 0 ? DIR_ENROLL_ERROR : st == 0 ? DIR_ENROLL_NOT_INVITED : DIR_ENROLL_OK;
     }
-    if (verdict == DIR_ENROLL_OK && route.annuaire_required) {
+    /* An exact entry is a named exception: the annuaire rule is for patterns. */
+    if (verdict == DIR_ENROLL_OK && route.annuaire_required && !route.exact) {
         char *ministry = NULL, *entity = NULL;
         enum db_status st = dir_store_agent(c, address, &ministry, &entity);
 
