@@ -144,6 +144,10 @@ cmd_serve(int argc, char **argv)
         internal_conf = cfg->http;
         internal_conf.bind_address = cfg->routing.internal_bind_address;
         internal_conf.port = cfg->routing.internal_port;
+        /* Each request is one database round trip: fewer threads than the public
+         * listener keep the CPUs for PostgreSQL (measured in bench/routing.sh). */
+        internal_conf.threads = cfg->routing.internal_threads > 0 ? cfg->routing.internal_threads
+                                                                  : 2 * (long)util_cpu_count();
         internal = http_start_listener(&internal_conf, router, true);
         if (internal == NULL) {
             http_stop(srv, 0);

@@ -121,6 +121,7 @@ static const struct cfg_key keys[] = {
     { "routing.internal_bind_address", CFG_STRING, OFF(routing.internal_bind_address), "127.0.0.1",
       1, 255, 0, NULL },
     { "routing.internal_port", CFG_INT, OFF(routing.internal_port), "0", 0, 65535, 0, NULL },
+    { "routing.internal_threads", CFG_INT, OFF(routing.internal_threads), "0", 0, 1024, 0, NULL },
     { "routing.internal_secret", CFG_STRING, OFF(routing.internal_secret), NULL, 16, 1024,
       CFG_SECRET, NULL },
     { "routing.nonshadow", CFG_JSON, OFF(routing.nonshadow), "[]", 0, 0, 0, net_check_cidr_list },

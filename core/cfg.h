@@ -86,6 +86,7 @@ struct cfg_routing {
     long reveal_requires_invite; /* /info shows requires_invite */
     char *internal_bind_address; /* the internal listener (internal-info) */
     long internal_port;          /* 0 = no internal listener */
+    long internal_threads;       /* 0 = two per CPU */
     char *internal_secret;       /* secret; when set, required as a bearer token */
 };
 

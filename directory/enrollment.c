@@ -23,19 +23,18 @@ dir_enroll_check(struct db_conn *c, const char *medium, const char *address)
     }
     if (dir_routing_normalise(address, &routed) != 0 || !dir_route(routing, routed, &route)) {
         verdict = DIR_ENROLL_NO_ROUTE;
-    } else if (route.requires_invite) {
-        enum db_status st = dir_store_invited(c, medium, address, cfg_get()->invites.validity);
+    } else if (route.requires_invite || (route.annuaire_required && !route.exact)) {
+        struct dir_internal_facts facts;
 
-        verdict = st < 0 ? DIR_ENROLL_ERROR : st == 0 ? DIR_ENROLL_NOT_INVITED : DIR_ENROLL_OK;
-    }
-    /* An exact entry is a named exception: the annuaire rule is for patterns. */
-    if (verdict == DIR_ENROLL_OK && route.annuaire_required && !route.exact) {
-        char *ministry = NULL, *entity = NULL;
-        enum db_status st = dir_store_agent(c, address, &ministry, &entity);
-
-        verdict = st < 0 ? DIR_ENROLL_ERROR : st == 0 ? DIR_ENROLL_NOT_AGENT : DIR_ENROLL_OK;
-        free(ministry);
-        free(entity);
+        if (dir_store_internal_info(c, medium, address, cfg_get()->invites.validity, &facts) < 0) {
+            verdict = DIR_ENROLL_ERROR;
+        } else if (route.requires_invite && !facts.invited) {
+            verdict = DIR_ENROLL_NOT_INVITED;
+        } else if (route.annuaire_required && !route.exact && facts.ministry == NULL) {
+            /* An exact entry is a named exception: the annuaire rule is for patterns. */
+            verdict = DIR_ENROLL_NOT_AGENT;
+        }
+        dir_internal_facts_clear(&facts);
     }
     free(routed);
     dir_routing_release(routing);

@@ -192,12 +192,10 @@ int
 dir_internal_info_get(struct http_req *r, const json_t *body)
 {
     const struct cfg *cfg = cfg_get();
+    struct dir_internal_facts facts = { 0 };
     struct query q;
     enum reply_status rs;
     json_t *out;
-    char *server = NULL, *ministry = NULL, *entity = NULL;
-    enum db_status invited = DB_NO_ROWS, agent = DB_NO_ROWS;
-    int bound;
 
     (void)body;
     if (!internal_authorized(r)) {
@@ -208,38 +206,28 @@ dir_internal_info_get(struct http_req *r, const json_t *body)
         query_clear(&q);
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
+    if (q.stored != NULL &&
+        dir_store_internal_info(r->db, q.medium, q.stored, cfg->invites.validity, &facts) < 0) {
+        query_clear(&q);
+        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    }
     out = q.matched ? json_deep_copy(q.route.entry) : json_object();
     if (q.matched) {
         json_object_set_new(out, "requires_invite", json_boolean(q.route.requires_invite));
         json_object_set_new(out, "external", json_boolean(q.route.external));
     }
-    if (q.stored != NULL) {
-        invited = dir_store_invited(r->db, q.medium, q.stored, cfg->invites.validity);
-        if (invited >= 0 && strcmp(q.medium, "email") == 0) {
-            agent = dir_store_agent(r->db, q.stored, &ministry, &entity);
-        }
-    }
-    bound = invited < 0 || agent < 0 ? -1 : bound_server(r, &q, &server);
-    if (bound < 0) {
-        json_decref(out);
-        query_clear(&q);
-        free(ministry);
-        free(entity);
-        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
-    }
-    json_object_set_new(out, "invited", json_boolean(invited > 0));
-    if (agent > 0) {
+    json_object_set_new(out, "invited", json_boolean(facts.invited));
+    if (facts.ministry != NULL) {
         /* A known agent: the entity of membership to suggest at registration. */
-        json_object_set_new(out, "agent",
-                            json_pack("{s:s, s:s?}", "ministry", ministry, "entity", entity));
+        json_object_set_new(
+            out, "agent",
+            json_pack("{s:s, s:s?}", "ministry", facts.ministry, "entity", facts.entity));
     }
     /* An account already exists elsewhere: registering here would make a second one. */
-    if (bound > 0) {
-        apply_binding(out, &q, server);
+    if (facts.mxid != NULL && strchr(facts.mxid, ':') != NULL && strchr(facts.mxid, ':')[1]) {
+        apply_binding(out, &q, strchr(facts.mxid, ':') + 1);
     }
-    free(server);
-    free(ministry);
-    free(entity);
+    dir_internal_facts_clear(&facts);
     query_clear(&q);
     return http_reply_json(r, MHD_HTTP_OK, out);
 }

@@ -55,14 +55,19 @@ enum db_status dir_store_assoc_get(struct db_conn *c,
 enum db_status dir_store_lookup_hashes(struct db_conn *c, const char *hashes_array, PGresult **out);
 /** pairs: [[medium, normalised address, key], ...] (borrowed). Rows: key, mxid. */
 enum db_status dir_store_lookup_pairs(struct db_conn *c, const json_t *pairs, PGresult **out);
-/** Whether a pending (undelivered, unexpired) invitation exists. @return 1 yes,
- *  DB_NO_ROWS no, or < 0 */
-enum db_status
-dir_store_invited(struct db_conn *c, const char *medium, const char *address, long validity);
-/** The enabled agent owning a (normalised) address: ministry, entity (may be NULL),
- *  owned. @return 1, DB_NO_ROWS, or < 0 */
-enum db_status
-dir_store_agent(struct db_conn *c, const char *address, char **ministry, char **entity);
+/* What internal-info reads of an address, in one round trip. */
+struct dir_internal_facts {
+    bool invited;   /* a pending invitation */
+    char *mxid;     /* bound to this Matrix ID, or NULL */
+    char *ministry; /* a known agent of this ministry (e-mail only), or NULL */
+    char *entity;   /* and entity, or NULL */
+};
+enum db_status dir_store_internal_info(struct db_conn *c,
+                                       const char *medium,
+                                       const char *address,
+                                       long validity,
+                                       struct dir_internal_facts *out);
+void dir_internal_facts_clear(struct dir_internal_facts *f);
 extern const struct db_stmt dir_store_stmts[];
 extern const size_t dir_store_n_stmts;
 

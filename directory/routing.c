@@ -50,7 +50,10 @@
 struct rule {
     struct dir_route route; /* strings borrowed from route.entry */
     pcre2_code *re;         /* NULL for an exact entry */
+    bool jit;               /* re was JIT-compiled */
     char *text;             /* the pattern, or the exact address */
+    char *tail;             /* ASCII text every matching address ends with (lower case), or NULL */
+    size_t tail_len;
 };
 
 struct dir_routing {
@@ -60,6 +63,13 @@ struct dir_routing {
     json_t *exact;   /* normalised address -> index in rules */
     json_t *entries; /* owns every route.entry */
     char *path;
+    /* Patterns by the text they end with: an address is tried only against the
+     * patterns whose ending it has, and those without one (see literal_tail). */
+    json_t *tails;     /* tail -> [rule index, ...] ascending */
+    size_t *tail_lens; /* the distinct tail lengths, ascending */
+    size_t n_tail_lens;
+    size_t *untailed; /* rules without a tail, ascending */
+    size_t n_untailed;
 };
 
 /* --- loading --------------------------------------------------------------- */
@@ -277,10 +287,14 @@ routing_free(struct dir_routing *r)
     for (size_t i = 0; i < r->n_rules; i++) {
         pcre2_code_free(r->rules[i].re);
         free(r->rules[i].text);
+        free(r->rules[i].tail);
     }
     free(r->rules);
     json_decref(r->exact);
     json_decref(r->entries);
+    json_decref(r->tails);
+    free(r->tail_lens);
+    free(r->untailed);
     free(r->path);
     free(r);
 }
@@ -293,6 +307,132 @@ add_rule(struct dir_routing *r, size_t *cap, struct rule rule)
         r->rules = xrealloc(r->rules, *cap * sizeof(*r->rules));
     }
     r->rules[r->n_rules++] = rule;
+}
+
+/*
+ * The literal text a pattern ends with, when every address it matches must end with
+ * it: "ministere\.gouv\.fr" for '.*@(.*\.|)ministere\.gouv\.fr'. Matching tries a
+ * pattern only on addresses with that ending, so that a file of hundreds of domain
+ * patterns costs a string comparison for most of them. None (NULL) when the pattern
+ * has a top-level alternative, inline options, \Q quoting, or ends with anything but
+ * literal characters; only the ASCII part after the last non-ASCII byte is kept
+ * (matching ignores case, compared here in ASCII).
+ */
+static char *
+literal_tail(const char *p, size_t len)
+{
+    char lit[MAX_PATTERN_LEN + 1];
+    size_t n = 0; /* literal characters at the end so far */
+    int depth = 0;
+    bool in_class = false;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+
+        if (in_class) {
+            if (c == '\\' && i + 1 < len) {
+                i++;
+            } else if (c == ']') {
+                in_class = false;
+            }
+            n = 0;
+            continue;
+        }
+        if (c == '\\') {
+            unsigned char e = i + 1 < len ? (unsigned char)p[i + 1] : 0;
+
+            i++;
+            if (e == 'Q') {
+                return NULL;
+            }
+            /* An escaped punctuation character is itself; \d, \w, \b... are not. */
+            if (e != 0 && e < 0x80 &&
+                !((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9'))) {
+                lit[n++] = (char)e;
+            } else {
+                n = 0;
+            }
+            continue;
+        }
+        switch (c) {
+        case '(':
+            if (i + 1 < len && p[i + 1] == '?' && !(i + 2 < len && p[i + 2] == ':')) {
+                return NULL; /* (?i), (?x), lookarounds... */
+            }
+            depth++;
+            n = 0;
+            break;
+        case ')':
+            depth--;
+            n = 0;
+            break;
+        case '[':
+            in_class = true;
+            n = 0;
+            break;
+        case '|':
+            if (depth == 0) {
+                return NULL;
+            }
+            n = 0;
+            break;
+        case '*':
+        case '+':
+        case '?':
+        case '{':
+            n = 0; /* what precedes a quantifier is not fixed */
+            break;
+        case '.':
+        case '^':
+        case '$':
+        case '}':
+            n = 0;
+            break;
+        default:
+            lit[n++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        }
+    }
+    if (depth != 0 || in_class) {
+        return NULL;
+    }
+    /* ASCII only: the last non-ASCII byte and what precedes it are left out. */
+    size_t start = n;
+
+    while (start > 0 && (unsigned char)lit[start - 1] < 0x80) {
+        start--;
+    }
+    return n > start ? xstrndup(lit + start, n - start) : NULL;
+}
+
+static void
+index_tails(struct dir_routing *r)
+{
+    r->untailed = xcalloc(r->n_rules + 1, sizeof(*r->untailed));
+    r->tail_lens = xcalloc(r->n_rules + 1, sizeof(*r->tail_lens));
+    for (size_t i = r->n_exact; i < r->n_rules; i++) {
+        const struct rule *rule = &r->rules[i];
+        json_t *list;
+        size_t j;
+
+        if (rule->tail == NULL) {
+            r->untailed[r->n_untailed++] = i;
+            continue;
+        }
+        list = json_object_get(r->tails, rule->tail);
+        if (list == NULL) {
+            list = json_array();
+            json_object_set_new(r->tails, rule->tail, list);
+            for (j = 0; j < r->n_tail_lens && r->tail_lens[j] != rule->tail_len; j++) {
+            }
+            if (j == r->n_tail_lens) { /* a new length, kept in ascending order */
+                for (j = r->n_tail_lens++; j > 0 && r->tail_lens[j - 1] > rule->tail_len; j--) {
+                    r->tail_lens[j] = r->tail_lens[j - 1];
+                }
+                r->tail_lens[j] = rule->tail_len;
+            }
+        }
+        json_array_append_new(list, json_integer((json_int_t)i));
+    }
 }
 
 static int
@@ -384,18 +524,23 @@ load_document(struct loader *ld, const struct dir_routing_options *opts, struct 
             return load_fail(ld, k, "pattern '%.200s': %s (at offset %zu)",
                              (const char *)k->data.scalar.value, (const char *)msg, (size_t)offset);
         }
-        pcre2_jit_compile(rule.re, PCRE2_JIT_COMPLETE); /* interpreted if JIT is unavailable */
+        /* Interpreted if JIT is unavailable. */
+        rule.jit = pcre2_jit_compile(rule.re, PCRE2_JIT_COMPLETE) == 0;
         rule.text = xstrndup((const char *)k->data.scalar.value, k->data.scalar.length);
+        rule.tail = literal_tail(rule.text, k->data.scalar.length);
+        rule.tail_len = rule.tail ? strlen(rule.tail) : 0;
         if (load_entry(ld, opts,
                        yaml_document_get_node(ld->doc, item->data.mapping.pairs.start->value),
                        r->entries, &rule.route) != 0) {
             pcre2_code_free(rule.re);
             free(rule.text);
+            free(rule.tail);
             return -1;
         }
         rule.route.line = (long)k->start_mark.line + 1;
         add_rule(r, &cap, rule);
     }
+    index_tails(r);
     return 0;
 }
 
@@ -416,6 +561,7 @@ dir_routing_load(const char *path,
     atomic_init(&r->refs, 1);
     r->exact = json_object();
     r->entries = json_array();
+    r->tails = json_object();
     r->path = xstrdup(path);
     if (util_read_file(path, MAX_FILE_BYTES, &text, &len) != 0) {
         snprintf(err, err_size, "%s: cannot read (%s), or larger than %d bytes", path,
@@ -495,6 +641,14 @@ dir_routing_normalise(const char *address, char **out)
     return 0;
 }
 
+static int
+cmp_index(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
 bool
 dir_route(const struct dir_routing *r, const char *normalised, struct dir_route *out)
 {
@@ -514,15 +668,45 @@ dir_route(const struct dir_routing *r, const char *normalised, struct dir_route 
         out->exact = true;
         return true;
     }
+    /* The candidates, in file order: patterns ending as the address does, and those
+     * that may end any way. */
+    size_t stack[64], *cand = stack, n_cand = 0, cap = ANN_ARRAY_LEN(stack);
+
+    for (size_t l = 0; l < r->n_tail_lens && r->tail_lens[l] <= len; l++) {
+        json_t *list =
+            json_object_getn(r->tails, normalised + len - r->tail_lens[l], r->tail_lens[l]);
+        size_t i;
+        json_t *v;
+
+        json_array_foreach (list, i, v) {
+            if (n_cand == cap) {
+                cap *= 2;
+                cand = cand == stack ? memcpy(xmalloc(cap * sizeof(*cand)), stack, sizeof(stack))
+                                     : xrealloc(cand, cap * sizeof(*cand));
+            }
+            cand[n_cand++] = (size_t)json_integer_value(v);
+        }
+    }
+    if (n_cand > 1) {
+        qsort(cand, n_cand, sizeof(*cand), cmp_index);
+    }
     md = pcre2_match_data_create(1, NULL);
-    for (size_t i = r->n_exact; i < r->n_rules && !found; i++) {
-        int rc = pcre2_match(r->rules[i].re, (PCRE2_SPTR)normalised, len, 0, 0, md, NULL);
+    for (size_t c = 0, u = 0; (c < n_cand || u < r->n_untailed) && !found;) {
+        size_t i = u == r->n_untailed || (c < n_cand && cand[c] < r->untailed[u])
+                       ? cand[c++]
+                       : r->untailed[u++];
+        const struct rule *rule = &r->rules[i];
+        int rc = rule->jit ? pcre2_jit_match(rule->re, (PCRE2_SPTR)normalised, len, 0, 0, md, NULL)
+                           : pcre2_match(rule->re, (PCRE2_SPTR)normalised, len, 0, 0, md, NULL);
 
         if (rc >= 0) {
-            *out = r->rules[i].route;
-            out->rule = r->rules[i].text;
+            *out = rule->route;
+            out->rule = rule->text;
             found = true;
         }
+    }
+    if (cand != stack) {
+        free(cand);
     }
     pcre2_match_data_free(md);
     return found;

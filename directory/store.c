@@ -29,16 +29,18 @@ const struct db_stmt dir_store_stmts[] = {
                                 " FROM jsonb_array_elements($1::jsonb) AS q(e)"
                                 " JOIN annuaire.associations a"
                                 " ON a.medium = q.e->>0 AND a.address = q.e->>1" },
-    /* A pending invitation for medium/address: not delivered (rows go once the homeserver
-     * took them) and, with $3 > 0 seconds of validity, not expired. */
-    { "dir_store_invited", "SELECT EXISTS (SELECT 1 FROM annuaire.invites"
-                           " WHERE medium = $1 AND address = $2 AND ($3::integer = 0"
-                           " OR created_at > now() - make_interval(secs => $3::integer)))" },
-    /* The live, enabled agent owning an address in the annuaire: its ministry, entity. */
-    { "dir_store_agent", "SELECT s.ministry, e.entity FROM annuaire.directory_owner($1) o"
-                         " JOIN annuaire.directory_entries e USING (source, key)"
-                         " JOIN annuaire.sync_sources s ON s.name = e.source"
-                         " WHERE NOT e.disabled" },
+    /* internal-info in one round trip: a pending invitation, the bound Matrix ID, and
+     * the agent of the annuaire (e-mail only). */
+    { "dir_store_internal_info",
+      "SELECT EXISTS (SELECT 1 FROM annuaire.invites WHERE medium = $1 AND address = $2"
+      "  AND ($3::integer = 0 OR created_at > now() - make_interval(secs => $3::integer))),"
+      " (SELECT mxid FROM annuaire.associations WHERE medium = $1 AND address = $2),"
+      " o.ministry, o.entity FROM (SELECT 1) AS one LEFT JOIN LATERAL"
+      /* the owner as annuaire.directory_owner() picks it, if enabled */
+      " (SELECT s.ministry, e.entity, e.disabled FROM annuaire.directory_entries e"
+      "  JOIN annuaire.sync_sources s ON s.name = e.source"
+      "  WHERE $1 = 'email' AND e.mails @> ARRAY[$2] AND e.deleted_at IS NULL"
+      "  ORDER BY s.priority, e.source, e.key LIMIT 1) o ON NOT o.disabled" },
 };
 const size_t dir_store_n_stmts = ANN_ARRAY_LEN(dir_store_stmts);
 
@@ -115,34 +117,35 @@ dir_store_lookup_pairs(struct db_conn *c, const json_t *pairs, PGresult **out)
 }
 
 enum db_status
-dir_store_invited(struct db_conn *c, const char *medium, const char *address, long validity)
+dir_store_internal_info(struct db_conn *c,
+                        const char *medium,
+                        const char *address,
+                        long validity,
+                        struct dir_internal_facts *out)
 {
     char v[24];
     const char *params[] = { medium, address, v };
     PGresult *res = NULL;
     enum db_status st;
 
+    memset(out, 0, sizeof(*out));
     snprintf(v, sizeof(v), "%ld", validity);
-    st = db_exec(c, "dir_store_invited", 3, params, &res);
+    st = db_exec(c, "dir_store_internal_info", 3, params, &res);
     if (st > 0) {
-        st = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? 1 : DB_NO_ROWS;
+        out->invited = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        out->mxid = PQgetisnull(res, 0, 1) ? NULL : xstrdup(PQgetvalue(res, 0, 1));
+        out->ministry = PQgetisnull(res, 0, 2) ? NULL : xstrdup(PQgetvalue(res, 0, 2));
+        out->entity = PQgetisnull(res, 0, 3) ? NULL : xstrdup(PQgetvalue(res, 0, 3));
     }
     PQclear(res);
     return st;
 }
 
-enum db_status
-dir_store_agent(struct db_conn *c, const char *address, char **ministry, char **entity)
+void
+dir_internal_facts_clear(struct dir_internal_facts *f)
 {
-    const char *params[] = { address };
-    PGresult *res = NULL;
-    enum db_status st = db_exec(c, "dir_store_agent", 1, params, &res);
-
-    *ministry = *entity = NULL;
-    if (st > 0) {
-        *ministry = xstrdup(PQgetvalue(res, 0, 0));
-        *entity = PQgetisnull(res, 0, 1) ? NULL : xstrdup(PQgetvalue(res, 0, 1));
-    }
-    PQclear(res);
-    return st;
+    free(f->mxid);
+    free(f->ministry);
+    free(f->entity);
+    memset(f, 0, sizeof(*f));
 }
