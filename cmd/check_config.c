@@ -1,11 +1,14 @@
 #include <stdio.h>
 
 #include "cmd/cmd.h"
+#include "core/address.h"
+#include "directory/directory.h"
 
 static const char usage[] =
     "usage: annuaire check-config -c FILE\n\n"
     "Validates a configuration file (with environment overrides) and prints the\n"
-    "effective value of every key, secrets masked. Exits 0 when valid, 1 when not.\n\n"
+    "effective value of every key, secrets masked, and loads the routing file\n"
+    "(routing.info_file) if one is set. Exits 0 when valid, 1 when not.\n\n"
     "  -c, --config FILE   configuration file (YAML)\n"
     "  -h, --help          this help\n";
 
@@ -24,6 +27,22 @@ cmd_check_config(int argc, char **argv)
         return CMD_EXIT_FAILURE;
     }
     cfg_dump(cfg, stdout);
+    if (cfg->routing.info_file != NULL) {
+        struct dir_routing_options opts = { cfg->routing.external_servers,
+                                            cfg->routing.annuaire_servers };
+        struct dir_routing *r;
+        char err[512];
+
+        addr_init();
+        r = dir_routing_load(cfg->routing.info_file, &opts, err, sizeof(err));
+        addr_shutdown();
+        if (r == NULL) {
+            fprintf(stderr, "annuaire check-config: routing.info_file: %s\n", err);
+            cfg_free(cfg);
+            return CMD_EXIT_FAILURE;
+        }
+        dir_routing_release(r);
+    }
     printf("%s: configuration OK\n", path);
     cfg_free(cfg);
     return CMD_EXIT_OK;

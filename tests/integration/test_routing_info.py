@@ -228,6 +228,8 @@ def test_broken_file_at_start(cluster, tmp_path):
     svc.proc = None
     svc.log.close()
     assert "info.yaml:4: 'hs' must be a server name" in svc.read_log()
+    r = svc.run("check-config")
+    assert r.returncode == 1 and "routing.info_file: " in r.stderr and "'hs' must be" in r.stderr
 
 
 def test_routing_check(tmp_path):
