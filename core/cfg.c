@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "core/net.h"
+#include "core/yamljson.h"
 
 enum cfg_type {
     CFG_STRING,
@@ -295,78 +296,19 @@ set_value(struct cfg *cfg, const struct cfg_key *k, const char *text)
     return "unknown type";
 }
 
-static bool
-scalar_is_null(const yaml_node_t *n)
-{
-    const char *v = (const char *)n->data.scalar.value;
-
-    return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-           (v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0);
-}
-
 /* A YAML subtree as JSON: mappings, sequences, strings and nulls. @return NULL (failed) */
 static json_t *
-yaml_to_json(struct load *ld, yaml_document_t *doc, yaml_node_t *n, const char *name, int depth)
+yaml_to_json(struct load *ld, yaml_document_t *doc, yaml_node_t *n, const char *name)
 {
-    json_t *out;
+    static const struct yj_limits limits = { 16, 100000 };
+    const yaml_node_t *bad;
+    char why[160];
+    json_t *out = yj_convert(doc, n, yj_string_or_null, &limits, &bad, why, sizeof(why));
 
-    if (n == NULL || depth > 16) {
-        fail(ld, n, name, "nested too deeply");
-        return NULL;
+    if (out == NULL) {
+        fail(ld, bad ? bad : n, name, "%s", why);
     }
-    switch (n->type) {
-    case YAML_SCALAR_NODE:
-        if (scalar_is_null(n)) {
-            return json_null();
-        }
-        out = json_stringn((const char *)n->data.scalar.value, n->data.scalar.length);
-        if (out == NULL) {
-            fail(ld, n, name, "not valid UTF-8 text");
-        }
-        return out;
-    case YAML_SEQUENCE_NODE:
-        out = json_array();
-        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
-             i++) {
-            json_t *item = yaml_to_json(ld, doc, yaml_document_get_node(doc, *i), name, depth + 1);
-
-            if (item == NULL) {
-                json_decref(out);
-                return NULL;
-            }
-            json_array_append_new(out, item);
-        }
-        return out;
-    case YAML_MAPPING_NODE:
-        out = json_object();
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-             p++) {
-            yaml_node_t *kn = yaml_document_get_node(doc, p->key);
-            json_t *item;
-
-            if (kn == NULL || kn->type != YAML_SCALAR_NODE) {
-                fail(ld, kn ? kn : n, name, "keys must be plain names");
-                json_decref(out);
-                return NULL;
-            }
-            if (json_object_get(out, (const char *)kn->data.scalar.value) != NULL) {
-                fail(ld, kn, name, "'%.64s' given more than once",
-                     (const char *)kn->data.scalar.value);
-                json_decref(out);
-                return NULL;
-            }
-            item = yaml_to_json(ld, doc, yaml_document_get_node(doc, p->value), name, depth + 1);
-            if (item == NULL) {
-                json_decref(out);
-                return NULL;
-            }
-            json_object_set_new(out, (const char *)kn->data.scalar.value, item);
-        }
-        return out;
-    default:
-        fail(ld, n, name, "unexpected YAML node");
-        return NULL;
-    }
+    return out;
 }
 
 static void
@@ -386,7 +328,7 @@ set_from_node(struct load *ld,
     }
     ld->seen[k - keys] = true;
     if (k->type == CFG_JSON) {
-        json_t *j = yaml_to_json(ld, doc, val, name, 0);
+        json_t *j = yaml_to_json(ld, doc, val, name);
 
         if (j != NULL && json_is_null(j)) {
             json_decref(j);
@@ -402,7 +344,7 @@ set_from_node(struct load *ld,
              val->type == YAML_MAPPING_NODE ? "mapping" : "list");
         return;
     }
-    text = scalar_is_null(val) ? NULL : (const char *)val->data.scalar.value;
+    text = yj_scalar_is_null(val) ? NULL : (const char *)val->data.scalar.value;
     if (text != NULL && strlen(text) != val->data.scalar.length) {
         fail(ld, val, name, "value contains a NUL byte");
         return;
@@ -430,7 +372,7 @@ set_from_file(struct load *ld, const struct cfg_key *k, const yaml_node_t *val, 
     size_t len = 0;
     const char *why;
 
-    if (val->type != YAML_SCALAR_NODE || scalar_is_null(val)) {
+    if (val->type != YAML_SCALAR_NODE || yj_scalar_is_null(val)) {
         fail(ld, val, name, "expected a file path");
         return;
     }

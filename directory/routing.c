@@ -40,6 +40,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "core/yamljson.h"
 #include "directory/directory.h"
 
 #define MAX_FILE_BYTES  (16 * 1024 * 1024)
@@ -147,58 +148,17 @@ scalar_json(const yaml_node_t *n)
 }
 
 static json_t *
-node_json(struct loader *ld, const yaml_node_t *n, int depth)
+node_json(struct loader *ld, const yaml_node_t *n)
 {
-    json_t *out;
+    static const struct yj_limits limits = { MAX_DEPTH, 1000000 };
+    const yaml_node_t *bad;
+    char why[160];
+    json_t *out = yj_convert(ld->doc, n, scalar_json, &limits, &bad, why, sizeof(why));
 
-    if (n == NULL || depth > MAX_DEPTH) {
-        load_fail(ld, n, "nested too deeply");
-        return NULL;
+    if (out == NULL) {
+        load_fail(ld, bad ? bad : n, "%s", why);
     }
-    switch (n->type) {
-    case YAML_SCALAR_NODE:
-        out = scalar_json(n);
-        if (out == NULL) {
-            load_fail(ld, n, "not valid UTF-8");
-        }
-        return out;
-    case YAML_SEQUENCE_NODE:
-        out = json_array();
-        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
-             i++) {
-            json_t *item = node_json(ld, yaml_document_get_node(ld->doc, *i), depth + 1);
-
-            if (item == NULL) {
-                json_decref(out);
-                return NULL;
-            }
-            json_array_append_new(out, item);
-        }
-        return out;
-    case YAML_MAPPING_NODE:
-        out = json_object();
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-             p++) {
-            const yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
-            json_t *v;
-
-            if (k == NULL || k->type != YAML_SCALAR_NODE) {
-                json_decref(out);
-                load_fail(ld, k, "a key must be a plain value");
-                return NULL;
-            }
-            v = node_json(ld, yaml_document_get_node(ld->doc, p->value), depth + 1);
-            if (v == NULL) {
-                json_decref(out);
-                return NULL;
-            }
-            json_object_setn_new(out, (const char *)k->data.scalar.value, k->data.scalar.length, v);
-        }
-        return out;
-    default:
-        load_fail(ld, n, "empty node");
-        return NULL;
-    }
+    return out;
 }
 
 static const yaml_node_t *
@@ -246,7 +206,7 @@ load_entry(struct loader *ld,
     if (n == NULL || n->type != YAML_MAPPING_NODE) {
         return load_fail(ld, n, "an entry must be a mapping with at least 'hs'");
     }
-    e = node_json(ld, n, 0);
+    e = node_json(ld, n);
     if (e == NULL) {
         return -1;
     }

@@ -248,3 +248,13 @@ def test_routing_check(tmp_path):
     r = routing_check("--file", str(path), "a@b.test")
     assert r.returncode == 1 and f"{path}:4: pattern '(a'" in r.stderr
     assert routing_check("a@b.test").returncode == 2
+    # Aliases that would expand to a billion values are refused, quickly.
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    path.write_text("\n".join(bomb + ["medium:", "  email:", "    patterns:",
+                                      "      - '.*': {hs: x.test, extra: *a8}"]) + "\n")
+    r = routing_check("--file", str(path), "a@b.test")
+    assert r.returncode == 1 and "too many values" in r.stderr
+    path.write_text("medium:\n  email:\n    patterns:\n      - '.*': {hs: x.test, hs: y.test}\n")
+    r = routing_check("--file", str(path), "a@b.test")
+    assert r.returncode == 1 and "'hs' given more than once" in r.stderr

@@ -1,0 +1,116 @@
+#include "core/yamljson.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct walk {
+    yaml_document_t *doc;
+    yj_scalar_fn scalar;
+    const struct yj_limits *limits;
+    size_t nodes;
+    const yaml_node_t **bad;
+    char *why;
+    size_t why_size;
+};
+
+bool
+yj_scalar_is_null(const yaml_node_t *n)
+{
+    const char *v = (const char *)n->data.scalar.value;
+
+    return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0);
+}
+
+json_t *
+yj_string_or_null(const yaml_node_t *n)
+{
+    return yj_scalar_is_null(n)
+               ? json_null()
+               : json_stringn((const char *)n->data.scalar.value, n->data.scalar.length);
+}
+
+static json_t *
+fail(struct walk *w, const yaml_node_t *n, const char *why)
+{
+    *w->bad = n;
+    snprintf(w->why, w->why_size, "%s", why);
+    return NULL;
+}
+
+static json_t *
+convert(struct walk *w, const yaml_node_t *n, int depth)
+{
+    json_t *out;
+
+    if (n == NULL || depth > w->limits->max_depth) {
+        return fail(w, n, "nested too deeply");
+    }
+    if (++w->nodes > w->limits->max_nodes) {
+        return fail(w, n, "too many values (aliases expanding?)");
+    }
+    switch (n->type) {
+    case YAML_SCALAR_NODE:
+        out = w->scalar(n);
+        return out != NULL ? out : fail(w, n, "not valid UTF-8 text");
+    case YAML_SEQUENCE_NODE:
+        out = json_array();
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
+             i++) {
+            json_t *item = convert(w, yaml_document_get_node(w->doc, *i), depth + 1);
+
+            if (item == NULL) {
+                json_decref(out);
+                return NULL;
+            }
+            json_array_append_new(out, item);
+        }
+        return out;
+    case YAML_MAPPING_NODE:
+        out = json_object();
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
+            const yaml_node_t *k = yaml_document_get_node(w->doc, p->key);
+            json_t *item;
+
+            if (k == NULL || k->type != YAML_SCALAR_NODE) {
+                json_decref(out);
+                return fail(w, k ? k : n, "keys must be plain names");
+            }
+            if (json_object_getn(out, (const char *)k->data.scalar.value, k->data.scalar.length) !=
+                NULL) {
+                char why[128];
+
+                snprintf(why, sizeof(why), "'%.64s' given more than once",
+                         (const char *)k->data.scalar.value);
+                json_decref(out);
+                return fail(w, k, why);
+            }
+            item = convert(w, yaml_document_get_node(w->doc, p->value), depth + 1);
+            if (item == NULL) {
+                json_decref(out);
+                return NULL;
+            }
+            json_object_setn_new(out, (const char *)k->data.scalar.value, k->data.scalar.length,
+                                 item);
+        }
+        return out;
+    default:
+        return fail(w, n, "empty value");
+    }
+}
+
+json_t *
+yj_convert(yaml_document_t *doc,
+           const yaml_node_t *n,
+           yj_scalar_fn scalar,
+           const struct yj_limits *limits,
+           const yaml_node_t **bad,
+           char *why,
+           size_t why_size)
+{
+    struct walk w = { doc, scalar, limits, 0, bad, why, why_size };
+
+    *bad = NULL;
+    return convert(&w, n, 0);
+}

@@ -1,0 +1,40 @@
+/* YAML documents (libyaml) as JSON values (jansson). */
+#ifndef ANN_CORE_YAMLJSON_H
+#define ANN_CORE_YAMLJSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+#include <yaml.h>
+
+/* How scalars become JSON: NULL when the scalar cannot be one (not UTF-8). */
+typedef json_t *(*yj_scalar_fn)(const yaml_node_t *n);
+
+/** Whether a scalar is a plain "", "~" or "null". */
+bool yj_scalar_is_null(const yaml_node_t *n);
+
+/** Plain "", "~" and "null" as JSON null, every other scalar as a string. */
+json_t *yj_string_or_null(const yaml_node_t *n);
+
+struct yj_limits {
+    int max_depth;
+    size_t max_nodes; /* aliases are expanded: this bounds what an alias chain can make */
+};
+
+/**
+ * Converts the subtree at n: mappings (plain scalar keys, each once), sequences and
+ * scalars through scalar.
+ * @param[out] bad  on failure, the node at fault (may be NULL)
+ * @param[out] why  on failure, what is wrong
+ * @return the value, or NULL
+ */
+json_t *yj_convert(yaml_document_t *doc,
+                   const yaml_node_t *n,
+                   yj_scalar_fn scalar,
+                   const struct yj_limits *limits,
+                   const yaml_node_t **bad,
+                   char *why,
+                   size_t why_size);
+
+#endif
