@@ -108,7 +108,8 @@ static int
 url_host(const char *url, char *out, size_t size)
 {
     const char *start = strstr(url, "://") + 3;
-    size_t len = strcspn(start, "/?#");
+    /* Browsers take a backslash for a slash in http(s) URLs: it ends the host too. */
+    size_t len = strcspn(start, "/?#\\");
     const char *at = memchr(start, '@', len);
     size_t n;
 
