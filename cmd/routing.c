@@ -21,23 +21,20 @@ static void
 print_decision(const struct dir_routing *r, const char *path, const char *address)
 {
     struct dir_route route;
-    char *norm = NULL;
+    bool is_email;
+    char *key = dir_routing_key(address, &is_email);
 
-    if (dir_routing_normalise(address, &norm) != 0) {
-        printf("%s: not an e-mail address\n", address);
-        return;
-    }
-    if (!dir_route(r, norm, &route)) {
-        printf("%s: no entry or pattern matches (/info answers {}; cannot enroll)\n", norm);
+    printf("%s%s: ", key, is_email ? "" : " (not an e-mail address: matched as typed)");
+    if (!dir_route(r, key, &route)) {
+        printf("no entry or pattern matches (/info answers {}; cannot enroll)\n");
     } else {
-        printf("%s: hs=%s%s%s requires_invite=%s, %s platform%s; %s '%s' (%s:%ld)\n", norm,
-               route.hs, route.shadow_hs ? " shadow_hs=" : "",
-               route.shadow_hs ? route.shadow_hs : "", route.requires_invite ? "true" : "false",
-               route.external ? "externals'" : "agents'",
+        printf("hs=%s%s%s requires_invite=%s, %s platform%s; %s '%s' (%s:%ld)\n", route.hs,
+               route.shadow_hs ? " shadow_hs=" : "", route.shadow_hs ? route.shadow_hs : "",
+               route.requires_invite ? "true" : "false", route.external ? "externals'" : "agents'",
                route.annuaire_required ? ", annuaire agents only" : "",
                route.exact ? "entry" : "pattern", route.rule, path, route.line);
     }
-    free(norm);
+    free(key);
 }
 
 int

@@ -300,7 +300,7 @@ set_value(struct cfg *cfg, const struct cfg_key *k, const char *text)
 static json_t *
 yaml_to_json(struct load *ld, yaml_document_t *doc, yaml_node_t *n, const char *name)
 {
-    static const struct yj_limits limits = { 16, 100000 };
+    static const struct yj_limits limits = { 16, 100000, NULL };
     const yaml_node_t *bad;
     char why[160];
     json_t *out = yj_convert(doc, n, yj_string_or_null, &limits, &bad, why, sizeof(why));

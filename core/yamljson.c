@@ -7,7 +7,8 @@ struct walk {
     yaml_document_t *doc;
     yj_scalar_fn scalar;
     const struct yj_limits *limits;
-    size_t nodes;
+    size_t nodes; /* this call's count, unless limits->spent */
+    size_t *spent;
     const yaml_node_t **bad;
     char *why;
     size_t why_size;
@@ -46,7 +47,7 @@ convert(struct walk *w, const yaml_node_t *n, int depth)
     if (n == NULL || depth > w->limits->max_depth) {
         return fail(w, n, "nested too deeply");
     }
-    if (++w->nodes > w->limits->max_nodes) {
+    if (++*w->spent > w->limits->max_nodes) {
         return fail(w, n, "too many values (aliases expanding?)");
     }
     switch (n->type) {
@@ -109,8 +110,9 @@ yj_convert(yaml_document_t *doc,
            char *why,
            size_t why_size)
 {
-    struct walk w = { doc, scalar, limits, 0, bad, why, why_size };
+    struct walk w = { doc, scalar, limits, 0, NULL, bad, why, why_size };
 
+    w.spent = limits->spent ? limits->spent : &w.nodes;
     *bad = NULL;
     return convert(&w, n, 0);
 }

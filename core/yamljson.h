@@ -20,6 +20,7 @@ json_t *yj_string_or_null(const yaml_node_t *n);
 struct yj_limits {
     int max_depth;
     size_t max_nodes; /* aliases are expanded: this bounds what an alias chain can make */
+    size_t *spent;    /* when set, values counted across calls (a budget for a whole file) */
 };
 
 /**

@@ -130,6 +130,10 @@ size_t dir_routing_size(const struct dir_routing *r, size_t *n_exact);
  */
 int dir_routing_normalise(const char *address, char **out);
 
+/** What an address is matched as: normalised when it is an e-mail address (*is_email),
+ *  else as typed, ASCII lower-cased. @return owned by the caller */
+char *dir_routing_key(const char *address, bool *is_email);
+
 /** Matches a normalised address: exact entries, then patterns in order. @return matched */
 bool dir_route(const struct dir_routing *r, const char *normalised, struct dir_route *out);
 

@@ -70,16 +70,10 @@ query_read(struct http_req *r, struct query *q)
     if (addr_normalise(medium, address, &q->stored) != 0) {
         q->stored = NULL;
     }
-    /* Like the reference, the mapping is consulted whatever the medium; an address that
-     * is not a valid e-mail is matched lower-cased (clients expect the catch-all for it). */
-    if (dir_routing_normalise(address, &q->routed) != 0) {
-        q->routed = xstrdup(address);
-        for (char *c = q->routed; *c != '\0'; c++) {
-            if (*c >= 'A' && *c <= 'Z') {
-                *c = (char)(*c - 'A' + 'a');
-            }
-        }
-    }
+    /* Like the reference, the mapping is consulted whatever the medium. */
+    bool is_email;
+
+    q->routed = dir_routing_key(address, &is_email);
     q->routing = dir_routing_acquire();
     q->matched = dir_route(q->routing, q->routed, &q->route);
     return RS_OK;

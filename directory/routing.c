@@ -21,6 +21,7 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
+#include <ctype.h>
 #include <errno.h>
 #include <idn2.h>
 #include <pcre2.h>
@@ -52,6 +53,7 @@ struct rule {
     struct dir_route route; /* strings borrowed from route.entry */
     pcre2_code *re;         /* NULL for an exact entry */
     bool jit;               /* re was JIT-compiled */
+    atomic_bool warned;     /* a match error was logged */
     char *text;             /* the pattern, or the exact address */
     char *tail;             /* ASCII text every matching address ends with (lower case), or NULL */
     size_t tail_len;
@@ -66,8 +68,9 @@ struct dir_routing {
     char *path;
     /* Patterns by the text they end with: an address is tried only against the
      * patterns whose ending it has, and those without one (see literal_tail). */
-    json_t *tails;     /* tail -> [rule index, ...] ascending */
-    size_t *tail_lens; /* the distinct tail lengths, ascending */
+    json_t *tails;               /* tail -> [rule index, ...] ascending */
+    pcre2_match_context *limits; /* bounds the work of one match */
+    size_t *tail_lens;           /* the distinct tail lengths, ascending */
     size_t n_tail_lens;
     size_t *untailed; /* rules without a tail, ascending */
     size_t n_untailed;
@@ -78,6 +81,7 @@ struct dir_routing {
 struct loader {
     const char *path;
     yaml_document_t *doc;
+    size_t values; /* converted so far, against the file's budget */
     char *err;
     size_t err_size;
 };
@@ -150,7 +154,8 @@ scalar_json(const yaml_node_t *n)
 static json_t *
 node_json(struct loader *ld, const yaml_node_t *n)
 {
-    static const struct yj_limits limits = { MAX_DEPTH, 1000000 };
+    /* One budget for the whole file: an anchor used by every entry counts each time. */
+    const struct yj_limits limits = { MAX_DEPTH, 1000000, &ld->values };
     const yaml_node_t *bad;
     char why[160];
     json_t *out = yj_convert(ld->doc, n, scalar_json, &limits, &bad, why, sizeof(why));
@@ -253,6 +258,7 @@ routing_free(struct dir_routing *r)
     json_decref(r->exact);
     json_decref(r->entries);
     json_decref(r->tails);
+    pcre2_match_context_free(r->limits);
     free(r->tail_lens);
     free(r->untailed);
     free(r->path);
@@ -271,12 +277,15 @@ add_rule(struct dir_routing *r, size_t *cap, struct rule rule)
 
 /*
  * The literal text a pattern ends with, when every address it matches must end with
- * it: "ministere\.gouv\.fr" for '.*@(.*\.|)ministere\.gouv\.fr'. Matching tries a
+ * it: "ministere.gouv.fr" for '.*@(.*\.|)ministere\.gouv\.fr'. Matching tries a
  * pattern only on addresses with that ending, so that a file of hundreds of domain
- * patterns costs a string comparison for most of them. None (NULL) when the pattern
- * has a top-level alternative, inline options, \Q quoting, or ends with anything but
- * literal characters; only the ASCII part after the last non-ASCII byte is kept
- * (matching ignores case, compared here in ASCII).
+ * patterns costs a hash lookup for most of them. Conservative: none (NULL) as soon as
+ * the pattern holds anything whose reach is not plain, a top-level alternative,
+ * inline options or verbs ("(?", "(*"), \Q quoting, an escape with an argument or
+ * that is not one of the plain classes and assertions (\x41, \101, \pL, \g1, \cJ...),
+ * a bracket class with a nested "[" or a leading "]". Only the ASCII part after the last
+ * non-ASCII byte is kept; addresses with non-ASCII characters are not filtered at all
+ * (see dir_route), since caseless matching lets some of them match ASCII letters.
  */
 static char *
 literal_tail(const char *p, size_t len)
@@ -290,7 +299,14 @@ literal_tail(const char *p, size_t len)
         unsigned char c = (unsigned char)p[i];
 
         if (in_class) {
+            if (c == '[' || (c == '\\' && i + 1 < len && (unsigned char)p[i + 1] >= 0x80)) {
+                return NULL; /* [:alpha:] and other nested forms */
+            }
             if (c == '\\' && i + 1 < len) {
+                if (strchr("dDwWsShHvV\\]-^.", p[i + 1]) == NULL &&
+                    !((unsigned char)p[i + 1] < 0x80 && !isalnum((unsigned char)p[i + 1]))) {
+                    return NULL;
+                }
                 i++;
             } else if (c == ']') {
                 in_class = false;
@@ -302,22 +318,26 @@ literal_tail(const char *p, size_t len)
             unsigned char e = i + 1 < len ? (unsigned char)p[i + 1] : 0;
 
             i++;
-            if (e == 'Q') {
+            if (e == 0 || e >= 0x80) {
                 return NULL;
             }
-            /* An escaped punctuation character is itself; \d, \w, \b... are not. */
-            if (e != 0 && e < 0x80 &&
-                !((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9'))) {
-                lit[n++] = (char)e;
-            } else {
+            if (isalnum(e)) {
+                /* Plain classes and assertions only; anything with an argument or a
+                 * meaning of its own (\x, \o, \p, \g, \k, \c, \Q, \E, digits) stops. */
+                if (strchr("dDwWsShHvVRXNbBAzZ", (int)e) == NULL) {
+                    return NULL;
+                }
                 n = 0;
+            } else {
+                lit[n++] = (char)e; /* an escaped punctuation character is itself */
             }
             continue;
         }
         switch (c) {
         case '(':
-            if (i + 1 < len && p[i + 1] == '?' && !(i + 2 < len && p[i + 2] == ':')) {
-                return NULL; /* (?i), (?x), lookarounds... */
+            if (i + 1 < len &&
+                (p[i + 1] == '*' || (p[i + 1] == '?' && !(i + 2 < len && p[i + 2] == ':')))) {
+                return NULL; /* (?i), (?x), lookarounds, (*ACCEPT)... */
             }
             depth++;
             n = 0;
@@ -327,6 +347,11 @@ literal_tail(const char *p, size_t len)
             n = 0;
             break;
         case '[':
+            /* "[]a]" and "[^]a]": a leading "]" is a member, not the end. */
+            if ((i + 1 < len && p[i + 1] == ']') ||
+                (i + 2 < len && p[i + 1] == '^' && p[i + 2] == ']')) {
+                return NULL;
+            }
             in_class = true;
             n = 0;
             break;
@@ -419,7 +444,8 @@ load_document(struct loader *ld, const struct dir_routing_options *opts, struct 
             struct rule rule = { 0 };
             char *norm;
 
-            if (k == NULL || k->type != YAML_SCALAR_NODE) {
+            if (k == NULL || k->type != YAML_SCALAR_NODE ||
+                memchr(k->data.scalar.value, '\0', k->data.scalar.length) != NULL) {
                 return load_fail(ld, k, "an entry's key must be an address");
             }
             if (dir_routing_normalise((const char *)k->data.scalar.value, &norm) != 0) {
@@ -469,8 +495,11 @@ load_document(struct loader *ld, const struct dir_routing_options *opts, struct 
         }
         k = yaml_document_get_node(ld->doc, item->data.mapping.pairs.start->key);
         if (k == NULL || k->type != YAML_SCALAR_NODE || k->data.scalar.length == 0 ||
-            k->data.scalar.length > MAX_PATTERN_LEN) {
-            return load_fail(ld, k, "a pattern must be a non-empty text of at most %d bytes",
+            k->data.scalar.length > MAX_PATTERN_LEN ||
+            memchr(k->data.scalar.value, '\0', k->data.scalar.length) != NULL) {
+            return load_fail(ld, k,
+                             "a pattern must be a non-empty text of at most %d bytes, "
+                             "without NUL characters",
                              MAX_PATTERN_LEN);
         }
         /* Whole-address match, as the reference's '^' + pattern + '$'. */
@@ -522,6 +551,11 @@ dir_routing_load(const char *path,
     r->exact = json_object();
     r->entries = json_array();
     r->tails = json_object();
+    /* A pattern that backtracks without end fails (and is logged) instead of holding a
+     * worker: a few thousand steps are what a domain pattern takes. */
+    r->limits = pcre2_match_context_create(NULL);
+    pcre2_set_match_limit(r->limits, 100000);
+    pcre2_set_depth_limit(r->limits, 10000);
     r->path = xstrdup(path);
     if (util_read_file(path, MAX_FILE_BYTES, &text, &len) != 0) {
         snprintf(err, err_size, "%s: cannot read (%s), or larger than %d bytes", path,
@@ -601,12 +635,49 @@ dir_routing_normalise(const char *address, char **out)
     return 0;
 }
 
+struct candidates {
+    size_t stack[64];
+    size_t *v; /* stack, or a heap copy once it is full */
+    size_t n, cap;
+};
+
+static void
+candidates_push(struct candidates *c, size_t i)
+{
+    if (c->n == c->cap) {
+        c->cap *= 2;
+        c->v = c->v == c->stack
+                   ? memcpy(xmalloc(c->cap * sizeof(*c->v)), c->stack, sizeof(c->stack))
+                   : xrealloc(c->v, c->cap * sizeof(*c->v));
+    }
+    c->v[c->n++] = i;
+}
+
 static int
 cmp_index(const void *a, const void *b)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
 
     return x < y ? -1 : x > y;
+}
+
+char *
+dir_routing_key(const char *address, bool *is_email)
+{
+    char *key;
+
+    *is_email = dir_routing_normalise(address, &key) == 0;
+    if (!*is_email) {
+        /* Not an e-mail address: matched as typed, ASCII lower-cased (clients count on
+         * the catch-all answering for anything). */
+        key = xstrdup(address);
+        for (char *c = key; *c != '\0'; c++) {
+            if (*c >= 'A' && *c <= 'Z') {
+                *c = (char)(*c - 'A' + 'a');
+            }
+        }
+    }
+    return key;
 }
 
 bool
@@ -628,45 +699,58 @@ dir_route(const struct dir_routing *r, const char *normalised, struct dir_route 
         out->exact = true;
         return true;
     }
-    /* The candidates, in file order: patterns ending as the address does, and those
-     * that may end any way. */
-    size_t stack[64], *cand = stack, n_cand = 0, cap = ANN_ARRAY_LEN(stack);
+    /* The candidates, in file order: patterns ending as the address does (all of them
+     * for an address with non-ASCII characters: caseless matching lets a few of those
+     * match ASCII letters, U+017F long s matching "s"), and those that may end any way. */
+    struct candidates cand = { .v = cand.stack, .cap = ANN_ARRAY_LEN(cand.stack) };
+    bool ascii = true;
 
-    for (size_t l = 0; l < r->n_tail_lens && r->tail_lens[l] <= len; l++) {
+    for (const char *c = normalised; *c != '\0' && ascii; c++) {
+        ascii = (unsigned char)*c < 0x80;
+    }
+    for (size_t i = r->n_exact; !ascii && i < r->n_rules; i++) {
+        if (r->rules[i].tail != NULL) {
+            candidates_push(&cand, i);
+        }
+    }
+    for (size_t l = 0; ascii && l < r->n_tail_lens && r->tail_lens[l] <= len; l++) {
         json_t *list =
             json_object_getn(r->tails, normalised + len - r->tail_lens[l], r->tail_lens[l]);
         size_t i;
         json_t *v;
 
         json_array_foreach (list, i, v) {
-            if (n_cand == cap) {
-                cap *= 2;
-                cand = cand == stack ? memcpy(xmalloc(cap * sizeof(*cand)), stack, sizeof(stack))
-                                     : xrealloc(cand, cap * sizeof(*cand));
-            }
-            cand[n_cand++] = (size_t)json_integer_value(v);
+            candidates_push(&cand, (size_t)json_integer_value(v));
         }
     }
-    if (n_cand > 1) {
-        qsort(cand, n_cand, sizeof(*cand), cmp_index);
+    if (cand.n > 1) {
+        qsort(cand.v, cand.n, sizeof(*cand.v), cmp_index);
     }
     md = pcre2_match_data_create(1, NULL);
-    for (size_t c = 0, u = 0; (c < n_cand || u < r->n_untailed) && !found;) {
-        size_t i = u == r->n_untailed || (c < n_cand && cand[c] < r->untailed[u])
-                       ? cand[c++]
+    for (size_t c = 0, u = 0; (c < cand.n || u < r->n_untailed) && !found;) {
+        size_t i = u == r->n_untailed || (c < cand.n && cand.v[c] < r->untailed[u])
+                       ? cand.v[c++]
                        : r->untailed[u++];
-        const struct rule *rule = &r->rules[i];
-        int rc = rule->jit ? pcre2_jit_match(rule->re, (PCRE2_SPTR)normalised, len, 0, 0, md, NULL)
-                           : pcre2_match(rule->re, (PCRE2_SPTR)normalised, len, 0, 0, md, NULL);
+        struct rule *rule = &r->rules[i];
+        int rc = rule->jit
+                     ? pcre2_jit_match(rule->re, (PCRE2_SPTR)normalised, len, 0, 0, md, r->limits)
+                     : pcre2_match(rule->re, (PCRE2_SPTR)normalised, len, 0, 0, md, r->limits);
 
         if (rc >= 0) {
             *out = rule->route;
             out->rule = rule->text;
             found = true;
+        } else if (rc != PCRE2_ERROR_NOMATCH && !atomic_exchange(&rule->warned, true)) {
+            /* Taken as no match; said once per pattern and mapping. */
+            PCRE2_UCHAR msg[120];
+
+            pcre2_get_error_message(rc, msg, sizeof(msg));
+            log_warn("routing: pattern '%.200s' (line %ld) could not be tried: %s", rule->text,
+                     rule->route.line, (const char *)msg);
         }
     }
-    if (cand != stack) {
-        free(cand);
+    if (cand.v != cand.stack) {
+        free(cand.v);
     }
     pcre2_match_data_free(md);
     return found;

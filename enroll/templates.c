@@ -113,9 +113,10 @@ url_host(const char *url, char *out, size_t size)
     const char *at = memchr(start, '@', len);
     size_t n;
 
-    if (at != NULL) { /* user:password@host */
-        len -= (size_t)(at + 1 - start);
-        start = at + 1;
+    if (at != NULL) {
+        /* user:password@host: browsers split at the last "@", and a link to an allowed
+         * host has no reason to carry one; refused rather than parsed. */
+        return -1;
     }
     if (*start == '[') {
         const char *close = memchr(start, ']', len);

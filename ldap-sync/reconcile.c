@@ -236,6 +236,12 @@ copy_failed(struct lsync_stage *st, PGresult *res, char *err, size_t err_size)
     bool own = res == NULL;
 
     PQsetnonblocking(st->pg, 0);
+    if (own && st->copying) {
+        /* libpq may still be copying (a local failure): end the COPY so that the
+         * results below come to an end. After an error from the server this does
+         * nothing, and the server's error is what follows. */
+        PQputCopyEnd(st->pg, "the sync run stopped");
+    }
     if (own) {
         res = PQgetResult(st->pg);
     }
@@ -265,13 +271,33 @@ copy_failed(struct lsync_stage *st, PGresult *res, char *err, size_t err_size)
  */
 #define COPY_AHEAD (8 * 1024 * 1024)
 
+/* Waits until the connection can take more data (and reads what the server sent
+ * meanwhile, an error perhaps). @return 0, or -1 when the connection failed */
+static int
+wait_writable(struct lsync_stage *st)
+{
+    struct pollfd p = { .fd = PQsocket(st->pg), .events = POLLOUT | POLLIN };
+
+    if (poll(&p, 1, -1) < 0) {
+        return errno == EINTR ? 0 : -1;
+    }
+    return (p.revents & POLLIN) && PQconsumeInput(st->pg) == 0 ? -1 : 0;
+}
+
 static int
 flush_copy(struct lsync_stage *st, bool drain, char *err, size_t err_size)
 {
-    int r;
+    int r = 0;
 
     if (st->copy.len > 0) {
-        if (PQputCopyData(st->pg, st->copy.p, (int)st->copy.len) != 1) {
+        /* 0: libpq could not queue it yet; it will once the socket takes some. */
+        while ((r = PQputCopyData(st->pg, st->copy.p, (int)st->copy.len)) == 0) {
+            if (wait_writable(st) != 0 || PQflush(st->pg) < 0) {
+                r = -1;
+                break;
+            }
+        }
+        if (r != 1) {
             copy_failed(st, NULL, err, err_size);
             return -1;
         }
@@ -279,12 +305,7 @@ flush_copy(struct lsync_stage *st, bool drain, char *err, size_t err_size)
         st->copy.len = 0;
     }
     while ((r = PQflush(st->pg)) == 1 && (drain || st->queued >= COPY_AHEAD)) {
-        struct pollfd p = { .fd = PQsocket(st->pg), .events = POLLOUT | POLLIN };
-
-        if (poll(&p, 1, -1) < 0 && errno != EINTR) {
-            break;
-        }
-        if ((p.revents & POLLIN) && PQconsumeInput(st->pg) == 0) {
+        if (wait_writable(st) != 0) {
             r = -1;
             break;
         }
@@ -375,10 +396,10 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
     long long dups, twice;
 
     snprintf(entries, sizeof(entries), "%lld", st->entries);
-    if (flush_copy(st, true, err, err_size) != 0 || PQsetnonblocking(st->pg, 0) != 0) {
+    if (flush_copy(st, true, err, err_size) != 0) {
         return -1;
     }
-    if (PQputCopyEnd(st->pg, NULL) != 1) {
+    if (PQsetnonblocking(st->pg, 0) != 0 || PQputCopyEnd(st->pg, NULL) != 1) {
         copy_failed(st, NULL, err, err_size);
         return -1;
     }

@@ -116,7 +116,8 @@ def test_next_link(env):
     auth = auth_for(svc, hs, "@alice:agent.interieur.test")
     for bad in ("ftp://app.tchap.test/", "javascript:alert(1)", "https://evil.test/",
                 "https://app.tchap.test@evil.test/", "https://app.tchap.test.evil.test/",
-                "https://evil.test\\@app.tchap.test/", "https://evil.test:443\\@app.tchap.test"):
+                "https://evil.test\\@app.tchap.test/", "https://evil.test:443\\@app.tchap.test",
+                "https://a@app.tchap.test:1@evil.test/", "https://user@app.tchap.test/"):
         assert_matrix_error(request_token(svc, auth, "jean@interieur.gouv.fr", next_link=bad), 400,
                             "M_INVALID_PARAM")
     first = "https://app.tchap.test/welcome"

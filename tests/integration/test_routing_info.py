@@ -243,7 +243,7 @@ def test_routing_check(tmp_path):
     assert "pattern '.*@interieur\\.gouv\\.fr'" in lines[0] and f"({path}:" in lines[0]
     assert "hs=agent.externe.test requires_invite=true, externals' platform; pattern '.*'" in lines[1]
     assert "entry 'prestataire@partenaire.test'" in lines[2]
-    assert lines[3] == "nope: not an e-mail address"
+    assert lines[3].startswith("nope (not an e-mail address: matched as typed): hs=agent.externe.test")
     path.write_text("medium:\n  email:\n    patterns:\n      - '(a': {hs: x.test}\n")
     r = routing_check("--file", str(path), "a@b.test")
     assert r.returncode == 1 and f"{path}:4: pattern '(a'" in r.stderr
