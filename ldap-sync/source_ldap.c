@@ -117,11 +117,8 @@ fail:
 
 /* Over plain TCP libldap reads each message in two system calls and polls in between; a
  * read-ahead layer (as libldap itself uses over UDP) takes in many messages per read.
- * For the paged reader only, which takes messages one at a time (LDAP_MSG_ONE). Not for
- * content sync: libldap's ldap_sync loop takes what has arrived as a chain and hands
- * the chain's first message to every callback, which is harmless only while one
- * message arrives at a time (it.sync.contentsync checks that it does, over TLS too).
- * TLS reads whole records already. */
+ * Both readers take messages one at a time (LDAP_MSG_ONE), so nothing depends on how
+ * many arrive together. TLS reads whole records already. */
 static void
 read_ahead(LDAP *ld)
 {
@@ -363,11 +360,16 @@ lsync_read_ldap(const struct lsync_ldap *conf,
 
 /* --- RFC 4533 content synchronisation (refreshOnly) ------------------------ */
 
+/*
+ * Read here rather than with libldap's ldap_sync_*: its loop takes the messages that
+ * have arrived as one chain and hands the chain's first message to every callback,
+ * which loses entries as soon as two arrive together (over TLS, or with the
+ * read-ahead layer this reader uses too). Messages are taken one at a time.
+ */
 struct csync {
     struct lsync_sink *sink;
-    bool failed;
-    bool delete_mode;
-    bool done;
+    struct berval cookie; /* the newest the server gave (owned), or empty */
+    bool delete_mode;     /* the server listed deletions (refreshDeletes) */
 };
 
 /* entryUUID as the directory writes it: 8-4-4-4-12 lower-case hex. */
@@ -391,71 +393,184 @@ uuid_text(const struct berval *uuid, char out[37])
     return 0;
 }
 
-static int
-on_sync_entry(ldap_sync_t *ls, LDAPMessage *msg, struct berval *uuid, ldap_sync_refresh_t phase)
+static void
+keep_cookie(struct csync *cs, const struct berval *cookie)
 {
-    struct csync *cs = ls->ls_private;
-    char key[37];
-    int rc = 0;
-
-    if (uuid_text(uuid, key) != 0) {
-        cs->failed = true;
-        return -1;
+    if (cookie->bv_val != NULL && cookie->bv_len > 0) {
+        ber_memfree(cs->cookie.bv_val);
+        ber_dupbv(&cs->cookie, (struct berval *)cookie);
     }
-    switch (phase) {
-    case LDAP_SYNC_CAPI_ADD:
-    case LDAP_SYNC_CAPI_MODIFY:
-        rc = deliver_entry(ls->ls_ld, msg, key, cs->sink);
+}
+
+/* An entry with its Sync State control: added or changed (with its attributes),
+ * present (unchanged) or deleted (its key only). @return 0 or -1 */
+static int
+sync_entry(LDAP *ld, LDAPMessage *msg, struct csync *cs, char *err, size_t err_size)
+{
+    LDAPControl **ctrls = NULL, *state_ctrl;
+    BerElement *ber = NULL;
+    struct berval uuid = { 0, NULL }, cookie = { 0, NULL };
+    ber_int_t state = -1;
+    ber_len_t len;
+    char key[37];
+    int rc = -1;
+
+    if (ldap_get_entry_controls(ld, msg, &ctrls) != LDAP_SUCCESS ||
+        (state_ctrl = ldap_control_find(LDAP_CONTROL_SYNC_STATE, ctrls, NULL)) == NULL) {
+        snprintf(err, err_size, "an entry without its sync state control");
+        goto done;
+    }
+    ber = ber_init(&state_ctrl->ldctl_value);
+    if (ber == NULL || ber_scanf(ber, "{em", &state, &uuid) == LBER_ERROR ||
+        (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE &&
+         ber_scanf(ber, "m", &cookie) == LBER_ERROR) ||
+        uuid_text(&uuid, key) != 0) {
+        snprintf(err, err_size, "a malformed sync state control");
+        goto done;
+    }
+    switch (state) {
+    case LDAP_SYNC_ADD:
+    case LDAP_SYNC_MODIFY:
+        rc = deliver_entry(ld, msg, key, cs->sink);
         break;
-    case LDAP_SYNC_CAPI_PRESENT:
+    case LDAP_SYNC_PRESENT:
         rc = cs->sink->key(cs->sink->ctx, 'p', key);
         break;
-    case LDAP_SYNC_CAPI_DELETE:
+    case LDAP_SYNC_DELETE:
         rc = cs->sink->key(cs->sink->ctx, 'd', key);
         break;
     default:
-        break;
+        snprintf(err, err_size, "an unknown sync state %d", (int)state);
+        goto done;
     }
-    if (rc != 0) {
-        cs->failed = true;
-    }
+    keep_cookie(cs, &cookie);
+done:
+    ber_free(ber, 1);
+    ldap_controls_free(ctrls);
     return rc;
 }
 
+/* A Sync Info message: a new cookie, the end of a phase, or a set of UUIDs present or
+ * deleted. @return 0 or -1 */
 static int
-on_sync_reference(ldap_sync_t *ls, LDAPMessage *msg)
+sync_info(LDAP *ld, LDAPMessage *msg, struct csync *cs, char *err, size_t err_size)
 {
-    return 0; /* referrals are not chased */
-}
+    char *oid = NULL;
+    struct berval *data = NULL, cookie = { 0, NULL };
+    BerElement *ber = NULL;
+    BerVarray uuids = NULL;
+    ber_int_t deletes = 0;
+    ber_len_t len;
+    ber_tag_t tag;
+    int rc = -1;
 
-static int
-on_sync_intermediate(ldap_sync_t *ls, LDAPMessage *msg, BerVarray uuids, ldap_sync_refresh_t phase)
-{
-    struct csync *cs = ls->ls_private;
-    char state = phase == LDAP_SYNC_CAPI_DELETES_IDSET ? 'd' : 'p';
-
-    if (phase != LDAP_SYNC_CAPI_PRESENTS_IDSET && phase != LDAP_SYNC_CAPI_DELETES_IDSET) {
-        return 0;
+    if (ldap_parse_intermediate(ld, msg, &oid, &data, NULL, 0) != LDAP_SUCCESS || oid == NULL ||
+        strcmp(oid, LDAP_SYNC_INFO) != 0 || data == NULL) {
+        rc = 0; /* another intermediate response: not ours */
+        goto done;
     }
-    for (size_t i = 0; uuids != NULL && uuids[i].bv_val != NULL; i++) {
-        char key[37];
-
-        if (uuid_text(&uuids[i], key) != 0 || cs->sink->key(cs->sink->ctx, state, key) != 0) {
-            cs->failed = true;
-            return -1;
+    ber = ber_init(data);
+    if (ber == NULL) {
+        goto malformed;
+    }
+    tag = ber_peek_tag(ber, &len);
+    if (tag == LDAP_TAG_SYNC_NEW_COOKIE) {
+        if (ber_scanf(ber, "m", &cookie) == LBER_ERROR) {
+            goto malformed;
         }
+    } else if (tag == LDAP_TAG_SYNC_REFRESH_DELETE || tag == LDAP_TAG_SYNC_REFRESH_PRESENT ||
+               tag == LDAP_TAG_SYNC_ID_SET) {
+        if (ber_scanf(ber, "{") == LBER_ERROR || (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE &&
+                                                  ber_scanf(ber, "m", &cookie) == LBER_ERROR)) {
+            goto malformed;
+        }
+        if (tag == LDAP_TAG_SYNC_ID_SET) {
+            if ((ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES &&
+                 ber_scanf(ber, "b", &deletes) == LBER_ERROR) ||
+                ber_scanf(ber, "[W]", &uuids) == LBER_ERROR) {
+                goto malformed;
+            }
+            for (size_t i = 0; uuids != NULL && uuids[i].bv_val != NULL; i++) {
+                char key[37];
+
+                if (uuid_text(&uuids[i], key) != 0) {
+                    goto malformed;
+                }
+                if (cs->sink->key(cs->sink->ctx, deletes ? 'd' : 'p', key) != 0) {
+                    goto done;
+                }
+            }
+        }
+    } else {
+        goto malformed;
     }
-    return 0;
+    keep_cookie(cs, &cookie);
+    rc = 0;
+    goto done;
+malformed:
+    snprintf(err, err_size, "a malformed sync info message");
+done:
+    ber_free(ber, 1);
+    ber_bvarray_free(uuids);
+    ber_memfree(oid);
+    ber_bvfree(data);
+    return rc;
 }
 
+/* The final result: success with its Sync Done control (cookie, refreshDeletes), or
+ * e-syncRefreshRequired. @return 0, LSYNC_REFRESH_REQUIRED or -1 */
 static int
-on_sync_result(ldap_sync_t *ls, LDAPMessage *msg, int refresh_deletes)
+sync_done(LDAP *ld,
+          LDAPMessage *msg,
+          struct csync *cs,
+          const char *base,
+          char *err,
+          size_t err_size)
 {
-    struct csync *cs = ls->ls_private;
+    LDAPControl **ctrls = NULL, *done_ctrl;
+    BerElement *ber = NULL;
+    struct berval cookie = { 0, NULL };
+    ber_int_t deletes = 0;
+    ber_len_t len;
+    char *text = NULL;
+    int code = 0, rc;
 
-    cs->delete_mode = refresh_deletes != 0;
-    cs->done = true;
-    return 0;
+    rc = ldap_parse_result(ld, msg, &code, NULL, &text, NULL, &ctrls, 0);
+    if (rc != LDAP_SUCCESS || code != LDAP_SUCCESS) {
+        if (rc == LDAP_SUCCESS && code == LDAP_SYNC_REFRESH_REQUIRED) {
+            snprintf(err, err_size, "the server of %s asks for a full refresh", base);
+            rc = LSYNC_REFRESH_REQUIRED;
+        } else {
+            snprintf(err, err_size, "content sync of %s failed: %s%s%s", base,
+                     ldap_err2string(rc != LDAP_SUCCESS ? rc : code), text && *text ? ": " : "",
+                     text ? text : "");
+            rc = -1;
+        }
+        goto done;
+    }
+    rc = -1;
+    done_ctrl = ldap_control_find(LDAP_CONTROL_SYNC_DONE, ctrls, NULL);
+    if (done_ctrl == NULL) {
+        snprintf(err, err_size, "content sync of %s: no sync done control", base);
+        goto done;
+    }
+    ber = ber_init(&done_ctrl->ldctl_value);
+    if (ber == NULL || ber_scanf(ber, "{") == LBER_ERROR ||
+        (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE &&
+         ber_scanf(ber, "m", &cookie) == LBER_ERROR) ||
+        (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES &&
+         ber_scanf(ber, "b", &deletes) == LBER_ERROR)) {
+        snprintf(err, err_size, "content sync of %s: a malformed sync done control", base);
+        goto done;
+    }
+    keep_cookie(cs, &cookie);
+    cs->delete_mode = deletes != 0;
+    rc = 0;
+done:
+    ber_free(ber, 1);
+    ldap_memfree(text);
+    ldap_controls_free(ctrls);
+    return rc;
 }
 
 int
@@ -470,10 +585,12 @@ lsync_read_ldap_sync(const struct lsync_ldap *conf,
 {
     char *attrs[LSYNC_MAX_MAIL_ATTRS + LSYNC_MAX_ENTITY_ATTRS + 12];
     struct csync cs = { .sink = sink };
-    ldap_sync_t ls;
+    struct timeval limit = { conf->timeout, 0 };
+    struct berval value = { 0, NULL }, sent = { 0, NULL };
+    LDAPControl ctrl = { LDAP_CONTROL_SYNC, { 0, NULL }, 1 }, *sctrls[] = { &ctrl, NULL };
+    BerElement *ber;
     LDAP *ld;
-    int ret = -1;
-    int rc;
+    int msgid, rc, ret = -1;
 
     *new_cookie = NULL;
     *delete_mode = false;
@@ -486,45 +603,72 @@ lsync_read_ldap_sync(const struct lsync_ldap *conf,
     if (ld == NULL) {
         return -1;
     }
+    read_ahead(ld);
     wanted_attributes(map, attrs, ANN_ARRAY_LEN(attrs));
-    ldap_sync_initialize(&ls);
-    ls.ls_base = (char *)conf->bases[0];
-    ls.ls_scope = conf->scope;
-    ls.ls_filter = (char *)conf->filter;
-    ls.ls_attrs = attrs;
-    ls.ls_timelimit = conf->timeout;
-    ls.ls_timeout = conf->timeout;
-    ls.ls_search_entry = on_sync_entry;
-    ls.ls_search_reference = on_sync_reference;
-    ls.ls_intermediate = on_sync_intermediate;
-    ls.ls_search_result = on_sync_result;
-    ls.ls_private = &cs;
-    ls.ls_ld = ld;
+    /* syncRequestValue: {mode refreshOnly, cookie (if any), reloadHint FALSE} */
     if (cookie != NULL) {
-        ber_str2bv(cookie, 0, 1, &ls.ls_cookie); /* the library frees and replaces it */
+        sent.bv_val = (char *)cookie;
+        sent.bv_len = strlen(cookie);
+        ber_dupbv(&cs.cookie, &sent); /* kept when the server gives no new one */
     }
-    rc = ldap_sync_init_refresh_only(&ls);
-    if (rc == LDAP_SYNC_REFRESH_REQUIRED && cookie != NULL) {
-        /* e-syncRefreshRequired: the server cannot go on from this cookie. */
-        snprintf(err, err_size, "the server of %s asks for a full refresh", conf->bases[0]);
-        ret = LSYNC_REFRESH_REQUIRED;
-    } else if (rc != LDAP_SUCCESS || cs.failed || !cs.done) {
+    ber = ber_alloc_t(LBER_USE_DER);
+    if (ber == NULL || ber_printf(ber, "{e", (ber_int_t)LDAP_SYNC_REFRESH_ONLY) == -1 ||
+        (cookie != NULL && ber_printf(ber, "O", &sent) == -1) || ber_printf(ber, "N}") == -1 ||
+        ber_flatten2(ber, &value, 0) == -1) {
+        snprintf(err, err_size, "cannot encode the sync request control");
+        goto done;
+    }
+    ctrl.ldctl_value = value;
+    rc = ldap_search_ext(ld, conf->bases[0], conf->scope, conf->filter, attrs, 0, sctrls, NULL,
+                         &limit, 0, &msgid);
+    if (rc != LDAP_SUCCESS) {
         snprintf(err, err_size, "content sync of %s failed: %s", conf->bases[0],
-                 rc != LDAP_SUCCESS ? ldap_err2string(rc) : "incomplete refresh");
-    } else {
-        if (ls.ls_cookie.bv_val != NULL && ls.ls_cookie.bv_len > 0) {
-            *new_cookie = xstrndup(ls.ls_cookie.bv_val, ls.ls_cookie.bv_len);
+                 ldap_err2string(rc));
+        goto done;
+    }
+    for (;;) {
+        struct timeval wait = { conf->timeout, 0 };
+        LDAPMessage *msg = NULL;
+
+        rc = ldap_result(ld, msgid, LDAP_MSG_ONE, &wait, &msg);
+        if (rc <= 0) {
+            int code = LDAP_TIMEOUT;
+
+            if (rc < 0) {
+                ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &code);
+            }
+            snprintf(err, err_size, "content sync of %s failed: %s", conf->bases[0],
+                     rc == 0 ? "no answer within the timeout" : ldap_err2string(code));
+            ldap_msgfree(msg);
+            ldap_abandon_ext(ld, msgid, NULL, NULL);
+            goto done;
+        }
+        rc = rc == LDAP_RES_SEARCH_ENTRY    ? sync_entry(ld, msg, &cs, err, err_size)
+             : rc == LDAP_RES_INTERMEDIATE  ? sync_info(ld, msg, &cs, err, err_size)
+             : rc == LDAP_RES_SEARCH_RESULT ? sync_done(ld, msg, &cs, conf->bases[0], err, err_size)
+                                            : 0; /* references are not followed */
+        if (ldap_msgtype(msg) == LDAP_RES_SEARCH_RESULT || rc != 0) {
+            if (rc != 0 && ldap_msgtype(msg) != LDAP_RES_SEARCH_RESULT) {
+                ldap_abandon_ext(ld, msgid, NULL, NULL);
+            }
+            ldap_msgfree(msg);
+            ret = rc;
+            break;
+        }
+        ldap_msgfree(msg);
+    }
+    if (ret == 0) {
+        if (cs.cookie.bv_len > 0) {
+            *new_cookie = xstrndup(cs.cookie.bv_val, cs.cookie.bv_len);
         }
         /* Without a cookie the server sent everything there is: what it did not send is
          * gone, whatever its refreshDeletes flag says (slapd sets it). */
         *delete_mode = cookie != NULL && cs.delete_mode;
-        ret = 0;
     }
-    /* Ours, not the library's to free. */
-    ls.ls_base = NULL;
-    ls.ls_filter = NULL;
-    ls.ls_attrs = NULL;
-    ldap_sync_destroy(&ls, 0); /* frees the cookie and unbinds */
+done:
+    ber_free(ber, 1);
+    ber_memfree(cs.cookie.bv_val);
+    ldap_unbind_ext_s(ld, NULL, NULL);
     return ret;
 }
 
