@@ -791,6 +791,14 @@ check_sync_sources(const json_t *v)
                 snprintf(source_err, sizeof(source_err), "%s: needs urls and base_dns", lpath);
                 return source_err;
             }
+            if ((json_is_true(json_object_get(ldap, "content_sync")) ||
+                 (json_is_string(json_object_get(ldap, "content_sync")) &&
+                  strcmp(json_string_value(json_object_get(ldap, "content_sync")), "true") == 0)) &&
+                json_object_get(ldap, "poll_attribute") != NULL) {
+                snprintf(source_err, sizeof(source_err),
+                         "%s: content_sync or poll_attribute, not both", lpath);
+                return source_err;
+            }
             json_array_foreach (json_object_get(ldap, "urls"), k, url) {
                 if (strncmp(json_string_value(url), "ldap://", 7) != 0 &&
                     strncmp(json_string_value(url), "ldaps://", 8) != 0) {

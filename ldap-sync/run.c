@@ -112,6 +112,38 @@ poll_start(const char *mark, int overlap)
     return xstrdup(out);
 }
 
+/*
+ * The stored cookie says which kind of read made it: "sync:" an RFC 4533 cookie,
+ * "mark:" a change-polling mark. A cookie of the other kind is no basis for an
+ * incremental read (a source switched from one to the other reads everything once).
+ * An untagged one, stored before the tags, is taken as it is.
+ */
+static const char *
+stored_for(const char *stored, const char *tag)
+{
+    size_t n = strlen(tag);
+
+    if (stored == NULL || stored[0] == '\0') {
+        return NULL;
+    }
+    if (strncmp(stored, tag, n) == 0 && stored[n] == ':') {
+        return stored[n + 1] != '\0' ? stored + n + 1 : NULL;
+    }
+    if (strncmp(stored, "sync:", 5) == 0 || strncmp(stored, "mark:", 5) == 0) {
+        return NULL;
+    }
+    return stored;
+}
+
+static char *
+tagged(const char *tag, char *value)
+{
+    char *out = value != NULL ? xasprintf("%s:%s", tag, value) : NULL;
+
+    free(value);
+    return out;
+}
+
 static int
 on_entry(void *ctx, const char *dn, const char *key, const struct lsync_attr *attrs, size_t n)
 {
@@ -215,11 +247,12 @@ run_source(const struct cfg *cfg,
         rc = lsync_read_ldif(src->ldif, &sink, run.err, sizeof(run.err));
     } else if (src->ldap.content_sync) {
         /* From the stored cookie, unless a full read is asked for (or none is stored). */
-        const char *cookie = opts->full ? NULL : lsync_stage_cookie(run.st);
+        const char *cookie = opts->full ? NULL : stored_for(lsync_stage_cookie(run.st), "sync");
 
         mode = cookie ? "incremental" : "full";
         rc = lsync_read_ldap_sync(&src->ldap, &src->attrs, cookie, &sink, &new_cookie, &delete_mode,
                                   run.err, sizeof(run.err));
+        new_cookie = tagged("sync", new_cookie);
         lsync_stage_set_delete_mode(run.st, delete_mode);
         if (rc == LSYNC_REFRESH_REQUIRED) {
             /* What was read so far is dropped with the transaction; all of it again. */
@@ -228,9 +261,11 @@ run_source(const struct cfg *cfg,
             goto done;
         }
     } else if (src->ldap.poll_attribute != NULL && !opts->full &&
-               lsync_stage_cookie(run.st) != NULL && !lsync_stage_full_due(run.st)) {
+               stored_for(lsync_stage_cookie(run.st), "mark") != NULL &&
+               !lsync_stage_full_due(run.st)) {
         /* Changes since the mark; deletions wait for the next full read. */
-        char *start = poll_start(lsync_stage_cookie(run.st), src->ldap.poll_overlap);
+        char *start =
+            poll_start(stored_for(lsync_stage_cookie(run.st), "mark"), src->ldap.poll_overlap);
         char *filter = lsync_poll_filter(src->ldap.poll_attribute, start);
 
         mode = "incremental";
@@ -243,10 +278,11 @@ run_source(const struct cfg *cfg,
     }
     if (src->ldap.poll_attribute != NULL && rc == 0) {
         /* The new mark: the highest seen, never lower than the old one. */
-        const char *old = lsync_stage_cookie(run.st);
+        const char *old = stored_for(lsync_stage_cookie(run.st), "mark");
+        const char *mark =
+            run.mark && (old == NULL || mark_greater(run.mark, old)) ? run.mark : old;
 
-        new_cookie = xstrdup(
-            run.mark && (old == NULL || mark_greater(run.mark, old)) ? run.mark : (old ? old : ""));
+        new_cookie = mark != NULL ? xasprintf("mark:%s", mark) : NULL;
     }
     if (opts->dry_run) {
         mode = "dry-run";

@@ -157,7 +157,12 @@ wanted_attributes(const struct lsync_attrs *m, char **out, size_t max)
  * attribute with its values point into the message (ldap_get_values_len would scan
  * the entry again for every attribute). @return 0 or -1 */
 static int
-deliver_entry(LDAP *ld, LDAPMessage *e, const char *key, struct lsync_sink *sink)
+deliver_entry(LDAP *ld,
+              LDAPMessage *e,
+              const char *key,
+              struct lsync_sink *sink,
+              char *err,
+              size_t err_size)
 {
     struct lsync_attr attrs[MAX_ATTRS];
     struct berval *vals[MAX_ATTRS];
@@ -171,12 +176,32 @@ deliver_entry(LDAP *ld, LDAPMessage *e, const char *key, struct lsync_sink *sink
 
     if (ldap_get_dn_ber(ld, e, &ber, &dn) != LDAP_SUCCESS) {
         ber_free(ber, 0);
-        return sink->entry(sink->ctx, "", key, attrs, 0) != 0 ? -1 : 0;
+        snprintf(err, err_size, "a malformed entry from the server (no DN)");
+        return -1;
     }
     n_chars = dn.bv_len + 1;
-    while (n < MAX_ATTRS &&
-           ldap_get_attribute_ber(ld, e, ber, &name[n], &vals[n]) == LDAP_SUCCESS &&
-           name[n].bv_val != NULL) {
+    /* A partly decoded entry is not passed on as a whole one: a change would lose values. */
+    for (;;) {
+        struct berval attr;
+        struct berval *values = NULL;
+
+        if (ldap_get_attribute_ber(ld, e, ber, &attr, &values) != LDAP_SUCCESS ||
+            (attr.bv_val != NULL && n == MAX_ATTRS)) {
+            ber_memfree(values);
+            for (size_t i = 0; i < n; i++) {
+                ber_memfree(vals[i]);
+            }
+            snprintf(err, err_size, "%.*s: %s", (int)(dn.bv_len < 200 ? dn.bv_len : 200),
+                     dn.bv_val ? dn.bv_val : "",
+                     n == MAX_ATTRS ? "more attributes than asked for" : "a malformed entry");
+            ber_free(ber, 0);
+            return -1;
+        }
+        if (attr.bv_val == NULL) {
+            break;
+        }
+        name[n] = attr;
+        vals[n] = values;
         for (size_t v = 0; vals[n] != NULL && vals[n][v].bv_val != NULL; v++) {
             n_ptrs++;
         }
@@ -257,7 +282,7 @@ search_page(LDAP *ld,
             *out = msg;
             return 0;
         }
-        if (rc == LDAP_RES_SEARCH_ENTRY && deliver_entry(ld, msg, NULL, sink) != 0) {
+        if (rc == LDAP_RES_SEARCH_ENTRY && deliver_entry(ld, msg, NULL, sink, err, err_size) != 0) {
             ldap_msgfree(msg);
             ldap_abandon_ext(ld, msgid, NULL, NULL);
             return -1;
@@ -369,7 +394,9 @@ lsync_read_ldap(const struct lsync_ldap *conf,
 struct csync {
     struct lsync_sink *sink;
     struct berval cookie; /* the newest the server gave (owned), or empty */
+    bool sent_cookie;     /* the request carried one */
     bool delete_mode;     /* the server listed deletions (refreshDeletes) */
+    bool present_phase;   /* a present phase ended (refreshPresent): absent keys are gone */
 };
 
 /* entryUUID as the directory writes it: 8-4-4-4-12 lower-case hex. */
@@ -431,7 +458,7 @@ sync_entry(LDAP *ld, LDAPMessage *msg, struct csync *cs, char *err, size_t err_s
     switch (state) {
     case LDAP_SYNC_ADD:
     case LDAP_SYNC_MODIFY:
-        rc = deliver_entry(ld, msg, key, cs->sink);
+        rc = deliver_entry(ld, msg, key, cs->sink, err, err_size);
         break;
     case LDAP_SYNC_PRESENT:
         rc = cs->sink->key(cs->sink->ctx, 'p', key);
@@ -464,10 +491,15 @@ sync_info(LDAP *ld, LDAPMessage *msg, struct csync *cs, char *err, size_t err_si
     ber_tag_t tag;
     int rc = -1;
 
-    if (ldap_parse_intermediate(ld, msg, &oid, &data, NULL, 0) != LDAP_SUCCESS || oid == NULL ||
-        strcmp(oid, LDAP_SYNC_INFO) != 0 || data == NULL) {
+    if (ldap_parse_intermediate(ld, msg, &oid, &data, NULL, 0) != LDAP_SUCCESS || oid == NULL) {
+        goto malformed;
+    }
+    if (strcmp(oid, LDAP_SYNC_INFO) != 0) {
         rc = 0; /* another intermediate response: not ours */
         goto done;
+    }
+    if (data == NULL) {
+        goto malformed;
     }
     ber = ber_init(data);
     if (ber == NULL) {
@@ -483,6 +515,11 @@ sync_info(LDAP *ld, LDAPMessage *msg, struct csync *cs, char *err, size_t err_si
         if (ber_scanf(ber, "{") == LBER_ERROR || (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE &&
                                                   ber_scanf(ber, "m", &cookie) == LBER_ERROR)) {
             goto malformed;
+        }
+        if (tag == LDAP_TAG_SYNC_REFRESH_PRESENT) {
+            /* The end of a present phase: what it did not list is gone, even if a
+             * delete phase follows. */
+            cs->present_phase = true;
         }
         if (tag == LDAP_TAG_SYNC_ID_SET) {
             if ((ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES &&
@@ -537,7 +574,7 @@ sync_done(LDAP *ld,
 
     rc = ldap_parse_result(ld, msg, &code, NULL, &text, NULL, &ctrls, 0);
     if (rc != LDAP_SUCCESS || code != LDAP_SUCCESS) {
-        if (rc == LDAP_SUCCESS && code == LDAP_SYNC_REFRESH_REQUIRED) {
+        if (rc == LDAP_SUCCESS && code == LDAP_SYNC_REFRESH_REQUIRED && cs->sent_cookie) {
             snprintf(err, err_size, "the server of %s asks for a full refresh", base);
             rc = LSYNC_REFRESH_REQUIRED;
         } else {
@@ -585,7 +622,6 @@ lsync_read_ldap_sync(const struct lsync_ldap *conf,
 {
     char *attrs[LSYNC_MAX_MAIL_ATTRS + LSYNC_MAX_ENTITY_ATTRS + 12];
     struct csync cs = { .sink = sink };
-    struct timeval limit = { conf->timeout, 0 };
     struct berval value = { 0, NULL }, sent = { 0, NULL };
     LDAPControl ctrl = { LDAP_CONTROL_SYNC, { 0, NULL }, 1 }, *sctrls[] = { &ctrl, NULL };
     BerElement *ber;
@@ -606,7 +642,11 @@ lsync_read_ldap_sync(const struct lsync_ldap *conf,
     read_ahead(ld);
     wanted_attributes(map, attrs, ANN_ARRAY_LEN(attrs));
     /* syncRequestValue: {mode refreshOnly, cookie (if any), reloadHint FALSE} */
+    if (cookie != NULL && cookie[0] == '\0') {
+        cookie = NULL;
+    }
     if (cookie != NULL) {
+        cs.sent_cookie = true;
         sent.bv_val = (char *)cookie;
         sent.bv_len = strlen(cookie);
         ber_dupbv(&cs.cookie, &sent); /* kept when the server gives no new one */
@@ -619,8 +659,10 @@ lsync_read_ldap_sync(const struct lsync_ldap *conf,
         goto done;
     }
     ctrl.ldctl_value = value;
+    /* No time limit for the whole refresh (a first read of a big directory takes what it
+     * takes); a server silent for conf->timeout seconds fails it below. */
     rc = ldap_search_ext(ld, conf->bases[0], conf->scope, conf->filter, attrs, 0, sctrls, NULL,
-                         &limit, 0, &msgid);
+                         NULL, 0, &msgid);
     if (rc != LDAP_SUCCESS) {
         snprintf(err, err_size, "content sync of %s failed: %s", conf->bases[0],
                  ldap_err2string(rc));
@@ -663,7 +705,7 @@ lsync_read_ldap_sync(const struct lsync_ldap *conf,
         }
         /* Without a cookie the server sent everything there is: what it did not send is
          * gone, whatever its refreshDeletes flag says (slapd sets it). */
-        *delete_mode = cookie != NULL && cs.delete_mode;
+        *delete_mode = cookie != NULL && cs.delete_mode && !cs.present_phase;
     }
 done:
     ber_free(ber, 1);

@@ -90,6 +90,7 @@ class RefreshRequiredProxy:
     def __init__(self, target_port):
         self.target_port = target_port
         self.refuse = False
+        self.refuse_all = False  # even a search without a cookie
         self.refused = 0
         self.searches = 0
         self.listener = socket.socket()
@@ -148,7 +149,7 @@ class RefreshRequiredProxy:
                 op = message[header + 2 + id_len]
                 if op == 0x63:  # SearchRequest
                     self.searches += 1
-                    if self.refuse and b"csn=" in message:
+                    if (self.refuse and b"csn=" in message) or self.refuse_all:
                         self.refused += 1
                         text = b"cookie too old"
                         done = bytes([0x0A, 0x02, 0x10, 0x00, 0x04, 0x00, 0x04, len(text)]) + text
@@ -182,6 +183,12 @@ def test_refresh_required_reads_everything_again(cluster, tmp_path):
         assert sql(svc, "SELECT count(*) FROM annuaire.directory_entries WHERE deleted_at IS NULL") == "29"
         assert sql(svc, "SELECT cookie FROM annuaire.sync_sources") != old_cookie
         assert sql(svc, "SELECT count(*) FROM annuaire.sync_runs WHERE status = 'failed'") == "0"
+        # A server that asks for a full refresh of a full refresh: one retry, then failed.
+        proxy.refuse_all = True
+        proxy.refused = 0
+        r = svc.run("sync")
+        assert r.returncode == 1 and proxy.refused == 2, r.stdout + r.stderr
+        assert "failed, nothing changed" in r.stderr
     finally:
         proxy.close()
         server.close()

@@ -20,7 +20,7 @@ def test_polling(cluster, tmp_path):
         r = svc.run("sync")
         assert "agri: success (full) added=30" in r.stdout, r.stdout + r.stderr
         mark = sql(svc, "SELECT cookie FROM annuaire.sync_sources")
-        assert len(mark) == 15 and mark.endswith("Z")
+        assert mark.startswith("mark:") and len(mark) == 20 and mark.endswith("Z")
 
         server.modify(f"dn: uid=agent5,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\n"
                       "mail: agent5.new@agri.gouv.fr\n\n"
@@ -43,5 +43,32 @@ def test_polling(cluster, tmp_path):
                          db=svc.db)
         r = svc.run("sync")
         assert "agri: success (full) added=0 changed=0 removed=1" in r.stdout, r.stdout
+    finally:
+        server.close()
+
+
+def test_switching_between_polling_and_content_sync(cluster, tmp_path):
+    """A mark is no cookie, and a cookie no mark: the first run after a switch reads
+    everything, and deletions made meanwhile are seen. Both at once is refused."""
+    server = Slapd(people(20))
+    try:
+        polling = "        poll_attribute: modifyTimestamp\n"
+        content = "        content_sync: true\n"
+        svc = harness.Service(cluster, config=ldap_source(server.url, tmp_path, tls=polling))
+        assert "added=20" in svc.run("sync").stdout
+        server.modify(f"dn: uid=agent3,ou=people,{SUFFIX}\nchangetype: delete\n\n")
+        svc.write_config(ldap_source(server.url, tmp_path, tls=content))
+        r = svc.run("sync")
+        assert "agri: success (full) added=0 changed=0 removed=1 unchanged=19" in r.stdout, \
+            r.stdout + r.stderr
+        assert sql(svc, "SELECT cookie FROM annuaire.sync_sources").startswith("sync:")
+        server.modify(f"dn: uid=agent4,ou=people,{SUFFIX}\nchangetype: delete\n\n")
+        svc.write_config(ldap_source(server.url, tmp_path, tls=polling))
+        r = svc.run("sync")
+        assert "agri: success (full) added=0 changed=0 removed=1 unchanged=18" in r.stdout, \
+            r.stdout + r.stderr
+        svc.write_config(ldap_source(server.url, tmp_path, tls=polling + content))
+        r = svc.run("sync")
+        assert r.returncode == 1 and "content_sync or poll_attribute, not both" in r.stderr
     finally:
         server.close()
