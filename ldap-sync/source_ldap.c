@@ -236,6 +236,37 @@ deliver_entry(LDAP *ld,
     return rc != 0 ? -1 : 0;
 }
 
+/* The next message of search msgid, one at a time. A server silent for conf->timeout
+ * seconds, or a lost connection, abandons the search. @return its type, or -1 (err set) */
+static int
+next_message(LDAP *ld,
+             const struct lsync_ldap *conf,
+             int msgid,
+             const char *what,
+             const char *base,
+             LDAPMessage **msg,
+             char *err,
+             size_t err_size)
+{
+    struct timeval wait = { conf->timeout, 0 };
+    int rc = ldap_result(ld, msgid, LDAP_MSG_ONE, &wait, msg);
+
+    if (rc <= 0) {
+        int code = LDAP_TIMEOUT;
+
+        if (rc < 0) {
+            ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &code);
+        }
+        snprintf(err, err_size, "%s of %s failed: %s", what, base,
+                 rc == 0 ? "no answer within the timeout" : ldap_err2string(code));
+        ldap_msgfree(*msg);
+        *msg = NULL;
+        ldap_abandon_ext(ld, msgid, NULL, NULL);
+        return -1;
+    }
+    return rc;
+}
+
 /* Runs one page of a search, handing each entry to the sink as it arrives (the server
  * goes on sending while the sink works), and returns the final result message in *out.
  * A server silent for conf->timeout seconds fails the read. @return 0 or -1 (err set) */
@@ -262,20 +293,10 @@ search_page(LDAP *ld,
         return -1;
     }
     for (;;) {
-        struct timeval wait = { conf->timeout, 0 };
         LDAPMessage *msg = NULL;
 
-        rc = ldap_result(ld, msgid, LDAP_MSG_ONE, &wait, &msg);
-        if (rc <= 0) {
-            int code = LDAP_TIMEOUT;
-
-            if (rc < 0) {
-                ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &code);
-            }
-            snprintf(err, err_size, "search of %s failed: %s", base,
-                     rc == 0 ? "no answer within the timeout" : ldap_err2string(code));
-            ldap_msgfree(msg);
-            ldap_abandon_ext(ld, msgid, NULL, NULL);
+        rc = next_message(ld, conf, msgid, "search", base, &msg, err, err_size);
+        if (rc < 0) {
             return -1;
         }
         if (rc == LDAP_RES_SEARCH_RESULT) {
@@ -669,20 +690,10 @@ lsync_read_ldap_sync(const struct lsync_ldap *conf,
         goto done;
     }
     for (;;) {
-        struct timeval wait = { conf->timeout, 0 };
         LDAPMessage *msg = NULL;
 
-        rc = ldap_result(ld, msgid, LDAP_MSG_ONE, &wait, &msg);
-        if (rc <= 0) {
-            int code = LDAP_TIMEOUT;
-
-            if (rc < 0) {
-                ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &code);
-            }
-            snprintf(err, err_size, "content sync of %s failed: %s", conf->bases[0],
-                     rc == 0 ? "no answer within the timeout" : ldap_err2string(code));
-            ldap_msgfree(msg);
-            ldap_abandon_ext(ld, msgid, NULL, NULL);
+        rc = next_message(ld, conf, msgid, "content sync", conf->bases[0], &msg, err, err_size);
+        if (rc < 0) {
             goto done;
         }
         rc = rc == LDAP_RES_SEARCH_ENTRY    ? sync_entry(ld, msg, &cs, err, err_size)
