@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
 runs=${RUNS:-3}
-ensure_packages "${LDAP_PACKAGES[@]}"
+ensure_packages "${LDAP_PACKAGES[@]}" python3-requests
 bench_start
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid= # only the database is needed
 export LDAPNOINIT=1
@@ -33,68 +33,21 @@ PY
 
 for n in "${sizes[@]}"; do
     echo "== $n entries"
-    sd=$work/slapd-$n
-    mkdir -p "$sd"/{slapd.d,db,run}
-    sport=$(free_port)
-    /usr/bin/python3 - "$n" "$sd" "$suffix" <<'PY'
+    data=$work/data-$n.ldif
+    /usr/bin/python3 - "$n" "$data" "$suffix" <<'PY'
 import base64, sys, uuid
-n, d, suffix = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-with open(f"{d}/config.ldif", "w") as f:
-    f.write(f"""dn: cn=config
-objectClass: olcGlobal
-cn: config
-olcPidFile: {d}/run/slapd.pid
-olcLogLevel: none
-
-dn: cn=module{{0}},cn=config
-objectClass: olcModuleList
-cn: module{{0}}
-olcModulePath: /usr/lib/ldap
-olcModuleLoad: back_mdb
-olcModuleLoad: syncprov
-
-dn: cn=schema,cn=config
-objectClass: olcSchemaConfig
-cn: schema
-
-include: file:///etc/ldap/schema/core.ldif
-include: file:///etc/ldap/schema/cosine.ldif
-include: file:///etc/ldap/schema/nis.ldif
-include: file:///etc/ldap/schema/inetorgperson.ldif
-
-dn: olcDatabase={{1}}mdb,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcMdbConfig
-olcDatabase: {{1}}mdb
-olcSuffix: {suffix}
-olcRootDN: cn=admin,{suffix}
-olcRootPW: secret
-olcDbDirectory: {d}/db
-olcDbMaxSize: 4294967296
-olcDbIndex: objectClass eq
-olcDbIndex: entryUUID eq
-olcDbIndex: entryCSN eq
-olcAccess: {{0}}to * by * read
-olcLimits: {{0}}dn.exact="cn=admin,{suffix}" size=unlimited time=unlimited
-
-dn: olcOverlay={{0}}syncprov,olcDatabase={{1}}mdb,cn=config
-objectClass: olcOverlayConfig
-objectClass: olcSyncProvConfig
-olcOverlay: {{0}}syncprov
-olcSpSessionlog: 5000
-""")
-with open(f"{d}/modify.ldif", "w") as f:
+n, data, suffix = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+d = data[:-len(".ldif")]
+with open(f"{d}-modify.ldif", "w") as f:
     step = max(1, n // 1000)
     for i in range(0, n, step)[:1000]:
         f.write(f"dn: uid=a{i:07d},ou=people,{suffix}\nchangetype: modify\nreplace: title\n"
                 f"title: Cheffe de projet\n\n")
-with open(f"{d}/modify1.ldif", "w") as f:
+with open(f"{d}-modify1.ldif", "w") as f:
     f.write(f"dn: uid=a{n - 1:07d},ou=people,{suffix}\nchangetype: modify\nreplace: title\n"
             "title: Directrice\n\n")
 names = ["Élodie", "Jean", "Camille", "Louis", "Séverine", "Thomas", "Zoé", "Hélène"]
-with open(f"{d}/data.ldif", "w") as f:
-    f.write(f"dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"
-            f"dn: ou=people,{suffix}\nobjectClass: organizationalUnit\nou: people\n\n")
+with open(data, "w") as f:
     for i in range(n):
         g = names[i % len(names)]
         cn = base64.b64encode(f"{g} Agent{i}".encode()).decode()
@@ -106,10 +59,9 @@ with open(f"{d}/data.ldif", "w") as f:
                 + ("mobile: +33 6 00 00 00 00\n" if i % 3 == 0 else "")
                 + f"entryUUID: {uuid.UUID(int=i + 1)}\n\n")
 PY
-    /usr/sbin/slapadd -n0 -F "$sd/slapd.d" -l "$sd/config.ldif" >/dev/null 2>&1
-    /usr/sbin/slapadd -q -F "$sd/slapd.d" -b "$suffix" -l "$sd/data.ldif" >/dev/null 2>&1
-    /usr/sbin/slapd -F "$sd/slapd.d" -h "ldap://127.0.0.1:$sport/"
-    sleep 0.5
+    # The tests' slapd (tests/integration/slapd.py), left running: directory and port.
+    read -r sd sport < <(ANNUAIRE_IT_TMP=$work /usr/bin/python3 tests/integration/slapd.py \
+        "$data" 5000 $((4 << 30)))
     printf 'secret\n' >"$sd/pw"
     cat >"$work/sync.yaml" <<CONF
 database:
@@ -128,7 +80,7 @@ sync:
         timeout: 600
     - name: benchldif
       ministry: Bench LDIF
-      ldif: $sd/data.ldif
+      ldif: $data
     - name: benchcs
       ministry: Bench content sync
       ldap:
@@ -164,14 +116,14 @@ CONF
     scripts/pg-cluster psql "$work/pg" -d annuaire -c "TRUNCATE annuaire.directory_entries CASCADE" \
         -c "DELETE FROM annuaire.sync_sources" >/dev/null
     cs_full=$(measure build/annuaire sync -c "$work/sync.yaml" --source benchcs)
-    ldapmodify -x -H "ldap://127.0.0.1:$sport" -D "cn=admin,$suffix" -w secret -f "$sd/modify.ldif" >/dev/null
+    ldapmodify -x -H "ldap://127.0.0.1:$sport" -D "cn=admin,$suffix" -w secret -f "${data%.ldif}-modify.ldif" >/dev/null
     cs_inc=$(measure build/annuaire sync -c "$work/sync.yaml" --source benchcs)
     kill -INT "$(cat "$sd/run/slapd.pid")"
     while [ -f "$sd/run/slapd.pid" ] && kill -0 "$(cat "$sd/run/slapd.pid")" 2>/dev/null; do sleep 0.1; done
     /usr/sbin/slapd -F "$sd/slapd.d" -h "ldap://127.0.0.1:$sport/"
     sleep 0.5
     # A change the lost session log cannot describe: slapd answers with the present phase.
-    ldapmodify -x -H "ldap://127.0.0.1:$sport" -D "cn=admin,$suffix" -w secret -f "$sd/modify1.ldif" >/dev/null
+    ldapmodify -x -H "ldap://127.0.0.1:$sport" -D "cn=admin,$suffix" -w secret -f "${data%.ldif}-modify1.ldif" >/dev/null
     cs_present=$(measure build/annuaire sync -c "$work/sync.yaml" --source benchcs)
     echo "  content sync: first run ${cs_full% *} s; after 1,000 changes ${cs_inc% *} s; present phase after a restart ${cs_present% *} s"
     kill "$(cat "$sd/run/slapd.pid")"

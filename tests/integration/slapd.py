@@ -58,7 +58,7 @@ olcSuffix: {suffix}
 olcRootDN: {admin}
 olcRootPW: {password}
 olcDbDirectory: {dir}/db
-olcDbMaxSize: 1073741824
+olcDbMaxSize: {max_size}
 olcDbNoSync: TRUE
 olcDbIndex: objectClass eq
 olcDbIndex: entryUUID,entryCSN eq
@@ -128,7 +128,10 @@ def make_ca(directory):
 
 
 class Slapd:
-    def __init__(self, entries_ldif="", sessionlog=1000, tls=False):
+    def __init__(self, entries_ldif="", sessionlog=1000, tls=False, entries_file=None,
+                 max_size=1 << 30):
+        """entries_ldif and the file entries_file (for big directories) are loaded under
+        the base entries; max_size bounds the mdb database, in bytes."""
         self.dir = tempfile.mkdtemp(prefix="slapd-", dir=os.environ.get("ANNUAIRE_IT_TMP") or None)
         self.port = harness.free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
@@ -146,10 +149,13 @@ class Slapd:
                           f"olcTLSCertificateKeyFile: {t}/server.key\n")
         with open(os.path.join(self.dir, "config.ldif"), "w") as f:
             f.write(CONFIG.format(dir=self.dir, suffix=SUFFIX, admin=ADMIN, password=PASSWORD,
-                                  sessionlog=sessionlog, tls=tls_config))
+                                  sessionlog=sessionlog, tls=tls_config, max_size=max_size))
         self._run([SLAPADD, "-n0", "-F", self.dir + "/slapd.d", "-l", self.dir + "/config.ldif"])
         with open(os.path.join(self.dir, "data.ldif"), "w") as f:
             f.write(BASE + entries_ldif)
+            if entries_file is not None:
+                with open(entries_file) as more:
+                    shutil.copyfileobj(more, f, 1 << 20)
         self._run([SLAPADD, "-q", "-F", self.dir + "/slapd.d", "-b", SUFFIX, "-l", self.dir + "/data.ldif"])
         self.start()
 
@@ -186,3 +192,12 @@ class Slapd:
     def close(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    # For bench/sync.sh: a server left running; prints its directory and port.
+    #   python3 slapd.py ENTRIES_FILE SESSIONLOG MAX_SIZE
+    import sys
+
+    server = Slapd(entries_file=sys.argv[1], sessionlog=int(sys.argv[2]), max_size=int(sys.argv[3]))
+    print(server.dir, server.port)
