@@ -28,13 +28,11 @@ cmd_check_config(int argc, char **argv)
     }
     cfg_dump(cfg, stdout);
     if (cfg->routing.info_file != NULL) {
-        struct dir_routing_options opts = { cfg->routing.external_servers,
-                                            cfg->routing.annuaire_servers };
         struct dir_routing *r;
         char err[512];
 
         addr_init();
-        r = dir_routing_load(cfg->routing.info_file, &opts, err, sizeof(err));
+        r = dir_routing_load(cfg->routing.info_file, &cfg->routing, err, sizeof(err));
         addr_shutdown();
         if (r == NULL) {
             fprintf(stderr, "annuaire check-config: routing.info_file: %s\n", err);

@@ -47,7 +47,6 @@ cmd_routing(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *config = NULL, *file = NULL;
-    struct dir_routing_options ropts = { NULL, NULL };
     struct dir_routing *r;
     struct cfg *cfg = NULL;
     char err[512];
@@ -101,11 +100,9 @@ cmd_routing(int argc, char **argv)
             return CMD_EXIT_FAILURE;
         }
         file = cfg->routing.info_file;
-        ropts.external_servers = cfg->routing.external_servers;
-        ropts.annuaire_servers = cfg->routing.annuaire_servers;
     }
     addr_init();
-    r = dir_routing_load(file, &ropts, err, sizeof(err));
+    r = dir_routing_load(file, cfg ? &cfg->routing : NULL, err, sizeof(err));
     if (r == NULL) {
         fprintf(stderr, "annuaire routing check: %s\n", err);
         cfg_free(cfg);

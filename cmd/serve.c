@@ -81,7 +81,6 @@ cmd_serve(int argc, char **argv)
     int rc = cmd_parse_common("serve", argc, argv, usage, &path);
     struct http_server *srv = NULL, *internal = NULL;
     struct cfg_http internal_conf;
-    struct dir_routing_options routing_opts;
     struct router *router = NULL;
     struct cfg *cfg;
     char err[512];
@@ -127,9 +126,7 @@ cmd_serve(int argc, char **argv)
     if (mail_sender_start(cfg) != 0 || enr_onbind_start() != 0) {
         goto cleanup;
     }
-    routing_opts.external_servers = cfg->routing.external_servers;
-    routing_opts.annuaire_servers = cfg->routing.annuaire_servers;
-    if (dir_routing_start(cfg->routing.info_file, &routing_opts, err, sizeof(err)) != 0) {
+    if (dir_routing_start(&cfg->routing, err, sizeof(err)) != 0) {
         fprintf(stderr, "annuaire serve: routing.info_file: %s\n", err);
         goto cleanup;
     }

@@ -510,6 +510,12 @@ apply_env(struct load *ld)
     }
 }
 
+bool
+cfg_json_true(const json_t *v)
+{
+    return json_is_true(v) || (json_is_string(v) && strcmp(json_string_value(v), "true") == 0);
+}
+
 static const char *
 check_string_map(const json_t *v)
 {
@@ -791,9 +797,7 @@ check_sync_sources(const json_t *v)
                 snprintf(source_err, sizeof(source_err), "%s: needs urls and base_dns", lpath);
                 return source_err;
             }
-            if ((json_is_true(json_object_get(ldap, "content_sync")) ||
-                 (json_is_string(json_object_get(ldap, "content_sync")) &&
-                  strcmp(json_string_value(json_object_get(ldap, "content_sync")), "true") == 0)) &&
+            if (cfg_json_true(json_object_get(ldap, "content_sync")) &&
                 json_object_get(ldap, "poll_attribute") != NULL) {
                 snprintf(source_err, sizeof(source_err),
                          "%s: content_sync or poll_attribute, not both", lpath);

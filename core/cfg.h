@@ -6,6 +6,7 @@
 #ifndef ANN_CORE_CFG_H
 #define ANN_CORE_CFG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -132,6 +133,10 @@ struct cfg {
     struct cfg_terms terms;
     struct cfg_validation validation;
 };
+
+/** A boolean inside a CFG_JSON subtree: JSON true (from the environment) or the YAML
+ *  text "true". */
+bool cfg_json_true(const json_t *v);
 
 /** Size of the error buffer cfg_load() fills. */
 #define CFG_ERR_SIZE 512

@@ -171,3 +171,11 @@ fed_prepare_call(const char *server_name,
     }
     return st;
 }
+
+const char *
+fed_mxid_server(const char *mxid)
+{
+    const char *colon = strchr(mxid, ':');
+
+    return colon != NULL && colon[1] != '\0' ? colon + 1 : NULL;
+}

@@ -25,6 +25,10 @@ struct fed_server {
  */
 int fed_parse_server_name(const char *name, struct fed_server *out) ANN_MUST_CHECK;
 
+/** The server name of a Matrix ID ("@local:server" -> "server", borrowed), or NULL when
+ *  there is none. */
+const char *fed_mxid_server(const char *mxid);
+
 /**
  * Finds the base URL of a homeserver's federation API: the configured map
  * first (trusted as written), else the spec's discovery (IP literal or

@@ -91,12 +91,7 @@ int dir_pepper_rotate(PGconn *pg, long long *n_rehashed, char *err, size_t err_s
 /* --- Homeserver routing (routing.c): which server owns an address ------------- */
 
 struct dir_routing; /* one loaded mapping file, immutable, reference-counted */
-
-struct dir_routing_options {
-    const json_t *external_servers; /* servers of the externals' platforms ([] = every
-                                       server of an entry that requires an invitation) */
-    const json_t *annuaire_servers; /* platforms where only agents of the annuaire enroll */
-};
+struct cfg_routing; /* external_servers and annuaire_servers say what platforms are */
 
 /* What an address maps to. Strings are borrowed from the mapping. */
 struct dir_route {
@@ -112,13 +107,12 @@ struct dir_route {
 };
 
 /**
- * Reads a mapping file in Tchap's info.yaml format.
+ * Reads a mapping file in Tchap's info.yaml format; conf (may be NULL: empty lists)
+ * says which servers are the externals' and which take agents of the annuaire only.
  * @return the mapping (release with dir_routing_release), or NULL with "file:line: why"
  */
-struct dir_routing *dir_routing_load(const char *path,
-                                     const struct dir_routing_options *opts,
-                                     char *err,
-                                     size_t err_size);
+struct dir_routing *
+dir_routing_load(const char *path, const struct cfg_routing *conf, char *err, size_t err_size);
 /** Drops a reference (the last one frees). Takes NULL. */
 void dir_routing_release(struct dir_routing *r);
 /** Patterns in the mapping; *n_exact gets the exact entries. */
@@ -138,14 +132,12 @@ char *dir_routing_key(const char *address, bool *is_email);
 bool dir_route(const struct dir_routing *r, const char *normalised, struct dir_route *out);
 
 /**
- * Loads the mapping of the service (path NULL: no routing) and watches the file: a
- * change is loaded within a second, and replaces the mapping only if it loads whole.
+ * Loads the mapping of the service (conf->info_file; NULL: no routing) and watches the
+ * file: a change is loaded within a second, and replaces the mapping only if it loads
+ * whole. conf must outlive the service.
  * @return 0, or -1 with "file:line: why" in err
  */
-int dir_routing_start(const char *path,
-                      const struct dir_routing_options *opts,
-                      char *err,
-                      size_t err_size);
+int dir_routing_start(const struct cfg_routing *conf, char *err, size_t err_size);
 /** Loads the file again now (SIGHUP). */
 void dir_routing_reload(void);
 void dir_routing_stop(void);

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "core/cfg.h"
+#include "core/federation.h"
 #include "directory/internal.h"
 
 enum dir_enroll
@@ -45,7 +46,7 @@ bool
 dir_bind_permitted(const char *address, const char *mxid)
 {
     struct dir_routing *routing = dir_routing_acquire();
-    const char *server = strchr(mxid, ':');
+    const char *server = fed_mxid_server(mxid);
     struct dir_route route;
     char *routed = NULL;
     bool ok;
@@ -56,8 +57,8 @@ dir_bind_permitted(const char *address, const char *mxid)
     /* An address no entry takes belongs to no homeserver: it cannot be bound. */
     ok = server != NULL && dir_routing_normalise(address, &routed) == 0 &&
          dir_route(routing, routed, &route) &&
-         (strcasecmp(server + 1, route.hs) == 0 ||
-          (route.shadow_hs != NULL && strcasecmp(server + 1, route.shadow_hs) == 0));
+         (strcasecmp(server, route.hs) == 0 ||
+          (route.shadow_hs != NULL && strcasecmp(server, route.shadow_hs) == 0));
     free(routed);
     dir_routing_release(routing);
     return ok;

@@ -9,6 +9,7 @@
 #include "core/address.h"
 #include "core/cfg.h"
 #include "core/crypto.h"
+#include "core/federation.h"
 #include "core/http.h"
 #include "core/net.h"
 #include "directory/internal.h"
@@ -39,40 +40,35 @@ query_read(struct http_req *r, struct query *q)
 {
     const char *medium = http_query(r, "medium");
     const char *address = http_query(r, "address");
-    json_t *utf8;
+    enum err_code ec = E_INVALID_PARAM;
+    const char *problem = NULL;
+    bool is_email;
 
     memset(q, 0, sizeof(*q));
     if (medium == NULL || address == NULL) {
-        return http_reply_ec(r, E_MISSING_PARAMS,
-                             medium == NULL && address == NULL
-                                 ? "Missing parameters: medium, address"
-                             : medium == NULL ? "Missing parameters: medium"
-                                              : "Missing parameters: address") == MHD_YES
-                   ? RS_REPLIED
-                   : RS_FATAL;
-    }
-    utf8 = json_stringn(address, strnlen(address, MAX_ADDRESS_BYTES + 1));
-    if (strcmp(medium, "email") != 0 && strcmp(medium, "msisdn") != 0) {
+        ec = E_MISSING_PARAMS;
+        problem = medium == NULL && address == NULL ? "Missing parameters: medium, address"
+                  : medium == NULL                  ? "Missing parameters: medium"
+                                                    : "Missing parameters: address";
+    } else if (strcmp(medium, "email") != 0 && strcmp(medium, "msisdn") != 0) {
+        problem = "medium must be email or msisdn";
+    } else {
+        size_t len = strnlen(address, MAX_ADDRESS_BYTES + 1);
+        json_t *utf8 = len > 0 && len <= MAX_ADDRESS_BYTES ? json_stringn(address, len) : NULL;
+
+        if (utf8 == NULL) {
+            problem = "address must be non-empty UTF-8 of at most 512 bytes";
+        }
         json_decref(utf8);
-        return http_reply_ec(r, E_INVALID_PARAM, "medium must be email or msisdn") == MHD_YES
-                   ? RS_REPLIED
-                   : RS_FATAL;
     }
-    if (utf8 == NULL || address[0] == '\0' || strlen(address) > MAX_ADDRESS_BYTES) {
-        json_decref(utf8);
-        return http_reply_ec(r, E_INVALID_PARAM,
-                             "address must be non-empty UTF-8 of at most 512 bytes") == MHD_YES
-                   ? RS_REPLIED
-                   : RS_FATAL;
+    if (problem != NULL) {
+        return http_reply_ec(r, ec, problem) == MHD_YES ? RS_REPLIED : RS_FATAL;
     }
-    json_decref(utf8);
     q->medium = medium;
     if (addr_normalise(medium, address, &q->stored) != 0) {
         q->stored = NULL;
     }
     /* Like the reference, the mapping is consulted whatever the medium. */
-    bool is_email;
-
     q->routed = dir_routing_key(address, &is_email);
     q->routing = dir_routing_acquire();
     q->matched = dir_route(q->routing, q->routed, &q->route);
@@ -85,7 +81,7 @@ bound_server(struct http_req *r, const struct query *q, char **server)
 {
     struct dir_assoc a = { 0 };
     enum db_status st;
-    const char *colon;
+    const char *name;
 
     *server = NULL;
     if (q->stored == NULL) {
@@ -95,9 +91,9 @@ bound_server(struct http_req *r, const struct query *q, char **server)
     if (st <= 0) {
         return st < 0 ? -1 : 0;
     }
-    colon = strchr(a.mxid, ':');
-    if (colon != NULL && colon[1] != '\0') {
-        *server = xstrdup(colon + 1);
+    name = fed_mxid_server(a.mxid);
+    if (name != NULL) {
+        *server = xstrdup(name);
     }
     dir_assoc_clear(&a);
     return *server != NULL;
@@ -142,12 +138,10 @@ dir_info_get(struct http_req *r, const json_t *body)
         /* Outside the protected networks a protected server is reached through its
          * twin; a server without a twin is not protected and stays. */
         if (json_array_size(conf->nonshadow) > 0 &&
-            !net_in_list(http_client_ip(r, ip, sizeof(ip)), conf->nonshadow) &&
-            q.route.shadow_hs != NULL) {
-            json_object_set_new(out, "hs", json_string(q.route.shadow_hs));
-        }
-        if (json_array_size(conf->nonshadow) > 0 &&
             !net_in_list(http_client_ip(r, ip, sizeof(ip)), conf->nonshadow)) {
+            if (q.route.shadow_hs != NULL) {
+                json_object_set_new(out, "hs", json_string(q.route.shadow_hs));
+            }
             json_object_del(out, "shadow_hs");
         }
         if (!conf->reveal_requires_invite) {
@@ -218,8 +212,8 @@ dir_internal_info_get(struct http_req *r, const json_t *body)
             json_pack("{s:s, s:s?}", "ministry", facts.ministry, "entity", facts.entity));
     }
     /* An account already exists elsewhere: registering here would make a second one. */
-    if (facts.mxid != NULL && strchr(facts.mxid, ':') != NULL && strchr(facts.mxid, ':')[1]) {
-        apply_binding(out, &q, strchr(facts.mxid, ':') + 1);
+    if (facts.mxid != NULL && fed_mxid_server(facts.mxid) != NULL) {
+        apply_binding(out, &q, fed_mxid_server(facts.mxid));
     }
     dir_internal_facts_clear(&facts);
     query_clear(&q);

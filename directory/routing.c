@@ -38,6 +38,7 @@
 #include <yaml.h>
 
 #include "core/address.h"
+#include "core/cfg.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
@@ -201,11 +202,13 @@ in_list(const json_t *list, const char *s)
 /* One entry: {hs, shadow_hs?, requires_invite?, other keys echoed}. */
 static int
 load_entry(struct loader *ld,
-           const struct dir_routing_options *opts,
+           const struct cfg_routing *conf,
            const yaml_node_t *n,
            json_t *entries,
            struct dir_route *out)
 {
+    const json_t *external = conf ? conf->external_servers : NULL;
+    const json_t *annuaire = conf ? conf->annuaire_servers : NULL;
     json_t *e, *hs, *shadow, *invite;
 
     if (n == NULL || n->type != YAML_MAPPING_NODE) {
@@ -235,10 +238,10 @@ load_entry(struct loader *ld,
     out->hs = json_string_value(hs);
     out->shadow_hs = json_is_string(shadow) ? json_string_value(shadow) : NULL;
     out->requires_invite = json_is_true(invite);
-    out->external = in_list(opts->external_servers, out->hs) ||
-                    (json_array_size(opts->external_servers) == 0 && out->requires_invite);
-    out->annuaire_required = in_list(opts->annuaire_servers, out->hs) ||
-                             (out->shadow_hs && in_list(opts->annuaire_servers, out->shadow_hs));
+    out->external =
+        in_list(external, out->hs) || (json_array_size(external) == 0 && out->requires_invite);
+    out->annuaire_required =
+        in_list(annuaire, out->hs) || (out->shadow_hs && in_list(annuaire, out->shadow_hs));
     out->line = (long)n->start_mark.line + 1;
     return 0;
 }
@@ -421,7 +424,7 @@ index_tails(struct dir_routing *r)
 }
 
 static int
-load_document(struct loader *ld, const struct dir_routing_options *opts, struct dir_routing *r)
+load_document(struct loader *ld, const struct cfg_routing *conf, struct dir_routing *r)
 {
     const yaml_node_t *root = yaml_document_get_root_node(ld->doc);
     const yaml_node_t *email, *entries, *patterns;
@@ -457,7 +460,7 @@ load_document(struct loader *ld, const struct dir_routing_options *opts, struct 
                 free(norm);
                 return -1;
             }
-            if (load_entry(ld, opts, yaml_document_get_node(ld->doc, p->value), r->entries,
+            if (load_entry(ld, conf, yaml_document_get_node(ld->doc, p->value), r->entries,
                            &rule.route) != 0) {
                 free(norm);
                 return -1;
@@ -518,7 +521,7 @@ load_document(struct loader *ld, const struct dir_routing_options *opts, struct 
         rule.text = xstrndup((const char *)k->data.scalar.value, k->data.scalar.length);
         rule.tail = literal_tail(rule.text, k->data.scalar.length);
         rule.tail_len = rule.tail ? strlen(rule.tail) : 0;
-        if (load_entry(ld, opts,
+        if (load_entry(ld, conf,
                        yaml_document_get_node(ld->doc, item->data.mapping.pairs.start->value),
                        r->entries, &rule.route) != 0) {
             pcre2_code_free(rule.re);
@@ -534,10 +537,7 @@ load_document(struct loader *ld, const struct dir_routing_options *opts, struct 
 }
 
 struct dir_routing *
-dir_routing_load(const char *path,
-                 const struct dir_routing_options *opts,
-                 char *err,
-                 size_t err_size)
+dir_routing_load(const char *path, const struct cfg_routing *conf, char *err, size_t err_size)
 {
     struct dir_routing *r = xcalloc(1, sizeof(*r));
     struct loader ld = { .path = path, .err = err, .err_size = err_size };
@@ -570,7 +570,7 @@ dir_routing_load(const char *path,
                  parser.problem ? parser.problem : "malformed YAML");
     } else {
         ld.doc = &doc;
-        ret = load_document(&ld, opts, r);
+        ret = load_document(&ld, conf, r);
         yaml_document_delete(&doc);
     }
     yaml_parser_delete(&parser);
@@ -762,7 +762,7 @@ static struct {
     pthread_mutex_t lock; /* guards current (held for a pointer copy and a count) */
     struct dir_routing *current;
     char *path;
-    struct dir_routing_options opts;
+    const struct cfg_routing *conf;
     pthread_t watcher;
     bool running;
     bool stop, reload;
@@ -798,7 +798,7 @@ static void
 reload(const char *why)
 {
     char err[512];
-    struct dir_routing *r = dir_routing_load(g.path, &g.opts, err, sizeof(err)), *old;
+    struct dir_routing *r = dir_routing_load(g.path, g.conf, err, sizeof(err)), *old;
     size_t n_exact, n_patterns;
 
     if (r == NULL) {
@@ -874,11 +874,9 @@ collect(struct util_buf *out, struct db_conn *db)
 }
 
 int
-dir_routing_start(const char *path,
-                  const struct dir_routing_options *opts,
-                  char *err,
-                  size_t err_size)
+dir_routing_start(const struct cfg_routing *conf, char *err, size_t err_size)
 {
+    const char *path = conf->info_file;
     struct dir_routing *r;
     size_t n_exact, n_patterns;
 
@@ -886,12 +884,12 @@ dir_routing_start(const char *path,
         return 0; /* no routing configured */
     }
     stat(path, &g.seen);
-    r = dir_routing_load(path, opts, err, err_size);
+    r = dir_routing_load(path, conf, err, err_size);
     if (r == NULL) {
         return -1;
     }
     g.path = xstrdup(path);
-    g.opts = *opts;
+    g.conf = conf;
     g.current = r;
     g.stop = false;
     n_patterns = dir_routing_size(r, &n_exact);

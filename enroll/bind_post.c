@@ -66,7 +66,7 @@ bind_txn(struct db_conn *c, const void *in, void *out)
     } else if (json_array_size(invites) > 0) {
         char *body = json_dumps(o->signed_assoc, JSON_COMPACT);
 
-        st = enr_store_onbind_queue(c, strchr(a->mxid, ':') + 1, body, tokens);
+        st = enr_store_onbind_queue(c, fed_mxid_server(a->mxid), body, tokens);
         o->callback_queued = st > 0;
         free(body);
     }

@@ -121,7 +121,7 @@ enum err_code
 enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid)
 {
     const char *me = cfg_get()->server.name;
-    const char *colon = strchr(mxid, ':');
+    const char *server = fed_mxid_server(mxid);
     unsigned char pub[CX_ED25519_PUB_LEN];
     struct xmatrix x;
     /* Homeservers sign "destination_is" for identity servers; the federation form says
@@ -129,8 +129,8 @@ enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid)
     static const char *const dest_keys[] = { "destination_is", "destination" };
     enum err_code ec = E_UNBIND_FORBIDDEN;
 
-    if (parse_header(http_header(r, MHD_HTTP_HEADER_AUTHORIZATION), &x) != 0 || colon == NULL ||
-        strcmp(colon + 1, x.origin) != 0 || fetch_key(x.origin, x.key, pub) != 0) {
+    if (parse_header(http_header(r, MHD_HTTP_HEADER_AUTHORIZATION), &x) != 0 || server == NULL ||
+        strcmp(server, x.origin) != 0 || fetch_key(x.origin, x.key, pub) != 0) {
         return E_UNBIND_FORBIDDEN;
     }
     for (size_t i = 0; i < 2 && ec != E__COUNT; i++) {

@@ -320,6 +320,16 @@ flush_copy(struct lsync_stage *st, bool drain, char *err, size_t err_size)
     return 0;
 }
 
+/* COPY data leaves in pieces of this size: PostgreSQL reads 64 kB at a time. */
+#define COPY_PIECE (64 * 1024)
+
+/* A row was added to the COPY buffer: sends a full piece. @return 0 or -1 */
+static int
+row_done(struct lsync_stage *st, char *err, size_t err_size)
+{
+    return st->copy.len >= COPY_PIECE ? flush_copy(st, false, err, err_size) : 0;
+}
+
 int
 lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, size_t err_size)
 {
@@ -343,7 +353,7 @@ lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, 
     copy_field(&st->copy, hash, true);
     free(mails);
     free(hash);
-    return st->copy.len >= 64 * 1024 ? flush_copy(st, false, err, err_size) : 0;
+    return row_done(st, err, err_size);
 }
 
 int
@@ -359,7 +369,7 @@ lsync_stage_put_key(struct lsync_stage *st, char state, const char *key, char *e
     copy_field(&st->copy, s, false);
     copy_field(&st->copy, key, false);
     util_buf_puts(&st->copy, "\t{}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\tf\tf\t-\n");
-    return st->copy.len >= 64 * 1024 ? flush_copy(st, false, err, err_size) : 0;
+    return row_done(st, err, err_size);
 }
 
 const char *

@@ -4,6 +4,7 @@
 
 #include <ldap.h>
 
+#include "core/cfg.h"
 #include "ldap-sync/internal.h"
 
 static const struct lsync_attrs inetorgperson = {
@@ -57,9 +58,7 @@ number(const json_t *obj, const char *key, int def)
 static bool
 flag(const json_t *obj, const char *key)
 {
-    const json_t *v = json_object_get(obj, key);
-
-    return json_is_true(v) || (json_is_string(v) && strcmp(json_string_value(v), "true") == 0);
+    return cfg_json_true(json_object_get(obj, key));
 }
 
 /* One name or a list of names into a fixed array. */
