@@ -50,12 +50,18 @@ const struct db_stmt enr_store_stmts[] = {
                                     " modified_at = now() WHERE sid = $1" },
     { "enr_store_invite_insert",
       "INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
-      " ephemeral_public_key, details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)" },
+      " ephemeral_public_key, details, verified_by)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)" },
     { "enr_store_invite_sender", "SELECT sender FROM annuaire.invites WHERE token = $1" },
     { "enr_store_ephemeral_pending", "SELECT 1 FROM annuaire.invites"
                                      " WHERE ephemeral_public_key = $1" },
-    { "enr_store_invites_for", "SELECT token, room_id, sender FROM annuaire.invites"
-                               " WHERE medium = $1 AND address = $2 ORDER BY created_at" },
+    /* Pending as internal-info and the enrollment gate count them (dir_store_internal_info):
+     * a verified sender, within invites.validity (0: no limit). */
+    { "enr_store_invites_for",
+      "SELECT token, room_id, sender FROM annuaire.invites"
+      " WHERE medium = $1 AND address = $2 AND verified_by IS NOT NULL"
+      " AND ($3::integer = 0 OR created_at > now() - make_interval(secs => $3::integer))"
+      " ORDER BY created_at" },
     { "enr_store_onbind_queue",
       "WITH q AS (INSERT INTO annuaire.onbind_queue (destination, body, tokens)"
       " VALUES ($1, $2::jsonb, $3::text[]) RETURNING id)"
@@ -191,13 +197,14 @@ enr_store_invite_insert(struct db_conn *c,
                         const char *room_id,
                         const char *sender,
                         const char *ephemeral_public_key,
-                        const char *details)
+                        const char *details,
+                        const char *verified_by)
 {
     const char *params[] = {
-        token, medium, address, room_id, sender, ephemeral_public_key, details
+        token, medium, address, room_id, sender, ephemeral_public_key, details, verified_by
     };
 
-    return db_exec(c, "enr_store_invite_insert", 7, params, NULL);
+    return db_exec(c, "enr_store_invite_insert", 8, params, NULL);
 }
 
 enum db_status
@@ -223,9 +230,11 @@ enr_store_ephemeral_pending(struct db_conn *c, const char *public_key)
 enum db_status
 enr_store_invites_for(struct db_conn *c, const char *medium, const char *address, PGresult **out)
 {
-    const char *params[] = { medium, address };
+    char validity[24];
+    const char *params[] = { medium, address, validity };
 
-    return db_exec(c, "enr_store_invites_for", 2, params, out);
+    snprintf(validity, sizeof(validity), "%ld", cfg_get()->invites.validity);
+    return db_exec(c, "enr_store_invites_for", 3, params, out);
 }
 
 enum db_status

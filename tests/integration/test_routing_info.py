@@ -156,10 +156,15 @@ def test_internal_info(routed):
                         params={"medium": "email", "address": "a@b.test"}).status_code == 404
     assert_matrix_error(internal(port, "x", medium="fax"), 400, "M_INVALID_PARAM")
 
+    # An invitation stored before senders were checked (no verified_by) opens nothing.
+    svc.cluster.psql("INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
+                     " ephemeral_public_key) VALUES ('t0', 'email', 'bob@gmail.com', '!r:hs.test',"
+                     " '@alice:hs.test', 'k0')", db=svc.db)
+    assert internal(port, "Bob@Gmail.com").json()["invited"] is False
     # An invitation pending for the address: invited, until it expires or is delivered.
     svc.cluster.psql("INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
-                     " ephemeral_public_key) VALUES ('t1', 'email', 'bob@gmail.com', '!r:hs.test',"
-                     " '@alice:hs.test', 'k1')", db=svc.db)
+                     " ephemeral_public_key, verified_by) VALUES ('t1', 'email', 'bob@gmail.com',"
+                     " '!r:hs.test', '@alice:hs.test', 'k1', 'token')", db=svc.db)
     bob = internal(port, "Bob@Gmail.com").json()
     assert bob["invited"] is True
     assert allowed("agent.externe.test", bob) and not allowed("agent.culture.test", bob)
@@ -192,8 +197,9 @@ def test_internal_secret_and_invite_expiry(cluster, tmp_path):
         assert internal(port, "a@b.test", headers=auth).status_code == 200
         svc.cluster.psql(
             "INSERT INTO annuaire.invites (token, medium, address, room_id, sender, ephemeral_public_key,"
-            " created_at) VALUES ('old', 'email', 'old@b.test', '!r:x', '@a:x', 'k-old', now() - interval '2 hours'),"
-            " ('new', 'email', 'new@b.test', '!r:x', '@a:x', 'k-new', now() - interval '30 minutes')",
+            " created_at, verified_by) VALUES"
+            " ('old', 'email', 'old@b.test', '!r:x', '@a:x', 'k-old', now() - interval '2 hours', 'token'),"
+            " ('new', 'email', 'new@b.test', '!r:x', '@a:x', 'k-new', now() - interval '30 minutes', 'token')",
             db=svc.db)
         assert internal(port, "old@b.test", headers=auth).json()["invited"] is False  # expired
         assert internal(port, "new@b.test", headers=auth).json()["invited"] is True
