@@ -207,8 +207,9 @@ dir_internal_info_get(struct http_req *r, const json_t *body)
                                 : dir_enroll_decide(q.matched ? &q.route : NULL, &facts);
     out = q.matched ? json_deep_copy(q.route.entry) : json_object();
     if (q.matched) {
-        json_object_set_new(out, "requires_invite", json_boolean(q.route.requires_invite ||
-                                                                 verdict == DIR_ENROLL_NOT_AGENT));
+        json_object_set_new(
+            out, "requires_invite",
+            json_boolean(q.route.requires_invite || verdict == DIR_ENROLL_NOT_AGENT));
         json_object_set_new(out, "external", json_boolean(q.route.external));
     }
     json_object_set_new(out, "invited", json_boolean(facts.invited && verdict == DIR_ENROLL_OK));

@@ -200,9 +200,8 @@ enr_store_invite_insert(struct db_conn *c,
                         const char *details,
                         const char *verified_by)
 {
-    const char *params[] = {
-        token, medium, address, room_id, sender, ephemeral_public_key, details, verified_by
-    };
+    const char *params[] = { token,   medium,     address, room_id, sender, ephemeral_public_key,
+                             details, verified_by };
 
     return db_exec(c, "enr_store_invite_insert", 8, params, NULL);
 }
