@@ -157,7 +157,9 @@ enum db_status enr_store_invite_insert(struct db_conn *c,
                                        const char *ephemeral_public_key,
                                        const char *details,
                                        const char *verified_by);
+/** The sender of the pending invitation token (as enr_store_invites_for counts them). */
 enum db_status enr_store_invite_sender(struct db_conn *c, const char *token, char **sender);
+/** Whether public_key is the ephemeral key of a pending invitation. @return 1, 0 or < 0 */
 enum db_status enr_store_ephemeral_pending(struct db_conn *c, const char *public_key);
 /** The invitations pending for medium/address: made by a verified sender and not older
  *  than invites.validity. Rows: token, room_id, sender. */

@@ -13,6 +13,11 @@
     " modified_at < now() - make_interval(secs => $2::float8), next_link_used"        \
     " FROM annuaire.validation_sessions WHERE sid = $1"
 
+/* An invitation that counts: a verified sender, within invites.validity ($2; 0: no limit). */
+#define PENDING_SQL                \
+    " AND verified_by IS NOT NULL" \
+    " AND ($2::integer = 0 OR created_at > now() - make_interval(secs => $2::integer))"
+
 const struct db_stmt enr_store_stmts[] = {
     { "enr_store_account_insert", "INSERT INTO annuaire.accounts (token_hash, user_id)"
                                   " VALUES ($1, $2)" },
@@ -52,9 +57,11 @@ const struct db_stmt enr_store_stmts[] = {
       "INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
       " ephemeral_public_key, details, verified_by)"
       " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)" },
-    { "enr_store_invite_sender", "SELECT sender FROM annuaire.invites WHERE token = $1" },
-    { "enr_store_ephemeral_pending", "SELECT 1 FROM annuaire.invites"
-                                     " WHERE ephemeral_public_key = $1" },
+    /* Pending, as below: its key is valid and it can be signed only while it counts. */
+    { "enr_store_invite_sender",
+      "SELECT sender FROM annuaire.invites WHERE token = $1" PENDING_SQL },
+    { "enr_store_ephemeral_pending",
+      "SELECT 1 FROM annuaire.invites WHERE ephemeral_public_key = $1" PENDING_SQL },
     /* Pending as internal-info and the enrollment gate count them (dir_store_internal_info):
      * a verified sender, within invites.validity (0: no limit). */
     { "enr_store_invites_for",
@@ -209,9 +216,13 @@ enr_store_invite_insert(struct db_conn *c,
 enum db_status
 enr_store_invite_sender(struct db_conn *c, const char *token, char **sender)
 {
-    const char *params[] = { token };
+    char validity[24];
+    const char *params[] = { token, validity };
     PGresult *res = NULL;
-    enum db_status st = db_exec(c, "enr_store_invite_sender", 1, params, &res);
+    enum db_status st;
+
+    snprintf(validity, sizeof(validity), "%ld", cfg_get()->invites.validity);
+    st = db_exec(c, "enr_store_invite_sender", 2, params, &res);
 
     *sender = st > 0 ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
     PQclear(res);
@@ -221,9 +232,11 @@ enr_store_invite_sender(struct db_conn *c, const char *token, char **sender)
 enum db_status
 enr_store_ephemeral_pending(struct db_conn *c, const char *public_key)
 {
-    const char *params[] = { public_key };
+    char validity[24];
+    const char *params[] = { public_key, validity };
 
-    return db_exec(c, "enr_store_ephemeral_pending", 1, params, NULL);
+    snprintf(validity, sizeof(validity), "%ld", cfg_get()->invites.validity);
+    return db_exec(c, "enr_store_ephemeral_pending", 2, params, NULL);
 }
 
 enum db_status

@@ -2,7 +2,7 @@
 sign-ed25519, M_THREEPID_IN_USE; binding the invited address carries the invites and
 calls the homeserver back (POST onbind), retried after a failure, tokens dropped after;
 an invitation that expired (invites.validity) while the session was open is neither
-carried nor shown, and stays unused."""
+carried nor shown, and stays unused (its ephemeral key invalid, sign-ed25519 refused)."""
 import base64
 import json
 import re
@@ -132,6 +132,13 @@ def test_expired_invite_not_carried(cluster):
                              f" WHERE token = '{old.json()['token']}'", db=svc.db)
             fresh = invite(svc, alice, "erin@example.org", room_id="!fresh:hs.test")
             assert fresh.status_code == 200, fresh.text
+            # The expired one's ephemeral key is no longer valid, and it cannot be signed.
+            for inv, valid in ((old, False), (fresh, True)):
+                assert requests.get(svc.url(V2 + "/pubkey/ephemeral/isvalid"), params={
+                    "public_key": inv.json()["public_keys"][1]["public_key"]}).json() == {"valid": valid}
+            assert_matrix_error(requests.post(svc.url(V2 + "/sign-ed25519"), headers=alice, json={
+                "mxid": "@erin:hs.test", "token": old.json()["token"],
+                "private_key": base64.b64encode(b"\x01" * 32).decode()}), 404, "M_UNRECOGNIZED")
             r = requests.post(svc.url(V2 + "/3pid/bind"), headers=erin,
                               json={"sid": sid, "client_secret": "sec", "mxid": "@erin:hs.test"})
             assert r.status_code == 200, r.text
