@@ -13,10 +13,12 @@
     " modified_at < now() - make_interval(secs => $2::float8), next_link_used"        \
     " FROM annuaire.validation_sessions WHERE sid = $1"
 
-/* An invitation that counts: a verified sender, within invites.validity ($2; 0: no limit). */
-#define PENDING_SQL                \
+/* An invitation that counts (pending): a verified sender, within invites.validity, the
+ * parameter v (0: no limit). dir_store_internal_info counts them the same way. */
+#define PENDING_SQL(v)             \
     " AND verified_by IS NOT NULL" \
-    " AND ($2::integer = 0 OR created_at > now() - make_interval(secs => $2::integer))"
+    " AND (" v "::integer = 0"     \
+    " OR created_at > now() - make_interval(secs => " v "::integer))"
 
 const struct db_stmt enr_store_stmts[] = {
     { "enr_store_account_insert", "INSERT INTO annuaire.accounts (token_hash, user_id)"
@@ -57,18 +59,15 @@ const struct db_stmt enr_store_stmts[] = {
       "INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
       " ephemeral_public_key, details, verified_by)"
       " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)" },
-    /* Pending, as below: its key is valid and it can be signed only while it counts. */
+    /* An invitation's key is valid, and it can be signed, only while it is pending. */
     { "enr_store_invite_sender",
-      "SELECT sender FROM annuaire.invites WHERE token = $1" PENDING_SQL },
+      "SELECT sender FROM annuaire.invites WHERE token = $1" PENDING_SQL("$2") },
     { "enr_store_ephemeral_pending",
-      "SELECT 1 FROM annuaire.invites WHERE ephemeral_public_key = $1" PENDING_SQL },
-    /* Pending as internal-info and the enrollment gate count them (dir_store_internal_info):
-     * a verified sender, within invites.validity (0: no limit). */
+      "SELECT 1 FROM annuaire.invites WHERE ephemeral_public_key = $1" PENDING_SQL("$2") },
+    /* Carried on bind: the pending ones, as internal-info and the enrollment gate count. */
     { "enr_store_invites_for",
       "SELECT token, room_id, sender FROM annuaire.invites"
-      " WHERE medium = $1 AND address = $2 AND verified_by IS NOT NULL"
-      " AND ($3::integer = 0 OR created_at > now() - make_interval(secs => $3::integer))"
-      " ORDER BY created_at" },
+      " WHERE medium = $1 AND address = $2" PENDING_SQL("$3") " ORDER BY created_at" },
     { "enr_store_onbind_queue",
       "WITH q AS (INSERT INTO annuaire.onbind_queue (destination, body, tokens)"
       " VALUES ($1, $2::jsonb, $3::text[]) RETURNING id)"
