@@ -39,6 +39,7 @@ struct cfg_key {
 
 #define OFF(f) offsetof(struct cfg, f)
 
+static const char *check_legacy_homeservers(const json_t *v);
 static const char *check_policies(const json_t *v);
 static const char *check_smtp_security(const json_t *v);
 static const char *check_sync_sources(const json_t *v);
@@ -76,6 +77,8 @@ static const struct cfg_key keys[] = {
     { "invites.validity", CFG_INT, OFF(invites.validity), "0", 0, 315360000, 0, NULL },
     { "keys.signing_key_file", CFG_STRING, OFF(keys.signing_key_file), "annuaire.signing.key", 1,
       4096, 0, NULL },
+    { "legacy.homeservers", CFG_JSON, OFF(legacy.homeservers), "{}", 0, 0, 0,
+      check_legacy_homeservers },
     { "log.level", CFG_LEVEL, OFF(log.level), "info", 0, 0, 0, NULL },
     { "lookup.allow_plain", CFG_BOOL, OFF(lookup.allow_plain), "true", 0, 0, 0, NULL },
     { "lookup.max_addresses", CFG_INT, OFF(lookup.max_addresses), "10000", 1, 1000000, 0, NULL },
@@ -528,6 +531,30 @@ check_string_map(const json_t *v)
     json_object_foreach ((json_t *)v, key, item) {
         if (!json_is_string(item) || json_string_length(item) == 0) {
             return "every value must be non-empty text";
+        }
+    }
+    return NULL;
+}
+
+/* {server name: [CIDR, ...]}: each homeserver with the networks it calls from. */
+static const char *
+check_legacy_homeservers(const json_t *v)
+{
+    const char *key;
+    json_t *item;
+
+    if (!json_is_object(v)) {
+        return "expected a mapping of homeserver names to lists of CIDR ranges";
+    }
+    json_object_foreach ((json_t *)v, key, item) {
+        if (key[0] == '\0' || strlen(key) > 255 || strpbrk(key, " \t@/") != NULL) {
+            return "every key must be a homeserver name";
+        }
+        if (json_array_size(item) == 0) {
+            return "every homeserver needs a non-empty list of CIDR ranges";
+        }
+        if (net_check_cidr_list(item) != NULL) {
+            return net_check_cidr_list(item);
         }
     }
     return NULL;

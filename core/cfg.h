@@ -78,6 +78,10 @@ struct cfg_invites {
     long validity;             /* seconds an invitation stays pending; 0 = until used */
 };
 
+struct cfg_legacy {
+    json_t *homeservers; /* {server name: [CIDR, ...]} allowed on v1 store-invite and bind */
+};
+
 struct cfg_routing {
     char *info_file;             /* Tchap's info.yaml format; NULL = no routing */
     json_t *nonshadow;           /* CIDRs of clients given the protected servers */
@@ -123,6 +127,7 @@ struct cfg {
     struct cfg_http http;
     struct cfg_invites invites;
     struct cfg_keys keys;
+    struct cfg_legacy legacy;
     struct cfg_log log;
     struct cfg_lookup lookup;
     struct cfg_mail mail;

@@ -128,6 +128,9 @@ int dir_routing_normalise(const char *address, char **out);
  *  else as typed, ASCII lower-cased. @return owned by the caller */
 char *dir_routing_key(const char *address, bool *is_email);
 
+/** Whether server (any case) is the hs or shadow_hs of some entry or pattern of r. */
+bool dir_routing_has_server(const struct dir_routing *r, const char *server);
+
 /** Matches a normalised address: exact entries, then patterns in order. @return matched */
 bool dir_route(const struct dir_routing *r, const char *normalised, struct dir_route *out);
 
@@ -162,6 +165,10 @@ enum dir_enroll dir_enroll_check(struct db_conn *c, const char *medium, const ch
 /** Whether address may be bound to mxid: its server is the mapped hs or shadow_hs
  *  (always true when no routing file is configured). */
 bool dir_bind_permitted(const char *address, const char *mxid);
+
+/** Whether server is a homeserver of the mapping in force (the hs or shadow_hs of some
+ *  entry or pattern); always true when no routing file is configured. */
+bool dir_server_known(const char *server);
 
 /** The identity API routes this module serves (static table). */
 extern const struct route dir_routes[];

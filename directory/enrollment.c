@@ -1,7 +1,8 @@
 /*
  * What routing decides for enrollment and binding: whether an address could register
- * anywhere (the enrollment gate on requestToken), and whether it may be bound to a
- * given Matrix ID (the bind restriction).
+ * anywhere (the enrollment gate on requestToken, and what internal-info tells a
+ * homeserver: one decision for both), whether it may be bound to a given Matrix ID
+ * (the bind restriction), and whether a server is one of the mapping's homeservers.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +13,28 @@
 #include "directory/internal.h"
 
 enum dir_enroll
+dir_enroll_decide(const struct dir_route *route, const struct dir_internal_facts *facts)
+{
+    if (route == NULL) {
+        return DIR_ENROLL_NO_ROUTE;
+    }
+    if (route->requires_invite && !facts->invited) {
+        return DIR_ENROLL_NOT_INVITED;
+    }
+    /* An exact entry is a named exception: the annuaire rule is for patterns. */
+    if (route->annuaire_required && !route->exact && facts->ministry == NULL) {
+        return DIR_ENROLL_NOT_AGENT;
+    }
+    return DIR_ENROLL_OK;
+}
+
+enum dir_enroll
 dir_enroll_check(struct db_conn *c, const char *medium, const char *address)
 {
     struct dir_routing *routing = dir_routing_acquire();
+    struct dir_internal_facts facts = { 0 };
     struct dir_route route;
-    enum dir_enroll verdict = DIR_ENROLL_OK;
+    enum dir_enroll verdict;
     char *routed = NULL;
 
     if (routing == NULL) {
@@ -24,22 +42,31 @@ dir_enroll_check(struct db_conn *c, const char *medium, const char *address)
     }
     if (dir_routing_normalise(address, &routed) != 0 || !dir_route(routing, routed, &route)) {
         verdict = DIR_ENROLL_NO_ROUTE;
-    } else if (route.requires_invite || (route.annuaire_required && !route.exact)) {
-        struct dir_internal_facts facts;
-
-        if (dir_store_internal_info(c, medium, address, cfg_get()->invites.validity, &facts) < 0) {
-            verdict = DIR_ENROLL_ERROR;
-        } else if (route.requires_invite && !facts.invited) {
-            verdict = DIR_ENROLL_NOT_INVITED;
-        } else if (route.annuaire_required && !route.exact && facts.ministry == NULL) {
-            /* An exact entry is a named exception: the annuaire rule is for patterns. */
-            verdict = DIR_ENROLL_NOT_AGENT;
-        }
-        dir_internal_facts_clear(&facts);
+    } else if ((route.requires_invite || (route.annuaire_required && !route.exact)) &&
+               dir_store_internal_info(c, medium, address, cfg_get()->invites.validity, &facts) <
+                   0) {
+        verdict = DIR_ENROLL_ERROR;
+    } else {
+        verdict = dir_enroll_decide(&route, &facts);
     }
+    dir_internal_facts_clear(&facts);
     free(routed);
     dir_routing_release(routing);
     return verdict;
+}
+
+bool
+dir_server_known(const char *server)
+{
+    struct dir_routing *routing = dir_routing_acquire();
+    bool known;
+
+    if (routing == NULL) {
+        return true;
+    }
+    known = server != NULL && dir_routing_has_server(routing, server);
+    dir_routing_release(routing);
+    return known;
 }
 
 bool

@@ -181,6 +181,7 @@ dir_internal_info_get(struct http_req *r, const json_t *body)
 {
     const struct cfg *cfg = cfg_get();
     struct dir_internal_facts facts = { 0 };
+    enum dir_enroll verdict;
     struct query q;
     enum reply_status rs;
     json_t *out;
@@ -199,12 +200,19 @@ dir_internal_info_get(struct http_req *r, const json_t *body)
         query_clear(&q);
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     }
+    /* The gate's decision: on an annuaire platform a non-agent needs what it cannot get
+     * (requires_invite, never invited), so a homeserver that refuses "requires_invite and
+     * not invited" refuses it; an invitation counts only where the gate takes it. */
+    verdict = q.routing == NULL ? DIR_ENROLL_OK /* no routing: the gate lets all in */
+                                : dir_enroll_decide(q.matched ? &q.route : NULL, &facts);
     out = q.matched ? json_deep_copy(q.route.entry) : json_object();
     if (q.matched) {
-        json_object_set_new(out, "requires_invite", json_boolean(q.route.requires_invite));
+        json_object_set_new(
+            out, "requires_invite",
+            json_boolean(q.route.requires_invite || verdict == DIR_ENROLL_NOT_AGENT));
         json_object_set_new(out, "external", json_boolean(q.route.external));
     }
-    json_object_set_new(out, "invited", json_boolean(facts.invited));
+    json_object_set_new(out, "invited", json_boolean(facts.invited && verdict == DIR_ENROLL_OK));
     if (facts.ministry != NULL) {
         /* A known agent: the entity of membership to suggest at registration. */
         json_object_set_new(

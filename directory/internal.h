@@ -68,6 +68,15 @@ enum db_status dir_store_internal_info(struct db_conn *c,
                                        long validity,
                                        struct dir_internal_facts *out);
 void dir_internal_facts_clear(struct dir_internal_facts *f);
+
+/**
+ * The enrollment decision (enrollment.c), shared by the gate on requestToken and by
+ * internal-info so that they cannot disagree: no route; an invitation required and
+ * none pending; an annuaire platform (a pattern, not an exact entry) and not an enabled
+ * agent; else OK. route: NULL when nothing matched.
+ */
+enum dir_enroll dir_enroll_decide(const struct dir_route *route,
+                                  const struct dir_internal_facts *facts);
 extern const struct db_stmt dir_store_stmts[];
 extern const size_t dir_store_n_stmts;
 

@@ -66,6 +66,7 @@ struct dir_routing {
     size_t n_rules, n_exact;
     json_t *exact;   /* normalised address -> index in rules */
     json_t *entries; /* owns every route.entry */
+    json_t *servers; /* every hs and shadow_hs, lower case -> true */
     char *path;
     /* Patterns by the text they end with: an address is tried only against the
      * patterns whose ending it has, and those without one (see literal_tail). */
@@ -260,6 +261,7 @@ routing_free(struct dir_routing *r)
     free(r->rules);
     json_decref(r->exact);
     json_decref(r->entries);
+    json_decref(r->servers);
     json_decref(r->tails);
     pcre2_match_context_free(r->limits);
     free(r->tail_lens);
@@ -268,9 +270,27 @@ routing_free(struct dir_routing *r)
     free(r);
 }
 
+/* Records a server name of the mapping, lower-cased (names are at most 255 bytes). */
+static void
+add_server(struct dir_routing *r, const char *name)
+{
+    char lower[256];
+    size_t i;
+
+    for (i = 0; name[i] != '\0' && i < sizeof(lower) - 1; i++) {
+        lower[i] = (char)tolower((unsigned char)name[i]);
+    }
+    lower[i] = '\0';
+    json_object_set_new(r->servers, lower, json_true());
+}
+
 static void
 add_rule(struct dir_routing *r, size_t *cap, struct rule rule)
 {
+    add_server(r, rule.route.hs);
+    if (rule.route.shadow_hs != NULL) {
+        add_server(r, rule.route.shadow_hs);
+    }
     if (r->n_rules == *cap) {
         *cap = *cap ? *cap * 2 : 64;
         r->rules = xrealloc(r->rules, *cap * sizeof(*r->rules));
@@ -550,6 +570,7 @@ dir_routing_load(const char *path, const struct cfg_routing *conf, char *err, si
     atomic_init(&r->refs, 1);
     r->exact = json_object();
     r->entries = json_array();
+    r->servers = json_object();
     r->tails = json_object();
     /* A pattern that backtracks without end fails (and is logged) instead of holding a
      * worker: a few thousand steps are what a domain pattern takes. */
@@ -595,6 +616,21 @@ dir_routing_size(const struct dir_routing *r, size_t *n_exact)
 {
     *n_exact = r->n_exact;
     return r->n_rules - r->n_exact;
+}
+
+bool
+dir_routing_has_server(const struct dir_routing *r, const char *server)
+{
+    char lower[256];
+    size_t len = strlen(server);
+
+    if (r == NULL || len == 0 || len >= sizeof(lower)) {
+        return false;
+    }
+    for (size_t i = 0; i <= len; i++) {
+        lower[i] = (char)tolower((unsigned char)server[i]);
+    }
+    return json_object_get(r->servers, lower) != NULL;
 }
 
 /* --- matching -------------------------------------------------------------- */

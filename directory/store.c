@@ -29,10 +29,12 @@ const struct db_stmt dir_store_stmts[] = {
                                 " FROM jsonb_array_elements($1::jsonb) AS q(e)"
                                 " JOIN annuaire.associations a"
                                 " ON a.medium = q.e->>0 AND a.address = q.e->>1" },
-    /* internal-info in one round trip: a pending invitation, the bound Matrix ID, and
+    /* internal-info in one round trip: a pending invitation (a verified sender, within
+     * invites.validity: as enr_store_invites_for carries them on bind), the bound Matrix ID, and
      * the agent of the annuaire (e-mail only). */
     { "dir_store_internal_info",
       "SELECT EXISTS (SELECT 1 FROM annuaire.invites WHERE medium = $1 AND address = $2"
+      "  AND verified_by IS NOT NULL"
       "  AND ($3::integer = 0 OR created_at > now() - make_interval(secs => $3::integer))),"
       " (SELECT mxid FROM annuaire.associations WHERE medium = $1 AND address = $2),"
       " o.ministry, o.entity FROM (SELECT 1) AS one LEFT JOIN LATERAL"

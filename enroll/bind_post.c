@@ -75,22 +75,33 @@ bind_txn(struct db_conn *c, const void *in, void *out)
     return st < 0 ? st : 1;
 }
 
-int
-enr_bind_post(struct http_req *r, const json_t *body)
+static int
+bind_3pid(struct http_req *r, const json_t *body, bool legacy)
 {
     struct bind_in in = { 0 };
-    enum reply_status rs = http_unpack(r, body, &spec, &in);
+    enum reply_status rs;
     struct enr_session s = { 0 };
     struct dir_assoc a = { 0 };
     struct bind_out out = { 0 };
+    enum err_code ec;
     enum db_status st;
     int ret;
 
+    if (legacy && !enr_legacy_enabled()) {
+        return http_reply_ec(r, E_LEGACY_DISABLED, NULL);
+    }
+    rs = http_unpack(r, body, &spec, &in);
     if (rs != RS_OK) {
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
-    /* v2: a user binds only its own Matrix ID. (v1 has no token to check.) */
-    if (r->user_id != NULL && strcmp(r->user_id, in.mxid) != 0) {
+    /* v2: a user binds only its own Matrix ID; v1: a listed homeserver, from its network,
+     * binds only Matrix IDs of its own. */
+    if (legacy) {
+        ec = enr_legacy_check(r, in.mxid);
+        if (ec != E__COUNT) {
+            return http_reply_ec(r, ec, NULL);
+        }
+    } else if (r->user_id == NULL || strcmp(r->user_id, in.mxid) != 0) {
         return http_reply_ec(r, E_THREEPID_MISMATCH, NULL);
     }
     st = enr_session_find(r->db, in.sid, in.client_secret, &s);
@@ -125,4 +136,16 @@ enr_bind_post(struct http_req *r, const json_t *body)
     }
     enr_session_clear(&s);
     return ret;
+}
+
+int
+enr_bind_post(struct http_req *r, const json_t *body)
+{
+    return bind_3pid(r, body, false);
+}
+
+int
+enr_bind_v1_post(struct http_req *r, const json_t *body)
+{
+    return bind_3pid(r, body, true);
 }

@@ -57,6 +57,15 @@ bool enr_next_link_ok(const char *s);
 /** Whether an http(s) next_link points to a host of validation.next_link_domains (any
  *  when the list is empty). */
 bool enr_next_link_allowed(const char *url);
+/* legacy.c: v1 calls that act for a user without its access token */
+/** Whether legacy.homeservers lists any homeserver (else v1 store-invite and bind are off). */
+bool enr_legacy_enabled(void);
+/**
+ * Whether this v1 call may act for mxid: legacy.homeservers lists mxid's homeserver
+ * with a network that holds the client's address (http_client_ip).
+ * @return E__COUNT when it may, E_LEGACY_DISABLED or E_LEGACY_FORBIDDEN
+ */
+enum err_code enr_legacy_check(struct http_req *r, const char *mxid);
 /** What to tell someone whom the enrollment gate turns away. */
 const char *enr_enroll_refusal(enum dir_enroll verdict);
 
@@ -138,6 +147,7 @@ enum db_status enr_store_session_new_token(struct db_conn *c,
 enum db_status enr_store_session_get(struct db_conn *c, const char *sid, bool lock, PGresult **out);
 enum db_status enr_store_session_failed_try(struct db_conn *c, const char *sid);
 enum db_status enr_store_session_validate(struct db_conn *c, const char *sid);
+/** verified_by: how the sender was vouched for, "token" (v2) or "legacy" (v1). */
 enum db_status enr_store_invite_insert(struct db_conn *c,
                                        const char *token,
                                        const char *medium,
@@ -145,10 +155,14 @@ enum db_status enr_store_invite_insert(struct db_conn *c,
                                        const char *room_id,
                                        const char *sender,
                                        const char *ephemeral_public_key,
-                                       const char *details);
+                                       const char *details,
+                                       const char *verified_by);
+/** The sender of the pending invitation token (as enr_store_invites_for counts them). */
 enum db_status enr_store_invite_sender(struct db_conn *c, const char *token, char **sender);
+/** Whether public_key is the ephemeral key of a pending invitation. @return 1, 0 or < 0 */
 enum db_status enr_store_ephemeral_pending(struct db_conn *c, const char *public_key);
-/** Rows: token, room_id, sender. */
+/** The invitations pending for medium/address: made by a verified sender and not older
+ *  than invites.validity. Rows: token, room_id, sender. */
 enum db_status
 enr_store_invites_for(struct db_conn *c, const char *medium, const char *address, PGresult **out);
 /** Queues a callback to destination and wakes workers on commit. tokens: a text[] literal. */
@@ -169,8 +183,14 @@ int enr_email_request_token_post(struct http_req *r, const json_t *body);
 int enr_email_submit_token_post(struct http_req *r, const json_t *body);
 int enr_email_submit_token_get(struct http_req *r, const json_t *body);
 int enr_validated3pid_get(struct http_req *r, const json_t *body);
+/** POST /v2/3pid/bind: the token's user binds its own Matrix ID. */
 int enr_bind_post(struct http_req *r, const json_t *body);
+/** POST /api/v1/3pid/bind: a listed homeserver binds one of its users (legacy.c). */
+int enr_bind_v1_post(struct http_req *r, const json_t *body);
+/** POST /v2/store-invite: the token's user invites, as sender. */
 int enr_store_invite_post(struct http_req *r, const json_t *body);
+/** POST /api/v1/store-invite: a listed homeserver invites for one of its users. */
+int enr_store_invite_v1_post(struct http_req *r, const json_t *body);
 int enr_sign_ed25519_post(struct http_req *r, const json_t *body);
 int enr_ephemeral_isvalid_get(struct http_req *r, const json_t *body);
 

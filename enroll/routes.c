@@ -29,9 +29,10 @@ const struct route enr_routes[] = {
     { "POST", V1 "/validate/email/submitToken", enr_email_submit_token_post, ROUTE_JSON_BODY },
     { "GET", V1 "/validate/email/submitToken", enr_email_submit_token_get, 0 },
     { "GET", V1 "/3pid/getValidated3pid", enr_validated3pid_get, 0 },
-    { "POST", V1 "/3pid/bind", enr_bind_post, ROUTE_JSON_BODY },
+    /* Without a token: homeservers listed in legacy.homeservers only (enroll/legacy.c). */
+    { "POST", V1 "/3pid/bind", enr_bind_v1_post, ROUTE_JSON_BODY },
     { "POST", V1 "/3pid/unbind", enr_unbind_post, ROUTE_JSON_BODY },
-    { "POST", V1 "/store-invite", enr_store_invite_post, ROUTE_JSON_BODY },
+    { "POST", V1 "/store-invite", enr_store_invite_v1_post, ROUTE_JSON_BODY },
     { "POST", V1 "/sign-ed25519", enr_sign_ed25519_post, ROUTE_JSON_BODY },
     { "GET", V1 "/pubkey/ephemeral/isvalid", enr_ephemeral_isvalid_get, 0 },
     { "POST", V2 "/terms", enr_terms_post, ROUTE_AUTH | ROUTE_NO_TERMS | ROUTE_JSON_BODY },

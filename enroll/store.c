@@ -13,6 +13,13 @@
     " modified_at < now() - make_interval(secs => $2::float8), next_link_used"        \
     " FROM annuaire.validation_sessions WHERE sid = $1"
 
+/* An invitation that counts (pending): a verified sender, within invites.validity, the
+ * parameter v (0: no limit). dir_store_internal_info counts them the same way. */
+#define PENDING_SQL(v)             \
+    " AND verified_by IS NOT NULL" \
+    " AND (" v "::integer = 0"     \
+    " OR created_at > now() - make_interval(secs => " v "::integer))"
+
 const struct db_stmt enr_store_stmts[] = {
     { "enr_store_account_insert", "INSERT INTO annuaire.accounts (token_hash, user_id)"
                                   " VALUES ($1, $2)" },
@@ -50,12 +57,17 @@ const struct db_stmt enr_store_stmts[] = {
                                     " modified_at = now() WHERE sid = $1" },
     { "enr_store_invite_insert",
       "INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
-      " ephemeral_public_key, details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)" },
-    { "enr_store_invite_sender", "SELECT sender FROM annuaire.invites WHERE token = $1" },
-    { "enr_store_ephemeral_pending", "SELECT 1 FROM annuaire.invites"
-                                     " WHERE ephemeral_public_key = $1" },
-    { "enr_store_invites_for", "SELECT token, room_id, sender FROM annuaire.invites"
-                               " WHERE medium = $1 AND address = $2 ORDER BY created_at" },
+      " ephemeral_public_key, details, verified_by)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)" },
+    /* An invitation's key is valid, and it can be signed, only while it is pending. */
+    { "enr_store_invite_sender",
+      "SELECT sender FROM annuaire.invites WHERE token = $1" PENDING_SQL("$2") },
+    { "enr_store_ephemeral_pending",
+      "SELECT 1 FROM annuaire.invites WHERE ephemeral_public_key = $1" PENDING_SQL("$2") },
+    /* Carried on bind: the pending ones, as internal-info and the enrollment gate count. */
+    { "enr_store_invites_for",
+      "SELECT token, room_id, sender FROM annuaire.invites"
+      " WHERE medium = $1 AND address = $2" PENDING_SQL("$3") " ORDER BY created_at" },
     { "enr_store_onbind_queue",
       "WITH q AS (INSERT INTO annuaire.onbind_queue (destination, body, tokens)"
       " VALUES ($1, $2::jsonb, $3::text[]) RETURNING id)"
@@ -191,21 +203,25 @@ enr_store_invite_insert(struct db_conn *c,
                         const char *room_id,
                         const char *sender,
                         const char *ephemeral_public_key,
-                        const char *details)
+                        const char *details,
+                        const char *verified_by)
 {
-    const char *params[] = {
-        token, medium, address, room_id, sender, ephemeral_public_key, details
-    };
+    const char *params[] = { token,   medium,     address, room_id, sender, ephemeral_public_key,
+                             details, verified_by };
 
-    return db_exec(c, "enr_store_invite_insert", 7, params, NULL);
+    return db_exec(c, "enr_store_invite_insert", 8, params, NULL);
 }
 
 enum db_status
 enr_store_invite_sender(struct db_conn *c, const char *token, char **sender)
 {
-    const char *params[] = { token };
+    char validity[24];
+    const char *params[] = { token, validity };
     PGresult *res = NULL;
-    enum db_status st = db_exec(c, "enr_store_invite_sender", 1, params, &res);
+    enum db_status st;
+
+    snprintf(validity, sizeof(validity), "%ld", cfg_get()->invites.validity);
+    st = db_exec(c, "enr_store_invite_sender", 2, params, &res);
 
     *sender = st > 0 ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
     PQclear(res);
@@ -215,17 +231,21 @@ enr_store_invite_sender(struct db_conn *c, const char *token, char **sender)
 enum db_status
 enr_store_ephemeral_pending(struct db_conn *c, const char *public_key)
 {
-    const char *params[] = { public_key };
+    char validity[24];
+    const char *params[] = { public_key, validity };
 
-    return db_exec(c, "enr_store_ephemeral_pending", 1, params, NULL);
+    snprintf(validity, sizeof(validity), "%ld", cfg_get()->invites.validity);
+    return db_exec(c, "enr_store_ephemeral_pending", 2, params, NULL);
 }
 
 enum db_status
 enr_store_invites_for(struct db_conn *c, const char *medium, const char *address, PGresult **out)
 {
-    const char *params[] = { medium, address };
+    char validity[24];
+    const char *params[] = { medium, address, validity };
 
-    return db_exec(c, "enr_store_invites_for", 2, params, out);
+    snprintf(validity, sizeof(validity), "%ld", cfg_get()->invites.validity);
+    return db_exec(c, "enr_store_invites_for", 3, params, out);
 }
 
 enum db_status

@@ -6,6 +6,7 @@
 #include "core/address.h"
 #include "core/cfg.h"
 #include "core/crypto.h"
+#include "core/federation.h"
 #include "core/http.h"
 #include "core/json.h"
 #include "core/mail.h"
@@ -72,8 +73,9 @@ struct invite {
     const char *address; /* normalised */
     const char *token;
     const char *ephemeral_public;
-    const char *details; /* JSON text */
-    const char *message; /* the mail */
+    const char *details;     /* JSON text */
+    const char *message;     /* the mail */
+    const char *verified_by; /* "token" or "legacy" */
 };
 
 struct invite_out {
@@ -99,7 +101,7 @@ invite_txn(struct db_conn *c, const void *in, void *out)
         return 1;
     }
     st = enr_store_invite_insert(c, q->token, "email", q->address, q->in->room_id, q->in->sender,
-                                 q->ephemeral_public, q->details);
+                                 q->ephemeral_public, q->details, q->verified_by);
     if (st > 0) {
         st = mail_queue(c, q->in->address, "invite", q->message);
     }
@@ -140,11 +142,30 @@ render(const struct invite *q,
     return msg;
 }
 
-int
-enr_store_invite_post(struct http_req *r, const json_t *body)
+/* Whether this caller may invite as in->sender: the token's own user (v2), or a user
+ * of the listed homeserver the call comes from (v1); and the sender's server must be a
+ * homeserver of the routing. @return E__COUNT when it may, else the error to answer */
+static enum err_code
+sender_check(struct http_req *r, const struct invite_in *in, bool legacy)
+{
+    enum err_code ec;
+
+    if (legacy) {
+        ec = enr_legacy_check(r, in->sender);
+        if (ec != E__COUNT) {
+            return ec;
+        }
+    } else if (r->user_id == NULL || strcmp(in->sender, r->user_id) != 0) {
+        return E_INVITE_SENDER_MISMATCH;
+    }
+    return dir_server_known(fed_mxid_server(in->sender)) ? E__COUNT : E_INVITE_SENDER_UNKNOWN_HS;
+}
+
+static int
+store_invite(struct http_req *r, const json_t *body, bool legacy)
 {
     struct invite_in in = { 0 };
-    enum reply_status rs = http_unpack(r, body, &spec, &in);
+    enum reply_status rs;
     const struct cfg *cfg = cfg_get();
     unsigned char seed[CX_ED25519_SEED_LEN];
     struct cx_ed25519 *eph = NULL;
@@ -154,10 +175,21 @@ enr_store_invite_post(struct http_req *r, const json_t *body)
     char *details = NULL, *message = NULL, *display = NULL;
     char *base = NULL;
     json_t *copy = NULL;
+    enum err_code ec;
     int ret;
 
+    if (legacy && !enr_legacy_enabled()) {
+        return http_reply_ec(r, E_LEGACY_DISABLED, NULL);
+    }
+    rs = http_unpack(r, body, &spec, &in);
     if (rs != RS_OK) {
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+    }
+    /* Only an authenticated sender's invitation opens the enrollment gate and has its
+     * mail sent from our address. */
+    ec = sender_check(r, &in, legacy);
+    if (ec != E__COUNT) {
+        return http_reply_ec(r, ec, NULL);
     }
     if (strcmp(in.medium, "email") != 0) {
         return http_reply_ec(r, E_MEDIUM_UNRECOGNIZED, in.medium);
@@ -185,6 +217,7 @@ enr_store_invite_post(struct http_req *r, const json_t *body)
     q.token = token;
     q.ephemeral_public = eph_pub;
     q.details = details;
+    q.verified_by = legacy ? "legacy" : "token";
     message = render(&q, body, eph_priv, enr_lang_pick(http_header(r, "Accept-Language")));
     q.message = message;
     if (message == NULL) {
@@ -223,4 +256,16 @@ enr_store_invite_post(struct http_req *r, const json_t *body)
     free(address);
     cx_ed25519_free(eph);
     return ret;
+}
+
+int
+enr_store_invite_post(struct http_req *r, const json_t *body)
+{
+    return store_invite(r, body, false);
+}
+
+int
+enr_store_invite_v1_post(struct http_req *r, const json_t *body)
+{
+    return store_invite(r, body, true);
 }

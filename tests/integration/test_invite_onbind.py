@@ -1,6 +1,8 @@
 """it.invite.onbind: store-invite (mail, redacted display name, ephemeral key),
 sign-ed25519, M_THREEPID_IN_USE; binding the invited address carries the invites and
-calls the homeserver back (POST onbind), retried after a failure, tokens dropped after."""
+calls the homeserver back (POST onbind), retried after a failure, tokens dropped after;
+an invitation that expired (invites.validity) while the session was open is neither
+carried nor shown, and stays unused (its ephemeral key invalid, sign-ed25519 refused)."""
 import base64
 import json
 import re
@@ -111,6 +113,76 @@ def test_invite_then_bind(env, cluster):
     r = invite(svc, alice, "carol@example.org")
     assert_matrix_error(r, 400, "M_THREEPID_IN_USE")
     assert r.json()["mxid"] == "@carol:hs.test"
+
+
+def test_expired_invite_not_carried(cluster):
+    hs = FakeHomeserver()
+    port = harness.free_port()
+    sink = SmtpSink(port)
+    try:
+        with harness.Service(cluster, config=harness.homeserver_config(hs) + "invites:\n  validity: 3600\n",
+                             smtp_port=port) as svc:
+            alice = {"Authorization": "Bearer " + harness.register(svc, hs, "@alice:hs.test")}
+            old = invite(svc, alice, "erin@example.org")
+            assert old.status_code == 200, old.text
+            erin = {"Authorization": "Bearer " + harness.register(svc, hs, "@erin:hs.test")}
+            sid = validated_session(svc, sink, erin, "erin@example.org")
+            # While the session is open, the first invitation expires; a second one is fresh.
+            svc.cluster.psql("UPDATE annuaire.invites SET created_at = now() - interval '2 hours'"
+                             f" WHERE token = '{old.json()['token']}'", db=svc.db)
+            fresh = invite(svc, alice, "erin@example.org", room_id="!fresh:hs.test")
+            assert fresh.status_code == 200, fresh.text
+            # The expired one's ephemeral key is no longer valid, and it cannot be signed.
+            for inv, valid in ((old, False), (fresh, True)):
+                assert requests.get(svc.url(V2 + "/pubkey/ephemeral/isvalid"), params={
+                    "public_key": inv.json()["public_keys"][1]["public_key"]}).json() == {"valid": valid}
+            assert_matrix_error(requests.post(svc.url(V2 + "/sign-ed25519"), headers=alice, json={
+                "mxid": "@erin:hs.test", "token": old.json()["token"],
+                "private_key": base64.b64encode(b"\x01" * 32).decode()}), 404, "M_UNRECOGNIZED")
+            r = requests.post(svc.url(V2 + "/3pid/bind"), headers=erin,
+                              json={"sid": sid, "client_secret": "sec", "mxid": "@erin:hs.test"})
+            assert r.status_code == 200, r.text
+            assoc = r.json()
+            verify_signed(svc, assoc)
+            assert [i["signed"]["token"] for i in assoc["invites"]] == [fresh.json()["token"]]
+            assert assoc["invites"][0]["room_id"] == "!fresh:hs.test"
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not hs.onbind:
+                time.sleep(0.05)
+            assert [i["signed"]["token"] for i in hs.onbind[0][1]["invites"]] == [fresh.json()["token"]]
+            # Delivered: the fresh one is gone, the expired one stays, unused.
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and svc.cluster.psql(
+                    "SELECT count(*) FROM annuaire.invites", db=svc.db).strip() != "1":
+                time.sleep(0.05)
+            assert svc.cluster.psql("SELECT token FROM annuaire.invites", db=svc.db).strip() == \
+                old.json()["token"]
+    finally:
+        sink.stop()
+        hs.close()
+
+    # Only expired invitations: the bind shows none and calls no homeserver back.
+    hs = FakeHomeserver()
+    port = harness.free_port()
+    sink = SmtpSink(port)
+    try:
+        with harness.Service(cluster, config=harness.homeserver_config(hs) + "invites:\n  validity: 60\n",
+                             smtp_port=port) as svc:
+            alice = {"Authorization": "Bearer " + harness.register(svc, hs, "@alice:hs.test")}
+            assert invite(svc, alice, "fred@example.org").status_code == 200
+            fred = {"Authorization": "Bearer " + harness.register(svc, hs, "@fred:hs.test")}
+            sid = validated_session(svc, sink, fred, "fred@example.org")
+            svc.cluster.psql("UPDATE annuaire.invites SET created_at = now() - interval '2 minutes'",
+                             db=svc.db)
+            r = requests.post(svc.url(V2 + "/3pid/bind"), headers=fred,
+                              json={"sid": sid, "client_secret": "sec", "mxid": "@fred:hs.test"})
+            assert r.status_code == 200, r.text
+            assert "invites" not in r.json()
+            assert svc.cluster.psql("SELECT count(*) FROM annuaire.onbind_queue", db=svc.db).strip() == "0"
+            assert svc.cluster.psql("SELECT count(*) FROM annuaire.invites", db=svc.db).strip() == "1"
+    finally:
+        sink.stop()
+        hs.close()
 
 
 def test_onbind_refused_is_not_retried(env, cluster):

@@ -156,10 +156,15 @@ def test_internal_info(routed):
                         params={"medium": "email", "address": "a@b.test"}).status_code == 404
     assert_matrix_error(internal(port, "x", medium="fax"), 400, "M_INVALID_PARAM")
 
+    # An invitation stored before senders were checked (no verified_by) opens nothing.
+    svc.cluster.psql("INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
+                     " ephemeral_public_key) VALUES ('t0', 'email', 'bob@gmail.com', '!r:hs.test',"
+                     " '@alice:hs.test', 'k0')", db=svc.db)
+    assert internal(port, "Bob@Gmail.com").json()["invited"] is False
     # An invitation pending for the address: invited, until it expires or is delivered.
     svc.cluster.psql("INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
-                     " ephemeral_public_key) VALUES ('t1', 'email', 'bob@gmail.com', '!r:hs.test',"
-                     " '@alice:hs.test', 'k1')", db=svc.db)
+                     " ephemeral_public_key, verified_by) VALUES ('t1', 'email', 'bob@gmail.com',"
+                     " '!r:hs.test', '@alice:hs.test', 'k1', 'token')", db=svc.db)
     bob = internal(port, "Bob@Gmail.com").json()
     assert bob["invited"] is True
     assert allowed("agent.externe.test", bob) and not allowed("agent.culture.test", bob)
@@ -178,6 +183,43 @@ def test_internal_info(routed):
     assert "agent" not in internal(port, "nobody@culture.gouv.fr").json()
 
 
+def test_internal_info_annuaire_platform(cluster, tmp_path):
+    """On a platform of routing.annuaire_servers, internal-info gives the homeserver what
+    the enrollment gate decides: a non-agent requires an invitation it cannot have."""
+    path = write_mapping(tmp_path)
+    port = harness.free_port()
+    with harness.Service(cluster, config=routing_config(
+            path, routing_extra=f"  internal_port: {port}\n  annuaire_servers: [agent.culture.test]\n")
+            + culture_source()) as svc:
+        sync_culture(svc)
+        stranger = internal(port, "stranger@culture.gouv.fr").json()
+        assert stranger["hs"] == "agent.culture.test" and "agent" not in stranger
+        assert stranger["requires_invite"] is True and stranger["invited"] is False
+        assert not allowed("agent.culture.test", stranger)
+        # An invitation does not let a non-agent onto an annuaire platform (nor past the
+        # gate): it does not count here either.
+        svc.cluster.psql("INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
+                         " ephemeral_public_key, verified_by) VALUES ('t2', 'email',"
+                         " 'stranger@culture.gouv.fr', '!r:agent.culture.test', '@a:agent.culture.test',"
+                         " 'k2', 'token')", db=svc.db)
+        stranger = internal(port, "stranger@culture.gouv.fr").json()
+        assert stranger["invited"] is False and not allowed("agent.culture.test", stranger)
+        # Its agents may register; the exact entry is the gate's named exception.
+        agent = internal(port, "elodie.martin@culture.gouv.fr").json()
+        assert agent["requires_invite"] is False and "agent" in agent
+        assert allowed("agent.culture.test", agent)
+        exact = internal(port, "prestataire@partenaire.test").json()
+        assert exact["requires_invite"] is False and allowed("agent.culture.test", exact)
+        # Other platforms are unchanged.
+        assert allowed("agent.interieur.test", internal(port, "jean@interieur.gouv.fr").json())
+        # The gate agrees on each.
+        for address, open_ in (("stranger@culture.gouv.fr", False), ("elodie.martin@culture.gouv.fr", True),
+                               ("prestataire@partenaire.test", True)):
+            r = requests.post(svc.url(V1 + "/validate/email/requestToken"),
+                              json={"client_secret": "s", "email": address, "send_attempt": 1})
+            assert r.status_code == (200 if open_ else 403), (address, r.text)
+
+
 def test_internal_secret_and_invite_expiry(cluster, tmp_path):
     path = write_mapping(tmp_path)
     port = harness.free_port()
@@ -192,8 +234,9 @@ def test_internal_secret_and_invite_expiry(cluster, tmp_path):
         assert internal(port, "a@b.test", headers=auth).status_code == 200
         svc.cluster.psql(
             "INSERT INTO annuaire.invites (token, medium, address, room_id, sender, ephemeral_public_key,"
-            " created_at) VALUES ('old', 'email', 'old@b.test', '!r:x', '@a:x', 'k-old', now() - interval '2 hours'),"
-            " ('new', 'email', 'new@b.test', '!r:x', '@a:x', 'k-new', now() - interval '30 minutes')",
+            " created_at, verified_by) VALUES"
+            " ('old', 'email', 'old@b.test', '!r:x', '@a:x', 'k-old', now() - interval '2 hours', 'token'),"
+            " ('new', 'email', 'new@b.test', '!r:x', '@a:x', 'k-new', now() - interval '30 minutes', 'token')",
             db=svc.db)
         assert internal(port, "old@b.test", headers=auth).json()["invited"] is False  # expired
         assert internal(port, "new@b.test", headers=auth).json()["invited"] is True
