@@ -95,10 +95,19 @@ ldh(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
-static char
-ascii_lower(char c)
+/* Appends n ASCII bytes, letters lower-cased. */
+static void
+put_lower(struct util_buf *b, const char *s, size_t n)
 {
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    char *p;
+
+    util_buf_put(b, s, n);
+    p = b->p + b->len - n;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] >= 'A' && p[i] <= 'Z') {
+            p[i] = (char)(p[i] - 'A' + 'a');
+        }
+    }
 }
 
 /* One non-ASCII character of the address. @return NULL when acceptable, or why not */
@@ -184,11 +193,7 @@ local_part(const char *s, size_t n, struct util_buf *b)
         return "empty local part";
     }
     if (!has_non_ascii(s, n)) {
-        for (size_t i = 0; i < n; i++) {
-            char c = ascii_lower(s[i]);
-
-            util_buf_put(b, &c, 1);
-        }
+        put_lower(b, s, n);
         return NULL;
     }
     why = check_chars(s, n, false);
@@ -242,11 +247,7 @@ domain_label(const char *s, size_t n, struct util_buf *b)
         if (n > MAX_LABEL) {
             return "domain label over 63 bytes";
         }
-        for (size_t i = 0; i < n; i++) {
-            char c = ascii_lower(s[i]);
-
-            util_buf_put(b, &c, 1);
-        }
+        put_lower(b, s, n);
         return NULL;
     }
     /* A U-label, or an A-label to check: UTS 46 (non-transitional), then IDNA2008. */
