@@ -178,3 +178,53 @@ def test_rate_limit_counts_one_address(cluster):
     finally:
         sink.stop()
         hs.close()
+
+
+def test_routing_gate_and_internal_info_one_form(cluster, tmp_path):
+    """Routing, the enrollment gate and internal-info see the form invitations are stored
+    under: an invitation typed with the U-label opens the gate for the A-label spelling,
+    and internal-info says invited for any spelling of it, for no look-alike."""
+    from routing_env import routing_config, write_mapping
+
+    hs = FakeHomeserver()
+    port, internal_port = harness.free_port(), harness.free_port()
+    sink = SmtpSink(port)
+    config = routing_config(write_mapping(tmp_path), hs=hs,
+                            routing_extra=f"  internal_port: {internal_port}\n")
+    try:
+        with harness.Service(cluster, config=config, smtp_port=port) as svc:
+            def internal(address):
+                return requests.get(f"http://127.0.0.1:{internal_port}{V1}/internal-info",
+                                    params={"medium": "email", "address": address}).json()
+
+            def info(address):
+                return requests.get(svc.url(V1 + "/info"),
+                                    params={"medium": "email", "address": address}).json()
+
+            alice = {"Authorization": "Bearer " + harness.register(svc, hs, "@alice:hs.test")}
+            # The externals' catch-all asks for an invitation: none yet, no mail.
+            assert_matrix_error(request_token(svc, alice, "bob@xn--bcher-kva.test"), 403, "M_FORBIDDEN")
+            r = requests.post(svc.url(V2 + "/store-invite"), headers=alice, json={
+                "medium": "email", "address": "Bob@B\u00dcCHER.test", "room_id": "!r:hs.test",
+                "sender": "@alice:hs.test"})
+            assert r.status_code == 200, r.text
+            assert request_token(svc, alice, "bob@xn--bcher-kva.test").status_code == 200
+            for spelling in ("bob@b\u00fccher.test", "BOB@XN--BCHER-KVA.TEST"):
+                assert internal(spelling)["invited"] is True, spelling
+            assert internal("bob@bu\u0308cher.test")["invited"] is False  # not NFC: no address
+            # An invitation for bob@gmail.com is not one for a look-alike.
+            svc.cluster.psql("INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
+                             " ephemeral_public_key) VALUES ('t1', 'email', 'bob@gmail.com', '!r:hs.test',"
+                             " '@alice:hs.test', 'k1')", db=svc.db)
+            assert internal("Bob@Gmail.com")["invited"] is True
+            for look_alike in ("bob@gma\u0130l.com", "bob@\uff47mail.com", "bob@gma\u00adil.com"):
+                assert internal(look_alike)["invited"] is False, look_alike
+                assert_matrix_error(request_token(svc, alice, look_alike), 400, "M_INVALID_EMAIL")
+            # An internationalised domain is routed by its A-label, however it is typed.
+            for spelling in ("jean@int\u00e9rieur.test", "Jean@INT\u00c9RIEUR.test",
+                             "jean@xn--intrieur-d1a.test"):
+                assert info(spelling)["hs"] == "agent.interieur.test", spelling
+            assert [m[1] for m in sink.wait(2)] == [["bob@xn--bcher-kva.test"]] * 2
+    finally:
+        sink.stop()
+        hs.close()
