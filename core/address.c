@@ -18,8 +18,9 @@
  *     (Unicode full case folding, NFC), and refused when that would change which of its
  *     characters are ASCII.
  *
- * So no non-ASCII input ever shares a canonical form with an ASCII address, and the
- * canonical form of a canonical form is itself (checked on every non-ASCII result).
+ * So no non-ASCII input ever shares a canonical form with an ASCII address (other than
+ * its own A-label spelling), and the canonical form of a canonical form is itself
+ * (checked on every non-ASCII result).
  * ASCII addresses, the bulk of a directory, take a path that calls neither library.
  */
 #include "core/address.h"
@@ -268,7 +269,7 @@ domain_label(const char *s, size_t n, struct util_buf *b)
             return "domain label that maps onto several labels"; /* U+3002 and the like */
         }
     }
-    if (len > MAX_LABEL || ascii[len - 1] == '-') {
+    if (len > MAX_LABEL) {
         idn2_free(ascii);
         return "domain label over 63 bytes";
     }
@@ -368,7 +369,11 @@ canonical(const char *in, char **out, const char **why, bool again)
     if (reason != NULL) {
         goto cleanup;
     }
-    if (b.len - local_len - 1 > MAX_DOMAIN || b.len > MAX_TOTAL) {
+    if (b.len - local_len - 1 > MAX_DOMAIN) {
+        reason = "domain over 253 bytes";
+        goto cleanup;
+    }
+    if (b.len > MAX_TOTAL) {
         reason = "address over 254 bytes";
         goto cleanup;
     }
