@@ -1,37 +1,62 @@
+/*
+ * The one canonical form of an e-mail address (the rule is written down in README.md,
+ * "E-mail addresses"):
+ *
+ *   - the address is valid UTF-8 in NFC, one '@', no character that could change a
+ *     mail header or an SMTP command;
+ *   - every non-ASCII character is a visible, assigned character that stands for
+ *     itself: no control, format, private-use, unassigned or space character, no
+ *     default-ignorable code point (ZWSP, ZWJ, soft hyphen, bidi controls, variation
+ *     selectors...), no compatibility character (fullwidth letters, ligatures, the
+ *     Kelvin sign...), and none whose case folding contains an ASCII character (U+0130,
+ *     U+017F, U+1E9E...; U+00DF in the local part);
+ *   - the domain: each label through UTS 46 (libidn2, non-transitional) into its
+ *     A-label form, lower-case ASCII; a label written with non-ASCII characters must
+ *     stay an A-label (never an ASCII label), an ASCII label is letters, digits and
+ *     hyphens;
+ *   - the local part: ASCII letters lower-cased; a non-ASCII local part case-folded
+ *     (Unicode full case folding, NFC), and refused when that would change which of its
+ *     characters are ASCII.
+ *
+ * So no non-ASCII input ever shares a canonical form with an ASCII address (other than
+ * its own A-label spelling), and the canonical form of a canonical form is itself
+ * (checked on every non-ASCII result).
+ * ASCII addresses, the bulk of a directory, take a path that calls neither library.
+ */
 #include "core/address.h"
 
-#include <locale.h>
+#include <idn2.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <wchar.h>
-#include <wctype.h>
+#include <strings.h>
+#include <unicase.h>
+#include <unictype.h>
+#include <uninorm.h>
+#include <unistr.h>
 
 #include "core/util.h"
 
-static locale_t utf8;
+#define MAX_INPUT  1024 /* bytes read at all */
+#define MAX_LOCAL  64   /* RFC 5321 4.5.3.1.1, bytes of the canonical local part */
+#define MAX_DOMAIN 253  /* bytes of the A-label domain */
+#define MAX_TOTAL  254  /* bytes of the canonical address (RFC 5321 path less <>) */
+#define MAX_LABEL  63
 
 void
 addr_init(void)
 {
-    if (utf8 == (locale_t)0) {
-        utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-        if (utf8 == (locale_t)0) {
-            abort(); /* glibc always has C.UTF-8 */
-        }
-    }
+    /* Nothing to prepare: libunistring and libidn2 need no locale. */
 }
 
 void
 addr_shutdown(void)
 {
-    if (utf8 != (locale_t)0) {
-        freelocale(utf8);
-        utf8 = (locale_t)0;
-    }
 }
 
-/* Characters never allowed in an address we mail: they could change a header or a command. */
+/* ASCII characters never allowed in an address we mail: they could change a header or a
+ * command. */
 static bool
 forbidden(unsigned char c)
 {
@@ -54,76 +79,335 @@ forbidden(unsigned char c)
     }
 }
 
+static bool
+has_non_ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] >= 0x80) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+ldh(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* Appends n ASCII bytes, letters lower-cased. */
+static void
+put_lower(struct util_buf *b, const char *s, size_t n)
+{
+    char *p;
+
+    util_buf_put(b, s, n);
+    p = b->p + b->len - n;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] >= 'A' && p[i] <= 'Z') {
+            p[i] = (char)(p[i] - 'A' + 'a');
+        }
+    }
+}
+
+/* One non-ASCII character of the address. @return NULL when acceptable, or why not */
+static const char *
+check_char(ucs4_t uc, bool in_domain)
+{
+    uint8_t in[6], buf[64];
+    int n = u8_uctomb(in, uc, sizeof(in));
+    uint8_t *r;
+    size_t len = sizeof(buf);
+    bool same, ascii = false;
+
+    if (n <= 0) {
+        return "not a Unicode character";
+    }
+    /* C: Cc Cf Cs Co Cn; Z: Zs Zl Zp. */
+    if (uc_is_general_category(uc, uc_general_category_or(UC_CATEGORY_C, UC_CATEGORY_Z)) ||
+        uc_is_property_default_ignorable_code_point(uc)) {
+        return "invisible, control, unassigned or private-use character";
+    }
+    /* A compatibility character (fullwidth, ligature, Kelvin sign...) is another
+     * character in disguise. */
+    r = u8_normalize(UNINORM_NFKC, in, (size_t)n, buf, &len);
+    if (r == NULL) {
+        return "character that cannot be normalised";
+    }
+    same = len == (size_t)n && memcmp(r, in, len) == 0;
+    if (r != buf) {
+        free(r);
+    }
+    if (!same) {
+        return "compatibility character (fullwidth, ligature...)";
+    }
+    /* IDNA2008 keeps U+00DF in a domain (non-transitional: faß.de is not fass.de). */
+    if (in_domain && uc == 0xdf) {
+        return NULL;
+    }
+    len = sizeof(buf);
+    r = u8_casefold(in, (size_t)n, NULL, UNINORM_NFKC, buf, &len);
+    if (r == NULL) {
+        return "character that cannot be case-folded";
+    }
+    for (size_t i = 0; i < len; i++) {
+        ascii = ascii || r[i] < 0x80;
+    }
+    if (r != buf) {
+        free(r);
+    }
+    return ascii ? "non-ASCII character that folds onto ASCII" : NULL;
+}
+
+/* Every non-ASCII character of s (valid UTF-8) acceptable. @return NULL or why not */
+static const char *
+check_chars(const char *s, size_t n, bool in_domain)
+{
+    const uint8_t *p = (const uint8_t *)s, *end = p + n;
+
+    while (p < end) {
+        ucs4_t uc;
+        int k = u8_mbtoucr(&uc, p, (size_t)(end - p));
+        const char *why;
+
+        if (k <= 0) {
+            return "not UTF-8";
+        }
+        if (uc >= 0x80 && (why = check_char(uc, in_domain)) != NULL) {
+            return why;
+        }
+        p += k;
+    }
+    return NULL;
+}
+
+/* The canonical local part into b. @return NULL or why not */
+static const char *
+local_part(const char *s, size_t n, struct util_buf *b)
+{
+    uint8_t *folded;
+    size_t len = 0, ascii_in = 0, ascii_out = 0;
+    const char *why;
+
+    if (n == 0) {
+        return "empty local part";
+    }
+    if (!has_non_ascii(s, n)) {
+        put_lower(b, s, n);
+        return NULL;
+    }
+    why = check_chars(s, n, false);
+    if (why != NULL) {
+        return why;
+    }
+    folded = u8_casefold((const uint8_t *)s, n, NULL, UNINORM_NFC, NULL, &len);
+    if (folded == NULL) {
+        return "local part that cannot be case-folded";
+    }
+    /* Folding lower-cases ASCII letters and never turns ASCII into non-ASCII; it must
+     * not turn non-ASCII into ASCII either (checked per character, and here whole). */
+    for (size_t i = 0; i < n; i++) {
+        ascii_in += (unsigned char)s[i] < 0x80;
+    }
+    for (size_t i = 0; i < len; i++) {
+        ascii_out += folded[i] < 0x80;
+    }
+    if (ascii_in != ascii_out || memchr(folded, '\0', len) != NULL) {
+        free(folded);
+        return "non-ASCII character that folds onto ASCII";
+    }
+    util_buf_put(b, (const char *)folded, len);
+    free(folded);
+    return NULL;
+}
+
+/* One label in its canonical form into b. @return NULL or why not */
+static const char *
+domain_label(const char *s, size_t n, struct util_buf *b)
+{
+    bool non_ascii = has_non_ascii(s, n);
+    char *label, *ascii = NULL;
+    size_t len;
+    int rc;
+
+    if (n == 0) {
+        return "empty domain label";
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c < 0x80 && !ldh(c)) {
+            return "domain with a character other than letters, digits, hyphens";
+        }
+    }
+    if (s[0] == '-' || s[n - 1] == '-') {
+        return "domain label that starts or ends with a hyphen";
+    }
+    if (!non_ascii && !(n >= 4 && strncasecmp(s, "xn--", 4) == 0)) {
+        if (n > MAX_LABEL) {
+            return "domain label over 63 bytes";
+        }
+        put_lower(b, s, n);
+        return NULL;
+    }
+    /* A U-label, or an A-label to check: UTS 46 (non-transitional), then IDNA2008. */
+    label = xstrndup(s, n);
+    rc = idn2_lookup_u8((const uint8_t *)label, (uint8_t **)&ascii, IDN2_NONTRANSITIONAL);
+    free(label);
+    if (rc != IDN2_OK) {
+        return "domain label that is not a valid IDNA name";
+    }
+    len = strlen(ascii);
+    if (len < 5 || strncmp(ascii, "xn--", 4) != 0) {
+        idn2_free(ascii);
+        return "non-ASCII domain label that maps onto an ASCII label";
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!ldh((unsigned char)ascii[i]) || (ascii[i] >= 'A' && ascii[i] <= 'Z')) {
+            idn2_free(ascii);
+            return "domain label that maps onto several labels"; /* U+3002 and the like */
+        }
+    }
+    if (len > MAX_LABEL) {
+        idn2_free(ascii);
+        return "domain label over 63 bytes";
+    }
+    util_buf_put(b, ascii, len);
+    idn2_free(ascii);
+    return NULL;
+}
+
+/* The canonical domain into b. @return NULL or why not */
+static const char *
+domain_part(const char *s, size_t n, struct util_buf *b)
+{
+    const char *why;
+    bool dot = false;
+
+    if (n == 0) {
+        return "empty domain";
+    }
+    if (has_non_ascii(s, n) && (why = check_chars(s, n, true)) != NULL) {
+        return why;
+    }
+    for (size_t i = 0; i <= n;) {
+        const char *d = memchr(s + i, '.', n - i);
+        size_t end = d != NULL ? (size_t)(d - s) : n;
+
+        if (dot) {
+            util_buf_put(b, ".", 1);
+        }
+        why = domain_label(s + i, end - i, b);
+        if (why != NULL) {
+            return why;
+        }
+        if (d == NULL) {
+            break;
+        }
+        dot = true;
+        i = end + 1;
+        if (i == n) {
+            return "domain with a trailing dot";
+        }
+    }
+    if (!dot) {
+        return "domain without a dot";
+    }
+    return NULL;
+}
+
+static int
+canonical(const char *in, char **out, const char **why, bool again)
+{
+    size_t len = strnlen(in, MAX_INPUT + 1);
+    const char *at = memchr(in, '@', len);
+    const char *reason = NULL;
+    struct util_buf b = { 0 };
+    size_t local_len = 0;
+    uint8_t *nfc = NULL;
+    size_t nfc_len = 0;
+    bool non_ascii = has_non_ascii(in, len);
+
+    *out = NULL;
+    if (len > MAX_INPUT) {
+        reason = "address too long";
+        goto cleanup;
+    }
+    if (at == NULL || memchr(at + 1, '@', len - (size_t)(at - in) - 1) != NULL) {
+        reason = "not one '@'";
+        goto cleanup;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (forbidden((unsigned char)in[i])) {
+            reason = "space, control or header character";
+            goto cleanup;
+        }
+    }
+    if (non_ascii) {
+        if (u8_check((const uint8_t *)in, len) != NULL) {
+            reason = "not UTF-8";
+            goto cleanup;
+        }
+        nfc = u8_normalize(UNINORM_NFC, (const uint8_t *)in, len, NULL, &nfc_len);
+        if (nfc == NULL || nfc_len != len || memcmp(nfc, in, len) != 0) {
+            reason = "not in Unicode normalisation form C";
+            goto cleanup;
+        }
+    }
+    reason = local_part(in, (size_t)(at - in), &b);
+    if (reason != NULL) {
+        goto cleanup;
+    }
+    local_len = b.len;
+    if (local_len > MAX_LOCAL) {
+        reason = "local part over 64 bytes";
+        goto cleanup;
+    }
+    util_buf_put(&b, "@", 1);
+    reason = domain_part(at + 1, len - (size_t)(at - in) - 1, &b);
+    if (reason != NULL) {
+        goto cleanup;
+    }
+    if (b.len - local_len - 1 > MAX_DOMAIN) {
+        reason = "domain over 253 bytes";
+        goto cleanup;
+    }
+    if (b.len > MAX_TOTAL) {
+        reason = "address over 254 bytes";
+        goto cleanup;
+    }
+    *out = util_buf_take(&b);
+    if (non_ascii && !again) {
+        /* The canonical form must be its own canonical form. */
+        char *twice = NULL;
+
+        if (canonical(*out, &twice, NULL, true) != 0 || strcmp(twice, *out) != 0) {
+            reason = "address without a stable canonical form";
+            free(*out);
+            *out = NULL;
+        }
+        free(twice);
+    }
+cleanup:
+    free(b.p);
+    free(nfc);
+    if (why != NULL) {
+        *why = reason;
+    }
+    return reason == NULL ? 0 : -1;
+}
+
+int
+addr_email_check(const char *in, char **out, const char **why)
+{
+    return canonical(in, out, why, false);
+}
+
 int
 addr_email_normalise(const char *in, char **out)
 {
-    const char *at = strchr(in, '@');
-    size_t len = strlen(in);
-    mbstate_t st;
-    locale_t old;
-    char *buf;
-    size_t o = 0;
-    const char *p;
-
-    *out = NULL;
-    if (at == NULL || strchr(at + 1, '@') != NULL || at == in || len > 254 || at - in > 64 ||
-        at[1] == '\0' || strchr(at + 1, '.') == NULL) {
-        return -1;
-    }
-    for (p = in; *p != '\0'; p++) {
-        if (forbidden((unsigned char)*p)) {
-            return -1;
-        }
-    }
-    /* Domain labels: non-empty, at most 63 bytes, no leading or trailing hyphen. */
-    for (p = at + 1; *p != '\0';) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-
-        if (n == 0 || n > 63 || p[0] == '-' || p[n - 1] == '-') {
-            return -1;
-        }
-        p += n + (dot ? 1 : 0);
-        if (dot != NULL && *p == '\0') {
-            return -1; /* trailing dot */
-        }
-    }
-    /* Unicode lower-casing of the whole address (the spec's case folding), in a
-     * UTF-8 locale for this thread only; ASCII directly. */
-    buf = xmalloc(len * 4 + 1);
-    for (p = in; *p != '\0' && (unsigned char)*p < 0x80; p++) {
-        buf[o++] = *p >= 'A' && *p <= 'Z' ? (char)(*p + ('a' - 'A')) : *p;
-    }
-    if (*p != '\0') {
-        old = uselocale(utf8);
-        memset(&st, 0, sizeof(st));
-        while (*p != '\0') {
-            wchar_t wc;
-            size_t n = mbrtowc(&wc, p, len - (size_t)(p - in), &st);
-            char mb[8];
-            size_t m;
-
-            if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-                break;
-            }
-            wc = (wchar_t)towlower((wint_t)wc);
-            m = wcrtomb(mb, wc, &st);
-            if (m == (size_t)-1 || m > sizeof(mb)) {
-                break;
-            }
-            memcpy(buf + o, mb, m);
-            o += m;
-            p += n;
-        }
-        uselocale(old);
-        if (*p != '\0') {
-            free(buf);
-            return -1;
-        }
-    }
-    buf[o] = '\0';
-    *out = buf;
-    return 0;
+    return canonical(in, out, NULL, false);
 }
 
 int

@@ -119,8 +119,9 @@ void dir_routing_release(struct dir_routing *r);
 size_t dir_routing_size(const struct dir_routing *r, size_t *n_exact);
 
 /**
- * An address as routing matches it: lower case, the domain in its ASCII (IDNA) form.
- * @return 0 (*out owned by the caller) or -1 when it is not an e-mail address
+ * An address as routing matches it: its canonical form (addr_email_normalise: lower
+ * case, the domain in A-label form), the form it is stored and keyed by.
+ * @return 0 (*out owned by the caller) or -1 when it is not an acceptable e-mail address
  */
 int dir_routing_normalise(const char *address, char **out);
 

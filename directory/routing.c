@@ -12,8 +12,8 @@
  *
  * (a top-level `platforms` list conventionally holds YAML anchors the entries refer
  * to; other keys of an entry are echoed to clients). Unlike the reference, addresses
- * are normalised before matching (lower case, IDNA domain) and patterns match without
- * regard to case.
+ * are in their canonical form before matching (core/address.h: lower case, A-label
+ * domain) and patterns match without regard to case.
  *
  * The mapping in force is an immutable, reference-counted snapshot: a reload builds a
  * new one beside it and swaps a pointer, so requests in flight finish on the old one
@@ -23,7 +23,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <idn2.h>
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -638,37 +637,9 @@ dir_routing_has_server(const struct dir_routing *r, const char *server)
 int
 dir_routing_normalise(const char *address, char **out)
 {
-    char *low, *at, *ascii = NULL;
-    bool plain = true;
-
-    *out = NULL;
-    if (addr_email_normalise(address, &low) != 0) {
-        return -1;
-    }
-    at = strrchr(low, '@');
-    for (const char *c = at + 1; *c != '\0'; c++) {
-        plain = plain && (unsigned char)*c < 0x80;
-    }
-    if (plain) {
-        *out = low;
-        return 0;
-    }
-    /* An internationalised domain: its ASCII (A-label) form, as DNS and the patterns
-     * have it. */
-    if (idn2_to_ascii_8z(at + 1, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK) {
-        free(low);
-        return -1;
-    }
-    *at = '\0';
-    *out = xasprintf("%s@%s", low, ascii);
-    for (char *c = *out; *c != '\0'; c++) {
-        if (*c >= 'A' && *c <= 'Z') {
-            *c = (char)(*c - 'A' + 'a');
-        }
-    }
-    idn2_free(ascii);
-    free(low);
-    return 0;
+    /* The one canonical form (lower case, A-label domain): what sessions, bindings and
+     * invitations are keyed by is what routing matches. */
+    return addr_email_normalise(address, out);
 }
 
 struct candidates {

@@ -70,7 +70,7 @@ enr_redact_address(const char *address, long user_chars, long domain_chars)
 
 struct invite {
     const struct invite_in *in;
-    const char *address; /* normalised */
+    const char *address; /* canonical: what the invite is stored under, and where it is mailed */
     const char *token;
     const char *ephemeral_public;
     const char *details;     /* JSON text */
@@ -103,7 +103,7 @@ invite_txn(struct db_conn *c, const void *in, void *out)
     st = enr_store_invite_insert(c, q->token, "email", q->address, q->in->room_id, q->in->sender,
                                  q->ephemeral_public, q->details, q->verified_by);
     if (st > 0) {
-        st = mail_queue(c, q->in->address, "invite", q->message);
+        st = mail_queue(c, q->address, "invite", q->message);
     }
     return st;
 }
@@ -123,7 +123,7 @@ render(const struct invite *q,
     const char *domain = from_addr ? strchr(from_addr, '@') : NULL;
     const struct util_var vars[] = {
         { "from", cfg->mail.from },
-        { "to", q->in->address },
+        { "to", q->address },
         { "address", q->address },
         { "brand", cfg->mail.brand },
         { "room_id", q->in->room_id },
@@ -174,6 +174,7 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     char *address = NULL, *token = NULL, *eph_pub = NULL, *eph_priv = NULL;
     char *details = NULL, *message = NULL, *display = NULL;
     char *base = NULL;
+    const char *why = NULL;
     json_t *copy = NULL;
     enum err_code ec;
     int ret;
@@ -194,8 +195,8 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     if (strcmp(in.medium, "email") != 0) {
         return http_reply_ec(r, E_MEDIUM_UNRECOGNIZED, in.medium);
     }
-    if (addr_email_normalise(in.address, &address) != 0) {
-        return http_reply_ec(r, E_INVALID_EMAIL, NULL);
+    if (addr_email_check(in.address, &address, &why) != 0) {
+        return http_reply_ec(r, E_INVALID_EMAIL, why);
     }
     rs = enr_limit_mail(r, address);
     if (rs != RS_OK) {

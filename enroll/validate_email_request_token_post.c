@@ -33,8 +33,7 @@ static const struct jx_spec spec = { fields, ANN_ARRAY_LEN(fields), true };
 
 struct request {
     const struct request_in *in;
-    const char *address; /* normalised */
-    const char *to;      /* as the user typed it, for the To: header */
+    const char *address; /* canonical: what the session stands for, and where the mail goes */
     char secret_hash[ENR_TOKEN_HASH_LEN + 1];
     enum enr_lang lang;
 };
@@ -57,8 +56,8 @@ render(const struct request *q, const char *sid, const char *token)
     char *from_addr = mail_address_of(cfg->mail.from);
     const char *domain = from_addr ? strchr(from_addr, '@') : NULL;
     const struct util_var vars[] = {
-        { "from", cfg->mail.from }, { "to", q->to },    { "address", q->address },
-        { "link", link },           { "token", token }, { "brand", cfg->mail.brand },
+        { "from", cfg->mail.from }, { "to", q->address }, { "address", q->address },
+        { "link", link },           { "token", token },   { "brand", cfg->mail.brand },
     };
     char *msg = mail_render(enr_template(ENR_TPL_VERIFICATION, q->lang), vars, ANN_ARRAY_LEN(vars),
                             domain ? domain + 1 : NULL);
@@ -110,7 +109,7 @@ request_txn(struct db_conn *c, const void *in, void *out)
             o->render_failed = true;
             st = DB_HARD;
         } else {
-            st = mail_queue(c, q->to, "verification", msg);
+            st = mail_queue(c, q->address, "verification", msg);
             o->queued = st > 0;
         }
     }
@@ -131,14 +130,15 @@ enr_email_request_token_post(struct http_req *r, const json_t *body)
     struct request q = { .in = &in };
     struct request_out out = { 0 };
     char *address = NULL;
+    const char *why = NULL;
     enum db_status st;
     int ret;
 
     if (rs != RS_OK) {
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
-    if (addr_email_normalise(in.email, &address) != 0) {
-        return http_reply_ec(r, E_INVALID_EMAIL, NULL);
+    if (addr_email_check(in.email, &address, &why) != 0) {
+        return http_reply_ec(r, E_INVALID_EMAIL, why);
     }
     if (in.next_link != NULL && !enr_next_link_allowed(in.next_link)) {
         free(address);
@@ -162,7 +162,6 @@ enr_email_request_token_post(struct http_req *r, const json_t *body)
         }
     }
     q.address = address;
-    q.to = in.email;
     q.lang = enr_lang_pick(http_header(r, MHD_HTTP_HEADER_ACCEPT_LANGUAGE));
     enr_token_hash(in.client_secret, q.secret_hash);
     st = db_txn_run(r->db, "request_token", request_txn, &q, &out);

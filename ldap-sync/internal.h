@@ -89,7 +89,8 @@ void lsync_entry_clear(struct lsync_entry *e);
  * Maps an entry (known_key: the key the protocol gave, else NULL: from the
  * attributes). An entry without a stable key is rejected; a value that cannot
  * be used (an invalid mail) is dropped and named in dropped (may be NULL).
- * @param[out] dropped  filled with "mail 'x'" for each value left out
+ * @param[out] dropped  filled with "mail 'x': why" for each value left out (a mail that has
+ *                      no canonical form, core/address.h)
  * @return 0, or -1 with the reason in why
  */
 int lsync_map(const struct lsync_attrs *map,

@@ -53,11 +53,32 @@ first_text(const struct lsync_attr *attrs, size_t n, const char *name)
     return xstrndup(v[0]->bv_val, v[0]->bv_len);
 }
 
+/* "mail 'x': why" for the report, x cut at 100 bytes on a character boundary. */
+static json_t *
+dropped_mail(const char *text, const char *why)
+{
+    size_t n = strlen(text);
+    char *what;
+    json_t *v;
+
+    if (n > 100) {
+        n = 100;
+        while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80) {
+            n--;
+        }
+    }
+    what = xasprintf("mail '%.*s': %s", (int)n, text, why);
+    v = json_string(what); /* NULL when text is not UTF-8 */
+    free(what);
+    return v != NULL ? v : json_pack("s+", "mail (not UTF-8): ", why);
+}
+
 static void
 add_mail(struct lsync_entry *e, const char *raw, size_t len, json_t *dropped)
 {
     char *text;
     char *norm = NULL;
+    const char *why = "NUL byte";
 
     /* Directories keep stray blanks around values: normalised away once, here. */
     while (len > 0 && (*raw == ' ' || *raw == '\t')) {
@@ -79,12 +100,11 @@ add_mail(struct lsync_entry *e, const char *raw, size_t len, json_t *dropped)
         free(text); /* another kind of address */
         return;
     }
-    if (memchr(raw, '\0', len) != NULL || addr_email_normalise(text, &norm) != 0) {
+    /* The canonical form, as the API keys addresses (ASCII takes a fast path there); a
+     * mail that has none is left out and reported, never stored as it is. */
+    if (memchr(raw, '\0', len) != NULL || addr_email_check(text, &norm, &why) != 0) {
         if (dropped != NULL) {
-            char *what = xasprintf("mail '%.100s'", text);
-
-            json_array_append_new(dropped, json_string(what));
-            free(what);
+            json_array_append_new(dropped, dropped_mail(text, why));
         }
         free(text);
         return;

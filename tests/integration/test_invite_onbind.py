@@ -54,7 +54,7 @@ def test_invite_then_bind(env, cluster):
                         params={"public_key": longterm}).json() == {"valid": False}
 
     msg = sink.wait(1)[0]
-    assert msg[1] == ["Carol@Example.org"]
+    assert msg[1] == ["carol@example.org"]  # the address the invite is stored under
     assert msg[2]["Subject"] == "Alice Martin vous invite sur Tchap"
     body = msg[2].get_body(("plain",)).get_content()
     assert "Cellule de crise" in body and "https://app.test" in body

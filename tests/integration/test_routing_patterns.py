@@ -55,7 +55,10 @@ def test_same_decisions_as_the_reference(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     r = routing_check("--file", str(path), *ADDRESSES)
     assert r.returncode == 0, r.stderr
-    got = dict(line.split(": hs=", 1) for line in r.stdout.splitlines())
+    # An address without a canonical form (jean.\u017fec: U+017F folds onto 's') is matched
+    # as typed, as /info does; the decision is the reference's all the same.
+    got = dict(line.replace(" (not an e-mail address: matched as typed)", "").split(": hs=", 1)
+               for line in r.stdout.splitlines())
     assert len(got) == len({a.lower() for a in ADDRESSES}), r.stdout
     for address in ADDRESSES:
         norm = address.lower()

@@ -2,6 +2,7 @@
 dropped values named, unchanged reruns, changes, soft deletes and their return, the
 deletion guard, dry runs, malformed or truncated files (nothing applied), and two
 sources claiming one address."""
+import base64
 import os
 import shutil
 import subprocess
@@ -71,6 +72,34 @@ def test_full_import_and_rerun(culture):
     status = env.sync("--status")
     assert status.returncode == 0
     assert "culture (Ministère culture): 2 entries; last run full partial" in status.stdout
+
+
+def b64_mail(m):
+    """An LDIF mail line: base64 when the value is not ASCII, as LDIF wants."""
+    if m.isascii():
+        return f"mail: {m}"
+    return "mail:: " + base64.b64encode(m.encode()).decode()
+
+
+def test_mails_in_canonical_form(culture):
+    """Directory mails in the API's canonical form: an internationalised domain as its
+    A-label, one address however it is written; a mail without a canonical form (folding
+    onto ASCII, an invisible character) dropped and reported with the reason, never stored."""
+    env, path = culture
+    mails = ["Agent@B\u00dcCHER.test", "agent@xn--bcher-kva.test", "\u00c9lodie@Minist\u00e8re.test",
+             "bob@gma\u0130l.com", "v@interieur\u200b.gouv.fr", "ok@culture.gouv.fr"]
+    text = entry("idn", "u-idn", []).rstrip("\n") + "\n" + "\n".join(b64_mail(m) for m in mails) + "\n\n"
+    path.write_text(text)
+    r = env.sync()
+    assert r.returncode in (0, 3), r.stdout + r.stderr
+    assert env.sql("SELECT mails FROM annuaire.directory_entries WHERE key = 'u-idn'") == \
+        "{agent@xn--bcher-kva.test,\u00e9lodie@xn--ministre-60a.test,ok@culture.gouv.fr}"
+    assert sorted(env.sql("SELECT address FROM annuaire.directory_addresses").split()) == [
+        "agent@xn--bcher-kva.test", "ok@culture.gouv.fr", "\u00e9lodie@xn--ministre-60a.test"]
+    assert "folds onto ASCII" in r.stderr and "invisible" in r.stderr, r.stderr
+    assert "gmail.com" not in env.sql("SELECT string_agg(address, ' ') FROM annuaire.directory_addresses")
+    report = env.sql("SELECT report::text FROM annuaire.sync_runs")
+    assert "folds onto ASCII" in report and "invisible" in report
 
 
 def test_changes_soft_delete_and_return(culture):

@@ -40,7 +40,7 @@ def test_full_validation(env, cluster):
     assert r.status_code == 200, r.text
     sid = r.json()["sid"]
     mail_from, rcpt, msg, raw = sink.wait(1)[0]
-    assert rcpt == ["Alice.Martin@Interieur.GOUV.fr"]
+    assert rcpt == ["alice.martin@interieur.gouv.fr"]  # the address the session stands for
     assert mail_from == "noreply@is.test"
     assert msg["Subject"] == "Tchap : confirmez votre adresse électronique"  # French by default
     assert "alice.martin@interieur.gouv.fr" in msg.get_body(("plain",)).get_content()

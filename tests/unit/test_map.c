@@ -114,6 +114,48 @@ test_active_directory(void **state)
     lsync_entry_clear(&e);
 }
 
+/* Directory mails in the API's canonical form: an IDN domain in A-label form (one address
+ * however it is written), and a mail that has no canonical form dropped and reported. */
+static void
+test_mails_canonical(void **state)
+{
+    static const struct attr_spec spec[] = {
+        { "entryUUID", { "1a000000-0000-4000-8000-000000000002" } },
+        { "mail",
+          { "Agent@B\xc3\x9c"
+            "CHER.de",
+            "agent@xn--bcher-kva.de", "bob@gma\xc4\xb0l.com", "\xe2\x84\xaaim@x.fr" } },
+    };
+    static const struct attr_spec more[] = {
+        { "entryUUID", { "1a000000-0000-4000-8000-000000000003" } },
+        { "mail",
+          { "\xc3\x89lodie@Minist\xc3\xa8re.fr", "v@interieur\xe2\x80\x8b.gouv.fr",
+            "x@\xef\xbd\x87mail.com", "bad\xff@x.fr" } },
+    };
+    json_t *dropped = json_array();
+    struct lsync_entry e;
+
+    map(spec, 2, NULL, &e, dropped, 0);
+    assert_int_equal(e.n_mails, 1);
+    assert_string_equal(e.mails[0], "agent@xn--bcher-kva.de");
+    assert_int_equal(json_array_size(dropped), 2);
+    assert_non_null(strstr(json_string_value(json_array_get(dropped, 0)), "folds onto ASCII"));
+    assert_non_null(strstr(json_string_value(json_array_get(dropped, 1)), "form C"));
+    lsync_entry_clear(&e);
+    json_array_clear(dropped);
+
+    map(more, 2, NULL, &e, dropped, 0);
+    assert_int_equal(e.n_mails, 1);
+    assert_string_equal(e.mails[0], "\xc3\xa9lodie@xn--ministre-60a.fr");
+    assert_int_equal(json_array_size(dropped), 3);
+    assert_non_null(strstr(json_string_value(json_array_get(dropped, 0)), "invisible"));
+    assert_non_null(strstr(json_string_value(json_array_get(dropped, 1)), "compatibility"));
+    assert_string_equal(json_string_value(json_array_get(dropped, 2)),
+                        "mail (not UTF-8): not UTF-8");
+    lsync_entry_clear(&e);
+    json_decref(dropped);
+}
+
 static void
 test_rejects_and_phones(void **state)
 {
@@ -161,6 +203,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inetorgperson),
         cmocka_unit_test(test_active_directory),
+        cmocka_unit_test(test_mails_canonical),
         cmocka_unit_test(test_rejects_and_phones),
     };
 
