@@ -201,12 +201,14 @@ def test_routing_gate_and_internal_info_one_form(cluster, tmp_path):
                 return requests.get(svc.url(V1 + "/info"),
                                     params={"medium": "email", "address": address}).json()
 
-            alice = {"Authorization": "Bearer " + harness.register(svc, hs, "@alice:hs.test")}
+            # The inviter is a user of a homeserver the routing knows.
+            alice = {"Authorization": "Bearer " + harness.register(
+                svc, hs, "@alice:agent.interieur.test", server="agent.interieur.test")}
             # The externals' catch-all asks for an invitation: none yet, no mail.
             assert_matrix_error(request_token(svc, alice, "bob@xn--bcher-kva.test"), 403, "M_FORBIDDEN")
             r = requests.post(svc.url(V2 + "/store-invite"), headers=alice, json={
                 "medium": "email", "address": "Bob@B\u00dcCHER.test", "room_id": "!r:hs.test",
-                "sender": "@alice:hs.test"})
+                "sender": "@alice:agent.interieur.test"})
             assert r.status_code == 200, r.text
             assert request_token(svc, alice, "bob@xn--bcher-kva.test").status_code == 200
             for spelling in ("bob@b\u00fccher.test", "BOB@XN--BCHER-KVA.TEST"):
@@ -214,8 +216,8 @@ def test_routing_gate_and_internal_info_one_form(cluster, tmp_path):
             assert internal("bob@bu\u0308cher.test")["invited"] is False  # not NFC: no address
             # An invitation for bob@gmail.com is not one for a look-alike.
             svc.cluster.psql("INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
-                             " ephemeral_public_key) VALUES ('t1', 'email', 'bob@gmail.com', '!r:hs.test',"
-                             " '@alice:hs.test', 'k1')", db=svc.db)
+                             " ephemeral_public_key, verified_by) VALUES ('t1', 'email', 'bob@gmail.com',"
+                             " '!r:hs.test', '@alice:agent.interieur.test', 'k1', 'token')", db=svc.db)
             assert internal("Bob@Gmail.com")["invited"] is True
             for look_alike in ("bob@gma\u0130l.com", "bob@\uff47mail.com", "bob@gma\u00adil.com"):
                 assert internal(look_alike)["invited"] is False, look_alike
