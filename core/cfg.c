@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <openssl/crypto.h>
 #include <yaml.h>
@@ -555,6 +556,21 @@ check_legacy_homeservers(const json_t *v)
         }
         if (net_check_cidr_list(item) != NULL) {
             return net_check_cidr_list(item);
+        }
+        for (size_t i = 0; i < json_array_size(item); i++) {
+            struct net_cidr cidr;
+
+            /* A homeserver calls from its own hosts: a range as wide as /0 would hand
+             * its users' invitations and bindings to anyone. */
+            if (net_cidr_parse(json_string_value(json_array_get(item, i)), &cidr) != 0 ||
+                cidr.prefix < (cidr.family == AF_INET ? 8 : 32)) {
+                return "a homeserver's network must be at most a /8 (IPv4) or a /32 (IPv6)";
+            }
+        }
+        for (const char *c = key; *c != '\0'; c++) {
+            if (*c >= 'A' && *c <= 'Z') {
+                return "homeserver names are written in lower case, as in Matrix IDs";
+            }
         }
     }
     return NULL;

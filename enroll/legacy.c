@@ -4,7 +4,6 @@
  * from the client networks listed for them, and only for their own users.
  */
 #include <string.h>
-#include <strings.h>
 
 #include "core/cfg.h"
 #include "core/federation.h"
@@ -35,7 +34,7 @@ enr_legacy_check(struct http_req *r, const char *mxid)
         /* The Matrix ID's own homeserver, called from one of its networks: a network
          * listed for two homeservers acts for the users of each, never for a third. */
         json_object_foreach ((json_t *)homeservers, name, networks) {
-            if (strcasecmp(name, server) == 0 && net_in_list(ip, networks)) {
+            if (strcmp(name, server) == 0 && net_in_list(ip, networks)) {
                 return E__COUNT;
             }
         }

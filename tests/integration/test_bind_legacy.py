@@ -93,6 +93,9 @@ def test_listed_caller_binds_its_own_users(make_env):
     # From them: only its own users.
     assert_matrix_error(bind_v1(svc, sid, "sec3", "@jean:agent.culture.test", headers=inside), 403,
                         "M_FORBIDDEN")
+    # Its server name exactly as written in Matrix IDs (v2 compares Matrix IDs exactly too).
+    assert_matrix_error(bind_v1(svc, sid, "sec3", "@jean:AGENT.interieur.test", headers=inside),
+                        403, "M_FORBIDDEN")
     assert bound(svc) == []
     r = bind_v1(svc, sid, "sec3", "@jean:agent.interieur.test", headers=inside)
     assert r.status_code == 200, r.text
@@ -102,7 +105,12 @@ def test_listed_caller_binds_its_own_users(make_env):
 
 def test_config_errors(cluster, tmp_path):
     for value, why in (('["10.0.0.0/8"]', "mapping"), ('{"hs.test": []}', "non-empty"),
-                       ('{"hs.test": ["10.0.0.0/33"]}', "CIDR"), ('{"a b": ["10.0.0.1"]}', "homeserver name")):
+                       ('{"hs.test": ["10.0.0.0/33"]}', "CIDR"), ('{"a b": ["10.0.0.1"]}', "homeserver name"),
+                       # Everyone as a homeserver's network would reopen the v1 calls to all.
+                       ('{"hs.test": ["0.0.0.0/0"]}', "at most a /8"),
+                       ('{"hs.test": ["10.0.0.1", "::/0"]}', "at most a /8"),
+                       ('{"hs.test": ["2001:db8::/31"]}', "at most a /8"),
+                       ('{"HS.test": ["10.0.0.1"]}', "lower case")):
         svc = harness.Service(cluster, migrate=False, config=f"legacy:\n  homeservers: {value}\n")
         r = svc.run("check-config")
         assert r.returncode == 1 and "legacy.homeservers" in r.stderr and why in r.stderr, r.stderr
