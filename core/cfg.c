@@ -64,8 +64,13 @@ static const struct cfg_key keys[] = {
     { "http.connection_limit", CFG_INT, OFF(http.connection_limit), "1024", 1, 100000, 0, NULL },
     { "http.connection_timeout", CFG_INT, OFF(http.connection_timeout), "30", 1, 3600, 0, NULL },
     { "http.cors_origin", CFG_STRING, OFF(http.cors_origin), "*", 1, 255, 0, NULL },
-    { "http.max_body_bytes", CFG_INT, OFF(http.max_body_bytes), "65536", 1024, 67108864, 0, NULL },
+    { "http.max_body_bytes", CFG_INT, OFF(http.max_body_bytes), "1048576", 1024, 67108864, 0,
+      NULL },
+    { "http.max_connections_per_ip", CFG_INT, OFF(http.max_connections_per_ip), "64", 0, 100000, 0,
+      NULL },
     { "http.port", CFG_INT, OFF(http.port), "8090", 1, 65535, 0, NULL },
+    { "http.public_metrics", CFG_BOOL, OFF(http.public_metrics), "false", 0, 0, 0, NULL },
+    { "http.request_timeout", CFG_INT, OFF(http.request_timeout), "15", 1, 3600, 0, NULL },
     { "http.shutdown_timeout", CFG_INT, OFF(http.shutdown_timeout), "10", 0, 600, 0, NULL },
     { "http.trusted_proxies", CFG_JSON, OFF(http.trusted_proxies), "[]", 0, 0, 0,
       net_check_cidr_list },
@@ -150,6 +155,7 @@ struct load {
     const char *path;
     struct cfg *cfg;
     bool seen[N_KEYS];
+    size_t line[N_KEYS]; /* where the file set each key, 0 = not there */
     char *err;
 };
 
@@ -327,6 +333,7 @@ set_from_node(struct load *ld,
         return;
     }
     ld->seen[k - keys] = true;
+    ld->line[k - keys] = val->start_mark.line + 1;
     if (k->type == CFG_JSON) {
         json_t *j = yaml_to_json(ld, doc, val, name);
 
@@ -816,6 +823,31 @@ check_sync_sources(const json_t *v)
     return NULL;
 }
 
+/* Bytes of a lookup body per sha256 hash: 43 characters of base64, quotes, a comma. */
+#define LOOKUP_BYTES_PER_HASH 47
+
+/* Keys whose values must agree with each other. */
+static void
+check_agreement(struct load *ld)
+{
+    const struct cfg *c = ld->cfg;
+    long need = c->lookup.max_addresses * LOOKUP_BYTES_PER_HASH + 1024;
+
+    if (c->http.max_body_bytes < need) {
+        const struct cfg_key *k = find_key("http.max_body_bytes", strlen("http.max_body_bytes"));
+        size_t line = k != NULL ? ld->line[k - keys] : 0;
+        char where[32] = "";
+
+        if (line > 0) {
+            snprintf(where, sizeof(where), ":%zu", line);
+        }
+        snprintf(ld->err, CFG_ERR_SIZE,
+                 "%.160s%s: http.max_body_bytes: %ld bytes cannot hold a lookup of "
+                 "lookup.max_addresses (%ld) hashes: at least %ld",
+                 ld->path, where, c->http.max_body_bytes, c->lookup.max_addresses, need);
+    }
+}
+
 int
 cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE])
 {
@@ -833,6 +865,9 @@ cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE])
     parse_file(&ld);
     if (err[0] == '\0') {
         apply_env(&ld);
+    }
+    if (err[0] == '\0') {
+        check_agreement(&ld);
     }
     if (err[0] != '\0') {
         cfg_free(ld.cfg);

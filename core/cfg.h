@@ -26,8 +26,11 @@ struct cfg_http {
     long threads; /* 0 = four per CPU */
     long max_body_bytes;
     long connection_limit;
-    long connection_timeout; /* seconds of idleness before a connection is closed */
-    long shutdown_timeout;   /* seconds in-flight requests get on SIGTERM */
+    long connection_timeout;     /* seconds of idleness before a connection is closed */
+    long request_timeout;        /* seconds a request's head and body may take; 0 = no limit */
+    long max_connections_per_ip; /* 0 = no limit */
+    long public_metrics;         /* /metrics on the public listener too */
+    long shutdown_timeout;       /* seconds in-flight requests get on SIGTERM */
     char *cors_origin;
     json_t *trusted_proxies; /* CIDRs whose X-Forwarded-For is believed */
 };
