@@ -52,7 +52,8 @@ enum fetch_status fetch_request(const char *url,
 
 void fetch_result_clear(struct fetch_result *res);
 
-/** Whether a numeric address (text) is loopback, private, link-local or otherwise not public. */
+/** Whether a numeric address (text) is not global unicast (net_addr_is_global), or not an
+ *  address at all. */
 bool fetch_address_is_private(const char *addr);
 
 /** URL-escapes s. @return a new string owned by the caller */
