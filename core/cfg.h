@@ -46,6 +46,8 @@ struct cfg_ratelimit {
     long request_token_ip_burst, request_token_ip_interval_ms;
     long lookup_user_burst, lookup_user_interval_ms;
     long lookup_ip_burst, lookup_ip_interval_ms;
+    long register_ip_burst, register_ip_interval_ms;
+    long unbind_ip_burst, unbind_ip_interval_ms;
 };
 
 struct cfg_server {
@@ -72,7 +74,8 @@ struct cfg_account {
     json_t *allowed_homeservers; /* [server name, ...]; empty = any */
     long allow_private_addresses;
     long tls_verify;
-    long request_timeout; /* seconds */
+    long request_timeout;      /* seconds */
+    long max_concurrent_calls; /* calls to homeservers HTTP threads wait on; 0 = a quarter */
 };
 
 struct cfg_invites {

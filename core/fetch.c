@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,35 @@ struct call {
     bool refused;
     bool too_large;
 };
+
+static atomic_long max_calls;    /* 0 = no bound */
+static atomic_long calls_in_use; /* slots taken */
+
+void
+fetch_set_max_calls(long n)
+{
+    atomic_store(&max_calls, n > 0 ? n : 0);
+}
+
+bool
+fetch_slot_take(void)
+{
+    long max = atomic_load(&max_calls);
+    long cur = atomic_load(&calls_in_use);
+
+    do {
+        if (max > 0 && cur >= max) {
+            return false;
+        }
+    } while (!atomic_compare_exchange_weak(&calls_in_use, &cur, cur + 1));
+    return true;
+}
+
+void
+fetch_slot_release(void)
+{
+    atomic_fetch_sub(&calls_in_use, 1);
+}
 
 void
 fetch_global_init(void)
