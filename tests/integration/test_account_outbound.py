@@ -13,7 +13,6 @@ from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
 
 V2 = "/_matrix/identity/v2"
-THREADS = 2  # as the harness configures
 SLOTS = 1
 REGISTERS = 8
 
@@ -41,35 +40,35 @@ def test_hanging_homeserver_leaves_threads_for_others(cluster):
               f"  request_timeout: 60\n  max_concurrent_calls: {SLOTS}\n")
     try:
         with harness.Service(cluster, config=config) as svc:
-            results = [None] * REGISTERS
+            held = [None] * SLOTS
 
             def register(i):
-                try:
-                    results[i] = requests.post(svc.url(V2 + "/account/register"),
-                                               json=register_body(hs, f"@u{i}:hs.test"), timeout=90)
-                except requests.RequestException as e:
-                    results[i] = e
+                held[i] = requests.post(svc.url(V2 + "/account/register"),
+                                        json=register_body(hs, f"@held{i}:hs.test"), timeout=90)
 
-            workers = [threading.Thread(target=register, args=(i,)) for i in range(REGISTERS)]
-            for t in workers:
-                t.start()
             calls = lambda: [q for q in hs.requests if q[1].endswith("/openid/userinfo")]
-            assert wait_for(lambda: len(calls()) >= SLOTS), hs.requests
-            # Those beyond the bound were answered at once, while the others still hang.
-            busy = lambda: [r for r in results if isinstance(r, requests.Response)]
-            assert wait_for(lambda: len(busy()) >= REGISTERS - SLOTS), results
-            for r in busy():
+            workers = []
+            for i in range(SLOTS):  # one at a time: each is waiting on the homeserver
+                workers.append(threading.Thread(target=register, args=(i,)))
+                workers[-1].start()
+                assert wait_for(lambda: len(calls()) == i + 1), hs.requests
+            # Every slot is taken: further registers are answered at once, and health
+            # probes keep answering, while the held ones wait on the homeserver.
+            for i in range(REGISTERS - SLOTS):
+                r = requests.post(svc.url(V2 + "/account/register"),
+                                  json=register_body(hs, f"@u{i}:hs.test"), timeout=10)
                 assert_matrix_error(r, 503, "M_UNKNOWN")
                 assert r.json()["retry_after_ms"] > 0
-            # Health probes keep answering meanwhile (every worker thread but the held ones).
-            for _ in range(3 * THREADS):
                 assert requests.get(svc.url("/health"), timeout=10).status_code == 200
-            assert len(calls()) == SLOTS  # no more than the bound ever reached the homeserver
+            assert len(calls()) == SLOTS  # no more than the bound reached the homeserver
             hs.hold.set()
             for t in workers:
                 t.join(60)
-            ok = [r for r in results if isinstance(r, requests.Response) and r.status_code == 200]
-            assert len(ok) == SLOTS, results
+            assert all(r is not None and r.status_code == 200 for r in held), held
+            # Slots are given back: a register goes through again.
+            r = requests.post(svc.url(V2 + "/account/register"), json=register_body(hs, "@after:hs.test"),
+                              timeout=10)
+            assert r.status_code == 200, r.text
     finally:
         hs.close()
 
