@@ -24,6 +24,7 @@ database:
 http:
   port: $port
   threads: ${THREADS:-0}
+  max_connections_per_ip: 0 # every connection of the load generator comes from one address
 keys:
   signing_key_file: $work/signing.key
 mail:

@@ -72,6 +72,18 @@ wait_for_stop(void)
     }
 }
 
+/* account.max_concurrent_calls, or a quarter of the public listener's worker threads. */
+static long
+max_outbound_calls(const struct cfg *cfg)
+{
+    long threads = cfg->http.threads > 0 ? cfg->http.threads : 4 * (long)util_cpu_count();
+
+    if (cfg->account.max_concurrent_calls > 0) {
+        return cfg->account.max_concurrent_calls;
+    }
+    return threads / 4 > 0 ? threads / 4 : 1;
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
@@ -123,6 +135,7 @@ cmd_serve(int argc, char **argv)
     }
     http_set_auth(enr_authenticate);
     fetch_global_init();
+    fetch_set_max_calls(max_outbound_calls(cfg));
     if (mail_sender_start(cfg) != 0 || enr_onbind_start() != 0) {
         goto cleanup;
     }

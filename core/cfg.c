@@ -54,6 +54,8 @@ static const struct cfg_key keys[] = {
     { "account.allowed_homeservers", CFG_JSON, OFF(account.allowed_homeservers), "[]", 0, 0, 0,
       check_string_list },
     { "account.homeservers", CFG_JSON, OFF(account.homeservers), "{}", 0, 0, 0, check_string_map },
+    { "account.max_concurrent_calls", CFG_INT, OFF(account.max_concurrent_calls), "0", 0, 1024, 0,
+      NULL },
     { "account.request_timeout", CFG_INT, OFF(account.request_timeout), "10", 1, 120, 0, NULL },
     { "account.tls_verify", CFG_BOOL, OFF(account.tls_verify), "true", 0, 0, 0, NULL },
     { "database.connect_timeout", CFG_INT, OFF(database.connect_timeout), "5", 1, 300, 0, NULL },
@@ -66,8 +68,13 @@ static const struct cfg_key keys[] = {
     { "http.connection_limit", CFG_INT, OFF(http.connection_limit), "1024", 1, 100000, 0, NULL },
     { "http.connection_timeout", CFG_INT, OFF(http.connection_timeout), "30", 1, 3600, 0, NULL },
     { "http.cors_origin", CFG_STRING, OFF(http.cors_origin), "*", 1, 255, 0, NULL },
-    { "http.max_body_bytes", CFG_INT, OFF(http.max_body_bytes), "65536", 1024, 67108864, 0, NULL },
+    { "http.max_body_bytes", CFG_INT, OFF(http.max_body_bytes), "1048576", 1024, 67108864, 0,
+      NULL },
+    { "http.max_connections_per_ip", CFG_INT, OFF(http.max_connections_per_ip), "64", 0, 100000, 0,
+      NULL },
     { "http.port", CFG_INT, OFF(http.port), "8090", 1, 65535, 0, NULL },
+    { "http.public_metrics", CFG_BOOL, OFF(http.public_metrics), "false", 0, 0, 0, NULL },
+    { "http.request_timeout", CFG_INT, OFF(http.request_timeout), "15", 1, 3600, 0, NULL },
     { "http.shutdown_timeout", CFG_INT, OFF(http.shutdown_timeout), "10", 0, 600, 0, NULL },
     { "http.trusted_proxies", CFG_JSON, OFF(http.trusted_proxies), "[]", 0, 0, 0,
       net_check_cidr_list },
@@ -105,6 +112,10 @@ static const struct cfg_key keys[] = {
       NULL },
     { "ratelimit.lookup_user_interval_ms", CFG_INT, OFF(ratelimit.lookup_user_interval_ms), "100",
       1, 86400000, 0, NULL },
+    { "ratelimit.register_ip_burst", CFG_INT, OFF(ratelimit.register_ip_burst), "20", 1, 1000000, 0,
+      NULL },
+    { "ratelimit.register_ip_interval_ms", CFG_INT, OFF(ratelimit.register_ip_interval_ms), "3000",
+      1, 86400000, 0, NULL },
     { "ratelimit.request_token_address_burst", CFG_INT, OFF(ratelimit.request_token_address_burst),
       "5", 1, 1000000, 0, NULL },
     { "ratelimit.request_token_address_interval_ms", CFG_INT,
@@ -117,6 +128,10 @@ static const struct cfg_key keys[] = {
       1, 1000000, 0, NULL },
     { "ratelimit.request_token_user_interval_ms", CFG_INT,
       OFF(ratelimit.request_token_user_interval_ms), "60000", 1, 86400000, 0, NULL },
+    { "ratelimit.unbind_ip_burst", CFG_INT, OFF(ratelimit.unbind_ip_burst), "100", 1, 1000000, 0,
+      NULL },
+    { "ratelimit.unbind_ip_interval_ms", CFG_INT, OFF(ratelimit.unbind_ip_interval_ms), "100", 1,
+      86400000, 0, NULL },
     { "routing.annuaire_servers", CFG_JSON, OFF(routing.annuaire_servers), "[]", 0, 0, 0,
       check_string_list },
     { "routing.enrollment_gate", CFG_BOOL, OFF(routing.enrollment_gate), "true", 0, 0, 0, NULL },
@@ -154,6 +169,7 @@ struct load {
     const char *path;
     struct cfg *cfg;
     bool seen[N_KEYS];
+    size_t line[N_KEYS]; /* where the file set each key, 0 = not there */
     char *err;
 };
 
@@ -331,6 +347,7 @@ set_from_node(struct load *ld,
         return;
     }
     ld->seen[k - keys] = true;
+    ld->line[k - keys] = val->start_mark.line + 1;
     if (k->type == CFG_JSON) {
         json_t *j = yaml_to_json(ld, doc, val, name);
 
@@ -859,6 +876,31 @@ check_sync_sources(const json_t *v)
     return NULL;
 }
 
+/* Bytes of a lookup body per sha256 hash: 43 characters of base64, quotes, a comma. */
+#define LOOKUP_BYTES_PER_HASH 47
+
+/* Keys whose values must agree with each other. */
+static void
+check_agreement(struct load *ld)
+{
+    const struct cfg *c = ld->cfg;
+    long need = c->lookup.max_addresses * LOOKUP_BYTES_PER_HASH + 1024;
+
+    if (c->http.max_body_bytes < need) {
+        const struct cfg_key *k = find_key("http.max_body_bytes", strlen("http.max_body_bytes"));
+        size_t line = k != NULL ? ld->line[k - keys] : 0;
+        char where[32] = "";
+
+        if (line > 0) {
+            snprintf(where, sizeof(where), ":%zu", line);
+        }
+        snprintf(ld->err, CFG_ERR_SIZE,
+                 "%.160s%s: http.max_body_bytes: %ld bytes cannot hold a lookup of "
+                 "lookup.max_addresses (%ld) hashes: at least %ld",
+                 ld->path, where, c->http.max_body_bytes, c->lookup.max_addresses, need);
+    }
+}
+
 int
 cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE])
 {
@@ -876,6 +918,9 @@ cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE])
     parse_file(&ld);
     if (err[0] == '\0') {
         apply_env(&ld);
+    }
+    if (err[0] == '\0') {
+        check_agreement(&ld);
     }
     if (err[0] != '\0') {
         cfg_free(ld.cfg);

@@ -26,8 +26,11 @@ struct cfg_http {
     long threads; /* 0 = four per CPU */
     long max_body_bytes;
     long connection_limit;
-    long connection_timeout; /* seconds of idleness before a connection is closed */
-    long shutdown_timeout;   /* seconds in-flight requests get on SIGTERM */
+    long connection_timeout;     /* seconds of idleness before a connection is closed */
+    long request_timeout;        /* seconds a request's head and body may take; 0 = no limit */
+    long max_connections_per_ip; /* 0 = no limit */
+    long public_metrics;         /* /metrics on the public listener too */
+    long shutdown_timeout;       /* seconds in-flight requests get on SIGTERM */
     char *cors_origin;
     json_t *trusted_proxies; /* CIDRs whose X-Forwarded-For is believed */
 };
@@ -43,6 +46,8 @@ struct cfg_ratelimit {
     long request_token_ip_burst, request_token_ip_interval_ms;
     long lookup_user_burst, lookup_user_interval_ms;
     long lookup_ip_burst, lookup_ip_interval_ms;
+    long register_ip_burst, register_ip_interval_ms;
+    long unbind_ip_burst, unbind_ip_interval_ms;
 };
 
 struct cfg_server {
@@ -69,7 +74,8 @@ struct cfg_account {
     json_t *allowed_homeservers; /* [server name, ...]; empty = any */
     long allow_private_addresses;
     long tls_verify;
-    long request_timeout; /* seconds */
+    long request_timeout;      /* seconds */
+    long max_concurrent_calls; /* calls to homeservers HTTP threads wait on; 0 = a quarter */
 };
 
 struct cfg_invites {

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,6 @@
 struct db_conn {
     PGconn *pg;
     bool in_txn;
-    long long last_fail_log_ns;
 };
 
 struct settings {
@@ -34,6 +34,37 @@ static size_t stmt_sizes[MAX_STMT_TABLES];
 static size_t n_stmt_tables;
 static pthread_key_t conn_key;
 static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
+
+/* When the database became unreachable (util_now_ns), 0 while it is reachable: an
+ * outage is logged once when it starts and once when it ends, whatever the number of
+ * threads and requests that meet it. */
+static _Atomic long long outage_since_ns;
+static atomic_long outage_refused;
+
+static void
+outage_begin(const char *why)
+{
+    long long zero = 0;
+    long long now = util_now_ns();
+
+    atomic_fetch_add(&outage_refused, 1);
+    if (atomic_compare_exchange_strong(&outage_since_ns, &zero, now ? now : 1)) {
+        log_warn("db: unavailable: %s (requests get 503 until it is back)", why);
+    } else {
+        log_debug("db: still unavailable: %s", why);
+    }
+}
+
+static void
+outage_end(void)
+{
+    long long since = atomic_exchange(&outage_since_ns, 0);
+
+    if (since != 0) {
+        log_warn("db: available again after %.1fs (%ld failed attempts meanwhile)",
+                 (double)(util_now_ns() - since) / 1e9, atomic_exchange(&outage_refused, 0));
+    }
+}
 
 static const struct db_stmt core_stmts[] = {
     { "db_ping", "SELECT 1" },
@@ -203,22 +234,18 @@ ensure_connected(struct db_conn *c)
         return 0;
     }
     if (c->pg != NULL) {
-        log_warn("db: connection lost, reconnecting");
+        log_info("db: connection lost, reconnecting"); /* an outage is logged if that fails */
         drop(c);
     }
     c->pg = connect_with(settings.conninfo, settings.password, settings.connect_timeout,
                          settings.options);
     if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
-        long long now = util_now_ns();
+        char *msg = c->pg ? xstrdup(PQerrorMessage(c->pg)) : xstrdup("out of memory");
 
         metrics_db_error(METRICS_DB_CONNECT);
-        if (now - c->last_fail_log_ns > 1000000000LL || c->last_fail_log_ns == 0) {
-            char *msg = c->pg ? xstrdup(PQerrorMessage(c->pg)) : xstrdup("out of memory");
-
-            log_warn("db: cannot connect: %s", msg);
-            free(msg);
-            c->last_fail_log_ns = now;
-        }
+        msg[strcspn(msg, "\n")] = '\0';
+        outage_begin(msg);
+        free(msg);
         drop(c);
         return -1;
     }
@@ -227,6 +254,7 @@ ensure_connected(struct db_conn *c)
         drop(c);
         return -1;
     }
+    outage_end();
     return 0;
 }
 
@@ -245,7 +273,7 @@ classify(struct db_conn *c, PGresult *res, const char *what)
     }
     if (PQstatus(c->pg) != CONNECTION_OK) {
         metrics_db_error(METRICS_DB_CONNECT);
-        log_warn("db: %s: connection lost", what);
+        log_info("db: %s: connection lost", what);
         drop(c);
         return DB_HARD;
     }

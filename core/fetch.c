@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +10,43 @@
 
 #include <curl/curl.h>
 
+#include "core/net.h"
+
 struct call {
     const struct fetch_opts *opts;
     struct fetch_result *res;
     bool refused;
     bool too_large;
 };
+
+static atomic_long max_calls;    /* 0 = no bound */
+static atomic_long calls_in_use; /* slots taken */
+
+void
+fetch_set_max_calls(long n)
+{
+    atomic_store(&max_calls, n > 0 ? n : 0);
+}
+
+bool
+fetch_slot_take(void)
+{
+    long max = atomic_load(&max_calls);
+    long cur = atomic_load(&calls_in_use);
+
+    do {
+        if (max > 0 && cur >= max) {
+            return false;
+        }
+    } while (!atomic_compare_exchange_weak(&calls_in_use, &cur, cur + 1));
+    return true;
+}
+
+void
+fetch_slot_release(void)
+{
+    atomic_fetch_sub(&calls_in_use, 1);
+}
 
 void
 fetch_global_init(void)
@@ -29,39 +61,16 @@ fetch_global_cleanup(void)
 }
 
 static bool
-v4_private(const unsigned char *a)
-{
-    return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 100 && (a[1] & 0xc0) == 64) ||
-           (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
-           (a[0] == 192 && a[1] == 168) || (a[0] == 192 && a[1] == 0 && a[2] == 0) ||
-           (a[0] == 198 && (a[1] & 0xfe) == 18) || a[0] >= 224;
-}
-
-static bool
-v6_private(const unsigned char *a)
-{
-    static const unsigned char zero[16] = { 0 };
-    static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-    static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
-
-    if (memcmp(a, zero, 15) == 0) {
-        return true; /* :: and ::1 */
-    }
-    if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0) {
-        return v4_private(a + 12);
-    }
-    return (a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || a[0] == 0xff;
-}
-
-static bool
 sockaddr_private(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET) {
-        return v4_private(
+        return !net_addr_is_global(
+            AF_INET,
             (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr);
     }
     if (sa->sa_family == AF_INET6) {
-        return v6_private(
+        return !net_addr_is_global(
+            AF_INET6,
             (const unsigned char *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
     }
     return true;
@@ -70,15 +79,7 @@ sockaddr_private(const struct sockaddr *sa)
 bool
 fetch_address_is_private(const char *addr)
 {
-    unsigned char buf[16];
-
-    if (inet_pton(AF_INET, addr, buf) == 1) {
-        return v4_private(buf);
-    }
-    if (inet_pton(AF_INET6, addr, buf) == 1) {
-        return v6_private(buf);
-    }
-    return true;
+    return !net_text_is_global(addr);
 }
 
 /* Called by curl just before it connects: the place to refuse an address. */

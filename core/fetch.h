@@ -52,8 +52,19 @@ enum fetch_status fetch_request(const char *url,
 
 void fetch_result_clear(struct fetch_result *res);
 
-/** Whether a numeric address (text) is loopback, private, link-local or otherwise not public. */
+/** Whether a numeric address (text) is not global unicast (net_addr_is_global), or not an
+ *  address at all. */
 bool fetch_address_is_private(const char *addr);
+
+/**
+ * Bounds the calls to homeservers that HTTP worker threads wait on at once, so a
+ * homeserver that never answers holds at most n threads; 0 = no bound. Before serving.
+ */
+void fetch_set_max_calls(long n);
+
+/** Takes one of those slots. @return true when taken (release it), false when all are busy */
+bool fetch_slot_take(void) ANN_MUST_CHECK;
+void fetch_slot_release(void);
 
 /** URL-escapes s. @return a new string owned by the caller */
 char *fetch_escape(const char *s);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,19 @@
 #include "core/net.h"
 #include "core/ratelimit.h"
 
+/*
+ * One open connection, from MHD's NOTIFY_CONNECTION STARTED to CLOSED. MHD's own
+ * timeout restarts with every byte, so a client trickling a request would hold its
+ * slot forever: the sweeper closes a connection whose request head and body have not
+ * arrived by its deadline, however many bytes keep coming.
+ */
+struct conn_track {
+    struct conn_track *prev, *next;
+    MHD_socket fd;                 /* valid until CLOSED, which unlinks under the lock */
+    _Atomic long long deadline_ns; /* 0 while a request is being answered */
+    bool cut;                      /* shut down by the sweeper, MHD closes it next */
+};
+
 struct http_server {
     struct MHD_Daemon *daemon;
     const struct cfg_http *conf;
@@ -25,6 +39,11 @@ struct http_server {
     atomic_bool stopping;
     uint16_t port;
     bool internal; /* serves the ROUTE_INTERNAL routes, and only those */
+    pthread_mutex_t conns_lock;
+    struct conn_track *conns; /* every open connection */
+    pthread_t sweeper;
+    bool sweeping;
+    atomic_bool sweeper_stop;
 };
 
 struct ec_entry {
@@ -75,6 +94,9 @@ queue(struct http_req *r, unsigned status, struct MHD_Response *resp, const char
     MHD_add_response_header(resp, "Access-Control-Allow-Headers", cors_headers);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED && r->match.allow[0] != '\0') {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->match.allow);
+    }
+    if (r->close) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     }
     ok = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
@@ -152,9 +174,10 @@ http_reply_ec_extra(struct http_req *r, enum err_code ec, const char *detail, js
         json_object_update_missing(body, extra);
         json_decref(extra);
     }
-    if (e->status >= 500) {
+    if (e->status >= 500 && ec != E_DB_UNAVAILABLE) {
         log_warn("req=%llu %s", (unsigned long long)r->id, e->name);
     } else if (log_enabled(LOG_LEVEL_DEBUG)) {
+        /* A database outage is logged once by core/db.c, not once per refused request. */
         char esc[LOG_ESC_SIZE];
 
         log_debug("req=%llu %s %s", (unsigned long long)r->id, e->name, log_esc(detail, esc));
@@ -348,6 +371,57 @@ append_body(struct http_req *r, const char *data, size_t len, size_t max)
     return true;
 }
 
+struct framing {
+    int n_length; /* Content-Length headers */
+    int n_coding; /* Transfer-Encoding headers */
+    bool chunked; /* the last Transfer-Encoding is exactly "chunked" */
+};
+
+static enum MHD_Result
+count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct framing *f = cls;
+
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        f->n_length++;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        /* Exactly as MHD reads it: "chunked " is no coding MHD knows, so not allowed. */
+        f->n_coding++;
+        f->chunked = value != NULL && strcasecmp(value, "chunked") == 0;
+    }
+    return MHD_YES;
+}
+
+/*
+ * Whether the body's length is ambiguous: two Content-Length headers (even equal
+ * ones), Content-Length with Transfer-Encoding, or any transfer coding but a lone
+ * "chunked". A proxy in front may read such a request otherwise than we do (request
+ * smuggling): it is refused, and the connection closed.
+ */
+static bool
+framing_ambiguous(struct MHD_Connection *conn)
+{
+    struct framing f = { 0 };
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    return f.n_length > 1 || f.n_coding > 1 || (f.n_coding == 1 && (!f.chunked || f.n_length > 0));
+}
+
+/* Whether this listener serves route: ROUTE_INTERNAL only on the internal one, ROUTE_OPS
+ * there and, with http.public_metrics, on the public one too, the others on the public one. */
+static bool
+route_here(const struct http_server *srv, const struct route *route)
+{
+    if (route->flags & ROUTE_INTERNAL) {
+        return srv->internal;
+    }
+    if (route->flags & ROUTE_OPS) {
+        return srv->internal || srv->conf->public_metrics;
+    }
+    return !srv->internal;
+}
+
 static struct http_req *
 req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, const char *method)
 {
@@ -362,7 +436,7 @@ req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, c
     r->route_index = SIZE_MAX;
     r->route_result = router_match(srv->router, method, url, &r->match);
     if (r->route_result == ROUTER_FOUND &&
-        ((router_at(srv->router, r->match.index)->flags & ROUTE_INTERNAL) != 0) != srv->internal) {
+        !route_here(srv, router_at(srv->router, r->match.index))) {
         r->route_result = ROUTER_NOT_FOUND; /* the other listener's */
     }
     if (r->route_result == ROUTER_FOUND) {
@@ -376,8 +450,33 @@ req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, c
             r->too_large = true;
         }
     }
+    if (framing_ambiguous(conn)) {
+        r->bad_framing = true;
+        r->close = true;
+    }
     atomic_fetch_add(&srv->active, 1);
     return r;
+}
+
+static struct conn_track *
+conn_track_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Moves a connection's deadline: now + http.request_timeout, or none (0). */
+static void
+conn_set_deadline(struct http_server *srv, struct MHD_Connection *conn, bool armed)
+{
+    struct conn_track *t = conn_track_of(conn);
+
+    if (t != NULL && srv->conf->request_timeout > 0) {
+        atomic_store(&t->deadline_ns,
+                     armed ? util_now_ns() + srv->conf->request_timeout * 1000000000LL : 0);
+    }
 }
 
 static enum MHD_Result
@@ -396,6 +495,11 @@ on_request(void *cls,
     if (r == NULL) {
         r = req_new(srv, conn, url, method);
         *con_cls = r;
+        if (r->bad_framing) {
+            r->dispatched = true;
+            conn_set_deadline(srv, conn, false);
+            return (enum MHD_Result)http_reply_ec(r, E_BAD_FRAMING, NULL);
+        }
         if (r->too_large) {
             /* Refuse before reading the body: MHD closes the connection after. */
             r->dispatched = true;
@@ -413,6 +517,7 @@ on_request(void *cls,
         return MHD_YES;
     }
     r->dispatched = true;
+    conn_set_deadline(srv, conn, false); /* the whole request is in: no deadline while answering */
     if (atomic_load(&srv->stopping)) {
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 1);
     }
@@ -453,6 +558,7 @@ on_completed(void *cls,
         return;
     }
     *con_cls = NULL;
+    conn_set_deadline(srv, conn, true); /* the next request on this connection */
     dur = util_now_ns() - r->start_ns;
     metrics_observe_request(r->route_index, r->status, dur);
     if (log_enabled(LOG_LEVEL_INFO)) {
@@ -471,6 +577,79 @@ on_completed(void *cls,
     free(r->body);
     free(r);
     atomic_fetch_sub(&srv->active, 1);
+}
+
+static void
+on_connection(void *cls,
+              struct MHD_Connection *conn,
+              void **socket_context,
+              enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *srv = cls;
+    struct conn_track *t = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+        t = xcalloc(1, sizeof(*t));
+        t->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
+        atomic_store(&t->deadline_ns,
+                     srv->conf->request_timeout > 0
+                         ? util_now_ns() + srv->conf->request_timeout * 1000000000LL
+                         : 0);
+        pthread_mutex_lock(&srv->conns_lock);
+        t->next = srv->conns;
+        if (srv->conns != NULL) {
+            srv->conns->prev = t;
+        }
+        srv->conns = t;
+        pthread_mutex_unlock(&srv->conns_lock);
+        *socket_context = t;
+    } else if (t != NULL) {
+        /* MHD closes the descriptor after this: unlinked, the sweeper cannot touch it. */
+        pthread_mutex_lock(&srv->conns_lock);
+        if (t->prev != NULL) {
+            t->prev->next = t->next;
+        } else {
+            srv->conns = t->next;
+        }
+        if (t->next != NULL) {
+            t->next->prev = t->prev;
+        }
+        pthread_mutex_unlock(&srv->conns_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+/* Four times a second, shuts down the connections past their deadline; MHD sees the
+ * socket end and closes the connection in its own thread. */
+static void *
+sweep(void *p)
+{
+    struct http_server *srv = p;
+
+    while (!atomic_load(&srv->sweeper_stop)) {
+        struct timespec ts = { 0, 250 * 1000 * 1000 };
+        long long now;
+
+        nanosleep(&ts, NULL);
+        now = util_now_ns();
+        pthread_mutex_lock(&srv->conns_lock);
+        for (struct conn_track *t = srv->conns; t != NULL; t = t->next) {
+            long long deadline = atomic_load(&t->deadline_ns);
+
+            if (!t->cut && deadline != 0 && now >= deadline && t->fd != MHD_INVALID_SOCKET) {
+                t->cut = true;
+                shutdown(t->fd, SHUT_RDWR);
+                log_debug("http: a connection did not send its request within %lds: closed",
+                          srv->conf->request_timeout);
+            }
+        }
+        pthread_mutex_unlock(&srv->conns_lock);
+    }
+    return NULL;
 }
 
 static void
@@ -523,22 +702,39 @@ http_start_listener(const struct cfg_http *conf, const struct router *router, bo
     srv->conf = conf;
     srv->router = router;
     srv->internal = internal;
+    pthread_mutex_init(&srv->conns_lock, NULL);
     if (parse_bind(conf->bind_address, conf->port, &ss, &flags) != 0) {
         log_err("http.bind_address %s is not a numeric IPv4 or IPv6 address", conf->bind_address);
+        pthread_mutex_destroy(&srv->conns_lock);
         free(srv);
         return NULL;
     }
+    /* No MHD_OPTION_LISTENING_ADDRESS_REUSE (SO_REUSEPORT): a second instance on a taken
+     * port must fail to start, not share the port and half of the connections. */
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)conf->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_error, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)conf->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)conf->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)conf->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)conf->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_END);
     if (srv->daemon == NULL) {
-        log_err("cannot listen on %s port %ld", conf->bind_address, conf->port);
+        log_err("cannot listen on %s port %ld: is another process using it?", conf->bind_address,
+                conf->port);
+        pthread_mutex_destroy(&srv->conns_lock);
         free(srv);
         return NULL;
+    }
+    if (conf->request_timeout > 0) {
+        if (pthread_create(&srv->sweeper, NULL, sweep, srv) != 0) {
+            log_err("cannot start the connection sweeper");
+            MHD_stop_daemon(srv->daemon);
+            pthread_mutex_destroy(&srv->conns_lock);
+            free(srv);
+            return NULL;
+        }
+        srv->sweeping = true;
     }
     di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : (uint16_t)conf->port;
@@ -581,5 +777,10 @@ http_stop(struct http_server *srv, long timeout_s)
     if (fd != MHD_INVALID_SOCKET) {
         close(fd);
     }
+    if (srv->sweeping) {
+        atomic_store(&srv->sweeper_stop, true);
+        pthread_join(srv->sweeper, NULL);
+    }
+    pthread_mutex_destroy(&srv->conns_lock);
     free(srv);
 }

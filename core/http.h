@@ -46,6 +46,8 @@ struct http_req {
     char *body;
     size_t body_len, body_cap;
     bool too_large;
+    bool bad_framing; /* ambiguous Content-Length / Transfer-Encoding: 400, then closed */
+    bool close;       /* reply with Connection: close */
     bool dispatched;
     unsigned status;          /* status of the queued reply, 0 before */
     struct db_conn *db;       /* this worker thread's connection */

@@ -189,6 +189,6 @@ health_get(struct http_req *r, const json_t *body)
 
 const struct route metrics_routes[] = {
     { "GET", "/health", health_get, 0 },
-    { "GET", "/metrics", metrics_get, 0 },
+    { "GET", "/metrics", metrics_get, ROUTE_OPS },
 };
 const size_t metrics_n_routes = ANN_ARRAY_LEN(metrics_routes);

@@ -23,4 +23,19 @@ bool net_in_list(const char *addr, const json_t *list);
 /** For configuration checks: NULL when v is a list of valid CIDRs, else what is wrong. */
 const char *net_check_cidr_list(const json_t *v);
 
+/**
+ * Whether an address is global unicast, by one table of the IANA special-purpose
+ * address registries (IPv4 and IPv6): loopback, private, shared, link-local,
+ * site-local, unique-local, documentation, benchmarking, multicast, reserved, the
+ * IETF protocol blocks (Teredo, ORCHID, ...) are not; IPv6 outside 2000::/3 is not;
+ * IPv4-mapped (::ffff:0:0/96), IPv4-compatible (::/96), NAT64 (64:ff9b::/96) and
+ * 6to4 (2002::/16) addresses are judged by the IPv4 address they carry.
+ *
+ * @param family  AF_INET (addr: 4 bytes) or AF_INET6 (16 bytes); any other is not global
+ */
+bool net_addr_is_global(int family, const unsigned char *addr);
+
+/** net_addr_is_global on a numeric address text; false when it is not one. */
+bool net_text_is_global(const char *addr);
+
 #endif

@@ -23,6 +23,7 @@ typedef int (*route_handler_fn)(struct http_req *r, const struct json_t *body);
 #define ROUTE_AUTH          4u  /* needs an identity access token (401 M_UNAUTHORIZED) */
 #define ROUTE_NO_TERMS      8u  /* with ROUTE_AUTH: allowed before the terms are accepted */
 #define ROUTE_INTERNAL      16u /* on the internal listener, and only there (404 elsewhere) */
+#define ROUTE_OPS           32u /* on the internal listener; on the public one with http.public_metrics */
 
 struct route {
     const char *method;  /* "GET", "POST", ... */

@@ -140,6 +140,9 @@ enr_account_register_post(struct http_req *r, const json_t *body)
     enum err_code ec;
     int ret;
 
+    if (rs == RS_OK) {
+        rs = enr_limit_register(r);
+    }
     if (rs != RS_OK) {
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
@@ -152,7 +155,13 @@ enr_account_register_post(struct http_req *r, const json_t *body)
     if (!server_allowed(in.matrix_server_name)) {
         return http_reply_ec(r, E_HS_FORBIDDEN, NULL);
     }
+    /* The call may wait request_timeout on a homeserver: only as many at once as
+     * account.max_concurrent_calls, so other requests keep their threads. */
+    if (!fetch_slot_take()) {
+        return enr_reply_hs_busy(r);
+    }
     ec = userinfo(&in, &user_id);
+    fetch_slot_release();
     if (ec != E__COUNT) {
         return http_reply_ec(r, ec, NULL);
     }

@@ -46,12 +46,20 @@ bool enr_client_secret_ok(const char *s);
 bool enr_mxid_ok(const char *s);
 /**
  * Checks a homeserver's X-Matrix signature on an unbind request, and that mxid
- * belongs to the signing server.
- * @return E__COUNT when valid, else the error to answer
+ * belongs to the signing server. The server's keys are fetched (within a
+ * fetch_slot_take slot) unless cached from an earlier fetch, for their validity.
+ * @return E__COUNT when valid, else the error to answer (E_HS_BUSY: no slot free)
  */
 enum err_code enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid);
 /** The limits of endpoints that send mail to address (limits.c). @return RS_OK or replied */
 enum reply_status enr_limit_mail(struct http_req *r, const char *address);
+/** The per-IP limit of account/register. @return RS_OK, RS_REPLIED or RS_FATAL */
+enum reply_status enr_limit_register(struct http_req *r) ANN_MUST_CHECK;
+/** The per-IP limit of 3pid/unbind. @return RS_OK, RS_REPLIED or RS_FATAL */
+enum reply_status enr_limit_unbind(struct http_req *r) ANN_MUST_CHECK;
+/** 503 M_UNKNOWN with retry_after_ms: every slot for homeserver calls is taken
+ *  (fetch_slot_take). @return MHD_YES or MHD_NO */
+int enr_reply_hs_busy(struct http_req *r);
 /** An http(s) URL without blanks or control characters. */
 bool enr_next_link_ok(const char *s);
 /** Whether an http(s) next_link points to a host of validation.next_link_domains (any

@@ -25,3 +25,32 @@ enr_limit_mail(struct http_req *r, const char *address)
     }
     return rs;
 }
+
+/* account/register: each one is a call to a homeserver. */
+enum reply_status
+enr_limit_register(struct http_req *r)
+{
+    const struct cfg_ratelimit *rl = &cfg_get()->ratelimit;
+    const struct rl_limit by_ip = { "register_ip", rl->register_ip_burst,
+                                    rl->register_ip_interval_ms };
+    char ip[64];
+
+    return http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
+}
+
+/* 3pid/unbind: an X-Matrix signature may need the homeserver's keys fetched. */
+enum reply_status
+enr_limit_unbind(struct http_req *r)
+{
+    const struct cfg_ratelimit *rl = &cfg_get()->ratelimit;
+    const struct rl_limit by_ip = { "unbind_ip", rl->unbind_ip_burst, rl->unbind_ip_interval_ms };
+    char ip[64];
+
+    return http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
+}
+
+int
+enr_reply_hs_busy(struct http_req *r)
+{
+    return http_reply_ec_extra(r, E_HS_BUSY, NULL, json_pack("{s:i}", "retry_after_ms", 1000));
+}

@@ -69,6 +69,9 @@ enr_unbind_post(struct http_req *r, const json_t *body)
     enum err_code ec;
     int ret;
 
+    if (rs == RS_OK) {
+        rs = enr_limit_unbind(r);
+    }
     if (rs != RS_OK) {
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
@@ -89,7 +92,7 @@ enr_unbind_post(struct http_req *r, const json_t *body)
     }
     if (ec != E__COUNT) {
         free(norm);
-        return http_reply_ec(r, ec, NULL);
+        return ec == E_HS_BUSY ? enr_reply_hs_busy(r) : http_reply_ec(r, ec, NULL);
     }
     u.medium = medium;
     u.address = norm;

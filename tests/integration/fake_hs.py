@@ -20,6 +20,7 @@ class FakeHomeserver:
         self.onbind = []  # bodies of the 3pid/onbind callbacks received
         self.onbind_status = [200]  # statuses to answer, in turn (the last one repeats)
         self.server_name = None  # set by the test: the name it signs as
+        self.hold = None  # a threading.Event: userinfo waits for it (a homeserver that hangs)
         self.key_id = "ed25519:fake"
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         self.signing_key = Ed25519PrivateKey.generate()
@@ -43,6 +44,8 @@ class FakeHomeserver:
                 if url.path == "/_matrix/key/v2/server":
                     return self.reply(200, hs.server_keys())
                 if url.path == "/_matrix/federation/v1/openid/userinfo":
+                    if hs.hold is not None:
+                        hs.hold.wait(120)
                     token = parse_qs(url.query).get("access_token", [""])[0]
                     if token in hs.tokens:
                         return self.reply(200, {"sub": hs.tokens[token]})
@@ -99,5 +102,7 @@ class FakeHomeserver:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def close(self):
+        if self.hold is not None:
+            self.hold.set()
         self.server.shutdown()
         self.server.server_close()

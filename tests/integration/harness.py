@@ -85,9 +85,11 @@ class Service:
     """annuaire with its own config file, database and port."""
 
     def __init__(self, cluster, db=None, config=None, migrate=True, smtp_port=None, http_extra="",
-                 mail_extra=""):
+                 mail_extra="", public_metrics=True):
         self.cluster = cluster
         self.http_extra = http_extra  # more lines of the http: section
+        if public_metrics:  # most tests read /metrics on the one listener they start
+            self.http_extra = "  public_metrics: true\n" + self.http_extra
         self.mail_extra = mail_extra  # more lines of the mail: section
         self.smtp_port = smtp_port or free_port()  # nothing listens there unless a test starts a sink
         self.db = db or cluster.create_database()

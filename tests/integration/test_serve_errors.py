@@ -20,7 +20,7 @@ def test_wrong_method_is_405(service):
 
 
 def test_body_over_limit_is_413(service):
-    big = b"{" + b" " * 70000 + b"}"  # default limit 65536
+    big = b"{" + b" " * 1048600 + b"}"  # default limit 1048576
     assert_matrix_error(requests.post(service.url("/_matrix/identity/v2"), data=big,
                                       headers={"Content-Type": "application/json"}),
                         413, "M_TOO_LARGE")

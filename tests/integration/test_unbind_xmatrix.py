@@ -62,6 +62,19 @@ def test_signed_unbind(env):
     assert bound(svc) is None
 
 
+def test_keys_fetched_once_for_their_validity(env):
+    svc, hs = env
+    key_fetches = lambda: [q for q in hs.requests if q[1] == "/_matrix/key/v2/server"]
+    assert signed_unbind(svc, hs, BODY).status_code == 200
+    assert signed_unbind(svc, hs, BODY).status_code == 200  # already unbound: still 200
+    assert len(key_fetches()) == 1, hs.requests
+    # A signature by another key under the same id is still refused with the cached key.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    hs.signing_key = Ed25519PrivateKey.generate()
+    assert_matrix_error(signed_unbind(svc, hs, BODY), 403, "M_FORBIDDEN")
+    assert len(key_fetches()) == 1
+
+
 def test_signed_unbind_federation_form(env):
     svc, hs = env
     assert signed_unbind(svc, hs, BODY, dest_key="destination").status_code == 200

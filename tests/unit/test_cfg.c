@@ -40,6 +40,8 @@ test_errors_name_file_line_key(void **state)
         { "secret_twice.yaml",
           "3: database.password_file: database.password is given more than once" },
         { "two_docs.yaml", "4: only one YAML document is allowed" },
+        { "body_too_small.yaml", "4: http.max_body_bytes: 65536 bytes cannot hold a lookup of "
+                                 "lookup.max_addresses (10000) hashes: at least 471024" },
     };
 
     for (size_t i = 0; i < ANN_ARRAY_LEN(cases); i++) {
@@ -78,7 +80,10 @@ test_defaults_from_empty_file(void **state)
     snprintf(path, sizeof(path), "%s/empty.yaml", data_dir);
     assert_int_equal(cfg_load(path, &cfg, err), 0);
     assert_int_equal(cfg->http.port, 8090);
-    assert_int_equal(cfg->http.max_body_bytes, 65536);
+    assert_int_equal(cfg->http.max_body_bytes, 1048576);
+    assert_int_equal(cfg->http.max_connections_per_ip, 64);
+    assert_int_equal(cfg->http.request_timeout, 15);
+    assert_int_equal(cfg->http.public_metrics, 0);
     assert_int_equal(cfg->http.threads, 0);
     assert_string_equal(cfg->http.bind_address, "127.0.0.1");
     assert_null(cfg->database.password);

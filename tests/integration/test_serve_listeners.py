@@ -1,0 +1,41 @@
+"""it.serve.listeners: serve refuses to start on a port another process holds (no
+SO_REUSEPORT sharing), and /metrics is on the internal listener only unless
+http.public_metrics."""
+import subprocess
+
+import requests
+
+import harness
+from harness import assert_matrix_error
+
+
+def test_second_serve_on_a_taken_port_exits(service):
+    proc = subprocess.Popen([harness.BIN, "serve", "-c", service.config_path],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+        raise AssertionError("a second serve started on a taken port:\n" + out)
+    assert proc.returncode != 0, out
+    assert f"cannot listen on 127.0.0.1 port {service.port}" in out, out
+    # The first one is untouched.
+    assert requests.get(service.url("/_matrix/identity/v2"), timeout=10).json() == {}
+
+
+def test_metrics_only_on_the_internal_listener(cluster):
+    iport = harness.free_port()
+    with harness.Service(cluster, public_metrics=False,
+                         config=f"routing:\n  internal_port: {iport}\n") as svc:
+        assert requests.get(svc.url("/health"), timeout=10).status_code == 200
+        assert_matrix_error(requests.get(svc.url("/metrics"), timeout=10), 404, "M_UNRECOGNIZED")
+        r = requests.get(f"http://127.0.0.1:{iport}/metrics", timeout=10)
+        assert r.status_code == 200, r.text
+        assert "annuaire_http_requests_total" in r.text
+
+
+def test_metrics_on_the_public_listener_when_asked(service):
+    # The harness sets http.public_metrics for the tests that read /metrics.
+    r = requests.get(service.url("/metrics"), timeout=10)
+    assert r.status_code == 200 and "annuaire_http_requests_total" in r.text
