@@ -218,32 +218,82 @@ http_query(const struct http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* Every X-Forwarded-For header, joined in the order received ("a, b" and two headers
+ * "a" then "b" mean the same): a proxy may append its own header line rather than
+ * extend the client's. */
+struct xff_join {
+    char text[4096];
+    size_t len;
+    bool seen;
+    bool overflow;
+};
+
+static enum MHD_Result
+xff_append(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct xff_join *j = cls;
+    size_t n = strlen(value);
+
+    (void)kind;
+    if (strcasecmp(key, "X-Forwarded-For") != 0) {
+        return MHD_YES;
+    }
+    if (j->seen) {
+        if (j->len + 1 >= sizeof(j->text)) {
+            j->overflow = true;
+            return MHD_NO;
+        }
+        j->text[j->len++] = ',';
+    }
+    j->seen = true;
+    if (j->len + n + 1 >= sizeof(j->text)) {
+        j->overflow = true;
+        return MHD_NO;
+    }
+    memcpy(j->text + j->len, value, n + 1);
+    j->len += n;
+    return MHD_YES;
+}
+
+static bool
+bare_address(const char *text)
+{
+    unsigned char a[16];
+
+    return inet_pton(AF_INET, text, a) == 1 || inet_pton(AF_INET6, text, a) == 1;
+}
+
 const char *
 http_client_ip(const struct http_req *r, char *buf, size_t size)
 {
     const json_t *trusted = cfg_get() ? cfg_get()->http.trusted_proxies : NULL;
-    const char *xff;
-    char *copy;
+    struct xff_join j = { .len = 0 };
     char *p;
 
     client_address(r->conn, buf, size);
-    if (json_array_size(trusted) == 0 || !net_in_list(buf, trusted) ||
-        (xff = http_header(r, "X-Forwarded-For")) == NULL || strlen(xff) > 4096) {
+    if (json_array_size(trusted) == 0 || !net_in_list(buf, trusted)) {
         return buf;
     }
-    /* Right to left: each hop we trust vouches for the one before it. */
-    copy = xstrdup(xff);
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, xff_append, &j);
+    if (!j.seen) {
+        return buf; /* no header: the proxy's own request (or a host beside it) */
+    }
+    /* Right to left: each hop we trust vouches for the one before it. An entry we
+     * cannot read (too long, a port, a name, a range) leaves the client unknown: the
+     * proxy's own address would hand its networks' rights to whoever sent it. */
+    snprintf(buf, size, "%s", HTTP_CLIENT_UNKNOWN);
+    if (j.overflow) {
+        return buf;
+    }
     for (;;) {
-        char *comma = strrchr(copy, ',');
-        struct net_cidr c;
+        char *comma = strrchr(j.text, ',');
 
-        p = comma ? comma + 1 : copy;
-        while (*p == ' ') {
-            p++;
-        }
-        p[strcspn(p, " ")] = '\0';
-        if (net_cidr_parse(p, &c) != 0) {
-            break; /* garbage: keep the last address we could trust */
+        p = comma ? comma + 1 : j.text;
+        p += strspn(p, " \t");
+        p[strcspn(p, " \t")] = '\0';
+        if (!bare_address(p)) {
+            snprintf(buf, size, "%s", HTTP_CLIENT_UNKNOWN);
+            break;
         }
         snprintf(buf, size, "%s", p);
         if (!net_in_list(buf, trusted) || comma == NULL) {
@@ -251,7 +301,6 @@ http_client_ip(const struct http_req *r, char *buf, size_t size)
         }
         *comma = '\0';
     }
-    free(copy);
     return buf;
 }
 

@@ -111,9 +111,15 @@ http_rate_limit(struct http_req *r, const struct rl_limit *limit, const char *ke
 /** A query string argument (borrowed), or NULL. */
 const char *http_query(const struct http_req *r, const char *name);
 
+/** What http_client_ip gives for a client behind a trusted proxy whose address cannot be
+ * read: in no network, and one rate-limit bucket for all such clients. */
+#define HTTP_CLIENT_UNKNOWN "unknown"
+
 /**
  * The client's IP address: the peer, or, when the peer is one of
- * http.trusted_proxies, the nearest X-Forwarded-For entry that is not.
+ * http.trusted_proxies, the nearest entry of its X-Forwarded-For headers (all of them,
+ * in order) that is not; HTTP_CLIENT_UNKNOWN when an entry on the way is not a bare
+ * address or the headers are over 4 KiB.
  * @return buf
  */
 const char *http_client_ip(const struct http_req *r, char *buf, size_t size);
