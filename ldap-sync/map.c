@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <unistr.h>
+
 #include "core/address.h"
 #include "ldap-sync/internal.h"
 
@@ -23,6 +25,40 @@ lsync_entry_clear(struct lsync_entry *e)
     free(e->mobile);
     free(e->mobile_e164);
     memset(e, 0, sizeof(*e));
+}
+
+/* Values past this many in one mail attribute are left out (and reported). */
+#define MAX_MAILS 64
+
+bool
+lsync_utf8(const char *s, size_t len)
+{
+    return memchr(s, '\0', len) == NULL && u8_check((const uint8_t *)s, len) == NULL;
+}
+
+char *
+lsync_printable(const char *s)
+{
+    size_t len = strlen(s);
+    struct util_buf b = { 0 };
+
+    if (len > 200) {
+        len = 200;
+    }
+    for (size_t i = 0; i < len;) {
+        /* The longest UTF-8 prefix is copied as it is, then one byte escaped. */
+        const uint8_t *bad = u8_check((const uint8_t *)s + i, len - i);
+        size_t good = bad != NULL ? (size_t)((const char *)bad - (s + i)) : len - i;
+
+        util_buf_put(&b, s + i, good);
+        i += good;
+        if (i < len) {
+            util_buf_printf(&b, "\\x%02x", (unsigned char)s[i]);
+            i++;
+        }
+    }
+    util_buf_put(&b, "", 1);
+    return util_buf_take(&b);
 }
 
 static const struct berval *const *
@@ -145,6 +181,49 @@ e164(const char *raw)
     return n >= 8 && n <= 15 ? xstrdup(digits) : NULL;
 }
 
+/* Whether the first value of name is text that PostgreSQL would refuse. */
+static bool
+first_not_utf8(const struct lsync_attr *attrs, size_t n, const char *name)
+{
+    const struct berval *const *v = values_of(attrs, n, name);
+
+    return v != NULL && v[0] != NULL && v[0]->bv_len <= 4096 &&
+           u8_check((const uint8_t *)v[0]->bv_val, v[0]->bv_len) != NULL;
+}
+
+/* The first attribute (or "dn") whose value the entry would store is not UTF-8, or NULL. */
+static const char *
+not_utf8(const struct lsync_attrs *map, const char *dn, const struct lsync_attr *attrs, size_t n)
+{
+    const char *single[] = { map->display_name, map->given_name, map->surname,
+                             map->title,        map->mobile,     map->hidden,
+                             map->disabled,     map->key_kind != LSYNC_KEY_OBJECTGUID ? map->key : NULL };
+
+    if (!lsync_utf8(dn, strlen(dn))) {
+        return "dn";
+    }
+    for (size_t i = 0; i < ANN_ARRAY_LEN(single); i++) {
+        if (single[i] != NULL && first_not_utf8(attrs, n, single[i])) {
+            return single[i];
+        }
+    }
+    for (size_t i = 0; i < map->n_entity; i++) {
+        if (first_not_utf8(attrs, n, map->entity[i])) {
+            return map->entity[i];
+        }
+    }
+    for (size_t m = 0; m < map->n_mail; m++) {
+        const struct berval *const *v = values_of(attrs, n, map->mail[m]);
+
+        for (size_t i = 0; v != NULL && v[i] != NULL && i < MAX_MAILS; i++) {
+            if (u8_check((const uint8_t *)v[i]->bv_val, v[i]->bv_len) != NULL) {
+                return map->mail[m];
+            }
+        }
+    }
+    return NULL;
+}
+
 static char *
 hex(const char *data, size_t len)
 {
@@ -167,13 +246,18 @@ lsync_map(const struct lsync_attrs *map,
           size_t n_attrs,
           struct lsync_entry *out,
           json_t *dropped,
+          const char **bad_attr,
           char *why,
           size_t why_size)
 {
     const struct berval *const *v;
+    const char *bad;
     char *flag;
 
     memset(out, 0, sizeof(*out));
+    if (bad_attr != NULL) {
+        *bad_attr = NULL;
+    }
     switch (known_key != NULL ? LSYNC_KEY_OTHER : (enum lsync_key)map->key_kind) {
     case LSYNC_KEY_DN:
         out->key = xstrdup(dn);
@@ -193,11 +277,29 @@ lsync_map(const struct lsync_attrs *map,
         snprintf(why, why_size, "no usable %s (the stable key)", map->key);
         return -1;
     }
+    if ((bad = not_utf8(map, dn, attrs, n_attrs)) != NULL) {
+        if (bad_attr != NULL) {
+            *bad_attr = bad;
+        }
+        snprintf(why, why_size, "%s: a value that is not UTF-8", bad);
+        return -1;
+    }
     out->dn = xstrdup(dn);
     for (size_t m = 0; m < map->n_mail; m++) {
+        size_t i = 0, more = 0;
+
         v = values_of(attrs, n_attrs, map->mail[m]);
-        for (size_t i = 0; v != NULL && v[i] != NULL && i < 64; i++) {
+        for (; v != NULL && v[i] != NULL && i < MAX_MAILS; i++) {
             add_mail(out, v[i]->bv_val, v[i]->bv_len, dropped);
+        }
+        while (v != NULL && v[i] != NULL && v[i + more] != NULL) {
+            more++;
+        }
+        if (more > 0 && dropped != NULL) {
+            char *what = xasprintf("%zu values of %s past the %dth", more, map->mail[m], MAX_MAILS);
+
+            json_array_append_new(dropped, json_string(what));
+            free(what);
         }
     }
     out->display_name = first_text(attrs, n_attrs, map->display_name);

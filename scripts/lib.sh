@@ -3,7 +3,7 @@
 
 BUILD_PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libpq-dev libldap-dev
     libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libcmocka-dev libpcre2-dev
-    libidn2-dev)
+    libidn2-dev libunistring-dev)
 PG_PACKAGES=(postgresql-15 postgresql-contrib)
 LDAP_PACKAGES=(slapd ldap-utils)
 TEST_PACKAGES=(python3 python3-pytest python3-requests python3-cryptography python3-aiosmtpd clang-format curl openssl

@@ -58,7 +58,7 @@ map(const struct attr_spec *spec,
     lsync_source_from_json(conf, &src);
     build(spec, n, attrs, bv, ptrs);
     assert_int_equal(
-        lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, n, e, dropped, why, sizeof(why)), want_rc);
+        lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, n, e, dropped, NULL, why, sizeof(why)), want_rc);
     json_decref(conf);
 }
 
