@@ -2,7 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
 #include <unistr.h>
 
 #include "core/address.h"
@@ -195,9 +194,12 @@ first_not_utf8(const struct lsync_attr *attrs, size_t n, const char *name)
 static const char *
 not_utf8(const struct lsync_attrs *map, const char *dn, const struct lsync_attr *attrs, size_t n)
 {
-    const char *single[] = { map->display_name, map->given_name, map->surname,
-                             map->title,        map->mobile,     map->hidden,
-                             map->disabled,     map->key_kind != LSYNC_KEY_OBJECTGUID ? map->key : NULL };
+    const char *single[] = {
+        map->display_name, map->given_name,
+        map->surname,      map->title,
+        map->mobile,       map->hidden,
+        map->disabled,     map->key_kind != LSYNC_KEY_OBJECTGUID ? map->key : NULL
+    };
 
     if (!lsync_utf8(dn, strlen(dn))) {
         return "dn";

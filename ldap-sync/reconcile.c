@@ -629,14 +629,13 @@ lsync_stage_apply(struct lsync_stage *st,
                         " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key AND d.kind = 'r'",
                         1, params, NULL, err, err_size) != 0) ||
          /* Absent: missing from now on, or one more read without it. */
-         (st->marks > 0 &&
-          db_plain_exec(st->pg,
-                        "UPDATE annuaire.directory_entries e"
-                        " SET missing_since = coalesce(e.missing_since, now()),"
-                        " missing_runs = e.missing_runs + 1"
-                        " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key"
-                        " AND d.kind IN ('m', 'k')",
-                        1, params, NULL, err, err_size) != 0) ||
+         (st->marks > 0 && db_plain_exec(st->pg,
+                                         "UPDATE annuaire.directory_entries e"
+                                         " SET missing_since = coalesce(e.missing_since, now()),"
+                                         " missing_runs = e.missing_runs + 1"
+                                         " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key"
+                                         " AND d.kind IN ('m', 'k')",
+                                         1, params, NULL, err, err_size) != 0) ||
          (st->backs > 0 &&
           db_plain_exec(st->pg,
                         "UPDATE annuaire.directory_entries e SET missing_since = NULL,"
@@ -682,11 +681,10 @@ lsync_stage_apply(struct lsync_stage *st,
             goto cleanup;
         }
         for (int i = 0; i < PQntuples(res); i++) {
-            json_array_append_new(report, json_pack("{s:s, s:s, s:s, s:i}", "missing",
-                                                    PQgetvalue(res, i, 0), "key",
-                                                    PQgetvalue(res, i, 1), "since",
-                                                    PQgetvalue(res, i, 2), "runs",
-                                                    atoi(PQgetvalue(res, i, 3))));
+            json_array_append_new(
+                report, json_pack("{s:s, s:s, s:s, s:i}", "missing", PQgetvalue(res, i, 0), "key",
+                                  PQgetvalue(res, i, 1), "since", PQgetvalue(res, i, 2), "runs",
+                                  atoi(PQgetvalue(res, i, 3))));
         }
         PQclear(res);
         res = NULL;

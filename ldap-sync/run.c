@@ -34,8 +34,7 @@ report_add(struct run *run, json_t *item)
     }
 }
 
-/* LDIF exports hold organisational units, groups and the like: people only. (An LDAP
- * source says what it wants with its filter.) */
+/* Whether the entry says what it is (a record cut before its objectClass does not). */
 static bool
 has_class(const struct lsync_attr *attrs, size_t n)
 {
@@ -47,6 +46,8 @@ has_class(const struct lsync_attr *attrs, size_t n)
     return false;
 }
 
+/* LDIF exports hold organisational units, groups and the like: people only. (An LDAP
+ * source says what it wants with its filter.) */
 static bool
 is_person(const struct lsync_attr *attrs, size_t n)
 {
@@ -171,9 +172,9 @@ report_rejected(struct run *run, const char *dn, const char *key, const char *at
     free(pdn);
 }
 
-/* Maps and stages one entry. cut_ok: an LDIF record that may have been cut (see
- * on_partial): when it does not map whole, *cut is set and nothing is staged.
- * @return 0 or -1 */
+/* Maps and stages one entry. cut: non-NULL for an LDIF record that may have been cut
+ * (see on_partial): when it does not map whole (no key, or no address), *cut is set and
+ * nothing is staged or reported. @return 0 or -1 */
 static int
 take_entry(struct run *run,
            const char *dn,
@@ -214,8 +215,8 @@ take_entry(struct run *run,
             char *pdn = lsync_printable(dn);
 
             run->dropped++;
-            report_add(run,
-                       json_pack("{s:s, s:s, s:O}", "dropped", pdn, "key", e.key, "values", dropped));
+            report_add(
+                run, json_pack("{s:s, s:s, s:O}", "dropped", pdn, "key", e.key, "values", dropped));
             free(pdn);
         }
         ret = lsync_stage_put(run->st, &e, run->err, sizeof(run->err));
@@ -255,6 +256,7 @@ on_partial(void *ctx,
     struct lsync_entry e;
     char why[256];
     char *reason;
+    int rc = 0;
 
     if (maybe_whole) {
         if (has_class(attrs, n) && !is_person(attrs, n)) {
@@ -273,19 +275,17 @@ on_partial(void *ctx,
     reason = xasprintf("line %lu: the file ends inside this record (a cut export)", line);
     if (dn != NULL &&
         lsync_map(&run->src->attrs, dn, NULL, attrs, n, &e, NULL, NULL, why, sizeof(why)) == 0) {
+        /* The key was read whole: that entry is there, whatever the cut took. */
         report_rejected(run, dn, e.key, NULL, reason);
-        free(reason);
-        int rc = lsync_stage_put_key(run->st, 'p', e.key, run->err, sizeof(run->err));
-
-        lsync_entry_clear(&e);
-        return rc;
+        rc = lsync_stage_put_key(run->st, 'p', e.key, run->err, sizeof(run->err));
+    } else {
+        report_rejected(run, dn, NULL, NULL, reason);
     }
     if (dn != NULL) {
         lsync_entry_clear(&e);
     }
-    report_rejected(run, dn, NULL, NULL, reason);
     free(reason);
-    return 0;
+    return rc;
 }
 
 static int
@@ -372,7 +372,9 @@ run_source(const struct cfg *cfg,
            FILE *err)
 {
     struct run run = { .src = src, .sink = NULL, .report = json_array() };
-    struct lsync_sink sink = { .entry = on_entry, .key = on_key, .ctx = &run, .partial = on_partial };
+    struct lsync_sink sink = {
+        .entry = on_entry, .key = on_key, .ctx = &run, .partial = on_partial
+    };
     char *new_cookie = NULL;
     bool delete_mode = false;
     struct lsync_counts c = { 0 };
@@ -454,11 +456,10 @@ run_source(const struct cfg *cfg,
         outcome = LSYNC_REFUSED;
         goto done;
     }
-    if (lsync_stage_count(run.st, &c, src->grace_runs >= 0 ? src->grace_runs
-                                                           : (int)cfg->sync.removal_grace_runs,
-                          src->grace_seconds >= 0 ? src->grace_seconds
-                                                  : (int)cfg->sync.removal_grace_seconds,
-                          run.err, sizeof(run.err)) != 0) {
+    if (lsync_stage_count(
+            run.st, &c, src->grace_runs >= 0 ? src->grace_runs : (int)cfg->sync.grace_runs,
+            src->grace_seconds >= 0 ? src->grace_seconds : (int)cfg->sync.grace_seconds, run.err,
+            sizeof(run.err)) != 0) {
         goto failed;
     }
     if (!opts->allow_mass_delete && c.live_before > 0 &&
@@ -587,8 +588,7 @@ print_missing(PGconn *pg, const char *source, const char *count, FILE *out)
         PQclear(res);
         return -1;
     }
-    fprintf(out, "  %s entries pending removal (missing from the source, still agents):\n",
-            count);
+    fprintf(out, "  %s entries pending removal (missing from the source, still agents):\n", count);
     for (int i = 0; i < PQntuples(res); i++) {
         fprintf(out, "    %s (key %s): missing since %s, %s run(s)\n", PQgetvalue(res, i, 0),
                 PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
@@ -628,8 +628,8 @@ lsync_print_status(PGconn *pg, FILE *out)
                 PQgetvalue(res, i, 6), PQgetvalue(res, i, 7), PQgetvalue(res, i, 8),
                 PQgetvalue(res, i, 9), PQgetvalue(res, i, 10), PQgetvalue(res, i, 13),
                 *PQgetvalue(res, i, 11) ? ": " : "", PQgetvalue(res, i, 11));
-        if (atoll(PQgetvalue(res, i, 12)) > 0 && print_missing(pg, PQgetvalue(res, i, 0),
-                                                               PQgetvalue(res, i, 12), out) != 0) {
+        if (atoll(PQgetvalue(res, i, 12)) > 0 &&
+            print_missing(pg, PQgetvalue(res, i, 0), PQgetvalue(res, i, 12), out) != 0) {
             PQclear(res);
             return -1;
         }

@@ -23,7 +23,7 @@
 
 /* Attributes of one LDIF record, gathered from its "add" modifications; past this many
  * the rest are left out (and reported). */
-#define MAX_ATTRS 256
+#define MAX_ATTRS  256
 /* A record bigger than this is no directory entry. */
 #define MAX_RECORD (16 * 1024 * 1024)
 
@@ -35,7 +35,7 @@ struct reader {
     size_t line_cap;
     unsigned long lineno;
     bool eof;
-    bool cut_line;      /* the file's last line has no line break */
+    bool cut_line;       /* the file's last line has no line break */
     struct util_buf rec; /* the current record's lines, '\n'-terminated */
     unsigned long rec_line;
     size_t last_logical; /* where the record's last logical line starts in rec */
@@ -74,7 +74,11 @@ next_line(struct reader *r)
  * @return true when the record has one
  */
 static bool
-url_value(const char *rec, size_t len, unsigned long first_line, unsigned long *at, char *attr,
+url_value(const char *rec,
+          size_t len,
+          unsigned long first_line,
+          unsigned long *at,
+          char *attr,
           size_t attr_size)
 {
     unsigned long line = first_line;

@@ -225,3 +225,45 @@ def test_grace_in_time(cluster, tmp_path):
     assert env2.sync().returncode == 0
     path2.write_text(agents(19))
     assert "removed=1 unchanged=19 rejected=0 conflicts=0 missing=0" in env2.sync().stdout
+
+
+def test_missing_on_metrics(cluster, tmp_path):
+    path = tmp_path / "culture.ldif"
+    path.write_text(agents(20))
+    env = SyncEnv(cluster, tmp_path, source(path), grace="")
+    assert env.sync().returncode == 0
+    path.write_text(agents(19))
+    assert "missing=1" in env.sync().stdout
+    with env.svc:
+        import requests
+        from harness import metric
+        text = requests.get(env.svc.url("/metrics")).text
+        assert metric(text, "annuaire_sync_last_run_entries", source="culture", kind="missing") == 1
+        assert metric(text, "annuaire_sync_entries", source="culture") == 20
+
+
+def test_exports_as_tools_write_them(cluster, tmp_path):
+    """The reader reads lines itself: what slapcat, ldapsearch and ldifde write still reads
+    the same (version line, comments, folded lines, CRLF, a comment after the last record)."""
+    path = tmp_path / "culture.ldif"
+    env = SyncEnv(cluster, tmp_path, source(path))
+    a, b = entry("a", "u-a", ["a@culture.gouv.fr"]), entry("b", "u-b", ["b@culture.gouv.fr"])
+    folded = ("dn: uid=c,ou=people,dc=culture,dc=gouv,dc=fr\nobjectClass: inetOrgPerson\n"
+              "# a comment inside a record\n#  folded\nentryUUID: u-c\ndisplayName: Jean-Ch\n arles Dupont\n"
+              "mail: c@cul\n ture.gouv.fr\n\n")
+    for text in ("version: 1\n\n" + a + b + folded,
+                 "version: 1\n" + a + b + folded,
+                 "# extended LDIF\n#\n# LDAPv3\n\n" + a + "# search result\n" + b + folded +
+                 "# numEntries: 3\n",
+                 (a + b + folded).replace("\n", "\r\n"),
+                 "\n\n" + a + "\n\n\n" + b + folded.rstrip("\n") + "\n"):
+        path.write_text(text)
+        r = env.sync()
+        assert r.returncode == 0, (text, r.stdout, r.stderr)
+        assert env.sql("SELECT string_agg(key || '=' || (display_name IS NOT NULL)::text || array_to_string(mails, ','),"
+                       " ' ' ORDER BY key) FROM annuaire.directory_entries WHERE deleted_at IS NULL") == \
+            "u-a=falsea@culture.gouv.fr u-b=falseb@culture.gouv.fr u-c=truec@culture.gouv.fr", text
+    assert env.sql("SELECT display_name FROM annuaire.directory_entries WHERE key = 'u-c'") == "Jean-Charles Dupont"
+    # An empty file is no export.
+    path.write_text("")
+    assert env.sync().returncode == 1
