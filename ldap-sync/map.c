@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,29 @@ lsync_entry_clear(struct lsync_entry *e)
 /* Values past this many in one mail attribute are left out (and reported). */
 #define MAX_MAILS 64
 
+/* Whether len bytes at s are UTF-8; most directory values are ASCII, checked first. */
+static bool
+utf8(const char *s, size_t len)
+{
+    size_t i = 0;
+    uint64_t word;
+
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&word, s + i, 8);
+        if ((word & UINT64_C(0x8080808080808080)) != 0) {
+            break;
+        }
+    }
+    while (i < len && (unsigned char)s[i] < 0x80) {
+        i++;
+    }
+    return i == len || u8_check((const uint8_t *)s + i, len - i) == NULL;
+}
+
 bool
 lsync_utf8(const char *s, size_t len)
 {
-    return memchr(s, '\0', len) == NULL && u8_check((const uint8_t *)s, len) == NULL;
+    return memchr(s, '\0', len) == NULL && utf8(s, len);
 }
 
 char *
@@ -75,14 +95,19 @@ values_of(const struct lsync_attr *attrs, size_t n, const char *name)
     return NULL;
 }
 
-/* The first value as text (NULL when absent, empty or holding a NUL byte). */
+/* The first value as text (NULL when absent, empty or holding a NUL byte). A value that
+ * is not UTF-8 is NULL too, and names its attribute in *bad (the first one only). */
 static char *
-first_text(const struct lsync_attr *attrs, size_t n, const char *name)
+first_text(const struct lsync_attr *attrs, size_t n, const char *name, const char **bad)
 {
     const struct berval *const *v = values_of(attrs, n, name);
 
     if (v == NULL || v[0] == NULL || v[0]->bv_len == 0 || v[0]->bv_len > 4096 ||
         memchr(v[0]->bv_val, '\0', v[0]->bv_len) != NULL) {
+        return NULL;
+    }
+    if (!utf8(v[0]->bv_val, v[0]->bv_len)) {
+        *bad = *bad != NULL ? *bad : name;
         return NULL;
     }
     return xstrndup(v[0]->bv_val, v[0]->bv_len);
@@ -180,52 +205,6 @@ e164(const char *raw)
     return n >= 8 && n <= 15 ? xstrdup(digits) : NULL;
 }
 
-/* Whether the first value of name is text that PostgreSQL would refuse. */
-static bool
-first_not_utf8(const struct lsync_attr *attrs, size_t n, const char *name)
-{
-    const struct berval *const *v = values_of(attrs, n, name);
-
-    return v != NULL && v[0] != NULL && v[0]->bv_len <= 4096 &&
-           u8_check((const uint8_t *)v[0]->bv_val, v[0]->bv_len) != NULL;
-}
-
-/* The first attribute (or "dn") whose value the entry would store is not UTF-8, or NULL. */
-static const char *
-not_utf8(const struct lsync_attrs *map, const char *dn, const struct lsync_attr *attrs, size_t n)
-{
-    const char *single[] = {
-        map->display_name, map->given_name,
-        map->surname,      map->title,
-        map->mobile,       map->hidden,
-        map->disabled,     map->key_kind != LSYNC_KEY_OBJECTGUID ? map->key : NULL
-    };
-
-    if (!lsync_utf8(dn, strlen(dn))) {
-        return "dn";
-    }
-    for (size_t i = 0; i < ANN_ARRAY_LEN(single); i++) {
-        if (single[i] != NULL && first_not_utf8(attrs, n, single[i])) {
-            return single[i];
-        }
-    }
-    for (size_t i = 0; i < map->n_entity; i++) {
-        if (first_not_utf8(attrs, n, map->entity[i])) {
-            return map->entity[i];
-        }
-    }
-    for (size_t m = 0; m < map->n_mail; m++) {
-        const struct berval *const *v = values_of(attrs, n, map->mail[m]);
-
-        for (size_t i = 0; v != NULL && v[i] != NULL && i < MAX_MAILS; i++) {
-            if (u8_check((const uint8_t *)v[i]->bv_val, v[i]->bv_len) != NULL) {
-                return map->mail[m];
-            }
-        }
-    }
-    return NULL;
-}
-
 static char *
 hex(const char *data, size_t len)
 {
@@ -253,8 +232,9 @@ lsync_map(const struct lsync_attrs *map,
           size_t why_size)
 {
     const struct berval *const *v;
-    const char *bad;
+    const char *bad = NULL;
     char *flag;
+    char *key;
 
     memset(out, 0, sizeof(*out));
     if (bad_attr != NULL) {
@@ -272,29 +252,30 @@ lsync_map(const struct lsync_attrs *map,
         break;
     case LSYNC_KEY_ENTRYUUID:
     case LSYNC_KEY_OTHER:
-        out->key = known_key ? xstrdup(known_key) : first_text(attrs, n_attrs, map->key);
+        out->key = known_key ? xstrdup(known_key) : first_text(attrs, n_attrs, map->key, &bad);
         break;
     }
-    if (out->key == NULL) {
+    if (out->key == NULL && bad == NULL) {
         snprintf(why, why_size, "no usable %s (the stable key)", map->key);
         return -1;
     }
-    if ((bad = not_utf8(map, dn, attrs, n_attrs)) != NULL) {
-        if (bad_attr != NULL) {
-            *bad_attr = bad;
-        }
-        snprintf(why, why_size, "%s: a value that is not UTF-8", bad);
-        return -1;
+    if (!lsync_utf8(dn, strlen(dn))) {
+        bad = "dn";
     }
-    out->dn = xstrdup(dn);
-    for (size_t m = 0; m < map->n_mail; m++) {
+    /* Every value the entry would store must be UTF-8, as PostgreSQL wants text: one
+     * that is not rejects the entry (it would fail the whole COPY). */
+    for (size_t m = 0; m < map->n_mail && bad == NULL; m++) {
         size_t i = 0, more = 0;
 
         v = values_of(attrs, n_attrs, map->mail[m]);
         for (; v != NULL && v[i] != NULL && i < MAX_MAILS; i++) {
+            if (!utf8(v[i]->bv_val, v[i]->bv_len)) {
+                bad = map->mail[m];
+                break;
+            }
             add_mail(out, v[i]->bv_val, v[i]->bv_len, dropped);
         }
-        while (v != NULL && v[i] != NULL && v[i + more] != NULL) {
+        while (bad == NULL && v != NULL && v[i] != NULL && v[i + more] != NULL) {
             more++;
         }
         if (more > 0 && dropped != NULL) {
@@ -304,21 +285,33 @@ lsync_map(const struct lsync_attrs *map,
             free(what);
         }
     }
-    out->display_name = first_text(attrs, n_attrs, map->display_name);
-    out->given_name = first_text(attrs, n_attrs, map->given_name);
-    out->surname = first_text(attrs, n_attrs, map->surname);
-    out->title = first_text(attrs, n_attrs, map->title);
+    out->dn = xstrdup(dn);
+    out->display_name = first_text(attrs, n_attrs, map->display_name, &bad);
+    out->given_name = first_text(attrs, n_attrs, map->given_name, &bad);
+    out->surname = first_text(attrs, n_attrs, map->surname, &bad);
+    out->title = first_text(attrs, n_attrs, map->title, &bad);
     for (size_t i = 0; i < map->n_entity && out->entity == NULL; i++) {
-        out->entity = first_text(attrs, n_attrs, map->entity[i]);
+        out->entity = first_text(attrs, n_attrs, map->entity[i], &bad);
     }
-    out->mobile = first_text(attrs, n_attrs, map->mobile);
+    out->mobile = first_text(attrs, n_attrs, map->mobile, &bad);
     out->mobile_e164 = out->mobile ? e164(out->mobile) : NULL;
-    flag = first_text(attrs, n_attrs, map->hidden);
+    flag = first_text(attrs, n_attrs, map->hidden, &bad);
     out->hidden = flag != NULL && (strcasecmp(flag, "true") == 0 || strcmp(flag, "1") == 0 ||
                                    strcasecmp(flag, "yes") == 0);
     free(flag);
-    flag = first_text(attrs, n_attrs, map->disabled);
+    flag = first_text(attrs, n_attrs, map->disabled, &bad);
     out->disabled = flag != NULL && (strtol(flag, NULL, 10) & 2) != 0; /* ACCOUNTDISABLE */
     free(flag);
+    if (bad != NULL) {
+        key = out->key; /* kept for the report */
+        out->key = NULL;
+        lsync_entry_clear(out);
+        out->key = key;
+        if (bad_attr != NULL) {
+            *bad_attr = bad;
+        }
+        snprintf(why, why_size, "%s: a value that is not UTF-8", bad);
+        return -1;
+    }
     return 0;
 }

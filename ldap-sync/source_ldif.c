@@ -81,41 +81,53 @@ url_value(const char *rec,
           char *attr,
           size_t attr_size)
 {
+    const char *p = rec, *end = rec + len;
     unsigned long line = first_line;
-    size_t i = 0;
 
-    while (i < len) {
+    while (p < end) {
         unsigned long start = line;
         size_t n = 0;
-        bool colon = false, url = false;
 
-        /* One logical line: its characters up to the one after the first colon. */
-        for (; i < len; i++) {
-            char ch = rec[i];
-
-            if (ch == '\n') {
-                line++;
-                if (i + 1 < len && rec[i + 1] == ' ') {
-                    i++; /* a folded line goes on */
+        /* The attribute description, up to the colon. */
+        while (p < end && *p != ':') {
+            if (*p == '\n') {
+                if (p + 1 < end && p[1] == ' ') {
+                    line++;
+                    p += 2; /* a folded line goes on */
                     continue;
                 }
-                i++;
-                break;
+                break; /* no colon: the parser says what is wrong */
             }
-            if (colon) {
-                url = url || (n == 0 && ch == '<');
-                n = 1; /* only the first character after the colon counts */
-            } else if (ch == ':') {
-                colon = true;
-                attr[n < attr_size ? n : attr_size - 1] = '\0';
-                n = 0;
-            } else if (n + 1 < attr_size) {
-                attr[n++] = ch;
+            if (n + 1 < attr_size) {
+                attr[n++] = *p;
+            }
+            p++;
+        }
+        attr[n] = '\0';
+        if (p < end && *p == ':') {
+            p++;
+            while (p + 1 < end && p[0] == '\n' && p[1] == ' ') {
+                line++;
+                p += 2;
+            }
+            if (p < end && *p == '<') {
+                *at = start;
+                return true;
             }
         }
-        if (url) {
-            *at = start;
-            return true;
+        /* The rest of the logical line. */
+        for (;;) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+            if (nl == NULL) {
+                p = end;
+                break;
+            }
+            line++;
+            p = nl + 1;
+            if (p >= end || *p != ' ') {
+                break;
+            }
         }
     }
     return false;
@@ -178,7 +190,8 @@ end_record(struct reader *r, bool last)
     }
     util_buf_put(&r->rec, "", 1); /* NUL-terminated for the parser, not counted below */
     r->rec.len--;
-    if (url_value(r->rec.p, r->rec.len, r->rec_line, &at, attr, sizeof(attr))) {
+    if (memchr(r->rec.p, '<', r->rec.len) != NULL && /* most records have none */
+        url_value(r->rec.p, r->rec.len, r->rec_line, &at, attr, sizeof(attr))) {
         char esc[LOG_ESC_SIZE];
 
         snprintf(r->err, r->err_size,
@@ -283,8 +296,8 @@ lsync_read_ldif(const char *path, struct lsync_sink *sink, char *err, size_t err
             ret = -1;
             break;
         }
-        util_buf_put(&r.rec, r.line, (size_t)len);
-        util_buf_put(&r.rec, "\n", 1);
+        r.line[len] = '\n'; /* in place of the NUL: one copy of the line and its end */
+        util_buf_put(&r.rec, r.line, (size_t)len + 1);
     }
     if (ret == 0 && ferror(r.f)) {
         snprintf(err, err_size, "%s: line %lu: cannot read the file", path, r.lineno);
