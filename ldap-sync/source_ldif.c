@@ -36,6 +36,7 @@ struct reader {
     unsigned long lineno;
     bool eof;
     bool cut_line;       /* the file's last line has no line break */
+    bool rec_cut;        /* ... and it is the current record's last line */
     struct util_buf rec; /* the current record's lines, '\n'-terminated */
     unsigned long rec_line;
     size_t last_logical; /* where the record's last logical line starts in rec */
@@ -200,7 +201,7 @@ end_record(struct reader *r, bool last)
                  r->path, at, log_esc(attr, esc));
         return -1;
     }
-    if (!(last && r->cut_line)) {
+    if (!(last && r->rec_cut)) {
         rc = parse_record(r->rec.p, r->rec.len, r->rec_line, &lr);
         if (rc == 1) {
             return 0;
@@ -296,6 +297,7 @@ lsync_read_ldif(const char *path, struct lsync_sink *sink, char *err, size_t err
             ret = -1;
             break;
         }
+        r.rec_cut = r.cut_line;
         r.line[len] = '\n'; /* in place of the NUL: one copy of the line and its end */
         util_buf_put(&r.rec, r.line, (size_t)len + 1);
     }

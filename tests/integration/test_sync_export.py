@@ -256,7 +256,8 @@ def test_exports_as_tools_write_them(cluster, tmp_path):
                  "# extended LDIF\n#\n# LDAPv3\n\n" + a + "# search result\n" + b + folded +
                  "# numEntries: 3\n",
                  (a + b + folded).replace("\n", "\r\n"),
-                 "\n\n" + a + "\n\n\n" + b + folded.rstrip("\n") + "\n"):
+                 "\n\n" + a + "\n\n\n" + b + folded.rstrip("\n") + "\n",
+                 a + b + folded.rstrip("\n") + "\n# a last comment without a line break"):
         path.write_text(text)
         r = env.sync()
         assert r.returncode == 0, (text, r.stdout, r.stderr)
