@@ -148,7 +148,10 @@ struct lsync_sink {
     size_t attrs_left_out;
 };
 
-/** Reads an LDIF file. @return 0 when every record was read, else -1 with err set */
+/** Reads an LDIF file: each entry to sink->entry, the last record when no blank line
+ *  follows it to sink->partial. A URL value ("attr:< ...") or an include: line refuses the
+ *  whole file before any record is parsed. @return 0 when every record was read, else -1
+ *  with err set */
 int lsync_read_ldif(const char *path, struct lsync_sink *sink, char *err, size_t err_size);
 
 /** Reads an LDAP directory, every base DN, paged; extra_filter (may be NULL) is ANDed
