@@ -14,15 +14,18 @@ static const char usage[] =
     "       annuaire sync -c FILE --status\n\n"
     "Reads each source of sync.sources (a ministry's LDAP directory or LDIF export)\n"
     "and applies it to the annuaire in one transaction per source. A read that fails\n"
-    "changes nothing; a run that would remove more than sync.max_delete_percent of\n"
-    "a source is refused. Exit: 0 success, 3 done with rejected entries, 4 refused,\n"
-    "1 failed.\n\n"
+    "changes nothing; an entry a complete read lacks is missing (pending removal)\n"
+    "until sync.removal_grace_* have passed; a run that would remove more than\n"
+    "sync.max_delete_percent of a source, or reads fewer entries than the source's\n"
+    "min_entries or max_shrink allow, is refused. Exit: 0 success, 3 done with\n"
+    "rejected entries, 4 refused, 1 failed.\n\n"
     "  -c, --config FILE      configuration file (YAML)\n"
     "  -s, --source NAME      only this source\n"
     "      --full             a full read (the only kind of run for now)\n"
     "  -n, --dry-run          say what would change, change nothing\n"
-    "      --allow-mass-delete  go ahead even past the deletion guard\n"
-    "      --status           the last run of each source, then exit\n"
+    "      --allow-mass-delete  go ahead even past the deletion guard and the\n"
+    "                         min_entries/max_shrink checks\n"
+    "      --status           the last run of each source and its pending removals\n"
     "  -h, --help             this help\n";
 
 int

@@ -152,6 +152,9 @@ static const struct cfg_key keys[] = {
       1024, 0, NULL },
     { "sync.max_delete_percent", CFG_INT, OFF(sync.max_delete_percent), "10", 0, 100, 0, NULL },
     { "sync.purge_after_days", CFG_INT, OFF(sync.purge_after_days), "30", 0, 3650, 0, NULL },
+    { "sync.removal_grace_runs", CFG_INT, OFF(sync.grace_runs), "1", 0, 1000, 0, NULL },
+    { "sync.removal_grace_seconds", CFG_INT, OFF(sync.grace_seconds), "3600", 0, 31536000, 0,
+      NULL },
     { "sync.sources", CFG_JSON, OFF(sync.sources), "[]", 0, 0, 0, check_sync_sources },
     { "terms.policies", CFG_JSON, OFF(terms.policies), "{}", 0, 0, 0, check_policies },
     { "validation.max_token_tries", CFG_INT, OFF(validation.max_token_tries), "5", 1, 100, 0,
@@ -680,10 +683,17 @@ struct field_shape {
 };
 
 static const struct field_shape source_fields[] = {
-    { "name", SH_TEXT, 1, 64 },         { "ministry", SH_TEXT, 1, 255 },
-    { "priority", SH_INT, 0, 1000000 }, { "ldif", SH_TEXT, 1, 4096 },
-    { "ldap", SH_MAP, 0, 0 },           { "schema", SH_TEXT, 1, 32 },
+    { "name", SH_TEXT, 1, 64 },
+    { "ministry", SH_TEXT, 1, 255 },
+    { "priority", SH_INT, 0, 1000000 },
+    { "ldif", SH_TEXT, 1, 4096 },
+    { "ldap", SH_MAP, 0, 0 },
+    { "schema", SH_TEXT, 1, 32 },
     { "attributes", SH_MAP, 0, 0 },
+    { "removal_grace_runs", SH_INT, 0, 1000 },
+    { "removal_grace_seconds", SH_INT, 0, 31536000 },
+    { "min_entries", SH_INT, 0, 100000000 },
+    { "max_shrink", SH_INT, 0, 100 },
 };
 static const struct field_shape ldap_fields[] = {
     { "urls", SH_LIST, 1, 2048 },

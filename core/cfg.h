@@ -62,6 +62,8 @@ struct cfg_keys {
 struct cfg_sync {
     long max_delete_percent; /* a run removing more of a source is refused */
     long purge_after_days;   /* soft-deleted entries are dropped after this */
+    long grace_runs;         /* an absent entry is removed once absent this many runs more */
+    long grace_seconds;      /* ... and this long after it first went missing */
     json_t *sources;         /* checked list, read by ldap-sync */
 };
 

@@ -61,6 +61,14 @@ struct lsync_source {
     const char *ministry;
     int priority;
     const char *ldif; /* path, or NULL for an LDAP source */
+    /* Removals wait: an entry absent from a complete read is missing, and removed when it
+     * is still absent after grace_runs more complete reads and grace_seconds (-1: the
+     * sync.removal_grace_* value). */
+    int grace_runs, grace_seconds;
+    /* What a complete read looks like: at least min_entries entries (0: any), and at
+     * most max_shrink percent fewer than the last complete read applied (-1: no check). */
+    long min_entries;
+    int max_shrink;
     struct lsync_ldap ldap;
     struct lsync_attrs attrs;
 };
@@ -87,11 +95,15 @@ void lsync_entry_clear(struct lsync_entry *e);
 
 /**
  * Maps an entry (known_key: the key the protocol gave, else NULL: from the
- * attributes). An entry without a stable key is rejected; a value that cannot
- * be used (an invalid mail) is dropped and named in dropped (may be NULL).
- * @param[out] dropped  filled with "mail 'x': why" for each value left out (a mail that has
- *                      no canonical form, core/address.h)
- * @return 0, or -1 with the reason in why
+ * attributes). An entry without a stable key, or with a DN or a value it uses that
+ * is not UTF-8, is rejected; a value that cannot be used (a mail that has no
+ * canonical form, core/address.h; a mail past the 64th of an attribute) is dropped
+ * and named in dropped (may be NULL).
+ * @param[out] dropped  filled with "mail 'x': why" for each value left out
+ * @param[out] bad_attr on -1 for a value that is not UTF-8: the attribute (borrowed
+ *                      from map, or "dn"); else NULL. May be NULL.
+ * @return 0, or -1 with the reason in why; on -1 out->key may still hold the key
+ *         (lsync_entry_clear frees it)
  */
 int lsync_map(const struct lsync_attrs *map,
               const char *dn,
@@ -100,8 +112,16 @@ int lsync_map(const struct lsync_attrs *map,
               size_t n_attrs,
               struct lsync_entry *out,
               json_t *dropped,
+              const char **bad_attr,
               char *why,
               size_t why_size);
+
+/** Whether len bytes at s are UTF-8 (without NUL bytes), as PostgreSQL wants text. */
+bool lsync_utf8(const char *s, size_t len);
+
+/** s as printable UTF-8 text: bytes that are not UTF-8 as \xNN, at most 200 bytes of s.
+ *  @return owned */
+char *lsync_printable(const char *s);
 
 /* What readers hand each entry to, and a way to stop. */
 struct lsync_sink {
@@ -115,9 +135,24 @@ struct lsync_sink {
     /** A key the server says is present ('p', unchanged) or deleted ('d'). @return 0 or -1 */
     int (*key)(void *ctx, char state, const char *key);
     void *ctx;
+    /** LDIF: the file's last record, which no blank line follows. maybe_whole: it parsed
+     *  (attrs are all its attributes), else it was cut (dn NULL when unreadable, attrs
+     *  the lines before the cut). line: where it starts. @return 0 or -1 */
+    int (*partial)(void *ctx,
+                   const char *dn,
+                   unsigned long line,
+                   const struct lsync_attr *attrs,
+                   size_t n,
+                   bool maybe_whole);
+    /** Set by the reader during entry() and partial(): attributes of the entry past the
+     *  reader's limit, left out. */
+    size_t attrs_left_out;
 };
 
-/** Reads an LDIF file. @return 0 when every record was read, else -1 with err set */
+/** Reads an LDIF file: each entry to sink->entry, the last record when no blank line
+ *  follows it to sink->partial. A URL value ("attr:< ...") or an include: line refuses the
+ *  whole file before any record is parsed. @return 0 when every record was read, else -1
+ *  with err set */
 int lsync_read_ldif(const char *path, struct lsync_sink *sink, char *err, size_t err_size);
 
 /** Reads an LDAP directory, every base DN, paged; extra_filter (may be NULL) is ANDed
@@ -154,6 +189,9 @@ int lsync_read_ldap_sync(const struct lsync_ldap *conf,
 /* reconcile.c: one source run inside one transaction on pg. */
 struct lsync_counts {
     long long added, changed, removed, unchanged, rejected, conflicts, live_before;
+    long long missing; /* absent from the read, still live: pending removal */
+    long long dropped; /* values left out (invalid, or past a limit) */
+    long long read;    /* entries a complete read found (-1: not a complete read) */
 };
 
 struct lsync_stage;
@@ -166,10 +204,13 @@ struct lsync_stage *lsync_stage_begin(PGconn *pg,
                                       bool direct_ok,
                                       char *err,
                                       size_t err_size);
+/** The entries read by the last complete read applied, or -1 when none is known. */
+long long lsync_stage_last_read(const struct lsync_stage *st);
 /** Streams one mapped entry into the staging table. @return 0 or -1 (err set) */
 int
 lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, size_t err_size);
-/** Streams a key that is present (state 'p', unchanged) or deleted ('d'). @return 0 or -1 */
+/** Streams a key that is present (state 'p', unchanged) or deleted ('d'). A present key
+ *  means nothing to a source with no entries yet. @return 0 or -1 */
 int lsync_stage_put_key(struct lsync_stage *st,
                         char state,
                         const char *key,
@@ -183,8 +224,15 @@ bool lsync_stage_duplicate(const struct lsync_stage *st);
 bool lsync_stage_full_due(const struct lsync_stage *st);
 /** The server listed its deletions: keys it did not mention are unchanged, not removed. */
 void lsync_stage_set_delete_mode(struct lsync_stage *st, bool delete_mode);
-/** Ends the COPY and counts what applying would do. @return 0 or -1 */
-int lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, size_t err_size);
+/** Ends the COPY and counts what applying would do; entries absent from a complete
+ *  read become missing, and are removed once past the grace (grace_runs, grace_seconds).
+ *  @return 0 or -1 */
+int lsync_stage_count(struct lsync_stage *st,
+                      struct lsync_counts *c,
+                      int grace_runs,
+                      int grace_seconds,
+                      char *err,
+                      size_t err_size);
 /** Applies, lists the conflicts, stores new_cookie (may be NULL), records
  *  the run and commits. @return 0 or -1 */
 int lsync_stage_apply(struct lsync_stage *st,

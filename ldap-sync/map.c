@@ -1,7 +1,9 @@
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistr.h>
 
 #include "core/address.h"
 #include "ldap-sync/internal.h"
@@ -25,6 +27,59 @@ lsync_entry_clear(struct lsync_entry *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* Values past this many in one mail attribute are left out (and reported). */
+#define MAX_MAILS 64
+
+/* Whether len bytes at s are UTF-8; most directory values are ASCII, checked first. */
+static bool
+utf8(const char *s, size_t len)
+{
+    size_t i = 0;
+    uint64_t word;
+
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&word, s + i, 8);
+        if ((word & UINT64_C(0x8080808080808080)) != 0) {
+            break;
+        }
+    }
+    while (i < len && (unsigned char)s[i] < 0x80) {
+        i++;
+    }
+    return i == len || u8_check((const uint8_t *)s + i, len - i) == NULL;
+}
+
+bool
+lsync_utf8(const char *s, size_t len)
+{
+    return memchr(s, '\0', len) == NULL && utf8(s, len);
+}
+
+char *
+lsync_printable(const char *s)
+{
+    size_t len = strlen(s);
+    struct util_buf b = { 0 };
+
+    if (len > 200) {
+        len = 200;
+    }
+    for (size_t i = 0; i < len;) {
+        /* The longest UTF-8 prefix is copied as it is, then one byte escaped. */
+        const uint8_t *bad = u8_check((const uint8_t *)s + i, len - i);
+        size_t good = bad != NULL ? (size_t)((const char *)bad - (s + i)) : len - i;
+
+        util_buf_put(&b, s + i, good);
+        i += good;
+        if (i < len) {
+            util_buf_printf(&b, "\\x%02x", (unsigned char)s[i]);
+            i++;
+        }
+    }
+    util_buf_put(&b, "", 1);
+    return util_buf_take(&b);
+}
+
 static const struct berval *const *
 values_of(const struct lsync_attr *attrs, size_t n, const char *name)
 {
@@ -40,14 +95,19 @@ values_of(const struct lsync_attr *attrs, size_t n, const char *name)
     return NULL;
 }
 
-/* The first value as text (NULL when absent, empty or holding a NUL byte). */
+/* The first value as text (NULL when absent, empty or holding a NUL byte). A value that
+ * is not UTF-8 is NULL too, and names its attribute in *bad (the first one only). */
 static char *
-first_text(const struct lsync_attr *attrs, size_t n, const char *name)
+first_text(const struct lsync_attr *attrs, size_t n, const char *name, const char **bad)
 {
     const struct berval *const *v = values_of(attrs, n, name);
 
     if (v == NULL || v[0] == NULL || v[0]->bv_len == 0 || v[0]->bv_len > 4096 ||
         memchr(v[0]->bv_val, '\0', v[0]->bv_len) != NULL) {
+        return NULL;
+    }
+    if (!utf8(v[0]->bv_val, v[0]->bv_len)) {
+        *bad = *bad != NULL ? *bad : name;
         return NULL;
     }
     return xstrndup(v[0]->bv_val, v[0]->bv_len);
@@ -187,13 +247,19 @@ lsync_map(const struct lsync_attrs *map,
           size_t n_attrs,
           struct lsync_entry *out,
           json_t *dropped,
+          const char **bad_attr,
           char *why,
           size_t why_size)
 {
     const struct berval *const *v;
+    const char *bad = NULL;
     char *flag;
+    char *key;
 
     memset(out, 0, sizeof(*out));
+    if (bad_attr != NULL) {
+        *bad_attr = NULL;
+    }
     switch (known_key != NULL ? LSYNC_KEY_OTHER : (enum lsync_key)map->key_kind) {
     case LSYNC_KEY_DN:
         out->key = xstrdup(dn);
@@ -206,35 +272,66 @@ lsync_map(const struct lsync_attrs *map,
         break;
     case LSYNC_KEY_ENTRYUUID:
     case LSYNC_KEY_OTHER:
-        out->key = known_key ? xstrdup(known_key) : first_text(attrs, n_attrs, map->key);
+        out->key = known_key ? xstrdup(known_key) : first_text(attrs, n_attrs, map->key, &bad);
         break;
     }
-    if (out->key == NULL) {
+    if (out->key == NULL && bad == NULL) {
         snprintf(why, why_size, "no usable %s (the stable key)", map->key);
         return -1;
     }
-    out->dn = xstrdup(dn);
-    for (size_t m = 0; m < map->n_mail; m++) {
+    if (!lsync_utf8(dn, strlen(dn))) {
+        bad = "dn";
+    }
+    /* Every value the entry would store must be UTF-8, as PostgreSQL wants text: one
+     * that is not rejects the entry (it would fail the whole COPY). */
+    for (size_t m = 0; m < map->n_mail && bad == NULL; m++) {
+        size_t i = 0, more = 0;
+
         v = values_of(attrs, n_attrs, map->mail[m]);
-        for (size_t i = 0; v != NULL && v[i] != NULL && i < 64; i++) {
+        for (; v != NULL && v[i] != NULL && i < MAX_MAILS; i++) {
+            if (!utf8(v[i]->bv_val, v[i]->bv_len)) {
+                bad = map->mail[m];
+                break;
+            }
             add_mail(out, v[i]->bv_val, v[i]->bv_len, dropped);
         }
+        while (bad == NULL && v != NULL && v[i] != NULL && v[i + more] != NULL) {
+            more++;
+        }
+        if (more > 0 && dropped != NULL) {
+            char *what = xasprintf("%zu values of %s past the %dth", more, map->mail[m], MAX_MAILS);
+
+            json_array_append_new(dropped, json_string(what));
+            free(what);
+        }
     }
-    out->display_name = first_text(attrs, n_attrs, map->display_name);
-    out->given_name = first_text(attrs, n_attrs, map->given_name);
-    out->surname = first_text(attrs, n_attrs, map->surname);
-    out->title = first_text(attrs, n_attrs, map->title);
+    out->dn = xstrdup(dn);
+    out->display_name = first_text(attrs, n_attrs, map->display_name, &bad);
+    out->given_name = first_text(attrs, n_attrs, map->given_name, &bad);
+    out->surname = first_text(attrs, n_attrs, map->surname, &bad);
+    out->title = first_text(attrs, n_attrs, map->title, &bad);
     for (size_t i = 0; i < map->n_entity && out->entity == NULL; i++) {
-        out->entity = first_text(attrs, n_attrs, map->entity[i]);
+        out->entity = first_text(attrs, n_attrs, map->entity[i], &bad);
     }
-    out->mobile = first_text(attrs, n_attrs, map->mobile);
+    out->mobile = first_text(attrs, n_attrs, map->mobile, &bad);
     out->mobile_e164 = out->mobile ? e164(out->mobile) : NULL;
-    flag = first_text(attrs, n_attrs, map->hidden);
+    flag = first_text(attrs, n_attrs, map->hidden, &bad);
     out->hidden = flag != NULL && (strcasecmp(flag, "true") == 0 || strcmp(flag, "1") == 0 ||
                                    strcasecmp(flag, "yes") == 0);
     free(flag);
-    flag = first_text(attrs, n_attrs, map->disabled);
+    flag = first_text(attrs, n_attrs, map->disabled, &bad);
     out->disabled = flag != NULL && (strtol(flag, NULL, 10) & 2) != 0; /* ACCOUNTDISABLE */
     free(flag);
+    if (bad != NULL) {
+        key = out->key; /* kept for the report */
+        out->key = NULL;
+        lsync_entry_clear(out);
+        out->key = key;
+        if (bad_attr != NULL) {
+            *bad_attr = bad;
+        }
+        snprintf(why, why_size, "%s: a value that is not UTF-8", bad);
+        return -1;
+    }
     return 0;
 }

@@ -10,7 +10,7 @@ static const struct db_stmt stmts[] = {
     { "lsync_metrics",
       "SELECT s.name, s.entries,"
       " extract(epoch FROM r.ended_at)::bigint, r.status, r.added, r.changed, r.removed,"
-      " r.rejected, r.conflicts,"
+      " r.rejected, r.conflicts, r.missing,"
       " (SELECT extract(epoch FROM max(ended_at))::bigint FROM annuaire.sync_runs o"
       "  WHERE o.source = s.name AND o.status IN ('success', 'partial'))"
       " FROM annuaire.sync_sources s LEFT JOIN LATERAL (SELECT * FROM annuaire.sync_runs r"
@@ -20,8 +20,8 @@ static const struct db_stmt stmts[] = {
 static void
 collect(struct util_buf *o, struct db_conn *db)
 {
-    static const char *const counters[] = { "added", "changed", "removed", "rejected",
-                                            "conflicts" };
+    static const char *const counters[] = { "added",    "changed",   "removed",
+                                            "rejected", "conflicts", "missing" };
     PGresult *res = NULL;
 
     if (db_exec(db, "lsync_metrics", 0, NULL, &res) < 0) {
@@ -47,17 +47,17 @@ collect(struct util_buf *o, struct db_conn *db)
                      "that applied.\n"
                      "# TYPE annuaire_sync_last_success_timestamp_seconds gauge\n");
     for (int i = 0; i < PQntuples(res); i++) {
-        if (!PQgetisnull(res, i, 9)) {
+        if (!PQgetisnull(res, i, 10)) {
             util_buf_printf(o, "annuaire_sync_last_success_timestamp_seconds{source=\"%s\"} %s\n",
-                            PQgetvalue(res, i, 0), PQgetvalue(res, i, 9));
+                            PQgetvalue(res, i, 0), PQgetvalue(res, i, 10));
         }
     }
     util_buf_puts(o, "# HELP annuaire_sync_last_run_entries What the last run did, by kind.\n"
                      "# TYPE annuaire_sync_last_run_entries gauge\n");
     for (int i = 0; i < PQntuples(res); i++) {
-        for (int k = 0; k < 5 && !PQgetisnull(res, i, 2); k++) {
+        for (size_t k = 0; k < ANN_ARRAY_LEN(counters) && !PQgetisnull(res, i, 2); k++) {
             util_buf_printf(o, "annuaire_sync_last_run_entries{source=\"%s\",kind=\"%s\"} %s\n",
-                            PQgetvalue(res, i, 0), counters[k], PQgetvalue(res, i, 4 + k));
+                            PQgetvalue(res, i, 0), counters[k], PQgetvalue(res, i, 4 + (int)k));
         }
     }
     PQclear(res);

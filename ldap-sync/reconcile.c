@@ -54,6 +54,9 @@ struct lsync_stage {
     bool delete_mode;     /* the server listed deletions: absent keys are unchanged */
     bool full_due;        /* the last full read is older than ldap.full_every_hours */
     long long entries;    /* live entries after the last applied run */
+    long long last_read;  /* entries the last complete read found, or -1 */
+    long long marks;      /* entries this run finds absent, not yet removed (m and k) */
+    long long backs;      /* missing entries back, unchanged (v) */
     long long staged;     /* rows read into the staging table */
     size_t queued;        /* COPY bytes handed to libpq since its buffer was last empty */
     bool direct;          /* COPY goes straight into directory_entries (first run) */
@@ -102,12 +105,13 @@ lsync_stage_begin(PGconn *pg,
         /* One run of a source at a time, whichever machine starts it. */
         db_plain_exec(pg,
                       "SELECT cookie, last_full_at IS NULL OR last_full_at < now() -"
-                      " make_interval(hours => $2::integer), entries"
+                      " make_interval(hours => $2::integer), entries, coalesce(last_read, -1)"
                       " FROM annuaire.sync_sources WHERE name = $1 FOR UPDATE",
                       2, full_params, &res, err, err_size) != 0 ||
         (st->cookie = PQgetisnull(res, 0, 0) ? NULL : xstrdup(PQgetvalue(res, 0, 0)),
          st->full_due = strcmp(PQgetvalue(res, 0, 1), "t") == 0,
-         st->entries = atoll(PQgetvalue(res, 0, 2)), PQclear(res), 0) ||
+         st->entries = atoll(PQgetvalue(res, 0, 2)), st->last_read = atoll(PQgetvalue(res, 0, 3)),
+         PQclear(res), 0) ||
         db_plain_exec(pg,
                       "DELETE FROM annuaire.directory_entries WHERE source = $1"
                       " AND deleted_at < now() - make_interval(days => $2::integer)",
@@ -361,6 +365,9 @@ lsync_stage_put_key(struct lsync_stage *st, char state, const char *key, char *e
 {
     char s[2] = { state, '\0' };
 
+    if (st->direct && state == 'p') {
+        return 0; /* nothing to keep: the source has no entries yet */
+    }
     if (st->direct) {
         /* Only an incremental read lists keys, and a first run reads everything. */
         snprintf(err, err_size, "the server listed changes to a source with no entries");
@@ -370,6 +377,12 @@ lsync_stage_put_key(struct lsync_stage *st, char state, const char *key, char *e
     copy_field(&st->copy, key, false);
     util_buf_puts(&st->copy, "\t{}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\tf\tf\t-\n");
     return row_done(st, err, err_size);
+}
+
+long long
+lsync_stage_last_read(const struct lsync_stage *st)
+{
+    return st->last_read;
 }
 
 const char *
@@ -397,15 +410,23 @@ lsync_stage_set_delete_mode(struct lsync_stage *st, bool delete_mode)
 }
 
 int
-lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, size_t err_size)
+lsync_stage_count(struct lsync_stage *st,
+                  struct lsync_counts *c,
+                  int grace_runs,
+                  int grace_seconds,
+                  char *err,
+                  size_t err_size)
 {
-    const char *diff_params[] = { st->src->name, st->delete_mode ? "true" : "false" };
+    char runs[16], secs[16];
+    const char *diff_params[] = { st->src->name, st->delete_mode ? "true" : "false", runs, secs };
     char entries[24];
     const char *count_params[] = { st->src->name, diff_params[1], entries };
     PGresult *res = NULL;
     long long dups, twice;
 
     snprintf(entries, sizeof(entries), "%lld", st->entries);
+    snprintf(runs, sizeof(runs), "%d", grace_runs);
+    snprintf(secs, sizeof(secs), "%d", grace_seconds);
     if (flush_copy(st, true, err, err_size) != 0) {
         return -1;
     }
@@ -453,7 +474,11 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
     }
     c->rejected += dups;
     /* One pass over the read and the source's current entries says what each key is:
-     * a (added, or back from a soft delete), c (changed), u (unchanged), r (removed). */
+     * a (added, or back from a soft delete), c (changed), u (unchanged), v (unchanged,
+     * back from missing), r (removed), m (absent: missing from now on), k (still
+     * missing, within the grace), x (nothing to do). An absence is a removal only once
+     * it lasted grace_runs more complete reads and grace_seconds; a deletion the server
+     * lists is one at once. */
     /* A big read joins everything with everything: hash joins, and no time spent on
      * statistics. A small one (an incremental run) gets statistics, so that the planner
      * picks index lookups in a big table. */
@@ -464,35 +489,29 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
         db_plain_exec(
             st->pg,
             "CREATE TEMPORARY TABLE sync_diff ON COMMIT DROP AS"
-            " SELECT coalesce(s.key, e.key) AS key, CASE"
-            "  WHEN s.key IS NULL THEN 'r'"
+            " SELECT s.key, CASE"
             "  WHEN s.state = 'd' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
             "   THEN 'r' ELSE 'x' END"
-            "  WHEN s.state = 'p' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
-            "   THEN 'u' ELSE 'x' END"
-            "  WHEN e.key IS NULL OR e.deleted_at IS NOT NULL THEN 'a'"
-            "  WHEN e.content_hash <> s.content_hash THEN 'c' ELSE 'u' END AS kind"
-            " FROM sync_staging s"
-            /* Deletions listed by the server: what it did not mention is unchanged,
-             * so only what it mentioned is joined. Otherwise what is not in the read
-             * is gone, and every entry of the source is looked at. */
-            " LEFT JOIN (SELECT key, content_hash, deleted_at"
+            "  WHEN e.key IS NULL OR e.deleted_at IS NOT NULL THEN CASE WHEN s.state = 'p'"
+            "   THEN 'x' ELSE 'a' END"
+            "  WHEN s.state = 'p' OR e.content_hash = s.content_hash THEN CASE"
+            "   WHEN e.missing_since IS NULL THEN 'u' ELSE 'v' END"
+            "  ELSE 'c' END AS kind"
+            " FROM sync_staging s LEFT JOIN (SELECT key, content_hash, deleted_at, missing_since"
             "  FROM annuaire.directory_entries WHERE source = $1) e ON e.key = s.key"
-            " WHERE $2"
-            " UNION ALL SELECT e.key, 'r' FROM annuaire.directory_entries e"
+            /* Deletions listed by the server: what it did not mention is unchanged.
+             * Otherwise what is not in the read is absent, and every entry of the
+             * source is looked at. */
+            " UNION ALL SELECT e.key, CASE"
+            "  WHEN $3::integer = 0 AND $4::integer = 0 THEN 'r'"
+            "  WHEN e.missing_since IS NULL THEN 'm'"
+            "  WHEN e.missing_runs >= $3::integer"
+            "   AND e.missing_since <= now() - make_interval(secs => $4::integer) THEN 'r'"
+            "  ELSE 'k' END"
+            " FROM annuaire.directory_entries e"
             " WHERE NOT $2 AND e.source = $1 AND e.deleted_at IS NULL"
-            " AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.key = e.key)"
-            " UNION ALL SELECT coalesce(s.key, e.key), CASE"
-            "  WHEN s.state = 'd' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
-            "   THEN 'r' ELSE 'x' END"
-            "  WHEN s.state = 'p' THEN CASE WHEN e.deleted_at IS NULL AND e.key IS NOT NULL"
-            "   THEN 'u' ELSE 'x' END"
-            "  WHEN e.key IS NULL OR e.deleted_at IS NOT NULL THEN 'a'"
-            "  WHEN e.content_hash <> s.content_hash THEN 'c' ELSE 'u' END"
-            " FROM sync_staging s LEFT JOIN (SELECT key, content_hash, deleted_at"
-            "  FROM annuaire.directory_entries WHERE source = $1) e ON e.key = s.key"
-            " WHERE NOT $2",
-            2, diff_params, NULL, err, err_size) != 0 ||
+            " AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.key = e.key)",
+            4, diff_params, NULL, err, err_size) != 0 ||
         /* Temporary tables have no statistics until analysed: without them the planner
          * takes them for tiny and nests loops over a million rows. */
         db_plain_exec(st->pg, "ANALYZE sync_diff", 0, NULL, NULL, err, err_size) != 0 ||
@@ -504,7 +523,12 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
              * all its entries. */
             " CASE WHEN $2 THEN $3::bigint ELSE (SELECT count(*)"
             "  FROM annuaire.directory_entries"
-            "  WHERE source = $1 AND deleted_at IS NULL) END"
+            "  WHERE source = $1 AND deleted_at IS NULL) END,"
+            " count(*) FILTER (WHERE kind IN ('m', 'k')), count(*) FILTER (WHERE kind = 'v'),"
+            /* Listed deletions: the missing that the run did not mention stay so. */
+            " CASE WHEN $2 THEN (SELECT count(*) FROM annuaire.directory_entries e"
+            "  WHERE e.source = $1 AND e.missing_since IS NOT NULL AND e.deleted_at IS NULL"
+            "  AND NOT EXISTS (SELECT 1 FROM sync_diff d WHERE d.key = e.key)) ELSE 0 END"
             " FROM sync_diff",
             3, count_params, &res, err, err_size) != 0) {
         return -1;
@@ -513,7 +537,10 @@ lsync_stage_count(struct lsync_stage *st, struct lsync_counts *c, char *err, siz
     c->changed = count_of(res, 1);
     c->removed = count_of(res, 2);
     c->live_before = count_of(res, 3);
-    c->unchanged = c->live_before - c->changed - c->removed;
+    st->marks = count_of(res, 4);
+    st->backs = count_of(res, 5);
+    c->missing = st->marks + count_of(res, 6);
+    c->unchanged = c->live_before - c->changed - c->removed - c->missing;
     PQclear(res);
     return 0;
 }
@@ -550,8 +577,9 @@ lsync_stage_apply(struct lsync_stage *st,
 {
     const char *params[] = { st->src->name };
     char live[24];
+    char read[24];
     const char *cookie_params[] = { st->src->name, new_cookie, st->delete_mode ? "true" : "false",
-                                    live };
+                                    live, read };
     /* Many changes: conflicts are looked for among all the source's addresses in one
      * pass rather than address by address. */
     bool bulk = st->direct || (c->added + c->changed > BULK_ROWS &&
@@ -561,6 +589,7 @@ lsync_stage_apply(struct lsync_stage *st,
     int ret = -1;
 
     snprintf(live, sizeof(live), "%lld", c->live_before + c->added - c->removed);
+    snprintf(read, sizeof(read), "%lld", c->read);
 
     if (!st->direct &&
         /* What changes: keys added, changed, restored or removed. Their old and new
@@ -590,12 +619,28 @@ lsync_stage_apply(struct lsync_stage *st,
              " mobile = EXCLUDED.mobile, mobile_e164 = EXCLUDED.mobile_e164,"
              " hidden = EXCLUDED.hidden, disabled = EXCLUDED.disabled,"
              " content_hash = EXCLUDED.content_hash, last_seen_at = now(),"
-             " last_changed_at = now(), deleted_at = NULL",
+             " last_changed_at = now(), deleted_at = NULL, missing_since = NULL,"
+             " missing_runs = 0",
              1, params, NULL, err, err_size) != 0 ||
          (c->removed > 0 &&
           db_plain_exec(st->pg,
-                        "UPDATE annuaire.directory_entries e SET deleted_at = now()"
+                        "UPDATE annuaire.directory_entries e SET deleted_at = now(),"
+                        " missing_since = NULL, missing_runs = 0"
                         " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key AND d.kind = 'r'",
+                        1, params, NULL, err, err_size) != 0) ||
+         /* Absent: missing from now on, or one more read without it. */
+         (st->marks > 0 && db_plain_exec(st->pg,
+                                         "UPDATE annuaire.directory_entries e"
+                                         " SET missing_since = coalesce(e.missing_since, now()),"
+                                         " missing_runs = e.missing_runs + 1"
+                                         " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key"
+                                         " AND d.kind IN ('m', 'k')",
+                                         1, params, NULL, err, err_size) != 0) ||
+         (st->backs > 0 &&
+          db_plain_exec(st->pg,
+                        "UPDATE annuaire.directory_entries e SET missing_since = NULL,"
+                        " missing_runs = 0, last_seen_at = now()"
+                        " FROM sync_diff d WHERE e.source = $1 AND e.key = d.key AND d.kind = 'v'",
                         1, params, NULL, err, err_size) != 0) ||
          (!bulk &&
           db_plain_exec(st->pg, "ANALYZE sync_touched", 0, NULL, NULL, err, err_size) != 0))) {
@@ -609,8 +654,10 @@ lsync_stage_apply(struct lsync_stage *st,
         /* The new cookie goes with the data it describes, in the same transaction. */
         db_plain_exec(st->pg,
                       "UPDATE annuaire.sync_sources SET cookie = $2, last_full_at = CASE WHEN $3"
-                      " THEN last_full_at ELSE now() END, entries = $4::bigint WHERE name = $1",
-                      4, cookie_params, NULL, err, err_size) != 0 ||
+                      " THEN last_full_at ELSE now() END, entries = $4::bigint,"
+                      " last_read = CASE WHEN $5::bigint >= 0 THEN $5::bigint ELSE last_read END"
+                      " WHERE name = $1",
+                      5, cookie_params, NULL, err, err_size) != 0 ||
         /* Addresses claimed by more than one live entry: the view directory_addresses
          * gives each to the source with the lowest priority number; the run says so. */
         list_conflicts(st, bulk, &res, err, err_size) != 0) {
@@ -623,11 +670,30 @@ lsync_stage_apply(struct lsync_stage *st,
     }
     PQclear(res);
     res = NULL;
+    /* The pending removals, named in the run record (the first of them). */
+    if (c->missing > 0) {
+        if (db_plain_exec(st->pg,
+                          "SELECT dn, key, to_char(missing_since, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+                          " missing_runs FROM annuaire.directory_entries"
+                          " WHERE source = $1 AND missing_since IS NOT NULL AND deleted_at IS NULL"
+                          " ORDER BY missing_since, key LIMIT 100",
+                          1, params, &res, err, err_size) != 0) {
+            goto cleanup;
+        }
+        for (int i = 0; i < PQntuples(res); i++) {
+            json_array_append_new(
+                report, json_pack("{s:s, s:s, s:s, s:i}", "missing", PQgetvalue(res, i, 0), "key",
+                                  PQgetvalue(res, i, 1), "since", PQgetvalue(res, i, 2), "runs",
+                                  atoi(PQgetvalue(res, i, 3))));
+        }
+        PQclear(res);
+        res = NULL;
+    }
     report_text = json_dumps(report, JSON_COMPACT);
     {
-        char n[6][24];
-        const char *run[] = { st->src->name, mode, status, n[0], n[1],
-                              n[2],          n[3], n[4],   n[5], report_text };
+        char n[8][24];
+        const char *run[] = { st->src->name, mode, status, n[0], n[1],        n[2], n[3],
+                              n[4],          n[5], n[6],   n[7], report_text, read };
 
         snprintf(n[0], sizeof(n[0]), "%lld", c->added);
         snprintf(n[1], sizeof(n[1]), "%lld", c->changed);
@@ -635,11 +701,18 @@ lsync_stage_apply(struct lsync_stage *st,
         snprintf(n[3], sizeof(n[3]), "%lld", c->unchanged);
         snprintf(n[4], sizeof(n[4]), "%lld", c->rejected);
         snprintf(n[5], sizeof(n[5]), "%lld", c->conflicts);
+        snprintf(n[6], sizeof(n[6]), "%lld", c->missing);
+        snprintf(n[7], sizeof(n[7]), "%lld", c->dropped);
+        if (c->read < 0) {
+            run[12] = NULL;
+        }
         if (db_plain_exec(st->pg,
                           "INSERT INTO annuaire.sync_runs (source, mode, started_at, status, added,"
-                          " changed, removed, unchanged, rejected, conflicts, report)"
-                          " VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
-                          10, run, NULL, err, err_size) != 0 ||
+                          " changed, removed, unchanged, rejected, conflicts, missing, dropped,"
+                          " report, entries_read)"
+                          " VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+                          " $12::jsonb, $13::bigint)",
+                          13, run, NULL, err, err_size) != 0 ||
             db_plain_exec(st->pg, "COMMIT", 0, NULL, NULL, err, err_size) != 0) {
             goto cleanup;
         }

@@ -13,11 +13,14 @@
 
 struct run {
     const struct lsync_source *src;
+    const struct lsync_sink *sink;
     char *mark; /* change polling: the highest value of the poll attribute seen */
     struct lsync_stage *st;
     json_t *report;
     long long rejected;
-    long long read;
+    long long read;    /* entries read, rejected ones and cut ones included */
+    long long present; /* keys the server said are present */
+    long long dropped; /* entries taken with values left out */
     char err[512];
 };
 
@@ -29,6 +32,18 @@ report_add(struct run *run, json_t *item)
     } else {
         json_decref(item);
     }
+}
+
+/* Whether the entry says what it is (a record cut before its objectClass does not). */
+static bool
+has_class(const struct lsync_attr *attrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcasecmp(attrs[i].name, "objectClass") == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* LDIF exports hold organisational units, groups and the like: people only. (An LDAP
@@ -144,35 +159,133 @@ tagged(const char *tag, char *value)
     return out;
 }
 
-static int
-on_entry(void *ctx, const char *dn, const char *key, const struct lsync_attr *attrs, size_t n)
+/* A rejected entry in the report: its DN, its key when known, what was wrong. */
+static void
+report_rejected(struct run *run, const char *dn, const char *key, const char *attr, const char *why)
 {
-    struct run *run = ctx;
+    char *pdn = lsync_printable(dn != NULL ? dn : "");
+    char *pkey = key != NULL ? lsync_printable(key) : NULL;
+
+    report_add(run, json_pack("{s:s, s:s?, s:s?, s:s}", "rejected", pdn, "key", pkey, "attribute",
+                              attr, "reason", why));
+    free(pkey);
+    free(pdn);
+}
+
+/* Maps and stages one entry. cut: non-NULL for an LDIF record that may have been cut
+ * (see on_partial): when it does not map whole (no key, or no address), *cut is set and
+ * nothing is staged or reported. @return 0 or -1 */
+static int
+take_entry(struct run *run,
+           const char *dn,
+           const char *key,
+           const struct lsync_attr *attrs,
+           size_t n,
+           bool *cut)
+{
     struct lsync_entry e;
+    const char *bad_attr = NULL;
     json_t *dropped;
     char why[256];
     int ret = 0;
 
-    if (run->src->ldif != NULL && !is_person(attrs, n)) {
-        return 0;
-    }
     if (run->src->attrs.poll != NULL) {
         note_mark(run, attrs, n);
     }
     dropped = json_array();
     run->read++;
-    if (lsync_map(&run->src->attrs, dn, key, attrs, n, &e, dropped, why, sizeof(why)) != 0) {
-        run->rejected++;
-        report_add(run, json_pack("{s:s, s:s}", "rejected", dn, "reason", why));
+    if (run->sink->attrs_left_out > 0) {
+        char *what = xasprintf("%zu attributes past the 256th", run->sink->attrs_left_out);
+
+        json_array_append_new(dropped, json_string(what));
+        free(what);
+    }
+    if (lsync_map(&run->src->attrs, dn, key, attrs, n, &e, dropped, &bad_attr, why, sizeof(why)) !=
+            0 ||
+        (cut != NULL && e.n_mails == 0)) {
+        if (cut != NULL && bad_attr == NULL) {
+            *cut = true; /* the caller reports it, and keeps its key */
+            run->read--;
+        } else {
+            run->rejected++;
+            report_rejected(run, dn, e.key, bad_attr, why);
+        }
     } else {
         if (json_array_size(dropped) > 0) {
-            report_add(run, json_pack("{s:s, s:O}", "dropped", dn, "values", dropped));
+            char *pdn = lsync_printable(dn);
+
+            run->dropped++;
+            report_add(
+                run, json_pack("{s:s, s:s, s:O}", "dropped", pdn, "key", e.key, "values", dropped));
+            free(pdn);
         }
         ret = lsync_stage_put(run->st, &e, run->err, sizeof(run->err));
-        lsync_entry_clear(&e);
     }
+    lsync_entry_clear(&e);
     json_decref(dropped);
     return ret;
+}
+
+static int
+on_entry(void *ctx, const char *dn, const char *key, const struct lsync_attr *attrs, size_t n)
+{
+    struct run *run = ctx;
+
+    if (run->src->ldif != NULL && !is_person(attrs, n)) {
+        return 0;
+    }
+    return take_entry(run, dn, key, attrs, n, NULL);
+}
+
+/*
+ * The last record of an LDIF file, with no blank line after it. When it parsed and
+ * maps whole (a person with its key and an address), it is an entry. Otherwise the
+ * export was cut inside it: rejected, and its key, when it has one, is present, so
+ * that the entry is not taken for gone.
+ */
+static int
+on_partial(void *ctx,
+           const char *dn,
+           unsigned long line,
+           const struct lsync_attr *attrs,
+           size_t n,
+           bool maybe_whole)
+{
+    struct run *run = ctx;
+    bool cut = !maybe_whole;
+    struct lsync_entry e;
+    char why[256];
+    char *reason;
+    int rc = 0;
+
+    if (maybe_whole) {
+        if (has_class(attrs, n) && !is_person(attrs, n)) {
+            return 0;
+        }
+        if (is_person(attrs, n) && take_entry(run, dn, NULL, attrs, n, &cut) != 0) {
+            return -1;
+        }
+        cut = cut || !is_person(attrs, n);
+        if (!cut) {
+            return 0;
+        }
+    }
+    run->rejected++;
+    run->read++;
+    reason = xasprintf("line %lu: the file ends inside this record (a cut export)", line);
+    if (dn != NULL &&
+        lsync_map(&run->src->attrs, dn, NULL, attrs, n, &e, NULL, NULL, why, sizeof(why)) == 0) {
+        /* The key was read whole: that entry is there, whatever the cut took. */
+        report_rejected(run, dn, e.key, NULL, reason);
+        rc = lsync_stage_put_key(run->st, 'p', e.key, run->err, sizeof(run->err));
+    } else {
+        report_rejected(run, dn, NULL, NULL, reason);
+    }
+    if (dn != NULL) {
+        lsync_entry_clear(&e);
+    }
+    free(reason);
+    return rc;
 }
 
 static int
@@ -180,6 +293,9 @@ on_key(void *ctx, char state, const char *key)
 {
     struct run *run = ctx;
 
+    if (state == 'p') {
+        run->present++;
+    }
     return lsync_stage_put_key(run->st, state, key, run->err, sizeof(run->err));
 }
 
@@ -192,14 +308,20 @@ record(PGconn *pg,
        const char *error,
        const struct lsync_counts *c)
 {
-    char removed[24];
-    const char *params[] = { source, mode, status, error, removed };
+    char removed[24], missing[24], read[24];
+    const char *params[] = { source, mode, status, error, removed, missing, read };
 
     snprintf(removed, sizeof(removed), "%lld", c ? c->removed : 0);
+    snprintf(missing, sizeof(missing), "%lld", c ? c->missing : 0);
+    snprintf(read, sizeof(read), "%lld", c ? c->read : -1);
+    if (c == NULL || c->read < 0) {
+        params[6] = NULL;
+    }
     PQclear(PQexecParams(pg,
                          "INSERT INTO annuaire.sync_runs (source, mode, started_at, status, error,"
-                         " removed) VALUES ($1, $2, now(), $3, $4, $5)",
-                         5, NULL, params, NULL, NULL, 0));
+                         " removed, missing, entries_read)"
+                         " VALUES ($1, $2, now(), $3, $4, $5, $6, $7::bigint)",
+                         7, NULL, params, NULL, NULL, 0));
 }
 
 static void
@@ -212,9 +334,32 @@ print_line(FILE *out,
 {
     fprintf(out,
             "%s: %s (%s) added=%lld changed=%lld removed=%lld unchanged=%lld rejected=%lld "
-            "conflicts=%lld in %.2fs\n",
+            "conflicts=%lld missing=%lld in %.2fs\n",
             name, status, mode, c->added, c->changed, c->removed, c->unchanged, c->rejected,
-            c->conflicts, secs);
+            c->conflicts, c->missing, secs);
+}
+
+/* Whether a complete read of read entries falls short of what the source says a
+ * complete export has (min_entries, max_shrink against last, the previous one). */
+static bool
+short_read(const struct lsync_source *src, long long read, long long last, char *why, size_t size)
+{
+    if (src->min_entries > 0 && read < src->min_entries) {
+        snprintf(why, size,
+                 "read %lld entries, fewer than min_entries (%ld): refused as an incomplete "
+                 "export; check the source, or run again with --allow-mass-delete",
+                 read, src->min_entries);
+        return true;
+    }
+    if (src->max_shrink >= 0 && last > 0 && read * 100 < last * (100 - src->max_shrink)) {
+        snprintf(why, size,
+                 "read %lld entries, over %d%% fewer than the %lld of the last complete read "
+                 "(max_shrink): refused as an incomplete export; check the source, or run again "
+                 "with --allow-mass-delete",
+                 read, src->max_shrink, last);
+        return true;
+    }
+    return false;
 }
 
 static enum lsync_outcome
@@ -226,8 +371,10 @@ run_source(const struct cfg *cfg,
            FILE *out,
            FILE *err)
 {
-    struct run run = { .src = src, .report = json_array() };
-    struct lsync_sink sink = { on_entry, on_key, &run };
+    struct run run = { .src = src, .sink = NULL, .report = json_array() };
+    struct lsync_sink sink = {
+        .entry = on_entry, .key = on_key, .ctx = &run, .partial = on_partial
+    };
     char *new_cookie = NULL;
     bool delete_mode = false;
     struct lsync_counts c = { 0 };
@@ -238,6 +385,7 @@ run_source(const struct cfg *cfg,
     bool refresh = false; /* read again without the cookie */
     int rc;
 
+    run.sink = &sink;
     run.st =
         lsync_stage_begin(pg, src, cfg->sync.purge_after_days, direct_ok, run.err, sizeof(run.err));
     if (run.st == NULL) {
@@ -269,6 +417,7 @@ run_source(const struct cfg *cfg,
         char *filter = lsync_poll_filter(src->ldap.poll_attribute, start);
 
         mode = "incremental";
+        delete_mode = true;
         lsync_stage_set_delete_mode(run.st, true);
         rc = lsync_read_ldap(&src->ldap, filter, &src->attrs, &sink, run.err, sizeof(run.err));
         free(filter);
@@ -291,7 +440,26 @@ run_source(const struct cfg *cfg,
         goto failed; /* an incomplete read applies nothing */
     }
     c.rejected = run.rejected;
-    if (lsync_stage_count(run.st, &c, run.err, sizeof(run.err)) != 0) {
+    c.dropped = run.dropped;
+    /* A complete read says what the source has (an absence is a removal to be); an
+     * incremental one only what changed. */
+    c.read = delete_mode ? -1 : run.read + run.present;
+    if (c.read >= 0 && !opts->allow_mass_delete &&
+        short_read(src, c.read, lsync_stage_last_read(run.st), run.err, sizeof(run.err))) {
+        lsync_stage_abort(run.st);
+        run.st = NULL;
+        if (!opts->dry_run) {
+            record(pg, src->name, mode, "refused", run.err, &c);
+        }
+        fprintf(err, "%s: %s\n", src->name, run.err);
+        print_line(out, src->name, "refused", mode, &c, (double)(util_now_ns() - t0) / 1e9);
+        outcome = LSYNC_REFUSED;
+        goto done;
+    }
+    if (lsync_stage_count(
+            run.st, &c, src->grace_runs >= 0 ? src->grace_runs : (int)cfg->sync.grace_runs,
+            src->grace_seconds >= 0 ? src->grace_seconds : (int)cfg->sync.grace_seconds, run.err,
+            sizeof(run.err)) != 0) {
         goto failed;
     }
     if (!opts->allow_mass_delete && c.live_before > 0 &&
@@ -347,7 +515,11 @@ done:
             if (i < 20 && json_object_get(item, "conflict") == NULL) {
                 char *line = json_dumps(item, JSON_COMPACT);
 
-                fprintf(err, "%s: %s\n", src->name, line);
+                fprintf(err, "%s: %s%s\n", src->name,
+                        json_object_get(item, "dropped")   ? "warning: values left out: "
+                        : json_object_get(item, "missing") ? "pending removal: "
+                                                           : "",
+                        line);
                 free(line);
             }
         }
@@ -399,6 +571,32 @@ lsync_run(const struct cfg *cfg, PGconn *pg, const struct lsync_options *opts, F
     return worst;
 }
 
+/* The entries of a source pending removal (the first 20), for --status. @return 0 or -1 */
+static int
+print_missing(PGconn *pg, const char *source, const char *count, FILE *out)
+{
+    const char *params[] = { source };
+    PGresult *res = PQexecParams(
+        pg,
+        "SELECT dn, key, to_char(missing_since, 'YYYY-MM-DD HH24:MI:SS TZ'), missing_runs"
+        " FROM annuaire.directory_entries"
+        " WHERE source = $1 AND missing_since IS NOT NULL AND deleted_at IS NULL"
+        " ORDER BY missing_since, key LIMIT 20",
+        1, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return -1;
+    }
+    fprintf(out, "  %s entries pending removal (missing from the source, still agents):\n", count);
+    for (int i = 0; i < PQntuples(res); i++) {
+        fprintf(out, "    %s (key %s): missing since %s, %s run(s)\n", PQgetvalue(res, i, 0),
+                PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+    }
+    PQclear(res);
+    return 0;
+}
+
 int
 lsync_print_status(PGconn *pg, FILE *out)
 {
@@ -408,7 +606,10 @@ lsync_print_status(PGconn *pg, FILE *out)
         " (SELECT count(*) FROM annuaire.directory_entries e"
         "  WHERE e.source = s.name AND e.deleted_at IS NULL),"
         " r.mode, r.status, to_char(r.started_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
-        " r.added, r.changed, r.removed, r.rejected, r.conflicts, coalesce(r.error, '')"
+        " r.added, r.changed, r.removed, r.rejected, r.conflicts, coalesce(r.error, ''),"
+        " (SELECT count(*) FROM annuaire.directory_entries e"
+        "  WHERE e.source = s.name AND e.missing_since IS NOT NULL AND e.deleted_at IS NULL),"
+        " coalesce(r.missing, 0)"
         " FROM annuaire.sync_sources s LEFT JOIN LATERAL (SELECT * FROM annuaire.sync_runs r"
         "  WHERE r.source = s.name ORDER BY r.started_at DESC, r.id DESC LIMIT 1) r ON true"
         " ORDER BY s.name",
@@ -421,12 +622,17 @@ lsync_print_status(PGconn *pg, FILE *out)
     for (int i = 0; i < PQntuples(res); i++) {
         fprintf(out,
                 "%s (%s): %s entries; last run %s %s at %s: added=%s changed=%s removed=%s "
-                "rejected=%s conflicts=%s%s%s\n",
+                "rejected=%s conflicts=%s missing=%s%s%s\n",
                 PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
                 PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
                 PQgetvalue(res, i, 6), PQgetvalue(res, i, 7), PQgetvalue(res, i, 8),
-                PQgetvalue(res, i, 9), PQgetvalue(res, i, 10), *PQgetvalue(res, i, 11) ? ": " : "",
-                PQgetvalue(res, i, 11));
+                PQgetvalue(res, i, 9), PQgetvalue(res, i, 10), PQgetvalue(res, i, 13),
+                *PQgetvalue(res, i, 11) ? ": " : "", PQgetvalue(res, i, 11));
+        if (atoll(PQgetvalue(res, i, 12)) > 0 &&
+            print_missing(pg, PQgetvalue(res, i, 0), PQgetvalue(res, i, 12), out) != 0) {
+            PQclear(res);
+            return -1;
+        }
     }
     if (PQntuples(res) == 0) {
         fprintf(out, "no sync has run yet\n");

@@ -120,6 +120,10 @@ lsync_source_from_json(const json_t *j, struct lsync_source *s)
     s->ministry = text(j, "ministry");
     s->priority = number(j, "priority", 100);
     s->ldif = text(j, "ldif");
+    s->grace_runs = number(j, "removal_grace_runs", -1);
+    s->grace_seconds = number(j, "removal_grace_seconds", -1);
+    s->min_entries = number(j, "min_entries", 0);
+    s->max_shrink = number(j, "max_shrink", -1);
     s->attrs = schema && strcmp(schema, "ad") == 0 ? active_directory : inetorgperson;
     if (json_object_get(j, "attributes") != NULL) {
         attrs_from_json(json_object_get(j, "attributes"), &s->attrs);

@@ -132,7 +132,10 @@ class Slapd:
                  max_size=1 << 30):
         """entries_ldif and the file entries_file (for big directories) are loaded under
         the base entries; max_size bounds the mdb database, in bytes."""
-        self.dir = tempfile.mkdtemp(prefix="slapd-", dir=os.environ.get("ANNUAIRE_IT_TMP") or None)
+        base = os.environ.get("ANNUAIRE_IT_TMP") or None
+        if base:
+            os.makedirs(base, exist_ok=True)  # the first test of a fresh build directory
+        self.dir = tempfile.mkdtemp(prefix="slapd-", dir=base)
         self.port = harness.free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
         self.tls_port = harness.free_port() if tls else None

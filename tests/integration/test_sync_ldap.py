@@ -15,13 +15,19 @@ from slapd import SUFFIX, Slapd, person
 slapd.require()
 
 
-def ldap_source(url, tmp_path, anonymous=False, page_size=2, timeout=10, password="secret", tls=""):
+# Removals at once, as before sync.removal_grace: these tests are about reading. (The
+# grace itself: test_sync_grace.py.)
+IMMEDIATE = "  removal_grace_runs: 0\n  removal_grace_seconds: 0\n"
+
+
+def ldap_source(url, tmp_path, anonymous=False, page_size=2, timeout=10, password="secret", tls="",
+                grace=IMMEDIATE, source_extra=""):
     pw = tmp_path / "ldap-password"
     pw.write_text(password + "\n")
     auth = "" if anonymous else (f"        bind_dn: \"{slapd.ADMIN}\"\n"
                                  f"        bind_password_file: {pw}\n")
-    return ("sync:\n  sources:\n    - name: agri\n      ministry: \"Ministère de l'Agriculture\"\n"
-            "      priority: 10\n      ldap:\n"
+    return ("sync:\n" + grace + "  sources:\n    - name: agri\n      ministry: \"Ministère de l'Agriculture\"\n"
+            "      priority: 10\n" + source_extra + "      ldap:\n"
             f"        urls: [\"{url}\"]\n{auth}{tls}"
             f"        base_dns: [\"ou=people,{SUFFIX}\"]\n"
             "        filter: \"(objectClass=inetOrgPerson)\"\n"

@@ -58,7 +58,8 @@ map(const struct attr_spec *spec,
     lsync_source_from_json(conf, &src);
     build(spec, n, attrs, bv, ptrs);
     assert_int_equal(
-        lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, n, e, dropped, why, sizeof(why)), want_rc);
+        lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, n, e, dropped, NULL, why, sizeof(why)),
+        want_rc);
     json_decref(conf);
 }
 
@@ -130,7 +131,7 @@ test_mails_canonical(void **state)
         { "entryUUID", { "1a000000-0000-4000-8000-000000000003" } },
         { "mail",
           { "\xc3\x89lodie@Minist\xc3\xa8re.fr", "v@interieur\xe2\x80\x8b.gouv.fr",
-            "x@\xef\xbd\x87mail.com", "bad\xff@x.fr" } },
+            "x@\xef\xbd\x87mail.com" } },
     };
     json_t *dropped = json_array();
     struct lsync_entry e;
@@ -147,11 +148,10 @@ test_mails_canonical(void **state)
     map(more, 2, NULL, &e, dropped, 0);
     assert_int_equal(e.n_mails, 1);
     assert_string_equal(e.mails[0], "\xc3\xa9lodie@xn--ministre-60a.fr");
-    assert_int_equal(json_array_size(dropped), 3);
+    /* (A mail that is not UTF-8 rejects the whole entry: test_not_utf8.) */
+    assert_int_equal(json_array_size(dropped), 2);
     assert_non_null(strstr(json_string_value(json_array_get(dropped, 0)), "invisible"));
     assert_non_null(strstr(json_string_value(json_array_get(dropped, 1)), "compatibility"));
-    assert_string_equal(json_string_value(json_array_get(dropped, 2)),
-                        "mail (not UTF-8): not UTF-8");
     lsync_entry_clear(&e);
     json_decref(dropped);
 }
@@ -183,6 +183,101 @@ test_rejects_and_phones(void **state)
     }
 }
 
+/* Values PostgreSQL would refuse reject the entry, naming the attribute; the key stays. */
+static void
+test_not_utf8(void **state)
+{
+    static const struct attr_spec latin1[] = { { "entryUUID", { "k1" } },
+                                               { "displayName", { "H\xe9l\xe8ne" } } };
+    static const struct attr_spec cut[] = { { "entryUUID", { "k2" } },
+                                            { "ou", { "Service \xc3" } } };
+    static const struct attr_spec surrogate[] = { { "entryUUID", { "k3" } },
+                                                  { "mail", { "a@b.fr", "\xed\xa0\x80@b.fr" } } };
+    static const struct attr_spec fine[] = { { "entryUUID", { "k4" } },
+                                             { "displayName", { "H\xc3\xa9l\xc3\xa8ne" } },
+                                             { "description", { "\xff not mapped" } } };
+    const struct attr_spec *specs[] = { latin1, cut, surrogate };
+    static const char *const attr[] = { "displayName", "ou", "mail" };
+    struct lsync_source src;
+    json_t *conf = json_pack("{s:s, s:s}", "name", "t", "ministry", "T");
+    struct lsync_attr attrs[8];
+    struct berval bv[8][4];
+    struct berval *ptrs[8][5];
+    struct lsync_entry e;
+    const char *bad;
+    char why[256];
+
+    lsync_source_from_json(conf, &src);
+    for (size_t i = 0; i < 3; i++) {
+        build(specs[i], 2, attrs, bv, ptrs);
+        assert_int_equal(
+            lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, 2, &e, NULL, &bad, why, sizeof(why)),
+            -1);
+        assert_string_equal(bad, attr[i]);
+        assert_non_null(strstr(why, "not UTF-8"));
+        assert_non_null(e.key);
+        lsync_entry_clear(&e);
+    }
+    build(specs[0], 1, attrs, bv, ptrs);
+    assert_int_equal(
+        lsync_map(&src.attrs, "uid=\xff,dc=t", NULL, attrs, 1, &e, NULL, &bad, why, sizeof(why)),
+        -1);
+    assert_string_equal(bad, "dn");
+    lsync_entry_clear(&e);
+    build(fine, 3, attrs, bv, ptrs);
+    assert_int_equal(
+        lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, 3, &e, NULL, &bad, why, sizeof(why)), 0);
+    assert_null(bad);
+    lsync_entry_clear(&e);
+    json_decref(conf);
+}
+
+static void
+test_printable(void **state)
+{
+    char *p = lsync_printable("uid=d\xff\xc3,\xc3\xa9t\xe9");
+
+    assert_string_equal(p, "uid=d\\xff\\xc3,\xc3\xa9t\\xe9");
+    free(p);
+    assert_true(lsync_utf8("\xc3\xa9", 2));
+    assert_false(lsync_utf8("a\0b", 3));
+    assert_false(lsync_utf8("\xc0\xaf", 2)); /* overlong */
+}
+
+/* Past 64 values of one mail attribute, the rest is left out and said. */
+static void
+test_mail_limit(void **state)
+{
+    struct lsync_source src;
+    json_t *conf = json_pack("{s:s, s:s}", "name", "t", "ministry", "T");
+    struct berval bv[70], key = { 2, (char *)"k1" };
+    const struct berval *mails[71], *keys[2] = { &key, NULL };
+    char text[70][32];
+    struct lsync_attr attrs[2] = { { "entryUUID", keys }, { "mail", mails } };
+    json_t *dropped = json_array();
+    struct lsync_entry e;
+    char why[256];
+
+    for (size_t i = 0; i < 70; i++) {
+        snprintf(text[i], sizeof(text[i]), "m%zu@b.fr", i);
+        bv[i].bv_val = text[i];
+        bv[i].bv_len = strlen(text[i]);
+        mails[i] = &bv[i];
+    }
+    mails[70] = NULL;
+    lsync_source_from_json(conf, &src);
+    assert_int_equal(
+        lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, 2, &e, dropped, NULL, why, sizeof(why)),
+        0);
+    assert_int_equal(e.n_mails, 64);
+    assert_int_equal(json_array_size(dropped), 1);
+    assert_string_equal(json_string_value(json_array_get(dropped, 0)),
+                        "6 values of mail past the 64th");
+    lsync_entry_clear(&e);
+    json_decref(dropped);
+    json_decref(conf);
+}
+
 static int
 setup(void **state)
 {
@@ -201,10 +296,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_inetorgperson),
-        cmocka_unit_test(test_active_directory),
-        cmocka_unit_test(test_mails_canonical),
-        cmocka_unit_test(test_rejects_and_phones),
+        cmocka_unit_test(test_inetorgperson),   cmocka_unit_test(test_active_directory),
+        cmocka_unit_test(test_mails_canonical), cmocka_unit_test(test_rejects_and_phones),
+        cmocka_unit_test(test_not_utf8),        cmocka_unit_test(test_printable),
+        cmocka_unit_test(test_mail_limit),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
