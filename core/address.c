@@ -44,6 +44,10 @@
 #define MAX_TOTAL  254  /* bytes of the canonical address (RFC 5321 path less <>) */
 #define MAX_LABEL  63
 
+/* UTS 46 non-transitional, with the STD3 rules: a label holds letters, digits and
+ * hyphens once mapped, nothing else. */
+#define IDNA_FLAGS (IDN2_NONTRANSITIONAL | IDN2_USE_STD3_ASCII_RULES)
+
 void
 addr_init(void)
 {
@@ -111,6 +115,78 @@ put_lower(struct util_buf *b, const char *s, size_t n)
     }
 }
 
+/* Whether the UTF-8 text r (len bytes) has an ASCII byte; letters only when letters_ok. */
+static bool
+has_ascii(const uint8_t *r, size_t len, bool letters_ok)
+{
+    for (size_t i = 0; i < len; i++) {
+        bool letter = (r[i] >= 'a' && r[i] <= 'z') || (r[i] >= 'A' && r[i] <= 'Z');
+
+        if (r[i] < 0x80 && !(letters_ok && letter)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef uint8_t *(*case_map_fn)(const uint8_t *s,
+                                size_t n,
+                                const char *iso639_language,
+                                uninorm_t nf,
+                                uint8_t *resultbuf,
+                                size_t *lengthp);
+
+/* A non-ASCII character of a local part, beyond check_char's rules: mail servers
+ * compare local parts in many ways (simple or full case mapping, upper or lower case,
+ * decomposed), so the character must be the same one under each of them: its full
+ * case folding one character, equal to its lower-case mapping; neither its upper nor
+ * its lower case holding an ASCII character (U+0131 is I upper-cased, U+01F0 is J
+ * and a caron); its decomposition holding no ASCII but letters (U+2260 is = and a
+ * slash, U+226E is < and one). @return NULL or why not */
+static const char *
+check_local_char(ucs4_t uc, const uint8_t *in, size_t n)
+{
+    static const case_map_fn maps[] = { u8_casefold, u8_toupper, u8_tolower };
+    uint8_t buf[64];
+    size_t len;
+    uint8_t *r;
+    bool bad;
+
+    for (size_t m = 0; m < sizeof(maps) / sizeof(maps[0]); m++) {
+        ucs4_t one = 0;
+
+        len = sizeof(buf);
+        r = maps[m](in, n, NULL, NULL, buf, &len);
+        if (r == NULL) {
+            return "character that cannot be case-mapped";
+        }
+        bad = has_ascii(r, len, false);
+        if (m == 0) {
+            /* Full folding of one character into one character, the lower-case one. */
+            int k = u8_mbtouc(&one, r, len);
+
+            bad = bad || k <= 0 || (size_t)k != len || one != uc_tolower(uc);
+        }
+        if (r != buf) {
+            free(r);
+        }
+        if (bad) {
+            return m == 0 ? "character whose case folding is not its lower case"
+                          : "non-ASCII character that folds onto ASCII";
+        }
+    }
+    len = sizeof(buf);
+    r = u8_normalize(UNINORM_NFD, in, n, buf, &len);
+    if (r == NULL) {
+        return "character that cannot be normalised";
+    }
+    bad = has_ascii(r, len, true);
+    if (r != buf) {
+        free(r);
+    }
+    return bad ? "character that decomposes into ASCII punctuation" : NULL;
+}
+
 /* One non-ASCII character of the address. @return NULL when acceptable, or why not */
 static const char *
 check_char(ucs4_t uc, bool in_domain)
@@ -157,7 +233,10 @@ check_char(ucs4_t uc, bool in_domain)
     if (r != buf) {
         free(r);
     }
-    return ascii ? "non-ASCII character that folds onto ASCII" : NULL;
+    if (ascii) {
+        return "non-ASCII character that folds onto ASCII";
+    }
+    return in_domain ? NULL : check_local_char(uc, in, (size_t)n);
 }
 
 /* Every non-ASCII character of s (valid UTF-8) acceptable. @return NULL or why not */
@@ -193,6 +272,10 @@ local_part(const char *s, size_t n, struct util_buf *b)
     if (n == 0) {
         return "empty local part";
     }
+    /* A dot-atom: no dot at either end, never two in a row (RFC 5322 3.2.3). */
+    if (s[0] == '.' || s[n - 1] == '.' || memmem(s, n, "..", 2) != NULL) {
+        return "local part with a dot at an end or two dots in a row";
+    }
     if (!has_non_ascii(s, n)) {
         put_lower(b, s, n);
         return NULL;
@@ -200,6 +283,15 @@ local_part(const char *s, size_t n, struct util_buf *b)
     why = check_chars(s, n, false);
     if (why != NULL) {
         return why;
+    }
+    {
+        ucs4_t first;
+
+        /* A combining mark would join whatever stands before the address (<, a quote). */
+        if (u8_mbtouc(&first, (const uint8_t *)s, n) > 0 &&
+            uc_is_general_category(first, UC_CATEGORY_M)) {
+            return "local part that starts with a combining mark";
+        }
     }
     folded = u8_casefold((const uint8_t *)s, n, NULL, UNINORM_NFC, NULL, &len);
     if (folded == NULL) {
@@ -253,10 +345,28 @@ domain_label(const char *s, size_t n, struct util_buf *b)
     }
     /* A U-label, or an A-label to check: UTS 46 (non-transitional), then IDNA2008. */
     label = xstrndup(s, n);
-    rc = idn2_lookup_u8((const uint8_t *)label, (uint8_t **)&ascii, IDN2_NONTRANSITIONAL);
+    rc = idn2_lookup_u8((const uint8_t *)label, (uint8_t **)&ascii, IDNA_FLAGS);
     free(label);
     if (rc != IDN2_OK) {
         return "domain label that is not a valid IDNA name";
+    }
+    /* What an A-label stands for passes the same character rules as a typed U-label
+     * (xn--ab-iw3n is a fullwidth @, xn--ab-1ca a no-break space). */
+    {
+        char *ulabel = NULL;
+        const char *why = NULL;
+
+        if (idn2_to_unicode_8z8z(ascii, &ulabel, 0) != IDN2_OK || ulabel == NULL) {
+            why = "domain label that is not a valid IDNA name";
+        } else if ((why = check_chars(ulabel, strlen(ulabel), true)) == NULL &&
+                   !has_non_ascii(ulabel, strlen(ulabel))) {
+            why = "non-ASCII domain label that maps onto an ASCII label";
+        }
+        free(ulabel);
+        if (why != NULL) {
+            idn2_free(ascii);
+            return why;
+        }
     }
     len = strlen(ascii);
     if (len < 5 || strncmp(ascii, "xn--", 4) != 0) {
@@ -284,6 +394,7 @@ domain_part(const char *s, size_t n, struct util_buf *b)
 {
     const char *why;
     bool dot = false;
+    size_t last = 0;
 
     if (n == 0) {
         return "empty domain";
@@ -298,6 +409,7 @@ domain_part(const char *s, size_t n, struct util_buf *b)
         if (dot) {
             util_buf_put(b, ".", 1);
         }
+        last = b->len;
         why = domain_label(s + i, end - i, b);
         if (why != NULL) {
             return why;
@@ -313,6 +425,10 @@ domain_part(const char *s, size_t n, struct util_buf *b)
     }
     if (!dot) {
         return "domain without a dot";
+    }
+    /* No top-level domain is a number: 127.0.0.1 or 0x7f.1 would name a host. */
+    if (strspn(b->p + last, "0123456789") == b->len - last) {
+        return "domain whose last label is a number";
     }
     return NULL;
 }

@@ -68,10 +68,14 @@ query_read(struct http_req *r, struct query *q)
     if (addr_normalise(medium, address, &q->stored) != 0) {
         q->stored = NULL;
     }
-    /* Like the reference, the mapping is consulted whatever the medium. */
+    /* Like the reference, the mapping is consulted whatever the medium; but an e-mail
+     * address without a canonical form matches nothing (requestToken refuses it, and a
+     * homeserver must not register it: PCRE's caseless matching would let U+017F match
+     * an s). */
     q->routed = dir_routing_key(address, &is_email);
     q->routing = dir_routing_acquire();
-    q->matched = dir_route(q->routing, q->routed, &q->route);
+    q->matched = (is_email || strcmp(medium, "email") != 0) &&
+                 dir_route(q->routing, q->routed, &q->route);
     return RS_OK;
 }
 

@@ -55,8 +55,14 @@ def test_matching_order_and_anchoring(routed):
     assert info(svc, "Jean.Dupont@INTERIEUR.Gouv.FR").json()["hs"] == "agent.interieur.test"
     assert info(svc, "agent@Intérieur.test").json()["hs"] == "agent.interieur.test"
     assert info(svc, "someone@gmail.com").json() == {"hs": "agent.externe.test"}
-    # Not an e-mail address: the catch-all still answers, as clients expect.
-    assert info(svc, "not an address").json() == {"hs": "agent.externe.test"}
+    # Not an acceptable e-mail address: nothing matches, not even the catch-all (no
+    # homeserver may register it), and look-alikes are not their ASCII twins (PCRE's
+    # caseless matching would let U+017F match an s).
+    for address in ("not an address", "b\u200bob@culture.gouv.fr", "a@ju\u017ftice.gouv.fr",
+                    "bob@gma\u0130l.culture.gouv.fr", "b ob@culture.gouv.fr"):
+        assert info(svc, address).json() == {}, address
+    # Another medium is matched as typed, as the reference does.
+    assert info(svc, "not an address", medium="msisdn").json() == {"hs": "agent.externe.test"}
 
 
 def test_parameters(routed):
@@ -148,6 +154,10 @@ def test_internal_info(routed):
                         "requires_invite": False, "external": False, "invited": False}
     assert internal(port, "someone@gmail.com").json() == {
         "hs": "agent.externe.test", "requires_invite": True, "external": True, "invited": False}
+    # An address without a canonical form gets no homeserver: a homeserver applying the
+    # synapse-3pid-checker rule refuses it.
+    for address in ("b\u200bob@culture.gouv.fr", "jean@interieur\u00ad.gouv.fr", "x y@culture.gouv.fr"):
+        assert "hs" not in internal(port, address).json(), address
     # Never on the public listener; the public routes are not on the internal one.
     assert_matrix_error(requests.get(svc.url(V1 + "/internal-info"),
                                      params={"medium": "email", "address": "a@b.test"}), 404, "M_UNRECOGNIZED")
