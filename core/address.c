@@ -13,10 +13,13 @@
  *   - the domain: each label through UTS 46 (libidn2, non-transitional) into its
  *     A-label form, lower-case ASCII; a label written with non-ASCII characters must
  *     stay an A-label (never an ASCII label), an ASCII label is letters, digits and
- *     hyphens;
- *   - the local part: ASCII letters lower-cased; a non-ASCII local part case-folded
- *     (Unicode full case folding, NFC), and refused when that would change which of its
- *     characters are ASCII.
+ *     hyphens
+ *     (with the STD3 rules; what an A-label stands for passes the rules above), the
+ *     last label not a number;
+ *   - the local part: a dot-atom's dots; ASCII letters lower-cased; a non-ASCII local
+ *     part case-folded (Unicode full case folding, NFC), each of its characters the same
+ *     one under full folding, lower and upper case, decomposed into no ASCII but
+ *     letters, no combining mark first.
  *
  * So no non-ASCII input ever shares a canonical form with an ASCII address (other than
  * its own A-label spelling), and the canonical form of a canonical form is itself
