@@ -1,4 +1,4 @@
--- 012: how an invitation's sender was vouched for. store-invite takes a sender only
+-- 011: how an invitation's sender was vouched for. store-invite takes a sender only
 -- when it is the access token's own user ('token', v2) or a user of a homeserver
 -- listed in legacy.homeservers calling from its network ('legacy', v1). Invitations
 -- stored before had an unchecked sender (anyone could invite anyone): they stay, with
