@@ -95,48 +95,116 @@ is_ascii(const char *s, size_t n)
     return true;
 }
 
-/* "Subject: Vérifiez" -> "Subject: =?UTF-8?B?...?=" (value only; names stay ASCII). */
+/* Encoded words (RFC 2047) for text[0..n): at most 45 bytes of text each (75 characters
+ * encoded), never splitting a UTF-8 sequence: a cut moves back over at most 3
+ * continuation bytes (a sequence has no more), so a run of them (not UTF-8: a template
+ * or a configured value) is still cut, and every word takes at least 42 bytes. */
 static void
-put_header(struct util_buf *b, const char *line, size_t n)
+put_encoded(struct util_buf *b, const char *text, size_t n)
 {
-    const char *colon = memchr(line, ':', n);
-    size_t vstart;
-
-    if (colon == NULL || is_ascii(line, n)) {
-        util_buf_put(b, line, n);
-        util_buf_puts(b, "\r\n");
-        return;
-    }
-    vstart = (size_t)(colon - line) + 1;
-    while (vstart < n && line[vstart] == ' ') {
-        vstart++;
-    }
-    util_buf_put(b, line, vstart);
-    /* Encoded words of at most 45 bytes of text each, never splitting a UTF-8 sequence:
-     * a cut moves back over at most 3 continuation bytes (a sequence has no more), so
-     * a run of them (not UTF-8: a template or a configured value) is still cut, and
-     * every word takes at least 42 bytes. */
-    for (size_t i = vstart; i < n;) {
+    for (size_t i = 0; i < n;) {
         size_t chunk = n - i > 45 ? 45 : n - i;
         size_t back = 0;
         char *enc;
 
         while (back < 3 && i + chunk - back < n &&
-               ((unsigned char)line[i + chunk - back] & 0xc0) == 0x80) {
+               ((unsigned char)text[i + chunk - back] & 0xc0) == 0x80) {
             back++;
         }
-        if (back < 3 || ((unsigned char)line[i + chunk - back] & 0xc0) != 0x80) {
+        if (back < 3 || ((unsigned char)text[i + chunk - back] & 0xc0) != 0x80) {
             chunk -= back;
         }
-        enc = cx_b64_encode(line + i, chunk, CX_B64_STD);
-        util_buf_puts(b, i > vstart ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
+        enc = cx_b64_encode(text + i, chunk, CX_B64_STD);
+        util_buf_puts(b, i > 0 ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
         util_buf_puts(b, enc);
         util_buf_put(b, "==", (4 - strlen(enc) % 4) % 4); /* MIME wants padded base64 */
         util_buf_puts(b, "?=");
         free(enc);
         i += chunk;
     }
+}
+
+static bool
+is_address_header(const char *line, size_t name_len)
+{
+    static const char *const names[] = { "From", "To", "Cc", "Reply-To", "Sender" };
+
+    for (size_t i = 0; i < ANN_ARRAY_LEN(names); i++) {
+        if (name_len == strlen(names[i]) && strncasecmp(line, names[i], name_len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * One header line of a template, non-ASCII text encoded: "Subject: Vérifiez" ->
+ * "Subject: =?UTF-8?B?...?=", "From: Agence é <a@b>" -> "From: =?UTF-8?B?...?= <a@b>"
+ * (an address stays as it is), a folded line's text after its leading white space.
+ * @return 0, or -1 for a line that is not a header (no name, a name that is not
+ *         printable ASCII, or no colon)
+ */
+static int
+put_header(struct util_buf *b, const char *line, size_t n)
+{
+    const char *colon = memchr(line, ':', n);
+    size_t vstart, vend = n;
+
+    if (line[0] == ' ' || line[0] == '\t') {
+        vstart = strspn(line, " \t");
+        vstart = vstart < n ? vstart : n;
+    } else {
+        if (colon == NULL || colon == line) {
+            return -1;
+        }
+        for (const char *c = line; c < colon; c++) {
+            if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f) {
+                return -1; /* RFC 5322 field names: printable ASCII but the colon */
+            }
+        }
+        vstart = (size_t)(colon - line) + 1;
+        while (vstart < n && line[vstart] == ' ') {
+            vstart++;
+        }
+        if (is_address_header(line, (size_t)(colon - line))) {
+            const char *lt = memrchr(line + vstart, '<', n - vstart);
+
+            if (lt != NULL && is_ascii(lt, n - (size_t)(lt - line))) {
+                vend = (size_t)(lt - line);
+                while (vend > vstart && line[vend - 1] == ' ') {
+                    vend--;
+                }
+            }
+        }
+    }
+    if (is_ascii(line, n)) {
+        util_buf_put(b, line, n);
+    } else {
+        util_buf_put(b, line, vstart);
+        put_encoded(b, line + vstart, vend - vstart);
+        if (vend < n) {
+            util_buf_put(b, " ", 1);
+            util_buf_put(b, line + vend + strspn(line + vend, " "),
+                         n - vend - strspn(line + vend, " "));
+        }
+    }
     util_buf_puts(b, "\r\n");
+    return 0;
+}
+
+/* A domain that can go into a Message-ID as it is: printable ASCII, no angle bracket. */
+static bool
+domain_ok(const char *d)
+{
+    if (d == NULL || *d == '\0' || strlen(d) > 255) {
+        return false;
+    }
+    for (; *d != '\0'; d++) {
+        if ((unsigned char)*d <= ' ' || (unsigned char)*d >= 0x7f || *d == '<' || *d == '>') {
+            return false;
+        }
+    }
+    return true;
 }
 
 char *
@@ -158,10 +226,17 @@ mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const 
         }
     }
     text = util_fill(tmpl, vars, n_vars, false);
-    body = strstr(text, "\n\n");
-    if (strstr(text, "\r\n\r\n") != NULL && (body == NULL || strstr(text, "\r\n\r\n") < body)) {
-        body = strstr(text, "\r\n\r\n");
+    /* Lines end in LF or CRLF in the template, in CRLF in the message: every CR goes, so
+     * none is left bare (a lone CR can end a line for some relays, not for others). */
+    for (char *r = text, *w = text;; r++) {
+        if (*r != '\r') {
+            *w++ = *r;
+        }
+        if (*r == '\0') {
+            break;
+        }
     }
+    body = strstr(text, "\n\n");
     if (body == NULL) {
         free(text);
         return NULL;
@@ -170,26 +245,30 @@ mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const 
         const char *nl = strchr(p, '\n');
         size_t n = (size_t)((nl && nl < body ? nl : body) - p);
 
-        if (n > 0 && p[n - 1] == '\r') {
-            n--;
+        if (n > 0) { /* an empty line here (at the start) would end the headers early */
+            has_date |= strncasecmp(p, "Date:", 5) == 0;
+            has_id |= strncasecmp(p, "Message-ID:", 11) == 0;
+            has_mime |= strncasecmp(p, "MIME-Version:", 13) == 0;
+            if (put_header(&b, p, n) != 0) {
+                free(text);
+                free(b.p);
+                return NULL;
+            }
         }
-        has_date |= strncasecmp(p, "Date:", 5) == 0;
-        has_id |= strncasecmp(p, "Message-ID:", 11) == 0;
-        has_mime |= strncasecmp(p, "MIME-Version:", 13) == 0;
-        put_header(&b, p, n);
         p = nl && nl < body ? nl + 1 : body;
     }
     if (!has_date) {
         gmtime_r(&now, &tm);
         strftime(date, sizeof(date), "Date: %a, %d %b %Y %H:%M:%S +0000", &tm);
-        put_header(&b, date, strlen(date));
+        util_buf_puts(&b, date);
+        util_buf_puts(&b, "\r\n");
     }
     if (!has_id) {
         rnd = cx_random_token(16);
         util_buf_puts(&b, "Message-ID: <");
         util_buf_puts(&b, rnd);
         util_buf_puts(&b, "@");
-        util_buf_puts(&b, from_domain ? from_domain : "localhost");
+        util_buf_puts(&b, domain_ok(from_domain) ? from_domain : "localhost");
         util_buf_puts(&b, ">\r\n");
         free(rnd);
     }
@@ -198,12 +277,12 @@ mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const 
                           "Content-Transfer-Encoding: 8bit\r\n");
     }
     util_buf_puts(&b, "\r\n");
-    body += body[0] == '\r' ? 4 : 2;
+    body += 2;
     for (p = body; *p != '\0';) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
 
-        util_buf_put(&b, p, n && p[n - 1] == '\r' ? n - 1 : n);
+        util_buf_put(&b, p, n);
         util_buf_puts(&b, "\r\n");
         p = nl ? nl + 1 : p + n;
     }

@@ -23,8 +23,10 @@ struct mail_var {
  * {{name}} placeholders, writes CRLF line ends, encodes header lines that are
  * not ASCII (RFC 2047) and adds Date, Message-ID and MIME headers.
  *
- * @return the message, owned by the caller; NULL when a value holds a line
- *         break (it could forge headers) or the template has no header/body split
+ * @param from_domain  for the Message-ID (NULL, or not printable ASCII: "localhost")
+ * @return the message, owned by the caller; NULL when a value holds a line break
+ *         (it could forge headers), the template has no header/body split
+ *         or a line of its headers is not a header (no name, or one not printable ASCII)
  */
 char *
 mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const char *from_domain);

@@ -152,12 +152,70 @@ test_long_utf8_header(void **state)
     free(value);
 }
 
+static void
+test_line_ends(void **state)
+{
+    char *msg = mail_render("\nSubject: a\rb\r\nX-A: 1\n\nline\r.\r\nend\rx", NULL, 0, "is.test");
+    const char *body;
+
+    assert_non_null(msg);
+    /* CRLF only: no CR or LF alone (a bare CR ends a line for some relays only). */
+    for (size_t i = 0; msg[i] != '\0'; i++) {
+        assert_true(msg[i] != '\r' || msg[i + 1] == '\n');
+        assert_true(msg[i] != '\n' || (i > 0 && msg[i - 1] == '\r'));
+    }
+    /* The leading empty line does not end the headers before they start. */
+    assert_int_equal(strncmp(msg, "Subject: ab\r\nX-A: 1\r\nDate: ", 27), 0);
+    body = strstr(msg, "\r\n\r\n");
+    assert_non_null(body);
+    assert_string_equal(body + 4, "line.\r\nendx\r\n");
+    free(msg);
+    /* The domain goes into the Message-ID header: as it is only when that is safe. */
+    msg = mail_render("Subject: a\n\nb\n", NULL, 0, "is.test\r\nBcc: x@y");
+    assert_non_null(msg);
+    assert_null(strstr(msg, "Bcc"));
+    assert_non_null(strstr(msg, "@localhost>\r\n"));
+    free(msg);
+    msg = mail_render("Subject: a\n\nb\n", NULL, 0,
+                      "b\xc3\xbc"
+                      "cher.de");
+    assert_non_null(strstr(msg, "@localhost>\r\n"));
+    free(msg);
+}
+
+static void
+test_header_shapes(void **state)
+{
+    char *msg = mail_render("From: Agence \xc3\xa9t\xc3\xa9 <noreply@is.test>\n"
+                            "Subject: Caf\xc3\xa9\n\tsuite \xc3\xa9\n\nb\n",
+                            NULL, 0, "is.test");
+    char *v;
+
+    assert_non_null(msg);
+    /* The address stays readable, outside the encoded word. */
+    assert_non_null(strstr(msg, "From: =?UTF-8?B?"));
+    assert_non_null(strstr(msg, "?= <noreply@is.test>\r\n"));
+    v = header_value(msg, "From: ");
+    assert_string_equal(v, "Agence \xc3\xa9t\xc3\xa9 <noreply@is.test>");
+    free(v);
+    /* A folded line is encoded after its white space. */
+    assert_non_null(strstr(msg, "\r\n\t=?UTF-8?B?"));
+    free(msg);
+    /* Lines that are not headers. */
+    assert_null(mail_render("Subj\xc3\xa9t: x\n\nb\n", NULL, 0, NULL));
+    assert_null(mail_render("Subject x\n\nb\n", NULL, 0, NULL));
+    assert_null(mail_render(": x\n\nb\n", NULL, 0, NULL));
+    assert_null(mail_render("Sub ject: x\n\nb\n", NULL, 0, NULL));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_invalid_utf8_header),
         cmocka_unit_test(test_long_utf8_header),
+        cmocka_unit_test(test_line_ends),
+        cmocka_unit_test(test_header_shapes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
