@@ -31,11 +31,13 @@ struct mail_var {
 char *
 mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const char *from_domain);
 
-/** Statements mail_queue() needs; registered by mail_init(). */
+/** Registers the outbox statements (core/mail_store.c); call before any connection. */
 void mail_init(void);
 
 /**
- * Queues a message for delivery, in the caller's transaction (commit sends it).
+ * Queues a message for delivery, in the caller's transaction (commit sends it). Its
+ * Message-ID header is kept beside it: a resend carries the same one, and the logs
+ * name it.
  * @return 1, or DB_SOFT / DB_HARD
  */
 enum db_status mail_queue(struct db_conn *c,
