@@ -44,16 +44,35 @@ check_output(const char *out)
  * once that lands, and the properties apply to every input:
  * - address_invalid_utf8_accepted: input that is not UTF-8 (a 5-byte 0xf8 sequence) is
  *   accepted, and the output is not UTF-8;
- * - address_not_idempotent_length: the lengths are checked before lower-casing, which
- *   can lengthen the address (U+023A, 2 bytes, becomes U+2C65, 3 bytes), so a canonical
- *   form over 64 bytes of local part (or 254 in all) is refused when normalised again.
+ * - address_not_idempotent_length, address_not_idempotent_label_length: the lengths
+ *   are checked before lower-casing, which can lengthen a part (U+023A, 2 bytes,
+ *   becomes U+2C65, 3 bytes), so a canonical form with over 64 bytes of local part, 63
+ *   of a label or 254 in all is refused when normalised again.
  */
 static const bool skip_known_findings = true;
+
+/* Whether every part between '@' and '.' has the same length in a and b. */
+static bool
+same_part_lengths(const char *a, const char *b)
+{
+    for (;;) {
+        size_t na = strcspn(a, "@."), nb = strcspn(b, "@.");
+
+        if (na != nb || a[na] != b[nb]) {
+            return false;
+        }
+        if (a[na] == '\0') {
+            return true;
+        }
+        a += na + 1;
+        b += nb + 1;
+    }
+}
 
 static bool
 known_finding(const char *in, const char *out)
 {
-    return skip_known_findings && (!fuzz_utf8_ok(in, strlen(in)) || strlen(out) != strlen(in));
+    return skip_known_findings && (!fuzz_utf8_ok(in, strlen(in)) || !same_part_lengths(in, out));
 }
 
 int
