@@ -13,16 +13,14 @@
 
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/mail_store.h"
 #include "core/metrics.h"
 #include "core/worker.h"
 
-#define BATCH 10
-
-static const struct db_stmt mail_stmts[] = {
-    { "mail_queue", "WITH q AS (INSERT INTO annuaire.mail_outbox (recipient, kind, message)"
-                    " VALUES ($1, $2, $3) RETURNING id)"
-                    " SELECT pg_notify('annuaire_outbox', ''), id FROM q" },
-};
+/* Mails claimed per step: one, so that a sender never holds a mail it is not sending. */
+#define BATCH          1
+/* Longest Message-ID kept in its column (RFC 5322 lines are at most 998 bytes). */
+#define MESSAGE_ID_MAX 998
 
 static struct worker *sender;
 static const struct cfg *conf;
@@ -30,15 +28,40 @@ static const struct cfg *conf;
 void
 mail_init(void)
 {
-    db_register(mail_stmts, ANN_ARRAY_LEN(mail_stmts));
+    mail_store_init();
+}
+
+/* The value of the Message-ID header of a rendered message, or NULL. Owned by the caller. */
+static char *
+message_id_of(const char *message)
+{
+    for (const char *p = message; *p != '\0' && *p != '\r' && *p != '\n';) {
+        size_t n = strcspn(p, "\r\n");
+
+        if (n > 11 && strncasecmp(p, "Message-ID:", 11) == 0) {
+            const char *v = p + 11;
+
+            while (*v == ' ' || *v == '\t') {
+                v++;
+            }
+            n -= (size_t)(v - p);
+            return n > 0 && n <= MESSAGE_ID_MAX ? xstrndup(v, n) : NULL;
+        }
+        p += n;
+        p += *p == '\r' ? 1 : 0;
+        p += *p == '\n' ? 1 : 0;
+    }
+    return NULL;
 }
 
 enum db_status
 mail_queue(struct db_conn *c, const char *recipient, const char *kind, const char *message)
 {
-    const char *params[] = { recipient, kind, message };
+    char *id = message_id_of(message);
+    enum db_status st = mail_store_queue(c, recipient, kind, message, id);
 
-    return db_exec(c, "mail_queue", 3, params, NULL);
+    free(id);
+    return st;
 }
 
 void
@@ -72,40 +95,116 @@ is_ascii(const char *s, size_t n)
     return true;
 }
 
-/* "Subject: Vérifiez" -> "Subject: =?UTF-8?B?...?=" (value only; names stay ASCII). */
+/* Encoded words (RFC 2047) for text[0..n): at most 45 bytes of text each (75 characters
+ * encoded), never splitting a UTF-8 sequence: a cut moves back over at most 3
+ * continuation bytes (a sequence has no more), so a run of them (not UTF-8: a template
+ * or a configured value) is still cut, and every word takes at least 42 bytes. */
 static void
-put_header(struct util_buf *b, const char *line, size_t n)
+put_encoded(struct util_buf *b, const char *text, size_t n)
 {
-    const char *colon = memchr(line, ':', n);
-    size_t vstart;
-
-    if (colon == NULL || is_ascii(line, n)) {
-        util_buf_put(b, line, n);
-        util_buf_puts(b, "\r\n");
-        return;
-    }
-    vstart = (size_t)(colon - line) + 1;
-    while (vstart < n && line[vstart] == ' ') {
-        vstart++;
-    }
-    util_buf_put(b, line, vstart);
-    /* Encoded words of at most 45 bytes of text each, never splitting a UTF-8 sequence. */
-    for (size_t i = vstart; i < n;) {
+    for (size_t i = 0; i < n;) {
         size_t chunk = n - i > 45 ? 45 : n - i;
+        size_t back = 0;
         char *enc;
 
-        while (i + chunk < n && ((unsigned char)line[i + chunk] & 0xc0) == 0x80) {
-            chunk--;
+        while (back < 3 && i + chunk - back < n &&
+               ((unsigned char)text[i + chunk - back] & 0xc0) == 0x80) {
+            back++;
         }
-        enc = cx_b64_encode(line + i, chunk, CX_B64_STD);
-        util_buf_puts(b, i > vstart ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
+        if (back < 3 || ((unsigned char)text[i + chunk - back] & 0xc0) != 0x80) {
+            chunk -= back;
+        }
+        enc = cx_b64_encode(text + i, chunk, CX_B64_STD);
+        util_buf_puts(b, i > 0 ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
         util_buf_puts(b, enc);
         util_buf_put(b, "==", (4 - strlen(enc) % 4) % 4); /* MIME wants padded base64 */
         util_buf_puts(b, "?=");
         free(enc);
         i += chunk;
     }
+}
+
+static bool
+is_address_header(const char *line, size_t name_len)
+{
+    static const char *const names[] = { "From", "To", "Cc", "Reply-To", "Sender" };
+
+    for (size_t i = 0; i < ANN_ARRAY_LEN(names); i++) {
+        if (name_len == strlen(names[i]) && strncasecmp(line, names[i], name_len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * One header line of a template, non-ASCII text encoded: "Subject: Vérifiez" ->
+ * "Subject: =?UTF-8?B?...?=", "From: Agence é <a@b>" -> "From: =?UTF-8?B?...?= <a@b>"
+ * (an address stays as it is), a folded line's text after its leading white space.
+ * @return 0, or -1 for a line that is not a header (no name, a name that is not
+ *         printable ASCII, or no colon)
+ */
+static int
+put_header(struct util_buf *b, const char *line, size_t n)
+{
+    const char *colon = memchr(line, ':', n);
+    size_t vstart, vend = n;
+
+    if (line[0] == ' ' || line[0] == '\t') {
+        vstart = strspn(line, " \t");
+        vstart = vstart < n ? vstart : n;
+    } else {
+        if (colon == NULL || colon == line) {
+            return -1;
+        }
+        for (const char *c = line; c < colon; c++) {
+            if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f) {
+                return -1; /* RFC 5322 field names: printable ASCII but the colon */
+            }
+        }
+        vstart = (size_t)(colon - line) + 1;
+        while (vstart < n && line[vstart] == ' ') {
+            vstart++;
+        }
+        if (is_address_header(line, (size_t)(colon - line))) {
+            const char *lt = memrchr(line + vstart, '<', n - vstart);
+
+            if (lt != NULL && is_ascii(lt, n - (size_t)(lt - line))) {
+                vend = (size_t)(lt - line);
+                while (vend > vstart && line[vend - 1] == ' ') {
+                    vend--;
+                }
+            }
+        }
+    }
+    if (is_ascii(line, n)) {
+        util_buf_put(b, line, n);
+    } else {
+        util_buf_put(b, line, vstart);
+        put_encoded(b, line + vstart, vend - vstart);
+        if (vend < n) {
+            util_buf_put(b, " ", 1);
+            util_buf_put(b, line + vend + strspn(line + vend, " "),
+                         n - vend - strspn(line + vend, " "));
+        }
+    }
     util_buf_puts(b, "\r\n");
+    return 0;
+}
+
+/* A domain that can go into a Message-ID as it is: printable ASCII, no angle bracket. */
+static bool
+domain_ok(const char *d)
+{
+    if (d == NULL || *d == '\0' || strlen(d) > 255) {
+        return false;
+    }
+    for (; *d != '\0'; d++) {
+        if ((unsigned char)*d <= ' ' || (unsigned char)*d >= 0x7f || *d == '<' || *d == '>') {
+            return false;
+        }
+    }
+    return true;
 }
 
 char *
@@ -127,10 +226,17 @@ mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const 
         }
     }
     text = util_fill(tmpl, vars, n_vars, false);
-    body = strstr(text, "\n\n");
-    if (strstr(text, "\r\n\r\n") != NULL && (body == NULL || strstr(text, "\r\n\r\n") < body)) {
-        body = strstr(text, "\r\n\r\n");
+    /* Lines end in LF or CRLF in the template, in CRLF in the message: every CR goes, so
+     * none is left bare (a lone CR can end a line for some relays, not for others). */
+    for (char *r = text, *w = text;; r++) {
+        if (*r != '\r') {
+            *w++ = *r;
+        }
+        if (*r == '\0') {
+            break;
+        }
     }
+    body = strstr(text, "\n\n");
     if (body == NULL) {
         free(text);
         return NULL;
@@ -139,26 +245,30 @@ mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const 
         const char *nl = strchr(p, '\n');
         size_t n = (size_t)((nl && nl < body ? nl : body) - p);
 
-        if (n > 0 && p[n - 1] == '\r') {
-            n--;
+        if (n > 0) { /* an empty line here (at the start) would end the headers early */
+            has_date |= strncasecmp(p, "Date:", 5) == 0;
+            has_id |= strncasecmp(p, "Message-ID:", 11) == 0;
+            has_mime |= strncasecmp(p, "MIME-Version:", 13) == 0;
+            if (put_header(&b, p, n) != 0) {
+                free(text);
+                free(b.p);
+                return NULL;
+            }
         }
-        has_date |= strncasecmp(p, "Date:", 5) == 0;
-        has_id |= strncasecmp(p, "Message-ID:", 11) == 0;
-        has_mime |= strncasecmp(p, "MIME-Version:", 13) == 0;
-        put_header(&b, p, n);
         p = nl && nl < body ? nl + 1 : body;
     }
     if (!has_date) {
         gmtime_r(&now, &tm);
         strftime(date, sizeof(date), "Date: %a, %d %b %Y %H:%M:%S +0000", &tm);
-        put_header(&b, date, strlen(date));
+        util_buf_puts(&b, date);
+        util_buf_puts(&b, "\r\n");
     }
     if (!has_id) {
         rnd = cx_random_token(16);
         util_buf_puts(&b, "Message-ID: <");
         util_buf_puts(&b, rnd);
         util_buf_puts(&b, "@");
-        util_buf_puts(&b, from_domain ? from_domain : "localhost");
+        util_buf_puts(&b, domain_ok(from_domain) ? from_domain : "localhost");
         util_buf_puts(&b, ">\r\n");
         free(rnd);
     }
@@ -167,12 +277,12 @@ mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const 
                           "Content-Transfer-Encoding: 8bit\r\n");
     }
     util_buf_puts(&b, "\r\n");
-    body += body[0] == '\r' ? 4 : 2;
+    body += 2;
     for (p = body; *p != '\0';) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
 
-        util_buf_put(&b, p, n && p[n - 1] == '\r' ? n - 1 : n);
+        util_buf_put(&b, p, n);
         util_buf_puts(&b, "\r\n");
         p = nl ? nl + 1 : p + n;
     }
@@ -201,9 +311,11 @@ read_message(char *buf, size_t size, size_t n, void *p)
     return len;
 }
 
-/* One SMTP transaction. @return 0, or -1 with a reason in err */
+/* One SMTP transaction.
+ * @param[out] refused  the relay answered, with a refusal (4xx/5xx), rather than not at all
+ * @return 0, or -1 with a reason in err */
 static int
-smtp_send(const char *recipient, const char *message, char *err, size_t err_size)
+smtp_send(const char *recipient, const char *message, char *err, size_t err_size, bool *refused)
 {
     const struct cfg_mail *m = &conf->mail;
     struct upload u = { .data = message, .len = strlen(message) };
@@ -214,6 +326,7 @@ smtp_send(const char *recipient, const char *message, char *err, size_t err_size
     char *from_line = xasprintf("<%s>", from ? from : "");
     CURL *h = curl_easy_init();
     CURLcode rc;
+    long code = 0;
 
     url = xasprintf("%s://%s:%ld", strcmp(m->smtp_security, "tls") == 0 ? "smtps" : "smtp",
                     m->smtp_host, m->smtp_port);
@@ -225,6 +338,7 @@ smtp_send(const char *recipient, const char *message, char *err, size_t err_size
     curl_easy_setopt(h, CURLOPT_READDATA, &u);
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    /* The whole exchange, connection included: the claim's lease is sized from it. */
     curl_easy_setopt(h, CURLOPT_TIMEOUT, m->smtp_timeout);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, m->smtp_timeout);
     curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
@@ -238,8 +352,10 @@ smtp_send(const char *recipient, const char *message, char *err, size_t err_size
         curl_easy_setopt(h, CURLOPT_PASSWORD, m->smtp_password ? m->smtp_password : "");
     }
     rc = curl_easy_perform(h);
+    *refused = false;
     if (rc != CURLE_OK) {
         snprintf(err, err_size, "%s", curl_easy_strerror(rc));
+        *refused = curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code >= 400;
     }
     curl_slist_free_all(rcpt);
     curl_easy_cleanup(h);
@@ -250,79 +366,118 @@ smtp_send(const char *recipient, const char *message, char *err, size_t err_size
     return rc == CURLE_OK ? 0 : -1;
 }
 
-static bool
-ok_result(PGresult *res)
+/*
+ * Seconds a claim holds a mail: longer than a send can take (the SMTP exchange, bounded
+ * by smtp_timeout) plus recording its outcome (a reconnection and a statement), with a
+ * margin, so that no other sender takes the mail while it is being sent.
+ */
+static long
+lease_seconds(void)
 {
-    ExecStatusType st = PQresultStatus(res);
+    const struct cfg_database *d = &conf->database;
 
-    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    return 2 * (conf->mail.smtp_timeout + d->connect_timeout) + d->statement_timeout_ms / 1000 + 5;
 }
 
-/* Claims due messages (a lease: their next attempt moves into the future) and sends them.
- * @return how many were claimed, or -1 when the database failed */
-static int
-deliver_due(PGconn *pg)
+static void
+record_sent(struct db_conn *c, const struct mail_claim *m)
 {
-    char base[32];
-    const char *claim_params[] = { base };
-    PGresult *res;
-    int n;
+    const char *mid = m->message_id ? m->message_id : "-";
+    enum db_status st = mail_store_sent(c, m);
 
-    snprintf(base, sizeof(base), "%ld", conf->mail.retry_initial_delay);
-    res = PQexecParams(pg,
-                       "UPDATE annuaire.mail_outbox SET attempts = attempts + 1,"
-                       " next_attempt_at = now() + make_interval(secs =>"
-                       "  least(3600, $1::float8 * power(2, least(attempts, 20))))"
-                       " WHERE id IN (SELECT id FROM annuaire.mail_outbox"
-                       "  WHERE sent_at IS NULL AND next_attempt_at <= now()"
-                       "  ORDER BY next_attempt_at LIMIT 10 FOR UPDATE SKIP LOCKED)"
-                       " RETURNING id, recipient, message",
-                       1, NULL, claim_params, NULL, NULL, 0);
-    if (!ok_result(res)) {
-        log_warn("mail: cannot read the outbox: %s", PQerrorMessage(pg));
-        PQclear(res);
+    if (st > 0) {
+        log_info("mail: message %s delivered (Message-ID %s)", m->id, mid);
+    } else if (st == DB_NO_ROWS) {
+        log_warn("mail: message %s was accepted by the relay after its claim ran out: it may be "
+                 "delivered twice (Message-ID %s)",
+                 m->id, mid);
+    } else {
+        log_warn("mail: message %s was accepted by the relay but cannot be marked as sent: "
+                 "delivery may be repeated, with the same Message-ID %s",
+                 m->id, mid);
+    }
+    if (st >= 0 && mail_store_relay_back(c) > 0) {
+        log_info("mail: the relay answers again: mail waiting for it is due now");
+    }
+}
+
+static void
+record_failed(struct db_conn *c, const struct mail_claim *m, const char *err, bool refused)
+{
+    enum db_status st = mail_store_failed(c, m, err, conf->mail.retry_initial_delay, !refused);
+
+    if (st < 0) {
+        log_warn("mail: message %s not delivered (%s), and the failure cannot be recorded: "
+                 "it is retried when its claim runs out",
+                 m->id, err);
+    } else {
+        log_warn("mail: message %s not delivered, will retry: %s", m->id, err);
+    }
+}
+
+/*
+ * Claims the mail due first and sends it. The statements run alone (autocommit):
+ * each is one atomic statement, and the one resend db_exec makes after a lost
+ * connection is harmless for each (a claim whose reply was lost leaves a mail
+ * leased to nobody, retried when the lease runs out; the outcomes only apply
+ * under this claim's number).
+ * @return 1 when a mail was claimed, 0 when none is due, -1 when the database failed
+ */
+static int
+deliver_one(void)
+{
+    struct db_conn *c = db_thread_conn();
+    struct mail_claim m = { 0 };
+    char err[256] = "";
+    bool refused = false;
+    enum db_status st = mail_store_claim(c, lease_seconds(), &m);
+
+    if (st < 0) {
+        log_warn("mail: cannot read the outbox");
         return -1;
     }
-    n = PQntuples(res);
-    for (int i = 0; i < n; i++) {
-        const char *id = PQgetvalue(res, i, 0);
-        char err[256] = "";
-        PGresult *up;
-
-        if (smtp_send(PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), err, sizeof(err)) == 0) {
-            const char *params[] = { id };
-
-            up = PQexecParams(pg,
-                              "UPDATE annuaire.mail_outbox SET sent_at = now(), message = NULL,"
-                              " last_error = NULL WHERE id = $1",
-                              1, NULL, params, NULL, NULL, 0);
-            metrics_mail(true);
-            log_info("mail: message %s delivered", id);
-        } else {
-            const char *params[] = { id, err };
-
-            up = PQexecParams(pg, "UPDATE annuaire.mail_outbox SET last_error = $2 WHERE id = $1",
-                              2, NULL, params, NULL, NULL, 0);
-            metrics_mail(false);
-            log_warn("mail: message %s not delivered, will retry: %s", id, err);
-        }
-        PQclear(up);
+    if (st == 0) {
+        return 0;
     }
-    PQclear(res);
-    return n;
+    if (m.message == NULL) {
+        log_bug("mail: a claimed message has no text");
+        snprintf(err, sizeof(err), "no message text");
+        record_failed(c, &m, err, true);
+    } else if (smtp_send(m.recipient, m.message, err, sizeof(err), &refused) == 0) {
+        metrics_mail(true);
+        record_sent(c, &m);
+    } else {
+        metrics_mail(false);
+        record_failed(c, &m, err, refused);
+    }
+    if (m.message != NULL) {
+        OPENSSL_cleanse(m.message, strlen(m.message)); /* it holds a token */
+    }
+    mail_claim_clear(&m);
+    return 1;
 }
 
 static int
 mail_step(PGconn *pg, void *arg)
 {
-    return deliver_due(pg);
+    return deliver_one();
+}
+
+static int
+mail_next_due_ms(void *arg)
+{
+    long ms = -1;
+
+    if (mail_store_next_due(db_thread_conn(), &ms) < 0) {
+        return 1000;
+    }
+    return ms < 0 || ms > 30000 ? 30000 : (int)ms;
 }
 
 static const struct worker_spec mail_worker = {
     .name = "mail",
     .listen_sql = "LISTEN annuaire_outbox",
-    .next_due_sql = "SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)"
-                    " FROM annuaire.mail_outbox WHERE sent_at IS NULL",
+    .next_due_ms = mail_next_due_ms,
     .step = mail_step,
     .batch = BATCH,
 };

@@ -23,17 +23,21 @@ struct mail_var {
  * {{name}} placeholders, writes CRLF line ends, encodes header lines that are
  * not ASCII (RFC 2047) and adds Date, Message-ID and MIME headers.
  *
- * @return the message, owned by the caller; NULL when a value holds a line
- *         break (it could forge headers) or the template has no header/body split
+ * @param from_domain  for the Message-ID (NULL, or not printable ASCII: "localhost")
+ * @return the message, owned by the caller; NULL when a value holds a line break
+ *         (it could forge headers), the template has no header/body split
+ *         or a line of its headers is not a header (no name, or one not printable ASCII)
  */
 char *
 mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const char *from_domain);
 
-/** Statements mail_queue() needs; registered by mail_init(). */
+/** Registers the outbox statements (core/mail_store.c); call before any connection. */
 void mail_init(void);
 
 /**
- * Queues a message for delivery, in the caller's transaction (commit sends it).
+ * Queues a message for delivery, in the caller's transaction (commit sends it). Its
+ * Message-ID header is kept beside it: a resend carries the same one, and the logs
+ * name it.
  * @return 1, or DB_SOFT / DB_HARD
  */
 enum db_status mail_queue(struct db_conn *c,

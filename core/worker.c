@@ -24,9 +24,13 @@ struct worker {
 static int
 next_due_ms(const struct worker *w, PGconn *pg)
 {
-    PGresult *res = PQexecParams(pg, w->spec->next_due_sql, 0, NULL, NULL, NULL, NULL, 0);
+    PGresult *res;
     int ms = 30000;
 
+    if (w->spec->next_due_ms != NULL) {
+        return w->spec->next_due_ms(w->spec->arg);
+    }
+    res = PQexecParams(pg, w->spec->next_due_sql, 0, NULL, NULL, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         ms = 1000;
     } else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {

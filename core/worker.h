@@ -16,6 +16,8 @@ struct worker_spec {
     const char *listen_sql; /* "LISTEN <channel>": the NOTIFY channel that wakes it */
     const char
         *next_due_sql; /* one row, one column: milliseconds until the next due row, or NULL */
+    /* Instead of next_due_sql: milliseconds until the next due row, within [0, 30000]. */
+    int (*next_due_ms)(void *arg);
     /* Claims and handles due rows. @return rows claimed (batch = claim again at once), -1 on a
      * database failure */
     int (*step)(PGconn *pg, void *arg);

@@ -74,8 +74,8 @@ query_read(struct http_req *r, struct query *q)
      * an s). */
     q->routed = dir_routing_key(address, &is_email);
     q->routing = dir_routing_acquire();
-    q->matched = (is_email || strcmp(medium, "email") != 0) &&
-                 dir_route(q->routing, q->routed, &q->route);
+    q->matched =
+        (is_email || strcmp(medium, "email") != 0) && dir_route(q->routing, q->routed, &q->route);
     return RS_OK;
 }
 

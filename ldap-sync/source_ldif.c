@@ -134,6 +134,37 @@ url_value(const char *rec,
     return false;
 }
 
+/* The first line of rec (len bytes, lines ending in \n) that starts an attribute but has
+ * no attribute description before its colon (letters, digits, '-', ';', '.'), counted
+ * from 0; -1 when there is none. libldap 2.5 dereferences NULL on a line it parses
+ * without a name (": y", "-", "\f:"). Comment lines and continuations (a leading
+ * space) are not attribute lines. */
+static long
+nameless_line(const char *rec, size_t len)
+{
+    long line = 0;
+
+    for (size_t i = 0; i < len; line++) {
+        const char *nl = memchr(rec + i, '\n', len - i);
+        size_t end = nl != NULL ? (size_t)(nl - rec) : len;
+        size_t n = i;
+
+        if (rec[i] != ' ' && rec[i] != '#') {
+            while (n < end &&
+                   ((rec[n] >= 'a' && rec[n] <= 'z') || (rec[n] >= 'A' && rec[n] <= 'Z') ||
+                    (rec[n] >= '0' && rec[n] <= '9') || rec[n] == '-' || rec[n] == ';' ||
+                    rec[n] == '.')) {
+                n++;
+            }
+            if (n == i || n >= end || rec[n] != ':') {
+                return line;
+            }
+        }
+        i = end + 1;
+    }
+    return -1;
+}
+
 /* Parses rec (len bytes) as an entry record. @return 0 and lr filled, 1 not an entry, -1 */
 static int
 parse_record(char *rec, size_t len, unsigned long lineno, LDIFRecord *lr)
@@ -141,6 +172,9 @@ parse_record(char *rec, size_t len, unsigned long lineno, LDIFRecord *lr)
     struct berval bv = { len, rec };
 
     memset(lr, 0, sizeof(*lr));
+    if (nameless_line(rec, len) >= 0) {
+        return -1;
+    }
     if (ldap_parse_ldif_record(&bv, lineno, lr, "annuaire",
                                LDIF_DEFAULT_ADD | LDIF_ENTRIES_ONLY | LDIF_NO_CONTROLS) != 0) {
         return -1;
@@ -207,7 +241,15 @@ end_record(struct reader *r, bool last)
             return 0;
         }
         if (rc < 0 && !last) {
-            snprintf(r->err, r->err_size, "%s:%lu: not a valid LDIF record", r->path, r->rec_line);
+            long bad = nameless_line(r->rec.p, r->rec.len);
+
+            if (bad >= 0) {
+                snprintf(r->err, r->err_size, "%s:%lu: not an attribute line (no name and colon)",
+                         r->path, r->rec_line + (unsigned long)bad);
+            } else {
+                snprintf(r->err, r->err_size, "%s:%lu: not a valid LDIF record", r->path,
+                         r->rec_line);
+            }
             return -1;
         }
         if (rc == 0) {

@@ -7,7 +7,7 @@ BUILD_PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libpq-dev lib
 PG_PACKAGES=(postgresql-15 postgresql-contrib)
 LDAP_PACKAGES=(slapd ldap-utils)
 TEST_PACKAGES=(python3 python3-pytest python3-requests python3-cryptography python3-aiosmtpd clang-format curl openssl
-    chromium)
+    chromium clang-14 libclang-rt-14-dev)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

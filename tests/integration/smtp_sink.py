@@ -1,5 +1,6 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps every message it is
 given, so tests read the mail the service really sent."""
+import asyncio
 import email
 import email.policy
 import threading
@@ -13,10 +14,23 @@ class _Handler:
         self.sink = sink
 
     async def handle_DATA(self, server, session, envelope):
+        sink = self.sink
         msg = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        with self.sink.lock:
-            self.sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg,
-                                       envelope.original_content))
+        if sink.delay:
+            await asyncio.sleep(sink.delay)  # a slow relay
+        with sink.lock:
+            refuse = sink.refuse_first > 0
+            if refuse:
+                sink.refuse_first -= 1
+                sink.refused.append((envelope.mail_from, list(envelope.rcpt_tos), msg,
+                                     envelope.original_content))
+        if refuse:
+            return "451 4.3.0 try again later"
+        if sink.before_accept is not None:
+            sink.before_accept(msg)  # runs before the 250 is sent: the message is taken
+        with sink.lock:
+            sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg,
+                                  envelope.original_content))
         return "250 OK"
 
 
@@ -34,10 +48,18 @@ def self_signed_context(directory):
 
 
 class SmtpSink:
-    """tls: None (plain), "starttls" (required before MAIL) or "implicit" (SMTPS)."""
+    """tls: None (plain), "starttls" (required before MAIL) or "implicit" (SMTPS).
+    delay: seconds each DATA takes before its answer (a slow relay).
+    refuse_first: how many messages get a 451 before any is accepted (kept in .refused).
+    before_accept(msg): called before a message is accepted (before the 250 goes out)."""
 
-    def __init__(self, port, tls=None, tls_context=None):
+    def __init__(self, port, tls=None, tls_context=None, delay=0, refuse_first=0,
+                 before_accept=None):
         self.messages = []
+        self.refused = []
+        self.delay = delay
+        self.refuse_first = refuse_first
+        self.before_accept = before_accept
         self.lock = threading.Lock()
         kwargs = {}
         if tls == "starttls":

@@ -169,7 +169,8 @@ def test_broken_files_change_nothing(culture):
     path.write_text("".join(lines[:bad_at] + ["this line has no colon\n"] + lines[bad_at + 1:]))
     r = env.sync()
     assert r.returncode == 1
-    assert "line" in r.stderr and "nothing changed" in r.stderr
+    assert f"culture.ldif:{bad_at + 1}: not an attribute line" in r.stderr, r.stderr
+    assert "nothing changed" in r.stderr
     # Missing.
     path.unlink()
     assert env.sync().returncode == 1

@@ -1,0 +1,123 @@
+/*
+ * fuzz_mail: the mail renderer (core/mail.c mail_render) and what enroll/templates.c
+ * parses around it (Accept-Language, next_link hosts).
+ *
+ * Input: the template, then the values of {{from}} {{to}} {{address}} {{link}}
+ * {{token}} {{brand}}, the sender's domain (for the Message-ID), an Accept-Language
+ * header and a next_link, separated by NUL bytes (missing ones are empty). Properties, besides no
+ * crash, hang or leak:
+ * - a value with a line break is refused (it could add headers);
+ * - a rendered message has CRLF line ends only (no bare CR or LF), a header section
+ *   with Date and Message-ID, of header lines ("name:" or folded) in ASCII within 998
+ *   bytes (unit.core.mail checks the encoded words themselves).
+ */
+#include <stdint.h>
+#include <strings.h>
+
+#include "core/cfg.h"
+#include "core/mail.h"
+#include "core/util.h"
+#include "enroll/internal.h"
+#include "tests/fuzz/fuzz.h"
+
+#define N_VARS 6
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    static const char conf[] = "validation:\n  next_link_domains: [\"app.test\", \"[::1]\"]\n";
+    char path[64];
+    char err[CFG_ERR_SIZE];
+    struct cfg *cfg = NULL;
+    int fd = fuzz_file((const uint8_t *)conf, sizeof(conf) - 1, path);
+
+    if (cfg_load(path, &cfg, err) != 0) {
+        fprintf(stderr, "fuzz_mail: %s\n", err);
+        abort();
+    }
+    close(fd);
+    cfg_install(cfg);
+    return 0;
+}
+
+static void
+check_message(const char *msg)
+{
+    size_t len = strlen(msg);
+    const char *body = strstr(msg, "\r\n\r\n");
+    bool has_date = false, has_id = false;
+
+    FUZZ_ASSERT(len >= 2 && msg[len - 2] == '\r' && msg[len - 1] == '\n');
+    for (size_t i = 0; i < len; i++) {
+        FUZZ_ASSERT(msg[i] != '\r' || msg[i + 1] == '\n');
+        FUZZ_ASSERT(msg[i] != '\n' || (i > 0 && msg[i - 1] == '\r'));
+    }
+    FUZZ_ASSERT(body != NULL);
+    for (const char *p = msg; p < body + 2;) {
+        const char *nl = strstr(p, "\r\n");
+        size_t n = (size_t)(nl - p);
+        const char *colon = memchr(p, ':', n);
+
+        FUZZ_ASSERT(n <= 998 && n > 0);
+        FUZZ_ASSERT(p[0] == ' ' || p[0] == '\t' || (colon != NULL && colon > p));
+        for (size_t i = 0; i < n; i++) {
+            FUZZ_ASSERT((unsigned char)p[i] < 0x80); /* non-ASCII text is encoded */
+        }
+        has_date |= strncasecmp(p, "Date:", 5) == 0;
+        has_id |= strncasecmp(p, "Message-ID:", 11) == 0;
+        p = nl + 2;
+    }
+    FUZZ_ASSERT(has_date && has_id);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const char *const names[N_VARS] = { "from", "to", "address", "link", "token", "brand" };
+    char *in = malloc(size + 1);
+    const char *parts[N_VARS + 4];
+    struct util_var vars[N_VARS];
+    size_t n_parts = 0;
+    bool breaks = false;
+    char *msg;
+
+    if (in == NULL) {
+        abort();
+    }
+    memcpy(in, data, size);
+    in[size] = '\0';
+    /* Split at NUL bytes. */
+    for (size_t i = 0; n_parts < ANN_ARRAY_LEN(parts);) {
+        parts[n_parts++] = in + i;
+        i += strlen(in + i) + 1;
+        if (i > size) {
+            break;
+        }
+    }
+    for (size_t i = n_parts; i < ANN_ARRAY_LEN(parts); i++) {
+        parts[i] = "";
+    }
+    for (size_t i = 0; i < N_VARS; i++) {
+        vars[i].name = names[i];
+        vars[i].value = parts[1 + i];
+        breaks |= strpbrk(vars[i].value, "\r\n") != NULL;
+    }
+    msg = mail_render(parts[0], vars, N_VARS,
+                      parts[N_VARS + 1][0] != '\0' ? parts[N_VARS + 1] : NULL);
+    if (breaks) {
+        FUZZ_ASSERT(msg == NULL);
+    }
+    if (msg != NULL) {
+        check_message(msg);
+    }
+    free(msg);
+    FUZZ_ASSERT((unsigned)enr_lang_pick(parts[N_VARS + 2]) < ENR_LANG__COUNT);
+    if (enr_next_link_ok(parts[N_VARS + 3])) {
+        (void)enr_next_link_allowed(parts[N_VARS + 3]);
+    }
+    free(in);
+    return 0;
+}
