@@ -421,17 +421,72 @@ append_body(struct http_req *r, const char *data, size_t len, size_t max)
 }
 
 struct framing {
-    int n_length; /* Content-Length headers */
-    int n_coding; /* Transfer-Encoding headers */
-    bool chunked; /* the last Transfer-Encoding is exactly "chunked" */
+    int n_length;   /* Content-Length headers */
+    int n_coding;   /* Transfer-Encoding headers */
+    bool chunked;   /* the last Transfer-Encoding is exactly "chunked" */
+    bool malformed; /* a header line no proxy would read as MHD does */
 };
 
+/* RFC 9110 5.6.2: tchar. */
+static bool
+is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static bool
+is_token(const char *s, size_t len)
+{
+    if (len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!is_tchar((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether name starts with prefix (any case) and goes on past it. */
+static bool
+extends_name(const char *name, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    return len > n && strncasecmp(name, prefix, n) == 0;
+}
+
 static enum MHD_Result
-count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+count_framing(void *cls,
+              enum MHD_ValueKind kind,
+              const char *key,
+              size_t key_size,
+              const char *value,
+              size_t value_size)
 {
     struct framing *f = cls;
 
     (void)kind;
+    /* MHD 0.9.75 keeps a blank before the colon in the name ("Transfer-Encoding "), glues
+     * a folded line onto the name or value before it ("Transfer-Encodingchunked",
+     * "bContent-Length: 9") and lets a bare CR through inside a line: a proxy in front
+     * may read any of these as a framing header MHD does not see. */
+    if (key == NULL || !is_token(key, key_size) ||
+        extends_name(key, key_size, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+        extends_name(key, key_size, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->malformed = true;
+        return MHD_NO;
+    }
+    for (size_t i = 0; value != NULL && i < value_size; i++) {
+        unsigned char c = (unsigned char)value[i];
+
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            f->malformed = true;
+            return MHD_NO;
+        }
+    }
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         f->n_length++;
     } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
@@ -445,16 +500,19 @@ count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *v
 /*
  * Whether the body's length is ambiguous: two Content-Length headers (even equal
  * ones), Content-Length with Transfer-Encoding, or any transfer coding but a lone
- * "chunked". A proxy in front may read such a request otherwise than we do (request
- * smuggling): it is refused, and the connection closed.
+ * "chunked"; or whether a header line is malformed (a name that is not a token, or
+ * that extends Content-Length or Transfer-Encoding, a control character in a value).
+ * A proxy in front may read such a request otherwise than we do (request smuggling):
+ * it is refused, and the connection closed.
  */
 static bool
 framing_ambiguous(struct MHD_Connection *conn)
 {
     struct framing f = { 0 };
 
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
-    return f.n_length > 1 || f.n_coding > 1 || (f.n_coding == 1 && (!f.chunked || f.n_length > 0));
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, count_framing, &f);
+    return f.malformed || f.n_length > 1 || f.n_coding > 1 ||
+           (f.n_coding == 1 && (!f.chunked || f.n_length > 0));
 }
 
 /* Whether this listener serves route: ROUTE_INTERNAL only on the internal one, ROUTE_OPS
