@@ -227,11 +227,11 @@ enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid)
     }
     if (key_cache_get(x.origin, x.key, pub) != 0) {
         /* A homeserver that never answers holds this thread request_timeout: bounded. */
-        if (!fetch_slot_take()) {
+        if (!fetch_slot_take(x.origin)) {
             return E_HS_BUSY;
         }
         fetched = fetch_key(x.origin, x.key, pub, &valid_until_ms);
-        fetch_slot_release();
+        fetch_slot_release(x.origin);
         if (fetched != 0) {
             return E_UNBIND_FORBIDDEN;
         }
