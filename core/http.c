@@ -395,6 +395,8 @@ dispatch(struct http_server *srv, struct http_req *r)
     return ret;
 }
 
+/* Buffers a piece of the body: at most max bytes in all, in a buffer of exactly the
+ * declared Content-Length (+1 for the NUL), else grown but never over max + 1. */
 static bool
 append_body(struct http_req *r, const char *data, size_t len, size_t max)
 {
@@ -406,11 +408,11 @@ append_body(struct http_req *r, const char *data, size_t len, size_t max)
         return false;
     }
     if (r->body_len + len + 1 > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 1024;
+        size_t want = r->body_len + len + 1;
+        size_t cap = r->body_cap ? 2 * r->body_cap : r->body_declared ? r->body_declared + 1 : 1024;
 
-        while (cap < r->body_len + len + 1) {
-            cap *= 2;
-        }
+        cap = cap < want ? want : cap;
+        cap = cap > max + 1 ? max + 1 : cap;
         r->body = xrealloc(r->body, cap);
         r->body_cap = cap;
     }
@@ -418,6 +420,16 @@ append_body(struct http_req *r, const char *data, size_t len, size_t max)
     r->body_len += len;
     r->body[r->body_len] = '\0';
     return true;
+}
+
+/* Whether the request may come with a body: a route that reads a JSON one. A body
+ * anywhere else (404, 405, OPTIONS, a GET) is refused before it is read. */
+static bool
+body_wanted(const struct http_server *srv, const struct http_req *r)
+{
+    return r->route_result == ROUTER_FOUND &&
+           (router_at(srv->router, r->route_index)->flags & ROUTE_JSON_BODY) &&
+           strcmp(r->method, MHD_HTTP_METHOD_OPTIONS) != 0;
 }
 
 struct framing {
@@ -555,7 +567,14 @@ req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, c
 
         if (util_parse_long(clen, 0, srv->conf->max_body_bytes, &n) != 0) {
             r->too_large = true;
+        } else {
+            r->body_declared = (size_t)n;
         }
+        r->has_body = n != 0 || r->too_large;
+    }
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) !=
+        NULL) {
+        r->has_body = true;
     }
     if (framing_ambiguous(conn)) {
         r->bad_framing = true;
@@ -611,6 +630,18 @@ on_request(void *cls,
             /* Refuse before reading the body: MHD closes the connection after. */
             r->dispatched = true;
             return (enum MHD_Result)http_reply_ec(r, E_TOO_LARGE, NULL);
+        }
+        if (r->has_body && !body_wanted(srv, r)) {
+            /* Answered before the body is read (413 on a route that takes none, else
+             * 404, 405 or the preflight as usual), and the connection closed. */
+            r->dispatched = true;
+            r->close = true;
+            conn_set_deadline(srv, conn, false);
+            if (r->route_result == ROUTER_FOUND &&
+                strcmp(r->method, MHD_HTTP_METHOD_OPTIONS) != 0) {
+                return (enum MHD_Result)http_reply_ec(r, E_TOO_LARGE, "this route takes no body");
+            }
+            return (enum MHD_Result)dispatch(srv, r);
         }
         return MHD_YES;
     }

@@ -45,6 +45,8 @@ struct http_req {
     struct router_match match;
     char *body;
     size_t body_len, body_cap;
+    size_t body_declared; /* Content-Length, 0 when none */
+    bool has_body;        /* a Content-Length over 0, or a Transfer-Encoding */
     bool too_large;
     bool bad_framing; /* ambiguous Content-Length / Transfer-Encoding: 400, then closed */
     bool close;       /* reply with Connection: close */
