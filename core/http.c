@@ -530,8 +530,10 @@ framing_ambiguous(struct MHD_Connection *conn)
 /* Whether this listener serves route: ROUTE_INTERNAL only on the internal one, ROUTE_OPS
  * there and, with http.public_metrics, on the public one too, the others on the public one. */
 static bool
-route_here(const struct http_server *srv, const struct route *route)
+route_here(const struct route *route, const void *cls)
 {
+    const struct http_server *srv = cls;
+
     if (route->flags & ROUTE_INTERNAL) {
         return srv->internal;
     }
@@ -553,11 +555,9 @@ req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, c
     r->id = atomic_fetch_add_explicit(&next_request_id, 1, memory_order_relaxed);
     r->start_ns = util_now_ns();
     r->route_index = SIZE_MAX;
-    r->route_result = router_match(srv->router, method, url, &r->match);
-    if (r->route_result == ROUTER_FOUND &&
-        !route_here(srv, router_at(srv->router, r->match.index))) {
-        r->route_result = ROUTER_NOT_FOUND; /* the other listener's */
-    }
+    /* The other listener's routes are not there at all: 404 whatever the method, never a
+     * 405 whose Allow would reveal them. */
+    r->route_result = router_match_where(srv->router, method, url, route_here, srv, &r->match);
     if (r->route_result == ROUTER_FOUND) {
         r->route_index = r->match.index;
     }
