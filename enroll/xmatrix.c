@@ -276,6 +276,9 @@ origin_key(const char *origin, const char *key_id, unsigned char pub[CX_ED25519_
     size_t n = 0;
     int fetched;
 
+    if (strlen(origin) >= FETCH_DEST_MAX) {
+        return E_UNBIND_FORBIDDEN; /* no server name */
+    }
     switch (key_cache_get(origin, key_id, pub)) {
     case KEY_FOUND:
         return E__COUNT;
