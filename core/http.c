@@ -436,7 +436,7 @@ struct framing {
     int n_length;   /* Content-Length headers */
     int n_coding;   /* Transfer-Encoding headers */
     bool chunked;   /* the last Transfer-Encoding is exactly "chunked" */
-    bool malformed; /* a header line no proxy would read as MHD does */
+    bool malformed; /* a header line a proxy may read otherwise than MHD does */
 };
 
 /* RFC 9110 5.6.2: tchar. */
@@ -482,9 +482,10 @@ count_framing(void *cls,
 
     (void)kind;
     /* MHD 0.9.75 keeps a blank before the colon in the name ("Transfer-Encoding "), glues
-     * a folded line onto the name or value before it ("Transfer-Encodingchunked",
-     * "bContent-Length: 9") and lets a bare CR through inside a line: a proxy in front
-     * may read any of these as a framing header MHD does not see. */
+     * a folded line onto the name before it ("Transfer-Encodingchunked", "X-AContent-
+     * Length: 40") and lets a bare CR through inside a line: a proxy in front may read
+     * any of these as a framing header MHD does not see. (A NUL ends the value as MHD
+     * stores it: what follows cannot be seen here.) */
     if (key == NULL || !is_token(key, key_size) ||
         extends_name(key, key_size, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
         extends_name(key, key_size, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
