@@ -198,12 +198,38 @@ http_unpack(struct http_req *r, const json_t *body, const struct jx_spec *spec, 
     return ok == MHD_YES ? RS_REPLIED : RS_FATAL;
 }
 
+/* The bucket of a rate-limit key: an IPv6 address counts for its /64 (a host is often
+ * given a whole /64, and could take a new address for each request), an IPv4-mapped one
+ * for its IPv4 address; any other key is itself. @return key or buf */
+static const char *
+rate_bucket(const char *key, char *buf, size_t size)
+{
+    unsigned char a[16];
+    size_t n;
+
+    if (key == NULL || strchr(key, ':') == NULL || inet_pton(AF_INET6, key, a) != 1 ||
+        size < INET6_ADDRSTRLEN + 4) {
+        return key;
+    }
+    if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a)) {
+        return inet_ntop(AF_INET, a + 12, buf, (socklen_t)size) ? buf : key;
+    }
+    memset(a + 8, 0, 8);
+    if (inet_ntop(AF_INET6, a, buf, (socklen_t)size) == NULL) {
+        return key;
+    }
+    n = strlen(buf);
+    snprintf(buf + n, size - n, "/64");
+    return buf;
+}
+
 enum reply_status
 http_rate_limit(struct http_req *r, const struct rl_limit *limit, const char *key)
 {
+    char bucket[INET6_ADDRSTRLEN + 4];
     long retry = 0;
 
-    if (rl_take(limit, key, &retry)) {
+    if (rl_take(limit, rate_bucket(key, bucket, sizeof(bucket)), &retry)) {
         return RS_OK;
     }
     return http_reply_ec_extra(r, E_LIMIT_EXCEEDED, NULL,

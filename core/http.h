@@ -103,7 +103,8 @@ enum reply_status http_unpack(struct http_req *r,
 struct rl_limit;
 
 /**
- * Takes a token of limit for key (NULL key: allowed); when none is left,
+ * Takes a token of limit for key (NULL key: allowed; an IPv6 address counts for its
+ * /64, an IPv4-mapped one for its IPv4 address); when none is left,
  * queues 429 M_LIMIT_EXCEEDED with retry_after_ms.
  * @return RS_OK, RS_REPLIED or RS_FATAL
  */
