@@ -2,14 +2,16 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <curl/curl.h>
 
+#include "core/log.h"
 #include "core/net.h"
 
 struct call {
@@ -19,33 +21,96 @@ struct call {
     bool too_large;
 };
 
-static atomic_long max_calls;    /* 0 = no bound */
-static atomic_long calls_in_use; /* slots taken */
+/* The calls in flight, in all and per destination: a fixed table with one entry per
+ * destination that has calls in flight (at most as many as the global bound). */
+struct dest_calls {
+    char name[FETCH_DEST_MAX];
+    long n;
+};
+
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+static long max_calls;    /* 0 = no bound */
+static long calls_in_use; /* slots taken */
+static struct dest_calls *dests;
+static size_t n_dests, dests_cap;
 
 void
 fetch_set_max_calls(long n)
 {
-    atomic_store(&max_calls, n > 0 ? n : 0);
+    pthread_mutex_lock(&calls_lock);
+    max_calls = n > 0 ? n : 0;
+    pthread_mutex_unlock(&calls_lock);
+}
+
+/* At most FETCH_MAX_PER_DEST per destination, and always fewer than the global bound
+ * (when it allows more than one): one destination cannot take every slot. */
+static long
+per_dest_max(void)
+{
+    if (max_calls == 0 || max_calls > FETCH_MAX_PER_DEST) {
+        return FETCH_MAX_PER_DEST;
+    }
+    return max_calls > 1 ? max_calls - 1 : 1;
+}
+
+static struct dest_calls *
+dest_find(const char *destination)
+{
+    for (size_t i = 0; i < n_dests; i++) {
+        if (strcasecmp(dests[i].name, destination) == 0) {
+            return &dests[i];
+        }
+    }
+    return NULL;
 }
 
 bool
-fetch_slot_take(void)
+fetch_slot_take(const char *destination)
 {
-    long max = atomic_load(&max_calls);
-    long cur = atomic_load(&calls_in_use);
+    struct dest_calls *d;
+    bool taken = false;
 
-    do {
-        if (max > 0 && cur >= max) {
-            return false;
+    if (strlen(destination) >= FETCH_DEST_MAX) {
+        return false;
+    }
+    pthread_mutex_lock(&calls_lock);
+    d = dest_find(destination);
+    if ((max_calls > 0 && calls_in_use >= max_calls) || (d != NULL && d->n >= per_dest_max())) {
+        goto cleanup;
+    }
+    if (d == NULL) {
+        if (n_dests == dests_cap) {
+            dests_cap = dests_cap ? 2 * dests_cap : 16;
+            dests = xrealloc(dests, dests_cap * sizeof(*dests));
         }
-    } while (!atomic_compare_exchange_weak(&calls_in_use, &cur, cur + 1));
-    return true;
+        d = &dests[n_dests++];
+        snprintf(d->name, sizeof(d->name), "%s", destination);
+        d->n = 0;
+    }
+    d->n++;
+    calls_in_use++;
+    taken = true;
+cleanup:
+    pthread_mutex_unlock(&calls_lock);
+    return taken;
 }
 
 void
-fetch_slot_release(void)
+fetch_slot_release(const char *destination)
 {
-    atomic_fetch_sub(&calls_in_use, 1);
+    struct dest_calls *d;
+
+    pthread_mutex_lock(&calls_lock);
+    d = dest_find(destination);
+    if (d == NULL) {
+        log_bug("an outbound call slot given back for a destination that holds none");
+    } else {
+        calls_in_use--;
+        if (--d->n == 0) {
+            *d = dests[--n_dests];
+        }
+    }
+    pthread_mutex_unlock(&calls_lock);
 }
 
 void

@@ -56,15 +56,25 @@ void fetch_result_clear(struct fetch_result *res);
  *  address at all. */
 bool fetch_address_is_private(const char *addr);
 
+/* Calls in flight to one destination (server name, any case) at most; fewer when the
+ * global bound is FETCH_MAX_PER_DEST or less, so one destination never takes every slot. */
+#define FETCH_MAX_PER_DEST 2
+#define FETCH_DEST_MAX     256 /* a longer destination name never gets a slot */
+
 /**
  * Bounds the calls to homeservers that HTTP worker threads wait on at once, so a
  * homeserver that never answers holds at most n threads; 0 = no bound. Before serving.
  */
 void fetch_set_max_calls(long n);
 
-/** Takes one of those slots. @return true when taken (release it), false when all are busy */
-bool fetch_slot_take(void) ANN_MUST_CHECK;
-void fetch_slot_release(void);
+/**
+ * Takes one of those slots for a call to destination (a server name): none when all
+ * are busy, or when destination already has its share (FETCH_MAX_PER_DEST) in flight.
+ * @return true when taken (release it with the same destination), false when not
+ */
+bool fetch_slot_take(const char *destination) ANN_MUST_CHECK;
+/** Gives back a slot fetch_slot_take(destination) gave. */
+void fetch_slot_release(const char *destination);
 
 /** URL-escapes s. @return a new string owned by the caller */
 char *fetch_escape(const char *s);

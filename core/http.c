@@ -198,12 +198,38 @@ http_unpack(struct http_req *r, const json_t *body, const struct jx_spec *spec, 
     return ok == MHD_YES ? RS_REPLIED : RS_FATAL;
 }
 
+/* The bucket of a rate-limit key: an IPv6 address counts for its /64 (a host is often
+ * given a whole /64, and could take a new address for each request), an IPv4-mapped one
+ * for its IPv4 address; any other key is itself. @return key or buf */
+static const char *
+rate_bucket(const char *key, char *buf, size_t size)
+{
+    unsigned char a[16];
+    size_t n;
+
+    if (key == NULL || strchr(key, ':') == NULL || inet_pton(AF_INET6, key, a) != 1 ||
+        size < INET6_ADDRSTRLEN + 4) {
+        return key;
+    }
+    if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a)) {
+        return inet_ntop(AF_INET, a + 12, buf, (socklen_t)size) ? buf : key;
+    }
+    memset(a + 8, 0, 8);
+    if (inet_ntop(AF_INET6, a, buf, (socklen_t)size) == NULL) {
+        return key;
+    }
+    n = strlen(buf);
+    snprintf(buf + n, size - n, "/64");
+    return buf;
+}
+
 enum reply_status
 http_rate_limit(struct http_req *r, const struct rl_limit *limit, const char *key)
 {
+    char bucket[INET6_ADDRSTRLEN + 4];
     long retry = 0;
 
-    if (rl_take(limit, key, &retry)) {
+    if (rl_take(limit, rate_bucket(key, bucket, sizeof(bucket)), &retry)) {
         return RS_OK;
     }
     return http_reply_ec_extra(r, E_LIMIT_EXCEEDED, NULL,
@@ -395,6 +421,8 @@ dispatch(struct http_server *srv, struct http_req *r)
     return ret;
 }
 
+/* Buffers a piece of the body: at most max bytes in all, in a buffer of exactly the
+ * declared Content-Length (+1 for the NUL), else grown but never over max + 1. */
 static bool
 append_body(struct http_req *r, const char *data, size_t len, size_t max)
 {
@@ -406,11 +434,11 @@ append_body(struct http_req *r, const char *data, size_t len, size_t max)
         return false;
     }
     if (r->body_len + len + 1 > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 1024;
+        size_t want = r->body_len + len + 1;
+        size_t cap = r->body_cap ? 2 * r->body_cap : r->body_declared ? r->body_declared + 1 : 1024;
 
-        while (cap < r->body_len + len + 1) {
-            cap *= 2;
-        }
+        cap = cap < want ? want : cap;
+        cap = cap > max + 1 ? max + 1 : cap;
         r->body = xrealloc(r->body, cap);
         r->body_cap = cap;
     }
@@ -420,18 +448,84 @@ append_body(struct http_req *r, const char *data, size_t len, size_t max)
     return true;
 }
 
+/* Whether the request may come with a body: a route that reads a JSON one. A body
+ * anywhere else (404, 405, OPTIONS, a GET) is refused before it is read. */
+static bool
+body_wanted(const struct http_server *srv, const struct http_req *r)
+{
+    return r->route_result == ROUTER_FOUND &&
+           (router_at(srv->router, r->route_index)->flags & ROUTE_JSON_BODY) &&
+           strcmp(r->method, MHD_HTTP_METHOD_OPTIONS) != 0;
+}
+
 struct framing {
-    int n_length; /* Content-Length headers */
-    int n_coding; /* Transfer-Encoding headers */
-    bool chunked; /* the last Transfer-Encoding is exactly "chunked" */
+    int n_length;   /* Content-Length headers */
+    int n_coding;   /* Transfer-Encoding headers */
+    bool chunked;   /* the last Transfer-Encoding is exactly "chunked" */
+    bool malformed; /* a header line a proxy may read otherwise than MHD does */
 };
 
+/* RFC 9110 5.6.2: tchar. */
+static bool
+is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static bool
+is_token(const char *s, size_t len)
+{
+    if (len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!is_tchar((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether name starts with prefix (any case) and goes on past it. */
+static bool
+extends_name(const char *name, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    return len > n && strncasecmp(name, prefix, n) == 0;
+}
+
 static enum MHD_Result
-count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+count_framing(void *cls,
+              enum MHD_ValueKind kind,
+              const char *key,
+              size_t key_size,
+              const char *value,
+              size_t value_size)
 {
     struct framing *f = cls;
 
     (void)kind;
+    /* MHD 0.9.75 keeps a blank before the colon in the name ("Transfer-Encoding "), glues
+     * a folded line onto the name before it ("Transfer-Encodingchunked", "X-AContent-
+     * Length: 40") and lets a bare CR through inside a line: a proxy in front may read
+     * any of these as a framing header MHD does not see. (A NUL ends the value as MHD
+     * stores it: what follows cannot be seen here.) */
+    if (key == NULL || !is_token(key, key_size) ||
+        extends_name(key, key_size, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+        extends_name(key, key_size, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->malformed = true;
+        return MHD_NO;
+    }
+    for (size_t i = 0; value != NULL && i < value_size; i++) {
+        unsigned char c = (unsigned char)value[i];
+
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            f->malformed = true;
+            return MHD_NO;
+        }
+    }
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         f->n_length++;
     } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
@@ -445,23 +539,28 @@ count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *v
 /*
  * Whether the body's length is ambiguous: two Content-Length headers (even equal
  * ones), Content-Length with Transfer-Encoding, or any transfer coding but a lone
- * "chunked". A proxy in front may read such a request otherwise than we do (request
- * smuggling): it is refused, and the connection closed.
+ * "chunked"; or whether a header line is malformed (a name that is not a token, or
+ * that extends Content-Length or Transfer-Encoding, a control character in a value).
+ * A proxy in front may read such a request otherwise than we do (request smuggling):
+ * it is refused, and the connection closed.
  */
 static bool
 framing_ambiguous(struct MHD_Connection *conn)
 {
     struct framing f = { 0 };
 
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
-    return f.n_length > 1 || f.n_coding > 1 || (f.n_coding == 1 && (!f.chunked || f.n_length > 0));
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, count_framing, &f);
+    return f.malformed || f.n_length > 1 || f.n_coding > 1 ||
+           (f.n_coding == 1 && (!f.chunked || f.n_length > 0));
 }
 
 /* Whether this listener serves route: ROUTE_INTERNAL only on the internal one, ROUTE_OPS
  * there and, with http.public_metrics, on the public one too, the others on the public one. */
 static bool
-route_here(const struct http_server *srv, const struct route *route)
+route_here(const struct route *route, const void *cls)
 {
+    const struct http_server *srv = cls;
+
     if (route->flags & ROUTE_INTERNAL) {
         return srv->internal;
     }
@@ -483,11 +582,9 @@ req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, c
     r->id = atomic_fetch_add_explicit(&next_request_id, 1, memory_order_relaxed);
     r->start_ns = util_now_ns();
     r->route_index = SIZE_MAX;
-    r->route_result = router_match(srv->router, method, url, &r->match);
-    if (r->route_result == ROUTER_FOUND &&
-        !route_here(srv, router_at(srv->router, r->match.index))) {
-        r->route_result = ROUTER_NOT_FOUND; /* the other listener's */
-    }
+    /* The other listener's routes are not there at all: 404 whatever the method, never a
+     * 405 whose Allow would reveal them. */
+    r->route_result = router_match_where(srv->router, method, url, route_here, srv, &r->match);
     if (r->route_result == ROUTER_FOUND) {
         r->route_index = r->match.index;
     }
@@ -497,7 +594,14 @@ req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, c
 
         if (util_parse_long(clen, 0, srv->conf->max_body_bytes, &n) != 0) {
             r->too_large = true;
+        } else {
+            r->body_declared = (size_t)n;
         }
+        r->has_body = n != 0 || r->too_large;
+    }
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) !=
+        NULL) {
+        r->has_body = true;
     }
     if (framing_ambiguous(conn)) {
         r->bad_framing = true;
@@ -553,6 +657,18 @@ on_request(void *cls,
             /* Refuse before reading the body: MHD closes the connection after. */
             r->dispatched = true;
             return (enum MHD_Result)http_reply_ec(r, E_TOO_LARGE, NULL);
+        }
+        if (r->has_body && !body_wanted(srv, r)) {
+            /* Answered before the body is read (413 on a route that takes none, else
+             * 404, 405 or the preflight as usual), and the connection closed. */
+            r->dispatched = true;
+            r->close = true;
+            conn_set_deadline(srv, conn, false);
+            if (r->route_result == ROUTER_FOUND &&
+                strcmp(r->method, MHD_HTTP_METHOD_OPTIONS) != 0) {
+                return (enum MHD_Result)http_reply_ec(r, E_TOO_LARGE, "this route takes no body");
+            }
+            return (enum MHD_Result)dispatch(srv, r);
         }
         return MHD_YES;
     }

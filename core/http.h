@@ -45,6 +45,8 @@ struct http_req {
     struct router_match match;
     char *body;
     size_t body_len, body_cap;
+    size_t body_declared; /* Content-Length, 0 when none */
+    bool has_body;        /* a Content-Length over 0, or a Transfer-Encoding */
     bool too_large;
     bool bad_framing; /* ambiguous Content-Length / Transfer-Encoding: 400, then closed */
     bool close;       /* reply with Connection: close */
@@ -101,7 +103,8 @@ enum reply_status http_unpack(struct http_req *r,
 struct rl_limit;
 
 /**
- * Takes a token of limit for key (NULL key: allowed); when none is left,
+ * Takes a token of limit for key (NULL key: allowed; an IPv6 address counts for its
+ * /64, an IPv4-mapped one for its IPv4 address); when none is left,
  * queues 429 M_LIMIT_EXCEEDED with retry_after_ms.
  * @return RS_OK, RS_REPLIED or RS_FATAL
  */

@@ -140,6 +140,17 @@ literal_count(const struct compiled *c)
 enum router_result
 router_match(const struct router *rt, const char *method, const char *path, struct router_match *m)
 {
+    return router_match_where(rt, method, path, NULL, NULL, m);
+}
+
+enum router_result
+router_match_where(const struct router *rt,
+                   const char *method,
+                   const char *path,
+                   router_keep_fn keep,
+                   const void *cls,
+                   struct router_match *m)
+{
     const char *segs[ROUTER_MAX_SEGMENTS];
     size_t lens[ROUTER_MAX_SEGMENTS];
     size_t n = split(path, segs, lens, ROUTER_MAX_SEGMENTS);
@@ -154,6 +165,9 @@ router_match(const struct router *rt, const char *method, const char *path, stru
     }
     /* The most specific pattern owns a path: ".../pubkey/isvalid" beats ".../pubkey/{keyId}". */
     for (size_t r = 0; r < rt->n; r++) {
+        if (keep != NULL && !keep(rt->routes[r].route, cls)) {
+            continue;
+        }
         if (path_matches(&rt->routes[r], segs, lens, n)) {
             size_t lit = literal_count(&rt->routes[r]);
 
@@ -167,7 +181,8 @@ router_match(const struct router *rt, const char *method, const char *path, stru
     for (size_t r = 0; r < rt->n; r++) {
         const struct compiled *c = &rt->routes[r];
 
-        if (!path_matches(c, segs, lens, n) || literal_count(c) != most) {
+        if ((keep != NULL && !keep(c->route, cls)) || !path_matches(c, segs, lens, n) ||
+            literal_count(c) != most) {
             continue;
         }
         if (strcmp(c->route->method, method) == 0) {

@@ -5,6 +5,7 @@
 #ifndef ANN_CORE_ROUTER_H
 #define ANN_CORE_ROUTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/util.h"
@@ -62,5 +63,20 @@ struct router_match {
  */
 enum router_result
 router_match(const struct router *rt, const char *method, const char *path, struct router_match *m);
+
+/** Whether a route is one to match (on this listener, say). */
+typedef bool (*router_keep_fn)(const struct route *route, const void *cls);
+
+/**
+ * As router_match, among the routes keep(route, cls) keeps (all when keep is NULL): a
+ * path whose routes are all left out is ROUTER_NOT_FOUND whatever the method, and
+ * allow names only the methods of routes kept.
+ */
+enum router_result router_match_where(const struct router *rt,
+                                      const char *method,
+                                      const char *path,
+                                      router_keep_fn keep,
+                                      const void *cls,
+                                      struct router_match *m);
 
 #endif

@@ -156,12 +156,13 @@ enr_account_register_post(struct http_req *r, const json_t *body)
         return http_reply_ec(r, E_HS_FORBIDDEN, NULL);
     }
     /* The call may wait request_timeout on a homeserver: only as many at once as
-     * account.max_concurrent_calls, so other requests keep their threads. */
-    if (!fetch_slot_take()) {
+     * account.max_concurrent_calls, and a few per homeserver, so other requests (and
+     * the users of other homeservers) keep their threads. */
+    if (!fetch_slot_take(in.matrix_server_name)) {
         return enr_reply_hs_busy(r);
     }
     ec = userinfo(&in, &user_id);
-    fetch_slot_release();
+    fetch_slot_release(in.matrix_server_name);
     if (ec != E__COUNT) {
         return http_reply_ec(r, ec, NULL);
     }

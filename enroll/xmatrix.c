@@ -74,21 +74,38 @@ parse_header(const char *h, struct xmatrix *x)
 }
 
 /*
- * Homeservers' verify keys, kept for their valid_until_ts (at most KEY_CACHE_MAX_MS,
- * so a replaced key is picked up within that time): an unbind does not cost a fetch
- * each time. Bounded: a full table gives the slot that expires first to the newcomer.
+ * Homeservers' verify keys, per origin: the whole set of its last successful fetch,
+ * kept for its valid_until_ts (at most KEY_CACHE_MAX_MS, so a replaced key is picked up
+ * within that time): an unbind does not cost a fetch each time. A key id absent from
+ * the set, or an origin whose fetch failed, is answered without a fetch for
+ * KEY_RETRY_MS: random key ids cannot turn unbinds into fetches toward a homeserver.
+ * Bounded: a full table gives the origin that expires first to the newcomer.
  */
 #define KEY_CACHE_SIZE   256
 #define KEY_CACHE_MAX_MS (3600LL * 1000)
+#define KEY_RETRY_MS     (60LL * 1000)
+#define KEYS_PER_ORIGIN  8
 
 struct cached_key {
-    char origin[256]; /* "" = free */
     char key_id[128];
     unsigned char pub[CX_ED25519_PUB_LEN];
-    long long until_ms;
 };
 
-static struct cached_key key_cache[KEY_CACHE_SIZE];
+struct origin_keys {
+    char origin[256]; /* "" = free */
+    size_t n_keys;
+    struct cached_key keys[KEYS_PER_ORIGIN];
+    long long until_ms;    /* the keys are valid until then */
+    long long no_fetch_ms; /* no fetch for a key id not in keys before then */
+};
+
+enum key_lookup {
+    KEY_FOUND,  /* pub filled */
+    KEY_ABSENT, /* not among the origin's keys, fetched (or failed) recently: no fetch */
+    KEY_FETCH,  /* nothing recent known: fetch the origin's keys */
+};
+
+static struct origin_keys key_cache[KEY_CACHE_SIZE];
 static pthread_mutex_t key_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static long long
@@ -100,71 +117,101 @@ now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* @return 0 with pub filled when a valid key is cached, -1 when not */
-static int
+static long long
+max_ll(long long a, long long b)
+{
+    return a > b ? a : b;
+}
+
+/* The entry of origin, or NULL. Under key_cache_lock. */
+static struct origin_keys *
+origin_find(const char *origin)
+{
+    for (size_t i = 0; i < KEY_CACHE_SIZE; i++) {
+        if (key_cache[i].origin[0] != '\0' && strcmp(key_cache[i].origin, origin) == 0) {
+            return &key_cache[i];
+        }
+    }
+    return NULL;
+}
+
+static enum key_lookup
 key_cache_get(const char *origin, const char *key_id, unsigned char pub[CX_ED25519_PUB_LEN])
 {
     long long now = now_ms();
-    int ret = -1;
+    enum key_lookup ret = KEY_FETCH;
+    struct origin_keys *o;
 
     pthread_mutex_lock(&key_cache_lock);
-    for (size_t i = 0; i < KEY_CACHE_SIZE; i++) {
-        struct cached_key *k = &key_cache[i];
-
-        if (k->origin[0] != '\0' && k->until_ms > now && strcmp(k->origin, origin) == 0 &&
-            strcmp(k->key_id, key_id) == 0) {
-            memcpy(pub, k->pub, CX_ED25519_PUB_LEN);
-            ret = 0;
-            break;
+    o = origin_find(origin);
+    if (o != NULL && o->until_ms > now) {
+        for (size_t i = 0; i < o->n_keys; i++) {
+            if (strcmp(o->keys[i].key_id, key_id) == 0) {
+                memcpy(pub, o->keys[i].pub, CX_ED25519_PUB_LEN);
+                ret = KEY_FOUND;
+                break;
+            }
         }
+    }
+    if (ret != KEY_FOUND && o != NULL && o->no_fetch_ms > now) {
+        ret = KEY_ABSENT;
     }
     pthread_mutex_unlock(&key_cache_lock);
     return ret;
 }
 
+/* Records a fetch of origin's keys: keys (n of them, valid until valid_until_ms) replace
+ * those known when fetched, else (a failed fetch) those known stay; either way no fetch
+ * for an unknown key id before KEY_RETRY_MS. */
 static void
 key_cache_put(const char *origin,
-              const char *key_id,
-              const unsigned char pub[CX_ED25519_PUB_LEN],
+              bool fetched,
+              const struct cached_key *keys,
+              size_t n,
               long long valid_until_ms)
 {
     long long now = now_ms();
-    long long until =
-        valid_until_ms < now + KEY_CACHE_MAX_MS ? valid_until_ms : now + KEY_CACHE_MAX_MS;
-    struct cached_key *slot = NULL;
+    struct origin_keys *o;
 
-    if (until <= now || strlen(origin) >= sizeof(slot->origin) ||
-        strlen(key_id) >= sizeof(slot->key_id)) {
+    if (strlen(origin) >= sizeof(o->origin)) {
         return;
     }
     pthread_mutex_lock(&key_cache_lock);
-    for (size_t i = 0; i < KEY_CACHE_SIZE; i++) {
-        struct cached_key *k = &key_cache[i];
+    o = origin_find(origin);
+    if (o == NULL) {
+        for (size_t i = 0; i < KEY_CACHE_SIZE; i++) {
+            struct origin_keys *k = &key_cache[i];
 
-        if (k->origin[0] != '\0' && strcmp(k->origin, origin) == 0 &&
-            strcmp(k->key_id, key_id) == 0) {
-            slot = k; /* the same key again */
-            break;
+            if (o == NULL || k->origin[0] == '\0' ||
+                (o->origin[0] != '\0' &&
+                 max_ll(k->until_ms, k->no_fetch_ms) < max_ll(o->until_ms, o->no_fetch_ms))) {
+                o = k;
+            }
         }
-        if (slot == NULL || k->origin[0] == '\0' ||
-            (slot->origin[0] != '\0' && k->until_ms < slot->until_ms)) {
-            slot = k;
-        }
+        memset(o, 0, sizeof(*o));
+        snprintf(o->origin, sizeof(o->origin), "%s", origin);
     }
-    snprintf(slot->origin, sizeof(slot->origin), "%s", origin);
-    snprintf(slot->key_id, sizeof(slot->key_id), "%s", key_id);
-    memcpy(slot->pub, pub, CX_ED25519_PUB_LEN);
-    slot->until_ms = until;
+    if (fetched) {
+        o->n_keys = n;
+        memcpy(o->keys, keys, n * sizeof(*keys));
+        o->until_ms =
+            valid_until_ms < now + KEY_CACHE_MAX_MS ? valid_until_ms : now + KEY_CACHE_MAX_MS;
+    }
+    o->no_fetch_ms = now + KEY_RETRY_MS;
     pthread_mutex_unlock(&key_cache_lock);
 }
 
-/* The origin's current public key key_id, from its /_matrix/key/v2/server (self-signed).
- * @param[out] valid_until_ms  until when the server says the key is valid */
+/* The origin's current public keys, from its /_matrix/key/v2/server: those of its
+ * verify_keys by which the reply is signed (at most KEYS_PER_ORIGIN).
+ * @param[out] keys            filled with the keys
+ * @param[out] n               how many
+ * @param[out] valid_until_ms  until when the server says they are valid
+ * @return 0, or -1 when the keys cannot be fetched or none signs the reply */
 static int
-fetch_key(const char *origin,
-          const char *key_id,
-          unsigned char pub[CX_ED25519_PUB_LEN],
-          long long *valid_until_ms)
+fetch_keys(const char *origin,
+           struct cached_key keys[KEYS_PER_ORIGIN],
+           size_t *n,
+           long long *valid_until_ms)
 {
     const struct cfg_account *acc = &cfg_get()->account;
     struct fetch_opts opts;
@@ -172,12 +219,11 @@ fetch_key(const char *origin,
     char *base = NULL;
     char *url = NULL;
     json_t *j = NULL;
-    const char *b64;
+    json_t *vk;
+    const char *id;
     const char *name;
-    unsigned char *raw = NULL;
-    size_t len = 0;
-    int ret = -1;
 
+    *n = 0;
     if (fed_prepare_call(origin, acc, &opts, &base) != FETCH_OK) {
         return -1;
     }
@@ -187,24 +233,68 @@ fetch_key(const char *origin,
         goto cleanup;
     }
     j = json_loadb(res.body, res.len, 0, NULL);
-    b64 = json_string_value(
-        json_object_get(json_object_get(json_object_get(j, "verify_keys"), key_id), "key"));
     name = json_string_value(json_object_get(j, "server_name"));
     *valid_until_ms = json_integer_value(json_object_get(j, "valid_until_ts"));
-    if (b64 == NULL || name == NULL || strcmp(name, origin) != 0 || *valid_until_ms < now_ms() ||
-        cx_b64_decode(b64, strlen(b64), CX_B64_STD, &raw, &len) != 0 || len != CX_ED25519_PUB_LEN) {
+    if (name == NULL || strcmp(name, origin) != 0 || *valid_until_ms < now_ms()) {
         goto cleanup;
     }
-    memcpy(pub, raw, CX_ED25519_PUB_LEN);
-    /* The reply must be signed by the very key it publishes. */
-    ret = sign_verify_json(j, origin, key_id, pub);
+    json_object_foreach (json_object_get(j, "verify_keys"), id, vk) {
+        const char *b64 = json_string_value(json_object_get(vk, "key"));
+        unsigned char *raw = NULL;
+        size_t len = 0;
+
+        if (*n == KEYS_PER_ORIGIN) {
+            break;
+        }
+        if (b64 == NULL || strlen(id) >= sizeof(keys[0].key_id) ||
+            cx_b64_decode(b64, strlen(b64), CX_B64_STD, &raw, &len) != 0) {
+            continue;
+        }
+        /* The reply must be signed by each key it publishes that we keep. */
+        if (len == CX_ED25519_PUB_LEN && sign_verify_json(j, origin, id, raw) == 0) {
+            snprintf(keys[*n].key_id, sizeof(keys[*n].key_id), "%s", id);
+            memcpy(keys[*n].pub, raw, CX_ED25519_PUB_LEN);
+            (*n)++;
+        }
+        free(raw);
+    }
 cleanup:
-    free(raw);
     json_decref(j);
     fetch_result_clear(&res);
     free(url);
     free(base);
-    return ret;
+    return *n > 0 ? 0 : -1;
+}
+
+/* The origin's key key_id: from the cache, else from a fetch of its keys (recorded, the
+ * failure too). @return E__COUNT with pub filled, E_UNBIND_FORBIDDEN or E_HS_BUSY */
+static enum err_code
+origin_key(const char *origin, const char *key_id, unsigned char pub[CX_ED25519_PUB_LEN])
+{
+    struct cached_key keys[KEYS_PER_ORIGIN];
+    long long valid_until_ms = 0;
+    size_t n = 0;
+    int fetched;
+
+    if (strlen(origin) >= FETCH_DEST_MAX) {
+        return E_UNBIND_FORBIDDEN; /* no server name */
+    }
+    switch (key_cache_get(origin, key_id, pub)) {
+    case KEY_FOUND:
+        return E__COUNT;
+    case KEY_ABSENT:
+        return E_UNBIND_FORBIDDEN;
+    case KEY_FETCH:
+        break;
+    }
+    /* A homeserver that never answers holds this thread request_timeout: bounded. */
+    if (!fetch_slot_take(origin)) {
+        return E_HS_BUSY;
+    }
+    fetched = fetch_keys(origin, keys, &n, &valid_until_ms);
+    fetch_slot_release(origin);
+    key_cache_put(origin, fetched == 0, keys, n, valid_until_ms);
+    return key_cache_get(origin, key_id, pub) == KEY_FOUND ? E__COUNT : E_UNBIND_FORBIDDEN;
 }
 
 enum err_code
@@ -218,25 +308,16 @@ enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid)
      * "destination": either is accepted. */
     static const char *const dest_keys[] = { "destination_is", "destination" };
     enum err_code ec = E_UNBIND_FORBIDDEN;
-    long long valid_until_ms = 0;
-    int fetched;
 
     if (parse_header(http_header(r, MHD_HTTP_HEADER_AUTHORIZATION), &x) != 0 || server == NULL ||
         strcmp(server, x.origin) != 0) {
         return E_UNBIND_FORBIDDEN;
     }
-    if (key_cache_get(x.origin, x.key, pub) != 0) {
-        /* A homeserver that never answers holds this thread request_timeout: bounded. */
-        if (!fetch_slot_take()) {
-            return E_HS_BUSY;
-        }
-        fetched = fetch_key(x.origin, x.key, pub, &valid_until_ms);
-        fetch_slot_release();
-        if (fetched != 0) {
-            return E_UNBIND_FORBIDDEN;
-        }
-        key_cache_put(x.origin, x.key, pub, valid_until_ms);
+    ec = origin_key(x.origin, x.key, pub);
+    if (ec != E__COUNT) {
+        return ec;
     }
+    ec = E_UNBIND_FORBIDDEN;
     for (size_t i = 0; i < 2 && ec != E__COUNT; i++) {
         json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:{s:{s:s}}}", "method", r->method,
                                 "uri", r->url, "origin", x.origin, dest_keys[i], me, "content",

@@ -85,8 +85,9 @@ class Service:
     """annuaire with its own config file, database and port."""
 
     def __init__(self, cluster, db=None, config=None, migrate=True, smtp_port=None, http_extra="",
-                 mail_extra="", public_metrics=True):
+                 mail_extra="", public_metrics=True, threads=2):
         self.cluster = cluster
+        self.threads = threads  # http.threads
         self.http_extra = http_extra  # more lines of the http: section
         if public_metrics:  # most tests read /metrics on the one listener they start
             self.http_extra = "  public_metrics: true\n" + self.http_extra
@@ -117,7 +118,7 @@ class Service:
                 "  connect_timeout: 2\n"
                 "http:\n"
                 f"  port: {self.port}\n"
-                "  threads: 2\n"
+                f"  threads: {self.threads}\n"
                 "  shutdown_timeout: 5\n"
                 + self.http_extra +
                 "log:\n"

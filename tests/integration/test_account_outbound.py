@@ -1,7 +1,8 @@
 """it.account.outbound: a homeserver that never answers cannot take the HTTP worker
 threads: registers beyond account.max_concurrent_calls answer 503 M_UNKNOWN with
-retry_after_ms at once, health probes keep answering while the others hang; register
-and unbind are rate-limited per client IP."""
+retry_after_ms at once, health probes keep answering while the others hang; one
+homeserver has at most two calls in flight, so a hanging one leaves the others served;
+register and unbind are rate-limited per client IP."""
 import threading
 import time
 import uuid
@@ -17,10 +18,10 @@ SLOTS = 1
 REGISTERS = 8
 
 
-def register_body(hs, user):
+def register_body(hs, user, server="hs.test"):
     oid = "oid-" + uuid.uuid4().hex
     hs.tokens[oid] = user
-    return {"access_token": oid, "token_type": "Bearer", "matrix_server_name": "hs.test",
+    return {"access_token": oid, "token_type": "Bearer", "matrix_server_name": server,
             "expires_in": 60}
 
 
@@ -71,6 +72,51 @@ def test_hanging_homeserver_leaves_threads_for_others(cluster):
             assert r.status_code == 200, r.text
     finally:
         hs.close()
+
+
+def test_hanging_homeserver_leaves_slots_for_other_homeservers(cluster):
+    evil, good = FakeHomeserver(), FakeHomeserver()
+    evil.hold = threading.Event()
+    config = (f"account:\n  homeservers: {{\"evil.test\": \"{evil.base_url}\", "
+              f"\"good.test\": \"{good.base_url}\"}}\n"
+              "  request_timeout: 60\n  max_concurrent_calls: 4\n")
+    try:
+        with harness.Service(cluster, config=config, threads=8) as svc:
+            held = [None] * 2
+
+            def register(i):
+                held[i] = requests.post(svc.url(V2 + "/account/register"),
+                                        json=register_body(evil, f"@held{i}:evil.test", "evil.test"),
+                                        timeout=90)
+
+            calls = lambda: [q for q in evil.requests if q[1].endswith("/openid/userinfo")]
+            workers = []
+            for i in range(2):
+                workers.append(threading.Thread(target=register, args=(i,)))
+                workers[-1].start()
+                assert wait_for(lambda: len(calls()) == i + 1), evil.requests
+            # evil.test has its two calls in flight: a third is answered at once, while
+            # good.test (and its users) are served.
+            r = requests.post(svc.url(V2 + "/account/register"),
+                              json=register_body(evil, "@third:evil.test", "evil.test"), timeout=10)
+            assert_matrix_error(r, 503, "M_UNKNOWN")
+            assert r.json()["retry_after_ms"] > 0
+            assert len(calls()) == 2
+            for i in range(3):
+                r = requests.post(svc.url(V2 + "/account/register"),
+                                  json=register_body(good, f"@g{i}:good.test", "good.test"),
+                                  timeout=10)
+                assert r.status_code == 200, r.text
+            evil.hold.set()
+            for t in workers:
+                t.join(60)
+            assert all(r is not None and r.status_code == 200 for r in held), held
+            r = requests.post(svc.url(V2 + "/account/register"),
+                              json=register_body(evil, "@after:evil.test", "evil.test"), timeout=10)
+            assert r.status_code == 200, r.text
+    finally:
+        evil.close()
+        good.close()
 
 
 def test_register_is_rate_limited_per_ip(cluster):

@@ -1,6 +1,8 @@
 """it.ratelimit.limits: requestToken and lookup answer 429 M_LIMIT_EXCEEDED with
 retry_after_ms past their limits (per address, per user, per client IP); the client IP
-comes from X-Forwarded-For only when the peer is a trusted proxy; limits can be lifted."""
+comes from X-Forwarded-For only when the peer is a trusted proxy; an IPv6 client counts
+for its /64 (it could take a new address in it for each request), an IPv4-mapped address
+as the IPv4 one; limits can be lifted."""
 import requests
 
 import harness
@@ -77,6 +79,27 @@ def test_lookup_limits_and_trusted_proxy(cluster):
         # The access log names the forwarded client.
         assert svc.wait_log("198.51.100.10")
     hs.close()
+
+
+def test_ipv6_clients_counted_per_64(cluster):
+    config = "ratelimit:\n  unbind_ip_burst: 2\n  unbind_ip_interval_ms: 600000\n"
+    with harness.Service(cluster, config=config,
+                         http_extra="  trusted_proxies: [\"127.0.0.0/8\"]\n") as svc:
+        body = {"mxid": "@x:hs.test", "threepid": {"medium": "email", "address": "x@agri.gouv.fr"}}
+
+        def unbind(ip):
+            return requests.post(svc.url(V2 + "/3pid/unbind"), json=body,
+                                 headers={"X-Forwarded-For": ip})
+
+        # Unsigned: refused, after the per-IP budget (2) is taken.
+        for ip in ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"):
+            assert_matrix_error(unbind(ip), 403, "M_FORBIDDEN")
+        assert_matrix_error(unbind("2001:db8:1:2::abcd"), 429, "M_LIMIT_EXCEEDED")
+        assert_matrix_error(unbind("2001:db8:1:3::1"), 403, "M_FORBIDDEN")  # another /64
+        assert_matrix_error(unbind("::ffff:192.0.2.1"), 403, "M_FORBIDDEN")
+        assert_matrix_error(unbind("192.0.2.1"), 403, "M_FORBIDDEN")
+        assert_matrix_error(unbind("::ffff:192.0.2.1"), 429, "M_LIMIT_EXCEEDED")
+        assert_matrix_error(unbind("192.0.2.2"), 403, "M_FORBIDDEN")
 
 
 def test_limits_can_be_lifted(cluster):

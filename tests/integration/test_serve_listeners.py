@@ -1,6 +1,7 @@
 """it.serve.listeners: serve refuses to start on a port another process holds (no
 SO_REUSEPORT sharing), and /metrics is on the internal listener only unless
-http.public_metrics."""
+http.public_metrics. A route of the other listener is 404 whatever the method (never a
+405 whose Allow header would reveal it)."""
 import subprocess
 
 import requests
@@ -39,3 +40,30 @@ def test_metrics_on_the_public_listener_when_asked(service):
     # The harness sets http.public_metrics for the tests that read /metrics.
     r = requests.get(service.url("/metrics"), timeout=10)
     assert r.status_code == 200 and "annuaire_http_requests_total" in r.text
+
+
+def assert_hidden(resp):
+    assert_matrix_error(resp, 404, "M_UNRECOGNIZED")
+    assert "allow" not in {k.lower() for k in resp.headers}, resp.headers
+
+
+def test_routes_of_the_other_listener_are_not_found_whatever_the_method(cluster):
+    iport = harness.free_port()
+    internal = f"http://127.0.0.1:{iport}"
+    with harness.Service(cluster, public_metrics=False,
+                         config=f"routing:\n  internal_port: {iport}\n") as svc:
+        for method in ("GET", "POST", "PUT", "DELETE"):
+            for path in ("/metrics", "/_matrix/identity/api/v1/internal-info"):
+                assert_hidden(requests.request(method, svc.url(path), timeout=10))
+            for path in ("/_matrix/identity/v2", "/_matrix/identity/v2/lookup",
+                         "/_matrix/identity/v2/account/register"):
+                assert_hidden(requests.request(method, internal + path, timeout=10))
+        # Each listener's own routes still answer 405 with Allow on a wrong method.
+        r = requests.post(svc.url("/_matrix/identity/v2"), timeout=10)
+        assert_matrix_error(r, 405, "M_UNRECOGNIZED")
+        assert "GET" in r.headers["Allow"]
+        r = requests.post(internal + "/_matrix/identity/api/v1/internal-info", timeout=10)
+        assert_matrix_error(r, 405, "M_UNRECOGNIZED")
+        assert "GET" in r.headers["Allow"]
+        r = requests.post(internal + "/metrics", timeout=10)
+        assert_matrix_error(r, 405, "M_UNRECOGNIZED")

@@ -1,7 +1,10 @@
 """it.unbind.xmatrix: a homeserver unbinds one of its users with an X-Matrix signed
 request, checked against the keys it publishes; forged, foreign or unsigned requests
-get 403 M_FORBIDDEN."""
+get 403 M_FORBIDDEN. The keys a homeserver publishes are fetched once: a key id it does
+not publish, or a homeserver whose keys cannot be fetched, costs no new fetch for a
+while, whatever key ids the requests name."""
 import json
+import uuid
 
 import pytest
 import requests
@@ -73,6 +76,40 @@ def test_keys_fetched_once_for_their_validity(env):
     hs.signing_key = Ed25519PrivateKey.generate()
     assert_matrix_error(signed_unbind(svc, hs, BODY), 403, "M_FORBIDDEN")
     assert len(key_fetches()) == 1
+
+
+def unbind_with_key(svc, key_id, mxid="@erin:hs.test", origin="hs.test"):
+    body = {"mxid": mxid, "threepid": BODY["threepid"]}
+    header = f'X-Matrix origin={origin},key="{key_id}",sig="x",destination="is.test"'
+    return requests.post(svc.url(V2 + "/3pid/unbind"), json=body, headers={"Authorization": header})
+
+
+def test_unknown_key_ids_cost_no_fetch(env):
+    svc, hs = env
+    key_fetches = lambda: [q for q in hs.requests if q[1] == "/_matrix/key/v2/server"]
+    assert_matrix_error(unbind_with_key(svc, "ed25519:" + uuid.uuid4().hex[:6]), 403, "M_FORBIDDEN")
+    assert len(key_fetches()) == 1, hs.requests
+    for _ in range(15):
+        assert_matrix_error(unbind_with_key(svc, "ed25519:" + uuid.uuid4().hex[:6]), 403,
+                            "M_FORBIDDEN")
+    assert len(key_fetches()) == 1, hs.requests
+    # The key it does publish came with that one fetch.
+    assert signed_unbind(svc, hs, BODY).status_code == 200
+    assert len(key_fetches()) == 1, hs.requests
+    assert bound(svc) is None
+
+
+def test_failed_key_fetch_is_not_repeated(cluster):
+    hs = FakeHomeserver()  # signs as no server name: its keys are never accepted
+    try:
+        with harness.Service(cluster, config=harness.homeserver_config(hs, "victim.test")) as svc:
+            for _ in range(15):
+                r = unbind_with_key(svc, "ed25519:" + uuid.uuid4().hex[:6], mxid="@x:victim.test",
+                                    origin="victim.test")
+                assert_matrix_error(r, 403, "M_FORBIDDEN")
+            assert len([q for q in hs.requests if q[1] == "/_matrix/key/v2/server"]) == 1, hs.requests
+    finally:
+        hs.close()
 
 
 def test_signed_unbind_federation_form(env):

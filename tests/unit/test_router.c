@@ -1,6 +1,7 @@
 /* unit.core.router: method + path matching, placeholders, 404 versus 405. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -102,12 +103,50 @@ test_two_params(void **state)
     router_free(rt);
 }
 
+/* Keeps the routes without ROUTE_INTERNAL (as the public listener does). */
+static bool
+not_internal(const struct route *route, const void *cls)
+{
+    (void)cls;
+    return !(route->flags & ROUTE_INTERNAL);
+}
+
+static void
+test_routes_left_out(void **state)
+{
+    static const struct route table[] = {
+        { "GET", "/info", h, 0 },
+        { "GET", "/internal-info", h, ROUTE_INTERNAL },
+        { "GET", "/both", h, 0 },
+        { "POST", "/both", h, ROUTE_INTERNAL | ROUTE_JSON_BODY },
+    };
+    const struct route *tables[] = { table };
+    const size_t sizes[] = { ANN_ARRAY_LEN(table) };
+    struct router *rt = router_new(tables, sizes, 1);
+    struct router_match m;
+
+    /* A path with only left-out routes is not found, whatever the method. */
+    assert_int_equal(router_match_where(rt, "GET", "/internal-info", not_internal, NULL, &m),
+                     ROUTER_NOT_FOUND);
+    assert_int_equal(router_match_where(rt, "POST", "/internal-info", not_internal, NULL, &m),
+                     ROUTER_NOT_FOUND);
+    assert_int_equal(router_match(rt, "POST", "/internal-info", &m), ROUTER_METHOD_NOT_ALLOWED);
+    /* Allow names only the methods kept. */
+    assert_int_equal(router_match_where(rt, "POST", "/both", not_internal, NULL, &m),
+                     ROUTER_METHOD_NOT_ALLOWED);
+    assert_string_equal(m.allow, "GET, OPTIONS");
+    assert_int_equal(router_match_where(rt, "GET", "/both", not_internal, NULL, &m), ROUTER_FOUND);
+    assert_int_equal(m.index, 2);
+    router_free(rt);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matching),
         cmocka_unit_test(test_two_params),
+        cmocka_unit_test(test_routes_left_out),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
