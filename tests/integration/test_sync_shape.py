@@ -143,23 +143,27 @@ def test_no_entries(cluster, tmp_path):
     assert r.returncode == 0 and "missing=20" in r.stdout, r.stdout
 
 
-def test_missing_share_and_max_shrink_without_last_read(cluster, tmp_path):
-    """sync.max_delete_percent bounds the entries a run marks missing, as it bounds removals;
-    max_shrink compares with the live entries when no complete read was recorded."""
+def test_missing_share(cluster, tmp_path):
+    """sync.max_delete_percent bounds the entries a run marks missing, as it bounds removals."""
     env, path = prepare(cluster, tmp_path, agents(100))
     path.write_text(agents(85))
     r = env.sync()
     assert r.returncode == 4 and "would mark 15 of 100 entries missing (over 10%)" in r.stderr, r.stdout + r.stderr
     assert env.sql("SELECT count(*) FROM annuaire.directory_entries WHERE missing_since IS NOT NULL") == "0"
     path.write_text(agents(92))
-    assert "missing=8" in env.sync().stdout
-    other = tmp_path / "other"
-    other.mkdir()
-    env2, path2 = prepare(cluster, other, agents(40), extra="      max_shrink: 5\n")
-    env2.sql("UPDATE annuaire.sync_sources SET last_read = NULL")
-    path2.write_text(agents(37))
-    r = env2.sync()
+    r = env.sync()
+    assert r.returncode == 0 and "missing=8" in r.stdout, r.stdout
+
+
+def test_max_shrink_without_last_read(cluster, tmp_path):
+    """max_shrink compares with the live entries when no complete read was recorded (a
+    source synchronised before last_read was)."""
+    env, path = prepare(cluster, tmp_path, agents(40), extra="      max_shrink: 5\n")
+    env.sql("UPDATE annuaire.sync_sources SET last_read = NULL")
+    path.write_text(agents(37))
+    r = env.sync()
     assert r.returncode == 4 and "over 5% fewer than the 40 of the last complete read" in r.stderr, r.stderr
+    assert env.sql("SELECT count(*) FROM annuaire.directory_entries WHERE missing_since IS NOT NULL") == "0"
 
 
 def test_url_line_counts_comments(cluster, tmp_path):
