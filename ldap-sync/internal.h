@@ -96,9 +96,9 @@ void lsync_entry_clear(struct lsync_entry *e);
 /**
  * Maps an entry (known_key: the key the protocol gave, else NULL: from the
  * attributes). An entry without a stable key, or with a DN or a value it uses that
- * is not UTF-8, is rejected; a value that cannot be used (a mail that has no
- * canonical form, core/address.h; a mail past the 64th of an attribute) is dropped
- * and named in dropped (may be NULL).
+ * is not UTF-8 text (or holds a NUL byte), is rejected; a value that cannot be used (a mail that
+ * has no canonical form, core/address.h; a mail past the 64th of an attribute) is dropped and named
+ * in dropped (may be NULL).
  * @param[out] dropped  filled with "mail 'x': why" for each value left out
  * @param[out] bad_attr on -1 for a value that is not UTF-8: the attribute (borrowed
  *                      from map, or "dn"); else NULL. May be NULL.
@@ -135,23 +135,24 @@ struct lsync_sink {
     /** A key the server says is present ('p', unchanged) or deleted ('d'). @return 0 or -1 */
     int (*key)(void *ctx, char state, const char *key);
     void *ctx;
-    /** LDIF: the file's last record, which no blank line follows. maybe_whole: it parsed
-     *  (attrs are all its attributes), else it was cut (dn NULL when unreadable, attrs
-     *  the lines before the cut). line: where it starts. @return 0 or -1 */
+    /** LDIF: a record the file ends inside (no blank line follows it): the export was
+     *  cut. dn NULL when no whole line of it could be read (or when the file ends inside
+     *  a line between records), else attrs are the lines before its last logical line.
+     *  line: where it starts. @return 0 or -1 */
     int (*partial)(void *ctx,
                    const char *dn,
                    unsigned long line,
                    const struct lsync_attr *attrs,
-                   size_t n,
-                   bool maybe_whole);
-    /** Set by the reader during entry() and partial(): attributes of the entry past the
-     *  reader's limit, left out. */
-    size_t attrs_left_out;
+                   size_t n);
+    /** Set by the reader during entry() and partial(): attributes of the record past
+     *  the reader's limit (256); attrs still holds them all. Such a record is rejected. */
+    size_t attrs_over;
 };
 
-/** Reads an LDIF file: each entry to sink->entry, the last record when no blank line
- *  follows it to sink->partial. A URL value ("attr:< ...") or an include: line refuses the
- *  whole file before any record is parsed. @return 0 when every record was read, else -1
+/** Reads an LDIF file: each entry to sink->entry, a record the file ends inside to
+ *  sink->partial. A URL value ("attr:< ...") or an include: line, a record that is not an
+ *  entry, a NUL byte, a stray carriage return or UTF-16 refuse the whole file (file:line);
+ *  a UTF-8 byte-order mark is skipped. @return 0 when every record was read, else -1
  *  with err set */
 int lsync_read_ldif(const char *path, struct lsync_sink *sink, char *err, size_t err_size);
 
@@ -190,6 +191,7 @@ int lsync_read_ldap_sync(const struct lsync_ldap *conf,
 struct lsync_counts {
     long long added, changed, removed, unchanged, rejected, conflicts, live_before;
     long long missing; /* absent from the read, still live: pending removal */
+    long long marked;  /* ... of which missing from this run on */
     long long dropped; /* values left out (invalid, or past a limit) */
     long long read;    /* entries a complete read found (-1: not a complete read) */
 };
@@ -206,6 +208,8 @@ struct lsync_stage *lsync_stage_begin(PGconn *pg,
                                       size_t err_size);
 /** The entries read by the last complete read applied, or -1 when none is known. */
 long long lsync_stage_last_read(const struct lsync_stage *st);
+/** The source's live entries after the last run applied. */
+long long lsync_stage_entries(const struct lsync_stage *st);
 /** Streams one mapped entry into the staging table. @return 0 or -1 (err set) */
 int
 lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, size_t err_size);

@@ -95,18 +95,17 @@ values_of(const struct lsync_attr *attrs, size_t n, const char *name)
     return NULL;
 }
 
-/* The first value as text (NULL when absent, empty or holding a NUL byte). A value that
- * is not UTF-8 is NULL too, and names its attribute in *bad (the first one only). */
+/* The first value as text (NULL when absent or empty). A value that is not UTF-8 text
+ * (or holds a NUL byte) is NULL too, and names its attribute in *bad (the first one only). */
 static char *
 first_text(const struct lsync_attr *attrs, size_t n, const char *name, const char **bad)
 {
     const struct berval *const *v = values_of(attrs, n, name);
 
-    if (v == NULL || v[0] == NULL || v[0]->bv_len == 0 || v[0]->bv_len > 4096 ||
-        memchr(v[0]->bv_val, '\0', v[0]->bv_len) != NULL) {
+    if (v == NULL || v[0] == NULL || v[0]->bv_len == 0 || v[0]->bv_len > 4096) {
         return NULL;
     }
-    if (!utf8(v[0]->bv_val, v[0]->bv_len)) {
+    if (memchr(v[0]->bv_val, '\0', v[0]->bv_len) != NULL || !utf8(v[0]->bv_val, v[0]->bv_len)) {
         *bad = *bad != NULL ? *bad : name;
         return NULL;
     }
@@ -289,7 +288,7 @@ lsync_map(const struct lsync_attrs *map,
 
         v = values_of(attrs, n_attrs, map->mail[m]);
         for (; v != NULL && v[i] != NULL && i < MAX_MAILS; i++) {
-            if (!utf8(v[i]->bv_val, v[i]->bv_len)) {
+            if (!lsync_utf8(v[i]->bv_val, v[i]->bv_len)) {
                 bad = map->mail[m];
                 break;
             }
@@ -330,7 +329,7 @@ lsync_map(const struct lsync_attrs *map,
         if (bad_attr != NULL) {
             *bad_attr = bad;
         }
-        snprintf(why, why_size, "%s: a value that is not UTF-8", bad);
+        snprintf(why, why_size, "%s: a value that is not UTF-8 text (or holds a NUL byte)", bad);
         return -1;
     }
     return 0;

@@ -385,6 +385,12 @@ lsync_stage_last_read(const struct lsync_stage *st)
     return st->last_read;
 }
 
+long long
+lsync_stage_entries(const struct lsync_stage *st)
+{
+    return st->entries;
+}
+
 const char *
 lsync_stage_cookie(const struct lsync_stage *st)
 {
@@ -528,7 +534,8 @@ lsync_stage_count(struct lsync_stage *st,
             /* Listed deletions: the missing that the run did not mention stay so. */
             " CASE WHEN $2 THEN (SELECT count(*) FROM annuaire.directory_entries e"
             "  WHERE e.source = $1 AND e.missing_since IS NOT NULL AND e.deleted_at IS NULL"
-            "  AND NOT EXISTS (SELECT 1 FROM sync_diff d WHERE d.key = e.key)) ELSE 0 END"
+            "  AND NOT EXISTS (SELECT 1 FROM sync_diff d WHERE d.key = e.key)) ELSE 0 END,"
+            " count(*) FILTER (WHERE kind = 'm')"
             " FROM sync_diff",
             3, count_params, &res, err, err_size) != 0) {
         return -1;
@@ -540,6 +547,7 @@ lsync_stage_count(struct lsync_stage *st,
     st->marks = count_of(res, 4);
     st->backs = count_of(res, 5);
     c->missing = st->marks + count_of(res, 6);
+    c->marked = count_of(res, 7);
     c->unchanged = c->live_before - c->changed - c->removed - c->missing;
     PQclear(res);
     return 0;

@@ -18,8 +18,9 @@ struct run {
     struct lsync_stage *st;
     json_t *report;
     long long rejected;
-    long long read;    /* entries read, rejected ones and cut ones included */
+    long long read;    /* entries staged (taken): rejected and cut ones not included */
     long long present; /* keys the server said are present */
+    bool cut;          /* the LDIF file ends inside a record, or a line: no complete read */
     long long dropped; /* entries taken with values left out */
     char err[512];
 };
@@ -32,18 +33,6 @@ report_add(struct run *run, json_t *item)
     } else {
         json_decref(item);
     }
-}
-
-/* Whether the entry says what it is (a record cut before its objectClass does not). */
-static bool
-has_class(const struct lsync_attr *attrs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strcasecmp(attrs[i].name, "objectClass") == 0) {
-            return true;
-        }
-    }
-    return false;
 }
 
 /* LDIF exports hold organisational units, groups and the like: people only. (An LDAP
@@ -172,44 +161,46 @@ report_rejected(struct run *run, const char *dn, const char *key, const char *at
     free(pdn);
 }
 
-/* Maps and stages one entry. cut: non-NULL for an LDIF record that may have been cut
- * (see on_partial): when it does not map whole (no key, or no address), *cut is set and
- * nothing is staged or reported. @return 0 or -1 */
+/* A rejected entry whose key was read is there, whatever was wrong with it: its key is
+ * staged as present, so that its stored row is kept as it is. @return 0 or -1 */
+static int
+keep_key(struct run *run, const char *key)
+{
+    if (key == NULL || !lsync_utf8(key, strlen(key))) {
+        return 0; /* a key that is not text cannot be one that is stored */
+    }
+    return lsync_stage_put_key(run->st, 'p', key, run->err, sizeof(run->err));
+}
+
+/* Maps and stages one entry; a rejected one is reported, its key kept. @return 0 or -1 */
 static int
 take_entry(struct run *run,
            const char *dn,
            const char *key,
            const struct lsync_attr *attrs,
-           size_t n,
-           bool *cut)
+           size_t n)
 {
     struct lsync_entry e;
     const char *bad_attr = NULL;
     json_t *dropped;
     char why[256];
     int ret = 0;
+    int rc;
 
     if (run->src->attrs.poll != NULL) {
         note_mark(run, attrs, n);
     }
     dropped = json_array();
-    run->read++;
-    if (run->sink->attrs_left_out > 0) {
-        char *what = xasprintf("%zu attributes past the 256th", run->sink->attrs_left_out);
-
-        json_array_append_new(dropped, json_string(what));
-        free(what);
+    rc = lsync_map(&run->src->attrs, dn, key, attrs, n, &e, dropped, &bad_attr, why, sizeof(why));
+    if (rc == 0 && run->sink->attrs_over > 0) {
+        /* A partial entry could lose its key or its addresses: none is mapped. */
+        snprintf(why, sizeof(why), "%zu attributes, over the 256 a record may have", n);
+        rc = -1;
     }
-    if (lsync_map(&run->src->attrs, dn, key, attrs, n, &e, dropped, &bad_attr, why, sizeof(why)) !=
-            0 ||
-        (cut != NULL && e.n_mails == 0)) {
-        if (cut != NULL && bad_attr == NULL) {
-            *cut = true; /* the caller reports it, and keeps its key */
-            run->read--;
-        } else {
-            run->rejected++;
-            report_rejected(run, dn, e.key, bad_attr, why);
-        }
+    if (rc != 0) {
+        run->rejected++;
+        report_rejected(run, dn, e.key, bad_attr, why);
+        ret = keep_key(run, e.key);
     } else {
         if (json_array_size(dropped) > 0) {
             char *pdn = lsync_printable(dn);
@@ -219,6 +210,7 @@ take_entry(struct run *run,
                 run, json_pack("{s:s, s:s, s:O}", "dropped", pdn, "key", e.key, "values", dropped));
             free(pdn);
         }
+        run->read++;
         ret = lsync_stage_put(run->st, &e, run->err, sizeof(run->err));
     }
     lsync_entry_clear(&e);
@@ -234,56 +226,36 @@ on_entry(void *ctx, const char *dn, const char *key, const struct lsync_attr *at
     if (run->src->ldif != NULL && !is_person(attrs, n)) {
         return 0;
     }
-    return take_entry(run, dn, key, attrs, n, NULL);
+    return take_entry(run, dn, key, attrs, n);
 }
 
 /*
- * The last record of an LDIF file, with no blank line after it. When it parsed and
- * maps whole (a person with its key and an address), it is an entry. Otherwise the
- * export was cut inside it: rejected, and its key, when it has one, is present, so
- * that the entry is not taken for gone.
+ * A record the LDIF file ends inside (no blank line after it), or a line the file ends
+ * inside between records: the export was cut. Rejected, and its key, when it has one,
+ * is present, so that the entry is not taken for gone; the read is not a complete one.
  */
 static int
-on_partial(void *ctx,
-           const char *dn,
-           unsigned long line,
-           const struct lsync_attr *attrs,
-           size_t n,
-           bool maybe_whole)
+on_partial(void *ctx, const char *dn, unsigned long line, const struct lsync_attr *attrs, size_t n)
 {
     struct run *run = ctx;
-    bool cut = !maybe_whole;
-    struct lsync_entry e;
+    struct lsync_entry e = { 0 };
     char why[256];
     char *reason;
     int rc = 0;
 
-    if (maybe_whole) {
-        if (has_class(attrs, n) && !is_person(attrs, n)) {
-            return 0;
-        }
-        if (is_person(attrs, n) && take_entry(run, dn, NULL, attrs, n, &cut) != 0) {
-            return -1;
-        }
-        cut = cut || !is_person(attrs, n);
-        if (!cut) {
-            return 0;
-        }
-    }
     run->rejected++;
-    run->read++;
-    reason = xasprintf("line %lu: the file ends inside this record (a cut export)", line);
-    if (dn != NULL &&
-        lsync_map(&run->src->attrs, dn, NULL, attrs, n, &e, NULL, NULL, why, sizeof(why)) == 0) {
-        /* The key was read whole: that entry is there, whatever the cut took. */
-        report_rejected(run, dn, e.key, NULL, reason);
-        rc = lsync_stage_put_key(run->st, 'p', e.key, run->err, sizeof(run->err));
-    } else {
-        report_rejected(run, dn, NULL, NULL, reason);
-    }
+    run->cut = true;
+    reason = dn != NULL || n > 0
+                 ? xasprintf("line %lu: the file ends inside this record (a cut export)", line)
+                 : xasprintf("line %lu: the file ends here, inside a record or a line (a cut "
+                             "export)",
+                             line);
     if (dn != NULL) {
-        lsync_entry_clear(&e);
+        (void)lsync_map(&run->src->attrs, dn, NULL, attrs, n, &e, NULL, NULL, why, sizeof(why));
     }
+    report_rejected(run, dn, e.key, NULL, reason);
+    rc = keep_key(run, e.key);
+    lsync_entry_clear(&e);
     free(reason);
     return rc;
 }
@@ -340,10 +312,23 @@ print_line(FILE *out,
 }
 
 /* Whether a complete read of read entries falls short of what the source says a
- * complete export has (min_entries, max_shrink against last, the previous one). */
+ * complete export has (min_entries, max_shrink against last, the previous one, else
+ * the live entries), or finds none of the live entries the source has. */
 static bool
-short_read(const struct lsync_source *src, long long read, long long last, char *why, size_t size)
+short_read(const struct lsync_source *src,
+           long long read,
+           long long last,
+           long long live,
+           char *why,
+           size_t size)
 {
+    if (read == 0 && live > 0) {
+        snprintf(why, size,
+                 "read no entries, and the source has %lld: refused as an incomplete export; "
+                 "check the source, or run again with --allow-mass-delete",
+                 live);
+        return true;
+    }
     if (src->min_entries > 0 && read < src->min_entries) {
         snprintf(why, size,
                  "read %lld entries, fewer than min_entries (%ld): refused as an incomplete "
@@ -351,12 +336,40 @@ short_read(const struct lsync_source *src, long long read, long long last, char 
                  read, src->min_entries);
         return true;
     }
+    if (last <= 0) {
+        last = live;
+    }
     if (src->max_shrink >= 0 && last > 0 && read * 100 < last * (100 - src->max_shrink)) {
         snprintf(why, size,
                  "read %lld entries, over %d%% fewer than the %lld of the last complete read "
                  "(max_shrink): refused as an incomplete export; check the source, or run again "
                  "with --allow-mass-delete",
                  read, src->max_shrink, last);
+        return true;
+    }
+    return false;
+}
+
+/* Whether the run would remove, or newly mark missing, more than max_delete_percent of
+ * the source's live entries. */
+static bool
+mass_delete(const struct lsync_counts *c, long pct, char *why, size_t size)
+{
+    if (c->live_before <= 0) {
+        return false;
+    }
+    if (c->removed * 100 > pct * c->live_before) {
+        snprintf(why, size,
+                 "would remove %lld of %lld entries (over %ld%%): refused; check the source, "
+                 "or run again with --allow-mass-delete",
+                 c->removed, c->live_before, pct);
+        return true;
+    }
+    if (c->marked * 100 > pct * c->live_before) {
+        snprintf(why, size,
+                 "would mark %lld of %lld entries missing (over %ld%%): refused; check the "
+                 "source, or run again with --allow-mass-delete",
+                 c->marked, c->live_before, pct);
         return true;
     }
     return false;
@@ -441,11 +454,19 @@ run_source(const struct cfg *cfg,
     }
     c.rejected = run.rejected;
     c.dropped = run.dropped;
+    if (run.cut) {
+        /* A cut export is no complete read: what it has is applied, its absences say
+         * nothing (nobody goes missing, nobody's grace goes on). */
+        delete_mode = true;
+        lsync_stage_set_delete_mode(run.st, true);
+    }
     /* A complete read says what the source has (an absence is a removal to be); an
-     * incremental one only what changed. */
+     * incremental one only what changed. Only the entries taken (and the keys a server
+     * says are present) count: rejected ones do not. */
     c.read = delete_mode ? -1 : run.read + run.present;
     if (c.read >= 0 && !opts->allow_mass_delete &&
-        short_read(src, c.read, lsync_stage_last_read(run.st), run.err, sizeof(run.err))) {
+        short_read(src, c.read, lsync_stage_last_read(run.st), lsync_stage_entries(run.st), run.err,
+                   sizeof(run.err))) {
         lsync_stage_abort(run.st);
         run.st = NULL;
         if (!opts->dry_run) {
@@ -462,14 +483,10 @@ run_source(const struct cfg *cfg,
             sizeof(run.err)) != 0) {
         goto failed;
     }
-    if (!opts->allow_mass_delete && c.live_before > 0 &&
-        c.removed * 100 > cfg->sync.max_delete_percent * c.live_before) {
+    if (!opts->allow_mass_delete &&
+        mass_delete(&c, cfg->sync.max_delete_percent, run.err, sizeof(run.err))) {
         lsync_stage_abort(run.st);
         run.st = NULL;
-        snprintf(run.err, sizeof(run.err),
-                 "would remove %lld of %lld entries (over %ld%%): refused; check the source, "
-                 "or run again with --allow-mass-delete",
-                 c.removed, c.live_before, cfg->sync.max_delete_percent);
         if (!opts->dry_run) {
             record(pg, src->name, mode, "refused", run.err, &c);
         }

@@ -82,15 +82,11 @@ on_key(void *ctx, char state, const char *key)
     return 0;
 }
 
+/* A record the file ends inside: never an entry, but its lines go through the maps too. */
 static int
-on_partial(void *ctx,
-           const char *dn,
-           unsigned long line,
-           const struct lsync_attr *attrs,
-           size_t n,
-           bool maybe_whole)
+on_partial(void *ctx, const char *dn, unsigned long line, const struct lsync_attr *attrs, size_t n)
 {
-    return dn != NULL && maybe_whole ? on_entry(ctx, dn, NULL, attrs, n) : 0;
+    return dn != NULL ? on_entry(ctx, dn, NULL, attrs, n) : 0;
 }
 
 int

@@ -108,16 +108,18 @@ def test_cut_at_a_record_boundary_loses_nobody(cluster, tmp_path):
 
 
 def test_cut_inside_a_record(cluster, tmp_path):
-    """A record cut in the middle is rejected, never taken as the entry, and its key, when
-    it was read, counts as present: that entry is not removed, nor changed."""
+    """A record the file ends inside (no blank line after it) is rejected, never taken as
+    the entry, and its key, when it was read, counts as present: that entry is not
+    removed, nor changed. A cut export is no complete read: nobody else goes missing."""
     path = tmp_path / "culture.ldif"
     full = agents(N)
     path.write_text(full)
     env = SyncEnv(cluster, tmp_path, source(path))  # removals at once: no grace to hide behind
     assert env.sync().returncode == 0
-    # Cut at a line break inside the last record, after its key, before its address.
-    cut = full[: full.index("mail: a1999@")]
-    path.write_text(cut)
+    # Cut at a line break inside the last record, after its key and its address: the
+    # last line may lack its folded continuation, so it is not read either.
+    after = full.index("mail: a1999@")
+    path.write_text(full[: full.index("\n", after) + 1])
     r = env.sync()
     assert r.returncode == 3, r.stdout + r.stderr
     assert "added=0 changed=0 removed=0 unchanged=2000 rejected=1" in r.stdout, r.stdout
@@ -125,27 +127,34 @@ def test_cut_inside_a_record(cluster, tmp_path):
     assert env.sql("SELECT mails FROM annuaire.directory_entries WHERE key = 'u-1999'") == \
         "{a1999@culture.gouv.fr}"
     # Cut in the middle of a line (no final line break), inside the address.
-    path.write_text(full[: full.index("mail: a1999@") + 10])
+    path.write_text(full[: after + 10])
     r = env.sync()
     assert r.returncode == 3 and "removed=0 unchanged=2000 rejected=1" in r.stdout, r.stdout + r.stderr
-    # Cut in the middle of the key: that key is not readable; the entry is missing,
-    # with the default grace, not removed.
+    # Cut in the middle of the key: that key is not readable, but the read is not a
+    # complete one: the entry is not missing, and stays as it is.
     env2 = SyncEnv(cluster, tmp_path, source(path), grace="")
     path.write_text(full)
     assert env2.sync().returncode == 0
     path.write_text(full[: full.index("entryUUID: u-1999") + 14])
     r = env2.sync()
-    assert r.returncode == 3 and "removed=0 unchanged=1999 rejected=1 conflicts=0 missing=1" in r.stdout, \
+    assert r.returncode == 3 and "removed=0 unchanged=2000 rejected=1 conflicts=0 missing=0" in r.stdout, \
         r.stdout + r.stderr
-    # A last record that just lacks its blank line is a whole entry.
+    assert env2.sql("SELECT count(*) FROM annuaire.directory_entries WHERE missing_since IS NOT NULL") == "0"
+    # A last record that lacks its blank line is cut too: ldapsearch and slapcat end
+    # every record with one.
     path.write_text(full.rstrip("\n") + "\n")
     r = env2.sync()
-    assert r.returncode == 0 and "removed=0 unchanged=2000 rejected=0 conflicts=0 missing=0" in r.stdout, \
+    assert r.returncode == 3 and "removed=0 unchanged=2000 rejected=1 conflicts=0 missing=0" in r.stdout, \
         r.stdout + r.stderr
+    assert "u-1999" in r.stderr
     # A file cut in the middle of a line but at the end of a record: that record is rejected.
     path.write_text(full.rstrip("\n"))
     r = env2.sync()
     assert r.returncode == 3 and "rejected=1" in r.stdout and "removed=0" in r.stdout, r.stdout
+    # The whole export again: a complete read.
+    path.write_text(full)
+    r = env2.sync()
+    assert r.returncode == 0 and "unchanged=2000 rejected=0 conflicts=0 missing=0" in r.stdout, r.stdout
 
 
 def test_min_entries_and_max_shrink(cluster, tmp_path):
@@ -244,7 +253,8 @@ def test_missing_on_metrics(cluster, tmp_path):
 
 def test_exports_as_tools_write_them(cluster, tmp_path):
     """The reader reads lines itself: what slapcat, ldapsearch and ldifde write still reads
-    the same (version line, comments, folded lines, CRLF, a comment after the last record)."""
+    the same (version line, comments, folded lines, CRLF, a byte-order mark, a comment
+    after the last record)."""
     path = tmp_path / "culture.ldif"
     env = SyncEnv(cluster, tmp_path, source(path))
     a, b = entry("a", "u-a", ["a@culture.gouv.fr"]), entry("b", "u-b", ["b@culture.gouv.fr"])
@@ -256,8 +266,9 @@ def test_exports_as_tools_write_them(cluster, tmp_path):
                  "# extended LDIF\n#\n# LDAPv3\n\n" + a + "# search result\n" + b + folded +
                  "# numEntries: 3\n",
                  (a + b + folded).replace("\n", "\r\n"),
-                 "\n\n" + a + "\n\n\n" + b + folded.rstrip("\n") + "\n",
-                 a + b + folded.rstrip("\n") + "\n# a last comment without a line break"):
+                 "\ufeff" + a + b + folded,  # a UTF-8 byte-order mark
+                 "\n\n" + a + "\n\n\n" + b + folded + "\n\n",
+                 a + b + folded + "# a last comment\n"):
         path.write_text(text)
         r = env.sync()
         assert r.returncode == 0, (text, r.stdout, r.stderr)
@@ -265,6 +276,10 @@ def test_exports_as_tools_write_them(cluster, tmp_path):
                        " ' ' ORDER BY key) FROM annuaire.directory_entries WHERE deleted_at IS NULL") == \
             "u-a=falsea@culture.gouv.fr u-b=falseb@culture.gouv.fr u-c=truec@culture.gouv.fr", text
     assert env.sql("SELECT display_name FROM annuaire.directory_entries WHERE key = 'u-c'") == "Jean-Charles Dupont"
+    # A last comment without a line break: the file was cut (in a line, after the record).
+    path.write_text(a + b + folded + "# a last comment without a line break")
+    r = env.sync()
+    assert r.returncode == 3 and "rejected=1" in r.stdout and "the file ends here" in r.stderr, r.stdout
     # An empty file is no export.
     path.write_text("")
     assert env.sync().returncode == 1
