@@ -167,17 +167,23 @@ put_header(struct util_buf *b, const char *line, size_t n)
             vstart++;
         }
         if (is_address_header(line, (size_t)(colon - line))) {
+            /* The address itself is never an encoded word (RFC 2047 5): "name <addr>"
+             * encodes the name only, a bare address stays as it is; an address with a
+             * non-ASCII local part goes as UTF-8 (RFC 6532), exactly as the recipient. */
             const char *lt = memrchr(line + vstart, '<', n - vstart);
 
-            if (lt != NULL && is_ascii(lt, n - (size_t)(lt - line))) {
+            if (lt != NULL) {
                 vend = (size_t)(lt - line);
                 while (vend > vstart && line[vend - 1] == ' ') {
                     vend--;
                 }
+            } else if (memchr(line + vstart, '@', n - vstart) != NULL &&
+                       memchr(line + vstart, ' ', n - vstart) == NULL) {
+                vend = vstart;
             }
         }
     }
-    if (is_ascii(line, n)) {
+    if (is_ascii(line, n) || is_ascii(line + vstart, vend - vstart)) {
         util_buf_put(b, line, n);
     } else {
         util_buf_put(b, line, vstart);

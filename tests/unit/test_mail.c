@@ -201,6 +201,15 @@ test_header_shapes(void **state)
     /* A folded line is encoded after its white space. */
     assert_non_null(strstr(msg, "\r\n\t=?UTF-8?B?"));
     free(msg);
+    /* An address is never an encoded word: a non-ASCII local part goes as UTF-8, alone
+     * or after a display name, exactly as the recipient. */
+    msg = mail_render("To: \xc3\xa9lodie@culture.gouv.fr\nCc: \xc3\x89lodie \xc3\xa9 "
+                      "<\xc3\xa9lodie@culture.gouv.fr>\n\nb\n",
+                      NULL, 0, "is.test");
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "To: \xc3\xa9lodie@culture.gouv.fr\r\n"));
+    assert_non_null(strstr(msg, "?= <\xc3\xa9lodie@culture.gouv.fr>\r\n"));
+    free(msg);
     /* Lines that are not headers. */
     assert_null(mail_render("Subj\xc3\xa9t: x\n\nb\n", NULL, 0, NULL));
     assert_null(mail_render("Subject x\n\nb\n", NULL, 0, NULL));
