@@ -375,6 +375,28 @@ mass_delete(const struct lsync_counts *c, long pct, char *why, size_t size)
     return false;
 }
 
+/* A run a guard refused (the reason in run->err): nothing applied, the staging
+ * dropped, the refusal recorded (but on a dry run) and said. @return LSYNC_REFUSED */
+static enum lsync_outcome
+refuse(PGconn *pg,
+       struct run *run,
+       const char *mode,
+       const struct lsync_counts *c,
+       bool dry_run,
+       FILE *out,
+       FILE *err,
+       long long t0)
+{
+    lsync_stage_abort(run->st);
+    run->st = NULL;
+    if (!dry_run) {
+        record(pg, run->src->name, mode, "refused", run->err, c);
+    }
+    fprintf(err, "%s: %s\n", run->src->name, run->err);
+    print_line(out, run->src->name, "refused", mode, c, (double)(util_now_ns() - t0) / 1e9);
+    return LSYNC_REFUSED;
+}
+
 static enum lsync_outcome
 run_source(const struct cfg *cfg,
            PGconn *pg,
@@ -467,14 +489,7 @@ run_source(const struct cfg *cfg,
     if (c.read >= 0 && !opts->allow_mass_delete &&
         short_read(src, c.read, lsync_stage_last_read(run.st), lsync_stage_entries(run.st), run.err,
                    sizeof(run.err))) {
-        lsync_stage_abort(run.st);
-        run.st = NULL;
-        if (!opts->dry_run) {
-            record(pg, src->name, mode, "refused", run.err, &c);
-        }
-        fprintf(err, "%s: %s\n", src->name, run.err);
-        print_line(out, src->name, "refused", mode, &c, (double)(util_now_ns() - t0) / 1e9);
-        outcome = LSYNC_REFUSED;
+        outcome = refuse(pg, &run, mode, &c, opts->dry_run, out, err, t0);
         goto done;
     }
     if (lsync_stage_count(
@@ -485,14 +500,7 @@ run_source(const struct cfg *cfg,
     }
     if (!opts->allow_mass_delete &&
         mass_delete(&c, cfg->sync.max_delete_percent, run.err, sizeof(run.err))) {
-        lsync_stage_abort(run.st);
-        run.st = NULL;
-        if (!opts->dry_run) {
-            record(pg, src->name, mode, "refused", run.err, &c);
-        }
-        fprintf(err, "%s: %s\n", src->name, run.err);
-        print_line(out, src->name, "refused", mode, &c, (double)(util_now_ns() - t0) / 1e9);
-        outcome = LSYNC_REFUSED;
+        outcome = refuse(pg, &run, mode, &c, opts->dry_run, out, err, t0);
         goto done;
     }
     if (opts->dry_run) {
