@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <unistr.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -172,18 +173,20 @@ put_header(struct util_buf *b, const char *line, size_t n)
              * non-ASCII local part goes as UTF-8 (RFC 6532), exactly as the recipient. */
             const char *lt = memrchr(line + vstart, '<', n - vstart);
 
-            if (lt != NULL) {
+            if (lt != NULL && u8_check((const uint8_t *)lt, n - (size_t)(lt - line)) == NULL) {
                 vend = (size_t)(lt - line);
                 while (vend > vstart && line[vend - 1] == ' ') {
                     vend--;
                 }
-            } else if (memchr(line + vstart, '@', n - vstart) != NULL &&
-                       memchr(line + vstart, ' ', n - vstart) == NULL) {
+            } else if (lt == NULL && memchr(line + vstart, '@', n - vstart) != NULL &&
+                       memchr(line + vstart, ' ', n - vstart) == NULL &&
+                       u8_check((const uint8_t *)line + vstart, n - vstart) == NULL) {
                 vend = vstart;
             }
         }
     }
-    if (is_ascii(line, n) || is_ascii(line + vstart, vend - vstart)) {
+    if (is_ascii(line, n) || (is_ascii(line + vstart, vend - vstart) &&
+                              u8_check((const uint8_t *)line + vend, n - vend) == NULL)) {
         util_buf_put(b, line, n);
     } else {
         util_buf_put(b, line, vstart);
