@@ -11,7 +11,7 @@
 #include "directory/directory.h"
 #include "enroll/internal.h"
 
-#define BATCH 10
+#define BATCH 1 /* callbacks claimed per step (LIMIT 1 below) */
 
 static struct worker *onbind;
 
@@ -98,20 +98,36 @@ deliver(const char *destination, const char *body, char *err, size_t err_size)
     return ret;
 }
 
+/* How long a claimed callback is ours: longer than a call can take (.well-known
+ * discovery and the call itself, each bounded by account.request_timeout), so that no
+ * other instance takes it while it is under way; the retry delay when longer. */
+static long
+claim_seconds(void)
+{
+    return 2 * cfg_get()->account.request_timeout + 5;
+}
+
 static int
 onbind_step(PGconn *pg, void *arg)
 {
-    PGresult *res = PQexecParams(pg,
-                                 "UPDATE annuaire.onbind_queue SET attempts = attempts + 1,"
-                                 " next_attempt_at = now() + make_interval(secs =>"
-                                 "  least(3600, power(2, least(attempts, 20))))"
-                                 " WHERE id IN (SELECT id FROM annuaire.onbind_queue"
-                                 "  WHERE done_at IS NULL AND gave_up_at IS NULL"
-                                 "  AND next_attempt_at <= now()"
-                                 "  ORDER BY next_attempt_at LIMIT 10 FOR UPDATE SKIP LOCKED)"
-                                 " RETURNING id, destination, body::text, tokens::text",
-                                 0, NULL, NULL, NULL, NULL, 0);
+    char lease[24];
+    const char *claim[] = { lease };
+    PGresult *res;
     int n;
+
+    /* One callback at a time: a batch would hold the later ones while the first
+     * calls run, past any lease that fits one call. */
+    snprintf(lease, sizeof(lease), "%ld", claim_seconds());
+    res = PQexecParams(pg,
+                       "UPDATE annuaire.onbind_queue SET attempts = attempts + 1,"
+                       " next_attempt_at = now() + make_interval(secs =>"
+                       "  greatest($1::integer, least(3600, power(2, least(attempts, 20)))))"
+                       " WHERE id IN (SELECT id FROM annuaire.onbind_queue"
+                       "  WHERE done_at IS NULL AND gave_up_at IS NULL"
+                       "  AND next_attempt_at <= now()"
+                       "  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                       " RETURNING id, destination, body::text, tokens::text",
+                       1, NULL, claim, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_warn("onbind: cannot read the queue: %s", PQerrorMessage(pg));
@@ -143,7 +159,12 @@ onbind_step(PGconn *pg, void *arg)
                               2, NULL, params, NULL, NULL, 0);
             log_warn("onbind: %s refused callback %s (%s): not retried", dest, id, err);
         } else {
-            up = PQexecParams(pg, "UPDATE annuaire.onbind_queue SET last_error = $2 WHERE id = $1",
+            /* The claim is over: the retry comes after the backoff, not the lease. */
+            up = PQexecParams(pg,
+                              "UPDATE annuaire.onbind_queue SET last_error = $2,"
+                              " next_attempt_at = now() + make_interval(secs =>"
+                              "  least(3600, power(2, least(attempts - 1, 20))))"
+                              " WHERE id = $1",
                               2, NULL, params, NULL, NULL, 0);
             log_warn("onbind: callback %s to %s failed, will retry: %s", id, dest, err);
         }

@@ -19,6 +19,7 @@ class FakeHomeserver:
         self.requests = []
         self.onbind = []  # bodies of the 3pid/onbind callbacks received
         self.onbind_status = [200]  # statuses to answer, in turn (the last one repeats)
+        self.onbind_delay = 0.0  # seconds each onbind callback takes to answer
         self.server_name = None  # set by the test: the name it signs as
         self.hold = None  # a threading.Event: userinfo waits for it (a homeserver that hangs)
         self.key_id = "ed25519:fake"
@@ -58,6 +59,7 @@ class FakeHomeserver:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 hs.requests.append(("POST", url.path, body))
                 if url.path == "/_matrix/federation/v1/3pid/onbind":
+                    time.sleep(hs.onbind_delay)
                     status = hs.onbind_status.pop(0) if len(hs.onbind_status) > 1 else hs.onbind_status[0]
                     hs.onbind.append((status, body))
                     return self.reply(status, {} if status == 200 else {"errcode": "M_UNKNOWN", "error": "x"})
