@@ -178,6 +178,35 @@ enum db_status enr_store_onbind_queue(struct db_conn *c,
                                       const char *destination,
                                       const char *body,
                                       const char *tokens);
+
+/** A claimed onbind callback (owned strings). */
+struct enr_onbind_claim {
+    char *id;
+    char *destination; /* the server name of the bound Matrix ID */
+    char *body;        /* JSON text */
+    char *tokens;      /* text[] literal: the invites to forget once delivered */
+};
+
+void enr_onbind_claim_clear(struct enr_onbind_claim *cl);
+/**
+ * Claims the next due callback for lease_s seconds (or its backoff when longer).
+ * @param[out] out  filled when one was claimed
+ * @return 1 claimed, DB_NO_ROWS none due, < 0 database failure
+ */
+enum db_status enr_store_onbind_claim(struct db_conn *c,
+                                      long lease_s,
+                                      struct enr_onbind_claim *out) ANN_MUST_CHECK;
+/** Delivered: marked done, its invites' tokens deleted. */
+enum db_status enr_store_onbind_done(struct db_conn *c,
+                                     const struct enr_onbind_claim *cl) ANN_MUST_CHECK;
+/** Refused by the homeserver for good: not retried. */
+enum db_status enr_store_onbind_gave_up(struct db_conn *c,
+                                        const struct enr_onbind_claim *cl,
+                                        const char *error) ANN_MUST_CHECK;
+/** Failed: retried after its backoff. */
+enum db_status enr_store_onbind_retry(struct db_conn *c,
+                                      const struct enr_onbind_claim *cl,
+                                      const char *error) ANN_MUST_CHECK;
 extern const struct db_stmt enr_store_stmts[];
 extern const size_t enr_store_n_stmts;
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/cfg.h"
+#include "core/db.h"
 #include "core/federation.h"
 #include "core/fetch.h"
 #include "core/log.h"
@@ -11,7 +12,7 @@
 #include "directory/directory.h"
 #include "enroll/internal.h"
 
-#define BATCH 1 /* callbacks claimed per step (LIMIT 1 below) */
+#define BATCH 1 /* callbacks claimed per step (enr_store_onbind_claim) */
 
 static struct worker *onbind;
 
@@ -107,71 +108,42 @@ claim_seconds(void)
     return 2 * cfg_get()->account.request_timeout + 5;
 }
 
+/* Claims one due callback, delivers it, records the outcome, on the thread's own
+ * connection. @return 1 when one was claimed, 0 when none is due, -1 when the
+ * database failed */
 static int
 onbind_step(PGconn *pg, void *arg)
 {
-    char lease[24];
-    const char *claim[] = { lease };
-    PGresult *res;
-    int n;
+    struct db_conn *c = db_thread_conn();
+    struct enr_onbind_claim cl = { 0 };
+    enum db_status st = enr_store_onbind_claim(c, claim_seconds(), &cl);
+    char err[256] = "";
+    int outcome;
 
-    /* One callback at a time: a batch would hold the later ones while the first
-     * calls run, past any lease that fits one call. */
-    snprintf(lease, sizeof(lease), "%ld", claim_seconds());
-    res = PQexecParams(pg,
-                       "UPDATE annuaire.onbind_queue SET attempts = attempts + 1,"
-                       " next_attempt_at = now() + make_interval(secs =>"
-                       "  greatest($1::integer, least(3600, power(2, least(attempts, 20)))))"
-                       " WHERE id IN (SELECT id FROM annuaire.onbind_queue"
-                       "  WHERE done_at IS NULL AND gave_up_at IS NULL"
-                       "  AND next_attempt_at <= now()"
-                       "  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                       " RETURNING id, destination, body::text, tokens::text",
-                       1, NULL, claim, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_warn("onbind: cannot read the queue: %s", PQerrorMessage(pg));
-        PQclear(res);
+    if (st < 0) {
+        log_warn("onbind: cannot read the queue");
         return -1;
     }
-    n = PQntuples(res);
-    for (int i = 0; i < n; i++) {
-        const char *id = PQgetvalue(res, i, 0);
-        const char *dest = PQgetvalue(res, i, 1);
-        char err[256] = "";
-        int outcome = deliver(dest, PQgetvalue(res, i, 2), err, sizeof(err));
-        const char *params[] = { id, err };
-        const char *done[] = { id, PQgetvalue(res, i, 3) };
-        PGresult *up;
-
-        if (outcome == 0) {
-            /* Delivered: the invites are the homeserver's now; forget their tokens. */
-            up = PQexecParams(pg,
-                              "WITH d AS (UPDATE annuaire.onbind_queue SET done_at = now(),"
-                              " last_error = NULL WHERE id = $1)"
-                              " DELETE FROM annuaire.invites WHERE token = ANY ($2::text[])",
-                              2, NULL, done, NULL, NULL, 0);
-            log_info("onbind: callback %s delivered to %s", id, dest);
-        } else if (outcome == 2) {
-            up = PQexecParams(pg,
-                              "UPDATE annuaire.onbind_queue SET gave_up_at = now(),"
-                              " last_error = $2 WHERE id = $1",
-                              2, NULL, params, NULL, NULL, 0);
-            log_warn("onbind: %s refused callback %s (%s): not retried", dest, id, err);
-        } else {
-            /* The claim is over: the retry comes after the backoff, not the lease. */
-            up = PQexecParams(pg,
-                              "UPDATE annuaire.onbind_queue SET last_error = $2,"
-                              " next_attempt_at = now() + make_interval(secs =>"
-                              "  least(3600, power(2, least(attempts - 1, 20))))"
-                              " WHERE id = $1",
-                              2, NULL, params, NULL, NULL, 0);
-            log_warn("onbind: callback %s to %s failed, will retry: %s", id, dest, err);
-        }
-        PQclear(up);
+    if (st == 0) {
+        return 0;
     }
-    PQclear(res);
-    return n;
+    outcome = deliver(cl.destination, cl.body, err, sizeof(err));
+    if (outcome == 0) {
+        st = enr_store_onbind_done(c, &cl);
+        log_info("onbind: callback %s delivered to %s", cl.id, cl.destination);
+    } else if (outcome == 2) {
+        st = enr_store_onbind_gave_up(c, &cl, err);
+        log_warn("onbind: %s refused callback %s (%s): not retried", cl.destination, cl.id, err);
+    } else {
+        st = enr_store_onbind_retry(c, &cl, err);
+        log_warn("onbind: callback %s to %s failed, will retry: %s", cl.id, cl.destination, err);
+    }
+    if (st < 0) {
+        /* Tried again when the claim runs out: the homeserver may get it twice. */
+        log_warn("onbind: the outcome of callback %s could not be recorded", cl.id);
+    }
+    enr_onbind_claim_clear(&cl);
+    return 1;
 }
 
 static const struct worker_spec onbind_worker = {

@@ -72,6 +72,28 @@ const struct db_stmt enr_store_stmts[] = {
       "WITH q AS (INSERT INTO annuaire.onbind_queue (destination, body, tokens)"
       " VALUES ($1, $2::jsonb, $3::text[]) RETURNING id)"
       " SELECT pg_notify('annuaire_onbind', ''), id FROM q" },
+    /* One callback at a time, for $1 seconds (longer than a call can take) or its
+     * backoff when that is longer: nobody else takes it while it is under way. */
+    { "enr_store_onbind_claim",
+      "UPDATE annuaire.onbind_queue SET attempts = attempts + 1,"
+      " next_attempt_at = now() + make_interval(secs =>"
+      "  greatest($1::integer, least(3600, power(2, least(attempts, 20)))))"
+      " WHERE id = (SELECT id FROM annuaire.onbind_queue"
+      "  WHERE done_at IS NULL AND gave_up_at IS NULL"
+      "  AND next_attempt_at <= now()"
+      "  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+      " RETURNING id, destination, body::text, tokens::text" },
+    /* Delivered: the invites are the homeserver's now; their tokens are forgotten. */
+    { "enr_store_onbind_done", "WITH d AS (UPDATE annuaire.onbind_queue SET done_at = now(),"
+                               " last_error = NULL WHERE id = $1)"
+                               " DELETE FROM annuaire.invites WHERE token = ANY ($2::text[])" },
+    { "enr_store_onbind_gave_up", "UPDATE annuaire.onbind_queue SET gave_up_at = now(),"
+                                  " last_error = $2 WHERE id = $1" },
+    /* The claim is over: the retry comes after the backoff, not the lease. */
+    { "enr_store_onbind_retry", "UPDATE annuaire.onbind_queue SET last_error = $2,"
+                                " next_attempt_at = now() + make_interval(secs =>"
+                                "  least(3600, power(2, least(attempts - 1, 20))))"
+                                " WHERE id = $1" },
 };
 const size_t enr_store_n_stmts = ANN_ARRAY_LEN(enr_store_stmts);
 
@@ -257,4 +279,58 @@ enr_store_onbind_queue(struct db_conn *c,
     const char *params[] = { destination, body, tokens };
 
     return db_exec(c, "enr_store_onbind_queue", 3, params, NULL);
+}
+
+void
+enr_onbind_claim_clear(struct enr_onbind_claim *cl)
+{
+    free(cl->id);
+    free(cl->destination);
+    free(cl->body);
+    free(cl->tokens);
+    *cl = (struct enr_onbind_claim){ 0 };
+}
+
+enum db_status
+enr_store_onbind_claim(struct db_conn *c, long lease_s, struct enr_onbind_claim *out)
+{
+    char lease[24];
+    const char *params[] = { lease };
+    PGresult *res = NULL;
+    enum db_status st;
+
+    snprintf(lease, sizeof(lease), "%ld", lease_s);
+    st = db_exec(c, "enr_store_onbind_claim", 1, params, &res);
+    if (st > 0) {
+        out->id = xstrdup(PQgetvalue(res, 0, PQfnumber(res, "id")));
+        out->destination = xstrdup(PQgetvalue(res, 0, PQfnumber(res, "destination")));
+        out->body = xstrdup(PQgetvalue(res, 0, PQfnumber(res, "body")));
+        out->tokens = xstrdup(PQgetvalue(res, 0, PQfnumber(res, "tokens")));
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+enr_store_onbind_done(struct db_conn *c, const struct enr_onbind_claim *cl)
+{
+    const char *params[] = { cl->id, cl->tokens };
+
+    return db_exec(c, "enr_store_onbind_done", 2, params, NULL);
+}
+
+enum db_status
+enr_store_onbind_gave_up(struct db_conn *c, const struct enr_onbind_claim *cl, const char *error)
+{
+    const char *params[] = { cl->id, error };
+
+    return db_exec(c, "enr_store_onbind_gave_up", 2, params, NULL);
+}
+
+enum db_status
+enr_store_onbind_retry(struct db_conn *c, const struct enr_onbind_claim *cl, const char *error)
+{
+    const char *params[] = { cl->id, error };
+
+    return db_exec(c, "enr_store_onbind_retry", 2, params, NULL);
 }
