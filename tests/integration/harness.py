@@ -230,6 +230,16 @@ def metric(text, name, **labels):
     return float(m.group(1)) if m else None
 
 
+def wait_until(check, timeout=60):
+    """Polls check() until it is true; fails the test when timeout seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached")
+
+
 def homeserver_config(hs, name="hs.test"):
     """Config lines that map a server name to a fake homeserver."""
     return f"account:\n  homeservers: {{\"{name}\": \"{hs.base_url}\"}}\n"

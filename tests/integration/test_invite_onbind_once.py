@@ -4,19 +4,9 @@ first retry delay: an instance claims one callback at a time, for longer than a 
 take. (A failed callback is retried after its backoff, not the claim: it.invite.onbind.)"""
 import collections
 import json
-import time
 
 import harness
 from fake_hs import FakeHomeserver
-
-
-def wait_until(check, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached")
 
 
 def queue(cluster, db, n):
@@ -41,7 +31,7 @@ def test_two_instances_slow_homeserver(cluster):
         queue(cluster, a.db, 8)
         a.start()
         b.start()
-        wait_until(lambda: pending(cluster, a.db) == "0")
+        harness.wait_until(lambda: pending(cluster, a.db) == "0", timeout=90)
         assert a.stop() == 0 and b.stop() == 0  # no call can still be under way
         got = collections.Counter(body["n"] for status, body in hs.onbind)
         assert got == collections.Counter(range(8)), got

@@ -8,7 +8,6 @@
 - mail waiting for a relay that did not answer goes as soon as a delivery succeeds
   again, not when its (long) backoff runs out."""
 import collections
-import time
 
 import pytest
 import requests
@@ -30,15 +29,6 @@ def outbox(cluster, db, what):
     return cluster.psql(f"SELECT {what} FROM annuaire.mail_outbox", db=db).strip()
 
 
-def wait_until(check, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached")
-
-
 def test_two_instances_slow_relay(cluster):
     port = harness.free_port()
     sink = SmtpSink(port, delay=0.3)
@@ -51,7 +41,7 @@ def test_two_instances_slow_relay(cluster):
         wanted = [f"agent{i}@mer.gouv.fr" for i in range(20)]
         for i, rcpt in enumerate(wanted):
             request_token(a if i % 2 == 0 else b, rcpt)
-        wait_until(lambda: outbox(cluster, a.db, "count(*) FILTER (WHERE sent_at IS NULL)") == "0")
+        harness.wait_until(lambda: outbox(cluster, a.db, "count(*) FILTER (WHERE sent_at IS NULL)") == "0")
         # Both instances stopped: no send can still be under way.
         assert a.stop() == 0 and b.stop() == 0
         got = collections.Counter(m[1][0] for m in sink.messages)
@@ -99,7 +89,7 @@ def test_database_lost_after_relay_accepted(own_cluster):
             second = sink.wait(2, timeout=90)[1][2]
             assert second["Message-ID"] == first["Message-ID"]
             assert second["To"] == first["To"]
-            wait_until(lambda: outbox(own_cluster, svc.db, "sent_at IS NOT NULL") == "t")
+            harness.wait_until(lambda: outbox(own_cluster, svc.db, "sent_at IS NOT NULL") == "t")
             assert svc.wait_log("delivered (Message-ID " + first["Message-ID"])
             assert outbox(own_cluster, svc.db, "message_id") == first["Message-ID"]
     finally:
@@ -130,7 +120,7 @@ def test_backoff_resets_when_relay_answers(cluster):
         f.write(config.replace("retry_initial_delay: 1\n", "retry_initial_delay: 3600\n"))
     with svc:
         request_token(svc, "early@mer.gouv.fr")
-        wait_until(lambda: outbox(svc.cluster, svc.db, "last_error IS NOT NULL") == "t")
+        harness.wait_until(lambda: outbox(svc.cluster, svc.db, "last_error IS NOT NULL") == "t")
         assert outbox(svc.cluster, svc.db, "next_attempt_at > now() + interval '30 minutes'") == "t"
         sink = SmtpSink(port)  # the relay is back
         try:
