@@ -620,6 +620,15 @@ conn_track_of(struct MHD_Connection *conn)
     return ci ? ci->socket_context : NULL;
 }
 
+/* now + http.request_timeout, or none (0) when there is no such timeout. */
+static long long
+deadline_from_now(const struct http_server *srv)
+{
+    return srv->conf->request_timeout > 0
+               ? util_now_ns() + srv->conf->request_timeout * 1000000000LL
+               : 0;
+}
+
 /* Moves a connection's deadline: now + http.request_timeout, or none (0). */
 static void
 conn_set_deadline(struct http_server *srv, struct MHD_Connection *conn, bool armed)
@@ -627,8 +636,7 @@ conn_set_deadline(struct http_server *srv, struct MHD_Connection *conn, bool arm
     struct conn_track *t = conn_track_of(conn);
 
     if (t != NULL && srv->conf->request_timeout > 0) {
-        atomic_store(&t->deadline_ns,
-                     armed ? util_now_ns() + srv->conf->request_timeout * 1000000000LL : 0);
+        atomic_store(&t->deadline_ns, armed ? deadline_from_now(srv) : 0);
     }
 }
 
@@ -759,10 +767,7 @@ on_connection(void *cls,
 
         t = xcalloc(1, sizeof(*t));
         t->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
-        atomic_store(&t->deadline_ns,
-                     srv->conf->request_timeout > 0
-                         ? util_now_ns() + srv->conf->request_timeout * 1000000000LL
-                         : 0);
+        atomic_store(&t->deadline_ns, deadline_from_now(srv));
         pthread_mutex_lock(&srv->conns_lock);
         t->next = srv->conns;
         if (srv->conns != NULL) {
