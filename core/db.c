@@ -1,3 +1,9 @@
+/*
+ * PostgreSQL access for the whole service: the per-thread connections of the
+ * server, standalone connections for commands (migrate, sync, pepper), the
+ * registry of named statements and the transaction runner. The only file, with
+ * the store files, that sees libpq.
+ */
 #include "core/db.h"
 
 #include <poll.h>
@@ -16,16 +22,23 @@
 #define MAX_STMT_TABLES 32
 #define TXN_MAX_TRIES   5
 
-struct db_conn {
-    PGconn *pg;
-    bool in_txn;
-};
-
 struct settings {
     char *conninfo;
     char *password;
     char connect_timeout[16];
     char options[64];
+};
+
+struct db_conn {
+    PGconn *pg;
+    bool in_txn;
+    /* Standalone connections (db_conn_open) own their settings and prepare a
+     * statement the first time it runs; the server's per-thread connections use
+     * the global settings and prepare every statement at connect. */
+    struct settings *own;
+    unsigned char *prepared; /* by registry index, standalone only */
+    size_t n_prepared;
+    char error[256]; /* the last failure's primary message */
 };
 
 static struct settings settings;
@@ -188,6 +201,57 @@ drop(struct db_conn *c)
 {
     PQfinish(c->pg);
     c->pg = NULL;
+    if (c->prepared != NULL) {
+        memset(c->prepared, 0, c->n_prepared);
+    }
+}
+
+static void
+note_error(struct db_conn *c, PGresult *res)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+    snprintf(c->error, sizeof(c->error), "%s", msg ? msg : c->pg ? PQerrorMessage(c->pg) : "");
+    c->error[strcspn(c->error, "\n")] = '\0';
+}
+
+/* Prepares stmt on a standalone connection the first time it is used there. */
+static int
+prepare_once(struct db_conn *c, const char *stmt)
+{
+    size_t idx = 0;
+
+    for (size_t t = 0; t < n_stmt_tables; t++) {
+        for (size_t i = 0; i < stmt_sizes[t]; i++, idx++) {
+            const struct db_stmt *s = &stmt_tables[t][i];
+            PGresult *res;
+            bool ok;
+
+            if (strcmp(s->name, stmt) != 0) {
+                continue;
+            }
+            if (idx >= c->n_prepared) {
+                c->prepared = xrealloc(c->prepared, idx + 32);
+                memset(c->prepared + c->n_prepared, 0, idx + 32 - c->n_prepared);
+                c->n_prepared = idx + 32;
+            }
+            if (c->prepared[idx]) {
+                return 0;
+            }
+            res = PQprepare(c->pg, s->name, s->sql, 0, NULL);
+            ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+            if (!ok) {
+                note_error(c, res);
+                log_err("db: cannot prepare %s: %s", s->name, c->error);
+            }
+            PQclear(res);
+            c->prepared[idx] = ok;
+            return ok ? 0 : -1;
+        }
+    }
+    snprintf(c->error, sizeof(c->error), "no statement named %s", stmt);
+    log_err("db: %s", c->error);
+    return -1;
 }
 
 /*
@@ -237,17 +301,22 @@ ensure_connected(struct db_conn *c)
         log_info("db: connection lost, reconnecting"); /* an outage is logged if that fails */
         drop(c);
     }
-    c->pg = connect_with(settings.conninfo, settings.password, settings.connect_timeout,
-                         settings.options);
-    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
-        char *msg = c->pg ? xstrdup(PQerrorMessage(c->pg)) : xstrdup("out of memory");
+    const struct settings *set = c->own != NULL ? c->own : &settings;
 
+    c->pg = connect_with(set->conninfo, set->password, set->connect_timeout, set->options);
+    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
+        snprintf(c->error, sizeof(c->error), "cannot connect to the database: %s",
+                 c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        c->error[strcspn(c->error, "\n")] = '\0';
         metrics_db_error(METRICS_DB_CONNECT);
-        msg[strcspn(msg, "\n")] = '\0';
-        outage_begin(msg);
-        free(msg);
+        if (c->own == NULL) {
+            outage_begin(c->error);
+        }
         drop(c);
         return -1;
+    }
+    if (c->own != NULL) {
+        return 0; /* statements are prepared on first use */
     }
     if (prepare_all(c) != 0) {
         metrics_db_error(METRICS_DB_QUERY);
@@ -265,6 +334,7 @@ classify(struct db_conn *c, PGresult *res, const char *what)
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
+    note_error(c, res);
     if (state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
         return DB_SOFT;
     }
@@ -299,12 +369,15 @@ db_exec(struct db_conn *c,
     if (c->in_txn ? c->pg == NULL : ensure_connected(c) != 0) {
         return DB_HARD; /* never reconnect in the middle of a transaction */
     }
+    if (c->own != NULL && prepare_once(c, stmt) != 0) {
+        return DB_HARD;
+    }
     res = PQexecPrepared(c->pg, stmt, n_params, params, NULL, NULL, 0);
     if (!c->in_txn && PQstatus(c->pg) != CONNECTION_OK) {
         /* Lost between the liveness check and the statement: once more, on a new connection. */
         PQclear(res);
         drop(c);
-        if (ensure_connected(c) != 0) {
+        if (ensure_connected(c) != 0 || (c->own != NULL && prepare_once(c, stmt) != 0)) {
             return DB_HARD;
         }
         res = PQexecPrepared(c->pg, stmt, n_params, params, NULL, NULL, 0);
@@ -436,4 +509,181 @@ db_plain_exec(PGconn *pg,
         PQclear(res);
     }
     return 0;
+}
+
+/* ---- Standalone connections, commands and helpers of the store files ---- */
+
+struct db_conn *
+db_conn_open(const struct cfg_database *conf, char *err, size_t err_size)
+{
+    struct db_conn *c = xcalloc(1, sizeof(*c));
+
+    c->own = xcalloc(1, sizeof(*c->own));
+    c->own->conninfo = xstrdup(conf->conninfo);
+    c->own->password = conf->password ? xstrdup(conf->password) : NULL;
+    snprintf(c->own->connect_timeout, sizeof(c->own->connect_timeout), "%ld",
+             conf->connect_timeout);
+    snprintf(c->own->options, sizeof(c->own->options), "-c statement_timeout=0");
+    if (n_stmt_tables == 0) {
+        db_register(core_stmts, ANN_ARRAY_LEN(core_stmts));
+    }
+    if (ensure_connected(c) != 0) {
+        snprintf(err, err_size, "%s", c->error);
+        db_conn_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+void
+db_conn_close(struct db_conn *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    PQfinish(c->pg);
+    if (c->own != NULL) {
+        free(c->own->conninfo);
+        if (c->own->password != NULL) {
+            OPENSSL_cleanse(c->own->password, strlen(c->own->password));
+            free(c->own->password);
+        }
+        free(c->own);
+    }
+    free(c->prepared);
+    free(c);
+}
+
+const char *
+db_conn_error(const struct db_conn *c)
+{
+    return c->error;
+}
+
+enum db_status
+db_begin(struct db_conn *c)
+{
+    enum db_status st;
+
+    if (c->in_txn || ensure_connected(c) != 0) {
+        return DB_HARD;
+    }
+    st = exec_fixed(c, "BEGIN");
+    if (st < 0) {
+        return DB_HARD;
+    }
+    c->in_txn = true;
+    return DB_NO_ROWS;
+}
+
+enum db_status
+db_commit(struct db_conn *c)
+{
+    enum db_status st;
+
+    if (!c->in_txn || c->pg == NULL) {
+        c->in_txn = false;
+        return DB_HARD;
+    }
+    st = exec_fixed(c, "COMMIT");
+    c->in_txn = false;
+    return st < 0 ? st : DB_NO_ROWS;
+}
+
+void
+db_rollback(struct db_conn *c)
+{
+    if (c->in_txn && c->pg != NULL) {
+        char keep[sizeof(c->error)];
+
+        memcpy(keep, c->error, sizeof(keep)); /* the failure that led here, not ROLLBACK's */
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+        memcpy(c->error, keep, sizeof(keep));
+    }
+    c->in_txn = false;
+}
+
+PGconn *
+db_conn_pg(struct db_conn *c)
+{
+    if (!c->in_txn && ensure_connected(c) != 0) {
+        return NULL;
+    }
+    return c->pg;
+}
+
+int
+db_conn_fd(struct db_conn *c)
+{
+    if (!c->in_txn && ensure_connected(c) != 0) {
+        return -1;
+    }
+    return PQsocket(c->pg);
+}
+
+int
+db_conn_drain_notifies(struct db_conn *c)
+{
+    PGnotify *n;
+    int count = 0;
+
+    if (c->pg == NULL || PQconsumeInput(c->pg) != 1 || PQstatus(c->pg) != CONNECTION_OK) {
+        if (c->pg != NULL) {
+            note_error(c, NULL);
+            drop(c);
+        }
+        return -1;
+    }
+    while ((n = PQnotifies(c->pg)) != NULL) {
+        count++;
+        PQfreemem(n);
+    }
+    return count;
+}
+
+int
+db_columns(const PGresult *res, const char *stmt, const char *const *names, int *cols, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cols[i] = PQfnumber(res, names[i]);
+        if (cols[i] < 0) {
+            log_err("db: %s returns no column %s", stmt, names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+char *
+db_text_array(const char *const *items, size_t n)
+{
+    struct util_buf b = { 0 };
+
+    util_buf_puts(&b, "{");
+    for (size_t i = 0; i < n; i++) {
+        const char *s = items[i];
+
+        if (i > 0) {
+            util_buf_puts(&b, ",");
+        }
+        if (s == NULL) {
+            util_buf_puts(&b, "NULL");
+            continue;
+        }
+        util_buf_puts(&b, "\"");
+        for (const char *p = s; *p != '\0'; p++) {
+            size_t run = strcspn(p, "\"\\");
+
+            util_buf_put(&b, p, run);
+            p += run;
+            if (*p == '\0') {
+                break;
+            }
+            util_buf_put(&b, "\\", 1);
+            util_buf_put(&b, p, 1);
+        }
+        util_buf_puts(&b, "\"");
+    }
+    util_buf_puts(&b, "}");
+    return util_buf_take(&b);
 }

@@ -103,4 +103,63 @@ enum db_status db_txn_run(struct db_conn *c,
 /** SELECT 1 on this connection. @return 1 when the database answers, < 0 otherwise */
 enum db_status db_ping(struct db_conn *c) ANN_MUST_CHECK;
 
+/* ---- Standalone connections, commands and helpers of the store files ---- */
+
+/**
+ * Opens a connection of its own for a command (migrate, sync, pepper, the schema
+ * check of serve) or a listening thread: statement_timeout off, and each
+ * registered statement prepared on it the first time db_exec runs it, so a
+ * command can use its module's named statements before the other modules'
+ * tables exist. Reconnects like a thread's connection, outside a transaction.
+ * @param[out] err  a message on failure
+ * @return the connection (db_conn_close), or NULL
+ */
+struct db_conn *db_conn_open(const struct cfg_database *conf, char *err, size_t err_size);
+
+/** Closes a connection of db_conn_open. NULL is a no-op. */
+void db_conn_close(struct db_conn *c);
+
+/** The primary message of the connection's last failure ("" when none). */
+const char *db_conn_error(const struct db_conn *c);
+
+/**
+ * A plain (READ COMMITTED) transaction for a command's long run, without
+ * retries: db_begin, statements, db_commit, or db_rollback after a failure.
+ * @return DB_NO_ROWS, or DB_HARD / DB_SOFT (db_conn_error says why)
+ */
+enum db_status db_begin(struct db_conn *c) ANN_MUST_CHECK;
+enum db_status db_commit(struct db_conn *c) ANN_MUST_CHECK;
+void db_rollback(struct db_conn *c);
+
+/**
+ * The libpq connection, connected, for what named statements cannot do (COPY
+ * FROM STDIN). Store files only. @return NULL when the database is unreachable
+ */
+PGconn *db_conn_pg(struct db_conn *c);
+
+/** The socket to poll for notifications (after LISTEN). @return -1 when unreachable */
+int db_conn_fd(struct db_conn *c);
+
+/**
+ * Reads what arrived on the socket and discards the notifications.
+ * @return how many there were, or -1 when the connection is lost (it is dropped:
+ *         the next db_exec reconnects and the caller LISTENs again)
+ */
+int db_conn_drain_notifies(struct db_conn *c);
+
+/**
+ * Column numbers of a result by name, looked up once per result so that a column
+ * added to a SELECT cannot shift the others. @return 0, or -1 (logged) when res
+ * lacks one: the caller answers DB_HARD
+ */
+int db_columns(const PGresult *res, const char *stmt, const char *const *names, int *cols, size_t n)
+    ANN_MUST_CHECK;
+
+/**
+ * The text[] literal of n items for a $n::text[] parameter: each item quoted,
+ * '"' and '\\' escaped, NULL items as NULL. Linear in the total length.
+ * @return a string the caller frees
+ */
+char *db_text_array(const char *const *items, size_t n);
+
 #endif

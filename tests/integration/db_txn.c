@@ -2,7 +2,9 @@
  * it.db.txn: the transaction runner against the shared private PostgreSQL:
  * serialization failures are retried until both writers succeed, unique
  * violations come back as DB_NO_ROWS, and a failed statement rolls back
- * without breaking the connection.
+ * without breaking the connection; a standalone connection prepares a
+ * statement when it first runs it, its plain transactions commit and roll
+ * back, text[] parameters round-trip any text, columns are found by name.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -24,7 +26,15 @@ static const struct db_stmt stmts[] = {
     { "t_sum", "SELECT coalesce(sum(v), 0) FROM annuaire_it.t" },
     { "t_insert", "INSERT INTO annuaire_it.t (k, v) VALUES ($1, 1)" },
     { "t_fail", "SELECT 1 / 0" },
+    { "t_unnest", "SELECT x IS NULL AS is_null, coalesce(x, '') AS x, o"
+                  " FROM unnest($1::text[]) WITH ORDINALITY AS u (x, o) ORDER BY o" },
 };
+/* Registered once the standalone connection is open, before their table exists. */
+static const struct db_stmt late_stmts[] = {
+    { "t_late", "SELECT count(*) AS n FROM annuaire_it.late" },
+    { "t_late_insert", "INSERT INTO annuaire_it.late (v) VALUES ($1)" },
+};
+static struct cfg_database conf;
 
 static char conninfo[512];
 static pthread_barrier_t barrier;
@@ -128,6 +138,67 @@ test_unique_violation_and_hard_errors(void **state)
     assert_int_equal(db_ping(c), 1);
 }
 
+static void
+test_standalone_prepares_on_first_use(void **state)
+{
+    char err[256] = "";
+    struct db_conn *c = db_conn_open(&conf, err, sizeof(err));
+    PGresult *res = NULL;
+    int col;
+
+    assert_non_null(c);
+    /* A table that did not exist when the connection opened (migrate's case). */
+    db_register(late_stmts, sizeof(late_stmts) / sizeof(late_stmts[0]));
+    admin_exec(strstr(conninfo, "dbname=") + 7, "CREATE TABLE annuaire_it.late (v text)");
+    assert_int_equal(db_begin(c), DB_NO_ROWS);
+    assert_int_equal(db_exec(c, "t_late_insert", 1, (const char *const[]){ "x" }, NULL), 1);
+    db_rollback(c);
+    assert_int_equal(db_exec(c, "t_late", 0, NULL, &res), 1);
+    assert_int_equal(db_columns(res, "t_late", (const char *const[]){ "n" }, &col, 1), 0);
+    assert_string_equal(PQgetvalue(res, 0, col), "0");
+    assert_int_equal(db_columns(res, "t_late", (const char *const[]){ "m" }, &col, 1), -1);
+    PQclear(res);
+    assert_int_equal(db_begin(c), DB_NO_ROWS);
+    assert_int_equal(db_exec(c, "t_late_insert", 1, (const char *const[]){ "y" }, NULL), 1);
+    assert_int_equal(db_commit(c), DB_NO_ROWS);
+    /* A failure inside a transaction: its message stays after the rollback. */
+    assert_int_equal(db_begin(c), DB_NO_ROWS);
+    assert_int_equal(db_exec(c, "t_fail", 0, NULL, NULL), DB_HARD);
+    db_rollback(c);
+    assert_non_null(strstr(db_conn_error(c), "division by zero"));
+    assert_int_equal(db_exec(c, "t_late", 0, NULL, &res), 1);
+    assert_string_equal(PQgetvalue(res, 0, 0), "1");
+    PQclear(res);
+    assert_int_equal(db_exec(c, "no_such_statement", 0, NULL, NULL), DB_HARD);
+    db_conn_close(c);
+}
+
+static void
+test_text_array_round_trips(void **state)
+{
+    const char *items[] = {
+        "plain", "",   "with space",          "a,b", "{braces}", "quote\"d", "back\\slash\\",
+        "NULL",  NULL, "\xc3\xa9l\xc3\xa8ve", "\\\""
+    };
+    size_t n = sizeof(items) / sizeof(items[0]);
+    char *lit = db_text_array(items, n);
+    PGresult *res = NULL;
+
+    assert_int_equal(db_exec(db_thread_conn(), "t_unnest", 1, (const char *const[]){ lit }, &res),
+                     (int)n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(PQgetvalue(res, (int)i, 0), items[i] == NULL ? "t" : "f");
+        assert_string_equal(PQgetvalue(res, (int)i, 1), items[i] == NULL ? "" : items[i]);
+    }
+    PQclear(res);
+    free(lit);
+    lit = db_text_array(NULL, 0);
+    assert_string_equal(lit, "{}");
+    assert_int_equal(db_exec(db_thread_conn(), "t_unnest", 1, (const char *const[]){ lit }, NULL),
+                     DB_NO_ROWS);
+    free(lit);
+}
+
 static int
 setup(void **state)
 {
@@ -135,7 +206,6 @@ setup(void **state)
     char dbname[64];
     json_error_t jerr;
     json_t *st;
-    struct cfg_database conf = { 0 };
 
     if (path == NULL || access(path, R_OK) != 0) {
         fprintf(stderr, "no PostgreSQL fixture\n");
@@ -179,6 +249,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serialization_failure_is_retried),
         cmocka_unit_test(test_unique_violation_and_hard_errors),
+        cmocka_unit_test(test_standalone_prepares_on_first_use),
+        cmocka_unit_test(test_text_array_round_trips),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
