@@ -3,6 +3,7 @@
 #include "cmd/cmd.h"
 #include "core/address.h"
 #include "directory/directory.h"
+#include "routing/routing.h"
 
 static const char usage[] =
     "usage: annuaire check-config -c FILE\n\n"
@@ -28,18 +29,18 @@ cmd_check_config(int argc, char **argv)
     }
     cfg_dump(cfg, stdout);
     if (cfg->routing.info_file != NULL) {
-        struct dir_routing *r;
+        struct routing_map *r;
         char err[512];
 
         addr_init();
-        r = dir_routing_load(cfg->routing.info_file, &cfg->routing, err, sizeof(err));
+        r = routing_load(cfg->routing.info_file, &cfg->routing, err, sizeof(err));
         addr_shutdown();
         if (r == NULL) {
             fprintf(stderr, "annuaire check-config: routing.info_file: %s\n", err);
             cfg_free(cfg);
             return CMD_EXIT_FAILURE;
         }
-        dir_routing_release(r);
+        routing_release(r);
     }
     printf("%s: configuration OK\n", path);
     cfg_free(cfg);

@@ -1,3 +1,5 @@
+#include "routing/routing.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -5,7 +7,6 @@
 
 #include "cmd/cmd.h"
 #include "core/address.h"
-#include "directory/directory.h"
 
 static const char usage[] =
     "usage: annuaire routing check (-c FILE | --file INFO_YAML) ADDRESS...\n\n"
@@ -18,14 +19,14 @@ static const char usage[] =
     "  -h, --help          this help\n";
 
 static void
-print_decision(const struct dir_routing *r, const char *path, const char *address)
+print_decision(const struct routing_map *r, const char *path, const char *address)
 {
-    struct dir_route route;
+    struct routing_result route;
     bool is_email;
-    char *key = dir_routing_key(address, &is_email);
+    char *key = routing_key(address, &is_email);
 
     printf("%s%s: ", key, is_email ? "" : " (not an e-mail address: matched as typed)");
-    if (!dir_route(r, key, &route)) {
+    if (!routing_match(r, key, &route)) {
         printf("no entry or pattern matches (/info answers {}; cannot enroll)\n");
     } else {
         printf("hs=%s%s%s requires_invite=%s, %s platform%s; %s '%s' (%s:%ld)\n", route.hs,
@@ -47,7 +48,7 @@ cmd_routing(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *config = NULL, *file = NULL;
-    struct dir_routing *r;
+    struct routing_map *r;
     struct cfg *cfg = NULL;
     char err[512];
     int c;
@@ -102,7 +103,7 @@ cmd_routing(int argc, char **argv)
         file = cfg->routing.info_file;
     }
     addr_init();
-    r = dir_routing_load(file, cfg ? &cfg->routing : NULL, err, sizeof(err));
+    r = routing_load(file, cfg ? &cfg->routing : NULL, err, sizeof(err));
     if (r == NULL) {
         fprintf(stderr, "annuaire routing check: %s\n", err);
         cfg_free(cfg);
@@ -112,7 +113,7 @@ cmd_routing(int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         print_decision(r, file, argv[i]);
     }
-    dir_routing_release(r);
+    routing_release(r);
     cfg_free(cfg);
     addr_shutdown();
     return CMD_EXIT_OK;

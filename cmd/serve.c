@@ -17,6 +17,7 @@
 #include "directory/directory.h"
 #include "enroll/enroll.h"
 #include "ldap-sync/ldap_sync.h"
+#include "routing/routing.h"
 
 static const char usage[] =
     "usage: annuaire serve -c FILE\n\n"
@@ -64,7 +65,7 @@ wait_for_stop(void)
             return -1;
         }
         if (sig == SIGHUP) {
-            dir_routing_reload(); /* the routing file; logged there */
+            routing_reload(); /* the routing file; logged there */
             continue;
         }
         log_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -139,7 +140,7 @@ cmd_serve(int argc, char **argv)
     if (mail_sender_start(cfg) != 0 || enr_onbind_start() != 0) {
         goto cleanup;
     }
-    if (dir_routing_start(&cfg->routing, err, sizeof(err)) != 0) {
+    if (routing_start(&cfg->routing, err, sizeof(err)) != 0) {
         fprintf(stderr, "annuaire serve: routing.info_file: %s\n", err);
         goto cleanup;
     }
@@ -175,7 +176,7 @@ cmd_serve(int argc, char **argv)
     log_info("stopped");
     rc = CMD_EXIT_OK;
 cleanup:
-    dir_routing_stop();
+    routing_stop();
     mail_sender_stop();
     enr_onbind_stop();
     metrics_shutdown();

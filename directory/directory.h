@@ -88,66 +88,6 @@ int dir_pepper_ensure(PGconn *pg, char *err, size_t err_size);
  */
 int dir_pepper_rotate(PGconn *pg, long long *n_rehashed, char *err, size_t err_size);
 
-/* --- Homeserver routing (routing.c): which server owns an address ------------- */
-
-struct dir_routing; /* one loaded mapping file, immutable, reference-counted */
-struct cfg_routing; /* external_servers and annuaire_servers say what platforms are */
-
-/* What an address maps to. Strings are borrowed from the mapping. */
-struct dir_route {
-    const json_t *entry;   /* the file's entry: hs, shadow_hs, requires_invite, extra keys */
-    const char *hs;        /* the homeserver */
-    const char *shadow_hs; /* its Internet-facing twin, or NULL */
-    bool requires_invite;
-    bool external;          /* an externals' platform (else an agents' one) */
-    bool annuaire_required; /* only addresses known to the annuaire enroll there */
-    bool exact;             /* matched an exact entry (else a pattern) */
-    const char *rule;       /* that address, or the pattern */
-    long line;              /* of the file */
-};
-
-/**
- * Reads a mapping file in Tchap's info.yaml format; conf (may be NULL: empty lists)
- * says which servers are the externals' and which take agents of the annuaire only.
- * @return the mapping (release with dir_routing_release), or NULL with "file:line: why"
- */
-struct dir_routing *
-dir_routing_load(const char *path, const struct cfg_routing *conf, char *err, size_t err_size);
-/** Drops a reference (the last one frees). Takes NULL. */
-void dir_routing_release(struct dir_routing *r);
-/** Patterns in the mapping; *n_exact gets the exact entries. */
-size_t dir_routing_size(const struct dir_routing *r, size_t *n_exact);
-
-/**
- * An address as routing matches it: its canonical form (addr_email_normalise: lower
- * case, the domain in A-label form), the form it is stored and keyed by.
- * @return 0 (*out owned by the caller) or -1 when it is not an acceptable e-mail address
- */
-int dir_routing_normalise(const char *address, char **out);
-
-/** What an address is matched as: normalised when it is an e-mail address (*is_email),
- *  else as typed, ASCII lower-cased. @return owned by the caller */
-char *dir_routing_key(const char *address, bool *is_email);
-
-/** Whether server (any case) is the hs or shadow_hs of some entry or pattern of r. */
-bool dir_routing_has_server(const struct dir_routing *r, const char *server);
-
-/** Matches a normalised address: exact entries, then patterns in order. @return matched */
-bool dir_route(const struct dir_routing *r, const char *normalised, struct dir_route *out);
-
-/**
- * Loads the mapping of the service (conf->info_file; NULL: no routing) and watches the
- * file: a change is loaded within a second, and replaces the mapping only if it loads
- * whole. conf must outlive the service.
- * @return 0, or -1 with "file:line: why" in err
- */
-int dir_routing_start(const struct cfg_routing *conf, char *err, size_t err_size);
-/** Loads the file again now (SIGHUP). */
-void dir_routing_reload(void);
-void dir_routing_stop(void);
-/** The mapping in force, held until dir_routing_release; NULL when routing is off. */
-struct dir_routing *dir_routing_acquire(void);
-
 /* What routing says of an address that asks to enroll (requestToken). */
 enum dir_enroll {
     DIR_ENROLL_OK,

@@ -13,7 +13,7 @@
 #include "directory/internal.h"
 
 enum dir_enroll
-dir_enroll_decide(const struct dir_route *route, const struct dir_internal_facts *facts)
+dir_enroll_decide(const struct routing_result *route, const struct dir_internal_facts *facts)
 {
     if (route == NULL) {
         return DIR_ENROLL_NO_ROUTE;
@@ -31,16 +31,16 @@ dir_enroll_decide(const struct dir_route *route, const struct dir_internal_facts
 enum dir_enroll
 dir_enroll_check(struct db_conn *c, const char *medium, const char *address)
 {
-    struct dir_routing *routing = dir_routing_acquire();
+    struct routing_map *routing = routing_acquire();
     struct dir_internal_facts facts = { 0 };
-    struct dir_route route;
+    struct routing_result route;
     enum dir_enroll verdict;
     char *routed = NULL;
 
     if (routing == NULL) {
         return DIR_ENROLL_OK; /* no routing: nothing to decide on */
     }
-    if (dir_routing_normalise(address, &routed) != 0 || !dir_route(routing, routed, &route)) {
+    if (routing_normalise(address, &routed) != 0 || !routing_match(routing, routed, &route)) {
         verdict = DIR_ENROLL_NO_ROUTE;
     } else if ((route.requires_invite || (route.annuaire_required && !route.exact)) &&
                dir_store_internal_info(c, medium, address, cfg_get()->invites.validity, &facts) <
@@ -51,30 +51,30 @@ dir_enroll_check(struct db_conn *c, const char *medium, const char *address)
     }
     dir_internal_facts_clear(&facts);
     free(routed);
-    dir_routing_release(routing);
+    routing_release(routing);
     return verdict;
 }
 
 bool
 dir_server_known(const char *server)
 {
-    struct dir_routing *routing = dir_routing_acquire();
+    struct routing_map *routing = routing_acquire();
     bool known;
 
     if (routing == NULL) {
         return true;
     }
-    known = server != NULL && dir_routing_has_server(routing, server);
-    dir_routing_release(routing);
+    known = server != NULL && routing_has_server(routing, server);
+    routing_release(routing);
     return known;
 }
 
 bool
 dir_bind_permitted(const char *address, const char *mxid)
 {
-    struct dir_routing *routing = dir_routing_acquire();
+    struct routing_map *routing = routing_acquire();
     const char *server = fed_mxid_server(mxid);
-    struct dir_route route;
+    struct routing_result route;
     char *routed = NULL;
     bool ok;
 
@@ -82,11 +82,11 @@ dir_bind_permitted(const char *address, const char *mxid)
         return true;
     }
     /* An address no entry takes belongs to no homeserver: it cannot be bound. */
-    ok = server != NULL && dir_routing_normalise(address, &routed) == 0 &&
-         dir_route(routing, routed, &route) &&
+    ok = server != NULL && routing_normalise(address, &routed) == 0 &&
+         routing_match(routing, routed, &route) &&
          (strcasecmp(server, route.hs) == 0 ||
           (route.shadow_hs != NULL && strcasecmp(server, route.shadow_hs) == 0));
     free(routed);
-    dir_routing_release(routing);
+    routing_release(routing);
     return ok;
 }

@@ -21,8 +21,8 @@ struct query {
     const char *medium;
     char *stored; /* as bindings and invitations store it (NULL: cannot be stored) */
     char *routed; /* as routing matches it */
-    struct dir_routing *routing;
-    struct dir_route route;
+    struct routing_map *routing;
+    struct routing_result route;
     bool matched;
 };
 
@@ -31,7 +31,7 @@ query_clear(struct query *q)
 {
     free(q->stored);
     free(q->routed);
-    dir_routing_release(q->routing);
+    routing_release(q->routing);
 }
 
 /* Checks the parameters and matches. @return RS_OK, or the error reply's status */
@@ -72,10 +72,10 @@ query_read(struct http_req *r, struct query *q)
      * address without a canonical form matches nothing (requestToken refuses it, and a
      * homeserver must not register it: PCRE's caseless matching would let U+017F match
      * an s). */
-    q->routed = dir_routing_key(address, &is_email);
-    q->routing = dir_routing_acquire();
-    q->matched =
-        (is_email || strcmp(medium, "email") != 0) && dir_route(q->routing, q->routed, &q->route);
+    q->routed = routing_key(address, &is_email);
+    q->routing = routing_acquire();
+    q->matched = (is_email || strcmp(medium, "email") != 0) &&
+                 routing_match(q->routing, q->routed, &q->route);
     return RS_OK;
 }
 

@@ -7,6 +7,7 @@
 #include "core/db.h"
 #include "core/http.h"
 #include "directory/directory.h"
+#include "routing/routing.h"
 
 struct http_req;
 
@@ -75,7 +76,7 @@ void dir_internal_facts_clear(struct dir_internal_facts *f);
  * none pending; an annuaire platform (a pattern, not an exact entry) and not an enabled
  * agent; else OK. route: NULL when nothing matched.
  */
-enum dir_enroll dir_enroll_decide(const struct dir_route *route,
+enum dir_enroll dir_enroll_decide(const struct routing_result *route,
                                   const struct dir_internal_facts *facts);
 extern const struct db_stmt dir_store_stmts[];
 extern const size_t dir_store_n_stmts;

@@ -1,6 +1,6 @@
 /*
  * fuzz_routing: the homeserver routing file (Tchap's info.yaml format) as
- * directory/routing.c loads it (dir_routing_load, from a memory file), then a few
+ * routing/ loads it (routing_load, from a memory file), then a few
  * addresses matched against what loaded. The input's first line, when it starts
  * with "# ", is one more address to route (the fuzzer mutates both).
  * Properties, besides no crash, hang or leak: a file that does not load says
@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "core/address.h"
-#include "directory/directory.h"
+#include "routing/routing.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -23,15 +23,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static void
-route(const struct dir_routing *r, const char *address)
+route(const struct routing_map *r, const char *address)
 {
     bool is_email = false;
-    char *key = dir_routing_key(address, &is_email);
-    struct dir_route out;
+    char *key = routing_key(address, &is_email);
+    struct routing_result out;
 
     FUZZ_ASSERT(key != NULL);
     memset(&out, 0, sizeof(out));
-    if (dir_route(r, key, &out)) {
+    if (routing_match(r, key, &out)) {
         FUZZ_ASSERT(out.hs != NULL && out.hs[0] != '\0');
         FUZZ_ASSERT(out.rule != NULL);
         FUZZ_ASSERT(out.entry != NULL);
@@ -49,7 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[64];
     char err[512] = "";
     int fd = fuzz_file(data, size, path);
-    struct dir_routing *r = dir_routing_load(path, NULL, err, sizeof(err));
+    struct routing_map *r = routing_load(path, NULL, err, sizeof(err));
 
     close(fd);
     if (r == NULL) {
@@ -58,7 +58,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     size_t n_exact = 0;
 
-    (void)dir_routing_size(r, &n_exact);
+    (void)routing_size(r, &n_exact);
     for (size_t i = 0; i < ANN_ARRAY_LEN(addresses); i++) {
         route(r, addresses[i]);
     }
@@ -69,6 +69,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         route(r, a);
         free(a);
     }
-    dir_routing_release(r);
+    routing_release(r);
     return 0;
 }
