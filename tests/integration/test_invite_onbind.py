@@ -117,11 +117,10 @@ def test_invite_then_bind(env, cluster):
 
 def test_expired_invite_not_carried(cluster):
     hs = FakeHomeserver()
-    port = harness.free_port()
-    sink = SmtpSink(port)
+    sink = SmtpSink()
     try:
         with harness.Service(cluster, config=harness.homeserver_config(hs) + "invites:\n  validity: 3600\n",
-                             smtp_port=port) as svc:
+                             smtp_port=sink.port) as svc:
             alice = {"Authorization": "Bearer " + harness.register(svc, hs, "@alice:hs.test")}
             old = invite(svc, alice, "erin@example.org")
             assert old.status_code == 200, old.text
@@ -163,11 +162,10 @@ def test_expired_invite_not_carried(cluster):
 
     # Only expired invitations: the bind shows none and calls no homeserver back.
     hs = FakeHomeserver()
-    port = harness.free_port()
-    sink = SmtpSink(port)
+    sink = SmtpSink()
     try:
         with harness.Service(cluster, config=harness.homeserver_config(hs) + "invites:\n  validity: 60\n",
-                             smtp_port=port) as svc:
+                             smtp_port=sink.port) as svc:
             alice = {"Authorization": "Bearer " + harness.register(svc, hs, "@alice:hs.test")}
             assert invite(svc, alice, "fred@example.org").status_code == 200
             fred = {"Authorization": "Bearer " + harness.register(svc, hs, "@fred:hs.test")}
