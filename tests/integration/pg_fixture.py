@@ -5,7 +5,6 @@ ANNUAIRE_TEST_REQUIRE_SERVICES=1. The cluster listens on a unix socket in its ow
 directory only; "port" in STATE is the number in the socket's name."""
 import json
 import os
-import shutil
 import sys
 
 import harness
