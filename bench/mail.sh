@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 n=${1:-100}
 ensure_packages python3-aiosmtpd python3-requests
-SMTP_PORT=$(free_port)
+SMTP_PORT=$(reserve_port)
 BENCH_CONFIG="ratelimit:
   enabled: false"
 bench_start

@@ -17,7 +17,7 @@ secs=${SECONDS_PER_RUN:-10}
 conns=${CONNECTIONS:-64}
 
 map=$(mktemp /tmp/annuaire-routing.XXXXXX.yaml)
-iport=$(free_port)
+iport=$(reserve_port)
 python3 - "$map" <<'PY'
 import sys
 with open(sys.argv[1], "w") as f:

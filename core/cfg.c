@@ -72,7 +72,7 @@ static const struct cfg_key keys[] = {
       NULL },
     { "http.max_connections_per_ip", CFG_INT, OFF(http.max_connections_per_ip), "64", 0, 100000, 0,
       NULL },
-    { "http.port", CFG_INT, OFF(http.port), "8090", 1, 65535, 0, NULL },
+    { "http.port", CFG_INT, OFF(http.port), "8090", 0, 65535, 0, NULL },
     { "http.public_metrics", CFG_BOOL, OFF(http.public_metrics), "false", 0, 0, 0, NULL },
     { "http.request_timeout", CFG_INT, OFF(http.request_timeout), "15", 1, 3600, 0, NULL },
     { "http.shutdown_timeout", CFG_INT, OFF(http.shutdown_timeout), "10", 0, 600, 0, NULL },

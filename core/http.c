@@ -906,9 +906,11 @@ http_start_listener(const struct cfg_http *conf, const struct router *router, bo
         }
         srv->sweeping = true;
     }
+    /* With port 0 the system picks one: the log line says which (the tests read it). */
     di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : (uint16_t)conf->port;
-    log_info("listening on %s port %u with %u threads", conf->bind_address, srv->port, threads);
+    log_info("listening on %s port %u with %u threads%s", conf->bind_address, srv->port, threads,
+             internal ? " (internal listener)" : "");
     return srv;
 }
 

@@ -31,10 +31,9 @@ def node(*args):
 def test_matrix_js_sdk(cluster):
     hs = FakeHomeserver()
     hs.tokens["oid-sdk"] = "@frida:hs.test"
-    port = harness.free_port()
-    sink = SmtpSink(port)
+    sink = SmtpSink()
     try:
-        with harness.Service(cluster, config=harness.homeserver_config(hs) + TERMS, smtp_port=port) as svc:
+        with harness.Service(cluster, config=harness.homeserver_config(hs) + TERMS, smtp_port=sink.port) as svc:
             base = svc.url("")
             got = node("start", base, "oid-sdk", "hs.test", "Frida.K@Culture.Gouv.fr", "sdk-secret")
             assert got["token"]

@@ -32,10 +32,9 @@ def identity(cluster):
     from smtp_sink import SmtpSink
 
     hs = FakeHomeserver()
-    port = harness.free_port()
-    sink = SmtpSink(port)
+    sink = SmtpSink()
     try:
-        with harness.Service(cluster, config=harness.homeserver_config(hs), smtp_port=port) as svc:
+        with harness.Service(cluster, config=harness.homeserver_config(hs), smtp_port=sink.port) as svc:
             yield svc, sink, hs
     finally:
         sink.stop()

@@ -1,12 +1,12 @@
 """Helpers for the integration tests: a private PostgreSQL cluster (through
-scripts/pg-cluster), and the real annuaire binary run as a subprocess with its
-own configuration, database and free port."""
+scripts/pg-cluster, on a unix socket only), and the real annuaire binary run as a
+subprocess with its own configuration, database and port (reserved, see ports.py,
+or 0: the one the service got, read from its log)."""
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -14,17 +14,15 @@ import uuid
 
 import requests
 
+import ports
+
 SRC = os.environ.get("ANNUAIRE_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BIN = os.environ.get("ANNUAIRE_BIN", os.path.join(SRC, "build", "annuaire"))
 PGBIN = "/usr/lib/postgresql/15/bin"
 PG_CLUSTER = os.path.join(SRC, "scripts", "pg-cluster")
+PG_PORT = 5432  # only names the socket file in the cluster's own directory: no TCP
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+LISTENING = re.compile(r"listening on 127\.0\.0\.1 port (\d+) with \d+ threads$", re.M)
 
 
 def tmp_root():
@@ -33,11 +31,11 @@ def tmp_root():
 
 
 class Cluster:
-    """A private PostgreSQL cluster with a unix socket in ROOT/pg/run."""
+    """A private PostgreSQL cluster listening on a unix socket in ROOT/pg/run only."""
 
-    def __init__(self, root, port):
+    def __init__(self, root):
         self.root = root
-        self.port = port
+        self.port = PG_PORT
         self.pgdir = os.path.join(root, "pg")
         self.sockdir = os.path.join(self.pgdir, "run")
 
@@ -45,7 +43,7 @@ class Cluster:
     def create(cls):
         root = tmp_root()
         os.chmod(root, 0o755)
-        cluster = cls(root, free_port())
+        cluster = cls(root)
         cluster.start()
         cluster.psql("CREATE ROLE annuaire LOGIN")
         return cluster
@@ -54,10 +52,10 @@ class Cluster:
     def shared(cls):
         with open(os.environ["ANNUAIRE_IT_PG"]) as f:
             st = json.load(f)
-        return cls(st["root"], st["port"])
+        return cls(st["root"])
 
     def start(self):
-        subprocess.run([PG_CLUSTER, "start", self.pgdir, str(self.port)], check=True)
+        subprocess.run([PG_CLUSTER, "start", self.pgdir], check=True)
 
     def stop(self):
         subprocess.run([PG_CLUSTER, "stop", self.pgdir], check=True)
@@ -82,19 +80,26 @@ class Cluster:
 
 
 class Service:
-    """annuaire with its own config file, database and port."""
+    """annuaire with its own config file, database and port.
+
+    port: None reserves one (ports.reserve), so that server.public_base_url, written
+    before the service runs, names it (the links of the mails work); 0 lets the service
+    bind one itself, read from its log line at start (public_base_url then names no
+    listener). smtp_port: where the relay is; by default a reserved port where nothing
+    listens (delivery fails and is retried)."""
 
     def __init__(self, cluster, db=None, config=None, migrate=True, smtp_port=None, http_extra="",
-                 mail_extra="", public_metrics=True, threads=2):
+                 mail_extra="", public_metrics=True, threads=2, port=None):
         self.cluster = cluster
         self.threads = threads  # http.threads
         self.http_extra = http_extra  # more lines of the http: section
         if public_metrics:  # most tests read /metrics on the one listener they start
             self.http_extra = "  public_metrics: true\n" + self.http_extra
         self.mail_extra = mail_extra  # more lines of the mail: section
-        self.smtp_port = smtp_port or free_port()  # nothing listens there unless a test starts a sink
+        self.smtp_port = smtp_port or ports.reserve()
         self.db = db or cluster.create_database()
-        self.port = free_port()
+        self.config_port = ports.reserve() if port is None else port  # http.port
+        self.port = self.config_port or None  # known once serve says where it listens
         base = os.environ.get("ANNUAIRE_IT_TMP")
         if base:
             os.makedirs(base, exist_ok=True)
@@ -117,7 +122,7 @@ class Service:
                 f"  conninfo: \"{self.cluster.conninfo(self.db)}\"\n"
                 "  connect_timeout: 2\n"
                 "http:\n"
-                f"  port: {self.port}\n"
+                f"  port: {self.config_port}\n"
                 f"  threads: {self.threads}\n"
                 "  shutdown_timeout: 5\n"
                 + self.http_extra +
@@ -133,7 +138,7 @@ class Service:
                 + self.mail_extra +
                 "server:\n"
                 "  name: is.test\n"
-                f"  public_base_url: http://127.0.0.1:{self.port}\n"
+                f"  public_base_url: http://127.0.0.1:{self.config_port}\n"
                 + extra
             )
 
@@ -145,9 +150,13 @@ class Service:
         return subprocess.run([BIN, *args], capture_output=True, text=True, env=env, timeout=60)
 
     def url(self, path):
+        assert self.port is not None, "serve has not said where it listens yet"
         return f"http://127.0.0.1:{self.port}{path}"
 
     def start(self, wait=True):
+        if not self.config_port:
+            self.port = None  # a new port each start
+        self.log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([BIN, "serve", "-c", self.config_path], stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -155,11 +164,23 @@ class Service:
             self.wait_ready()
         return self
 
+    def listening_port(self):
+        """The port of the public listener, from the log line of the running serve, or None."""
+        with open(self.log_path, errors="replace") as f:
+            f.seek(self.log_start)
+            m = LISTENING.search(f.read())
+        return int(m.group(1)) if m else None
+
     def wait_ready(self, timeout=20):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"serve exited with {self.proc.returncode}:\n{self.read_log()}")
+            if self.port is None:
+                self.port = self.listening_port()
+                if self.port is None:
+                    time.sleep(0.05)
+                    continue
             try:
                 if requests.get(self.url("/_matrix/identity/v2"), timeout=1).status_code == 200:
                     return

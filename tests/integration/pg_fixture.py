@@ -1,10 +1,10 @@
 """Starts (start STATE) or stops (stop STATE) the private PostgreSQL shared by
 the integration tests. STATE is a JSON file the tests read through
 ANNUAIRE_IT_PG. Exits 77 (skip) when PostgreSQL is not installed, unless
-ANNUAIRE_TEST_REQUIRE_SERVICES=1."""
+ANNUAIRE_TEST_REQUIRE_SERVICES=1. The cluster listens on a unix socket in its own
+directory only; "port" in STATE is the number in the socket's name."""
 import json
 import os
-import shutil
 import sys
 
 import harness
@@ -19,13 +19,13 @@ def main():
         cluster = harness.Cluster.create()
         with open(state, "w") as f:
             json.dump({"root": cluster.root, "port": cluster.port}, f)
-        print(f"PostgreSQL on port {cluster.port} in {cluster.root}")
+        print(f"PostgreSQL on a unix socket in {cluster.sockdir}")
     elif cmd == "stop":
         if not os.path.exists(state):
             return
         with open(state) as f:
             st = json.load(f)
-        harness.Cluster(st["root"], st["port"]).destroy()
+        harness.Cluster(st["root"]).destroy()
         os.unlink(state)
     else:
         sys.exit(f"unknown command {cmd}")

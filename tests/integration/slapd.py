@@ -1,6 +1,8 @@
 """A private OpenLDAP server for the tests: its own cn=config and mdb database in a
 temporary directory, syncprov with a small session log, fixtures loaded offline with
-slapadd -q, listening on 127.0.0.1 only."""
+slapadd -q, listening on 127.0.0.1 only, on ports reserved for the test process
+(ports.py: slapd cannot report a port it picked, and the sync takes ldap:// and
+ldaps:// URLs only, not ldapi://)."""
 import os
 import shutil
 import signal
@@ -8,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-import harness
+import ports
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -136,9 +138,9 @@ class Slapd:
         if base:
             os.makedirs(base, exist_ok=True)  # the first test of a fresh build directory
         self.dir = tempfile.mkdtemp(prefix="slapd-", dir=base)
-        self.port = harness.free_port()
+        self.port = ports.reserve()
         self.url = f"ldap://127.0.0.1:{self.port}"
-        self.tls_port = harness.free_port() if tls else None
+        self.tls_port = ports.reserve() if tls else None
         self.ldaps_url = f"ldaps://127.0.0.1:{self.tls_port}" if tls else None
         self.ca_file = None
         self.proc = None

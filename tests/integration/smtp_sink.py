@@ -1,5 +1,7 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps every message it is
-given, so tests read the mail the service really sent."""
+given, so tests read the mail the service really sent. It binds port 0 and the test
+reads the port it got (.port), unless told a port (a relay that comes back where the
+service was told it is)."""
 import asyncio
 import email
 import email.policy
@@ -47,13 +49,28 @@ def self_signed_context(directory):
     return ctx
 
 
+class _Controller(Controller):
+    """aiosmtpd's threaded controller, on the port it is given or, for port 0, on the
+    one the system picks, kept in .port (which start() then connects to)."""
+
+    async def _listen(self):
+        server = await self.loop.create_server(self._factory_invoker, host=self.hostname,
+                                               port=self.port, ssl=self.ssl_context)
+        self.port = server.sockets[0].getsockname()[1]
+        return server
+
+    def _create_server(self):
+        return self._listen()
+
+
 class SmtpSink:
     """tls: None (plain), "starttls" (required before MAIL) or "implicit" (SMTPS).
     delay: seconds each DATA takes before its answer (a slow relay).
     refuse_first: how many messages get a 451 before any is accepted (kept in .refused).
-    before_accept(msg): called before a message is accepted (before the 250 goes out)."""
+    before_accept(msg): called before a message is accepted (before the 250 goes out).
+    port: 0 (the system picks one), or a port reserved with ports.reserve()."""
 
-    def __init__(self, port, tls=None, tls_context=None, delay=0, refuse_first=0,
+    def __init__(self, port=0, tls=None, tls_context=None, delay=0, refuse_first=0,
                  before_accept=None):
         self.messages = []
         self.refused = []
@@ -66,8 +83,9 @@ class SmtpSink:
             kwargs = {"tls_context": tls_context, "require_starttls": True}
         elif tls == "implicit":
             kwargs = {"ssl_context": tls_context}
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=port, **kwargs)
+        self.controller = _Controller(_Handler(self), hostname="127.0.0.1", port=port, **kwargs)
         self.controller.start()
+        self.port = self.controller.port
 
     def wait(self, count=1, timeout=15):
         """Waits until at least count messages arrived; returns them."""

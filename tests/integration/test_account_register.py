@@ -4,6 +4,7 @@ import pytest
 import requests
 
 import harness
+import ports
 from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
 
@@ -67,7 +68,7 @@ def test_register_account_logout(cluster, hs):
 
 def test_register_refusals(cluster, hs):
     hs.tokens["oid-bob"] = "@bob:elsewhere.test"
-    closed = harness.free_port()
+    closed = ports.reserve()
     config = ("account:\n"
               f"  homeservers: {{\"hs.test\": \"{hs.base_url}\", \"down.test\": \"http://127.0.0.1:{closed}\"}}\n"
               "  allowed_homeservers: [\"hs.test\", \"down.test\"]\n")

@@ -19,9 +19,8 @@ def make_env(cluster, tmp_path):
     made = []
 
     def make(legacy="", http_extra=""):
-        smtp_port = harness.free_port()
-        sink = SmtpSink(smtp_port)
-        svc = harness.Service(cluster, smtp_port=smtp_port, http_extra=http_extra,
+        sink = SmtpSink()
+        svc = harness.Service(cluster, smtp_port=sink.port, http_extra=http_extra,
                               config=routing_config(write_mapping(tmp_path)) + legacy)
         made.append((svc, sink))
         svc.start()

@@ -66,6 +66,6 @@ def test_check_config(tmp_path):
     assert "hunter2" not in r.stdout + r.stderr
 
     r = subprocess.run([BIN, "check-config", "-c", str(good)], capture_output=True, text=True,
-                       env={**os.environ, "ANNUAIRE_HTTP_PORT": "0"})
+                       env={**os.environ, "ANNUAIRE_HTTP_PORT": "70000"})
     assert r.returncode == 1
     assert "ANNUAIRE_HTTP_PORT" in r.stderr

@@ -20,10 +20,9 @@ def make_env(cluster, tmp_path):
     made = []
 
     def make(networks):
-        smtp_port = harness.free_port()
-        sink = SmtpSink(smtp_port)
+        sink = SmtpSink()
         legacy = 'legacy:\n  homeservers: {"agent.interieur.test": ' + json.dumps(networks) + "}\n"
-        svc = harness.Service(cluster, smtp_port=smtp_port, http_extra=TRUST_LO,
+        svc = harness.Service(cluster, smtp_port=sink.port, http_extra=TRUST_LO,
                               config=routing_config(write_mapping(tmp_path)) + legacy)
         made.append((svc, sink))
         svc.start()

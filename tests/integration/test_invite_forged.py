@@ -7,6 +7,7 @@ import pytest
 import requests
 
 import harness
+import ports
 from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
 from routing_env import SERVERS, V1, V2, write_mapping
@@ -25,10 +26,9 @@ def make_env(cluster, tmp_path):
 
     def make(legacy=""):
         hs = FakeHomeserver()
-        smtp_port = harness.free_port()
-        sink = SmtpSink(smtp_port)
-        port = harness.free_port()
-        svc = harness.Service(cluster, smtp_port=smtp_port,
+        sink = SmtpSink()
+        port = ports.reserve()
+        svc = harness.Service(cluster, smtp_port=sink.port,
                               config=config(write_mapping(tmp_path), hs, port, legacy))
         made.append((svc, sink, hs))
         svc.start()

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 import harness
+import ports
 from smtp_sink import SmtpSink
 
 V1 = "/_matrix/identity/api/v1"
@@ -30,10 +31,9 @@ def outbox(cluster, db, what):
 
 
 def test_two_instances_slow_relay(cluster):
-    port = harness.free_port()
-    sink = SmtpSink(port, delay=0.3)
-    a = harness.Service(cluster, smtp_port=port, config=NO_LIMITS)
-    b = harness.Service(cluster, db=a.db, migrate=False, smtp_port=port, config=NO_LIMITS)
+    sink = SmtpSink(delay=0.3)
+    a = harness.Service(cluster, smtp_port=sink.port, config=NO_LIMITS)
+    b = harness.Service(cluster, db=a.db, migrate=False, smtp_port=sink.port, config=NO_LIMITS)
     assert b.run("keys", "generate").returncode == 0
     try:
         a.start()
@@ -66,7 +66,6 @@ def own_cluster():
 
 
 def test_database_lost_after_relay_accepted(own_cluster):
-    port = harness.free_port()
     stopped = []
 
     def stop_database(msg):
@@ -74,8 +73,8 @@ def test_database_lost_after_relay_accepted(own_cluster):
             own_cluster.stop()
             stopped.append(msg["Message-ID"])
 
-    sink = SmtpSink(port, before_accept=stop_database)
-    svc = harness.Service(own_cluster, smtp_port=port, mail_extra="  smtp_timeout: 5\n")
+    sink = SmtpSink(before_accept=stop_database)
+    svc = harness.Service(own_cluster, smtp_port=sink.port, mail_extra="  smtp_timeout: 5\n")
     try:
         with svc:
             request_token(svc, "resent@mer.gouv.fr")
@@ -97,10 +96,9 @@ def test_database_lost_after_relay_accepted(own_cluster):
 
 
 def test_relay_refuses_once(cluster):
-    port = harness.free_port()
-    sink = SmtpSink(port, refuse_first=1)
+    sink = SmtpSink(refuse_first=1)
     try:
-        with harness.Service(cluster, smtp_port=port) as svc:
+        with harness.Service(cluster, smtp_port=sink.port) as svc:
             request_token(svc, "again@mer.gouv.fr")
             accepted = sink.wait(1, timeout=30)[0][2]
             assert len(sink.refused) == 1
@@ -111,7 +109,7 @@ def test_relay_refuses_once(cluster):
 
 
 def test_backoff_resets_when_relay_answers(cluster):
-    port = harness.free_port()
+    port = ports.reserve()  # nothing listens there until the relay comes back
     # An hour before the first retry: only the reset can bring the first mail out.
     svc = harness.Service(cluster, smtp_port=port)
     with open(svc.config_path) as f:

@@ -21,10 +21,9 @@ def request_token(svc, email):
 @pytest.mark.parametrize("mode,security", [("starttls", "starttls"), ("implicit", "tls")])
 def test_tls_relays(cluster, mode, security):
     ctx = self_signed_context(tempfile.mkdtemp())
-    port = harness.free_port()
-    sink = SmtpSink(port, tls=mode, tls_context=ctx)
+    sink = SmtpSink(tls=mode, tls_context=ctx)
     try:
-        svc = harness.Service(cluster, smtp_port=port,
+        svc = harness.Service(cluster, smtp_port=sink.port,
                               mail_extra=f"  smtp_security: {security}\n  tls_verify: false\n")
         with svc:
             request_token(svc, "tls@agri.gouv.fr")
@@ -35,10 +34,9 @@ def test_tls_relays(cluster, mode, security):
 
 def test_unverified_certificate_refused(cluster):
     ctx = self_signed_context(tempfile.mkdtemp())
-    port = harness.free_port()
-    sink = SmtpSink(port, tls="starttls", tls_context=ctx)
+    sink = SmtpSink(tls="starttls", tls_context=ctx)
     try:
-        svc = harness.Service(cluster, smtp_port=port, mail_extra="  smtp_security: starttls\n")
+        svc = harness.Service(cluster, smtp_port=sink.port, mail_extra="  smtp_security: starttls\n")
         with svc:
             request_token(svc, "tls2@agri.gouv.fr")
             assert svc.wait_log("not delivered, will retry")

@@ -40,10 +40,9 @@ def assert_png(path):
 @pytest.fixture
 def env(cluster):
     assert CHROMIUM, "chromium is not installed (scripts/test installs it)"
-    port = harness.free_port()
-    sink = SmtpSink(port)
+    sink = SmtpSink()
     try:
-        with harness.Service(cluster, smtp_port=port) as svc:
+        with harness.Service(cluster, smtp_port=sink.port) as svc:
             yield svc, sink
     finally:
         sink.stop()

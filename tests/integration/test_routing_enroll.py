@@ -20,13 +20,12 @@ from smtp_sink import SmtpSink
 @pytest.fixture
 def env(cluster, tmp_path):
     hs = FakeHomeserver()
-    port = harness.free_port()
-    sink = SmtpSink(port)
+    sink = SmtpSink()
     path = write_mapping(tmp_path)
     config = routing_config(path, hs=hs, routing_extra="  annuaire_servers: [agent.culture.test]\n",
                             extra="validation:\n  next_link_domains: [app.tchap.test]\n") + culture_source()
     try:
-        with harness.Service(cluster, config=config, smtp_port=port) as svc:
+        with harness.Service(cluster, config=config, smtp_port=sink.port) as svc:
             sync_culture(svc)
             yield svc, sink, hs
     finally:

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 import harness
+import ports
 from harness import assert_matrix_error
 from routing_env import (MAPPING, V1, culture_source, routing_check, routing_config, sync_culture,
                          write_mapping)
@@ -32,7 +33,7 @@ def internal(port, address, medium="email", headers=None):
 def routed(cluster, tmp_path):
     """No client network restriction: every client is inside."""
     path = write_mapping(tmp_path)
-    port = harness.free_port()
+    port = ports.reserve()
     with harness.Service(cluster, config=routing_config(
             path, routing_extra=f"  internal_port: {port}\n") + culture_source()) as svc:
         yield svc, port, path
@@ -197,7 +198,7 @@ def test_internal_info_annuaire_platform(cluster, tmp_path):
     """On a platform of routing.annuaire_servers, internal-info gives the homeserver what
     the enrollment gate decides: a non-agent requires an invitation it cannot have."""
     path = write_mapping(tmp_path)
-    port = harness.free_port()
+    port = ports.reserve()
     with harness.Service(cluster, config=routing_config(
             path, routing_extra=f"  internal_port: {port}\n  annuaire_servers: [agent.culture.test]\n")
             + culture_source()) as svc:
@@ -232,7 +233,7 @@ def test_internal_info_annuaire_platform(cluster, tmp_path):
 
 def test_internal_secret_and_invite_expiry(cluster, tmp_path):
     path = write_mapping(tmp_path)
-    port = harness.free_port()
+    port = ports.reserve()
     secret = "s3cret-for-homeservers"
     with harness.Service(cluster, config=routing_config(
             path, routing_extra=f"  internal_port: {port}\n  internal_secret: {secret}\n",

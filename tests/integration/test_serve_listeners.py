@@ -1,12 +1,15 @@
 """it.serve.listeners: serve refuses to start on a port another process holds (no
-SO_REUSEPORT sharing), and /metrics is on the internal listener only unless
+SO_REUSEPORT sharing); on http.port 0 it listens where the system puts it and says
+where in its log; and /metrics is on the internal listener only unless
 http.public_metrics. A route of the other listener is 404 whatever the method (never a
 405 whose Allow header would reveal it)."""
+import re
 import subprocess
 
 import requests
 
 import harness
+import ports
 from harness import assert_matrix_error
 
 
@@ -25,8 +28,22 @@ def test_second_serve_on_a_taken_port_exits(service):
     assert requests.get(service.url("/_matrix/identity/v2"), timeout=10).json() == {}
 
 
+def test_port_zero_listens_where_the_log_says(cluster):
+    iport = ports.reserve()
+    with harness.Service(cluster, port=0, config=f"routing:\n  internal_port: {iport}\n") as svc:
+        port = svc.listening_port()
+        assert port is not None and port != 0, svc.read_log()
+        assert svc.port == port
+        assert requests.get(f"http://127.0.0.1:{port}/_matrix/identity/v2", timeout=10).json() == {}
+        # The internal listener's line is told apart, so the port read is the public one's.
+        assert re.search(rf"listening on 127\.0\.0\.1 port {iport} with \d+ threads \(internal listener\)$",
+                         svc.read_log(), re.M), svc.read_log()
+        r = requests.get(f"http://127.0.0.1:{iport}/_matrix/identity/v2", timeout=10)
+        assert r.status_code == 404
+
+
 def test_metrics_only_on_the_internal_listener(cluster):
-    iport = harness.free_port()
+    iport = ports.reserve()
     with harness.Service(cluster, public_metrics=False,
                          config=f"routing:\n  internal_port: {iport}\n") as svc:
         assert requests.get(svc.url("/health"), timeout=10).status_code == 200
@@ -48,7 +65,7 @@ def assert_hidden(resp):
 
 
 def test_routes_of_the_other_listener_are_not_found_whatever_the_method(cluster):
-    iport = harness.free_port()
+    iport = ports.reserve()
     internal = f"http://127.0.0.1:{iport}"
     with harness.Service(cluster, public_metrics=False,
                          config=f"routing:\n  internal_port: {iport}\n") as svc:

@@ -22,9 +22,8 @@ V2 = "/_matrix/identity/v2"
 def env(cluster):
     hs = FakeHomeserver()
     hs.server_name = "hs.test"
-    port = harness.free_port()
-    sink = SmtpSink(port)
-    with harness.Service(cluster, config=harness.homeserver_config(hs), smtp_port=port) as svc:
+    sink = SmtpSink()
+    with harness.Service(cluster, config=harness.homeserver_config(hs), smtp_port=sink.port) as svc:
         token = harness.register(svc, hs, "@erin:hs.test")
         auth = {"Authorization": f"Bearer {token}"}
         sid = validated_session(svc, sink, auth, "erin@mer.gouv.fr")

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 import harness
+import ports
 from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
 from smtp_sink import SmtpSink
@@ -149,11 +150,10 @@ LIMITS = """ratelimit:
 
 def test_rate_limit_counts_one_address(cluster):
     hs = FakeHomeserver()
-    port = harness.free_port()
-    sink = SmtpSink(port)
+    sink = SmtpSink()
     try:
         with harness.Service(cluster, config=harness.homeserver_config(hs) + LIMITS,
-                             smtp_port=port) as svc:
+                             smtp_port=sink.port) as svc:
             auth = {"Authorization": "Bearer " + harness.register(svc, hs, "@a:hs.test")}
             assert request_token(svc, auth, "v@interieur.gouv.fr", secret="s1").status_code == 200
             assert request_token(svc, auth, "v@interieur.gouv.fr", secret="s2").status_code == 200
@@ -187,12 +187,12 @@ def test_routing_gate_and_internal_info_one_form(cluster, tmp_path):
     from routing_env import routing_config, write_mapping
 
     hs = FakeHomeserver()
-    port, internal_port = harness.free_port(), harness.free_port()
-    sink = SmtpSink(port)
+    internal_port = ports.reserve()
+    sink = SmtpSink()
     config = routing_config(write_mapping(tmp_path), hs=hs,
                             routing_extra=f"  internal_port: {internal_port}\n")
     try:
-        with harness.Service(cluster, config=config, smtp_port=port) as svc:
+        with harness.Service(cluster, config=config, smtp_port=sink.port) as svc:
             def internal(address):
                 return requests.get(f"http://127.0.0.1:{internal_port}{V1}/internal-info",
                                     params={"medium": "email", "address": address}).json()

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 import harness
+import ports
 from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
 from smtp_sink import SmtpSink
@@ -177,7 +178,7 @@ def test_next_link_redirect(env):
 
 def test_smtp_outage_loses_nothing(cluster):
     hs = FakeHomeserver()
-    port = harness.free_port()
+    port = ports.reserve()  # nothing listens there until the SMTP server comes back
     with harness.Service(cluster, config=harness.homeserver_config(hs), smtp_port=port) as svc:
         auth = {"Authorization": "Bearer " + harness.register(svc, hs, "@h:hs.test")}
         assert request_token(svc, auth, "hugo@mer.gouv.fr").status_code == 200

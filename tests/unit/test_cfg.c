@@ -26,8 +26,8 @@ test_errors_name_file_line_key(void **state)
     static const struct err_case cases[] = {
         { "unknown_key.yaml", "2: http.prot: unknown key" },
         { "unknown_section.yaml", "3: htp: unknown key" },
-        { "bad_int.yaml", "2: http.port: expected an integer in range [1, 65535]" },
-        { "out_of_range.yaml", "4: http.port: expected an integer in range [1, 65535]" },
+        { "bad_int.yaml", "2: http.port: expected an integer in range [0, 65535]" },
+        { "out_of_range.yaml", "4: http.port: expected an integer in range [0, 65535]" },
         { "bad_level.yaml", "2: log.level: expected one of error, warn, info, debug" },
         { "not_mapping.yaml", "1: http: expected a mapping of keys" },
         { "list_value.yaml", "2: http.port: expected a single value, not a list" },
