@@ -15,6 +15,10 @@
 
 struct cx_ed25519;
 
+/** Registers the invites, keys, lookup and routing sections with core/cfg.c: call
+ *  before cfg_load(). */
+void dir_config_register(void);
+
 /** The key id of the long-term signing key. */
 #define DIR_SIGNING_KEY_ID "ed25519:0"
 

@@ -12,6 +12,10 @@
 #include "core/http.h"
 #include "core/router.h"
 
+/** Registers the legacy, terms and validation sections with core/cfg.c: call before
+ *  cfg_load(). */
+void enr_config_register(void);
+
 /** The routes this module serves (static table). */
 extern const struct route enr_routes[];
 extern const size_t enr_n_routes;

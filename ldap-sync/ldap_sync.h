@@ -13,6 +13,10 @@
 
 #include "core/cfg.h"
 
+/** Registers the sync section (sync.*, with its sources) with core/cfg.c: call before
+ *  cfg_load(). */
+void lsync_config_register(void);
+
 /* Exit codes of `annuaire sync`, worst of all sources run. */
 enum lsync_outcome {
     LSYNC_SUCCESS = 0,
