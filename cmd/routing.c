@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "core/address.h"
 #include "directory/directory.h"
 
 static const char usage[] =
@@ -101,12 +100,10 @@ cmd_routing(int argc, char **argv)
         }
         file = cfg->routing.info_file;
     }
-    addr_init();
     r = dir_routing_load(file, cfg ? &cfg->routing : NULL, err, sizeof(err));
     if (r == NULL) {
         fprintf(stderr, "annuaire routing check: %s\n", err);
         cfg_free(cfg);
-        addr_shutdown();
         return CMD_EXIT_FAILURE;
     }
     for (int i = optind; i < argc; i++) {
@@ -114,6 +111,5 @@ cmd_routing(int argc, char **argv)
     }
     dir_routing_release(r);
     cfg_free(cfg);
-    addr_shutdown();
     return CMD_EXIT_OK;
 }
