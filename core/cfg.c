@@ -227,10 +227,12 @@ register_core(void)
 }
 
 void
-cfg_register(const struct cfg_section *s)
+cfg_register(const struct cfg_section *s, size_t n)
 {
     pthread_once(&core_once, register_core);
-    add_section(s);
+    for (size_t i = 0; i < n; i++) {
+        add_section(&s[i]);
+    }
 }
 
 const void *
@@ -341,6 +343,19 @@ store_number(void *slot, size_t size, long v)
         log_err("BUG: a configuration row stores a number in %zu bytes", size);
         abort();
     }
+}
+
+/* The long, int or bool at slot (size bytes). */
+static long
+load_number(const void *slot, size_t size)
+{
+    if (size == sizeof(long)) {
+        return *(const long *)slot;
+    }
+    if (size == sizeof(int)) {
+        return *(const int *)slot;
+    }
+    return *(const bool *)slot;
 }
 
 /* Stores j (stolen) as the value of k after its check. */
@@ -1033,14 +1048,10 @@ dump_row(const struct cfg_row *k, const void *base, FILE *out)
         }
         break;
     case CFG_INT:
-        fprintf(out, "%s: %ld\n", k->name,
-                k->size == sizeof(long) ? *(const long *)slot : (long)*(const int *)slot);
+        fprintf(out, "%s: %ld\n", k->name, load_number(slot, k->size));
         break;
     case CFG_BOOL:
-        fprintf(out, "%s: %s\n", k->name,
-                (k->size == sizeof(long) ? *(const long *)slot : (long)*(const int *)slot)
-                    ? "true"
-                    : "false");
+        fprintf(out, "%s: %s\n", k->name, load_number(slot, k->size) ? "true" : "false");
         break;
     case CFG_LEVEL:
         fprintf(out, "%s: %s\n", k->name, levels[*(const long *)slot]);

@@ -134,9 +134,11 @@ struct cfg_validation {
 /* Most sections a configuration can have (core's and the modules' together). */
 #define CFG_MAX_SECTIONS 32
 
-/* The sections above live in struct cfg (their readers name them as cfg->routing...);
- * a section registered with a size of its own lives in a block of the snapshot,
- * read with cfg_section_get(). */
+/* A configuration snapshot. The sections above are stored here, read as cfg->routing...:
+ * core's own, and the modules' sections of today (their rows are in directory/config.c,
+ * enroll/config.c, ldap-sync/config.c). A section registered with a size of its own
+ * (struct cfg_section) is stored in a block instead, read with cfg_section_get(): its
+ * struct and rows are all in its module. */
 struct cfg {
     char *path;
     struct cfg_account account;
@@ -160,8 +162,8 @@ struct cfg {
 
 enum cfg_type {
     CFG_STRING, /* text, length in [min, max]; owned (in a record: borrowed from it) */
-    CFG_INT,    /* an integer in [min, max], stored in a long, an int or (records) a bool */
-    CFG_BOOL,   /* true/yes or false/no (in a record: true or false); long, int or bool */
+    CFG_INT,    /* an integer in [min, max], stored in a long or an int (by the row's size) */
+    CFG_BOOL,   /* true/yes or false/no (in a record: true or false); a long, an int or a bool */
     CFG_LEVEL,  /* a log level (error, warn, info, debug), stored in a long */
     CFG_JSON,   /* a YAML subtree, kept as JSON (scalars become strings); check says if fine */
     CFG_LIST,   /* records only: a non-empty list of texts into an array of const char *,
@@ -186,9 +188,8 @@ struct cfg_row {
 /* offset and size of field f of struct type st, for a row. */
 #define CFG_FIELD(st, f) offsetof(st, f), sizeof(((st *)0)->f)
 /* Checks at compile time that count n follows array a in st, as a list row needs. */
-#define CFG_COUNT_FOLLOWS(st, a, n)                                                       \
-    _Static_assert(offsetof(st, n) == offsetof(st, a) + sizeof(((st *)0)->a), #n " must " \
-                                                                                 "follow " #a)
+#define CFG_COUNT_FOLLOWS(st, a, n) \
+    _Static_assert(offsetof(st, n) == offsetof(st, a) + sizeof(((st *)0)->a), "count after list")
 
 /* A section: "routing", its rows (each named "routing.<key>"), where they are stored. */
 struct cfg_section {
@@ -203,11 +204,11 @@ struct cfg_section {
 };
 
 /**
- * Adds a section to the keys cfg_load() reads (core's own are always there). Call
+ * Adds sections to the keys cfg_load() reads (core's own are always there). Call
  * at start, before any cfg_load(); a section given twice counts once.
- * @param s  static; its rows' names all begin with its name and a dot
+ * @param s  n static sections; each row's name begins with its section's name and a dot
  */
-void cfg_register(const struct cfg_section *s);
+void cfg_register(const struct cfg_section *s, size_t n);
 
 /** The block of a section registered with a size (borrowed), or NULL if it was
  *  registered after cfg was loaded. */
@@ -280,10 +281,12 @@ const struct cfg *cfg_get(void);
 /** Frees the installed snapshot at exit. */
 void cfg_uninstall(void);
 
-/** Writes every key and its effective value, secrets masked, one per line. */
+/** Writes every key and its effective value, secrets masked, one per line, section by
+ *  section in alphabetical order. */
 void cfg_dump(const struct cfg *cfg, FILE *out);
 
-/** Number of keys in the table, and the name of key i (for documentation checks). */
+/** Number of keys of every registered section, and the name of key i (for documentation
+ *  checks). */
 size_t cfg_key_count(void);
 const char *cfg_key_name(size_t i);
 

@@ -82,7 +82,5 @@ static const struct cfg_section sections[] = {
 void
 dir_config_register(void)
 {
-    for (size_t i = 0; i < ANN_ARRAY_LEN(sections); i++) {
-        cfg_register(&sections[i]);
-    }
+    cfg_register(sections, ANN_ARRAY_LEN(sections));
 }

@@ -233,7 +233,7 @@ static const struct cfg_section section = { "sync", sync_rows, ANN_ARRAY_LEN(syn
 void
 lsync_config_register(void)
 {
-    cfg_register(&section);
+    cfg_register(&section, 1);
 }
 
 void

@@ -177,6 +177,8 @@ test_secret_from_file(void **state)
     fclose(out);
     assert_non_null(strstr(dump, "demo.token: (set)\n"));
     assert_non_null(strstr(dump, "demo.count: 7\n"));
+    assert_non_null(strstr(dump, "demo.small: -3\n")); /* an int row */
+    assert_non_null(strstr(dump, "demo.enabled: true\n"));
     assert_null(strstr(dump, "tok-from-file"));
     free(dump);
     cfg_free(cfg);
@@ -318,6 +320,6 @@ main(void)
         cmocka_unit_test(test_record_fill),
     };
 
-    cfg_register(&demo_section);
+    cfg_register(&demo_section, 1);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
