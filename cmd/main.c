@@ -138,9 +138,9 @@ main(int argc, char **argv)
         return CMD_EXIT_OK;
     }
     /* Each module's configuration sections, before any command reads the file. */
-    dir_config_register();
-    enr_config_register();
-    lsync_config_register();
+    cfg_register(dir_config_sections, dir_config_n_sections);
+    cfg_register(enr_config_sections, enr_config_n_sections);
+    cfg_register(lsync_config_sections, lsync_config_n_sections);
     for (size_t i = 0; i < ANN_ARRAY_LEN(commands); i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             return commands[i].run(argc - 1, argv + 1);

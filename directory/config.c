@@ -72,15 +72,11 @@ check_lookup(const struct cfg *c, const char **key)
     return why;
 }
 
-static const struct cfg_section sections[] = {
+const struct cfg_section dir_config_sections[] = {
     { "invites", invites_rows, ANN_ARRAY_LEN(invites_rows), 0, NULL },
     { "keys", keys_rows, ANN_ARRAY_LEN(keys_rows), 0, NULL },
     { "lookup", lookup_rows, ANN_ARRAY_LEN(lookup_rows), 0, check_lookup },
     { "routing", routing_rows, ANN_ARRAY_LEN(routing_rows), 0, NULL },
 };
 
-void
-dir_config_register(void)
-{
-    cfg_register(sections, ANN_ARRAY_LEN(sections));
-}
+const size_t dir_config_n_sections = ANN_ARRAY_LEN(dir_config_sections);

@@ -110,14 +110,10 @@ check_policies(const json_t *v)
     return NULL;
 }
 
-static const struct cfg_section sections[] = {
+const struct cfg_section enr_config_sections[] = {
     { "legacy", legacy_rows, ANN_ARRAY_LEN(legacy_rows), 0, NULL },
     { "terms", terms_rows, ANN_ARRAY_LEN(terms_rows), 0, NULL },
     { "validation", validation_rows, ANN_ARRAY_LEN(validation_rows), 0, NULL },
 };
 
-void
-enr_config_register(void)
-{
-    cfg_register(sections, ANN_ARRAY_LEN(sections));
-}
+const size_t enr_config_n_sections = ANN_ARRAY_LEN(enr_config_sections);

@@ -228,13 +228,10 @@ check_sync_sources(const json_t *v)
     return NULL;
 }
 
-static const struct cfg_section section = { "sync", sync_rows, ANN_ARRAY_LEN(sync_rows), 0, NULL };
-
-void
-lsync_config_register(void)
-{
-    cfg_register(&section, 1);
-}
+const struct cfg_section lsync_config_sections[] = {
+    { "sync", sync_rows, ANN_ARRAY_LEN(sync_rows), 0, NULL },
+};
+const size_t lsync_config_n_sections = ANN_ARRAY_LEN(lsync_config_sections);
 
 void
 lsync_source_from_json(const json_t *j, struct lsync_source *s)

@@ -13,9 +13,10 @@
 
 #include "core/cfg.h"
 
-/** Registers the sync section (sync.*, with its sources) with core/cfg.c: call before
- *  cfg_load(). */
-void lsync_config_register(void);
+/** The configuration section of this module (sync, with its sources), for
+ *  cfg_register() before cfg_load(). */
+extern const struct cfg_section lsync_config_sections[];
+extern const size_t lsync_config_n_sections;
 
 /* Exit codes of `annuaire sync`, worst of all sources run. */
 enum lsync_outcome {

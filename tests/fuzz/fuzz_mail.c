@@ -35,7 +35,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     struct cfg *cfg = NULL;
     int fd = fuzz_file((const uint8_t *)conf, sizeof(conf) - 1, path);
 
-    enr_config_register(); /* validation.* */
+    cfg_register(enr_config_sections, enr_config_n_sections); /* validation.* */
 
     if (cfg_load(path, &cfg, err) != 0) {
         fprintf(stderr, "fuzz_mail: %s\n", err);

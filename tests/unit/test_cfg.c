@@ -190,8 +190,8 @@ main(void)
     };
 
     /* The sections serve reads, as cmd/main.c registers them. */
-    dir_config_register();
-    enr_config_register();
-    lsync_config_register();
+    cfg_register(dir_config_sections, dir_config_n_sections);
+    cfg_register(enr_config_sections, enr_config_n_sections);
+    cfg_register(lsync_config_sections, lsync_config_n_sections);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
