@@ -189,25 +189,22 @@ start_listeners(struct serve *s)
 }
 
 /*
- * The start, in order; the first step that fails stops it (it printed or logged why).
- * Why this order: the database check comes first, so that nothing starts on a schema
- * this binary cannot use; the signing key next, without which no association can be
- * signed. Signals are blocked before the first thread starts (every thread inherits
- * the mask, and only sigwait in this thread takes them). Statements are registered
- * (prepare_core, prepare_enroll) before the worker threads open their connections,
- * which prepare what is registered; libcurl is initialised before the workers, the
- * onbind worker calls homeservers. The routing file is loaded before the listeners,
- * and the listeners come last: a request is only answered by a service fully started.
+ * The start, in order; the first step that fails stops it (having printed or logged
+ * why), and everything is then stopped in cleanup (each stop takes what never started).
  */
 static const struct {
     const char *name;
     int (*run)(struct serve *s);
 } steps[] = {
-    { "schema", check_schema },       { "signing key", load_signing_key },
-    { "signals", block_signals },     { "core", prepare_core },
-    { "enroll", prepare_enroll },     { "outbound calls", prepare_outbound },
-    { "workers", start_workers },     { "routing", start_routing },
-    { "listeners", start_listeners },
+    { "schema", check_schema },             /* first: nothing starts on a schema it cannot use */
+    { "signing key", load_signing_key },    /* without it no association can be signed */
+    { "signals", block_signals },           /* before any thread: threads inherit the mask */
+    { "core", prepare_core },               /* connection settings, statements registered... */
+    { "enroll", prepare_enroll },           /* ... before a worker's connection prepares them */
+    { "outbound calls", prepare_outbound }, /* libcurl, before the workers use it */
+    { "workers", start_workers },           /* mail sender and onbind threads */
+    { "routing", start_routing },           /* a broken routing file stops the start */
+    { "listeners", start_listeners },       /* last: only a service fully started answers */
 };
 
 static int
