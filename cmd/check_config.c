@@ -1,7 +1,6 @@
 #include <stdio.h>
 
 #include "cmd/cmd.h"
-#include "core/address.h"
 #include "directory/directory.h"
 #include "routing/routing.h"
 
@@ -32,9 +31,7 @@ cmd_check_config(int argc, char **argv)
         struct routing_map *r;
         char err[512];
 
-        addr_init();
         r = routing_load(cfg->routing.info_file, &cfg->routing, err, sizeof(err));
-        addr_shutdown();
         if (r == NULL) {
             fprintf(stderr, "annuaire check-config: routing.info_file: %s\n", err);
             cfg_free(cfg);

@@ -5,6 +5,9 @@
 #include "cmd/cmd.h"
 #include "core/log.h"
 #include "core/migrations.h"
+#include "directory/directory.h"
+#include "enroll/enroll.h"
+#include "ldap-sync/ldap_sync.h"
 
 struct command {
     const char *name;
@@ -134,6 +137,10 @@ main(int argc, char **argv)
         printf("annuaire %s\n", ANNUAIRE_VERSION);
         return CMD_EXIT_OK;
     }
+    /* Each module's configuration sections, before any command reads the file. */
+    cfg_register(dir_config_sections, dir_config_n_sections);
+    cfg_register(enr_config_sections, enr_config_n_sections);
+    cfg_register(lsync_config_sections, lsync_config_n_sections);
     for (size_t i = 0; i < ANN_ARRAY_LEN(commands); i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             return commands[i].run(argc - 1, argv + 1);

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "core/address.h"
 
 static const char usage[] =
     "usage: annuaire routing check (-c FILE | --file INFO_YAML) ADDRESS...\n\n"
@@ -102,12 +101,10 @@ cmd_routing(int argc, char **argv)
         }
         file = cfg->routing.info_file;
     }
-    addr_init();
     r = routing_load(file, cfg ? &cfg->routing : NULL, err, sizeof(err));
     if (r == NULL) {
         fprintf(stderr, "annuaire routing check: %s\n", err);
         cfg_free(cfg);
-        addr_shutdown();
         return CMD_EXIT_FAILURE;
     }
     for (int i = optind; i < argc; i++) {
@@ -115,6 +112,5 @@ cmd_routing(int argc, char **argv)
     }
     routing_release(r);
     cfg_free(cfg);
-    addr_shutdown();
     return CMD_EXIT_OK;
 }

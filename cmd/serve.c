@@ -1,3 +1,7 @@
+/*
+ * annuaire serve: starts the service, step by step in the order of the steps table
+ * below, serves until SIGTERM or SIGINT (SIGHUP reloads the routing file), and stops.
+ */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -5,7 +9,6 @@
 #include <libpq-fe.h>
 
 #include "cmd/cmd.h"
-#include "core/address.h"
 #include "core/db.h"
 #include "core/fetch.h"
 #include "core/http.h"
@@ -27,19 +30,28 @@ static const char usage[] =
     "  -c, --config FILE   configuration file (YAML)\n"
     "  -h, --help          this help\n";
 
-/* Checks that the database is reachable and migrated. @return 0 or -1 (printed) */
+/* What serve holds while it runs. */
+struct serve {
+    const struct cfg *cfg;
+    const char *path;
+    struct router *router;
+    struct http_server *srv, *internal;
+};
+
+/* The database is reachable and migrated, and the lookup pepper exists: nothing else
+ * starts on a database this binary cannot use. @return 0 or -1 (printed) */
 static int
-check_schema(const struct cfg *cfg, const char *path)
+check_schema(struct serve *s)
 {
     char err[512];
-    PGconn *pg = db_connect_plain(&cfg->database, err, sizeof(err));
+    PGconn *pg = db_connect_plain(&s->cfg->database, err, sizeof(err));
     int ret = -1;
 
     if (pg == NULL) {
         fprintf(stderr, "annuaire serve: %s", err);
         return -1;
     }
-    if (cmd_check_schema("serve", pg, path) != 0) {
+    if (cmd_check_schema("serve", pg, s->path) != 0) {
         /* printed */
     } else if (dir_pepper_ensure(pg, err, sizeof(err)) != 0) {
         fprintf(stderr, "annuaire serve: cannot create the lookup pepper: %s", err);
@@ -49,6 +61,152 @@ check_schema(const struct cfg *cfg, const char *path)
     PQfinish(pg);
     return ret;
 }
+
+static int
+load_signing_key(struct serve *s)
+{
+    char err[512];
+
+    if (dir_keys_load(s->cfg->keys.signing_key_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire serve: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Signals are taken by sigwait in this thread only: blocked before any thread starts. */
+static int
+block_signals(struct serve *s)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+/* Core's and the directory's SQL statements, the rate limiter and the sync's metrics. */
+static int
+prepare_core(struct serve *s)
+{
+    db_configure(&s->cfg->database);
+    mail_init();
+    rl_init();
+    rl_set_enabled(s->cfg->ratelimit.enabled != 0);
+    dir_init();
+    lsync_metrics_init();
+    return 0;
+}
+
+/* Enrollment's statements, terms and templates, and the token check it provides. */
+static int
+prepare_enroll(struct serve *s)
+{
+    char err[512];
+
+    if (enr_init(err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire serve: %s\n", err);
+        return -1;
+    }
+    http_set_auth(enr_authenticate);
+    return 0;
+}
+
+/* account.max_concurrent_calls, or a quarter of the public listener's worker threads. */
+static long
+max_outbound_calls(const struct cfg *cfg)
+{
+    long threads = cfg->http.threads > 0 ? cfg->http.threads : 4 * (long)util_cpu_count();
+
+    if (cfg->account.max_concurrent_calls > 0) {
+        return cfg->account.max_concurrent_calls;
+    }
+    return threads / 4 > 0 ? threads / 4 : 1;
+}
+
+static int
+prepare_outbound(struct serve *s)
+{
+    fetch_global_init();
+    fetch_set_max_calls(max_outbound_calls(s->cfg));
+    return 0;
+}
+
+/* The mail sender and the onbind worker. */
+static int
+start_workers(struct serve *s)
+{
+    return mail_sender_start(s->cfg) != 0 || enr_onbind_start() != 0 ? -1 : 0;
+}
+
+static int
+start_routing(struct serve *s)
+{
+    char err[512];
+
+    if (routing_start(&s->cfg->routing, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire serve: routing.info_file: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The public listener, and the internal one (internal-info) when routing.internal_port
+ * is set, on their own address and port. */
+static int
+start_listeners(struct serve *s)
+{
+    const struct cfg *cfg = s->cfg;
+    const struct route *tables[] = { dir_routes, enr_routes, metrics_routes };
+    const size_t sizes[] = { dir_n_routes, enr_n_routes, metrics_n_routes };
+    struct cfg_http internal_conf;
+
+    s->router = router_new(tables, sizes, ANN_ARRAY_LEN(tables));
+    metrics_init(s->router);
+    s->srv = http_start(&cfg->http, s->router);
+    if (s->srv == NULL) {
+        return -1;
+    }
+    if (cfg->routing.internal_port > 0) {
+        internal_conf = cfg->http;
+        internal_conf.bind_address = cfg->routing.internal_bind_address;
+        internal_conf.port = cfg->routing.internal_port;
+        /* Each request is one database round trip: fewer threads than the public
+         * listener keep the CPUs for PostgreSQL (measured in bench/routing.sh). */
+        internal_conf.threads = cfg->routing.internal_threads > 0 ? cfg->routing.internal_threads
+                                                                  : 2 * (long)util_cpu_count();
+        s->internal = http_start_listener(&internal_conf, s->router, true);
+        if (s->internal == NULL) {
+            http_stop(s->srv, 0);
+            s->srv = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The start, in order; the first step that fails stops it (having printed or logged
+ * why), and everything is then stopped in cleanup (each stop takes what never started).
+ */
+static const struct {
+    const char *name;
+    int (*run)(struct serve *s);
+} steps[] = {
+    { "schema", check_schema },             /* first: nothing starts on a schema it cannot use */
+    { "signing key", load_signing_key },    /* without it no association can be signed */
+    { "signals", block_signals },           /* before any thread: threads inherit the mask */
+    { "core", prepare_core },               /* connection settings, statements registered... */
+    { "enroll", prepare_enroll },           /* ... before a worker's connection prepares them */
+    { "outbound calls", prepare_outbound }, /* libcurl, before the workers use it */
+    { "workers", start_workers },           /* mail sender and onbind threads */
+    { "routing", start_routing },           /* a broken routing file stops the start */
+    { "listeners", start_listeners },       /* last: only a service fully started answers */
+};
 
 static int
 wait_for_stop(void)
@@ -73,106 +231,36 @@ wait_for_stop(void)
     }
 }
 
-/* account.max_concurrent_calls, or a quarter of the public listener's worker threads. */
-static long
-max_outbound_calls(const struct cfg *cfg)
-{
-    long threads = cfg->http.threads > 0 ? cfg->http.threads : 4 * (long)util_cpu_count();
-
-    if (cfg->account.max_concurrent_calls > 0) {
-        return cfg->account.max_concurrent_calls;
-    }
-    return threads / 4 > 0 ? threads / 4 : 1;
-}
-
 int
 cmd_serve(int argc, char **argv)
 {
-    const struct route *tables[] = { dir_routes, enr_routes, metrics_routes };
-    const size_t sizes[] = { dir_n_routes, enr_n_routes, metrics_n_routes };
-    const char *path = NULL;
-    int rc = cmd_parse_common("serve", argc, argv, usage, &path);
-    struct http_server *srv = NULL, *internal = NULL;
-    struct cfg_http internal_conf;
-    struct router *router = NULL;
+    struct serve s = { 0 };
+    int rc = cmd_parse_common("serve", argc, argv, usage, &s.path);
     struct cfg *cfg;
-    char err[512];
-    sigset_t set;
 
     if (rc >= 0) {
         return rc;
     }
-    cfg = cmd_load_config("serve", path);
+    cfg = cmd_load_config("serve", s.path);
     if (cfg == NULL) {
         return CMD_EXIT_FAILURE;
     }
-    cfg_install(cfg);
+    cfg_install(cfg); /* every step reads it */
+    s.cfg = cfg;
     rc = CMD_EXIT_FAILURE;
-    if (check_schema(cfg, path) != 0) {
-        goto cleanup;
-    }
-    if (dir_keys_load(cfg->keys.signing_key_file, err, sizeof(err)) != 0) {
-        fprintf(stderr, "annuaire serve: %s\n", err);
-        goto cleanup;
-    }
-    /* Signals are taken by sigwait in this thread only: block them before any thread starts. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    db_configure(&cfg->database);
-    mail_init();
-    rl_init();
-    rl_set_enabled(cfg->ratelimit.enabled != 0);
-    dir_init();
-    lsync_metrics_init();
-    addr_init();
-    if (enr_init(err, sizeof(err)) != 0) {
-        fprintf(stderr, "annuaire serve: %s\n", err);
-        goto cleanup;
-    }
-    http_set_auth(enr_authenticate);
-    fetch_global_init();
-    fetch_set_max_calls(max_outbound_calls(cfg));
-    if (mail_sender_start(cfg) != 0 || enr_onbind_start() != 0) {
-        goto cleanup;
-    }
-    if (routing_start(&cfg->routing, err, sizeof(err)) != 0) {
-        fprintf(stderr, "annuaire serve: routing.info_file: %s\n", err);
-        goto cleanup;
-    }
-    router = router_new(tables, sizes, ANN_ARRAY_LEN(tables));
-    metrics_init(router);
-    srv = http_start(&cfg->http, router);
-    if (srv == NULL) {
-        goto cleanup;
-    }
-    if (cfg->routing.internal_port > 0) {
-        /* internal-info for the homeservers, on its own address and port. */
-        internal_conf = cfg->http;
-        internal_conf.bind_address = cfg->routing.internal_bind_address;
-        internal_conf.port = cfg->routing.internal_port;
-        /* Each request is one database round trip: fewer threads than the public
-         * listener keep the CPUs for PostgreSQL (measured in bench/routing.sh). */
-        internal_conf.threads = cfg->routing.internal_threads > 0 ? cfg->routing.internal_threads
-                                                                  : 2 * (long)util_cpu_count();
-        internal = http_start_listener(&internal_conf, router, true);
-        if (internal == NULL) {
-            http_stop(srv, 0);
-            srv = NULL;
+    for (size_t i = 0; i < ANN_ARRAY_LEN(steps); i++) {
+        if (steps[i].run(&s) != 0) {
+            log_debug("serve: start stopped at step %s", steps[i].name);
             goto cleanup;
         }
     }
     log_info("annuaire %s serving (schema version %d)", ANNUAIRE_VERSION, mig_latest());
     wait_for_stop();
-    if (internal != NULL) {
-        http_stop(internal, cfg->http.shutdown_timeout);
+    if (s.internal != NULL) {
+        http_stop(s.internal, cfg->http.shutdown_timeout);
     }
-    http_stop(srv, cfg->http.shutdown_timeout);
-    srv = NULL;
+    http_stop(s.srv, cfg->http.shutdown_timeout);
+    s.srv = NULL;
     log_info("stopped");
     rc = CMD_EXIT_OK;
 cleanup:
@@ -183,10 +271,9 @@ cleanup:
     rl_shutdown();
     enr_shutdown();
     fetch_global_cleanup();
-    router_free(router);
+    router_free(s.router);
     db_thread_close();
     dir_keys_unload();
-    addr_shutdown();
     cfg_uninstall();
     return rc;
 }

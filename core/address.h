@@ -5,7 +5,9 @@
 
 #include "core/util.h"
 
-/** Kept for callers: nothing needs preparing (no locale is used). */
+/** Do nothing: the functions below need no preparation (libunistring and libidn2 use no
+ *  locale, nothing is cached). Call none of them; kept only until their last caller,
+ *  ldap-sync/run.c, drops its calls. */
 void addr_init(void);
 void addr_shutdown(void);
 

@@ -1,7 +1,15 @@
+/*
+ * The configuration loader: reads the YAML file and the environment through the
+ * rows each section registers (struct cfg_row, core/cfg.h), reports errors as
+ * file:line: key, and holds core's own sections (account, database, http, log,
+ * mail, ratelimit, server). The modules' sections are in their config.c.
+ */
 #include "core/cfg.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -9,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 
 #include <openssl/crypto.h>
 #include <yaml.h>
@@ -18,165 +25,233 @@
 #include "core/net.h"
 #include "core/yamljson.h"
 
-enum cfg_type {
-    CFG_STRING,
-    CFG_INT,
-    CFG_BOOL,
-    CFG_LEVEL,
-    CFG_JSON, /* a YAML subtree, kept as JSON (scalars become strings) */
-};
-
-#define CFG_SECRET 1u /* never printed; may come from <key>_file */
-
-struct cfg_key {
-    const char *name;
-    enum cfg_type type;
-    size_t offset;
-    const char *def; /* default as text; NULL = unset */
-    long min, max;
-    unsigned flags;
-    const char *(*check)(const json_t *v); /* CFG_JSON: NULL if fine, else what is wrong */
-};
-
-#define OFF(f) offsetof(struct cfg, f)
-
-static const char *check_legacy_homeservers(const json_t *v);
-static const char *check_policies(const json_t *v);
 static const char *check_smtp_security(const json_t *v);
-static const char *check_sync_sources(const json_t *v);
-static const char *check_string_map(const json_t *v);
-static const char *check_string_list(const json_t *v);
 
-/* Alphabetical. Every key is documented in conf/annuaire.yaml (a unit test checks). */
-static const struct cfg_key keys[] = {
-    { "account.allow_private_addresses", CFG_BOOL, OFF(account.allow_private_addresses), "false", 0,
-      0, 0, NULL },
-    { "account.allowed_homeservers", CFG_JSON, OFF(account.allowed_homeservers), "[]", 0, 0, 0,
-      check_string_list },
-    { "account.homeservers", CFG_JSON, OFF(account.homeservers), "{}", 0, 0, 0, check_string_map },
-    { "account.max_concurrent_calls", CFG_INT, OFF(account.max_concurrent_calls), "0", 0, 1024, 0,
+/* Each section alphabetical. Every key is documented in conf/annuaire.yaml (a unit test
+ * checks). */
+static const struct cfg_row account_rows[] = {
+    { "account.allow_private_addresses", CFG_BOOL,
+      CFG_FIELD(struct cfg, account.allow_private_addresses), "false", 0, 0, 0, NULL },
+    { "account.allowed_homeservers", CFG_JSON, CFG_FIELD(struct cfg, account.allowed_homeservers),
+      "[]", 0, 0, 0, cfg_check_string_list },
+    { "account.homeservers", CFG_JSON, CFG_FIELD(struct cfg, account.homeservers), "{}", 0, 0, 0,
+      cfg_check_string_map },
+    { "account.max_concurrent_calls", CFG_INT, CFG_FIELD(struct cfg, account.max_concurrent_calls),
+      "0", 0, 1024, 0, NULL },
+    { "account.request_timeout", CFG_INT, CFG_FIELD(struct cfg, account.request_timeout), "10", 1,
+      120, 0, NULL },
+    { "account.tls_verify", CFG_BOOL, CFG_FIELD(struct cfg, account.tls_verify), "true", 0, 0, 0,
       NULL },
-    { "account.request_timeout", CFG_INT, OFF(account.request_timeout), "10", 1, 120, 0, NULL },
-    { "account.tls_verify", CFG_BOOL, OFF(account.tls_verify), "true", 0, 0, 0, NULL },
-    { "database.connect_timeout", CFG_INT, OFF(database.connect_timeout), "5", 1, 300, 0, NULL },
-    { "database.conninfo", CFG_STRING, OFF(database.conninfo), "dbname=annuaire", 0, 4096, 0,
-      NULL },
-    { "database.password", CFG_STRING, OFF(database.password), NULL, 0, 1024, CFG_SECRET, NULL },
-    { "database.statement_timeout_ms", CFG_INT, OFF(database.statement_timeout_ms), "5000", 0,
-      3600000, 0, NULL },
-    { "http.bind_address", CFG_STRING, OFF(http.bind_address), "127.0.0.1", 1, 255, 0, NULL },
-    { "http.connection_limit", CFG_INT, OFF(http.connection_limit), "1024", 1, 100000, 0, NULL },
-    { "http.connection_timeout", CFG_INT, OFF(http.connection_timeout), "30", 1, 3600, 0, NULL },
-    { "http.cors_origin", CFG_STRING, OFF(http.cors_origin), "*", 1, 255, 0, NULL },
-    { "http.max_body_bytes", CFG_INT, OFF(http.max_body_bytes), "1048576", 1024, 67108864, 0,
-      NULL },
-    { "http.max_connections_per_ip", CFG_INT, OFF(http.max_connections_per_ip), "64", 0, 100000, 0,
-      NULL },
-    { "http.port", CFG_INT, OFF(http.port), "8090", 0, 65535, 0, NULL },
-    { "http.public_metrics", CFG_BOOL, OFF(http.public_metrics), "false", 0, 0, 0, NULL },
-    { "http.request_timeout", CFG_INT, OFF(http.request_timeout), "15", 1, 3600, 0, NULL },
-    { "http.shutdown_timeout", CFG_INT, OFF(http.shutdown_timeout), "10", 0, 600, 0, NULL },
-    { "http.trusted_proxies", CFG_JSON, OFF(http.trusted_proxies), "[]", 0, 0, 0,
-      net_check_cidr_list },
-    { "http.threads", CFG_INT, OFF(http.threads), "0", 0, 1024, 0, NULL },
-    { "invites.display_domain_chars", CFG_INT, OFF(invites.display_domain_chars), "3", 1, 64, 0,
-      NULL },
-    { "invites.display_user_chars", CFG_INT, OFF(invites.display_user_chars), "3", 1, 64, 0, NULL },
-    { "invites.validity", CFG_INT, OFF(invites.validity), "0", 0, 315360000, 0, NULL },
-    { "keys.signing_key_file", CFG_STRING, OFF(keys.signing_key_file), "annuaire.signing.key", 1,
-      4096, 0, NULL },
-    { "legacy.homeservers", CFG_JSON, OFF(legacy.homeservers), "{}", 0, 0, 0,
-      check_legacy_homeservers },
-    { "log.level", CFG_LEVEL, OFF(log.level), "info", 0, 0, 0, NULL },
-    { "lookup.allow_plain", CFG_BOOL, OFF(lookup.allow_plain), "true", 0, 0, 0, NULL },
-    { "lookup.max_addresses", CFG_INT, OFF(lookup.max_addresses), "10000", 1, 1000000, 0, NULL },
-    { "mail.brand", CFG_STRING, OFF(mail.brand), "Tchap", 1, 64, 0, NULL },
-    { "mail.from", CFG_STRING, OFF(mail.from), "Tchap <noreply@localhost>", 3, 255, 0, NULL },
-    { "mail.retry_initial_delay", CFG_INT, OFF(mail.retry_initial_delay), "5", 1, 3600, 0, NULL },
-    { "mail.smtp_host", CFG_STRING, OFF(mail.smtp_host), "127.0.0.1", 1, 255, 0, NULL },
-    { "mail.smtp_password", CFG_STRING, OFF(mail.smtp_password), NULL, 0, 1024, CFG_SECRET, NULL },
-    { "mail.smtp_port", CFG_INT, OFF(mail.smtp_port), "25", 1, 65535, 0, NULL },
-    { "mail.smtp_security", CFG_STRING, OFF(mail.smtp_security), "none", 1, 16, 0,
-      check_smtp_security },
-    { "mail.smtp_timeout", CFG_INT, OFF(mail.smtp_timeout), "10", 1, 300, 0, NULL },
-    { "mail.smtp_username", CFG_STRING, OFF(mail.smtp_username), NULL, 0, 255, 0, NULL },
-    { "mail.templates_dir", CFG_STRING, OFF(mail.templates_dir), "conf/templates", 1, 4096, 0,
-      NULL },
-    { "mail.tls_verify", CFG_BOOL, OFF(mail.tls_verify), "true", 0, 0, 0, NULL },
-    { "ratelimit.enabled", CFG_BOOL, OFF(ratelimit.enabled), "true", 0, 0, 0, NULL },
-    { "ratelimit.lookup_ip_burst", CFG_INT, OFF(ratelimit.lookup_ip_burst), "100", 1, 1000000, 0,
-      NULL },
-    { "ratelimit.lookup_ip_interval_ms", CFG_INT, OFF(ratelimit.lookup_ip_interval_ms), "50", 1,
-      86400000, 0, NULL },
-    { "ratelimit.lookup_user_burst", CFG_INT, OFF(ratelimit.lookup_user_burst), "50", 1, 1000000, 0,
-      NULL },
-    { "ratelimit.lookup_user_interval_ms", CFG_INT, OFF(ratelimit.lookup_user_interval_ms), "100",
-      1, 86400000, 0, NULL },
-    { "ratelimit.register_ip_burst", CFG_INT, OFF(ratelimit.register_ip_burst), "20", 1, 1000000, 0,
-      NULL },
-    { "ratelimit.register_ip_interval_ms", CFG_INT, OFF(ratelimit.register_ip_interval_ms), "3000",
-      1, 86400000, 0, NULL },
-    { "ratelimit.request_token_address_burst", CFG_INT, OFF(ratelimit.request_token_address_burst),
-      "5", 1, 1000000, 0, NULL },
-    { "ratelimit.request_token_address_interval_ms", CFG_INT,
-      OFF(ratelimit.request_token_address_interval_ms), "300000", 1, 86400000, 0, NULL },
-    { "ratelimit.request_token_ip_burst", CFG_INT, OFF(ratelimit.request_token_ip_burst), "20", 1,
-      1000000, 0, NULL },
-    { "ratelimit.request_token_ip_interval_ms", CFG_INT,
-      OFF(ratelimit.request_token_ip_interval_ms), "10000", 1, 86400000, 0, NULL },
-    { "ratelimit.request_token_user_burst", CFG_INT, OFF(ratelimit.request_token_user_burst), "10",
-      1, 1000000, 0, NULL },
-    { "ratelimit.request_token_user_interval_ms", CFG_INT,
-      OFF(ratelimit.request_token_user_interval_ms), "60000", 1, 86400000, 0, NULL },
-    { "ratelimit.unbind_ip_burst", CFG_INT, OFF(ratelimit.unbind_ip_burst), "100", 1, 1000000, 0,
-      NULL },
-    { "ratelimit.unbind_ip_interval_ms", CFG_INT, OFF(ratelimit.unbind_ip_interval_ms), "100", 1,
-      86400000, 0, NULL },
-    { "routing.annuaire_servers", CFG_JSON, OFF(routing.annuaire_servers), "[]", 0, 0, 0,
-      check_string_list },
-    { "routing.enrollment_gate", CFG_BOOL, OFF(routing.enrollment_gate), "true", 0, 0, 0, NULL },
-    { "routing.external_servers", CFG_JSON, OFF(routing.external_servers), "[]", 0, 0, 0,
-      check_string_list },
-    { "routing.info_file", CFG_STRING, OFF(routing.info_file), NULL, 1, 4096, 0, NULL },
-    { "routing.internal_bind_address", CFG_STRING, OFF(routing.internal_bind_address), "127.0.0.1",
-      1, 255, 0, NULL },
-    { "routing.internal_port", CFG_INT, OFF(routing.internal_port), "0", 0, 65535, 0, NULL },
-    { "routing.internal_threads", CFG_INT, OFF(routing.internal_threads), "0", 0, 1024, 0, NULL },
-    { "routing.internal_secret", CFG_STRING, OFF(routing.internal_secret), NULL, 16, 1024,
-      CFG_SECRET, NULL },
-    { "routing.nonshadow", CFG_JSON, OFF(routing.nonshadow), "[]", 0, 0, 0, net_check_cidr_list },
-    { "routing.reveal_requires_invite", CFG_BOOL, OFF(routing.reveal_requires_invite), "false", 0,
-      0, 0, NULL },
-    { "server.name", CFG_STRING, OFF(server.name), "localhost", 1, 255, 0, NULL },
-    { "server.public_base_url", CFG_STRING, OFF(server.public_base_url), "http://127.0.0.1:8090", 8,
-      1024, 0, NULL },
-    { "sync.max_delete_percent", CFG_INT, OFF(sync.max_delete_percent), "10", 0, 100, 0, NULL },
-    { "sync.purge_after_days", CFG_INT, OFF(sync.purge_after_days), "30", 0, 3650, 0, NULL },
-    { "sync.removal_grace_runs", CFG_INT, OFF(sync.grace_runs), "1", 0, 1000, 0, NULL },
-    { "sync.removal_grace_seconds", CFG_INT, OFF(sync.grace_seconds), "3600", 0, 31536000, 0,
-      NULL },
-    { "sync.sources", CFG_JSON, OFF(sync.sources), "[]", 0, 0, 0, check_sync_sources },
-    { "terms.policies", CFG_JSON, OFF(terms.policies), "{}", 0, 0, 0, check_policies },
-    { "validation.max_token_tries", CFG_INT, OFF(validation.max_token_tries), "5", 1, 100, 0,
-      NULL },
-    { "validation.next_link_domains", CFG_JSON, OFF(validation.next_link_domains), "[]", 0, 0, 0,
-      check_string_list },
-    { "validation.session_lifetime", CFG_INT, OFF(validation.session_lifetime), "86400", 60,
-      2592000, 0, NULL },
 };
 
-#define N_KEYS           ANN_ARRAY_LEN(keys)
+static const struct cfg_row database_rows[] = {
+    { "database.connect_timeout", CFG_INT, CFG_FIELD(struct cfg, database.connect_timeout), "5", 1,
+      300, 0, NULL },
+    { "database.conninfo", CFG_STRING, CFG_FIELD(struct cfg, database.conninfo), "dbname=annuaire",
+      0, 4096, 0, NULL },
+    { "database.password", CFG_STRING, CFG_FIELD(struct cfg, database.password), NULL, 0, 1024,
+      CFG_SECRET, NULL },
+    { "database.statement_timeout_ms", CFG_INT,
+      CFG_FIELD(struct cfg, database.statement_timeout_ms), "5000", 0, 3600000, 0, NULL },
+};
+
+static const struct cfg_row http_rows[] = {
+    { "http.bind_address", CFG_STRING, CFG_FIELD(struct cfg, http.bind_address), "127.0.0.1", 1,
+      255, 0, NULL },
+    { "http.connection_limit", CFG_INT, CFG_FIELD(struct cfg, http.connection_limit), "1024", 1,
+      100000, 0, NULL },
+    { "http.connection_timeout", CFG_INT, CFG_FIELD(struct cfg, http.connection_timeout), "30", 1,
+      3600, 0, NULL },
+    { "http.cors_origin", CFG_STRING, CFG_FIELD(struct cfg, http.cors_origin), "*", 1, 255, 0,
+      NULL },
+    { "http.max_body_bytes", CFG_INT, CFG_FIELD(struct cfg, http.max_body_bytes), "1048576", 1024,
+      67108864, 0, NULL },
+    { "http.max_connections_per_ip", CFG_INT, CFG_FIELD(struct cfg, http.max_connections_per_ip),
+      "64", 0, 100000, 0, NULL },
+    { "http.port", CFG_INT, CFG_FIELD(struct cfg, http.port), "8090", 0, 65535, 0, NULL },
+    { "http.public_metrics", CFG_BOOL, CFG_FIELD(struct cfg, http.public_metrics), "false", 0, 0, 0,
+      NULL },
+    { "http.request_timeout", CFG_INT, CFG_FIELD(struct cfg, http.request_timeout), "15", 1, 3600,
+      0, NULL },
+    { "http.shutdown_timeout", CFG_INT, CFG_FIELD(struct cfg, http.shutdown_timeout), "10", 0, 600,
+      0, NULL },
+    { "http.trusted_proxies", CFG_JSON, CFG_FIELD(struct cfg, http.trusted_proxies), "[]", 0, 0, 0,
+      net_check_cidr_list },
+    { "http.threads", CFG_INT, CFG_FIELD(struct cfg, http.threads), "0", 0, 1024, 0, NULL },
+};
+
+static const struct cfg_row log_rows[] = {
+    { "log.level", CFG_LEVEL, CFG_FIELD(struct cfg, log.level), "info", 0, 0, 0, NULL },
+};
+
+static const struct cfg_row mail_rows[] = {
+    { "mail.brand", CFG_STRING, CFG_FIELD(struct cfg, mail.brand), "Tchap", 1, 64, 0, NULL },
+    { "mail.from", CFG_STRING, CFG_FIELD(struct cfg, mail.from), "Tchap <noreply@localhost>", 3,
+      255, 0, NULL },
+    { "mail.retry_initial_delay", CFG_INT, CFG_FIELD(struct cfg, mail.retry_initial_delay), "5", 1,
+      3600, 0, NULL },
+    { "mail.smtp_host", CFG_STRING, CFG_FIELD(struct cfg, mail.smtp_host), "127.0.0.1", 1, 255, 0,
+      NULL },
+    { "mail.smtp_password", CFG_STRING, CFG_FIELD(struct cfg, mail.smtp_password), NULL, 0, 1024,
+      CFG_SECRET, NULL },
+    { "mail.smtp_port", CFG_INT, CFG_FIELD(struct cfg, mail.smtp_port), "25", 1, 65535, 0, NULL },
+    { "mail.smtp_security", CFG_STRING, CFG_FIELD(struct cfg, mail.smtp_security), "none", 1, 16, 0,
+      check_smtp_security },
+    { "mail.smtp_timeout", CFG_INT, CFG_FIELD(struct cfg, mail.smtp_timeout), "10", 1, 300, 0,
+      NULL },
+    { "mail.smtp_username", CFG_STRING, CFG_FIELD(struct cfg, mail.smtp_username), NULL, 0, 255, 0,
+      NULL },
+    { "mail.templates_dir", CFG_STRING, CFG_FIELD(struct cfg, mail.templates_dir), "conf/templates",
+      1, 4096, 0, NULL },
+    { "mail.tls_verify", CFG_BOOL, CFG_FIELD(struct cfg, mail.tls_verify), "true", 0, 0, 0, NULL },
+};
+
+static const struct cfg_row ratelimit_rows[] = {
+    { "ratelimit.enabled", CFG_BOOL, CFG_FIELD(struct cfg, ratelimit.enabled), "true", 0, 0, 0,
+      NULL },
+    { "ratelimit.lookup_ip_burst", CFG_INT, CFG_FIELD(struct cfg, ratelimit.lookup_ip_burst), "100",
+      1, 1000000, 0, NULL },
+    { "ratelimit.lookup_ip_interval_ms", CFG_INT,
+      CFG_FIELD(struct cfg, ratelimit.lookup_ip_interval_ms), "50", 1, 86400000, 0, NULL },
+    { "ratelimit.lookup_user_burst", CFG_INT, CFG_FIELD(struct cfg, ratelimit.lookup_user_burst),
+      "50", 1, 1000000, 0, NULL },
+    { "ratelimit.lookup_user_interval_ms", CFG_INT,
+      CFG_FIELD(struct cfg, ratelimit.lookup_user_interval_ms), "100", 1, 86400000, 0, NULL },
+    { "ratelimit.register_ip_burst", CFG_INT, CFG_FIELD(struct cfg, ratelimit.register_ip_burst),
+      "20", 1, 1000000, 0, NULL },
+    { "ratelimit.register_ip_interval_ms", CFG_INT,
+      CFG_FIELD(struct cfg, ratelimit.register_ip_interval_ms), "3000", 1, 86400000, 0, NULL },
+    { "ratelimit.request_token_address_burst", CFG_INT,
+      CFG_FIELD(struct cfg, ratelimit.request_token_address_burst), "5", 1, 1000000, 0, NULL },
+    { "ratelimit.request_token_address_interval_ms", CFG_INT,
+      CFG_FIELD(struct cfg, ratelimit.request_token_address_interval_ms), "300000", 1, 86400000, 0,
+      NULL },
+    { "ratelimit.request_token_ip_burst", CFG_INT,
+      CFG_FIELD(struct cfg, ratelimit.request_token_ip_burst), "20", 1, 1000000, 0, NULL },
+    { "ratelimit.request_token_ip_interval_ms", CFG_INT,
+      CFG_FIELD(struct cfg, ratelimit.request_token_ip_interval_ms), "10000", 1, 86400000, 0,
+      NULL },
+    { "ratelimit.request_token_user_burst", CFG_INT,
+      CFG_FIELD(struct cfg, ratelimit.request_token_user_burst), "10", 1, 1000000, 0, NULL },
+    { "ratelimit.request_token_user_interval_ms", CFG_INT,
+      CFG_FIELD(struct cfg, ratelimit.request_token_user_interval_ms), "60000", 1, 86400000, 0,
+      NULL },
+    { "ratelimit.unbind_ip_burst", CFG_INT, CFG_FIELD(struct cfg, ratelimit.unbind_ip_burst), "100",
+      1, 1000000, 0, NULL },
+    { "ratelimit.unbind_ip_interval_ms", CFG_INT,
+      CFG_FIELD(struct cfg, ratelimit.unbind_ip_interval_ms), "100", 1, 86400000, 0, NULL },
+};
+
+static const struct cfg_row server_rows[] = {
+    { "server.name", CFG_STRING, CFG_FIELD(struct cfg, server.name), "localhost", 1, 255, 0, NULL },
+    { "server.public_base_url", CFG_STRING, CFG_FIELD(struct cfg, server.public_base_url),
+      "http://127.0.0.1:8090", 8, 1024, 0, NULL },
+};
+
+/* Registered sections: reg in registration order (blocks are indexed by it), order
+ * sorted by name (how keys are read, dumped and listed). */
+static const struct cfg_section *reg[CFG_MAX_SECTIONS];
+static size_t order[CFG_MAX_SECTIONS];
+static size_t n_reg;
+static pthread_once_t core_once = PTHREAD_ONCE_INIT;
+
 #define MAX_CONFIG_BYTES (1024 * 1024)
+
+/* A key found by name: its section (registration index) and row. */
+struct key_ref {
+    size_t sec;
+    const struct cfg_row *row;
+    size_t id; /* index into struct load's seen and line */
+};
 
 struct load {
     const char *path;
     struct cfg *cfg;
-    bool seen[N_KEYS];
-    size_t line[N_KEYS]; /* where the file set each key, 0 = not there */
+    size_t first[CFG_MAX_SECTIONS]; /* id of each section's first row */
+    bool *seen;
+    size_t *line; /* where the file set each key, 0 = not there */
     char *err;
 };
 
 static _Atomic(struct cfg *) installed;
+
+static void
+add_section(const struct cfg_section *s)
+{
+    size_t at;
+
+    for (size_t i = 0; i < n_reg; i++) {
+        if (reg[i] == s) {
+            return;
+        }
+        if (strcmp(reg[i]->name, s->name) == 0) {
+            log_err("BUG: configuration section %s registered twice", s->name);
+            abort();
+        }
+    }
+    if (n_reg == CFG_MAX_SECTIONS) {
+        log_bug("too many configuration sections (CFG_MAX_SECTIONS)");
+        abort();
+    }
+    for (size_t i = 0; i < s->n_rows; i++) {
+        size_t len = strlen(s->name);
+
+        if (strncmp(s->rows[i].name, s->name, len) != 0 || s->rows[i].name[len] != '.') {
+            log_err("BUG: configuration key %s is not in its section %s", s->rows[i].name, s->name);
+            abort();
+        }
+    }
+    for (at = n_reg; at > 0 && strcmp(reg[order[at - 1]]->name, s->name) > 0; at--) {
+        order[at] = order[at - 1];
+    }
+    order[at] = n_reg;
+    reg[n_reg++] = s;
+}
+
+static void
+register_core(void)
+{
+    static const struct cfg_section core[] = {
+        { "account", account_rows, ANN_ARRAY_LEN(account_rows), 0, NULL },
+        { "database", database_rows, ANN_ARRAY_LEN(database_rows), 0, NULL },
+        { "http", http_rows, ANN_ARRAY_LEN(http_rows), 0, NULL },
+        { "log", log_rows, ANN_ARRAY_LEN(log_rows), 0, NULL },
+        { "mail", mail_rows, ANN_ARRAY_LEN(mail_rows), 0, NULL },
+        { "ratelimit", ratelimit_rows, ANN_ARRAY_LEN(ratelimit_rows), 0, NULL },
+        { "server", server_rows, ANN_ARRAY_LEN(server_rows), 0, NULL },
+    };
+
+    for (size_t i = 0; i < ANN_ARRAY_LEN(core); i++) {
+        add_section(&core[i]);
+    }
+}
+
+void
+cfg_register(const struct cfg_section *s, size_t n)
+{
+    pthread_once(&core_once, register_core);
+    for (size_t i = 0; i < n; i++) {
+        add_section(&s[i]);
+    }
+}
+
+const void *
+cfg_section_get(const struct cfg *cfg, const struct cfg_section *s)
+{
+    for (size_t i = 0; i < cfg->n_blocks; i++) {
+        if (reg[i] == s) {
+            return cfg->blocks[i];
+        }
+    }
+    return NULL;
+}
+
+/* Where the values of section sec live in cfg. */
+static void *
+base_of(struct cfg *cfg, size_t sec)
+{
+    return reg[sec]->size > 0 ? cfg->blocks[sec] : (void *)cfg;
+}
 
 static void fail(struct load *ld, const yaml_node_t *node, const char *key, const char *fmt, ...)
     ANN_PRINTF(4, 5);
@@ -202,15 +277,22 @@ fail(struct load *ld, const yaml_node_t *node, const char *key, const char *fmt,
     }
 }
 
-static const struct cfg_key *
-find_key(const char *name, size_t len)
+static bool
+find_key(const struct load *ld, const char *name, size_t len, struct key_ref *out)
 {
-    for (size_t i = 0; i < N_KEYS; i++) {
-        if (strlen(keys[i].name) == len && strncmp(keys[i].name, name, len) == 0) {
-            return &keys[i];
+    for (size_t s = 0; s < n_reg; s++) {
+        for (size_t i = 0; i < reg[s]->n_rows; i++) {
+            const char *k = reg[s]->rows[i].name;
+
+            if (strlen(k) == len && strncmp(k, name, len) == 0) {
+                out->sec = s;
+                out->row = &reg[s]->rows[i];
+                out->id = ld->first[s] + i;
+                return true;
+            }
         }
     }
-    return NULL;
+    return false;
 }
 
 static bool
@@ -218,24 +300,26 @@ is_section(const char *name)
 {
     size_t len = strlen(name);
 
-    for (size_t i = 0; i < N_KEYS; i++) {
-        if (strncmp(keys[i].name, name, len) == 0 && keys[i].name[len] == '.') {
-            return true;
+    for (size_t s = 0; s < n_reg; s++) {
+        for (size_t i = 0; i < reg[s]->n_rows; i++) {
+            if (strncmp(reg[s]->rows[i].name, name, len) == 0 && reg[s]->rows[i].name[len] == '.') {
+                return true;
+            }
         }
     }
     return false;
 }
 
 static void
-free_value(struct cfg *cfg, const struct cfg_key *k)
+free_value(void *base, const struct cfg_row *k)
 {
     if (k->type == CFG_JSON) {
-        json_t **slot = (json_t **)((char *)cfg + k->offset);
+        json_t **slot = (json_t **)((char *)base + k->offset);
 
         json_decref(*slot);
         *slot = NULL;
     } else if (k->type == CFG_STRING) {
-        char **slot = (char **)((char *)cfg + k->offset);
+        char **slot = (char **)((char *)base + k->offset);
 
         if (*slot != NULL && (k->flags & CFG_SECRET)) {
             OPENSSL_cleanse(*slot, strlen(*slot));
@@ -245,9 +329,38 @@ free_value(struct cfg *cfg, const struct cfg_key *k)
     }
 }
 
+/* Stores v in the long, int or bool at slot (size bytes). */
+static void
+store_number(void *slot, size_t size, long v)
+{
+    if (size == sizeof(long)) {
+        *(long *)slot = v;
+    } else if (size == sizeof(int)) {
+        *(int *)slot = (int)v;
+    } else if (size == sizeof(bool)) {
+        *(bool *)slot = v != 0;
+    } else {
+        log_err("BUG: a configuration row stores a number in %zu bytes", size);
+        abort();
+    }
+}
+
+/* The long, int or bool at slot (size bytes). */
+static long
+load_number(const void *slot, size_t size)
+{
+    if (size == sizeof(long)) {
+        return *(const long *)slot;
+    }
+    if (size == sizeof(int)) {
+        return *(const int *)slot;
+    }
+    return *(const bool *)slot;
+}
+
 /* Stores j (stolen) as the value of k after its check. */
 static const char *
-set_json(struct cfg *cfg, const struct cfg_key *k, json_t *j)
+set_json(void *base, const struct cfg_row *k, json_t *j)
 {
     const char *why;
 
@@ -258,16 +371,16 @@ set_json(struct cfg *cfg, const struct cfg_key *k, json_t *j)
         json_decref(j);
         return why;
     }
-    free_value(cfg, k);
-    *(json_t **)((char *)cfg + k->offset) = j;
+    free_value(base, k);
+    *(json_t **)((char *)base + k->offset) = j;
     return NULL;
 }
 
 /* Stores text as the value of k. @return NULL, or a message saying what is wrong. */
 static const char *
-set_value(struct cfg *cfg, const struct cfg_key *k, const char *text)
+set_value(void *base, const struct cfg_row *k, const char *text)
 {
-    void *slot = (char *)cfg + k->offset;
+    void *slot = (char *)base + k->offset;
     long v = 0;
     enum log_level lv;
 
@@ -285,21 +398,21 @@ set_value(struct cfg *cfg, const struct cfg_key *k, const char *text)
                 return why;
             }
         }
-        free_value(cfg, k);
+        free_value(base, k);
         *(char **)slot = text ? xstrdup(text) : NULL;
         return NULL;
     case CFG_INT:
         if (text == NULL || util_parse_long(text, k->min, k->max, &v) != 0) {
             return "expected an integer in range";
         }
-        *(long *)slot = v;
+        store_number(slot, k->size, v);
         return NULL;
     case CFG_BOOL:
         if (text != NULL && (strcasecmp(text, "true") == 0 || strcasecmp(text, "yes") == 0)) {
-            *(long *)slot = 1;
+            store_number(slot, k->size, 1);
         } else if (text != NULL &&
                    (strcasecmp(text, "false") == 0 || strcasecmp(text, "no") == 0)) {
-            *(long *)slot = 0;
+            store_number(slot, k->size, 0);
         } else {
             return "expected true or false";
         }
@@ -313,8 +426,11 @@ set_value(struct cfg *cfg, const struct cfg_key *k, const char *text)
     case CFG_JSON: {
         json_t *j = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
 
-        return set_json(cfg, k, j);
+        return set_json(base, k, j);
     }
+    case CFG_LIST:
+    case CFG_TEXT_OR_LIST:
+        break; /* records only */
     }
     return "unknown type";
 }
@@ -337,20 +453,22 @@ yaml_to_json(struct load *ld, yaml_document_t *doc, yaml_node_t *n, const char *
 static void
 set_from_node(struct load *ld,
               yaml_document_t *doc,
-              const struct cfg_key *k,
+              const struct key_ref *ref,
               yaml_node_t *val,
               const char *name)
 {
+    const struct cfg_row *k = ref->row;
+    void *base = base_of(ld->cfg, ref->sec);
     const char *text;
     const char *why;
     char range[96];
 
-    if (ld->seen[k - keys]) {
+    if (ld->seen[ref->id]) {
         fail(ld, val, k->name, "given more than once");
         return;
     }
-    ld->seen[k - keys] = true;
-    ld->line[k - keys] = val->start_mark.line + 1;
+    ld->seen[ref->id] = true;
+    ld->line[ref->id] = val->start_mark.line + 1;
     if (k->type == CFG_JSON) {
         json_t *j = yaml_to_json(ld, doc, val, name);
 
@@ -358,7 +476,7 @@ set_from_node(struct load *ld,
             json_decref(j);
             j = json_loads(k->def, 0, NULL);
         }
-        if (j != NULL && (why = set_json(ld->cfg, k, j)) != NULL) {
+        if (j != NULL && (why = set_json(base, k, j)) != NULL) {
             fail(ld, val, name, "%s", why);
         }
         return;
@@ -374,9 +492,9 @@ set_from_node(struct load *ld,
         return;
     }
     if (text == NULL && k->type == CFG_STRING) {
-        why = set_value(ld->cfg, k, k->def);
+        why = set_value(base, k, k->def);
     } else {
-        why = set_value(ld->cfg, k, text);
+        why = set_value(base, k, text);
     }
     if (why != NULL) {
         if (k->type == CFG_INT) {
@@ -388,10 +506,23 @@ set_from_node(struct load *ld,
     }
 }
 
-/* "<secret key>_file: PATH" reads the secret from a file (trailing newline dropped). */
-static void
-set_from_file(struct load *ld, const struct cfg_key *k, const yaml_node_t *val, const char *name)
+int
+cfg_read_secret(const char *path, size_t max, char **out, size_t *len)
 {
+    if (util_read_file(path, max, out, len) != 0) {
+        return -1;
+    }
+    while (*len > 0 && ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r')) {
+        (*out)[--*len] = '\0';
+    }
+    return 0;
+}
+
+/* "<secret key>_file: PATH" reads the secret from a file (trailing line ends dropped). */
+static void
+set_from_file(struct load *ld, const struct key_ref *ref, const yaml_node_t *val, const char *name)
+{
+    const struct cfg_row *k = ref->row;
     char *data = NULL;
     size_t len = 0;
     const char *why;
@@ -400,22 +531,19 @@ set_from_file(struct load *ld, const struct cfg_key *k, const yaml_node_t *val, 
         fail(ld, val, name, "expected a file path");
         return;
     }
-    if (ld->seen[k - keys]) {
+    if (ld->seen[ref->id]) {
         fail(ld, val, name, "%s is given more than once", k->name);
         return;
     }
-    ld->seen[k - keys] = true;
-    if (util_read_file((const char *)val->data.scalar.value, 65536, &data, &len) != 0) {
+    ld->seen[ref->id] = true;
+    if (cfg_read_secret((const char *)val->data.scalar.value, 65536, &data, &len) != 0) {
         fail(ld, val, name, "cannot read %s: %s", (const char *)val->data.scalar.value,
              strerror(errno));
         return;
     }
-    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r')) {
-        data[--len] = '\0';
-    }
     if (strlen(data) != len) {
         fail(ld, val, name, "file contains a NUL byte");
-    } else if ((why = set_value(ld->cfg, k, data)) != NULL) {
+    } else if ((why = set_value(base_of(ld->cfg, ref->sec), k, data)) != NULL) {
         fail(ld, val, name, "%s", why);
     }
     OPENSSL_cleanse(data, len);
@@ -429,7 +557,7 @@ walk_mapping(struct load *ld, yaml_document_t *doc, yaml_node_t *map, const char
          p++) {
         yaml_node_t *kn = yaml_document_get_node(doc, p->key);
         yaml_node_t *vn = yaml_document_get_node(doc, p->value);
-        const struct cfg_key *k;
+        struct key_ref ref;
         char name[256];
         size_t len;
 
@@ -446,11 +574,11 @@ walk_mapping(struct load *ld, yaml_document_t *doc, yaml_node_t *map, const char
             return;
         }
         len = strlen(name);
-        if ((k = find_key(name, len)) != NULL) {
-            set_from_node(ld, doc, k, vn, name);
+        if (find_key(ld, name, len, &ref)) {
+            set_from_node(ld, doc, &ref, vn, name);
         } else if (len > 5 && strcmp(name + len - 5, "_file") == 0 &&
-                   (k = find_key(name, len - 5)) != NULL && (k->flags & CFG_SECRET)) {
-            set_from_file(ld, k, vn, name);
+                   find_key(ld, name, len - 5, &ref) && (ref.row->flags & CFG_SECRET)) {
+            set_from_file(ld, &ref, vn, name);
         } else if (is_section(name)) {
             if (vn->type != YAML_MAPPING_NODE) {
                 fail(ld, vn, name, "expected a mapping of keys");
@@ -514,23 +642,50 @@ parse_file(struct load *ld)
 static void
 apply_env(struct load *ld)
 {
-    for (size_t i = 0; i < N_KEYS && ld->err[0] == '\0'; i++) {
-        char var[128] = "ANNUAIRE_";
-        size_t o = strlen(var);
-        const char *val;
-        const char *why;
+    for (size_t o = 0; o < n_reg && ld->err[0] == '\0'; o++) {
+        size_t s = order[o];
 
-        for (const char *c = keys[i].name; *c != '\0' && o < sizeof(var) - 1; c++) {
-            var[o++] = *c == '.' ? '_' : (char)toupper((unsigned char)*c);
+        for (size_t i = 0; i < reg[s]->n_rows && ld->err[0] == '\0'; i++) {
+            const struct cfg_row *k = &reg[s]->rows[i];
+            char var[128] = "ANNUAIRE_";
+            size_t n = strlen(var);
+            const char *val;
+            const char *why;
+
+            for (const char *c = k->name; *c != '\0' && n < sizeof(var) - 1; c++) {
+                var[n++] = *c == '.' ? '_' : (char)toupper((unsigned char)*c);
+            }
+            var[n] = '\0';
+            val = getenv(var);
+            if (val == NULL) {
+                continue;
+            }
+            if ((why = set_value(base_of(ld->cfg, s), k, val)) != NULL) {
+                snprintf(ld->err, CFG_ERR_SIZE, "environment %s (%s): %s", var, k->name, why);
+            }
         }
-        var[o] = '\0';
-        val = getenv(var);
-        if (val == NULL) {
+    }
+}
+
+/* The sections' own checks of keys that must agree with each other. */
+static void
+check_sections(struct load *ld)
+{
+    for (size_t o = 0; o < n_reg && ld->err[0] == '\0'; o++) {
+        const struct cfg_section *s = reg[order[o]];
+        const char *key = NULL;
+        const char *why = s->check != NULL ? s->check(ld->cfg, &key) : NULL;
+        struct key_ref ref;
+        char where[32] = "";
+
+        if (why == NULL) {
             continue;
         }
-        if ((why = set_value(ld->cfg, &keys[i], val)) != NULL) {
-            snprintf(ld->err, CFG_ERR_SIZE, "environment %s (%s): %s", var, keys[i].name, why);
+        if (key != NULL && find_key(ld, key, strlen(key), &ref) && ld->line[ref.id] > 0) {
+            snprintf(where, sizeof(where), ":%zu", ld->line[ref.id]);
         }
+        snprintf(ld->err, CFG_ERR_SIZE, "%.160s%s: %.64s%s%.256s", ld->path, where, key ? key : "",
+                 key ? ": " : "", why);
     }
 }
 
@@ -540,8 +695,8 @@ cfg_json_true(const json_t *v)
     return json_is_true(v) || (json_is_string(v) && strcmp(json_string_value(v), "true") == 0);
 }
 
-static const char *
-check_string_map(const json_t *v)
+const char *
+cfg_check_string_map(const json_t *v)
 {
     const char *key;
     json_t *item;
@@ -557,45 +712,6 @@ check_string_map(const json_t *v)
     return NULL;
 }
 
-/* {server name: [CIDR, ...]}: each homeserver with the networks it calls from. */
-static const char *
-check_legacy_homeservers(const json_t *v)
-{
-    const char *key;
-    json_t *item;
-
-    if (!json_is_object(v)) {
-        return "expected a mapping of homeserver names to lists of CIDR ranges";
-    }
-    json_object_foreach ((json_t *)v, key, item) {
-        if (key[0] == '\0' || strlen(key) > 255 || strpbrk(key, " \t@/") != NULL) {
-            return "every key must be a homeserver name";
-        }
-        if (json_array_size(item) == 0) {
-            return "every homeserver needs a non-empty list of CIDR ranges";
-        }
-        if (net_check_cidr_list(item) != NULL) {
-            return net_check_cidr_list(item);
-        }
-        for (size_t i = 0; i < json_array_size(item); i++) {
-            struct net_cidr cidr;
-
-            /* A homeserver calls from its own hosts: a range as wide as /0 would hand
-             * its users' invitations and bindings to anyone. */
-            if (net_cidr_parse(json_string_value(json_array_get(item, i)), &cidr) != 0 ||
-                cidr.prefix < (cidr.family == AF_INET ? 8 : 32)) {
-                return "a homeserver's network must be at most a /8 (IPv4) or a /32 (IPv6)";
-            }
-        }
-        for (const char *c = key; *c != '\0'; c++) {
-            if (*c >= 'A' && *c <= 'Z') {
-                return "homeserver names are written in lower case, as in Matrix IDs";
-            }
-        }
-    }
-    return NULL;
-}
-
 static const char *
 check_smtp_security(const json_t *v)
 {
@@ -606,8 +722,8 @@ check_smtp_security(const json_t *v)
                : "expected one of none, starttls, tls";
 }
 
-static const char *
-check_string_list(const json_t *v)
+const char *
+cfg_check_string_list(const json_t *v)
 {
     size_t i;
     json_t *item;
@@ -623,306 +739,239 @@ check_string_list(const json_t *v)
     return NULL;
 }
 
-/* {id: {"version": "1.0", "en": {"name": "...", "url": "https://..."}, ...}} */
-static const char *
-check_policies(const json_t *v)
-{
-    const char *id;
-    json_t *policy;
-
-    if (!json_is_object(v)) {
-        return "expected a mapping of policy ids";
-    }
-    json_object_foreach ((json_t *)v, id, policy) {
-        const char *lang;
-        json_t *item;
-        size_t n_langs = 0;
-
-        if (!json_is_object(policy) || !json_is_string(json_object_get(policy, "version"))) {
-            return "each policy needs a version and at least one language";
-        }
-        json_object_foreach (policy, lang, item) {
-            const char *url;
-
-            if (strcmp(lang, "version") == 0) {
-                continue;
-            }
-            url = json_string_value(json_object_get(item, "url"));
-            if (!json_is_object(item) || !json_is_string(json_object_get(item, "name")) ||
-                url == NULL ||
-                (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) ||
-                json_object_size(item) != 2) {
-                return "each language of a policy needs exactly a name and an http(s) url";
-            }
-            n_langs++;
-        }
-        if (n_langs == 0) {
-            return "each policy needs a version and at least one language";
-        }
-    }
-    return NULL;
-}
-
-/* --- sync.sources: a list of ministries' LDAP directories or LDIF exports --- */
-
-static char source_err[256];
-
-enum shape {
-    SH_TEXT,
-    SH_BOOL,
-    SH_INT,
-    SH_LIST, /* of texts */
-    SH_TEXT_OR_LIST,
-    SH_MAP,
-};
-
-struct field_shape {
-    const char *name;
-    enum shape shape;
-    long min, max; /* SH_INT range; SH_TEXT length */
-};
-
-static const struct field_shape source_fields[] = {
-    { "name", SH_TEXT, 1, 64 },
-    { "ministry", SH_TEXT, 1, 255 },
-    { "priority", SH_INT, 0, 1000000 },
-    { "ldif", SH_TEXT, 1, 4096 },
-    { "ldap", SH_MAP, 0, 0 },
-    { "schema", SH_TEXT, 1, 32 },
-    { "attributes", SH_MAP, 0, 0 },
-    { "removal_grace_runs", SH_INT, 0, 1000 },
-    { "removal_grace_seconds", SH_INT, 0, 31536000 },
-    { "min_entries", SH_INT, 0, 100000000 },
-    { "max_shrink", SH_INT, 0, 100 },
-};
-static const struct field_shape ldap_fields[] = {
-    { "urls", SH_LIST, 1, 2048 },
-    { "starttls", SH_BOOL, 0, 0 },
-    { "ca_file", SH_TEXT, 1, 4096 },
-    { "bind_dn", SH_TEXT, 1, 1024 },
-    { "bind_password_file", SH_TEXT, 1, 4096 },
-    { "bind_password_env", SH_TEXT, 1, 255 },
-    { "base_dns", SH_LIST, 1, 1024 },
-    { "scope", SH_TEXT, 1, 8 },
-    { "filter", SH_TEXT, 1, 4096 },
-    { "page_size", SH_INT, 1, 10000 },
-    { "connect_timeout", SH_INT, 1, 300 },
-    { "timeout", SH_INT, 1, 3600 },
-    { "content_sync", SH_BOOL, 0, 0 },
-    { "poll_attribute", SH_TEXT, 1, 64 },
-    { "poll_overlap", SH_INT, 0, 86400 },
-    { "full_every_hours", SH_INT, 1, 8760 },
-};
-static const struct field_shape attribute_fields[] = {
-    { "key", SH_TEXT, 1, 64 },          { "mail", SH_TEXT_OR_LIST, 1, 64 },
-    { "display_name", SH_TEXT, 1, 64 }, { "given_name", SH_TEXT, 1, 64 },
-    { "surname", SH_TEXT, 1, 64 },      { "entity", SH_TEXT_OR_LIST, 1, 64 },
-    { "title", SH_TEXT, 1, 64 },        { "mobile", SH_TEXT, 1, 64 },
-    { "hidden", SH_TEXT, 1, 64 },       { "disabled", SH_TEXT, 1, 64 },
-};
+/* --- records: the items of a CFG_JSON list (sync sources), by the same rows --- */
 
 static bool
-text_ok(const json_t *v, const struct field_shape *f)
+text_ok(const json_t *v, const struct cfg_row *f)
 {
     return json_is_string(v) && json_string_length(v) >= (size_t)f->min &&
-           json_string_length(v) <= (size_t)f->max;
+           json_string_length(v) <= (size_t)f->max && (f->check == NULL || f->check(v) == NULL);
 }
 
-/* Checks obj's keys and value shapes; path names the place in messages. */
-static const char *
-check_shapes(const json_t *obj, const struct field_shape *fields, size_t n, const char *path)
+static bool
+list_ok(const json_t *v, const struct cfg_row *f)
+{
+    size_t i;
+    json_t *item;
+    bool ok = json_is_array(v) && json_array_size(v) > 0;
+
+    json_array_foreach (v, i, item) {
+        ok = ok && text_ok(item, f);
+    }
+    return ok;
+}
+
+static bool
+record_value_ok(const json_t *v, const struct cfg_row *f)
+{
+    long num;
+
+    switch (f->type) {
+    case CFG_STRING:
+        return text_ok(v, f);
+    case CFG_BOOL: /* YAML gives text; JSON from the environment may give true/false */
+        return json_is_boolean(v) ||
+               (json_is_string(v) && (strcmp(json_string_value(v), "true") == 0 ||
+                                      strcmp(json_string_value(v), "false") == 0));
+    case CFG_INT:
+        return (json_is_integer(v) && json_integer_value(v) >= f->min &&
+                json_integer_value(v) <= f->max) ||
+               (json_is_string(v) &&
+                util_parse_long(json_string_value(v), f->min, f->max, &num) == 0);
+    case CFG_TEXT_OR_LIST:
+        return text_ok(v, f) || list_ok(v, f);
+    case CFG_LIST:
+        return list_ok(v, f);
+    case CFG_LEVEL:
+    case CFG_JSON:
+        break;
+    }
+    return false;
+}
+
+/* Whether some row lies under name + "." (name: len bytes). */
+static bool
+record_has_sub(const struct cfg_row *rows, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(rows[i].name, name, len) == 0 && rows[i].name[len] == '.') {
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *
+cfg_record_check(const struct cfg_row *rows,
+                 size_t n_rows,
+                 const json_t *obj,
+                 const char *prefix,
+                 const char *path,
+                 char *err,
+                 size_t err_size)
 {
     const char *key;
     json_t *v;
 
     if (!json_is_object(obj)) {
-        snprintf(source_err, sizeof(source_err), "%s: expected a mapping", path);
-        return source_err;
+        snprintf(err, err_size, "%s: expected a mapping", path);
+        return err;
     }
     json_object_foreach ((json_t *)obj, key, v) {
-        const struct field_shape *f = NULL;
-        bool ok = false;
-        long num;
+        const struct cfg_row *f = NULL;
+        char full[128];
+        size_t len;
+        bool ok;
 
-        for (size_t i = 0; i < n && f == NULL; i++) {
-            f = strcmp(fields[i].name, key) == 0 ? &fields[i] : NULL;
+        len = (size_t)snprintf(full, sizeof(full), "%s%s", prefix, key);
+        if (strchr(key, '.') != NULL) {
+            len = sizeof(full); /* a dotted key names no row */
         }
-        if (f == NULL) {
-            snprintf(source_err, sizeof(source_err), "%s.%.64s: unknown key", path, key);
-            return source_err;
+        for (size_t i = 0; i < n_rows && f == NULL && len < sizeof(full); i++) {
+            f = strcmp(rows[i].name, full) == 0 ? &rows[i] : NULL;
         }
-        switch (f->shape) {
-        case SH_TEXT:
-            ok = text_ok(v, f);
-            break;
-        case SH_BOOL: /* YAML gives text; JSON from the environment may give true/false */
-            ok = json_is_boolean(v) ||
-                 (json_is_string(v) && (strcmp(json_string_value(v), "true") == 0 ||
-                                        strcmp(json_string_value(v), "false") == 0));
-            break;
-        case SH_INT:
-            ok = (json_is_integer(v) && json_integer_value(v) >= f->min &&
-                  json_integer_value(v) <= f->max) ||
-                 (json_is_string(v) &&
-                  util_parse_long(json_string_value(v), f->min, f->max, &num) == 0);
-            break;
-        case SH_TEXT_OR_LIST:
-            if (text_ok(v, f)) {
-                ok = true;
-                break;
-            }
-            /* fall through */
-        case SH_LIST: {
-            size_t i;
-            json_t *item;
-
-            ok = json_is_array(v) && json_array_size(v) > 0;
-            json_array_foreach (v, i, item) {
-                ok = ok && text_ok(item, f);
-            }
-            break;
-        }
-        case SH_MAP:
+        if (f != NULL) {
+            ok = record_value_ok(v, f);
+        } else if (len < sizeof(full) && record_has_sub(rows, n_rows, full, len)) {
             ok = json_is_object(v);
-            break;
+        } else {
+            snprintf(err, err_size, "%s.%.64s: unknown key", path, key);
+            return err;
         }
         if (!ok) {
-            snprintf(source_err, sizeof(source_err), "%s.%.64s: not a valid value", path, key);
-            return source_err;
+            snprintf(err, err_size, "%s.%.64s: not a valid value", path, key);
+            return err;
         }
     }
     return NULL;
 }
 
-static const char *
-check_sync_sources(const json_t *v)
+/* The value at a row's dotted path in obj, or NULL; *parent_absent when a mapping on
+ * the way is not there. */
+static const json_t *
+record_value(const json_t *obj, const char *name, bool *parent_absent)
 {
-    size_t i;
-    json_t *src;
+    const char *dot;
 
-    if (!json_is_array(v)) {
-        return "expected a list of sources";
+    *parent_absent = false;
+    while ((dot = strchr(name, '.')) != NULL) {
+        char part[64];
+
+        snprintf(part, sizeof(part), "%.*s", (int)(dot - name), name);
+        obj = json_object_get(obj, part);
+        if (obj == NULL) {
+            *parent_absent = true;
+            return NULL;
+        }
+        name = dot + 1;
     }
-    json_array_foreach (v, i, src) {
-        char path[64];
-        const json_t *ldap = json_object_get(src, "ldap");
-        const char *name = json_string_value(json_object_get(src, "name"));
-        const char *schema = json_string_value(json_object_get(src, "schema"));
-        const char *why;
-
-        snprintf(path, sizeof(path), "sources[%zu]", i);
-        if ((why = check_shapes(src, source_fields, ANN_ARRAY_LEN(source_fields), path)) != NULL) {
-            return why;
-        }
-        if (name == NULL ||
-            strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(name) ||
-            json_object_get(src, "ministry") == NULL) {
-            snprintf(source_err, sizeof(source_err), "%s: needs a name ([a-z0-9_-]) and a ministry",
-                     path);
-            return source_err;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(json_string_value(json_object_get(json_array_get(v, j), "name")), name) ==
-                0) {
-                snprintf(source_err, sizeof(source_err), "%s: name '%s' is used twice", path, name);
-                return source_err;
-            }
-        }
-        if ((ldap == NULL) == (json_object_get(src, "ldif") == NULL)) {
-            snprintf(source_err, sizeof(source_err), "%s: needs exactly one of ldap or ldif", path);
-            return source_err;
-        }
-        if (schema != NULL && strcmp(schema, "inetorgperson") != 0 && strcmp(schema, "ad") != 0) {
-            snprintf(source_err, sizeof(source_err), "%s.schema: inetorgperson or ad", path);
-            return source_err;
-        }
-        if (json_object_get(src, "attributes") != NULL) {
-            char apath[80];
-
-            snprintf(apath, sizeof(apath), "%s.attributes", path);
-            if ((why = check_shapes(json_object_get(src, "attributes"), attribute_fields,
-                                    ANN_ARRAY_LEN(attribute_fields), apath)) != NULL) {
-                return why;
-            }
-        }
-        if (ldap != NULL) {
-            char lpath[80];
-            size_t k;
-            json_t *url;
-
-            snprintf(lpath, sizeof(lpath), "%s.ldap", path);
-            if ((why = check_shapes(ldap, ldap_fields, ANN_ARRAY_LEN(ldap_fields), lpath)) !=
-                NULL) {
-                return why;
-            }
-            if (json_object_get(ldap, "scope") != NULL &&
-                strcmp(json_string_value(json_object_get(ldap, "scope")), "base") != 0 &&
-                strcmp(json_string_value(json_object_get(ldap, "scope")), "one") != 0 &&
-                strcmp(json_string_value(json_object_get(ldap, "scope")), "sub") != 0) {
-                snprintf(source_err, sizeof(source_err), "%s.scope: base, one or sub", lpath);
-                return source_err;
-            }
-            if (json_object_get(ldap, "urls") == NULL ||
-                json_object_get(ldap, "base_dns") == NULL) {
-                snprintf(source_err, sizeof(source_err), "%s: needs urls and base_dns", lpath);
-                return source_err;
-            }
-            if (cfg_json_true(json_object_get(ldap, "content_sync")) &&
-                json_object_get(ldap, "poll_attribute") != NULL) {
-                snprintf(source_err, sizeof(source_err),
-                         "%s: content_sync or poll_attribute, not both", lpath);
-                return source_err;
-            }
-            json_array_foreach (json_object_get(ldap, "urls"), k, url) {
-                if (strncmp(json_string_value(url), "ldap://", 7) != 0 &&
-                    strncmp(json_string_value(url), "ldaps://", 8) != 0) {
-                    snprintf(source_err, sizeof(source_err), "%s.urls: ldap:// or ldaps:// only",
-                             lpath);
-                    return source_err;
-                }
-            }
-        }
-    }
-    return NULL;
+    return json_object_get(obj, name);
 }
 
-/* Bytes of a lookup body per sha256 hash: 43 characters of base64, quotes, a comma. */
-#define LOOKUP_BYTES_PER_HASH 47
-
-/* Keys whose values must agree with each other. */
+/* One text or a list of texts into a fixed array (items past its capacity left out). */
 static void
-check_agreement(struct load *ld)
+fill_names(const json_t *v, const struct cfg_row *f, void *out)
 {
-    const struct cfg *c = ld->cfg;
-    long need = c->lookup.max_addresses * LOOKUP_BYTES_PER_HASH + 1024;
+    const char **arr = (const char **)((char *)out + f->offset);
+    size_t *n = (size_t *)((char *)out + f->offset + f->size); /* the count follows */
+    size_t capacity = f->size / sizeof(*arr);
+    size_t i;
+    json_t *item;
 
-    if (c->http.max_body_bytes < need) {
-        const struct cfg_key *k = find_key("http.max_body_bytes", strlen("http.max_body_bytes"));
-        size_t line = k != NULL ? ld->line[k - keys] : 0;
-        char where[32] = "";
-
-        if (line > 0) {
-            snprintf(where, sizeof(where), ":%zu", line);
-        }
-        snprintf(ld->err, CFG_ERR_SIZE,
-                 "%.160s%s: http.max_body_bytes: %ld bytes cannot hold a lookup of "
-                 "lookup.max_addresses (%ld) hashes: at least %ld",
-                 ld->path, where, c->http.max_body_bytes, c->lookup.max_addresses, need);
+    if (json_is_string(v)) {
+        arr[0] = json_string_value(v);
+        *n = 1;
+        return;
     }
+    *n = 0;
+    json_array_foreach (v, i, item) {
+        if (*n < capacity) {
+            arr[(*n)++] = json_string_value(item);
+        }
+    }
+}
+
+void
+cfg_record_fill(const struct cfg_row *rows, size_t n_rows, const json_t *obj, void *out)
+{
+    for (size_t i = 0; i < n_rows; i++) {
+        const struct cfg_row *f = &rows[i];
+        void *slot = (char *)out + f->offset;
+        bool parent_absent;
+        const json_t *v = record_value(obj, f->name, &parent_absent);
+        long num = 0;
+
+        if (parent_absent || (v == NULL && f->def == NULL)) {
+            continue;
+        }
+        switch (f->type) {
+        case CFG_STRING:
+            *(const char **)slot = v != NULL ? json_string_value(v) : f->def;
+            break;
+        case CFG_INT: /* checked at load: only defaults and checked values come here */
+            if (json_is_integer(v)) {
+                num = (long)json_integer_value(v);
+            } else if (util_parse_long(v != NULL ? json_string_value(v) : f->def, LONG_MIN,
+                                       LONG_MAX, &num) != 0) {
+                num = 0;
+            }
+            store_number(slot, f->size, num);
+            break;
+        case CFG_BOOL:
+            store_number(slot, f->size, v != NULL ? cfg_json_true(v) : strcmp(f->def, "true") == 0);
+            break;
+        case CFG_LIST:
+        case CFG_TEXT_OR_LIST:
+            if (v != NULL) {
+                fill_names(v, f, out);
+            }
+            break;
+        case CFG_LEVEL:
+        case CFG_JSON:
+            break;
+        }
+    }
+}
+
+static size_t
+count_rows(void)
+{
+    size_t n = 0;
+
+    for (size_t s = 0; s < n_reg; s++) {
+        n += reg[s]->n_rows;
+    }
+    return n;
 }
 
 int
 cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE])
 {
     struct load ld = { .path = path, .cfg = xcalloc(1, sizeof(struct cfg)), .err = err };
+    size_t id = 0;
 
+    pthread_once(&core_once, register_core);
     err[0] = '\0';
     *out = NULL;
     ld.cfg->path = xstrdup(path);
-    for (size_t i = 0; i < N_KEYS; i++) {
-        if (keys[i].def != NULL && set_value(ld.cfg, &keys[i], keys[i].def) != NULL) {
-            log_bug("bad default in the configuration key table");
-            abort();
+    ld.cfg->n_blocks = n_reg;
+    ld.seen = xcalloc(count_rows() + 1, sizeof(*ld.seen));
+    ld.line = xcalloc(count_rows() + 1, sizeof(*ld.line));
+    for (size_t s = 0; s < n_reg; s++) {
+        ld.first[s] = id;
+        id += reg[s]->n_rows;
+        ld.cfg->blocks[s] = reg[s]->size > 0 ? xcalloc(1, reg[s]->size) : NULL;
+    }
+    for (size_t o = 0; o < n_reg; o++) {
+        size_t s = order[o];
+
+        for (size_t i = 0; i < reg[s]->n_rows; i++) {
+            const struct cfg_row *k = &reg[s]->rows[i];
+
+            if (k->def != NULL && set_value(base_of(ld.cfg, s), k, k->def) != NULL) {
+                log_err("BUG: bad default of configuration key %s", k->name);
+                abort();
+            }
         }
     }
     parse_file(&ld);
@@ -930,8 +979,10 @@ cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE])
         apply_env(&ld);
     }
     if (err[0] == '\0') {
-        check_agreement(&ld);
+        check_sections(&ld);
     }
+    free(ld.seen);
+    free(ld.line);
     if (err[0] != '\0') {
         cfg_free(ld.cfg);
         return -1;
@@ -946,8 +997,14 @@ cfg_free(struct cfg *cfg)
     if (cfg == NULL) {
         return;
     }
-    for (size_t i = 0; i < N_KEYS; i++) {
-        free_value(cfg, &keys[i]);
+    for (size_t s = 0; s < cfg->n_blocks; s++) {
+        if (reg[s]->size > 0 && cfg->blocks[s] == NULL) {
+            continue;
+        }
+        for (size_t i = 0; i < reg[s]->n_rows; i++) {
+            free_value(base_of(cfg, s), &reg[s]->rows[i]);
+        }
+        free(cfg->blocks[s]);
     }
     free(cfg->path);
     free(cfg);
@@ -974,40 +1031,55 @@ cfg_uninstall(void)
     cfg_free(atomic_exchange(&installed, NULL));
 }
 
+static void
+dump_row(const struct cfg_row *k, const void *base, FILE *out)
+{
+    static const char *const levels[] = { "error", "warn", "info", "debug" };
+    const void *slot = (const char *)base + k->offset;
+    const char *s;
+
+    switch (k->type) {
+    case CFG_STRING:
+        s = *(char *const *)slot;
+        if (k->flags & CFG_SECRET) {
+            fprintf(out, "%s: %s\n", k->name, s ? "(set)" : "(unset)");
+        } else {
+            fprintf(out, "%s: %s\n", k->name, s ? s : "(unset)");
+        }
+        break;
+    case CFG_INT:
+        fprintf(out, "%s: %ld\n", k->name, load_number(slot, k->size));
+        break;
+    case CFG_BOOL:
+        fprintf(out, "%s: %s\n", k->name, load_number(slot, k->size) ? "true" : "false");
+        break;
+    case CFG_LEVEL:
+        fprintf(out, "%s: %s\n", k->name, levels[*(const long *)slot]);
+        break;
+    case CFG_JSON: {
+        char *text = json_dumps(*(json_t *const *)slot, JSON_COMPACT | JSON_SORT_KEYS);
+
+        fprintf(out, "%s: %s\n", k->name, text ? text : "?");
+        free(text);
+        break;
+    }
+    case CFG_LIST:
+    case CFG_TEXT_OR_LIST:
+        break; /* records only */
+    }
+}
+
 void
 cfg_dump(const struct cfg *cfg, FILE *out)
 {
-    static const char *const levels[] = { "error", "warn", "info", "debug" };
+    for (size_t o = 0; o < n_reg; o++) {
+        size_t s = order[o];
 
-    for (size_t i = 0; i < N_KEYS; i++) {
-        const void *slot = (const char *)cfg + keys[i].offset;
-        const char *s;
-
-        switch (keys[i].type) {
-        case CFG_STRING:
-            s = *(char *const *)slot;
-            if (keys[i].flags & CFG_SECRET) {
-                fprintf(out, "%s: %s\n", keys[i].name, s ? "(set)" : "(unset)");
-            } else {
-                fprintf(out, "%s: %s\n", keys[i].name, s ? s : "(unset)");
-            }
-            break;
-        case CFG_INT:
-            fprintf(out, "%s: %ld\n", keys[i].name, *(const long *)slot);
-            break;
-        case CFG_BOOL:
-            fprintf(out, "%s: %s\n", keys[i].name, *(const long *)slot ? "true" : "false");
-            break;
-        case CFG_LEVEL:
-            fprintf(out, "%s: %s\n", keys[i].name, levels[*(const long *)slot]);
-            break;
-        case CFG_JSON: {
-            char *text = json_dumps(*(json_t *const *)slot, JSON_COMPACT | JSON_SORT_KEYS);
-
-            fprintf(out, "%s: %s\n", keys[i].name, text ? text : "?");
-            free(text);
-            break;
+        if (s >= cfg->n_blocks) {
+            continue;
         }
+        for (size_t i = 0; i < reg[s]->n_rows; i++) {
+            dump_row(&reg[s]->rows[i], base_of((struct cfg *)cfg, s), out);
         }
     }
 }
@@ -1015,11 +1087,21 @@ cfg_dump(const struct cfg *cfg, FILE *out)
 size_t
 cfg_key_count(void)
 {
-    return N_KEYS;
+    pthread_once(&core_once, register_core);
+    return count_rows();
 }
 
 const char *
 cfg_key_name(size_t i)
 {
-    return i < N_KEYS ? keys[i].name : NULL;
+    pthread_once(&core_once, register_core);
+    for (size_t o = 0; o < n_reg; o++) {
+        const struct cfg_section *s = reg[order[o]];
+
+        if (i < s->n_rows) {
+            return s->rows[i].name;
+        }
+        i -= s->n_rows;
+    }
+    return NULL;
 }

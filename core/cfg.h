@@ -1,12 +1,15 @@
 /*
- * Configuration: one YAML file, described key by key by the table in cfg.c.
- * Every key may also be set from the environment as ANNUAIRE_<SECTION>_<KEY>
- * (upper case, dots as underscores); secret keys may come from <key>_file.
+ * Configuration: one YAML file, described key by key by rows (struct cfg_row):
+ * core's own sections in core/cfg.c, each module's in its config.c, registered
+ * with cfg_register() before cfg_load(). Every key may also be set from the
+ * environment as ANNUAIRE_<SECTION>_<KEY> (upper case, dots as underscores);
+ * secret keys may come from <key>_file.
  */
 #ifndef ANN_CORE_CFG_H
 #define ANN_CORE_CFG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -128,6 +131,14 @@ struct cfg_validation {
     json_t *next_link_domains; /* hosts a next_link may point to; [] = any http(s) URL */
 };
 
+/* Most sections a configuration can have (core's and the modules' together). */
+#define CFG_MAX_SECTIONS 32
+
+/* A configuration snapshot. The sections above are stored here, read as cfg->routing...:
+ * core's own, and the modules' sections of today (their rows are in directory/config.c,
+ * enroll/config.c, ldap-sync/config.c). A section registered with a size of its own
+ * (struct cfg_section) is stored in a block instead, read with cfg_section_get(): its
+ * struct and rows are all in its module. */
 struct cfg {
     char *path;
     struct cfg_account account;
@@ -145,7 +156,101 @@ struct cfg {
     struct cfg_sync sync;
     struct cfg_terms terms;
     struct cfg_validation validation;
+    void *blocks[CFG_MAX_SECTIONS]; /* by registration order; NULL for sections above */
+    size_t n_blocks;                /* sections registered when this one was loaded */
 };
+
+enum cfg_type {
+    CFG_STRING, /* text, length in [min, max]; owned (in a record: borrowed from it) */
+    CFG_INT,    /* an integer in [min, max], stored in a long or an int (by the row's size) */
+    CFG_BOOL,   /* true/yes or false/no (in a record: true or false); a long, an int or a bool */
+    CFG_LEVEL,  /* a log level (error, warn, info, debug), stored in a long */
+    CFG_JSON,   /* a YAML subtree, kept as JSON (scalars become strings); check says if fine */
+    CFG_LIST,   /* records only: a non-empty list of texts into an array of const char *,
+                 * its count (a size_t) right after it; items past its size are left out */
+    CFG_TEXT_OR_LIST, /* records only: one text or such a list */
+};
+
+#define CFG_SECRET 1u /* never printed; may come from <key>_file */
+
+/* One key: what it is, its bounds and default, and where its value goes. */
+struct cfg_row {
+    const char *name; /* "http.port"; in a record, its path there: "ldap.urls" */
+    enum cfg_type type;
+    size_t offset;   /* of the value in its storage (struct cfg, a section block, a record) */
+    size_t size;     /* of the value (sizeof): CFG_INT and CFG_BOOL store by it */
+    const char *def; /* default as text; NULL = unset (in a record: left as it was) */
+    long min, max;   /* CFG_INT: range; text: length, of each item for lists */
+    unsigned flags;  /* CFG_SECRET */
+    const char *(*check)(const json_t *v); /* CFG_JSON, CFG_STRING: NULL if fine, else why */
+};
+
+/* offset and size of field f of struct type st, for a row. */
+#define CFG_FIELD(st, f) offsetof(st, f), sizeof(((st *)0)->f)
+/* Checks at compile time that count n follows array a in st, as a list row needs. */
+#define CFG_COUNT_FOLLOWS(st, a, n) \
+    _Static_assert(offsetof(st, n) == offsetof(st, a) + sizeof(((st *)0)->a), "count after list")
+
+/* A section: "routing", its rows (each named "routing.<key>"), where they are stored. */
+struct cfg_section {
+    const char *name;
+    const struct cfg_row *rows;
+    size_t n_rows;
+    size_t size; /* 0: rows' offsets are into struct cfg; else a block this large, zeroed */
+    /** Checks what keys must agree on, once the file and the environment are read;
+     *  may be NULL. @param[out] key the key the error names (its line is given)
+     *  @return NULL, or what is wrong (static text) */
+    const char *(*check)(const struct cfg *cfg, const char **key);
+};
+
+/**
+ * Adds sections to the keys cfg_load() reads (core's own are always there). Call
+ * at start, before any cfg_load(); a section given twice counts once.
+ * @param s  n static sections; each row's name begins with its section's name and a dot
+ */
+void cfg_register(const struct cfg_section *s, size_t n);
+
+/** The block of a section registered with a size (borrowed), or NULL if it was
+ *  registered after cfg was loaded. */
+const void *cfg_section_get(const struct cfg *cfg, const struct cfg_section *s);
+
+/** Checks for rows: a list of non-empty texts; a mapping of names to non-empty texts. */
+const char *cfg_check_string_list(const json_t *v);
+const char *cfg_check_string_map(const json_t *v);
+
+/**
+ * Checks one record of a CFG_JSON list (a sync source...): every key of obj, the
+ * mapping at prefix ("" at the top, "ldap." for a sub-mapping), must be a row's,
+ * with a value of its type and bounds; a sub-mapping (rows named "<key>.x") is only
+ * checked to be a mapping, the caller checks it with its own prefix when it wants.
+ * @param path  names obj in messages ("sources[0]", "sources[0].ldap")
+ * @return NULL, or err filled with "<path>.<key>: unknown key" or "...: not a valid value"
+ *         ("<path>: expected a mapping")
+ */
+const char *cfg_record_check(const struct cfg_row *rows,
+                             size_t n_rows,
+                             const json_t *obj,
+                             const char *prefix,
+                             const char *path,
+                             char *err,
+                             size_t err_size);
+
+/**
+ * Fills out (a struct the rows describe) from a checked record: each row's value, or
+ * its default when the key is absent (under a sub-mapping only when that is given);
+ * rows without a default are left as they were. Strings are borrowed from obj or the
+ * rows.
+ */
+void cfg_record_fill(const struct cfg_row *rows, size_t n_rows, const json_t *obj, void *out);
+
+/**
+ * Reads a secret from a file, the one way every secret file is read: at most max
+ * bytes, trailing line ends (CR, LF) dropped.
+ * @param[out] out  NUL-terminated, owned (OPENSSL_cleanse and free it)
+ * @param[out] len  its length without the NUL (a NUL byte inside shows as strlen < len)
+ * @return 0, or -1 with errno set
+ */
+int cfg_read_secret(const char *path, size_t max, char **out, size_t *len) ANN_MUST_CHECK;
 
 /** A boolean inside a CFG_JSON subtree: JSON true (from the environment) or the YAML
  *  text "true". */
@@ -176,10 +281,12 @@ const struct cfg *cfg_get(void);
 /** Frees the installed snapshot at exit. */
 void cfg_uninstall(void);
 
-/** Writes every key and its effective value, secrets masked, one per line. */
+/** Writes every key and its effective value, secrets masked, one per line, section by
+ *  section in alphabetical order. */
 void cfg_dump(const struct cfg *cfg, FILE *out);
 
-/** Number of keys in the table, and the name of key i (for documentation checks). */
+/** Number of keys of every registered section, and the name of key i (for documentation
+ *  checks). */
 size_t cfg_key_count(void);
 const char *cfg_key_name(size_t i);
 

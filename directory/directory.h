@@ -11,9 +11,15 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "core/cfg.h"
 #include "core/router.h"
 
 struct cx_ed25519;
+
+/** The configuration sections of this module (invites, keys, lookup, routing), for
+ *  cfg_register() before cfg_load(). */
+extern const struct cfg_section dir_config_sections[];
+extern const size_t dir_config_n_sections;
 
 /** The key id of the long-term signing key. */
 #define DIR_SIGNING_KEY_ID "ed25519:0"

@@ -9,8 +9,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/cfg.h"
 #include "core/http.h"
 #include "core/router.h"
+
+/** The configuration sections of this module (legacy, terms, validation), for
+ *  cfg_register() before cfg_load(). */
+extern const struct cfg_section enr_config_sections[];
+extern const size_t enr_config_n_sections;
 
 /** The routes this module serves (static table). */
 extern const struct route enr_routes[];

@@ -23,7 +23,8 @@ enum lsync_key {
     LSYNC_KEY_OTHER, /* any single-valued attribute, taken as text */
 };
 
-/* Which directory attribute feeds which annuaire field. */
+/* Which directory attribute feeds which annuaire field. Each count follows its array
+ * (config.c reads lists into them). */
 struct lsync_attrs {
     enum lsync_key key_kind;
     const char *key; /* the attribute, when key_kind is LSYNC_KEY_OTHER */
@@ -46,7 +47,8 @@ struct lsync_ldap {
     const char *password_file, *password_env;
     const char *bases[LSYNC_MAX_BASES];
     size_t n_bases;
-    int scope; /* LDAP_SCOPE_* */
+    const char *scope_name; /* base, one or sub as configured; NULL: sub */
+    int scope;              /* LDAP_SCOPE_* */
     const char *filter;
     int page_size;
     int connect_timeout, timeout; /* seconds */
@@ -60,7 +62,8 @@ struct lsync_source {
     const char *name;
     const char *ministry;
     int priority;
-    const char *ldif; /* path, or NULL for an LDAP source */
+    const char *ldif;   /* path, or NULL for an LDAP source */
+    const char *schema; /* inetorgperson or ad, for the attributes' defaults; NULL: inetorgperson */
     /* Removals wait: an entry absent from a complete read is missing, and removed when it
      * is still absent after grace_runs more complete reads and grace_seconds (-1: the
      * sync.removal_grace_* value). */
@@ -73,7 +76,8 @@ struct lsync_source {
     struct lsync_attrs attrs;
 };
 
-/** Reads a source from its checked configuration (strings borrowed from it). */
+/** Reads a source from its checked configuration (strings borrowed from it): config.c,
+ *  whose rows give every source key and its default. */
 void lsync_source_from_json(const json_t *j, struct lsync_source *out);
 
 /* A directory entry as read: its DN and attribute values (borrowed from the reader). */

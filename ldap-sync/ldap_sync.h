@@ -13,6 +13,11 @@
 
 #include "core/cfg.h"
 
+/** The configuration section of this module (sync, with its sources), for
+ *  cfg_register() before cfg_load(). */
+extern const struct cfg_section lsync_config_sections[];
+extern const size_t lsync_config_n_sections;
+
 /* Exit codes of `annuaire sync`, worst of all sources run. */
 enum lsync_outcome {
     LSYNC_SUCCESS = 0,

@@ -8,6 +8,7 @@
 #include <ldap.h>
 #include <openssl/crypto.h>
 
+#include "core/cfg.h"
 #include "ldap-sync/internal.h"
 
 #define MAX_ATTRS 64
@@ -47,13 +48,10 @@ read_password(const struct lsync_ldap *conf, char **out, char *err, size_t err_s
 
     *out = NULL;
     if (conf->password_file != NULL) {
-        if (util_read_file(conf->password_file, 4096, out, &len) != 0) {
+        if (cfg_read_secret(conf->password_file, 4096, out, &len) != 0) {
             snprintf(err, err_size, "cannot read bind_password_file %s: %s", conf->password_file,
                      strerror(errno));
             return -1;
-        }
-        while (len > 0 && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r')) {
-            (*out)[--len] = '\0';
         }
     } else if (conf->password_env != NULL) {
         const char *v = getenv(conf->password_env);

@@ -12,15 +12,7 @@
 #include "core/address.h"
 #include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    addr_init();
-    return 0;
-}
 
 static void
 check_output(const char *out)

@@ -17,7 +17,6 @@
 #include <ldap.h>
 #include <ldif.h>
 
-#include "core/address.h"
 #include "ldap-sync/internal.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -30,7 +29,6 @@ static json_t *confs[3];
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    addr_init();
     confs[0] =
         json_pack("{s:s, s:s, s:s}", "name", "io", "ministry", "I", "schema", "inetorgperson");
     confs[1] = json_pack("{s:s, s:s, s:s}", "name", "ad", "ministry", "A", "schema", "ad");

@@ -17,6 +17,7 @@
 #include "core/cfg.h"
 #include "core/mail.h"
 #include "core/util.h"
+#include "enroll/enroll.h"
 #include "enroll/internal.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -33,6 +34,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     char err[CFG_ERR_SIZE];
     struct cfg *cfg = NULL;
     int fd = fuzz_file((const uint8_t *)conf, sizeof(conf) - 1, path);
+
+    cfg_register(enr_config_sections, enr_config_n_sections); /* validation.* */
 
     if (cfg_load(path, &cfg, err) != 0) {
         fprintf(stderr, "fuzz_mail: %s\n", err);

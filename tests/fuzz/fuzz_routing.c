@@ -8,19 +8,10 @@
  */
 #include <stdint.h>
 
-#include "core/address.h"
 #include "routing/routing.h"
 #include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    addr_init();
-    return 0;
-}
 
 static void
 route(const struct routing_map *r, const char *address)

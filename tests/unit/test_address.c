@@ -400,20 +400,6 @@ test_lang_and_secrets(void **state)
     assert_false(enr_next_link_ok("https://a b"));
 }
 
-static int
-setup(void **state)
-{
-    addr_init();
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    addr_shutdown();
-    return 0;
-}
-
 int
 main(void)
 {
@@ -423,5 +409,5 @@ main(void)
         cmocka_unit_test(test_lang_and_secrets),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,9 @@
 
 #include "core/cfg.h"
 #include "core/util.h"
+#include "directory/directory.h"
+#include "enroll/enroll.h"
+#include "ldap-sync/ldap_sync.h"
 
 static const char *data_dir = ANN_TEST_DATA "/cfg";
 
@@ -186,5 +189,9 @@ main(void)
         cmocka_unit_test(test_example_config_is_valid_and_documents_every_key),
     };
 
+    /* The sections serve reads, as cmd/main.c registers them. */
+    cfg_register(dir_config_sections, dir_config_n_sections);
+    cfg_register(enr_config_sections, enr_config_n_sections);
+    cfg_register(lsync_config_sections, lsync_config_n_sections);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,6 @@
 
 #include <cmocka.h>
 
-#include "core/address.h"
 #include "ldap-sync/internal.h"
 
 struct attr_spec {
@@ -278,20 +277,6 @@ test_mail_limit(void **state)
     json_decref(conf);
 }
 
-static int
-setup(void **state)
-{
-    addr_init();
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    addr_shutdown();
-    return 0;
-}
-
 int
 main(void)
 {
@@ -302,5 +287,5 @@ main(void)
         cmocka_unit_test(test_mail_limit),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
