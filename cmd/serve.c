@@ -11,6 +11,7 @@
 #include "core/mail.h"
 #include "core/metrics.h"
 #include "core/migrations.h"
+#include "core/ops.h"
 #include "core/ratelimit.h"
 #include "directory/directory.h"
 #include "enroll/enroll.h"
@@ -85,8 +86,8 @@ max_outbound_calls(const struct cfg *cfg)
 int
 cmd_serve(int argc, char **argv)
 {
-    const struct route *tables[] = { dir_routes, enr_routes, metrics_routes };
-    const size_t sizes[] = { dir_n_routes, enr_n_routes, metrics_n_routes };
+    const struct route *tables[] = { dir_routes, enr_routes, ops_routes };
+    const size_t sizes[] = { dir_n_routes, enr_n_routes, ops_n_routes };
     const char *path = NULL;
     int rc = cmd_parse_common("serve", argc, argv, usage, &path);
     struct http_server *srv = NULL, *internal = NULL;
