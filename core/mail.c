@@ -1,3 +1,8 @@
+/*
+ * Outbound mail (core/mail.h): renders templates into messages, queues them in
+ * the outbox, and the sender thread that delivers them over SMTP (libcurl) and
+ * records each outcome through core/store.c.
+ */
 #include "core/mail.h"
 
 #include <stdbool.h>

@@ -5,11 +5,11 @@
  */
 #include "core/store.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/util.h"
 
@@ -60,7 +60,7 @@ static const struct db_stmt store_stmts[] = {
     { "store_schema_exists", "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
                              " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
                              " WHERE n.nspname = 'annuaire'"
-                             " AND c.relname = 'schema_version') AS present" },
+                             " AND c.relname = 'schema_version')::integer AS present" },
     { "store_schema_version", "SELECT coalesce(max(version), 0) AS version"
                               " FROM annuaire.schema_version" },
     { "store_schema_lock", "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")" },
@@ -158,27 +158,20 @@ store_mail_relay_back(struct db_conn *c)
     return db_exec(c, "store_mail_relay_back", 0, NULL, NULL);
 }
 
-/* Runs stmt, which returns one row, and reads its column col as text (NULL when SQL NULL). */
+/* Runs stmt (no parameter, one row) and reads its column col as a number: NAN when
+ * it is SQL NULL or the statement failed. */
 static enum db_status
-one_value(struct db_conn *c,
-          const char *stmt,
-          int n_params,
-          const char *const *params,
-          const char *col,
-          char *buf,
-          size_t size,
-          bool *out_null)
+one_number(struct db_conn *c, const char *stmt, const char *col, double *out)
 {
     PGresult *res = NULL;
-    enum db_status st = db_exec(c, stmt, n_params, params, &res);
+    enum db_status st = db_exec(c, stmt, 0, NULL, &res);
     int i;
 
-    *out_null = true;
+    *out = NAN;
     if (st > 0 && db_columns(res, stmt, &col, &i, 1) != 0) {
         st = DB_HARD;
     } else if (st > 0 && !PQgetisnull(res, 0, i)) {
-        snprintf(buf, size, "%s", PQgetvalue(res, 0, i));
-        *out_null = false;
+        *out = strtod(PQgetvalue(res, 0, i), NULL);
     }
     PQclear(res);
     return st;
@@ -187,40 +180,30 @@ one_value(struct db_conn *c,
 enum db_status
 store_queue_next_due(struct db_conn *c, const char *stmt, long *out_ms)
 {
-    char v[64];
-    bool null;
-    enum db_status st = one_value(c, stmt, 0, NULL, "due_ms", v, sizeof(v), &null);
-    double ms = st > 0 && !null ? strtod(v, NULL) : -1;
+    double ms;
+    enum db_status st = one_number(c, stmt, "due_ms", &ms);
 
-    if (st <= 0 || null) {
-        *out_ms = -1;
-    } else {
-        *out_ms = ms < 0 ? 0 : ms > 1e12 ? (long)1e12 : (long)ms;
-    }
+    *out_ms = isnan(ms) ? -1 : ms < 0 ? 0 : ms > 1e12 ? (long)1e12 : (long)ms;
     return st;
 }
 
 enum db_status
 store_schema_exists(struct db_conn *c, bool *out_exists)
 {
-    char v[8];
-    bool null;
-    enum db_status st =
-        one_value(c, "store_schema_exists", 0, NULL, "present", v, sizeof(v), &null);
+    double v;
+    enum db_status st = one_number(c, "store_schema_exists", "present", &v);
 
-    *out_exists = st > 0 && !null && strcmp(v, "t") == 0;
+    *out_exists = v == 1;
     return st;
 }
 
 enum db_status
 store_schema_version(struct db_conn *c, int *out_version)
 {
-    char v[24];
-    bool null;
-    enum db_status st =
-        one_value(c, "store_schema_version", 0, NULL, "version", v, sizeof(v), &null);
+    double v;
+    enum db_status st = one_number(c, "store_schema_version", "version", &v);
 
-    *out_version = st > 0 && !null ? atoi(v) : 0;
+    *out_version = isnan(v) ? 0 : (int)v;
     return st;
 }
 
