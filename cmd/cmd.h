@@ -2,9 +2,8 @@
 #ifndef ANN_CMD_CMD_H
 #define ANN_CMD_CMD_H
 
-#include <libpq-fe.h>
-
 #include "core/cfg.h"
+#include "core/db.h"
 
 /* Exit codes shared by every subcommand. */
 #define CMD_EXIT_OK      0
@@ -36,6 +35,6 @@ struct cfg *cmd_load_config(const char *cmd, const char *path);
 
 /** Checks that the schema is at least the one this binary was built for (warns when it
  *  is newer). @return 0, or -1 (printed, naming `annuaire migrate -c path`) */
-int cmd_check_schema(const char *cmd, PGconn *pg, const char *path);
+int cmd_check_schema(const char *cmd, struct db_conn *c, const char *path);
 
 #endif

@@ -98,12 +98,12 @@ cmd_load_config(const char *cmd, const char *path)
 }
 
 int
-cmd_check_schema(const char *cmd, PGconn *pg, const char *path)
+cmd_check_schema(const char *cmd, struct db_conn *c, const char *path)
 {
     char err[512];
     int version = 0;
 
-    if (mig_current(pg, &version, err, sizeof(err)) != 0) {
+    if (mig_current(c, &version, err, sizeof(err)) != 0) {
         fprintf(stderr, "annuaire %s: %s\n", cmd, err);
         return -1;
     }

@@ -1,6 +1,8 @@
+/*
+ * annuaire migrate: applies the schema migrations this binary carries, on a
+ * standalone connection.
+ */
 #include <stdio.h>
-
-#include <libpq-fe.h>
 
 #include "cmd/cmd.h"
 #include "core/db.h"
@@ -20,7 +22,7 @@ cmd_migrate(int argc, char **argv)
     int rc = cmd_parse_common("migrate", argc, argv, usage, &path);
     char err[512];
     struct cfg *cfg;
-    PGconn *pg = NULL;
+    struct db_conn *c = NULL;
     int applied = 0;
     int version = 0;
 
@@ -32,13 +34,13 @@ cmd_migrate(int argc, char **argv)
         return CMD_EXIT_FAILURE;
     }
     rc = CMD_EXIT_FAILURE;
-    pg = db_connect_plain(&cfg->database, err, sizeof(err));
-    if (pg == NULL) {
-        fprintf(stderr, "annuaire migrate: %s", err);
+    c = db_conn_open(&cfg->database, err, sizeof(err));
+    if (c == NULL) {
+        fprintf(stderr, "annuaire migrate: %s\n", err);
         goto cleanup;
     }
-    if (mig_apply(pg, &applied, err, sizeof(err)) != 0 ||
-        mig_current(pg, &version, err, sizeof(err)) != 0) {
+    if (mig_apply(c, &applied, err, sizeof(err)) != 0 ||
+        mig_current(c, &version, err, sizeof(err)) != 0) {
         fprintf(stderr, "annuaire migrate: %s\n", err);
         goto cleanup;
     }
@@ -46,7 +48,7 @@ cmd_migrate(int argc, char **argv)
            applied == 1 ? "" : "s");
     rc = CMD_EXIT_OK;
 cleanup:
-    PQfinish(pg);
+    db_conn_close(c);
     cfg_free(cfg);
     return rc;
 }

@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
 #include "cmd/cmd.h"
 #include "core/db.h"
 #include "core/fetch.h"
@@ -16,6 +14,7 @@
 #include "core/mail.h"
 #include "core/metrics.h"
 #include "core/migrations.h"
+#include "core/ops.h"
 #include "core/ratelimit.h"
 #include "directory/directory.h"
 #include "enroll/enroll.h"
@@ -44,21 +43,21 @@ static int
 check_schema(struct serve *s)
 {
     char err[512];
-    PGconn *pg = db_connect_plain(&s->cfg->database, err, sizeof(err));
+    struct db_conn *c = db_conn_open(&s->cfg->database, err, sizeof(err));
     int ret = -1;
 
-    if (pg == NULL) {
-        fprintf(stderr, "annuaire serve: %s", err);
+    if (c == NULL) {
+        fprintf(stderr, "annuaire serve: %s\n", err);
         return -1;
     }
-    if (cmd_check_schema("serve", pg, s->path) != 0) {
+    if (cmd_check_schema("serve", c, s->path) != 0) {
         /* printed */
-    } else if (dir_pepper_ensure(pg, err, sizeof(err)) != 0) {
+    } else if (dir_pepper_ensure(db_conn_pg(c), err, sizeof(err)) != 0) {
         fprintf(stderr, "annuaire serve: cannot create the lookup pepper: %s", err);
     } else {
         ret = 0;
     }
-    PQfinish(pg);
+    db_conn_close(c);
     return ret;
 }
 
@@ -161,8 +160,8 @@ static int
 start_listeners(struct serve *s)
 {
     const struct cfg *cfg = s->cfg;
-    const struct route *tables[] = { dir_routes, enr_routes, metrics_routes };
-    const size_t sizes[] = { dir_n_routes, enr_n_routes, metrics_n_routes };
+    const struct route *tables[] = { dir_routes, enr_routes, ops_routes };
+    const size_t sizes[] = { dir_n_routes, enr_n_routes, ops_n_routes };
     struct cfg_http internal_conf;
 
     s->router = router_new(tables, sizes, ANN_ARRAY_LEN(tables));

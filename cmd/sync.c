@@ -48,6 +48,7 @@ cmd_sync(int argc, char **argv)
     bool status = false;
     char err[512];
     struct cfg *cfg;
+    struct db_conn *db;
     PGconn *pg;
     int c;
     int rc;
@@ -97,20 +98,23 @@ cmd_sync(int argc, char **argv)
     }
     /* A directory server that goes away mid-read is an error to report, not a signal. */
     signal(SIGPIPE, SIG_IGN);
-    pg = db_connect_plain(&cfg->database, err, sizeof(err));
-    if (pg == NULL) {
-        fprintf(stderr, "annuaire sync: %s", err);
+    db = db_conn_open(&cfg->database, err, sizeof(err));
+    if (db == NULL) {
+        fprintf(stderr, "annuaire sync: %s\n", err);
         cfg_free(cfg);
         return CMD_EXIT_FAILURE;
     }
-    if (cmd_check_schema("sync", pg, path) != 0) {
+    if (cmd_check_schema("sync", db, path) != 0) {
+        rc = CMD_EXIT_FAILURE;
+    } else if ((pg = db_conn_pg(db)) == NULL) {
+        fprintf(stderr, "annuaire sync: %s\n", db_conn_error(db));
         rc = CMD_EXIT_FAILURE;
     } else if (status) {
         rc = lsync_print_status(pg, stdout) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
     } else {
         rc = (int)lsync_run(cfg, pg, &o, stdout, stderr);
     }
-    PQfinish(pg);
+    db_conn_close(db);
     cfg_free(cfg);
     return rc;
 }

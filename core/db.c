@@ -615,10 +615,9 @@ db_conn_pg(struct db_conn *c)
 int
 db_conn_fd(struct db_conn *c)
 {
-    if (!c->in_txn && ensure_connected(c) != 0) {
-        return -1;
-    }
-    return PQsocket(c->pg);
+    /* No liveness probe and no reconnection: a notification waiting on the socket is
+     * not a dying server here, and a new connection would not be listening. */
+    return c->pg != NULL ? PQsocket(c->pg) : -1;
 }
 
 int
@@ -686,4 +685,26 @@ db_text_array(const char *const *items, size_t n)
     }
     util_buf_puts(&b, "}");
     return util_buf_take(&b);
+}
+
+/* ---- Scripts of several statements (the migration files) ---- */
+
+enum db_status
+db_exec_script(struct db_conn *c, const char *sql)
+{
+    PGresult *res;
+    ExecStatusType st;
+
+    if (c->in_txn ? c->pg == NULL : ensure_connected(c) != 0) {
+        return DB_HARD;
+    }
+    res = PQexec(c->pg, sql);
+    st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        note_error(c, res);
+        PQclear(res);
+        return DB_HARD;
+    }
+    PQclear(res);
+    return DB_NO_ROWS;
 }

@@ -137,7 +137,10 @@ void db_rollback(struct db_conn *c);
  */
 PGconn *db_conn_pg(struct db_conn *c);
 
-/** The socket to poll for notifications (after LISTEN). @return -1 when unreachable */
+/**
+ * The socket to poll for notifications (after LISTEN): the current connection's,
+ * never a new one (it would not be listening). @return -1 when there is none
+ */
 int db_conn_fd(struct db_conn *c);
 
 /**
@@ -161,5 +164,15 @@ int db_columns(const PGresult *res, const char *stmt, const char *const *names, 
  * @return a string the caller frees
  */
 char *db_text_array(const char *const *items, size_t n);
+
+/* ---- Scripts of several statements (the migration files) ---- */
+
+/**
+ * Runs a script of several statements, fixed text compiled into the binary (a
+ * migration file), in one round trip without parameters: never text from outside.
+ * Inside db_begin/db_commit, each script is all or nothing.
+ * @return DB_NO_ROWS, or DB_HARD (db_conn_error says why)
+ */
+enum db_status db_exec_script(struct db_conn *c, const char *sql) ANN_MUST_CHECK;
 
 #endif

@@ -66,18 +66,6 @@ static http_auth_fn authenticator;
 static const char cors_methods[] = "GET, POST, PUT, DELETE, OPTIONS";
 static const char cors_headers[] = "Origin, X-Requested-With, Content-Type, Accept, Authorization";
 
-unsigned
-http_ec_status(enum err_code ec)
-{
-    return ec_table[ec].status;
-}
-
-const char *
-http_ec_errcode(enum err_code ec)
-{
-    return ec_table[ec].errcode;
-}
-
 static int
 queue(struct http_req *r, unsigned status, struct MHD_Response *resp, const char *content_type)
 {

@@ -59,11 +59,6 @@ struct http_req {
     void (*cleanup_fn)(void *ctx);
 };
 
-/** HTTP status of an error code. */
-unsigned http_ec_status(enum err_code ec);
-/** Matrix errcode of an error code ("M_UNKNOWN", ...). */
-const char *http_ec_errcode(enum err_code ec);
-
 /**
  * Queues a JSON reply and steals body.
  * @return MHD_YES, or MHD_NO when the reply could not be queued

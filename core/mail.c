@@ -1,3 +1,8 @@
+/*
+ * Outbound mail (core/mail.h): renders templates into messages, queues them in
+ * the outbox, and the sender thread that delivers them over SMTP (libcurl) and
+ * records each outcome through core/store.c.
+ */
 #include "core/mail.h"
 
 #include <stdbool.h>
@@ -14,8 +19,8 @@
 
 #include "core/crypto.h"
 #include "core/log.h"
-#include "core/mail_store.h"
 #include "core/metrics.h"
+#include "core/store.h"
 #include "core/worker.h"
 
 /* Mails claimed per step: one, so that a sender never holds a mail it is not sending. */
@@ -29,7 +34,7 @@ static const struct cfg *conf;
 void
 mail_init(void)
 {
-    mail_store_init();
+    store_init();
 }
 
 /* The value of the Message-ID header of a rendered message, or NULL. Owned by the caller. */
@@ -59,7 +64,7 @@ enum db_status
 mail_queue(struct db_conn *c, const char *recipient, const char *kind, const char *message)
 {
     char *id = message_id_of(message);
-    enum db_status st = mail_store_queue(c, recipient, kind, message, id);
+    enum db_status st = store_mail_queue(c, recipient, kind, message, id);
 
     free(id);
     return st;
@@ -392,7 +397,7 @@ static void
 record_sent(struct db_conn *c, const struct mail_claim *m)
 {
     const char *mid = m->message_id ? m->message_id : "-";
-    enum db_status st = mail_store_sent(c, m);
+    enum db_status st = store_mail_sent(c, m);
 
     if (st > 0) {
         log_info("mail: message %s delivered (Message-ID %s)", m->id, mid);
@@ -405,7 +410,7 @@ record_sent(struct db_conn *c, const struct mail_claim *m)
                  "delivery may be repeated, with the same Message-ID %s",
                  m->id, mid);
     }
-    if (st >= 0 && mail_store_relay_back(c) > 0) {
+    if (st >= 0 && store_mail_relay_back(c) > 0) {
         log_info("mail: the relay answers again: mail waiting for it is due now");
     }
 }
@@ -413,7 +418,7 @@ record_sent(struct db_conn *c, const struct mail_claim *m)
 static void
 record_failed(struct db_conn *c, const struct mail_claim *m, const char *err, bool refused)
 {
-    enum db_status st = mail_store_failed(c, m, err, conf->mail.retry_initial_delay, !refused);
+    enum db_status st = store_mail_failed(c, m, err, conf->mail.retry_initial_delay, !refused);
 
     if (st < 0) {
         log_warn("mail: message %s not delivered (%s), and the failure cannot be recorded: "
@@ -439,7 +444,7 @@ deliver_one(void)
     struct mail_claim m = { 0 };
     char err[256] = "";
     bool refused = false;
-    enum db_status st = mail_store_claim(c, lease_seconds(), &m);
+    enum db_status st = store_mail_claim(c, lease_seconds(), &m);
 
     if (st < 0) {
         log_warn("mail: cannot read the outbox");
@@ -462,31 +467,20 @@ deliver_one(void)
     if (m.message != NULL) {
         OPENSSL_cleanse(m.message, strlen(m.message)); /* it holds a token */
     }
-    mail_claim_clear(&m);
+    store_mail_claim_clear(&m);
     return 1;
 }
 
 static int
-mail_step(PGconn *pg, void *arg)
+mail_step(void *arg)
 {
     return deliver_one();
 }
 
-static int
-mail_next_due_ms(void *arg)
-{
-    long ms = -1;
-
-    if (mail_store_next_due(db_thread_conn(), &ms) < 0) {
-        return 1000;
-    }
-    return ms < 0 || ms > 30000 ? 30000 : (int)ms;
-}
-
 static const struct worker_spec mail_worker = {
     .name = "mail",
-    .listen_sql = "LISTEN annuaire_outbox",
-    .next_due_ms = mail_next_due_ms,
+    .listen_stmt = STORE_MAIL_LISTEN,
+    .next_due_stmt = STORE_MAIL_NEXT_DUE,
     .step = mail_step,
     .batch = BATCH,
 };

@@ -13,11 +13,6 @@
 #include "core/db.h"
 #include "core/util.h"
 
-struct mail_var {
-    const char *name; /* {{name}} in a template */
-    const char *value;
-};
-
 /**
  * Renders a whole-message template (headers, blank line, body): replaces
  * {{name}} placeholders, writes CRLF line ends, encodes header lines that are
@@ -31,7 +26,7 @@ struct mail_var {
 char *
 mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const char *from_domain);
 
-/** Registers the outbox statements (core/mail_store.c); call before any connection. */
+/** Registers the outbox statements (core/store.c); call before any connection. */
 void mail_init(void);
 
 /**

@@ -1,13 +1,16 @@
+/*
+ * The service's counters (core/metrics.h): requests by route and status, a
+ * latency histogram, database errors, mail deliveries, counted lock-free by
+ * every thread, and their Prometheus text. No HTTP and no database here: GET
+ * /metrics (core/ops_metrics_get.c) serves the text.
+ */
 #include "core/metrics.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "core/db.h"
-#include "core/http.h"
+#include "core/util.h"
 
 #define N_STATUS 500 /* 100..599 */
 
@@ -102,35 +105,33 @@ route_label(size_t i, char *buf, size_t size)
     }
 }
 
-static int
-metrics_get(struct http_req *r, const json_t *body)
+void
+metrics_write(struct util_buf *out, struct db_conn *db)
 {
-    struct util_buf o = { 0 };
     char label[300];
-    int ret;
 
-    util_buf_printf(&o,
+    util_buf_printf(out,
                     "# HELP annuaire_build_info Version of the running binary.\n"
                     "# TYPE annuaire_build_info gauge\n"
                     "annuaire_build_info{version=\"%s\"} 1\n",
                     ANNUAIRE_VERSION);
-    util_buf_printf(&o, "# HELP annuaire_http_requests_total HTTP requests by route and status.\n"
-                        "# TYPE annuaire_http_requests_total counter\n");
+    util_buf_printf(out, "# HELP annuaire_http_requests_total HTTP requests by route and status.\n"
+                         "# TYPE annuaire_http_requests_total counter\n");
     for (size_t i = 0; i < n_stats; i++) {
         route_label(i, label, sizeof(label));
         for (unsigned st = 0; st < N_STATUS; st++) {
             unsigned long v = atomic_load_explicit(&stats[i].status[st], memory_order_relaxed);
 
             if (v > 0) {
-                util_buf_printf(&o,
+                util_buf_printf(out,
                                 "annuaire_http_requests_total{route=\"%s\",status=\"%u\"} %lu\n",
                                 label, st + 100, v);
             }
         }
     }
-    util_buf_printf(&o, "# HELP annuaire_http_request_duration_seconds Time from first byte to "
-                        "reply, by route.\n"
-                        "# TYPE annuaire_http_request_duration_seconds histogram\n");
+    util_buf_printf(out, "# HELP annuaire_http_request_duration_seconds Time from first byte to "
+                         "reply, by route.\n"
+                         "# TYPE annuaire_http_request_duration_seconds histogram\n");
     for (size_t i = 0; i < n_stats; i++) {
         unsigned long count = atomic_load_explicit(&stats[i].count, memory_order_relaxed);
         unsigned long cum = 0;
@@ -142,53 +143,35 @@ metrics_get(struct http_req *r, const json_t *body)
         for (size_t b = 0; b < N_BUCKETS; b++) {
             cum += atomic_load_explicit(&stats[i].buckets[b], memory_order_relaxed);
             if (b < ANN_ARRAY_LEN(bucket_bounds)) {
-                util_buf_printf(&o,
+                util_buf_printf(out,
                                 "annuaire_http_request_duration_seconds_bucket{route=\"%s\","
                                 "le=\"%g\"} %lu\n",
                                 label, bucket_bounds[b], cum);
             } else {
-                util_buf_printf(&o,
+                util_buf_printf(out,
                                 "annuaire_http_request_duration_seconds_bucket{route=\"%s\","
                                 "le=\"+Inf\"} %lu\n",
                                 label, cum);
             }
         }
-        util_buf_printf(&o, "annuaire_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
+        util_buf_printf(out, "annuaire_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
                         label, (double)atomic_load(&stats[i].sum_ns) / 1e9);
-        util_buf_printf(&o, "annuaire_http_request_duration_seconds_count{route=\"%s\"} %lu\n",
+        util_buf_printf(out, "annuaire_http_request_duration_seconds_count{route=\"%s\"} %lu\n",
                         label, cum);
     }
-    util_buf_printf(&o, "# HELP annuaire_db_errors_total Database errors by kind.\n"
-                        "# TYPE annuaire_db_errors_total counter\n");
+    util_buf_printf(out, "# HELP annuaire_db_errors_total Database errors by kind.\n"
+                         "# TYPE annuaire_db_errors_total counter\n");
     for (size_t k = 0; k < METRICS_DB__COUNT; k++) {
-        util_buf_printf(&o, "annuaire_db_errors_total{kind=\"%s\"} %lu\n", db_kind_names[k],
+        util_buf_printf(out, "annuaire_db_errors_total{kind=\"%s\"} %lu\n", db_kind_names[k],
                         atomic_load(&db_errors[k]));
     }
-    util_buf_printf(&o,
+    util_buf_printf(out,
                     "# HELP annuaire_mail_attempts_total SMTP deliveries by result.\n"
                     "# TYPE annuaire_mail_attempts_total counter\n"
                     "annuaire_mail_attempts_total{result=\"delivered\"} %lu\n"
                     "annuaire_mail_attempts_total{result=\"failed\"} %lu\n",
                     atomic_load(&mail_counts[1]), atomic_load(&mail_counts[0]));
     for (size_t i = 0; i < n_collectors; i++) {
-        collectors[i](&o, r->db);
+        collectors[i](out, db);
     }
-    ret = http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", o.p, o.len);
-    free(o.p);
-    return ret;
 }
-
-static int
-health_get(struct http_req *r, const json_t *body)
-{
-    if (db_ping(r->db) < 0) {
-        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
-    }
-    return http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
-}
-
-const struct route metrics_routes[] = {
-    { "GET", "/health", health_get, 0 },
-    { "GET", "/metrics", metrics_get, ROUTE_OPS },
-};
-const size_t metrics_n_routes = ANN_ARRAY_LEN(metrics_routes);

@@ -1,4 +1,8 @@
-/* Prometheus metrics (GET /metrics) and the health check (GET /health). */
+/*
+ * The service's counters, shown by GET /metrics (core/ops.h): requests by route
+ * and status with a latency histogram, database errors, mail deliveries, and
+ * the samples other modules' collectors add.
+ */
 #ifndef ANN_CORE_METRICS_H
 #define ANN_CORE_METRICS_H
 
@@ -36,8 +40,11 @@ typedef void (*metrics_collector_fn)(struct util_buf *out, struct db_conn *db);
 /** Registers a collector; call before serving (at most 8). */
 void metrics_add_collector(metrics_collector_fn fn);
 
-/** Routes served by this file: /metrics and /health. */
-extern const struct route metrics_routes[];
-extern const size_t metrics_n_routes;
+/**
+ * Appends every counter in the Prometheus text format, then what each collector
+ * adds, to out.
+ * @param db  handed to the collectors (the scraping worker's connection)
+ */
+void metrics_write(struct util_buf *out, struct db_conn *db);
 
 #endif

@@ -1,14 +1,16 @@
+/*
+ * Schema migrations (core/migrations.h): reads the version recorded in
+ * annuaire.schema_version and applies the missing sql/ files, each in its own
+ * transaction under a lock that serialises concurrent runs. Its statements are
+ * in core/store.c.
+ */
 #include "core/migrations.h"
 
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "core/log.h"
-
-/* pg_advisory_xact_lock key serialising concurrent `annuaire migrate` runs. */
-#define MIGRATE_LOCK_KEY "1634626677"
+#include "core/store.h"
 
 int
 mig_latest(void)
@@ -17,116 +19,76 @@ mig_latest(void)
 }
 
 static int
-fail_res(PGresult *res, PGconn *pg, const char *what, char *err, size_t err_size)
+fail(struct db_conn *c, const char *what, char *err, size_t err_size)
 {
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-
-    snprintf(err, err_size, "%s: %s", what, msg ? msg : PQerrorMessage(pg));
-    PQclear(res);
+    snprintf(err, err_size, "%s: %s", what, db_conn_error(c));
     return -1;
 }
 
 int
-mig_current(PGconn *pg, int *out_version, char *err, size_t err_size)
+mig_current(struct db_conn *c, int *out_version, char *err, size_t err_size)
 {
-    /* A catalog query, not to_regclass(): its cache may predate a concurrent migrate's commit. */
-    PGresult *res = PQexecParams(pg,
-                                 "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
-                                 " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-                                 " WHERE n.nspname = 'annuaire' AND c.relname = 'schema_version')",
-                                 0, NULL, NULL, NULL, NULL, 0);
-    bool exists;
+    bool exists = false;
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        return fail_res(res, pg, "cannot read the schema version", err, err_size);
-    }
-    exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
+    store_init();
     *out_version = 0;
-    if (!exists) {
-        return 0;
+    if (store_schema_exists(c, &exists) < 0) {
+        return fail(c, "cannot read the schema version", err, err_size);
     }
-    res = PQexecParams(pg, "SELECT coalesce(max(version), 0) FROM annuaire.schema_version", 0, NULL,
-                       NULL, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        return fail_res(res, pg, "cannot read the schema version", err, err_size);
+    if (exists && store_schema_version(c, out_version) < 0) {
+        return fail(c, "cannot read the schema version", err, err_size);
     }
-    *out_version = atoi(PQgetvalue(res, 0, 0));
-    PQclear(res);
     return 0;
 }
 
 static int
-exec_ok(PGconn *pg, const char *sql, const char *what, char *err, size_t err_size)
+apply_one(struct db_conn *c, const struct mig_file *m, int *applied, char *err, size_t err_size)
 {
-    PGresult *res = PQexec(pg, sql);
-    ExecStatusType st = PQresultStatus(res);
-
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        return fail_res(res, pg, what, err, err_size);
-    }
-    PQclear(res);
-    return 0;
-}
-
-static int
-apply_one(PGconn *pg, const struct mig_file *m, int *applied, char *err, size_t err_size)
-{
-    char version[16];
-    const char *params[2] = { version, m->name };
     char what[300];
-    PGresult *res;
     int current = 0;
 
     snprintf(what, sizeof(what), "migration %s", m->name);
-    if (exec_ok(pg, "BEGIN", what, err, err_size) != 0 ||
-        exec_ok(pg, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")", what, err, err_size) !=
-            0 ||
-        mig_current(pg, &current, err, err_size) != 0) {
+    if (db_begin(c) < 0) {
+        return fail(c, what, err, err_size);
+    }
+    if (store_schema_lock(c) < 0) {
+        fail(c, what, err, err_size);
+        goto rollback;
+    }
+    if (mig_current(c, &current, err, err_size) != 0) {
         goto rollback;
     }
     if (current >= m->version) {
-        return exec_ok(pg, "COMMIT", what, err, err_size); /* applied by a concurrent run */
+        /* applied by a concurrent run */
+        return db_commit(c) < 0 ? fail(c, what, err, err_size) : 0;
     }
-    /* Our own file, compiled in: may hold several statements, so PQexec. */
-    if (exec_ok(pg, m->sql, what, err, err_size) != 0) {
+    if (db_exec_script(c, m->sql) < 0 || store_schema_record(c, m->version, m->name) < 0) {
+        fail(c, what, err, err_size);
         goto rollback;
     }
-    snprintf(version, sizeof(version), "%d", m->version);
-    res = PQexecParams(pg,
-                       "INSERT INTO annuaire.schema_version (version, name, applied_at)"
-                       " VALUES ($1, $2, now())",
-                       2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        fail_res(res, pg, what, err, err_size);
-        goto rollback;
-    }
-    PQclear(res);
-    if (exec_ok(pg, "COMMIT", what, err, err_size) != 0) {
-        return -1;
+    if (db_commit(c) < 0) {
+        return fail(c, what, err, err_size);
     }
     log_info("applied migration %s", m->name);
     (*applied)++;
     return 0;
-rollback:;
-    PGresult *rb = PQexec(pg, "ROLLBACK");
-
-    PQclear(rb);
+rollback:
+    db_rollback(c);
     return -1;
 }
 
 int
-mig_apply(PGconn *pg, int *n_applied, char *err, size_t err_size)
+mig_apply(struct db_conn *c, int *n_applied, char *err, size_t err_size)
 {
     int current = 0;
 
     *n_applied = 0;
-    if (mig_current(pg, &current, err, err_size) != 0) {
+    if (mig_current(c, &current, err, err_size) != 0) {
         return -1;
     }
     for (size_t i = 0; i < mig_n_files; i++) {
         if (mig_files[i].version > current &&
-            apply_one(pg, &mig_files[i], n_applied, err, err_size) != 0) {
+            apply_one(c, &mig_files[i], n_applied, err, err_size) != 0) {
             return -1;
         }
     }

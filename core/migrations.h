@@ -8,8 +8,7 @@
 
 #include <stddef.h>
 
-#include <libpq-fe.h>
-
+#include "core/db.h"
 #include "core/util.h"
 
 struct mig_file {
@@ -27,15 +26,17 @@ int mig_latest(void);
 
 /**
  * Reads the schema version of the database (0 when never migrated).
+ * @param c  a standalone connection (db_conn_open)
  * @return 0, or -1 with a message in err
  */
-int mig_current(PGconn *pg, int *out_version, char *err, size_t err_size) ANN_MUST_CHECK;
+int mig_current(struct db_conn *c, int *out_version, char *err, size_t err_size) ANN_MUST_CHECK;
 
 /**
  * Applies every missing migration. Concurrent runs wait for each other.
+ * @param c               a standalone connection (db_conn_open)
  * @param[out] n_applied  how many files were applied
  * @return 0, or -1 with a message in err (the failing file is rolled back)
  */
-int mig_apply(PGconn *pg, int *n_applied, char *err, size_t err_size) ANN_MUST_CHECK;
+int mig_apply(struct db_conn *c, int *n_applied, char *err, size_t err_size) ANN_MUST_CHECK;
 
 #endif

@@ -7,7 +7,6 @@
 
 #define ANN_MUST_CHECK   __attribute__((warn_unused_result))
 #define ANN_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define ANN_NORETURN     __attribute__((noreturn))
 #define ANN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The x* allocators never return NULL: they abort the process on OOM. */

@@ -1,8 +1,14 @@
+/*
+ * The queue worker (core/worker.h): one thread per queue that runs the queue's
+ * step, and sleeps on a standalone connection that LISTENs for its channel
+ * until it is woken or the next row is due.
+ */
 #include "core/worker.h"
 
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -10,6 +16,7 @@
 
 #include "core/db.h"
 #include "core/log.h"
+#include "core/store.h"
 #include "core/util.h"
 
 struct worker {
@@ -22,63 +29,61 @@ struct worker {
 
 /* Milliseconds until the next row is due, within [0, 30000]. */
 static int
-next_due_ms(const struct worker *w, PGconn *pg)
+next_due_ms(const struct worker *w)
 {
-    PGresult *res;
-    int ms = 30000;
+    long ms = -1;
 
-    if (w->spec->next_due_ms != NULL) {
-        return w->spec->next_due_ms(w->spec->arg);
+    if (store_queue_next_due(db_thread_conn(), w->spec->next_due_stmt, &ms) < 0) {
+        return 1000;
     }
-    res = PQexecParams(pg, w->spec->next_due_sql, 0, NULL, NULL, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ms = 1000;
-    } else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-        double v = atof(PQgetvalue(res, 0, 0));
-
-        ms = v < 0 ? 0 : (v > 30000 ? 30000 : (int)v);
-    }
-    PQclear(res);
-    return ms;
+    return ms < 0 || ms > 30000 ? 30000 : (int)ms;
 }
 
-static PGconn *
-connect_and_listen(const struct worker *w)
+/* Opens the listening connection when there is none, and LISTENs on it (again after it
+ * was lost). @return whether it listens */
+static bool
+listen_on(const struct worker *w, struct db_conn **lc)
 {
     char err[512];
-    PGconn *pg = db_connect_plain(w->db, err, sizeof(err));
 
-    if (pg == NULL) {
-        log_warn("%s: %s", w->spec->name, err);
-        return NULL;
+    if (*lc == NULL) {
+        *lc = db_conn_open(w->db, err, sizeof(err));
+        if (*lc == NULL) {
+            log_warn("%s: %s", w->spec->name, err);
+            return false;
+        }
     }
-    PQclear(PQexec(pg, w->spec->listen_sql)); /* a fixed statement of ours */
-    return pg;
+    if (db_exec(*lc, w->spec->listen_stmt, 0, NULL, NULL) < 0) {
+        log_warn("%s: %s", w->spec->name, db_conn_error(*lc));
+        return false;
+    }
+    return true;
 }
 
 static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
-    PGconn *pg = NULL;
+    struct db_conn *lc = NULL; /* the listening connection */
+    bool listening = false;
 
     while (!atomic_load(&w->stopping)) {
         struct pollfd fds[2] = { { .fd = w->wake_fd, .events = POLLIN }, { .fd = -1 } };
         int timeout = 1000;
 
-        if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
-            PQfinish(pg);
-            pg = connect_and_listen(w);
+        if (!listening) {
+            listening = listen_on(w, &lc);
         }
-        if (pg != NULL) {
-            int n = w->spec->step(pg, w->spec->arg);
+        if (listening) {
+            int n = w->spec->step(w->spec->arg);
 
             if (n == w->spec->batch) {
                 continue; /* more may be waiting */
             }
-            timeout = n < 0 ? 1000 : next_due_ms(w, pg);
-            fds[1].fd = PQsocket(pg);
+            timeout = n < 0 ? 1000 : next_due_ms(w);
+            fds[1].fd = db_conn_fd(lc);
             fds[1].events = POLLIN;
+            listening = fds[1].fd >= 0;
         }
         if (timeout > 0 && poll(fds, 2, timeout) > 0) {
             uint64_t v;
@@ -86,17 +91,12 @@ worker_main(void *arg)
             if (fds[0].revents & POLLIN) {
                 (void)!read(w->wake_fd, &v, sizeof(v));
             }
-            if (pg != NULL && (fds[1].revents & POLLIN)) {
-                PGnotify *note;
-
-                PQconsumeInput(pg);
-                while ((note = PQnotifies(pg)) != NULL) {
-                    PQfreemem(note);
-                }
+            if (fds[1].fd >= 0 && fds[1].revents != 0 && db_conn_drain_notifies(lc) < 0) {
+                listening = false; /* lost: the next round reconnects and listens again */
             }
         }
     }
-    PQfinish(pg);
+    db_conn_close(lc);
     return NULL;
 }
 

@@ -1,26 +1,23 @@
 /*
- * A background worker draining a durable queue table: its own PostgreSQL
- * connection, LISTEN on a channel (so other instances can wake it), an
- * in-process wake-up, and a sleep until the next row is due. The queue's
- * own step function claims and handles rows.
+ * A background worker draining a durable queue table: a thread with its own
+ * PostgreSQL connection for the queue's statements, a standalone one that
+ * LISTENs on a channel (so other instances can wake it), an in-process
+ * wake-up, and a sleep until the next row is due. The queue's own step
+ * function claims and handles rows.
  */
 #ifndef ANN_CORE_WORKER_H
 #define ANN_CORE_WORKER_H
 
-#include <libpq-fe.h>
-
 #include "core/cfg.h"
 
 struct worker_spec {
-    const char *name;       /* for logs */
-    const char *listen_sql; /* "LISTEN <channel>": the NOTIFY channel that wakes it */
-    const char
-        *next_due_sql; /* one row, one column: milliseconds until the next due row, or NULL */
-    /* Instead of next_due_sql: milliseconds until the next due row, within [0, 30000]. */
-    int (*next_due_ms)(void *arg);
-    /* Claims and handles due rows. @return rows claimed (batch = claim again at once), -1 on a
-     * database failure */
-    int (*step)(PGconn *pg, void *arg);
+    const char *name; /* for logs */
+    /* Registered statements (db_register) the worker runs by name: */
+    const char *listen_stmt;   /* "LISTEN <channel>": the NOTIFY channel that wakes it */
+    const char *next_due_stmt; /* see store_queue_next_due: its column due_ms */
+    /* Claims and handles due rows, on the thread's own connection (db_thread_conn).
+     * @return rows claimed (batch = claim again at once), -1 on a database failure */
+    int (*step)(void *arg);
     int batch;
     void *arg;
 };

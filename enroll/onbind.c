@@ -112,7 +112,7 @@ claim_seconds(void)
  * connection. @return 1 when one was claimed, 0 when none is due, -1 when the
  * database failed */
 static int
-onbind_step(PGconn *pg, void *arg)
+onbind_step(void *arg)
 {
     struct db_conn *c = db_thread_conn();
     struct enr_onbind_claim cl = { 0 };
@@ -148,9 +148,8 @@ onbind_step(PGconn *pg, void *arg)
 
 static const struct worker_spec onbind_worker = {
     .name = "onbind",
-    .listen_sql = "LISTEN annuaire_onbind",
-    .next_due_sql = "SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)"
-                    " FROM annuaire.onbind_queue WHERE done_at IS NULL AND gave_up_at IS NULL",
+    .listen_stmt = "enr_store_onbind_listen",
+    .next_due_stmt = "enr_store_onbind_next_due",
     .step = onbind_step,
     .batch = BATCH,
 };

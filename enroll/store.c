@@ -94,6 +94,14 @@ const struct db_stmt enr_store_stmts[] = {
                                 " next_attempt_at = now() + make_interval(secs =>"
                                 "  least(3600, power(2, least(attempts - 1, 20))))"
                                 " WHERE id = $1" },
+    /* Run by the onbind worker (core/worker.c): its wake-up across instances, and when
+     * the next callback is due (store_queue_next_due). */
+    { "enr_store_onbind_listen", "LISTEN annuaire_onbind" },
+    { "enr_store_onbind_next_due",
+      "SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000) AS due_ms"
+      " FROM annuaire.onbind_queue"
+      " WHERE done_at IS NULL"
+      " AND gave_up_at IS NULL" },
 };
 const size_t enr_store_n_stmts = ANN_ARRAY_LEN(enr_store_stmts);
 

@@ -1,0 +1,224 @@
+/*
+ * Core's store (see core/store.h): the statements of the mail outbox, of the
+ * queue worker and of the schema migrations, and the functions that run them
+ * and hand back values.
+ */
+#include "core/store.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/util.h"
+
+/* pg_advisory_xact_lock key serialising concurrent `annuaire migrate` runs. */
+#define MIGRATE_LOCK_KEY "1634626677"
+
+static const struct db_stmt store_stmts[] = {
+    { "store_mail_queue",
+      "WITH q AS (INSERT INTO annuaire.mail_outbox (recipient, kind, message, message_id)"
+      " VALUES ($1, $2, $3, $4) RETURNING id)"
+      " SELECT pg_notify('annuaire_outbox', ''), id FROM q" },
+    /* One mail at a time: a sender holds only what it is sending. The lease moves the
+     * next attempt past the longest a send can take, so nobody else takes it meanwhile. */
+    { "store_mail_claim", "UPDATE annuaire.mail_outbox SET attempts = attempts + 1,"
+                          " claimed_until = now() + make_interval(secs => $1::float8),"
+                          " next_attempt_at = now() + make_interval(secs => $1::float8)"
+                          " WHERE id = (SELECT id FROM annuaire.mail_outbox"
+                          "  WHERE sent_at IS NULL AND next_attempt_at <= now()"
+                          "  ORDER BY next_attempt_at"
+                          "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                          " RETURNING id, attempts, recipient, message, message_id" },
+    { "store_mail_sent", "UPDATE annuaire.mail_outbox SET sent_at = now(), message = NULL,"
+                         " last_error = NULL, claimed_until = NULL, waiting_for_relay = false"
+                         " WHERE id = $1"
+                         " AND attempts = $2"
+                         " AND sent_at IS NULL" },
+    { "store_mail_failed",
+      "UPDATE annuaire.mail_outbox SET failures = failures + 1, last_error = $3,"
+      " claimed_until = NULL, waiting_for_relay = $5::boolean,"
+      " next_attempt_at = now() + make_interval(secs =>"
+      "  least(3600, $4::float8 * power(2, least(failures, 20))))"
+      " WHERE id = $1"
+      " AND attempts = $2"
+      " AND sent_at IS NULL" },
+    { "store_mail_relay_back", "UPDATE annuaire.mail_outbox SET failures = 0,"
+                               " waiting_for_relay = false, next_attempt_at = now()"
+                               " WHERE sent_at IS NULL"
+                               " AND waiting_for_relay"
+                               " AND claimed_until IS NULL" },
+    { STORE_MAIL_NEXT_DUE, "SELECT greatest(0, ceil(extract(epoch FROM"
+                           "  min(next_attempt_at) - now()) * 1000)) AS due_ms"
+                           " FROM annuaire.mail_outbox"
+                           " WHERE sent_at IS NULL" },
+    /* The senders' wake-up across instances (store_mail_queue notifies it). */
+    { STORE_MAIL_LISTEN, "LISTEN annuaire_outbox" },
+    /* A catalog query, not to_regclass(): its cache may predate a concurrent migrate's
+     * commit. */
+    { "store_schema_exists", "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+                             " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                             " WHERE n.nspname = 'annuaire'"
+                             " AND c.relname = 'schema_version')::integer AS present" },
+    { "store_schema_version", "SELECT coalesce(max(version), 0) AS version"
+                              " FROM annuaire.schema_version" },
+    { "store_schema_lock", "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")" },
+    { "store_schema_record", "INSERT INTO annuaire.schema_version (version, name, applied_at)"
+                             " VALUES ($1, $2, now())" },
+};
+
+static pthread_once_t registered = PTHREAD_ONCE_INIT;
+
+static void
+register_stmts(void)
+{
+    db_register(store_stmts, ANN_ARRAY_LEN(store_stmts));
+}
+
+void
+store_init(void)
+{
+    pthread_once(&registered, register_stmts);
+}
+
+void
+store_mail_claim_clear(struct mail_claim *m)
+{
+    free(m->id);
+    free(m->attempt);
+    free(m->recipient);
+    free(m->message);
+    free(m->message_id);
+    *m = (struct mail_claim){ 0 };
+}
+
+enum db_status
+store_mail_queue(struct db_conn *c,
+                 const char *recipient,
+                 const char *kind,
+                 const char *message,
+                 const char *message_id)
+{
+    const char *params[] = { recipient, kind, message, message_id };
+
+    return db_exec(c, "store_mail_queue", 4, params, NULL);
+}
+
+enum db_status
+store_mail_claim(struct db_conn *c, long lease_s, struct mail_claim *out)
+{
+    static const char *const names[] = { "id", "attempts", "recipient", "message", "message_id" };
+    char lease[24];
+    const char *params[] = { lease };
+    PGresult *res = NULL;
+    int col[ANN_ARRAY_LEN(names)];
+    enum db_status st;
+
+    snprintf(lease, sizeof(lease), "%ld", lease_s);
+    st = db_exec(c, "store_mail_claim", 1, params, &res);
+    if (st > 0 && db_columns(res, "store_mail_claim", names, col, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    } else if (st > 0) {
+        out->id = xstrdup(PQgetvalue(res, 0, col[0]));
+        out->attempt = xstrdup(PQgetvalue(res, 0, col[1]));
+        out->recipient = xstrdup(PQgetvalue(res, 0, col[2]));
+        out->message = PQgetisnull(res, 0, col[3]) ? NULL : xstrdup(PQgetvalue(res, 0, col[3]));
+        out->message_id = PQgetisnull(res, 0, col[4]) ? NULL : xstrdup(PQgetvalue(res, 0, col[4]));
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+store_mail_sent(struct db_conn *c, const struct mail_claim *m)
+{
+    const char *params[] = { m->id, m->attempt };
+
+    return db_exec(c, "store_mail_sent", 2, params, NULL);
+}
+
+enum db_status
+store_mail_failed(struct db_conn *c,
+                  const struct mail_claim *m,
+                  const char *error,
+                  long base_delay_s,
+                  bool relay_silent)
+{
+    char delay[24];
+    const char *params[] = { m->id, m->attempt, error, delay, relay_silent ? "true" : "false" };
+
+    snprintf(delay, sizeof(delay), "%ld", base_delay_s);
+    return db_exec(c, "store_mail_failed", 5, params, NULL);
+}
+
+enum db_status
+store_mail_relay_back(struct db_conn *c)
+{
+    return db_exec(c, "store_mail_relay_back", 0, NULL, NULL);
+}
+
+/* Runs stmt (no parameter, one row) and reads its column col as a number: NAN when
+ * it is SQL NULL or the statement failed. */
+static enum db_status
+one_number(struct db_conn *c, const char *stmt, const char *col, double *out)
+{
+    PGresult *res = NULL;
+    enum db_status st = db_exec(c, stmt, 0, NULL, &res);
+    int i;
+
+    *out = NAN;
+    if (st > 0 && db_columns(res, stmt, &col, &i, 1) != 0) {
+        st = DB_HARD;
+    } else if (st > 0 && !PQgetisnull(res, 0, i)) {
+        *out = strtod(PQgetvalue(res, 0, i), NULL);
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+store_queue_next_due(struct db_conn *c, const char *stmt, long *out_ms)
+{
+    double ms;
+    enum db_status st = one_number(c, stmt, "due_ms", &ms);
+
+    *out_ms = isnan(ms) ? -1 : ms < 0 ? 0 : ms > 1e12 ? (long)1e12 : (long)ms;
+    return st;
+}
+
+enum db_status
+store_schema_exists(struct db_conn *c, bool *out_exists)
+{
+    double v;
+    enum db_status st = one_number(c, "store_schema_exists", "present", &v);
+
+    *out_exists = v == 1;
+    return st;
+}
+
+enum db_status
+store_schema_version(struct db_conn *c, int *out_version)
+{
+    double v;
+    enum db_status st = one_number(c, "store_schema_version", "version", &v);
+
+    *out_version = isnan(v) ? 0 : (int)v;
+    return st;
+}
+
+enum db_status
+store_schema_lock(struct db_conn *c)
+{
+    return db_exec(c, "store_schema_lock", 0, NULL, NULL);
+}
+
+enum db_status
+store_schema_record(struct db_conn *c, int version, const char *name)
+{
+    char v[16];
+    const char *params[] = { v, name };
+
+    snprintf(v, sizeof(v), "%d", version);
+    return db_exec(c, "store_schema_record", 2, params, NULL);
+}

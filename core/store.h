@@ -1,0 +1,114 @@
+/*
+ * Core's store: every statement core runs itself, as named prepared statements
+ * (store_init registers them): the mail outbox (annuaire.mail_outbox) that
+ * core/mail.c queues and sends from, the reads the queue worker (core/worker.c)
+ * makes for any queue, and the schema_version bookkeeping of core/migrations.c.
+ * With core/db.c, the only file of core that sees libpq.
+ */
+#ifndef ANN_CORE_STORE_H
+#define ANN_CORE_STORE_H
+
+#include <stdbool.h>
+
+#include "core/db.h"
+
+/** Registers the statements below, once whoever calls it first (thread-safe). */
+void store_init(void);
+
+/* ---- The mail outbox ---- */
+
+/* Statements a worker runs by name for the outbox (struct worker_spec). */
+#define STORE_MAIL_LISTEN   "store_mail_listen"
+#define STORE_MAIL_NEXT_DUE "store_mail_next_due"
+
+/* One claimed mail; strings owned (store_mail_claim_clear). */
+struct mail_claim {
+    char *id;
+    char *attempt; /* the claim's number: outcomes are recorded only under it */
+    char *recipient;
+    char *message;
+    char *message_id; /* NULL for mail queued before it was stored */
+};
+
+/** Frees what the claim holds; takes storage that was never filled (zeroed). */
+void store_mail_claim_clear(struct mail_claim *m);
+
+/**
+ * Inserts a message and notifies the senders (NOTIFY annuaire_outbox on commit).
+ * @param message_id  its Message-ID header, or NULL
+ * @return 1, or DB_SOFT / DB_HARD
+ */
+enum db_status store_mail_queue(struct db_conn *c,
+                                const char *recipient,
+                                const char *kind,
+                                const char *message,
+                                const char *message_id) ANN_MUST_CHECK;
+
+/**
+ * Claims the mail due first that nobody holds, for lease_s seconds.
+ * @param[out] out  the mail when 1 is returned
+ * @return 1 (claimed), DB_NO_ROWS (nothing due), DB_SOFT / DB_HARD
+ */
+enum db_status
+store_mail_claim(struct db_conn *c, long lease_s, struct mail_claim *out) ANN_MUST_CHECK;
+
+/**
+ * Marks a claimed mail sent and forgets its text.
+ * @return 1, DB_NO_ROWS when the claim was no longer ours (its lease ran out and
+ *         another sender took it, or it was sent already), DB_SOFT / DB_HARD
+ */
+enum db_status store_mail_sent(struct db_conn *c, const struct mail_claim *m) ANN_MUST_CHECK;
+
+/**
+ * Releases a claimed mail after a failed delivery: next attempt after
+ * base_delay_s * 2^failures seconds (at most one hour).
+ * @param relay_silent  the relay did not answer (no connection, timeout)
+ * @return 1, DB_NO_ROWS when the claim was no longer ours, DB_SOFT / DB_HARD
+ */
+enum db_status store_mail_failed(struct db_conn *c,
+                                 const struct mail_claim *m,
+                                 const char *error,
+                                 long base_delay_s,
+                                 bool relay_silent) ANN_MUST_CHECK;
+
+/**
+ * After a delivery succeeded: the mails waiting because the relay did not answer
+ * are due now, their backoff reset.
+ * @return how many, or DB_SOFT / DB_HARD
+ */
+enum db_status store_mail_relay_back(struct db_conn *c) ANN_MUST_CHECK;
+
+/* ---- Any queue a worker drains ---- */
+
+/**
+ * Runs a queue's next-due statement (registered by the queue's module): no
+ * parameter, one row with a column due_ms, the milliseconds until its next row
+ * is due (NULL when none is queued).
+ * @param[out] out_ms  the value (0 when a row is due already), -1 when NULL
+ * @return 1, or DB_SOFT / DB_HARD
+ */
+enum db_status
+store_queue_next_due(struct db_conn *c, const char *stmt, long *out_ms) ANN_MUST_CHECK;
+
+/* ---- Schema versions (annuaire.schema_version) ---- */
+
+/**
+ * Whether annuaire.schema_version exists (from the catalog: a migrate that has just
+ * committed in another session is seen).
+ * @return 1, or DB_SOFT / DB_HARD
+ */
+enum db_status store_schema_exists(struct db_conn *c, bool *out_exists) ANN_MUST_CHECK;
+
+/** The highest version recorded (0 when none). @return 1, or DB_SOFT / DB_HARD */
+enum db_status store_schema_version(struct db_conn *c, int *out_version) ANN_MUST_CHECK;
+
+/**
+ * Waits for the lock that serialises concurrent migrate runs, held until the
+ * transaction ends. @return 1, or DB_SOFT / DB_HARD
+ */
+enum db_status store_schema_lock(struct db_conn *c) ANN_MUST_CHECK;
+
+/** Records a migration file as applied. @return 1, or DB_SOFT / DB_HARD */
+enum db_status store_schema_record(struct db_conn *c, int version, const char *name) ANN_MUST_CHECK;
+
+#endif
