@@ -1,3 +1,8 @@
+/*
+ * annuaire check-config -c FILE: loads the configuration (with environment overrides), prints
+ * the effective value of every key, secrets masked, and loads routing.info_file when one is
+ * set. Exits 0 when valid, 1 when not.
+ */
 #include <stdio.h>
 
 #include "cmd/cmd.h"

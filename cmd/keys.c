@@ -1,3 +1,7 @@
+/*
+ * annuaire keys generate -c FILE: writes a new Ed25519 signing key (ed25519:0) to
+ * keys.signing_key_file, readable by its owner only; an existing file is never overwritten.
+ */
 #include <stdio.h>
 #include <string.h>
 

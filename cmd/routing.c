@@ -1,3 +1,8 @@
+/*
+ * annuaire routing check (-c FILE | --file INFO_YAML) ADDRESS...: loads the routing file as
+ * serve would and prints, for each address, the homeserver it maps to and the entry or pattern
+ * (file:line) that decided. Exits 1 when the file does not load.
+ */
 #include "routing/routing.h"
 
 #include <getopt.h>

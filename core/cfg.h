@@ -30,7 +30,7 @@ struct cfg_http {
     long max_body_bytes;
     long connection_limit;
     long connection_timeout;     /* seconds of idleness before a connection is closed */
-    long request_timeout;        /* seconds a request's head and body may take; 0 = no limit */
+    long request_timeout;        /* seconds a request's head and body may take (1..3600) */
     long max_connections_per_ip; /* 0 = no limit */
     long public_metrics;         /* /metrics on the public listener too */
     long shutdown_timeout;       /* seconds in-flight requests get on SIGTERM */

@@ -1,3 +1,7 @@
+/*
+ * SHA-256, base64 (standard and URL-safe alphabets), random bytes and tokens, constant-time
+ * comparison, and Ed25519 keys, signatures and verification, all through OpenSSL.
+ */
 #include "core/crypto.h"
 
 #include <stdint.h>

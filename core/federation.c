@@ -1,3 +1,8 @@
+/*
+ * Matrix server names (parsing, the server of a Matrix ID) and the base URL of a homeserver's
+ * federation API: account.homeservers first, else an IP literal or explicit port, else
+ * /.well-known/matrix/server delegation, else port 8448 (SRV records are not consulted).
+ */
 #include "core/federation.h"
 
 #include <arpa/inet.h>

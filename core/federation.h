@@ -37,8 +37,8 @@ const char *fed_mxid_server(const char *mxid);
  * @param mapped      {server name: base URL} from the configuration
  * @param[out] url    "https://host:port" without a trailing slash, owned by the caller
  * @param[out] trusted  true when the URL came from the configuration
- * @return FETCH_OK, or FETCH_REFUSED / FETCH_UNREACHABLE from a .well-known lookup that
- *         failed in a way that must not fall back (never for a plain miss)
+ * @return FETCH_OK (a .well-known lookup that fails falls back to port 8448 on the
+ *         name), or FETCH_UNREACHABLE when server_name is not a valid server name
  */
 enum fetch_status fed_base_url(const char *server_name,
                                const json_t *mapped,

@@ -1,3 +1,8 @@
+/*
+ * Outbound HTTP with libcurl (GET, or POST of JSON): http(s) only, no redirects, no proxy,
+ * bounded time and reply size, private addresses refused at connect time unless allowed; and
+ * the slots that bound calls in flight, in all and per destination.
+ */
 #include "core/fetch.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,9 @@
+/*
+ * The HTTP front on libmicrohttpd: the public and internal listeners, dispatch through the
+ * router (method, access token, terms, body cap, JSON syntax), replies and Matrix error
+ * bodies, CORS, the client IP behind trusted proxies, rate-limit replies, refusal of ambiguous
+ * framing, a sweeper for requests past http.request_timeout, and graceful stop.
+ */
 #include "core/http.h"
 
 #include <arpa/inet.h>

@@ -145,7 +145,8 @@ struct http_server;
  */
 struct http_server *http_start(const struct cfg_http *conf, const struct router *router);
 /** Like http_start, for the internal listener when internal: it serves the ROUTE_INTERNAL
- *  routes and nothing else, and the public one never serves them. */
+ *  routes (never served on the public one) and the ROUTE_OPS ones (/metrics; on the
+ *  public one too with http.public_metrics), and nothing else. */
 struct http_server *
 http_start_listener(const struct cfg_http *conf, const struct router *router, bool internal);
 

@@ -1,3 +1,8 @@
+/*
+ * jx_unpack: a JSON object read against a declarative spec (types, required keys, string and
+ * integer bounds, unknown keys refused unless the spec allows them); jx_canonical: Matrix
+ * canonical JSON (sorted keys, no white space, integers within +/-(2^53 - 1)).
+ */
 #include "core/json.h"
 
 #include <stdio.h>

@@ -1,3 +1,8 @@
+/*
+ * Leveled logging to stderr: one line per event (UTC timestamp, level, message, line breaks
+ * replaced), written in one write(2) so threads never interleave; log_esc() escapes control
+ * characters, backslashes and quotes in client strings and cuts them at about 200 bytes.
+ */
 #include "core/log.h"
 
 #include <stdarg.h>

@@ -1,3 +1,8 @@
+/*
+ * IP addresses and CIDR ranges: parsing, membership in a configured list, the check of CIDR
+ * lists in the configuration, and whether an address is globally reachable (the IANA
+ * special-purpose address registries).
+ */
 #include "core/net.h"
 
 #include <arpa/inet.h>

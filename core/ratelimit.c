@@ -1,3 +1,8 @@
+/*
+ * Rate limits as in-memory token buckets, per instance: a fixed table of 4-way sets keyed by a
+ * hash of the limit's name and the key, locked in stripes; a full set gives its least
+ * recently used slot to a newcomer.
+ */
 #include "core/ratelimit.h"
 
 #include <pthread.h>

@@ -1,3 +1,8 @@
+/*
+ * The route table: the modules' routes split into segments and matched on method and path;
+ * the most specific pattern (most literal segments) owns a path, and a path served under
+ * other methods only yields their Allow list.
+ */
 #include "core/router.h"
 
 #include <stdbool.h>

@@ -1,3 +1,8 @@
+/*
+ * Signing JSON the Matrix way: Ed25519 over the canonical JSON of an object without its
+ * "signatures" and "unsigned" members, stored under signatures.<entity>.<key id>, and the
+ * check of such a signature against a public key.
+ */
 #include "core/sign.h"
 
 #include <stdlib.h>

@@ -1,3 +1,8 @@
+/*
+ * Allocation wrappers that abort on OOM, reading a file with a size cap, integer parsing,
+ * the clock and CPU count, a growable string buffer, and util_fill(): {{name}} substitution
+ * in a template, HTML-escaped when asked.
+ */
 #include "core/util.h"
 
 #include <errno.h>

@@ -1,3 +1,7 @@
+/*
+ * YAML nodes (libyaml) as JSON values (jansson): mappings as objects, sequences as arrays,
+ * scalars through the caller's function; depth and value count bounded (aliases expand).
+ */
 #include "core/yamljson.h"
 
 #include <stdio.h>

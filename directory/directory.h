@@ -1,6 +1,8 @@
 /*
- * The annuaire and the Matrix identity API it answers: status checks today;
- * entries, hashed lookup, homeserver routing, search and signing keys to come.
+ * The annuaire and the Matrix identity API it answers: status and versions, the
+ * signing key, 3PID associations and the hashed lookup (v2, and the v1 lookups),
+ * and the endpoints that answer from the homeserver routing of routing/ (info,
+ * internal-info, the enrollment decision). Directory search is not served yet.
  */
 #ifndef ANN_DIRECTORY_DIRECTORY_H
 #define ANN_DIRECTORY_DIRECTORY_H

@@ -1,7 +1,7 @@
 /*
- * Enrollment: identity-service accounts and terms today; e-mail (later SMS)
- * validation sessions, 3PID bind and unbind, invitations and landing pages to
- * come.
+ * Enrollment: identity-service accounts and terms, e-mail validation sessions and
+ * their landing pages, 3PID bind and unbind, invitations and the onbind callback to
+ * homeservers. SMS (msisdn) validation is not offered.
  */
 #ifndef ANN_ENROLL_ENROLL_H
 #define ANN_ENROLL_ENROLL_H

@@ -1,7 +1,8 @@
 /*
  * ldap-sync: reads each ministry's LDAP directory (paged) or LDIF export and
  * reconciles it into the annuaire, one transaction per source run, with a
- * deletion guard and soft deletes: a failed or partial read changes nothing.
+ * deletion guard and soft deletes: a failed read changes nothing, and a cut LDIF
+ * export is applied without anyone being marked missing.
  */
 #ifndef ANN_LDAP_SYNC_LDAP_SYNC_H
 #define ANN_LDAP_SYNC_LDAP_SYNC_H

@@ -1,3 +1,9 @@
+/*
+ * A directory entry mapped to the annuaire's fields: its stable key, e-mail addresses in
+ * canonical form (de-duplicated; unusable ones dropped and reported), names, entity, title,
+ * mobile (and its E.164 form), hidden and disabled; an entry without a key, or with text
+ * that is not UTF-8, is rejected.
+ */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,8 @@
+/*
+ * Reading an LDAP directory: connection and bind (StartTLS, CA file, password from a file or
+ * the environment), paged searches of every base DN handing entries to the sink as they
+ * arrive, RFC 4533 content synchronisation (refreshOnly), and the change-polling filter.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

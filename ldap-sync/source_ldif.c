@@ -1,3 +1,8 @@
+/*
+ * Reading an LDIF export (lsync_read_ldif): each entry record to the sink, a record the file
+ * ends inside to its partial(); a file that is not an export of entries is refused with
+ * file:line.
+ */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -37,7 +37,7 @@ CREATE TABLE annuaire.directory_entries (
     CONSTRAINT directory_entries_pkey PRIMARY KEY (source, key)
 );
 -- Which entries claim an address: how an incremental run finds the other claimants of
--- the addresses it touches. (A bulk run drops and rebuilds it: cheaper than row by row.)
+-- the addresses it touches. (Kept through bulk runs; 007 turns its fastupdate off.)
 CREATE INDEX directory_entries_mails_idx ON annuaire.directory_entries USING gin (mails);
 -- The soft-deleted, for the purge at the start of every run.
 CREATE INDEX directory_entries_deleted_idx ON annuaire.directory_entries (source, deleted_at)
