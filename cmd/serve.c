@@ -31,21 +31,22 @@ static int
 check_schema(const struct cfg *cfg, const char *path)
 {
     char err[512];
-    PGconn *pg = db_connect_plain(&cfg->database, err, sizeof(err));
+    struct db_conn *c = db_conn_open(&cfg->database, err, sizeof(err));
     int ret = -1;
 
-    if (pg == NULL) {
-        fprintf(stderr, "annuaire serve: %s", err);
+    if (c == NULL) {
+        fprintf(stderr, "annuaire serve: %s\n", err);
         return -1;
     }
-    if (cmd_check_schema("serve", pg, path) != 0) {
+    dir_init();
+    if (cmd_check_schema("serve", db_conn_pg(c), path) != 0) {
         /* printed */
-    } else if (dir_pepper_ensure(pg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "annuaire serve: cannot create the lookup pepper: %s", err);
+    } else if (dir_pepper_ensure(c, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire serve: cannot create the lookup pepper: %s\n", err);
     } else {
         ret = 0;
     }
-    PQfinish(pg);
+    db_conn_close(c);
     return ret;
 }
 

@@ -687,3 +687,11 @@ db_text_array(const char *const *items, size_t n)
     util_buf_puts(&b, "}");
     return util_buf_take(&b);
 }
+
+/* ---- Reading results, in the store files ---- */
+
+char *
+db_value_dup(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
+}

@@ -162,4 +162,10 @@ int db_columns(const PGresult *res, const char *stmt, const char *const *names, 
  */
 char *db_text_array(const char *const *items, size_t n);
 
+/* ---- Reading results, in the store files ---- */
+
+/** A copy of the text value at row, col of res, owned by the caller; NULL when it is SQL
+ *  NULL. */
+char *db_value_dup(const PGresult *res, int row, int col);
+
 #endif
