@@ -111,9 +111,6 @@ int enr_session_submit(struct db_conn *c,
                        enum enr_submit_result *result,
                        struct enr_session *s);
 
-/** The Matrix error for a failed submission. */
-enum err_code enr_submit_error(enum enr_submit_result result);
-
 /**
  * Finds the session sid whose client_secret matches (not locked).
  * @return 1 found, 0 not found (or wrong secret), < 0 database failure

@@ -59,33 +59,38 @@ test_load_publishes_the_key(void **state)
     assert_int_equal(strlen(dir_public_key_b64()), 43); /* 32 bytes, unpadded base64 */
 }
 
-/* OpenSSL without its algorithms (only the null provider in the default library context):
- * the seed decodes, but no Ed25519 key can be made from it. */
+/* dir_keys_load with OpenSSL deprived of its algorithms (only the null provider in the
+ * default library context): the seed decodes, but no Ed25519 key can be made from it. */
+static int
+load_without_algorithms(const char *path, char *err, size_t err_size)
+{
+    OSSL_LIB_CTX *bare = OSSL_LIB_CTX_new();
+    OSSL_PROVIDER *null_provider;
+    OSSL_LIB_CTX *normal;
+    int ret;
+
+    assert_non_null(bare);
+    null_provider = OSSL_PROVIDER_load(bare, "null");
+    assert_non_null(null_provider);
+    normal = OSSL_LIB_CTX_set0_default(bare);
+    ret = dir_keys_load(path, err, err_size);
+    OSSL_LIB_CTX_set0_default(normal);
+    OSSL_PROVIDER_unload(null_provider);
+    OSSL_LIB_CTX_free(bare);
+    return ret;
+}
+
+/* A key that cannot be made leaves the one loaded before in force. */
 static void
 test_unusable_key_keeps_the_loaded_one(void **state)
 {
     struct fixture *f = *state;
     char err[256] = "";
     char *before;
-    OSSL_LIB_CTX *bare;
-    OSSL_LIB_CTX *normal;
-    OSSL_PROVIDER *null_provider;
-    int ret;
 
     assert_int_equal(dir_keys_load(f->path, err, sizeof(err)), 0);
     before = xstrdup(dir_public_key_b64());
-
-    bare = OSSL_LIB_CTX_new();
-    assert_non_null(bare);
-    null_provider = OSSL_PROVIDER_load(bare, "null");
-    assert_non_null(null_provider);
-    normal = OSSL_LIB_CTX_set0_default(bare);
-    ret = dir_keys_load(f->path, err, sizeof(err));
-    OSSL_LIB_CTX_set0_default(normal);
-    OSSL_PROVIDER_unload(null_provider);
-    OSSL_LIB_CTX_free(bare);
-
-    assert_int_equal(ret, -1);
+    assert_int_equal(load_without_algorithms(f->path, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "unusable key"));
     assert_non_null(dir_signing_key());
     assert_non_null(dir_public_key_b64());
@@ -99,19 +104,8 @@ test_unusable_first_key_loads_nothing(void **state)
 {
     struct fixture *f = *state;
     char err[256] = "";
-    OSSL_LIB_CTX *bare = OSSL_LIB_CTX_new();
-    OSSL_PROVIDER *null_provider = OSSL_PROVIDER_load(bare, "null");
-    OSSL_LIB_CTX *normal;
-    int ret;
 
-    assert_non_null(null_provider);
-    normal = OSSL_LIB_CTX_set0_default(bare);
-    ret = dir_keys_load(f->path, err, sizeof(err));
-    OSSL_LIB_CTX_set0_default(normal);
-    OSSL_PROVIDER_unload(null_provider);
-    OSSL_LIB_CTX_free(bare);
-
-    assert_int_equal(ret, -1);
+    assert_int_equal(load_without_algorithms(f->path, err, sizeof(err)), -1);
     assert_null(dir_signing_key());
     assert_null(dir_public_key_b64());
 }
