@@ -19,9 +19,10 @@
     " next_link_used"                                                                 \
     " FROM annuaire.validation_sessions WHERE sid = $1"
 
-/* A number macro as SQL text. */
+/* The claim's LIMIT: ENR_ONBIND_BATCH, as SQL text. */
 #define TEXT_OF(n)  TEXT_OF_(n)
 #define TEXT_OF_(n) #n
+#define CLAIM_LIMIT " LIMIT " TEXT_OF(ENR_ONBIND_BATCH)
 
 /* An invitation that counts (pending): a verified sender, within invites.validity, the
  * parameter v (0: no limit). dir_store_internal_info counts them the same way. */
@@ -91,9 +92,8 @@ const struct db_stmt enr_store_stmts[] = {
       " WHERE id = (SELECT id FROM annuaire.onbind_queue"
       "  WHERE done_at IS NULL AND gave_up_at IS NULL"
       "  AND next_attempt_at <= now()"
-      "  ORDER BY next_attempt_at LIMIT " TEXT_OF(
-          ENR_ONBIND_BATCH) " FOR UPDATE SKIP LOCKED)"
-                            " RETURNING id, destination, body::text, tokens::text" },
+      "  ORDER BY next_attempt_at" CLAIM_LIMIT " FOR UPDATE SKIP LOCKED)"
+      " RETURNING id, destination, body::text, tokens::text" },
     /* Delivered: the invites are the homeserver's now; their tokens are forgotten. */
     { "enr_store_onbind_done", "WITH d AS (UPDATE annuaire.onbind_queue SET done_at = now(),"
                                " last_error = NULL WHERE id = $1)"
