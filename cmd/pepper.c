@@ -1,8 +1,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
 #include "cmd/cmd.h"
 #include "core/db.h"
 #include "directory/directory.h"
@@ -22,7 +20,7 @@ cmd_pepper(int argc, char **argv)
     char err[512];
     long long n = 0;
     struct cfg *cfg;
-    PGconn *pg;
+    struct db_conn *c;
     int rc;
 
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -42,16 +40,17 @@ cmd_pepper(int argc, char **argv)
         return CMD_EXIT_FAILURE;
     }
     rc = CMD_EXIT_FAILURE;
-    pg = db_connect_plain(&cfg->database, err, sizeof(err));
-    if (pg == NULL) {
-        fprintf(stderr, "annuaire pepper rotate: %s", err);
-    } else if (dir_pepper_rotate(pg, &n, err, sizeof(err)) != 0) {
-        fprintf(stderr, "annuaire pepper rotate: %s", err);
+    c = db_conn_open(&cfg->database, err, sizeof(err));
+    dir_init();
+    if (c == NULL) {
+        fprintf(stderr, "annuaire pepper rotate: %s\n", err);
+    } else if (dir_pepper_rotate(c, &n, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire pepper rotate: %s\n", err);
     } else {
         printf("pepper rotated, %lld association%s rehashed\n", n, n == 1 ? "" : "s");
         rc = CMD_EXIT_OK;
     }
-    PQfinish(pg);
+    db_conn_close(c);
     cfg_free(cfg);
     return rc;
 }

@@ -50,10 +50,11 @@ check_schema(struct serve *s)
         fprintf(stderr, "annuaire serve: %s\n", err);
         return -1;
     }
+    dir_init();
     if (cmd_check_schema("serve", c, s->path) != 0) {
         /* printed */
-    } else if (dir_pepper_ensure(db_conn_pg(c), err, sizeof(err)) != 0) {
-        fprintf(stderr, "annuaire serve: cannot create the lookup pepper: %s", err);
+    } else if (dir_pepper_ensure(c, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annuaire serve: cannot create the lookup pepper: %s\n", err);
     } else {
         ret = 0;
     }

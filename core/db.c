@@ -708,3 +708,11 @@ db_exec_script(struct db_conn *c, const char *sql)
     PQclear(res);
     return DB_NO_ROWS;
 }
+
+/* ---- Reading results, in the store files ---- */
+
+char *
+db_value_dup(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
+}

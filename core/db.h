@@ -175,4 +175,10 @@ char *db_text_array(const char *const *items, size_t n);
  */
 enum db_status db_exec_script(struct db_conn *c, const char *sql) ANN_MUST_CHECK;
 
+/* ---- Reading results, in the store files ---- */
+
+/** A copy of the text value at row, col of res, owned by the caller; NULL when it is SQL
+ *  NULL. */
+char *db_value_dup(const PGresult *res, int row, int col);
+
 #endif

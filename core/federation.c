@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 
@@ -183,4 +184,10 @@ fed_mxid_server(const char *mxid)
     const char *colon = strchr(mxid, ':');
 
     return colon != NULL && colon[1] != '\0' ? colon + 1 : NULL;
+}
+
+bool
+fed_server_name_eq(const char *a, const char *b)
+{
+    return a != NULL && b != NULL && strcasecmp(a, b) == 0;
 }

@@ -29,6 +29,10 @@ int fed_parse_server_name(const char *name, struct fed_server *out) ANN_MUST_CHE
  *  there is none. */
 const char *fed_mxid_server(const char *mxid);
 
+/** Whether two server names name the same homeserver of a mapping: compared in any
+ *  (ASCII) case, as DNS names are. NULL is no server. */
+bool fed_server_name_eq(const char *a, const char *b);
+
 /**
  * Finds the base URL of a homeserver's federation API: the configured map
  * first (trusted as written), else the spec's discovery (IP literal or

@@ -341,14 +341,10 @@ http_set_auth(http_auth_fn fn)
 static const char *
 access_token(const struct http_req *r)
 {
-    const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *token = http_bearer_token(r);
 
-    if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
-        h += 7;
-        while (*h == ' ') {
-            h++;
-        }
-        return *h ? h : NULL;
+    if (token != NULL) {
+        return *token ? token : NULL;
     }
     return http_query(r, "access_token");
 }
@@ -949,4 +945,27 @@ http_stop(struct http_server *srv, long timeout_s)
     }
     pthread_mutex_destroy(&srv->conns_lock);
     free(srv);
+}
+
+/* ---- Shared by the handlers of several modules ---- */
+
+enum reply_status
+http_reply_status(int mhd_ret)
+{
+    return mhd_ret == MHD_YES ? RS_REPLIED : RS_FATAL;
+}
+
+const char *
+http_bearer_token(const struct http_req *r)
+{
+    const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        return NULL;
+    }
+    h += 7;
+    while (*h == ' ') {
+        h++;
+    }
+    return h;
 }

@@ -159,4 +159,15 @@ void http_stop(struct http_server *srv, long timeout_s);
 /** The port actually bound (useful with port 0). */
 uint16_t http_port(const struct http_server *srv);
 
+/* ---- Shared by the handlers of several modules ---- */
+
+/** The reply_status of a reply just queued (the MHD_YES / MHD_NO of http_reply_*): for a
+ *  step that may reply. @return RS_REPLIED, or RS_FATAL when it could not be queued */
+enum reply_status http_reply_status(int mhd_ret);
+
+/** The credentials of "Authorization: Bearer <credentials>" (the scheme in any case,
+ *  spaces after it skipped; "" when there are none), borrowed from MHD; NULL when the
+ *  request has no such header. */
+const char *http_bearer_token(const struct http_req *r);
+
 #endif

@@ -1,3 +1,8 @@
+/*
+ * 3PID associations as the directory stores and signs them, the module's start-up
+ * (its statements), and the lookup pepper: made once, rotated by 'annuaire pepper'.
+ */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +18,18 @@
 
 #define HUNDRED_YEARS_MS (100LL * 365 * 24 * 3600 * 1000)
 
+static pthread_once_t registered = PTHREAD_ONCE_INIT;
+
+static void
+register_stmts(void)
+{
+    db_register(dir_store_stmts, dir_store_n_stmts);
+}
+
 void
 dir_init(void)
 {
-    db_register(dir_store_stmts, dir_store_n_stmts);
+    pthread_once(&registered, register_stmts);
 }
 
 void
@@ -39,21 +52,21 @@ dir_assoc_now(struct dir_assoc *a)
     a->not_after = a->ts + HUNDRED_YEARS_MS;
 }
 
-int
+enum db_status
 dir_assoc_bind(struct db_conn *c, const struct dir_assoc *a)
 {
     enum db_status st = dir_store_assoc_upsert(c, a);
 
-    return st == 0 ? DB_HARD : st; /* no row: no pepper yet, which serve prevents */
+    return st == DB_NO_ROWS ? DB_HARD : st; /* no row: no pepper yet, which serve prevents */
 }
 
-int
+enum db_status
 dir_assoc_unbind(struct db_conn *c, const char *medium, const char *address, const char *mxid)
 {
     return dir_store_assoc_delete(c, medium, address, mxid);
 }
 
-int
+enum db_status
 dir_assoc_get(struct db_conn *c, const char *medium, const char *address, struct dir_assoc *out)
 {
     return dir_store_assoc_get(c, medium, address, out);
@@ -78,49 +91,47 @@ dir_assoc_signed(const struct dir_assoc *a, const json_t *invites)
 }
 
 int
-dir_pepper_ensure(PGconn *pg, char *err, size_t err_size)
+dir_pepper_ensure(struct db_conn *c, char *err, size_t err_size)
 {
     char *pepper = cx_random_token(12);
-    const char *params[] = { pepper };
-    int ret = db_plain_exec(pg,
-                            "INSERT INTO annuaire.lookup_pepper (pepper) VALUES ($1)"
-                            " ON CONFLICT (singleton) DO NOTHING",
-                            1, params, NULL, err, err_size);
+    enum db_status st = dir_store_pepper_ensure(c, pepper);
 
+    OPENSSL_cleanse(pepper, strlen(pepper));
     free(pepper);
-    return ret;
+    if (st < 0) {
+        snprintf(err, err_size, "database: %s", db_conn_error(c));
+        return -1;
+    }
+    return 0;
 }
 
 int
-dir_pepper_rotate(PGconn *pg, long long *n_rehashed, char *err, size_t err_size)
+dir_pepper_rotate(struct db_conn *c, long long *n_rehashed, char *err, size_t err_size)
 {
     char *pepper = cx_random_token(12);
-    const char *params[] = { pepper };
-    PGresult *res = NULL;
-    int ret = -1;
+    enum db_status st;
 
     *n_rehashed = 0;
     /* One transaction: lookups see the old pepper and hashes, or the new ones. */
-    if (db_plain_exec(pg, "BEGIN", 0, NULL, NULL, err, err_size) != 0) {
-        goto cleanup;
+    st = db_begin(c);
+    if (st >= 0) {
+        st = dir_store_pepper_replace(c, pepper);
     }
-    if (db_plain_exec(pg,
-                      "INSERT INTO annuaire.lookup_pepper (pepper) VALUES ($1)"
-                      " ON CONFLICT (singleton) DO UPDATE SET pepper = EXCLUDED.pepper,"
-                      " rotated_at = now()",
-                      1, params, NULL, err, err_size) != 0 ||
-        db_plain_exec(pg,
-                      "UPDATE annuaire.associations SET lookup_hash = annuaire.lookup_hash(address,"
-                      " medium, $1)",
-                      1, params, &res, err, err_size) != 0 ||
-        db_plain_exec(pg, "COMMIT", 0, NULL, NULL, err, err_size) != 0) {
-        PQclear(PQexec(pg, "ROLLBACK"));
-        goto cleanup;
+    if (st >= 0) {
+        st = dir_store_assoc_rehash(c, pepper);
     }
-    *n_rehashed = atoll(PQcmdTuples(res));
-    ret = 0;
-cleanup:
-    PQclear(res);
+    if (st >= 0) {
+        *n_rehashed = st;
+        st = db_commit(c);
+    } else {
+        db_rollback(c);
+    }
+    OPENSSL_cleanse(pepper, strlen(pepper));
     free(pepper);
-    return ret;
+    if (st < 0) {
+        *n_rehashed = 0;
+        snprintf(err, err_size, "database: %s", db_conn_error(c));
+        return -1;
+    }
+    return 0;
 }

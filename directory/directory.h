@@ -11,9 +11,9 @@
 #include <stddef.h>
 
 #include <jansson.h>
-#include <libpq-fe.h>
 
 #include "core/cfg.h"
+#include "core/db.h"
 #include "core/router.h"
 
 struct cx_ed25519;
@@ -56,21 +56,29 @@ struct dir_assoc {
 };
 void dir_assoc_clear(struct dir_assoc *a);
 
-/** Registers the module's statements. Call once before serving. */
+/** Registers the module's statements (once, however often it is called). Call before
+ *  serving, and before the pepper functions on a standalone connection. */
 void dir_init(void);
 
 /**
  * Records medium/address -> mxid (replacing another mxid), in the caller's
  * transaction. @return 1, or DB_SOFT / DB_HARD
  */
-int dir_assoc_bind(struct db_conn *c, const struct dir_assoc *a);
+enum db_status dir_assoc_bind(struct db_conn *c, const struct dir_assoc *a) ANN_MUST_CHECK;
 
-/** The association of medium/address, if any. @return 1 found (out filled), 0, or < 0 */
-int
-dir_assoc_get(struct db_conn *c, const char *medium, const char *address, struct dir_assoc *out);
+/** The association of medium/address, if any.
+ *  @return 1 found (out filled, dir_assoc_clear), DB_NO_ROWS, DB_SOFT or DB_HARD */
+enum db_status dir_assoc_get(struct db_conn *c,
+                             const char *medium,
+                             const char *address,
+                             struct dir_assoc *out) ANN_MUST_CHECK;
 
-/** Removes medium/address -> mxid, in the caller's transaction. @return rows removed or < 0 */
-int dir_assoc_unbind(struct db_conn *c, const char *medium, const char *address, const char *mxid);
+/** Removes medium/address -> mxid, in the caller's transaction.
+ *  @return rows removed (DB_NO_ROWS: none), DB_SOFT or DB_HARD */
+enum db_status dir_assoc_unbind(struct db_conn *c,
+                                const char *medium,
+                                const char *address,
+                                const char *mxid) ANN_MUST_CHECK;
 
 /**
  * The association as the spec returns it, signed with the long-term key under
@@ -84,17 +92,20 @@ json_t *dir_assoc_signed(const struct dir_assoc *a, const json_t *invites);
 void dir_assoc_now(struct dir_assoc *a);
 
 /**
- * Makes sure a lookup pepper exists (a fresh random one on a new database).
+ * Makes sure a lookup pepper exists (a fresh random one on a new database), on a
+ * connection of db_conn_open, after dir_init.
  * @return 0, or -1 with a message in err
  */
-int dir_pepper_ensure(PGconn *pg, char *err, size_t err_size);
+int dir_pepper_ensure(struct db_conn *c, char *err, size_t err_size) ANN_MUST_CHECK;
 
 /**
- * Rotates the pepper and recomputes every association's hash in one transaction.
+ * Rotates the pepper and recomputes every association's hash in one transaction, on a
+ * connection of db_conn_open, after dir_init.
  * @param[out] n_rehashed  associations updated
  * @return 0, or -1 with a message in err
  */
-int dir_pepper_rotate(PGconn *pg, long long *n_rehashed, char *err, size_t err_size);
+int dir_pepper_rotate(struct db_conn *c, long long *n_rehashed, char *err, size_t err_size)
+    ANN_MUST_CHECK;
 
 /* What routing says of an address that asks to enroll (requestToken). */
 enum dir_enroll {

@@ -6,7 +6,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/cfg.h"
 #include "core/federation.h"
@@ -84,8 +83,7 @@ dir_bind_permitted(const char *address, const char *mxid)
     /* An address no entry takes belongs to no homeserver: it cannot be bound. */
     ok = server != NULL && routing_normalise(address, &routed) == 0 &&
          routing_match(routing, routed, &route) &&
-         (strcasecmp(server, route.hs) == 0 ||
-          (route.shadow_hs != NULL && strcasecmp(server, route.shadow_hs) == 0));
+         (fed_server_name_eq(server, route.hs) || fed_server_name_eq(server, route.shadow_hs));
     free(routed);
     routing_release(routing);
     return ok;

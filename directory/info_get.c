@@ -62,7 +62,7 @@ query_read(struct http_req *r, struct query *q)
         json_decref(utf8);
     }
     if (problem != NULL) {
-        return http_reply_ec(r, ec, problem) == MHD_YES ? RS_REPLIED : RS_FATAL;
+        return http_reply_status(http_reply_ec(r, ec, problem));
     }
     q->medium = medium;
     if (addr_normalise(medium, address, &q->stored) != 0) {
@@ -110,8 +110,8 @@ apply_binding(json_t *out, const struct query *q, const char *server)
 {
     const char *hs = json_string_value(json_object_get(out, "hs"));
 
-    if (q->matched && (strcmp(server, q->route.hs) == 0 ||
-                       (q->route.shadow_hs && strcmp(server, q->route.shadow_hs) == 0))) {
+    if (q->matched && (fed_server_name_eq(server, q->route.hs) ||
+                       fed_server_name_eq(server, q->route.shadow_hs))) {
         return;
     }
     if (hs != NULL) {
@@ -171,13 +171,13 @@ static bool
 internal_authorized(struct http_req *r)
 {
     const char *secret = cfg_get()->routing.internal_secret;
-    const char *auth;
+    const char *token;
 
     if (secret == NULL) {
         return true;
     }
-    auth = http_header(r, "Authorization");
-    return auth != NULL && strncmp(auth, "Bearer ", 7) == 0 && cx_streq(auth + 7, secret);
+    token = http_bearer_token(r);
+    return token != NULL && cx_streq(token, secret);
 }
 
 int

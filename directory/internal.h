@@ -40,8 +40,15 @@ int dir_internal_info_get(struct http_req *r, const json_t *body);
 /** Per client IP and per user (when authenticated) limits of the lookup endpoints. */
 enum reply_status dir_limit_lookup(struct http_req *r);
 
-/* store.c */
+/* store.c: one named statement each, run inside db_txn_run or alone for reads. */
+/** @param[out] pepper  the current pepper, owned by the caller (NULL unless > 0) */
 enum db_status dir_store_pepper_get(struct db_conn *c, char **pepper);
+/** Stores pepper unless one exists. @return 1 stored, 0 kept, or < 0 */
+enum db_status dir_store_pepper_ensure(struct db_conn *c, const char *pepper);
+/** Replaces the pepper (or stores the first one). @return 1, or < 0 */
+enum db_status dir_store_pepper_replace(struct db_conn *c, const char *pepper);
+/** Recomputes every association's lookup hash under pepper. @return rows updated, or < 0 */
+enum db_status dir_store_assoc_rehash(struct db_conn *c, const char *pepper);
 enum db_status dir_store_assoc_upsert(struct db_conn *c, const struct dir_assoc *a);
 enum db_status dir_store_assoc_delete(struct db_conn *c,
                                       const char *medium,
@@ -51,11 +58,26 @@ enum db_status dir_store_assoc_get(struct db_conn *c,
                                    const char *medium,
                                    const char *address,
                                    struct dir_assoc *out);
-/** hashes_array: a PostgreSQL text[] literal of hashes (URL-safe base64 only).
- *  Rows: the current pepper, the matched hash or NULL, the mxid. */
-enum db_status dir_store_lookup_hashes(struct db_conn *c, const char *hashes_array, PGresult **out);
-/** pairs: [[medium, normalised address, key], ...] (borrowed). Rows: key, mxid. */
-enum db_status dir_store_lookup_pairs(struct db_conn *c, const json_t *pairs, PGresult **out);
+/** A match of a lookup: the caller's key (a hash, or the key of a pair) and the Matrix ID
+ *  bound to it; both borrowed for the call. */
+typedef void (*dir_store_match_fn)(void *arg, const char *key, const char *mxid);
+/**
+ * The associations whose lookup hash is one of hashes (n of them), in one indexed query
+ * that also reads the current pepper, for the caller to check.
+ * @param[out] pepper  the current pepper, owned by the caller (NULL unless > 0)
+ * @return rows (> 0 whenever a pepper exists; fn is called for each match), DB_NO_ROWS
+ *         when there is no pepper, DB_SOFT or DB_HARD
+ */
+enum db_status dir_store_lookup_hashes(struct db_conn *c,
+                                       const char *const *hashes,
+                                       size_t n,
+                                       char **pepper,
+                                       dir_store_match_fn fn,
+                                       void *arg);
+/** pairs: [[medium, normalised address, key], ...] (borrowed); fn gets each bound pair's
+ *  key (as text) and Matrix ID. @return matches, or < 0 */
+enum db_status
+dir_store_lookup_pairs(struct db_conn *c, const json_t *pairs, dir_store_match_fn fn, void *arg);
 /* What internal-info reads of an address, in one round trip. */
 struct dir_internal_facts {
     bool invited;   /* a pending invitation */

@@ -73,6 +73,7 @@ dir_keys_load(const char *path, char *err, size_t err_size)
     char b64[64];
     unsigned char *seed = NULL;
     size_t seed_len = 0;
+    struct cx_ed25519 *key;
     struct stat st;
     int ret = -1;
 
@@ -93,14 +94,15 @@ dir_keys_load(const char *path, char *err, size_t err_size)
     if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
         log_warn("signing key %s is readable by other users: chmod 600 it", path);
     }
-    cx_ed25519_free(signing_key);
-    free(public_b64);
-    signing_key = cx_ed25519_from_seed(seed);
-    if (signing_key == NULL) {
+    key = cx_ed25519_from_seed(seed);
+    if (key == NULL) {
+        /* The key loaded before, if any, stays in force, with its public half. */
         snprintf(err, err_size, "%s: unusable key", path);
         goto cleanup;
     }
-    public_b64 = cx_b64_encode(cx_ed25519_public(signing_key), CX_ED25519_PUB_LEN, CX_B64_STD);
+    dir_keys_unload();
+    signing_key = key;
+    public_b64 = cx_b64_encode(cx_ed25519_public(key), CX_ED25519_PUB_LEN, CX_B64_STD);
     ret = 0;
 cleanup:
     if (seed != NULL) {

@@ -1,3 +1,7 @@
+/*
+ * POST /_matrix/identity/v2/lookup: the hashed contact lookup (sha256, and none when
+ * lookup.allow_plain), and the limits every lookup endpoint shares.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,52 +44,45 @@ reply_bad_pepper(struct http_req *r, const char *algorithm, const char *current)
     return http_reply_ec_extra(r, E_INVALID_PEPPER, NULL, extra);
 }
 
+/* A match goes into the mappings object: key -> mxid. */
+static void
+add_mapping(void *arg, const char *key, const char *mxid)
+{
+    json_object_set_new(arg, key, json_string(mxid));
+}
+
 /* sha256: one indexed query for all hashes; the pepper is checked in the same round trip. */
 static int
 lookup_hashes(struct http_req *r, const struct lookup_in *in)
 {
     size_t n = json_array_size(in->addresses);
-    char *array = xmalloc(n * (SHA256_B64_LEN + 1) + 3);
-    size_t o = 0;
-    json_t *mappings = NULL;
-    PGresult *res = NULL;
+    const char **hashes = xmalloc((n > 0 ? n : 1) * sizeof(*hashes));
+    json_t *mappings = json_object();
+    char *pepper = NULL;
+    size_t n_hashes = 0;
     enum db_status st;
     size_t i;
     json_t *v;
     int ret;
 
-    array[o++] = '{';
     json_array_foreach (in->addresses, i, v) {
         /* Anything not shaped like a hash cannot match: left out of the query. */
         if (json_is_string(v) && hash_shaped(json_string_value(v), json_string_length(v))) {
-            if (o > 1) {
-                array[o++] = ',';
-            }
-            memcpy(array + o, json_string_value(v), SHA256_B64_LEN);
-            o += SHA256_B64_LEN;
+            hashes[n_hashes++] = json_string_value(v);
         }
     }
-    array[o++] = '}';
-    array[o] = '\0';
-    st = dir_store_lookup_hashes(r->db, array, &res);
-    free(array);
+    st = dir_store_lookup_hashes(r->db, hashes, n_hashes, &pepper, add_mapping, mappings);
+    free(hashes);
     if (st < 0) {
-        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+        ret = http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    } else if (st == 0 || strcmp(pepper, in->pepper) != 0) {
+        ret = reply_bad_pepper(r, in->algorithm, pepper);
+    } else {
+        ret = http_reply_json(r, MHD_HTTP_OK, json_pack("{s:O}", "mappings", mappings));
     }
-    if (st == 0 || strcmp(PQgetvalue(res, 0, 0), in->pepper) != 0) {
-        ret = reply_bad_pepper(r, in->algorithm, st > 0 ? PQgetvalue(res, 0, 0) : NULL);
-        PQclear(res);
-        return ret;
-    }
-    mappings = json_object();
-    for (int row = 0; row < PQntuples(res); row++) {
-        if (!PQgetisnull(res, row, 1)) {
-            json_object_set_new(mappings, PQgetvalue(res, row, 1),
-                                json_string(PQgetvalue(res, row, 2)));
-        }
-    }
-    PQclear(res);
-    return http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "mappings", mappings));
+    json_decref(mappings);
+    free(pepper);
+    return ret;
 }
 
 /* none: "<address> <medium>" in the clear. */
@@ -94,7 +91,6 @@ lookup_plain(struct http_req *r, const struct lookup_in *in)
 {
     json_t *pairs = json_array();
     char *pepper = NULL;
-    PGresult *res = NULL;
     json_t *mappings;
     enum db_status st;
     size_t i;
@@ -132,17 +128,13 @@ lookup_plain(struct http_req *r, const struct lookup_in *in)
         free(addr);
         free(medium);
     }
-    st = dir_store_lookup_pairs(r->db, pairs, &res);
+    mappings = json_object();
+    st = dir_store_lookup_pairs(r->db, pairs, add_mapping, mappings);
     json_decref(pairs);
     if (st < 0) {
+        json_decref(mappings);
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     }
-    mappings = json_object();
-    for (int row = 0; row < PQntuples(res); row++) {
-        json_object_set_new(mappings, PQgetvalue(res, row, 0),
-                            json_string(PQgetvalue(res, row, 1)));
-    }
-    PQclear(res);
     return http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "mappings", mappings));
 }
 

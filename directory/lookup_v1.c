@@ -1,3 +1,8 @@
+/*
+ * The v1 lookups older clients and homeservers still call: GET
+ * /_matrix/identity/api/v1/lookup (one signed association) and POST
+ * /_matrix/identity/api/v1/bulk_lookup (pairs in the clear).
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +52,23 @@ dir_lookup_v1_get(struct http_req *r, const json_t *body)
     return ret;
 }
 
+/* The pairs found, in the order the database gives them. */
+struct bulk_found {
+    const json_t *threepids; /* as sent */
+    json_t *found;           /* [[medium, address, mxid], ...] */
+};
+
+/* key: the index of the pair in threepids, as text. */
+static void
+add_found(void *arg, const char *key, const char *mxid)
+{
+    struct bulk_found *b = arg;
+    const json_t *pair = json_array_get(b->threepids, (size_t)atoll(key));
+
+    json_array_append_new(
+        b->found, json_pack("[O, O, s]", json_array_get(pair, 0), json_array_get(pair, 1), mxid));
+}
+
 struct bulk_in {
     const json_t *threepids;
 };
@@ -63,9 +85,8 @@ dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body)
 {
     struct bulk_in in = { 0 };
     enum reply_status rs = dir_limit_lookup(r);
+    struct bulk_found found;
     json_t *pairs;
-    json_t *found;
-    PGresult *res = NULL;
     enum db_status st;
     size_t i;
     json_t *v;
@@ -96,18 +117,13 @@ dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body)
         }
         free(norm);
     }
-    st = dir_store_lookup_pairs(r->db, pairs, &res);
+    found.threepids = in.threepids;
+    found.found = json_array();
+    st = dir_store_lookup_pairs(r->db, pairs, add_found, &found);
     json_decref(pairs);
     if (st < 0) {
+        json_decref(found.found);
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     }
-    found = json_array();
-    for (int row = 0; row < PQntuples(res); row++) {
-        const json_t *pair = json_array_get(in.threepids, (size_t)atoll(PQgetvalue(res, row, 0)));
-
-        json_array_append_new(found, json_pack("[O, O, s]", json_array_get(pair, 0),
-                                               json_array_get(pair, 1), PQgetvalue(res, row, 1)));
-    }
-    PQclear(res);
-    return http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "threepids", found));
+    return http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "threepids", found.found));
 }

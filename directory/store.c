@@ -1,3 +1,8 @@
+/*
+ * The directory's SQL: every statement of directory/ as a named prepared statement
+ * (registered by dir_init), one function each. Results are copied out into values or
+ * handed row by row to a callback, columns read by name; no PGresult leaves this file.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +12,15 @@
 
 const struct db_stmt dir_store_stmts[] = {
     { "dir_store_pepper_get", "SELECT pepper FROM annuaire.lookup_pepper" },
+    /* A fresh database gets its first pepper; an existing one is kept. */
+    { "dir_store_pepper_ensure", "INSERT INTO annuaire.lookup_pepper (pepper) VALUES ($1)"
+                                 " ON CONFLICT (singleton) DO NOTHING" },
+    { "dir_store_pepper_replace", "INSERT INTO annuaire.lookup_pepper (pepper) VALUES ($1)"
+                                  " ON CONFLICT (singleton) DO UPDATE SET pepper = EXCLUDED.pepper,"
+                                  " rotated_at = now()" },
+    /* Every association's hash under the pepper $1. */
+    { "dir_store_assoc_rehash", "UPDATE annuaire.associations"
+                                " SET lookup_hash = annuaire.lookup_hash(address, medium, $1)" },
     { "dir_store_assoc_upsert",
       "INSERT INTO annuaire.associations"
       " (medium, address, mxid, ts, not_before, not_after, lookup_hash)"
@@ -19,13 +33,13 @@ const struct db_stmt dir_store_stmts[] = {
                                 " WHERE medium = $1 AND address = $2 AND mxid = $3" },
     { "dir_store_assoc_get", "SELECT mxid, ts, not_before, not_after FROM annuaire.associations"
                              " WHERE medium = $1 AND address = $2" },
-    /* Column 0 is the current pepper, for the caller to check: one round trip for both. */
+    /* The current pepper comes first, for the caller to check: one round trip for both. */
     { "dir_store_lookup_hashes", "SELECT p.pepper, a.lookup_hash, a.mxid"
                                  " FROM annuaire.lookup_pepper p"
                                  " LEFT JOIN annuaire.associations a"
                                  " ON a.lookup_hash = ANY ($1::text[])" },
     /* $1: [[medium, address, key], ...]; rows: key, mxid for those bound. */
-    { "dir_store_lookup_pairs", "SELECT q.e->>2, a.mxid"
+    { "dir_store_lookup_pairs", "SELECT q.e->>2 AS key, a.mxid"
                                 " FROM jsonb_array_elements($1::jsonb) AS q(e)"
                                 " JOIN annuaire.associations a"
                                 " ON a.medium = q.e->>0 AND a.address = q.e->>1" },
@@ -35,8 +49,9 @@ const struct db_stmt dir_store_stmts[] = {
     { "dir_store_internal_info",
       "SELECT EXISTS (SELECT 1 FROM annuaire.invites WHERE medium = $1 AND address = $2"
       "  AND verified_by IS NOT NULL"
-      "  AND ($3::integer = 0 OR created_at > now() - make_interval(secs => $3::integer))),"
-      " (SELECT mxid FROM annuaire.associations WHERE medium = $1 AND address = $2),"
+      "  AND ($3::integer = 0 OR created_at > now() - make_interval(secs => $3::integer)))"
+      "  AS invited,"
+      " (SELECT mxid FROM annuaire.associations WHERE medium = $1 AND address = $2) AS mxid,"
       " o.ministry, o.entity FROM (SELECT 1) AS one LEFT JOIN LATERAL"
       /* the owner as annuaire.directory_owner() picks it, if enabled */
       " (SELECT s.ministry, e.entity, e.disabled FROM annuaire.directory_entries e"
@@ -49,12 +64,44 @@ const size_t dir_store_n_stmts = ANN_ARRAY_LEN(dir_store_stmts);
 enum db_status
 dir_store_pepper_get(struct db_conn *c, char **pepper)
 {
+    static const char *const names[] = { "pepper" };
+    int cols[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
     enum db_status st = db_exec(c, "dir_store_pepper_get", 0, NULL, &res);
 
-    *pepper = st > 0 ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
+    *pepper = NULL;
+    if (st > 0 && db_columns(res, "dir_store_pepper_get", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
+    if (st > 0) {
+        *pepper = xstrdup(PQgetvalue(res, 0, cols[0]));
+    }
     PQclear(res);
     return st;
+}
+
+enum db_status
+dir_store_pepper_ensure(struct db_conn *c, const char *pepper)
+{
+    const char *params[] = { pepper };
+
+    return db_exec(c, "dir_store_pepper_ensure", 1, params, NULL);
+}
+
+enum db_status
+dir_store_pepper_replace(struct db_conn *c, const char *pepper)
+{
+    const char *params[] = { pepper };
+
+    return db_exec(c, "dir_store_pepper_replace", 1, params, NULL);
+}
+
+enum db_status
+dir_store_assoc_rehash(struct db_conn *c, const char *pepper)
+{
+    const char *params[] = { pepper };
+
+    return db_exec(c, "dir_store_assoc_rehash", 1, params, NULL);
 }
 
 enum db_status
@@ -83,38 +130,79 @@ dir_store_assoc_get(struct db_conn *c,
                     const char *address,
                     struct dir_assoc *out)
 {
+    static const char *const names[] = { "mxid", "ts", "not_before", "not_after" };
+    int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { medium, address };
     PGresult *res = NULL;
     enum db_status st = db_exec(c, "dir_store_assoc_get", 2, params, &res);
 
+    if (st > 0 && db_columns(res, "dir_store_assoc_get", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
     if (st > 0) {
         out->medium = xstrdup(medium);
         out->address = xstrdup(address);
-        out->mxid = xstrdup(PQgetvalue(res, 0, 0));
-        out->ts = atoll(PQgetvalue(res, 0, 1));
-        out->not_before = atoll(PQgetvalue(res, 0, 2));
-        out->not_after = atoll(PQgetvalue(res, 0, 3));
+        out->mxid = xstrdup(PQgetvalue(res, 0, cols[0]));
+        out->ts = atoll(PQgetvalue(res, 0, cols[1]));
+        out->not_before = atoll(PQgetvalue(res, 0, cols[2]));
+        out->not_after = atoll(PQgetvalue(res, 0, cols[3]));
     }
     PQclear(res);
     return st;
 }
 
 enum db_status
-dir_store_lookup_hashes(struct db_conn *c, const char *hashes_array, PGresult **out)
+dir_store_lookup_hashes(struct db_conn *c,
+                        const char *const *hashes,
+                        size_t n,
+                        char **pepper,
+                        dir_store_match_fn fn,
+                        void *arg)
 {
-    const char *params[] = { hashes_array };
+    static const char *const names[] = { "pepper", "lookup_hash", "mxid" };
+    int cols[ANN_ARRAY_LEN(names)];
+    char *array = db_text_array(hashes, n);
+    const char *params[] = { array };
+    PGresult *res = NULL;
+    enum db_status st = db_exec(c, "dir_store_lookup_hashes", 1, params, &res);
 
-    return db_exec(c, "dir_store_lookup_hashes", 1, params, out);
+    free(array);
+    *pepper = NULL;
+    if (st > 0 &&
+        db_columns(res, "dir_store_lookup_hashes", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
+    if (st > 0) {
+        *pepper = xstrdup(PQgetvalue(res, 0, cols[0]));
+        for (int row = 0; row < PQntuples(res); row++) {
+            if (!PQgetisnull(res, row, cols[1])) {
+                fn(arg, PQgetvalue(res, row, cols[1]), PQgetvalue(res, row, cols[2]));
+            }
+        }
+    }
+    PQclear(res);
+    return st;
 }
 
 enum db_status
-dir_store_lookup_pairs(struct db_conn *c, const json_t *pairs, PGresult **out)
+dir_store_lookup_pairs(struct db_conn *c, const json_t *pairs, dir_store_match_fn fn, void *arg)
 {
+    static const char *const names[] = { "key", "mxid" };
+    int cols[ANN_ARRAY_LEN(names)];
     char *text = json_dumps(pairs, JSON_COMPACT);
     const char *params[] = { text };
-    enum db_status st = text ? db_exec(c, "dir_store_lookup_pairs", 1, params, out) : DB_HARD;
+    PGresult *res = NULL;
+    enum db_status st = text ? db_exec(c, "dir_store_lookup_pairs", 1, params, &res) : DB_HARD;
 
     free(text);
+    if (st > 0 &&
+        db_columns(res, "dir_store_lookup_pairs", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
+    for (int row = 0; st > 0 && row < PQntuples(res); row++) {
+        fn(arg, PQgetvalue(res, row, cols[0]), PQgetvalue(res, row, cols[1]));
+    }
+    PQclear(res);
     return st;
 }
 
@@ -125,6 +213,8 @@ dir_store_internal_info(struct db_conn *c,
                         long validity,
                         struct dir_internal_facts *out)
 {
+    static const char *const names[] = { "invited", "mxid", "ministry", "entity" };
+    int cols[ANN_ARRAY_LEN(names)];
     char v[24];
     const char *params[] = { medium, address, v };
     PGresult *res = NULL;
@@ -133,11 +223,15 @@ dir_store_internal_info(struct db_conn *c,
     memset(out, 0, sizeof(*out));
     snprintf(v, sizeof(v), "%ld", validity);
     st = db_exec(c, "dir_store_internal_info", 3, params, &res);
+    if (st > 0 &&
+        db_columns(res, "dir_store_internal_info", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
     if (st > 0) {
-        out->invited = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-        out->mxid = PQgetisnull(res, 0, 1) ? NULL : xstrdup(PQgetvalue(res, 0, 1));
-        out->ministry = PQgetisnull(res, 0, 2) ? NULL : xstrdup(PQgetvalue(res, 0, 2));
-        out->entity = PQgetisnull(res, 0, 3) ? NULL : xstrdup(PQgetvalue(res, 0, 3));
+        out->invited = strcmp(PQgetvalue(res, 0, cols[0]), "t") == 0;
+        out->mxid = db_value_dup(res, 0, cols[1]);
+        out->ministry = db_value_dup(res, 0, cols[2]);
+        out->entity = db_value_dup(res, 0, cols[3]);
     }
     PQclear(res);
     return st;

@@ -72,9 +72,11 @@ user_on_server(const char *sub, const char *server_name)
            strcmp(colon + 1, server_name) == 0;
 }
 
-/* Asks the homeserver who the OpenID token belongs to. */
-static enum err_code
-userinfo(const struct register_in *in, char **user_id)
+/* Asks the homeserver who the OpenID token belongs to.
+ * @param[out] user_id  the Matrix user it vouches for, owned by the caller
+ * @return RS_OK with *user_id, else the refusal's status (queued) */
+static enum reply_status
+userinfo(struct http_req *r, const struct register_in *in, char **user_id)
 {
     const struct cfg_account *acc = &cfg_get()->account;
     struct fetch_opts opts;
@@ -111,7 +113,6 @@ userinfo(const struct register_in *in, char **user_id)
         goto cleanup;
     }
     *user_id = xstrdup(json_string_value(json_object_get(j, "sub")));
-    ec = E__COUNT; /* success */
 cleanup:
     json_decref(j);
     fetch_result_clear(&res);
@@ -124,7 +125,7 @@ cleanup:
     free(url);
     free(tok);
     free(base);
-    return ec;
+    return *user_id != NULL ? RS_OK : http_reply_status(http_reply_ec(r, ec, NULL));
 }
 
 int
@@ -137,7 +138,6 @@ enr_account_register_post(struct http_req *r, const json_t *body)
     char hash[ENR_TOKEN_HASH_LEN + 1];
     char *user_id = NULL;
     char *token = NULL;
-    enum err_code ec;
     int ret;
 
     if (rs == RS_OK) {
@@ -161,10 +161,10 @@ enr_account_register_post(struct http_req *r, const json_t *body)
     if (!fetch_slot_take(in.matrix_server_name)) {
         return enr_reply_hs_busy(r);
     }
-    ec = userinfo(&in, &user_id);
+    rs = userinfo(r, &in, &user_id);
     fetch_slot_release(in.matrix_server_name);
-    if (ec != E__COUNT) {
-        return http_reply_ec(r, ec, NULL);
+    if (rs != RS_OK) {
+        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
     token = cx_random_token(32);
     enr_token_hash(token, hash);

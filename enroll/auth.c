@@ -83,18 +83,17 @@ enr_authenticate(struct http_req *r, const char *token, bool check_terms)
     char hash[ENR_TOKEN_HASH_LEN + 1];
     bool terms_ok = false;
     enum db_status st;
-    int ok;
 
     enr_token_hash(token, hash);
     st = enr_store_account_auth(r->db, hash, &r->user_id, &terms_ok);
     if (st < 0) {
-        ok = http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
-    } else if (st == 0) {
-        ok = http_reply_ec(r, E_UNAUTHORIZED, NULL);
-    } else if (check_terms && !terms_ok) {
-        ok = http_reply_ec(r, E_TERMS_NOT_SIGNED, NULL);
-    } else {
-        return RS_OK;
+        return http_reply_status(http_reply_ec(r, E_DB_UNAVAILABLE, NULL));
     }
-    return ok == MHD_YES ? RS_REPLIED : RS_FATAL;
+    if (st == 0) {
+        return http_reply_status(http_reply_ec(r, E_UNAUTHORIZED, NULL));
+    }
+    if (check_terms && !terms_ok) {
+        return http_reply_status(http_reply_ec(r, E_TERMS_NOT_SIGNED, NULL));
+    }
+    return RS_OK;
 }

@@ -45,8 +45,7 @@ bind_txn(struct db_conn *c, const void *in, void *out)
 {
     const struct dir_assoc *a = in;
     struct bind_out *o = out;
-    char *tokens = NULL;
-    json_t *invites;
+    struct enr_bind_invites pending = { 0 };
     enum db_status st;
 
     json_decref(o->signed_assoc);
@@ -55,23 +54,23 @@ bind_txn(struct db_conn *c, const void *in, void *out)
     if (st < 0) {
         return st;
     }
-    invites = enr_invites_for_bind(c, a, &tokens);
-    if (invites == NULL) {
-        return DB_HARD;
+    st = enr_invites_for_bind(c, a, &pending);
+    if (st < 0) {
+        return st;
     }
-    o->signed_assoc = dir_assoc_signed(a, invites);
+    o->signed_assoc = dir_assoc_signed(a, pending.invites);
     if (o->signed_assoc == NULL) {
         o->sign_failed = true;
         st = DB_HARD;
-    } else if (json_array_size(invites) > 0) {
+    } else if (json_array_size(pending.invites) > 0) {
         char *body = json_dumps(o->signed_assoc, JSON_COMPACT);
 
-        st = enr_store_onbind_queue(c, fed_mxid_server(a->mxid), body, tokens);
+        st = enr_store_onbind_queue(c, fed_mxid_server(a->mxid), body,
+                                    (const char *const *)pending.tokens, pending.n);
         o->callback_queued = st > 0;
         free(body);
     }
-    json_decref(invites);
-    free(tokens);
+    enr_bind_invites_clear(&pending);
     return st < 0 ? st : 1;
 }
 
@@ -83,7 +82,6 @@ bind_3pid(struct http_req *r, const json_t *body, bool legacy)
     struct enr_session s = { 0 };
     struct dir_assoc a = { 0 };
     struct bind_out out = { 0 };
-    enum err_code ec;
     enum db_status st;
     int ret;
 
@@ -97,9 +95,9 @@ bind_3pid(struct http_req *r, const json_t *body, bool legacy)
     /* v2: a user binds only its own Matrix ID; v1: a listed homeserver, from its network,
      * binds only Matrix IDs of its own. */
     if (legacy) {
-        ec = enr_legacy_check(r, in.mxid);
-        if (ec != E__COUNT) {
-            return http_reply_ec(r, ec, NULL);
+        rs = enr_legacy_check(r, in.mxid);
+        if (rs != RS_OK) {
+            return rs == RS_REPLIED ? MHD_YES : MHD_NO;
         }
     } else if (r->user_id == NULL || strcmp(r->user_id, in.mxid) != 0) {
         return http_reply_ec(r, E_THREEPID_MISMATCH, NULL);

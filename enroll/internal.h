@@ -48,9 +48,11 @@ bool enr_mxid_ok(const char *s);
  * Checks a homeserver's X-Matrix signature on an unbind request, and that mxid
  * belongs to the signing server. The server's keys are fetched (within a
  * fetch_slot_take slot) unless cached from an earlier fetch, for their validity.
- * @return E__COUNT when valid, else the error to answer (E_HS_BUSY: no slot free)
+ * @return RS_OK when valid; else the refusal is queued (403 E_UNBIND_FORBIDDEN, or 503
+ *         E_HS_BUSY when no slot is free): RS_REPLIED, or RS_FATAL when it could not be
  */
-enum err_code enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid);
+enum reply_status
+enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid) ANN_MUST_CHECK;
 /** The limits of endpoints that send mail to address (limits.c). @return RS_OK or replied */
 enum reply_status enr_limit_mail(struct http_req *r, const char *address);
 /** The per-IP limit of account/register. @return RS_OK, RS_REPLIED or RS_FATAL */
@@ -71,9 +73,10 @@ bool enr_legacy_enabled(void);
 /**
  * Whether this v1 call may act for mxid: legacy.homeservers lists mxid's homeserver
  * with a network that holds the client's address (http_client_ip).
- * @return E__COUNT when it may, E_LEGACY_DISABLED or E_LEGACY_FORBIDDEN
+ * @return RS_OK when it may; else E_LEGACY_DISABLED or E_LEGACY_FORBIDDEN is queued:
+ *         RS_REPLIED, or RS_FATAL when it could not be
  */
-enum err_code enr_legacy_check(struct http_req *r, const char *mxid);
+enum reply_status enr_legacy_check(struct http_req *r, const char *mxid) ANN_MUST_CHECK;
 /** What to tell someone whom the enrollment gate turns away. */
 const char *enr_enroll_refusal(enum dir_enroll verdict);
 
@@ -107,9 +110,6 @@ int enr_session_submit(struct db_conn *c,
                        const char *token,
                        enum enr_submit_result *result,
                        struct enr_session *s);
-
-/** The Matrix error for a failed submission. */
-enum err_code enr_submit_error(enum enr_submit_result result);
 
 /**
  * Finds the session sid whose client_secret matches (not locked).
@@ -150,9 +150,22 @@ enum db_status enr_store_session_new_token(struct db_conn *c,
                                            long long send_attempt,
                                            const char *token_hash,
                                            const char *next_link);
-/** Row: medium, address, client_secret_hash, token_hash, token_tries, next_link,
- *  validated_at (ms or NULL), expired (t/f). lock: FOR UPDATE. */
-enum db_status enr_store_session_get(struct db_conn *c, const char *sid, bool lock, PGresult **out);
+/* A validation session as stored. */
+struct enr_session_row {
+    struct enr_session s; /* what the handlers see */
+    char *client_secret_hash;
+    char *token_hash;
+    long token_tries;
+    char *next_link_used; /* the next_link it was validated with, or NULL */
+};
+void enr_session_row_clear(struct enr_session_row *row);
+/** The session sid (expired: older than validation.session_lifetime); lock: FOR UPDATE.
+ *  @param[out] out  filled when 1 (enr_session_row_clear)
+ *  @return 1, DB_NO_ROWS, DB_SOFT or DB_HARD */
+enum db_status enr_store_session_get(struct db_conn *c,
+                                     const char *sid,
+                                     bool lock,
+                                     struct enr_session_row *out) ANN_MUST_CHECK;
 enum db_status enr_store_session_failed_try(struct db_conn *c, const char *sid);
 enum db_status enr_store_session_validate(struct db_conn *c, const char *sid);
 /** verified_by: how the sender was vouched for, "token" (v2) or "legacy" (v1). */
@@ -169,15 +182,26 @@ enum db_status enr_store_invite_insert(struct db_conn *c,
 enum db_status enr_store_invite_sender(struct db_conn *c, const char *token, char **sender);
 /** Whether public_key is the ephemeral key of a pending invitation. @return 1, 0 or < 0 */
 enum db_status enr_store_ephemeral_pending(struct db_conn *c, const char *public_key);
-/** The invitations pending for medium/address: made by a verified sender and not older
- *  than invites.validity. Rows: token, room_id, sender. */
-enum db_status
-enr_store_invites_for(struct db_conn *c, const char *medium, const char *address, PGresult **out);
-/** Queues a callback to destination and wakes workers on commit. tokens: a text[] literal. */
+/** A pending invitation (strings borrowed for the call). */
+typedef void (*enr_store_invite_fn)(void *arg,
+                                    const char *token,
+                                    const char *room_id,
+                                    const char *sender);
+/** The invitations pending for medium/address, oldest first: made by a verified sender
+ *  and not older than invites.validity; fn is called for each.
+ *  @return how many, DB_NO_ROWS, DB_SOFT or DB_HARD */
+enum db_status enr_store_invites_for(struct db_conn *c,
+                                     const char *medium,
+                                     const char *address,
+                                     enr_store_invite_fn fn,
+                                     void *arg) ANN_MUST_CHECK;
+/** Queues a callback to destination and wakes workers on commit; tokens (n_tokens): the
+ *  invites it carries, forgotten once it is delivered. */
 enum db_status enr_store_onbind_queue(struct db_conn *c,
                                       const char *destination,
                                       const char *body,
-                                      const char *tokens);
+                                      const char *const *tokens,
+                                      size_t n_tokens) ANN_MUST_CHECK;
 
 /** A claimed onbind callback (owned strings). */
 struct enr_onbind_claim {
@@ -186,6 +210,10 @@ struct enr_onbind_claim {
     char *body;        /* JSON text */
     char *tokens;      /* text[] literal: the invites to forget once delivered */
 };
+
+/* Callbacks one step of the onbind worker claims: one (enr_store_onbind_claim's LIMIT), so
+ * that the lease of a claim covers one call. */
+#define ENR_ONBIND_BATCH 1
 
 void enr_onbind_claim_clear(struct enr_onbind_claim *cl);
 /**
@@ -237,8 +265,21 @@ char *enr_redact_address(const char *address, long user_chars, long domain_chars
 
 /* onbind.c: the homeserver callback once an invited address is bound */
 struct dir_assoc;
-/** The invites pending for a new binding (maybe []), or NULL on a database failure. */
-json_t *enr_invites_for_bind(struct db_conn *c, const struct dir_assoc *a, char **tokens);
+/* The invitations a new binding carries. */
+struct enr_bind_invites {
+    json_t *invites; /* [{medium, address, mxid, room_id, sender, signed}, ...] */
+    char **tokens;   /* their tokens, n of them */
+    size_t n;
+};
+void enr_bind_invites_clear(struct enr_bind_invites *b);
+/**
+ * The invitations pending for a new binding, each with its "signed" {mxid, token}.
+ * @param[out] out  filled unless < 0 (maybe none); enr_bind_invites_clear
+ * @return how many, DB_NO_ROWS, DB_SOFT or DB_HARD
+ */
+enum db_status enr_invites_for_bind(struct db_conn *c,
+                                    const struct dir_assoc *a,
+                                    struct enr_bind_invites *out) ANN_MUST_CHECK;
 void enr_onbind_wake(void);
 int enr_unbind_post(struct http_req *r, const json_t *body);
 

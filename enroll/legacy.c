@@ -17,7 +17,7 @@ enr_legacy_enabled(void)
     return json_object_size(cfg_get()->legacy.homeservers) > 0;
 }
 
-enum err_code
+enum reply_status
 enr_legacy_check(struct http_req *r, const char *mxid)
 {
     const json_t *homeservers = cfg_get()->legacy.homeservers;
@@ -27,7 +27,7 @@ enr_legacy_check(struct http_req *r, const char *mxid)
     char ip[64];
 
     if (json_object_size(homeservers) == 0) {
-        return E_LEGACY_DISABLED;
+        return http_reply_status(http_reply_ec(r, E_LEGACY_DISABLED, NULL));
     }
     http_client_ip(r, ip, sizeof(ip));
     if (server != NULL) {
@@ -35,11 +35,11 @@ enr_legacy_check(struct http_req *r, const char *mxid)
          * listed for two homeservers acts for the users of each, never for a third. */
         json_object_foreach ((json_t *)homeservers, name, networks) {
             if (strcmp(name, server) == 0 && net_in_list(ip, networks)) {
-                return E__COUNT;
+                return RS_OK;
             }
         }
     }
     log_debug("req=%llu v1 call from %s refused for a Matrix ID of another homeserver",
               (unsigned long long)r->id, ip);
-    return E_LEGACY_FORBIDDEN;
+    return http_reply_status(http_reply_ec(r, E_LEGACY_FORBIDDEN, NULL));
 }

@@ -1,3 +1,8 @@
+/*
+ * The onbind callback: once an invited address is bound, the homeserver of the new
+ * Matrix ID is told of the invitations waiting for it (POST
+ * /_matrix/federation/v1/3pid/onbind), through a durable queue drained by a worker.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,54 +17,60 @@
 #include "directory/directory.h"
 #include "enroll/internal.h"
 
-#define BATCH 1 /* callbacks claimed per step (enr_store_onbind_claim) */
+#define BATCH ENR_ONBIND_BATCH /* the worker's batch */
 
 static struct worker *onbind;
 
-/*
- * Bind side: the invites waiting for this address, each with its "signed" {mxid, token}.
- * @param[out] tokens  their tokens, as a PostgreSQL text[] literal (tokens are URL-safe)
- * @return the invites (maybe empty), or NULL on a database failure
- */
-json_t *
-enr_invites_for_bind(struct db_conn *c, const struct dir_assoc *a, char **tokens)
+void
+enr_bind_invites_clear(struct enr_bind_invites *b)
 {
-    PGresult *res = NULL;
-    enum db_status st = enr_store_invites_for(c, a->medium, a->address, &res);
-    json_t *invites;
-    size_t len = 2;
+    json_decref(b->invites);
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->tokens[i]);
+    }
+    free(b->tokens);
+    *b = (struct enr_bind_invites){ 0 };
+}
 
-    *tokens = NULL;
+struct collect {
+    const struct dir_assoc *a;
+    struct enr_bind_invites *out;
+};
+
+/* One pending invite: signed for the new binding, its token kept to forget it later. */
+static void
+add_invite(void *arg, const char *token, const char *room_id, const char *sender)
+{
+    struct collect *k = arg;
+    const struct dir_assoc *a = k->a;
+    json_t *signed_part = json_pack("{s:s, s:s}", "mxid", a->mxid, "token", token);
+
+    if (sign_json(signed_part, cfg_get()->server.name, DIR_SIGNING_KEY_ID, dir_signing_key()) !=
+        0) {
+        json_decref(signed_part);
+        return;
+    }
+    json_array_append_new(k->out->invites,
+                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "medium", a->medium,
+                                    "address", a->address, "mxid", a->mxid, "room_id", room_id,
+                                    "sender", sender, "signed", signed_part));
+    k->out->tokens = xrealloc(k->out->tokens, (k->out->n + 1) * sizeof(*k->out->tokens));
+    k->out->tokens[k->out->n++] = xstrdup(token);
+}
+
+enum db_status
+enr_invites_for_bind(struct db_conn *c, const struct dir_assoc *a, struct enr_bind_invites *out)
+{
+    struct collect k = { .a = a, .out = out };
+    enum db_status st;
+
+    enr_bind_invites_clear(out);
+    out->invites = json_array();
+    st = enr_store_invites_for(c, a->medium, a->address, add_invite, &k);
     if (st < 0) {
-        return NULL;
+        enr_bind_invites_clear(out);
     }
-    invites = json_array();
-    for (int i = 0; i < PQntuples(res); i++) {
-        len += strlen(PQgetvalue(res, i, 0)) + 1;
-    }
-    *tokens = xmalloc(len + 1);
-    strcpy(*tokens, "{");
-    for (int i = 0; i < PQntuples(res); i++) {
-        const char *token = PQgetvalue(res, i, 0);
-        json_t *signed_part = json_pack("{s:s, s:s}", "mxid", a->mxid, "token", token);
-
-        if (sign_json(signed_part, cfg_get()->server.name, DIR_SIGNING_KEY_ID, dir_signing_key()) !=
-            0) {
-            json_decref(signed_part);
-            continue;
-        }
-        json_array_append_new(invites, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "medium",
-                                                 a->medium, "address", a->address, "mxid", a->mxid,
-                                                 "room_id", PQgetvalue(res, i, 1), "sender",
-                                                 PQgetvalue(res, i, 2), "signed", signed_part));
-        if (i > 0) {
-            strcat(*tokens, ",");
-        }
-        strcat(*tokens, token);
-    }
-    strcat(*tokens, "}");
-    PQclear(res);
-    return invites;
+    return st;
 }
 
 void
@@ -68,30 +79,34 @@ enr_onbind_wake(void)
     worker_wake(onbind);
 }
 
-/* Delivers one callback. @return 0 done, 1 retry later, 2 refused for good */
+/*
+ * Calls destination back with body.
+ * @param[out] status  the homeserver's HTTP status, when it answered
+ * @return 0 when it answered (*status), -1 when it could not be reached (err says why)
+ */
 static int
-deliver(const char *destination, const char *body, char *err, size_t err_size)
+deliver(const char *destination, const char *body, long *status, char *err, size_t err_size)
 {
     const struct cfg_account *acc = &cfg_get()->account;
     struct fetch_opts opts;
     struct fetch_result res = { 0 };
     char *base = NULL;
     char *url;
-    int ret = 1;
+    int ret = -1;
 
+    *status = 0;
     if (fed_prepare_call(destination, acc, &opts, &base) != FETCH_OK) {
         snprintf(err, err_size, "cannot resolve %s", destination);
-        return 1;
+        return -1;
     }
     /* POST: what homeservers implement, whatever the spec's PUT says. */
     url = xasprintf("%s/_matrix/federation/v1/3pid/onbind", base);
     if (fetch_request(url, body, NULL, &opts, &res) != FETCH_OK) {
         snprintf(err, err_size, "%s", res.error);
-    } else if (res.status == 200) {
-        ret = 0;
     } else {
+        *status = res.status;
         snprintf(err, err_size, "HTTP %ld", res.status);
-        ret = res.status == 403 ? 2 : 1;
+        ret = 0;
     }
     fetch_result_clear(&res);
     free(url);
@@ -108,30 +123,32 @@ claim_seconds(void)
     return 2 * cfg_get()->account.request_timeout + 5;
 }
 
-/* Claims one due callback, delivers it, records the outcome, on the thread's own
- * connection. @return 1 when one was claimed, 0 when none is due, -1 when the
- * database failed */
+/* Claims one due callback, delivers it, records the outcome (delivered; refused for good
+ * with a 403; else retried after its backoff), on the thread's own connection.
+ * @return callbacks claimed (0 when none is due), -1 when the database failed */
 static int
 onbind_step(void *arg)
 {
     struct db_conn *c = db_thread_conn();
     struct enr_onbind_claim cl = { 0 };
-    enum db_status st = enr_store_onbind_claim(c, claim_seconds(), &cl);
+    enum db_status claimed = enr_store_onbind_claim(c, claim_seconds(), &cl);
+    enum db_status st;
     char err[256] = "";
-    int outcome;
+    long status = 0;
+    int answered;
 
-    if (st < 0) {
+    if (claimed < 0) {
         log_warn("onbind: cannot read the queue");
         return -1;
     }
-    if (st == 0) {
+    if (claimed == DB_NO_ROWS) {
         return 0;
     }
-    outcome = deliver(cl.destination, cl.body, err, sizeof(err));
-    if (outcome == 0) {
+    answered = deliver(cl.destination, cl.body, &status, err, sizeof(err)) == 0;
+    if (answered && status == 200) {
         st = enr_store_onbind_done(c, &cl);
         log_info("onbind: callback %s delivered to %s", cl.id, cl.destination);
-    } else if (outcome == 2) {
+    } else if (answered && status == 403) {
         st = enr_store_onbind_gave_up(c, &cl, err);
         log_warn("onbind: %s refused callback %s (%s): not retried", cl.destination, cl.id, err);
     } else {
@@ -143,7 +160,7 @@ onbind_step(void *arg)
         log_warn("onbind: the outcome of callback %s could not be recorded", cl.id);
     }
     enr_onbind_claim_clear(&cl);
-    return 1;
+    return claimed;
 }
 
 static const struct worker_spec onbind_worker = {

@@ -1,3 +1,7 @@
+/*
+ * Validation sessions as the submitToken, bind and unbind handlers share them: finding
+ * one by sid and client_secret, and checking a token (bounded tries, expiry, next_link).
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,16 +19,13 @@ enr_session_clear(struct enr_session *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* Moves the session of row into s. */
 static void
-fill(struct enr_session *s, PGresult *res, const char *sid)
+take_session(struct enr_session *s, struct enr_session_row *row)
 {
     enr_session_clear(s);
-    s->sid = xstrdup(sid);
-    s->medium = xstrdup(PQgetvalue(res, 0, 0));
-    s->address = xstrdup(PQgetvalue(res, 0, 1));
-    s->next_link = PQgetisnull(res, 0, 5) ? NULL : xstrdup(PQgetvalue(res, 0, 5));
-    s->validated_at_ms = PQgetisnull(res, 0, 6) ? 0 : atoll(PQgetvalue(res, 0, 6));
-    s->expired = strcmp(PQgetvalue(res, 0, 7), "t") == 0;
+    *s = row->s;
+    row->s = (struct enr_session){ 0 };
 }
 
 /* Whether the stored hash is the hash of secret; constant time. */
@@ -43,17 +44,17 @@ enr_session_find(struct db_conn *c,
                  const char *client_secret,
                  struct enr_session *s)
 {
-    PGresult *res = NULL;
-    enum db_status st = enr_store_session_get(c, sid, false, &res);
+    struct enr_session_row row = { 0 };
+    enum db_status st = enr_store_session_get(c, sid, false, &row);
 
     if (st > 0) {
-        if (hash_matches(PQgetvalue(res, 0, 2), client_secret)) {
-            fill(s, res, sid);
+        if (hash_matches(row.client_secret_hash, client_secret)) {
+            take_session(s, &row);
         } else {
             st = DB_NO_ROWS;
         }
     }
-    PQclear(res);
+    enr_session_row_clear(&row);
     return st;
 }
 
@@ -74,31 +75,30 @@ submit_txn(struct db_conn *c, const void *in, void *out)
 {
     const struct submit *q = in;
     struct submit *a = out;
-    PGresult *res = NULL;
-    enum db_status st = enr_store_session_get(c, q->sid, true, &res);
+    struct enr_session_row row = { 0 };
+    enum db_status st = enr_store_session_get(c, q->sid, true, &row);
 
-    if (st <= 0 || !hash_matches(PQgetvalue(res, 0, 2), q->client_secret)) {
+    if (st <= 0 || !hash_matches(row.client_secret_hash, q->client_secret)) {
         a->result = ENR_SUBMIT_NO_SESSION;
-        PQclear(res);
+        enr_session_row_clear(&row);
         return st < 0 ? st : DB_NO_ROWS;
     }
-    fill(a->s, res, q->sid);
-    if (a->s->expired) {
+    if (row.s.expired) {
         a->result = ENR_SUBMIT_EXPIRED;
-    } else if (atol(PQgetvalue(res, 0, 4)) >= cfg_get()->validation.max_token_tries) {
+    } else if (row.token_tries >= cfg_get()->validation.max_token_tries) {
         a->result = ENR_SUBMIT_TOO_MANY_TRIES;
-    } else if (!hash_matches(PQgetvalue(res, 0, 3), q->token)) {
+    } else if (!hash_matches(row.token_hash, q->token)) {
         a->result = ENR_SUBMIT_BAD_TOKEN;
         st = enr_store_session_failed_try(c, q->sid); /* committed: tries are bounded */
-    } else if (a->s->validated_at_ms != 0 &&
-               !same_link(a->s->next_link, PQgetisnull(res, 0, 8) ? NULL : PQgetvalue(res, 0, 8))) {
+    } else if (row.s.validated_at_ms != 0 && !same_link(row.s.next_link, row.next_link_used)) {
         /* Validated with one next_link, and another asked for since: refused. */
         a->result = ENR_SUBMIT_NEXT_LINK_CHANGED;
     } else {
         a->result = ENR_SUBMIT_OK;
         st = enr_store_session_validate(c, q->sid);
     }
-    PQclear(res);
+    take_session(a->s, &row);
+    enr_session_row_clear(&row);
     return st < 0 ? st : 1;
 }
 

@@ -1,3 +1,8 @@
+/*
+ * Enrollment's SQL: every statement of enroll/ as a named prepared statement
+ * (registered by enr_init), one function each. Results are copied out into values or
+ * handed row by row to a callback, columns read by name; no PGresult leaves this file.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +14,15 @@
 /* A session by sid: the same row read plainly or locked for an update. */
 #define SESSION_GET_SQL                                                               \
     "SELECT medium, address, client_secret_hash, token_hash, token_tries, next_link," \
-    " floor(extract(epoch FROM validated_at) * 1000)::bigint,"                        \
-    " modified_at < now() - make_interval(secs => $2::float8), next_link_used"        \
+    " floor(extract(epoch FROM validated_at) * 1000)::bigint AS validated_at_ms,"     \
+    " modified_at < now() - make_interval(secs => $2::float8) AS expired,"            \
+    " next_link_used"                                                                 \
     " FROM annuaire.validation_sessions WHERE sid = $1"
+
+/* The claim's LIMIT: ENR_ONBIND_BATCH, as SQL text. */
+#define TEXT_OF(n)  TEXT_OF_(n)
+#define TEXT_OF_(n) #n
+#define CLAIM_LIMIT " LIMIT " TEXT_OF(ENR_ONBIND_BATCH)
 
 /* An invitation that counts (pending): a verified sender, within invites.validity, the
  * parameter v (0: no limit). dir_store_internal_info counts them the same way. */
@@ -29,7 +40,7 @@ const struct db_stmt enr_store_stmts[] = {
       " NOT EXISTS (SELECT 1 FROM jsonb_array_elements($2::jsonb) AS p(urls)"
       "  WHERE NOT EXISTS (SELECT 1 FROM annuaire.accepted_terms t"
       "   WHERE t.user_id = a.user_id"
-      "   AND t.url IN (SELECT jsonb_array_elements_text(p.urls))))"
+      "   AND t.url IN (SELECT jsonb_array_elements_text(p.urls)))) AS terms_ok"
       " FROM annuaire.accounts a"
       " WHERE a.token_hash = $1" },
     { "enr_store_account_delete", "DELETE FROM annuaire.accounts WHERE token_hash = $1" },
@@ -81,7 +92,7 @@ const struct db_stmt enr_store_stmts[] = {
       " WHERE id = (SELECT id FROM annuaire.onbind_queue"
       "  WHERE done_at IS NULL AND gave_up_at IS NULL"
       "  AND next_attempt_at <= now()"
-      "  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+      "  ORDER BY next_attempt_at" CLAIM_LIMIT " FOR UPDATE SKIP LOCKED)"
       " RETURNING id, destination, body::text, tokens::text" },
     /* Delivered: the invites are the homeserver's now; their tokens are forgotten. */
     { "enr_store_onbind_done", "WITH d AS (UPDATE annuaire.onbind_queue SET done_at = now(),"
@@ -116,15 +127,21 @@ enr_store_account_insert(struct db_conn *c, const char *token_hash, const char *
 enum db_status
 enr_store_account_auth(struct db_conn *c, const char *token_hash, char **user_id, bool *terms_ok)
 {
+    static const char *const names[] = { "user_id", "terms_ok" };
+    int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { token_hash, enr_terms_required_json() };
     PGresult *res = NULL;
     enum db_status st = db_exec(c, "enr_store_account_auth", 2, params, &res);
 
     *user_id = NULL;
     *terms_ok = false;
+    if (st > 0 &&
+        db_columns(res, "enr_store_account_auth", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
     if (st > 0) {
-        *user_id = xstrdup(PQgetvalue(res, 0, 0));
-        *terms_ok = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+        *user_id = xstrdup(PQgetvalue(res, 0, cols[0]));
+        *terms_ok = strcmp(PQgetvalue(res, 0, cols[1]), "t") == 0;
     }
     PQclear(res);
     return st;
@@ -154,14 +171,20 @@ enr_store_session_by_secret(struct db_conn *c,
                             char **sid,
                             long long *send_attempt)
 {
+    static const char *const names[] = { "sid", "send_attempt" };
+    int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { medium, address, secret_hash };
     PGresult *res = NULL;
     enum db_status st = db_exec(c, "enr_store_session_by_secret", 3, params, &res);
 
     *sid = NULL;
+    if (st > 0 &&
+        db_columns(res, "enr_store_session_by_secret", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
     if (st > 0) {
-        *sid = xstrdup(PQgetvalue(res, 0, 0));
-        *send_attempt = atoll(PQgetvalue(res, 0, 1));
+        *sid = xstrdup(PQgetvalue(res, 0, cols[0]));
+        *send_attempt = atoll(PQgetvalue(res, 0, cols[1]));
     }
     PQclear(res);
     return st;
@@ -198,15 +221,49 @@ enr_store_session_new_token(struct db_conn *c,
     return db_exec(c, "enr_store_session_new_token", 4, params, NULL);
 }
 
-enum db_status
-enr_store_session_get(struct db_conn *c, const char *sid, bool lock, PGresult **out)
+void
+enr_session_row_clear(struct enr_session_row *row)
 {
+    enr_session_clear(&row->s);
+    free(row->client_secret_hash);
+    free(row->token_hash);
+    free(row->next_link_used);
+    *row = (struct enr_session_row){ 0 };
+}
+
+enum db_status
+enr_store_session_get(struct db_conn *c, const char *sid, bool lock, struct enr_session_row *out)
+{
+    static const char *const names[] = { "medium",     "address",         "client_secret_hash",
+                                         "token_hash", "token_tries",     "next_link",
+                                         "expired",    "validated_at_ms", "next_link_used" };
+    const char *stmt = lock ? "enr_store_session_get_locked" : "enr_store_session_get";
+    int cols[ANN_ARRAY_LEN(names)];
     char lifetime[24];
     const char *params[] = { sid, lifetime };
+    PGresult *res = NULL;
+    enum db_status st;
 
     snprintf(lifetime, sizeof(lifetime), "%ld", cfg_get()->validation.session_lifetime);
-    return db_exec(c, lock ? "enr_store_session_get_locked" : "enr_store_session_get", 2, params,
-                   out);
+    st = db_exec(c, stmt, 2, params, &res);
+    if (st > 0 && db_columns(res, stmt, names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
+    if (st > 0) {
+        out->s.sid = xstrdup(sid);
+        out->s.medium = xstrdup(PQgetvalue(res, 0, cols[0]));
+        out->s.address = xstrdup(PQgetvalue(res, 0, cols[1]));
+        out->client_secret_hash = xstrdup(PQgetvalue(res, 0, cols[2]));
+        out->token_hash = xstrdup(PQgetvalue(res, 0, cols[3]));
+        out->token_tries = atol(PQgetvalue(res, 0, cols[4]));
+        out->s.next_link = db_value_dup(res, 0, cols[5]);
+        out->s.expired = strcmp(PQgetvalue(res, 0, cols[6]), "t") == 0;
+        out->s.validated_at_ms =
+            PQgetisnull(res, 0, cols[7]) ? 0 : atoll(PQgetvalue(res, 0, cols[7]));
+        out->next_link_used = db_value_dup(res, 0, cols[8]);
+    }
+    PQclear(res);
+    return st;
 }
 
 enum db_status
@@ -245,6 +302,8 @@ enr_store_invite_insert(struct db_conn *c,
 enum db_status
 enr_store_invite_sender(struct db_conn *c, const char *token, char **sender)
 {
+    static const char *const names[] = { "sender" };
+    int cols[ANN_ARRAY_LEN(names)];
     char validity[24];
     const char *params[] = { token, validity };
     PGresult *res = NULL;
@@ -252,8 +311,11 @@ enr_store_invite_sender(struct db_conn *c, const char *token, char **sender)
 
     snprintf(validity, sizeof(validity), "%ld", cfg_get()->invites.validity);
     st = db_exec(c, "enr_store_invite_sender", 2, params, &res);
-
-    *sender = st > 0 ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
+    if (st > 0 &&
+        db_columns(res, "enr_store_invite_sender", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
+    *sender = st > 0 ? xstrdup(PQgetvalue(res, 0, cols[0])) : NULL;
     PQclear(res);
     return st;
 }
@@ -269,24 +331,46 @@ enr_store_ephemeral_pending(struct db_conn *c, const char *public_key)
 }
 
 enum db_status
-enr_store_invites_for(struct db_conn *c, const char *medium, const char *address, PGresult **out)
+enr_store_invites_for(struct db_conn *c,
+                      const char *medium,
+                      const char *address,
+                      enr_store_invite_fn fn,
+                      void *arg)
 {
+    static const char *const names[] = { "token", "room_id", "sender" };
+    int cols[ANN_ARRAY_LEN(names)];
     char validity[24];
     const char *params[] = { medium, address, validity };
+    PGresult *res = NULL;
+    enum db_status st;
 
     snprintf(validity, sizeof(validity), "%ld", cfg_get()->invites.validity);
-    return db_exec(c, "enr_store_invites_for", 3, params, out);
+    st = db_exec(c, "enr_store_invites_for", 3, params, &res);
+    if (st > 0 &&
+        db_columns(res, "enr_store_invites_for", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
+    for (int row = 0; st > 0 && row < PQntuples(res); row++) {
+        fn(arg, PQgetvalue(res, row, cols[0]), PQgetvalue(res, row, cols[1]),
+           PQgetvalue(res, row, cols[2]));
+    }
+    PQclear(res);
+    return st;
 }
 
 enum db_status
 enr_store_onbind_queue(struct db_conn *c,
                        const char *destination,
                        const char *body,
-                       const char *tokens)
+                       const char *const *tokens,
+                       size_t n_tokens)
 {
-    const char *params[] = { destination, body, tokens };
+    char *array = db_text_array(tokens, n_tokens);
+    const char *params[] = { destination, body, array };
+    enum db_status st = db_exec(c, "enr_store_onbind_queue", 3, params, NULL);
 
-    return db_exec(c, "enr_store_onbind_queue", 3, params, NULL);
+    free(array);
+    return st;
 }
 
 void
@@ -302,6 +386,8 @@ enr_onbind_claim_clear(struct enr_onbind_claim *cl)
 enum db_status
 enr_store_onbind_claim(struct db_conn *c, long lease_s, struct enr_onbind_claim *out)
 {
+    static const char *const names[] = { "id", "destination", "body", "tokens" };
+    int cols[ANN_ARRAY_LEN(names)];
     char lease[24];
     const char *params[] = { lease };
     PGresult *res = NULL;
@@ -309,11 +395,15 @@ enr_store_onbind_claim(struct db_conn *c, long lease_s, struct enr_onbind_claim 
 
     snprintf(lease, sizeof(lease), "%ld", lease_s);
     st = db_exec(c, "enr_store_onbind_claim", 1, params, &res);
+    if (st > 0 &&
+        db_columns(res, "enr_store_onbind_claim", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
     if (st > 0) {
-        out->id = xstrdup(PQgetvalue(res, 0, PQfnumber(res, "id")));
-        out->destination = xstrdup(PQgetvalue(res, 0, PQfnumber(res, "destination")));
-        out->body = xstrdup(PQgetvalue(res, 0, PQfnumber(res, "body")));
-        out->tokens = xstrdup(PQgetvalue(res, 0, PQfnumber(res, "tokens")));
+        out->id = xstrdup(PQgetvalue(res, 0, cols[0]));
+        out->destination = xstrdup(PQgetvalue(res, 0, cols[1]));
+        out->body = xstrdup(PQgetvalue(res, 0, cols[2]));
+        out->tokens = xstrdup(PQgetvalue(res, 0, cols[3]));
     }
     PQclear(res);
     return st;

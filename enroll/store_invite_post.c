@@ -144,21 +144,23 @@ render(const struct invite *q,
 
 /* Whether this caller may invite as in->sender: the token's own user (v2), or a user
  * of the listed homeserver the call comes from (v1); and the sender's server must be a
- * homeserver of the routing. @return E__COUNT when it may, else the error to answer */
-static enum err_code
+ * homeserver of the routing. @return RS_OK when it may, else the refusal's status */
+static enum reply_status
 sender_check(struct http_req *r, const struct invite_in *in, bool legacy)
 {
-    enum err_code ec;
-
     if (legacy) {
-        ec = enr_legacy_check(r, in->sender);
-        if (ec != E__COUNT) {
-            return ec;
+        enum reply_status rs = enr_legacy_check(r, in->sender);
+
+        if (rs != RS_OK) {
+            return rs;
         }
     } else if (r->user_id == NULL || strcmp(in->sender, r->user_id) != 0) {
-        return E_INVITE_SENDER_MISMATCH;
+        return http_reply_status(http_reply_ec(r, E_INVITE_SENDER_MISMATCH, NULL));
     }
-    return dir_server_known(fed_mxid_server(in->sender)) ? E__COUNT : E_INVITE_SENDER_UNKNOWN_HS;
+    if (!dir_server_known(fed_mxid_server(in->sender))) {
+        return http_reply_status(http_reply_ec(r, E_INVITE_SENDER_UNKNOWN_HS, NULL));
+    }
+    return RS_OK;
 }
 
 static int
@@ -176,7 +178,6 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     char *base = NULL;
     const char *why = NULL;
     json_t *copy = NULL;
-    enum err_code ec;
     int ret;
 
     if (legacy && !enr_legacy_enabled()) {
@@ -188,9 +189,9 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     }
     /* Only an authenticated sender's invitation opens the enrollment gate and has its
      * mail sent from our address. */
-    ec = sender_check(r, &in, legacy);
-    if (ec != E__COUNT) {
-        return http_reply_ec(r, ec, NULL);
+    rs = sender_check(r, &in, legacy);
+    if (rs != RS_OK) {
+        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
     if (strcmp(in.medium, "email") != 0) {
         return http_reply_ec(r, E_MEDIUM_UNRECOGNIZED, in.medium);

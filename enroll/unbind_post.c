@@ -31,13 +31,14 @@ static enum db_status
 unbind_txn(struct db_conn *c, const void *in, void *out)
 {
     const struct unbind *u = in;
-    int n = dir_assoc_unbind(c, u->medium, u->address, u->mxid);
+    enum db_status st = dir_assoc_unbind(c, u->medium, u->address, u->mxid);
 
-    return n < 0 ? (enum db_status)n : 1;
+    return st < 0 ? st : 1;
 }
 
-/* Proof of ownership by a validated session for this very 3PID. */
-static enum err_code
+/* Proof of ownership by a validated session for this very 3PID.
+ * @return RS_OK, else the refusal's status (queued) */
+static enum reply_status
 check_session(struct http_req *r,
               const struct unbind_in *in,
               const char *medium,
@@ -45,16 +46,16 @@ check_session(struct http_req *r,
 {
     struct enr_session s = { 0 };
     enum db_status st = enr_session_find(r->db, in->sid, in->client_secret, &s);
-    enum err_code ec = E__COUNT;
+    enum reply_status rs = RS_OK;
 
     if (st < 0) {
-        ec = E_DB_UNAVAILABLE;
+        rs = http_reply_status(http_reply_ec(r, E_DB_UNAVAILABLE, NULL));
     } else if (st == 0 || s.validated_at_ms == 0 || s.expired || strcmp(s.medium, medium) != 0 ||
                strcmp(s.address, address) != 0) {
-        ec = E_UNBIND_FORBIDDEN;
+        rs = http_reply_status(http_reply_ec(r, E_UNBIND_FORBIDDEN, NULL));
     }
     enr_session_clear(&s);
-    return ec;
+    return rs;
 }
 
 int
@@ -66,7 +67,6 @@ enr_unbind_post(struct http_req *r, const json_t *body)
     const char *address;
     char *norm = NULL;
     struct unbind u;
-    enum err_code ec;
     int ret;
 
     if (rs == RS_OK) {
@@ -84,15 +84,15 @@ enr_unbind_post(struct http_req *r, const json_t *body)
         return http_reply_ec(r, E_INVALID_PARAM, "'threepid' is not a valid 3PID");
     }
     if (in.sid != NULL && in.client_secret != NULL) {
-        ec = check_session(r, &in, medium, norm);
+        rs = check_session(r, &in, medium, norm);
     } else if (http_header(r, MHD_HTTP_HEADER_AUTHORIZATION) != NULL) {
-        ec = enr_xmatrix_check(r, body, in.mxid);
+        rs = enr_xmatrix_check(r, body, in.mxid);
     } else {
-        ec = E_UNBIND_FORBIDDEN;
+        rs = http_reply_status(http_reply_ec(r, E_UNBIND_FORBIDDEN, NULL));
     }
-    if (ec != E__COUNT) {
+    if (rs != RS_OK) {
         free(norm);
-        return ec == E_HS_BUSY ? enr_reply_hs_busy(r) : http_reply_ec(r, ec, NULL);
+        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
     u.medium = medium;
     u.address = norm;

@@ -1,3 +1,5 @@
+/* POST /_matrix/identity/v2/validate/email/submitToken (and v1): checks the token a
+ * validation mail carried and marks the session validated. */
 #include "core/http.h"
 #include "core/json.h"
 #include "enroll/internal.h"
@@ -17,8 +19,9 @@ static const struct jx_field fields[] = {
 };
 static const struct jx_spec spec = { fields, ANN_ARRAY_LEN(fields), true };
 
-enum err_code
-enr_submit_error(enum enr_submit_result result)
+/* The Matrix error for a failed submission. */
+static enum err_code
+submit_error(enum enr_submit_result result)
 {
     switch (result) {
     case ENR_SUBMIT_NO_SESSION:
@@ -51,7 +54,7 @@ enr_email_submit_token_post(struct http_req *r, const json_t *body)
     if (enr_session_submit(r->db, in.sid, in.client_secret, in.token, &result, &s) != 0) {
         ret = http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     } else if (result != ENR_SUBMIT_OK) {
-        ret = http_reply_ec(r, enr_submit_error(result), NULL);
+        ret = http_reply_ec(r, submit_error(result), NULL);
     } else {
         ret = http_reply_json(r, MHD_HTTP_OK, json_pack("{s:b}", "success", 1));
     }

@@ -1,3 +1,8 @@
+/*
+ * The X-Matrix signature of a homeserver on POST /_matrix/identity/v2/3pid/unbind: the
+ * Authorization header, the homeserver's verify keys (fetched, cached for their validity)
+ * and the check of the signed request.
+ */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,10 +271,21 @@ cleanup:
     return *n > 0 ? 0 : -1;
 }
 
+/* The refusal of an unbind whose signature cannot be checked. */
+static enum reply_status
+refuse(struct http_req *r)
+{
+    return http_reply_status(http_reply_ec(r, E_UNBIND_FORBIDDEN, NULL));
+}
+
 /* The origin's key key_id: from the cache, else from a fetch of its keys (recorded, the
- * failure too). @return E__COUNT with pub filled, E_UNBIND_FORBIDDEN or E_HS_BUSY */
-static enum err_code
-origin_key(const char *origin, const char *key_id, unsigned char pub[CX_ED25519_PUB_LEN])
+ * failure too). @return RS_OK with pub filled; else 403, or 503 when no slot for the fetch
+ * is free, queued: RS_REPLIED or RS_FATAL */
+static enum reply_status
+origin_key(struct http_req *r,
+           const char *origin,
+           const char *key_id,
+           unsigned char pub[CX_ED25519_PUB_LEN])
 {
     struct cached_key keys[KEYS_PER_ORIGIN];
     long long valid_until_ms = 0;
@@ -277,27 +293,27 @@ origin_key(const char *origin, const char *key_id, unsigned char pub[CX_ED25519_
     int fetched;
 
     if (strlen(origin) >= FETCH_DEST_MAX) {
-        return E_UNBIND_FORBIDDEN; /* no server name */
+        return refuse(r); /* no server name */
     }
     switch (key_cache_get(origin, key_id, pub)) {
     case KEY_FOUND:
-        return E__COUNT;
+        return RS_OK;
     case KEY_ABSENT:
-        return E_UNBIND_FORBIDDEN;
+        return refuse(r);
     case KEY_FETCH:
         break;
     }
     /* A homeserver that never answers holds this thread request_timeout: bounded. */
     if (!fetch_slot_take(origin)) {
-        return E_HS_BUSY;
+        return http_reply_status(enr_reply_hs_busy(r));
     }
     fetched = fetch_keys(origin, keys, &n, &valid_until_ms);
     fetch_slot_release(origin);
     key_cache_put(origin, fetched == 0, keys, n, valid_until_ms);
-    return key_cache_get(origin, key_id, pub) == KEY_FOUND ? E__COUNT : E_UNBIND_FORBIDDEN;
+    return key_cache_get(origin, key_id, pub) == KEY_FOUND ? RS_OK : refuse(r);
 }
 
-enum err_code
+enum reply_status
 enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid)
 {
     const char *me = cfg_get()->server.name;
@@ -307,26 +323,24 @@ enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid)
     /* Homeservers sign "destination_is" for identity servers; the federation form says
      * "destination": either is accepted. */
     static const char *const dest_keys[] = { "destination_is", "destination" };
-    enum err_code ec = E_UNBIND_FORBIDDEN;
+    enum reply_status rs;
+    bool valid = false;
 
     if (parse_header(http_header(r, MHD_HTTP_HEADER_AUTHORIZATION), &x) != 0 || server == NULL ||
         strcmp(server, x.origin) != 0) {
-        return E_UNBIND_FORBIDDEN;
+        return refuse(r);
     }
-    ec = origin_key(x.origin, x.key, pub);
-    if (ec != E__COUNT) {
-        return ec;
+    rs = origin_key(r, x.origin, x.key, pub);
+    if (rs != RS_OK) {
+        return rs;
     }
-    ec = E_UNBIND_FORBIDDEN;
-    for (size_t i = 0; i < 2 && ec != E__COUNT; i++) {
+    for (size_t i = 0; i < 2 && !valid; i++) {
         json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:{s:{s:s}}}", "method", r->method,
                                 "uri", r->url, "origin", x.origin, dest_keys[i], me, "content",
                                 body, "signatures", x.origin, x.key, x.sig);
 
-        if (req != NULL && sign_verify_json(req, x.origin, x.key, pub) == 0) {
-            ec = E__COUNT;
-        }
+        valid = req != NULL && sign_verify_json(req, x.origin, x.key, pub) == 0;
         json_decref(req);
     }
-    return ec;
+    return valid ? RS_OK : refuse(r);
 }

@@ -133,6 +133,9 @@ def test_existing_binding(routed):
     assert "new_hs" not in info(svc, "stays@culture.gouv.fr").json()
     # An account on the mapped server's twin is on the same platform.
     assert "new_hs" not in info(svc, "twin@interieur.gouv.fr").json()
+    # Server names compare in any case, as the bind restriction compares them.
+    bind_directly(svc, "cased@culture.gouv.fr", "@cased:Agent.Culture.test")
+    assert "new_hs" not in info(svc, "cased@culture.gouv.fr").json()
     # The binding is looked up by medium: another medium has none.
     assert info(svc, "moved@culture.gouv.fr", medium="msisdn").json()["hs"] == "agent.culture.test"
     # internal-info answers the same way: a second account elsewhere would be refused.
@@ -241,8 +244,13 @@ def test_internal_secret_and_invite_expiry(cluster, tmp_path):
         assert_matrix_error(internal(port, "a@b.test"), 401, "M_UNAUTHORIZED")
         assert_matrix_error(internal(port, "a@b.test", headers={"Authorization": "Bearer nope"}),
                             401, "M_UNAUTHORIZED")
+        assert_matrix_error(internal(port, "a@b.test", headers={"Authorization": "Basic " + secret}),
+                            401, "M_UNAUTHORIZED")
         auth = {"Authorization": "Bearer " + secret}
         assert internal(port, "a@b.test", headers=auth).status_code == 200
+        # Read as every bearer token is (core/http.c): the scheme in any case.
+        lower = {"Authorization": "bearer " + secret}
+        assert internal(port, "a@b.test", headers=lower).status_code == 200
         svc.cluster.psql(
             "INSERT INTO annuaire.invites (token, medium, address, room_id, sender, ephemeral_public_key,"
             " created_at, verified_by) VALUES"
