@@ -1,3 +1,7 @@
+/*
+ * annuaire pepper rotate -c FILE: replaces the lookup pepper and recomputes the lookup hash of
+ * every association, in one transaction; clients holding the old pepper get M_INVALID_PEPPER.
+ */
 #include <stdio.h>
 #include <string.h>
 

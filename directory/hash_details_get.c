@@ -1,3 +1,7 @@
+/*
+ * GET /_matrix/identity/v2/hash_details: the current lookup pepper and the algorithms
+ * accepted, sha256, and none when lookup.allow_plain is set.
+ */
 #include <stdlib.h>
 
 #include "core/cfg.h"

@@ -1,3 +1,8 @@
+/*
+ * The long-term Ed25519 signing key (ed25519:0): written by `keys generate` (one line,
+ * "ed25519 0 <base64 seed>", mode 0600, never over an existing file), loaded once by serve;
+ * the key and its public half in base64, borrowed by the handlers.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

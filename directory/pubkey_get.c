@@ -1,3 +1,7 @@
+/*
+ * GET /_matrix/identity/v2/pubkey/{keyId} and .../pubkey/isvalid (and their api/v1 twins):
+ * the long-term public key, and whether a given key is it.
+ */
 #include <string.h>
 
 #include "core/http.h"

@@ -1,3 +1,8 @@
+/*
+ * The directory module's routes: the v2 and v1 identity API (status, versions, public keys,
+ * hash details, lookups) and Tchap's homeserver routing (info, and internal-info on the
+ * internal listener only).
+ */
 #include "core/util.h"
 #include "directory/directory.h"
 #include "directory/internal.h"

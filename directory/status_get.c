@@ -1,3 +1,7 @@
+/*
+ * GET /_matrix/identity/v2 and GET /_matrix/identity/api/v1: the spec's status check, an
+ * empty object.
+ */
 #include "core/http.h"
 #include "directory/internal.h"
 

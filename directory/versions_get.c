@@ -1,3 +1,6 @@
+/*
+ * GET /_matrix/identity/versions: the identity API versions this server answers.
+ */
 #include "core/http.h"
 #include "directory/internal.h"
 

@@ -1,3 +1,6 @@
+/*
+ * GET /_matrix/identity/v2/account: the user ID the access token belongs to.
+ */
 #include "core/http.h"
 #include "enroll/internal.h"
 

@@ -1,3 +1,7 @@
+/*
+ * POST /_matrix/identity/v2/account/logout: deletes the access token's account;
+ * M_UNAUTHORIZED when it was deleted meanwhile.
+ */
 #include "core/http.h"
 #include "enroll/internal.h"
 

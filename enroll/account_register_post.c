@@ -1,3 +1,8 @@
+/*
+ * POST /_matrix/identity/v2/account/register: exchanges an OpenID token for an access token,
+ * once the homeserver's federation openid/userinfo says whose it is; only homeservers of
+ * account.allowed_homeservers (when set), within a call slot.
+ */
 #include <stdlib.h>
 #include <string.h>
 

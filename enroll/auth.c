@@ -1,3 +1,8 @@
+/*
+ * The enrollment module's start-up (statements, current terms policies, templates) and
+ * access tokens: stored as their hex SHA-256, and checked for the router (the token's user,
+ * and whether it has accepted the current terms).
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

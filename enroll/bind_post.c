@@ -1,3 +1,9 @@
+/*
+ * POST /_matrix/identity/v2/3pid/bind and POST /_matrix/identity/api/v1/3pid/bind: binds the
+ * 3PID of a validated session to a Matrix ID (the token's own user; for v1, a user of a
+ * homeserver legacy.homeservers lists), the pending invites signed inside and an onbind
+ * callback queued.
+ */
 #include <stdlib.h>
 #include <string.h>
 

@@ -42,31 +42,14 @@ const char *enr_template(enum enr_template t, enum enr_lang lang);
 enum enr_lang enr_lang_pick(const char *accept_language);
 /** The spec's client_secret alphabet [0-9a-zA-Z.=_-], 1..255. */
 bool enr_client_secret_ok(const char *s);
-/** "@localpart:server.name", at most 255 bytes. */
-bool enr_mxid_ok(const char *s);
-/**
- * Checks a homeserver's X-Matrix signature on an unbind request, and that mxid
- * belongs to the signing server. The server's keys are fetched (within a
- * fetch_slot_take slot) unless cached from an earlier fetch, for their validity.
- * @return RS_OK when valid; else the refusal is queued (403 E_UNBIND_FORBIDDEN, or 503
- *         E_HS_BUSY when no slot is free): RS_REPLIED, or RS_FATAL when it could not be
- */
-enum reply_status
-enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid) ANN_MUST_CHECK;
-/** The limits of endpoints that send mail to address (limits.c). @return RS_OK or replied */
-enum reply_status enr_limit_mail(struct http_req *r, const char *address);
-/** The per-IP limit of account/register. @return RS_OK, RS_REPLIED or RS_FATAL */
-enum reply_status enr_limit_register(struct http_req *r) ANN_MUST_CHECK;
-/** The per-IP limit of 3pid/unbind. @return RS_OK, RS_REPLIED or RS_FATAL */
-enum reply_status enr_limit_unbind(struct http_req *r) ANN_MUST_CHECK;
-/** 503 M_UNKNOWN with retry_after_ms: every slot for homeserver calls is taken
- *  (fetch_slot_take). @return MHD_YES or MHD_NO */
-int enr_reply_hs_busy(struct http_req *r);
 /** An http(s) URL without blanks or control characters. */
 bool enr_next_link_ok(const char *s);
 /** Whether an http(s) next_link points to a host of validation.next_link_domains (any
  *  when the list is empty). */
 bool enr_next_link_allowed(const char *url);
+/** What to tell someone whom the enrollment gate turns away. */
+const char *enr_enroll_refusal(enum dir_enroll verdict);
+
 /* legacy.c: v1 calls that act for a user without its access token */
 /** Whether legacy.homeservers lists any homeserver (else v1 store-invite and bind are off). */
 bool enr_legacy_enabled(void);
@@ -77,8 +60,32 @@ bool enr_legacy_enabled(void);
  *         RS_REPLIED, or RS_FATAL when it could not be
  */
 enum reply_status enr_legacy_check(struct http_req *r, const char *mxid) ANN_MUST_CHECK;
-/** What to tell someone whom the enrollment gate turns away. */
-const char *enr_enroll_refusal(enum dir_enroll verdict);
+
+/* bind_post.c */
+/** "@localpart:server.name", at most 255 bytes. */
+bool enr_mxid_ok(const char *s);
+
+/* xmatrix.c */
+/**
+ * Checks a homeserver's X-Matrix signature on an unbind request, and that mxid
+ * belongs to the signing server. The server's keys are fetched (within a
+ * fetch_slot_take slot) unless cached from an earlier fetch, for their validity.
+ * @return RS_OK when valid; else the refusal is queued (403 E_UNBIND_FORBIDDEN, or 503
+ *         E_HS_BUSY when no slot is free): RS_REPLIED, or RS_FATAL when it could not be
+ */
+enum reply_status
+enr_xmatrix_check(struct http_req *r, const json_t *body, const char *mxid) ANN_MUST_CHECK;
+
+/* limits.c */
+/** The limits of endpoints that send mail to address. @return RS_OK or replied */
+enum reply_status enr_limit_mail(struct http_req *r, const char *address);
+/** The per-IP limit of account/register. @return RS_OK, RS_REPLIED or RS_FATAL */
+enum reply_status enr_limit_register(struct http_req *r) ANN_MUST_CHECK;
+/** The per-IP limit of 3pid/unbind. @return RS_OK, RS_REPLIED or RS_FATAL */
+enum reply_status enr_limit_unbind(struct http_req *r) ANN_MUST_CHECK;
+/** 503 M_UNKNOWN with retry_after_ms: every slot for homeserver calls is taken
+ *  (fetch_slot_take). @return MHD_YES or MHD_NO */
+int enr_reply_hs_busy(struct http_req *r);
 
 /* session.c: validation sessions shared by the submitToken and bind handlers */
 struct enr_session {

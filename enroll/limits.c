@@ -1,3 +1,8 @@
+/*
+ * The rate limits of the enrollment endpoints: sending mail (per IP, user and address),
+ * account/register and 3pid/unbind (per IP); and the 503 answered when no homeserver call
+ * slot is free.
+ */
 #include "core/cfg.h"
 #include "core/ratelimit.h"
 #include "enroll/internal.h"

@@ -1,3 +1,8 @@
+/*
+ * The enrollment module's routes: account, terms, e-mail validation, getValidated3pid, bind,
+ * unbind, store-invite, sign-ed25519 and ephemeral key checks, in their v2 form and their v1
+ * form without an access token.
+ */
 #include "core/util.h"
 #include "enroll/enroll.h"
 #include "enroll/internal.h"

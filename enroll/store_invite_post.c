@@ -1,3 +1,8 @@
+/*
+ * POST /_matrix/identity/v2/store-invite and POST /_matrix/identity/api/v1/store-invite:
+ * stores a third-party invitation to an e-mail address and mails it; answers the token, the
+ * address redacted and the public keys (long-term and ephemeral).
+ */
 #include <stdlib.h>
 #include <string.h>
 

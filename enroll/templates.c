@@ -1,3 +1,8 @@
+/*
+ * Mail and page templates (<mail.templates_dir>/<name>_<fr|en>.<eml|html>, read at start-up),
+ * the language picked from Accept-Language, checks of client_secret and next_link (and its
+ * allowed domains), and what an address the enrollment gate refuses is told.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -1,3 +1,6 @@
+/*
+ * GET /_matrix/identity/v2/terms: the configured terms policies (terms.policies).
+ */
 #include "core/cfg.h"
 #include "core/http.h"
 #include "enroll/internal.h"

@@ -1,3 +1,7 @@
+/*
+ * POST /_matrix/identity/v2/terms: records the URLs of current policies the token's user
+ * accepts; other URLs are left out.
+ */
 #include <stdlib.h>
 
 #include "core/http.h"

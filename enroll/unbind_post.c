@@ -1,3 +1,8 @@
+/*
+ * POST /_matrix/identity/v2/3pid/unbind and POST /_matrix/identity/api/v1/3pid/unbind: removes
+ * a 3PID's association with a Matrix ID, proved by a validated session for that 3PID or by
+ * the homeserver's X-Matrix signature.
+ */
 #include <stdlib.h>
 #include <string.h>
 

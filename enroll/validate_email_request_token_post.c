@@ -1,3 +1,8 @@
+/*
+ * POST /_matrix/identity/v2/validate/email/requestToken (and api/v1): past the rate limits
+ * and the enrollment gate, creates or renews a validation session and queues the mail with
+ * its link; a repeated send_attempt gets the same sid and no mail.
+ */
 #include <stdlib.h>
 #include <string.h>
 

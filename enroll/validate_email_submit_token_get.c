@@ -1,3 +1,7 @@
+/*
+ * GET /_matrix/identity/v2/validate/email/submitToken (and api/v1): the link in the mail;
+ * validates the session, then redirects to next_link or shows a success or failure page.
+ */
 #include <stdlib.h>
 #include <string.h>
 

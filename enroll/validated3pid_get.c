@@ -1,3 +1,7 @@
+/*
+ * GET /_matrix/identity/v2/3pid/getValidated3pid (and api/v1): the medium, address and
+ * validation time of a validated session that has not expired.
+ */
 #include <string.h>
 
 #include "core/http.h"
