@@ -3,8 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
 #include "cmd/cmd.h"
 #include "core/db.h"
 #include "ldap-sync/ldap_sync.h"
@@ -48,7 +46,7 @@ cmd_sync(int argc, char **argv)
     bool status = false;
     char err[512];
     struct cfg *cfg;
-    PGconn *pg;
+    struct db_conn *db;
     int c;
     int rc;
 
@@ -97,20 +95,21 @@ cmd_sync(int argc, char **argv)
     }
     /* A directory server that goes away mid-read is an error to report, not a signal. */
     signal(SIGPIPE, SIG_IGN);
-    pg = db_connect_plain(&cfg->database, err, sizeof(err));
-    if (pg == NULL) {
-        fprintf(stderr, "annuaire sync: %s", err);
+    db = db_conn_open(&cfg->database, err, sizeof(err));
+    if (db == NULL) {
+        fprintf(stderr, "annuaire sync: %s\n", err);
         cfg_free(cfg);
         return CMD_EXIT_FAILURE;
     }
-    if (cmd_check_schema("sync", pg, path) != 0) {
+    lsync_init();
+    if (cmd_check_schema("sync", db_conn_pg(db), path) != 0) {
         rc = CMD_EXIT_FAILURE;
     } else if (status) {
-        rc = lsync_print_status(pg, stdout) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
+        rc = lsync_print_status(db, stdout) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
     } else {
-        rc = (int)lsync_run(cfg, pg, &o, stdout, stderr);
+        rc = (int)lsync_run(cfg, db, &o, stdout, stderr);
     }
-    PQfinish(pg);
+    db_conn_close(db);
     cfg_free(cfg);
     return rc;
 }

@@ -7,8 +7,8 @@
 
 #include <jansson.h>
 #include <lber.h>
-#include <libpq-fe.h>
 
+#include "core/db.h"
 #include "core/util.h"
 
 #define LSYNC_MAX_MAIL_ATTRS   8
@@ -187,7 +187,7 @@ int lsync_read_ldap_sync(const struct lsync_ldap *conf,
                          char *err,
                          size_t err_size);
 
-/* reconcile.c: one source run inside one transaction on pg. */
+/* reconcile.c: one source run inside one transaction on the command's connection. */
 struct lsync_counts {
     long long added, changed, removed, unchanged, rejected, conflicts, live_before;
     long long missing; /* absent from the read, still live: pending removal */
@@ -200,7 +200,7 @@ struct lsync_stage;
 /** Opens the transaction, the source's lock and the COPY: into the staging table, or
  *  straight into directory_entries when direct_ok and the source has no entries yet.
  *  NULL on error (err set). */
-struct lsync_stage *lsync_stage_begin(PGconn *pg,
+struct lsync_stage *lsync_stage_begin(struct db_conn *db,
                                       const struct lsync_source *src,
                                       long purge_after_days,
                                       bool direct_ok,

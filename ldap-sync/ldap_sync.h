@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include <libpq-fe.h>
-
 #include "core/cfg.h"
+
+struct db_conn;
 
 /* Exit codes of `annuaire sync`, worst of all sources run. */
 enum lsync_outcome {
@@ -33,7 +33,7 @@ struct lsync_options {
  * @return the worst outcome; LSYNC_FAILED with a message on err when a source is unknown
  */
 enum lsync_outcome lsync_run(const struct cfg *cfg,
-                             PGconn *pg,
+                             struct db_conn *db,
                              const struct lsync_options *opts,
                              FILE *out,
                              FILE *err);
@@ -42,6 +42,11 @@ enum lsync_outcome lsync_run(const struct cfg *cfg,
 void lsync_metrics_init(void);
 
 /** Prints the latest runs of each source (sync --status). @return 0 or -1 */
-int lsync_print_status(PGconn *pg, FILE *out);
+int lsync_print_status(struct db_conn *db, FILE *out);
+
+/** Registers the statements of `annuaire sync` (ldap-sync/store.c), which the
+ *  command's connection (db_conn_open) prepares the first time each runs. Call once,
+ *  before lsync_run or lsync_print_status. */
+void lsync_init(void);
 
 #endif
