@@ -8,7 +8,6 @@
 #include <jansson.h>
 #include <lber.h>
 
-#include "core/db.h"
 #include "core/util.h"
 
 #define LSYNC_MAX_MAIL_ATTRS   8
@@ -196,6 +195,7 @@ struct lsync_counts {
     long long read;    /* entries a complete read found (-1: not a complete read) */
 };
 
+struct db_conn;
 struct lsync_stage;
 /** Opens the transaction, the source's lock and the COPY: into the staging table, or
  *  straight into directory_entries when direct_ok and the source has no entries yet.

@@ -67,9 +67,7 @@ lsync_stage_begin(struct db_conn *db,
         return NULL;
     }
     st->begun = true;
-    if (lsync_store_source_begin(db, src->name, src->ministry, src->priority,
-                                 src->ldap.full_every_hours, purge_after_days, direct_ok,
-                                 &start) < 0) {
+    if (lsync_store_source_begin(db, src, purge_after_days, direct_ok, &start) < 0) {
         db_failed(st, err, err_size);
         lsync_stage_abort(st);
         return NULL;
@@ -213,6 +211,13 @@ lsync_stage_count(struct lsync_stage *st,
                   char *err,
                   size_t err_size)
 {
+    struct lsync_store_diff_in in = {
+        .source = st->src->name,
+        .delete_mode = st->delete_mode,
+        .grace_runs = grace_runs,
+        .grace_seconds = grace_seconds,
+        .entries = st->entries,
+    };
     struct lsync_store_diff d;
 
     if (lsync_store_copy_end(st->stream, &st->copy, &st->staged, err, err_size) != 0) {
@@ -224,8 +229,8 @@ lsync_stage_count(struct lsync_stage *st,
     }
     /* Keys read twice, then what each key is (see annuaire_sync_diff). A big read joins
      * everything with everything; a small one (an incremental run) gets statistics. */
-    if (lsync_store_diff(st->db, st->src->name, st->delete_mode, grace_runs, grace_seconds,
-                         st->entries, st->staged > BULK_ROWS, &d) < 0) {
+    in.bulk = st->staged > BULK_ROWS;
+    if (lsync_store_diff(st->db, &in, &d) < 0) {
         return db_failed(st, err, err_size);
     }
     c->rejected += d.rejected;

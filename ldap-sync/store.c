@@ -90,6 +90,28 @@ lsync_store_metrics_init(void)
     db_register(lsync_store_metrics_stmts, ANN_ARRAY_LEN(lsync_store_metrics_stmts));
 }
 
+/* Runs a statement and finds its columns by name (cols: n, in the order of names).
+ * @return db_exec's status; DB_HARD, *res NULL, when a column is missing */
+static enum db_status
+exec_columns(struct db_conn *c,
+             const char *stmt,
+             int n_params,
+             const char *const *params,
+             const char *const *names,
+             int *cols,
+             size_t n,
+             PGresult **res)
+{
+    enum db_status st = db_exec(c, stmt, n_params, params, res);
+
+    if (st > 0 && db_columns(*res, stmt, names, cols, n) != 0) {
+        PQclear(*res);
+        *res = NULL;
+        return DB_HARD;
+    }
+    return st;
+}
+
 /* A value, NULL for SQL NULL. */
 static const char *
 value_of(const PGresult *res, int row, int col)
@@ -111,10 +133,7 @@ bool_of(const PGresult *res, int row, int col)
 
 enum db_status
 lsync_store_source_begin(struct db_conn *c,
-                         const char *source,
-                         const char *ministry,
-                         int priority,
-                         int full_every_hours,
+                         const struct lsync_source *src,
                          long purge_days,
                          bool direct_ok,
                          struct lsync_store_start *out)
@@ -122,20 +141,18 @@ lsync_store_source_begin(struct db_conn *c,
     static const char *const names[] = { "stored_cookie", "full_due", "live_entries",
                                          "last_complete_read", "direct" };
     char prio[16], hours[16], days[24];
-    const char *params[] = { source, ministry, prio, hours, days, direct_ok ? "true" : "false" };
+    const char *params[] = { src->name, src->ministry, prio,
+                             hours,     days,          direct_ok ? "true" : "false" };
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
     enum db_status st;
 
     *out = (struct lsync_store_start){ 0 };
-    snprintf(prio, sizeof(prio), "%d", priority);
-    snprintf(hours, sizeof(hours), "%d", full_every_hours);
+    snprintf(prio, sizeof(prio), "%d", src->priority);
+    snprintf(hours, sizeof(hours), "%d", src->ldap.full_every_hours);
     snprintf(days, sizeof(days), "%ld", purge_days);
-    st = db_exec(c, "lsync_store_source_begin", 6, params, &res);
-    if (st > 0 &&
-        db_columns(res, "lsync_store_source_begin", names, col, ANN_ARRAY_LEN(names)) != 0) {
-        st = DB_HARD;
-    }
+    st = exec_columns(c, "lsync_store_source_begin", 6, params, names, col, ANN_ARRAY_LEN(names),
+                      &res);
     if (st > 0) {
         const char *cookie = value_of(res, 0, col[0]);
 
@@ -384,32 +401,25 @@ lsync_store_copy_free(struct lsync_copy *cp)
 
 enum db_status
 lsync_store_diff(struct db_conn *c,
-                 const char *source,
-                 bool delete_mode,
-                 int grace_runs,
-                 int grace_seconds,
-                 long long entries,
-                 bool bulk,
+                 const struct lsync_store_diff_in *in,
                  struct lsync_store_diff *out)
 {
     static const char *const names[] = { "rejected",    "added", "changed", "removed",
                                          "live_before", "marks", "backs",   "missing_unmentioned",
                                          "marked" };
     char runs[16], secs[16], live[24];
-    const char *params[] = { source, delete_mode ? "true" : "false", runs, secs,
-                             live,   bulk ? "true" : "false" };
+    const char *params[] = { in->source, in->delete_mode ? "true" : "false", runs, secs,
+                             live,       in->bulk ? "true" : "false" };
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
     enum db_status st;
 
     *out = (struct lsync_store_diff){ 0 };
-    snprintf(runs, sizeof(runs), "%d", grace_runs);
-    snprintf(secs, sizeof(secs), "%d", grace_seconds);
-    snprintf(live, sizeof(live), "%lld", entries);
-    st = db_exec(c, "lsync_store_diff", 6, params, &res);
-    if (st > 0 && db_columns(res, "lsync_store_diff", names, col, ANN_ARRAY_LEN(names)) != 0) {
-        st = DB_HARD;
-    }
+    snprintf(runs, sizeof(runs), "%d", in->grace_runs);
+    snprintf(secs, sizeof(secs), "%d", in->grace_seconds);
+    snprintf(live, sizeof(live), "%lld", in->entries);
+    st = exec_columns(c, "lsync_store_diff", 6, params, names, col, ANN_ARRAY_LEN(names), &res);
+
     if (st > 0) {
         out->rejected = count_of(res, 0, col[0]);
         out->added = count_of(res, 0, col[1]);
@@ -461,11 +471,9 @@ lsync_store_conflicts(struct db_conn *c,
     const char *params[] = { source, bulk ? "true" : "false" };
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
-    enum db_status st = db_exec(c, "lsync_store_conflicts", 2, params, &res);
+    enum db_status st =
+        exec_columns(c, "lsync_store_conflicts", 2, params, names, col, ANN_ARRAY_LEN(names), &res);
 
-    if (st > 0 && db_columns(res, "lsync_store_conflicts", names, col, ANN_ARRAY_LEN(names)) != 0) {
-        st = DB_HARD;
-    }
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         fn(ctx, PQgetvalue(res, i, col[0]), PQgetvalue(res, i, col[1]));
     }
@@ -488,10 +496,8 @@ lsync_store_missing(struct db_conn *c,
     enum db_status st;
 
     snprintf(lim, sizeof(lim), "%d", limit);
-    st = db_exec(c, "lsync_store_missing", 2, params, &res);
-    if (st > 0 && db_columns(res, "lsync_store_missing", names, col, ANN_ARRAY_LEN(names)) != 0) {
-        st = DB_HARD;
-    }
+    st = exec_columns(c, "lsync_store_missing", 2, params, names, col, ANN_ARRAY_LEN(names), &res);
+
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         if (fn(ctx, PQgetvalue(res, i, col[0]), PQgetvalue(res, i, col[1]),
                PQgetvalue(res, i, col[2]), atoi(PQgetvalue(res, i, col[3]))) != 0) {
@@ -533,11 +539,9 @@ lsync_store_status(struct db_conn *c, lsync_store_status_fn fn, void *ctx)
                                          "missing_now", "missing_run" };
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
-    enum db_status st = db_exec(c, "lsync_store_status", 0, NULL, &res);
+    enum db_status st =
+        exec_columns(c, "lsync_store_status", 0, NULL, names, col, ANN_ARRAY_LEN(names), &res);
 
-    if (st > 0 && db_columns(res, "lsync_store_status", names, col, ANN_ARRAY_LEN(names)) != 0) {
-        st = DB_HARD;
-    }
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         /* PQgetvalue gives "" for NULL: a source without a run prints empty fields. */
         const struct lsync_store_status row = {
@@ -573,11 +577,9 @@ lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx)
                                          "conflicts", "missing", "last_success" };
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
-    enum db_status st = db_exec(c, "lsync_store_metrics", 0, NULL, &res);
+    enum db_status st =
+        exec_columns(c, "lsync_store_metrics", 0, NULL, names, col, ANN_ARRAY_LEN(names), &res);
 
-    if (st > 0 && db_columns(res, "lsync_store_metrics", names, col, ANN_ARRAY_LEN(names)) != 0) {
-        st = DB_HARD;
-    }
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         struct lsync_store_metric row = {
             .source = value_of(res, i, col[0]),

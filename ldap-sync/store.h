@@ -14,6 +14,7 @@
 
 #include "core/db.h"
 #include "core/util.h"
+#include "ldap-sync/internal.h"
 
 /** Registers the statements of `annuaire sync` (before its connection is opened). */
 void lsync_store_init(void);
@@ -31,17 +32,15 @@ struct lsync_store_start {
 };
 
 /**
- * Inside the run's transaction: creates or updates the source's row and locks it,
- * purges its entries soft-deleted more than purge_days ago and, unless the run goes
- * direct (direct_ok and no entries yet), creates the staging table.
+ * Inside the run's transaction: creates or updates the source's row (name, ministry,
+ * priority) and locks it, purges its entries soft-deleted more than purge_days ago
+ * and, unless the run goes direct (direct_ok and no entries yet), creates the staging
+ * table. full_due compares with src->ldap.full_every_hours.
  * @param[out] out  filled on success (lsync_store_start_clear)
  * @return 1, or < 0 (db_conn_error says why)
  */
 enum db_status lsync_store_source_begin(struct db_conn *c,
-                                        const char *source,
-                                        const char *ministry,
-                                        int priority,
-                                        int full_every_hours,
+                                        const struct lsync_source *src,
                                         long purge_days,
                                         bool direct_ok,
                                         struct lsync_store_start *out) ANN_MUST_CHECK;
@@ -101,20 +100,22 @@ struct lsync_store_diff {
     long long marked;              /* missing from this run on (m) */
 };
 
+/* What to compare the staged read with. */
+struct lsync_store_diff_in {
+    const char *source;
+    bool delete_mode; /* the server listed its deletions: what the read lacks is unchanged */
+    int grace_runs, grace_seconds;
+    long long entries; /* the source's live entries kept with it (for delete_mode) */
+    bool bulk;         /* a big read, planned as one */
+};
+
 /**
  * Compares the staged read with the source's entries (sync_diff, the staging table
- * rid of keys read twice). delete_mode: the server listed its deletions, what the
- * read does not mention is unchanged; entries: the source's live entries kept with
- * it (for delete_mode); bulk: a big read, planned as one.
+ * rid of keys read twice).
  * @return 1, or < 0
  */
 enum db_status lsync_store_diff(struct db_conn *c,
-                                const char *source,
-                                bool delete_mode,
-                                int grace_runs,
-                                int grace_seconds,
-                                long long entries,
-                                bool bulk,
+                                const struct lsync_store_diff_in *in,
                                 struct lsync_store_diff *out) ANN_MUST_CHECK;
 
 /* A run to apply (annuaire_sync_apply). */

@@ -273,19 +273,24 @@ CREATE FUNCTION annuaire.annuaire_sync_conflicts(p_source text, p_bulk boolean)
     LANGUAGE plpgsql
 AS $$
 #variable_conflict use_column
+DECLARE
+    -- The listing, with the condition that picks the addresses to look at and what
+    -- the claims must also have: fixed SQL of this function only, values in USING.
+    listing constant text := $q$
+        SELECT m.address,
+               array_to_string(array_agg(e.source || ':' || e.dn ORDER BY e.source, e.dn), ' | ')
+        FROM annuaire.directory_entries e
+        CROSS JOIN LATERAL unnest(e.mails) AS m(address)
+        WHERE e.deleted_at IS NULL
+        AND %s
+        GROUP BY m.address
+        HAVING count(*) > 1 %s
+        ORDER BY m.address$q$;
 BEGIN
     IF NOT p_bulk THEN
-        RETURN QUERY
-            SELECT m.address,
-                   array_to_string(array_agg(e.source || ':' || e.dn ORDER BY e.source, e.dn), ' | ')
-            FROM annuaire.directory_entries e
-            CROSS JOIN LATERAL unnest(e.mails) AS m(address)
-            WHERE e.deleted_at IS NULL
-            AND e.mails && ARRAY(SELECT t.address FROM sync_touched t)
-            AND m.address IN (SELECT t.address FROM sync_touched t)
-            GROUP BY m.address
-            HAVING count(*) > 1
-            ORDER BY m.address;
+        RETURN QUERY EXECUTE format(listing,
+            'e.mails && ARRAY(SELECT t.address FROM sync_touched t)'
+            ' AND m.address IN (SELECT t.address FROM sync_touched t)', '');
         RETURN;
     END IF;
     CREATE TEMPORARY TABLE sync_candidates ON COMMIT DROP AS
@@ -299,15 +304,9 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM sync_candidates) THEN
         RETURN;
     END IF;
-    RETURN QUERY
-        SELECT m.address,
-               array_to_string(array_agg(e.source || ':' || e.dn ORDER BY e.source, e.dn), ' | ')
-        FROM annuaire.directory_entries e
-        CROSS JOIN LATERAL unnest(e.mails) AS m(address)
-        WHERE e.deleted_at IS NULL
-        AND hashtextextended(m.address, 0) IN (SELECT c.h FROM sync_candidates c)
-        GROUP BY m.address
-        HAVING count(*) > 1 AND bool_or(e.source = p_source)
-        ORDER BY m.address;
+    RETURN QUERY EXECUTE format(listing,
+        'hashtextextended(m.address, 0) IN (SELECT c.h FROM sync_candidates c)',
+        'AND bool_or(e.source = $1)')
+        USING p_source;
 END
 $$;
