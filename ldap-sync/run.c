@@ -1,3 +1,7 @@
+/*
+ * `annuaire sync`: one run of each configured source (the read, the completeness and
+ * deletion guards, then apply or refuse, and the run's record) and sync --status.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,7 +296,7 @@ record(struct db_conn *db,
     };
 
     if (lsync_store_run_insert(db, &run) < 0) {
-        return; /* the run's own failure is said on stderr; db.c logs this one */
+        return; /* db.c logged it; the run's own outcome is on stderr already */
     }
 }
 
