@@ -3,8 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
 #include "cmd/cmd.h"
 #include "core/db.h"
 #include "ldap-sync/ldap_sync.h"
@@ -49,7 +47,6 @@ cmd_sync(int argc, char **argv)
     char err[512];
     struct cfg *cfg;
     struct db_conn *db;
-    PGconn *pg;
     int c;
     int rc;
 
@@ -104,15 +101,13 @@ cmd_sync(int argc, char **argv)
         cfg_free(cfg);
         return CMD_EXIT_FAILURE;
     }
+    lsync_init();
     if (cmd_check_schema("sync", db, path) != 0) {
         rc = CMD_EXIT_FAILURE;
-    } else if ((pg = db_conn_pg(db)) == NULL) {
-        fprintf(stderr, "annuaire sync: %s\n", db_conn_error(db));
-        rc = CMD_EXIT_FAILURE;
     } else if (status) {
-        rc = lsync_print_status(pg, stdout) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
+        rc = lsync_print_status(db, stdout) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
     } else {
-        rc = (int)lsync_run(cfg, pg, &o, stdout, stderr);
+        rc = (int)lsync_run(cfg, db, &o, stdout, stderr);
     }
     db_conn_close(db);
     cfg_free(cfg);

@@ -83,6 +83,17 @@ static const struct db_stmt core_stmts[] = {
     { "db_ping", "SELECT 1" },
 };
 
+/* core_stmts come first in the registry, whoever registers or connects first. */
+static void
+register_core(void)
+{
+    if (n_stmt_tables == 0) {
+        stmt_tables[0] = core_stmts;
+        stmt_sizes[0] = ANN_ARRAY_LEN(core_stmts);
+        n_stmt_tables = 1;
+    }
+}
+
 static void
 conn_destroy(void *p)
 {
@@ -116,14 +127,13 @@ db_configure(const struct cfg_database *conf)
              conf->connect_timeout);
     snprintf(settings.options, sizeof(settings.options), "-c statement_timeout=%ld",
              conf->statement_timeout_ms);
-    if (n_stmt_tables == 0) {
-        db_register(core_stmts, ANN_ARRAY_LEN(core_stmts));
-    }
+    register_core();
 }
 
 void
 db_register(const struct db_stmt *stmts, size_t n)
 {
+    register_core();
     if (n_stmt_tables == MAX_STMT_TABLES) {
         abort(); /* raise MAX_STMT_TABLES */
     }
@@ -148,24 +158,6 @@ connect_with(const char *conninfo, const char *password, const char *timeout, co
     return PQconnectdbParams(kw, val, 1);
 }
 
-PGconn *
-db_connect_plain(const struct cfg_database *conf, char *err, size_t err_size)
-{
-    char timeout[16];
-    char options[64];
-    PGconn *pg;
-
-    snprintf(timeout, sizeof(timeout), "%ld", conf->connect_timeout);
-    snprintf(options, sizeof(options), "-c statement_timeout=0");
-    pg = connect_with(conf->conninfo, conf->password, timeout, options);
-    if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
-        snprintf(err, err_size, "cannot connect to the database: %s",
-                 pg ? PQerrorMessage(pg) : "out of memory");
-        PQfinish(pg);
-        return NULL;
-    }
-    return pg;
-}
 
 struct db_conn *
 db_thread_conn(void)
@@ -481,35 +473,6 @@ db_ping(struct db_conn *c)
     return db_exec(c, "db_ping", 0, NULL, NULL);
 }
 
-int
-db_plain_exec(PGconn *pg,
-              const char *sql,
-              int n_params,
-              const char *const *params,
-              PGresult **out,
-              char *err,
-              size_t err_size)
-{
-    PGresult *res = PQexecParams(pg, sql, n_params, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-
-    if (out != NULL) {
-        *out = NULL;
-    }
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-
-        snprintf(err, err_size, "database: %s", msg ? msg : PQerrorMessage(pg));
-        PQclear(res);
-        return -1;
-    }
-    if (out != NULL) {
-        *out = res;
-    } else {
-        PQclear(res);
-    }
-    return 0;
-}
 
 /* ---- Standalone connections, commands and helpers of the store files ---- */
 
@@ -524,9 +487,7 @@ db_conn_open(const struct cfg_database *conf, char *err, size_t err_size)
     snprintf(c->own->connect_timeout, sizeof(c->own->connect_timeout), "%ld",
              conf->connect_timeout);
     snprintf(c->own->options, sizeof(c->own->options), "-c statement_timeout=0");
-    if (n_stmt_tables == 0) {
-        db_register(core_stmts, ANN_ARRAY_LEN(core_stmts));
-    }
+    register_core();
     if (ensure_connected(c) != 0) {
         snprintf(err, err_size, "%s", c->error);
         db_conn_close(c);

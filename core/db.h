@@ -46,29 +46,6 @@ struct db_conn *db_thread_conn(void);
 void db_thread_close(void);
 
 /**
- * Opens a standalone connection (for migrate and start-up checks).
- * @param[out] err  a message on failure
- * @return a connection owned by the caller (PQfinish), or NULL
- */
-PGconn *db_connect_plain(const struct cfg_database *conf, char *err, size_t err_size);
-
-/**
- * Runs one parameterised statement on a standalone connection (commands, not the
- * serving path): fixed SQL, values only as parameters.
- *
- * @param[out] out  the result when wanted (caller PQclear), else NULL
- * @param[out] err  on failure, the server's message
- * @return 0, or -1
- */
-int db_plain_exec(PGconn *pg,
-                  const char *sql,
-                  int n_params,
-                  const char *const *params,
-                  PGresult **out,
-                  char *err,
-                  size_t err_size) ANN_MUST_CHECK;
-
-/**
  * Executes a registered statement. Outside db_txn_run, a statement that finds
  * the connection lost is sent once more on a new connection: use it alone for
  * reads only, and db_txn_run for writes.

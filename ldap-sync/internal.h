@@ -7,7 +7,6 @@
 
 #include <jansson.h>
 #include <lber.h>
-#include <libpq-fe.h>
 
 #include "core/util.h"
 
@@ -191,7 +190,7 @@ int lsync_read_ldap_sync(const struct lsync_ldap *conf,
                          char *err,
                          size_t err_size);
 
-/* reconcile.c: one source run inside one transaction on pg. */
+/* reconcile.c: one source run inside one transaction on the command's connection. */
 struct lsync_counts {
     long long added, changed, removed, unchanged, rejected, conflicts, live_before;
     long long missing; /* absent from the read, still live: pending removal */
@@ -200,11 +199,12 @@ struct lsync_counts {
     long long read;    /* entries a complete read found (-1: not a complete read) */
 };
 
+struct db_conn;
 struct lsync_stage;
 /** Opens the transaction, the source's lock and the COPY: into the staging table, or
  *  straight into directory_entries when direct_ok and the source has no entries yet.
  *  NULL on error (err set). */
-struct lsync_stage *lsync_stage_begin(PGconn *pg,
+struct lsync_stage *lsync_stage_begin(struct db_conn *db,
                                       const struct lsync_source *src,
                                       long purge_after_days,
                                       bool direct_ok,

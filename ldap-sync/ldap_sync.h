@@ -10,14 +10,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include <libpq-fe.h>
-
 #include "core/cfg.h"
 
 /** The configuration section of this module (sync, with its sources), for
  *  cfg_register() before cfg_load(). */
 extern const struct cfg_section lsync_config_sections[];
 extern const size_t lsync_config_n_sections;
+
+struct db_conn;
 
 /* Exit codes of `annuaire sync`, worst of all sources run. */
 enum lsync_outcome {
@@ -39,7 +39,7 @@ struct lsync_options {
  * @return the worst outcome; LSYNC_FAILED with a message on err when a source is unknown
  */
 enum lsync_outcome lsync_run(const struct cfg *cfg,
-                             PGconn *pg,
+                             struct db_conn *db,
                              const struct lsync_options *opts,
                              FILE *out,
                              FILE *err);
@@ -48,6 +48,11 @@ enum lsync_outcome lsync_run(const struct cfg *cfg,
 void lsync_metrics_init(void);
 
 /** Prints the latest runs of each source (sync --status). @return 0 or -1 */
-int lsync_print_status(PGconn *pg, FILE *out);
+int lsync_print_status(struct db_conn *db, FILE *out);
+
+/** Registers the statements of `annuaire sync` (ldap-sync/store.c), which the
+ *  command's connection (db_conn_open) prepares the first time each runs. Call once,
+ *  before lsync_run or lsync_print_status. */
+void lsync_init(void);
 
 #endif

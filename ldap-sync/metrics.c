@@ -1,3 +1,7 @@
+/*
+ * The sync's section of serve's /metrics: each source's live entries and what its
+ * last run did, read from sync_sources and sync_runs (ldap-sync/store.c).
+ */
 #include "core/metrics.h"
 
 #include <stdlib.h>
@@ -5,67 +9,84 @@
 #include "core/db.h"
 #include "core/util.h"
 #include "ldap-sync/ldap_sync.h"
+#include "ldap-sync/store.h"
 
-static const struct db_stmt stmts[] = {
-    { "lsync_metrics",
-      "SELECT s.name, s.entries,"
-      " extract(epoch FROM r.ended_at)::bigint, r.status, r.added, r.changed, r.removed,"
-      " r.rejected, r.conflicts, r.missing,"
-      " (SELECT extract(epoch FROM max(ended_at))::bigint FROM annuaire.sync_runs o"
-      "  WHERE o.source = s.name AND o.status IN ('success', 'partial'))"
-      " FROM annuaire.sync_sources s LEFT JOIN LATERAL (SELECT * FROM annuaire.sync_runs r"
-      "  WHERE r.source = s.name ORDER BY r.id DESC LIMIT 1) r ON true ORDER BY s.name" },
+/* One family of lines per buffer, printed one after the other. */
+struct families {
+    struct util_buf entries, last_run, last_success, last_counts;
 };
+
+static const char *
+or_empty(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+static void
+add_source(void *ctx, const struct lsync_store_metric *row)
+{
+    static const char *const counters[] = { "added",    "changed",   "removed",
+                                            "rejected", "conflicts", "missing" };
+    struct families *f = ctx;
+    const char *name = or_empty(row->source);
+
+    util_buf_printf(&f->entries, "annuaire_sync_entries{source=\"%s\"} %s\n", name,
+                    or_empty(row->entries));
+    if (row->ended_at != NULL) {
+        util_buf_printf(&f->last_run,
+                        "annuaire_sync_last_run_timestamp_seconds{source=\"%s\",status=\"%s\"}"
+                        " %s\n",
+                        name, or_empty(row->status), row->ended_at);
+    }
+    if (row->last_success != NULL) {
+        util_buf_printf(&f->last_success,
+                        "annuaire_sync_last_success_timestamp_seconds{source=\"%s\"} %s\n", name,
+                        row->last_success);
+    }
+    for (size_t k = 0; k < ANN_ARRAY_LEN(counters) && row->ended_at != NULL; k++) {
+        util_buf_printf(&f->last_counts,
+                        "annuaire_sync_last_run_entries{source=\"%s\",kind=\"%s\"} %s\n", name,
+                        counters[k], or_empty(row->counts[k]));
+    }
+}
+
+static void
+put_buf(struct util_buf *o, struct util_buf *b)
+{
+    util_buf_put(o, b->p != NULL ? b->p : "", b->len);
+    free(b->p);
+}
 
 static void
 collect(struct util_buf *o, struct db_conn *db)
 {
-    static const char *const counters[] = { "added",    "changed",   "removed",
-                                            "rejected", "conflicts", "missing" };
-    PGresult *res = NULL;
+    struct families f = { 0 };
 
-    if (db_exec(db, "lsync_metrics", 0, NULL, &res) < 0) {
+    if (lsync_store_metrics(db, add_source, &f) < 0) {
+        free(f.entries.p);
+        free(f.last_run.p);
+        free(f.last_success.p);
+        free(f.last_counts.p);
         return; /* the database is down: /health says so */
     }
     util_buf_puts(o, "# HELP annuaire_sync_entries Live entries of each source.\n"
                      "# TYPE annuaire_sync_entries gauge\n");
-    for (int i = 0; i < PQntuples(res); i++) {
-        util_buf_printf(o, "annuaire_sync_entries{source=\"%s\"} %s\n", PQgetvalue(res, i, 0),
-                        PQgetvalue(res, i, 1));
-    }
+    put_buf(o, &f.entries);
     util_buf_puts(o, "# HELP annuaire_sync_last_run_timestamp_seconds End of the last sync run.\n"
                      "# TYPE annuaire_sync_last_run_timestamp_seconds gauge\n");
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (!PQgetisnull(res, i, 2)) {
-            util_buf_printf(o,
-                            "annuaire_sync_last_run_timestamp_seconds{source=\"%s\",status=\"%s\"}"
-                            " %s\n",
-                            PQgetvalue(res, i, 0), PQgetvalue(res, i, 3), PQgetvalue(res, i, 2));
-        }
-    }
+    put_buf(o, &f.last_run);
     util_buf_puts(o, "# HELP annuaire_sync_last_success_timestamp_seconds End of the last run "
                      "that applied.\n"
                      "# TYPE annuaire_sync_last_success_timestamp_seconds gauge\n");
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (!PQgetisnull(res, i, 10)) {
-            util_buf_printf(o, "annuaire_sync_last_success_timestamp_seconds{source=\"%s\"} %s\n",
-                            PQgetvalue(res, i, 0), PQgetvalue(res, i, 10));
-        }
-    }
+    put_buf(o, &f.last_success);
     util_buf_puts(o, "# HELP annuaire_sync_last_run_entries What the last run did, by kind.\n"
                      "# TYPE annuaire_sync_last_run_entries gauge\n");
-    for (int i = 0; i < PQntuples(res); i++) {
-        for (size_t k = 0; k < ANN_ARRAY_LEN(counters) && !PQgetisnull(res, i, 2); k++) {
-            util_buf_printf(o, "annuaire_sync_last_run_entries{source=\"%s\",kind=\"%s\"} %s\n",
-                            PQgetvalue(res, i, 0), counters[k], PQgetvalue(res, i, 4 + (int)k));
-        }
-    }
-    PQclear(res);
+    put_buf(o, &f.last_counts);
 }
 
 void
 lsync_metrics_init(void)
 {
-    db_register(stmts, ANN_ARRAY_LEN(stmts));
+    lsync_store_metrics_init();
     metrics_add_collector(collect);
 }

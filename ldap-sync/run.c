@@ -1,3 +1,7 @@
+/*
+ * `annuaire sync`: one run of each configured source (the read, the completeness and
+ * deletion guards, then apply or refuse, and the run's record) and sync --status.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +12,7 @@
 #include "core/util.h"
 #include "ldap-sync/internal.h"
 #include "ldap-sync/ldap_sync.h"
+#include "ldap-sync/store.h"
 
 #define MAX_REPORTED 1000
 
@@ -273,27 +278,26 @@ on_key(void *ctx, char state, const char *key)
 
 /* A run that applied nothing is still recorded, in its own transaction. */
 static void
-record(PGconn *pg,
+record(struct db_conn *db,
        const char *source,
        const char *mode,
        const char *status,
        const char *error,
        const struct lsync_counts *c)
 {
-    char removed[24], missing[24], read[24];
-    const char *params[] = { source, mode, status, error, removed, missing, read };
+    const struct lsync_store_run run = {
+        .source = source,
+        .mode = mode,
+        .status = status,
+        .error = error,
+        .removed = c ? c->removed : 0,
+        .missing = c ? c->missing : 0,
+        .read = c ? c->read : -1,
+    };
 
-    snprintf(removed, sizeof(removed), "%lld", c ? c->removed : 0);
-    snprintf(missing, sizeof(missing), "%lld", c ? c->missing : 0);
-    snprintf(read, sizeof(read), "%lld", c ? c->read : -1);
-    if (c == NULL || c->read < 0) {
-        params[6] = NULL;
+    if (lsync_store_run_insert(db, &run) < 0) {
+        return; /* db.c logged it; the run's own outcome is on stderr already */
     }
-    PQclear(PQexecParams(pg,
-                         "INSERT INTO annuaire.sync_runs (source, mode, started_at, status, error,"
-                         " removed, missing, entries_read)"
-                         " VALUES ($1, $2, now(), $3, $4, $5, $6, $7::bigint)",
-                         7, NULL, params, NULL, NULL, 0));
 }
 
 static void
@@ -378,7 +382,7 @@ mass_delete(const struct lsync_counts *c, long pct, char *why, size_t size)
 /* A run a guard refused (the reason in run->err): nothing applied, the staging
  * dropped, the refusal recorded (but on a dry run) and said. @return LSYNC_REFUSED */
 static enum lsync_outcome
-refuse(PGconn *pg,
+refuse(struct db_conn *db,
        struct run *run,
        const char *mode,
        const struct lsync_counts *c,
@@ -390,7 +394,7 @@ refuse(PGconn *pg,
     lsync_stage_abort(run->st);
     run->st = NULL;
     if (!dry_run) {
-        record(pg, run->src->name, mode, "refused", run->err, c);
+        record(db, run->src->name, mode, "refused", run->err, c);
     }
     fprintf(err, "%s: %s\n", run->src->name, run->err);
     print_line(out, run->src->name, "refused", mode, c, (double)(util_now_ns() - t0) / 1e9);
@@ -399,7 +403,7 @@ refuse(PGconn *pg,
 
 static enum lsync_outcome
 run_source(const struct cfg *cfg,
-           PGconn *pg,
+           struct db_conn *db,
            const struct lsync_source *src,
            const struct lsync_options *opts,
            bool direct_ok,
@@ -422,7 +426,7 @@ run_source(const struct cfg *cfg,
 
     run.sink = &sink;
     run.st =
-        lsync_stage_begin(pg, src, cfg->sync.purge_after_days, direct_ok, run.err, sizeof(run.err));
+        lsync_stage_begin(db, src, cfg->sync.purge_after_days, direct_ok, run.err, sizeof(run.err));
     if (run.st == NULL) {
         goto failed;
     }
@@ -489,7 +493,7 @@ run_source(const struct cfg *cfg,
     if (c.read >= 0 && !opts->allow_mass_delete &&
         short_read(src, c.read, lsync_stage_last_read(run.st), lsync_stage_entries(run.st), run.err,
                    sizeof(run.err))) {
-        outcome = refuse(pg, &run, mode, &c, opts->dry_run, out, err, t0);
+        outcome = refuse(db, &run, mode, &c, opts->dry_run, out, err, t0);
         goto done;
     }
     if (lsync_stage_count(
@@ -500,7 +504,7 @@ run_source(const struct cfg *cfg,
     }
     if (!opts->allow_mass_delete &&
         mass_delete(&c, cfg->sync.max_delete_percent, run.err, sizeof(run.err))) {
-        outcome = refuse(pg, &run, mode, &c, opts->dry_run, out, err, t0);
+        outcome = refuse(db, &run, mode, &c, opts->dry_run, out, err, t0);
         goto done;
     }
     if (opts->dry_run) {
@@ -528,7 +532,7 @@ failed:
     lsync_stage_abort(run.st);
     run.st = NULL;
     if (!opts->dry_run) {
-        record(pg, src->name, mode, "failed", run.err, NULL);
+        record(db, src->name, mode, "failed", run.err, NULL);
     }
     fprintf(err, "%s: failed, nothing changed: %s\n", src->name, run.err);
 done:
@@ -557,13 +561,17 @@ done:
         struct lsync_options full = *opts;
 
         full.full = true;
-        return run_source(cfg, pg, src, &full, direct_ok, out, err);
+        return run_source(cfg, db, src, &full, direct_ok, out, err);
     }
-    return again ? run_source(cfg, pg, src, opts, false, out, err) : outcome;
+    return again ? run_source(cfg, db, src, opts, false, out, err) : outcome;
 }
 
 enum lsync_outcome
-lsync_run(const struct cfg *cfg, PGconn *pg, const struct lsync_options *opts, FILE *out, FILE *err)
+lsync_run(const struct cfg *cfg,
+          struct db_conn *db,
+          const struct lsync_options *opts,
+          FILE *out,
+          FILE *err)
 {
     enum lsync_outcome worst = LSYNC_SUCCESS;
     bool found = false;
@@ -580,7 +588,7 @@ lsync_run(const struct cfg *cfg, PGconn *pg, const struct lsync_options *opts, F
             continue;
         }
         found = true;
-        o = run_source(cfg, pg, &src, opts, true, out, err);
+        o = run_source(cfg, db, &src, opts, true, out, err);
         /* failed > refused > partial > success */
         if (o == LSYNC_FAILED || (o == LSYNC_REFUSED && worst != LSYNC_FAILED) ||
             (o == LSYNC_PARTIAL && worst == LSYNC_SUCCESS)) {
@@ -596,72 +604,55 @@ lsync_run(const struct cfg *cfg, PGconn *pg, const struct lsync_options *opts, F
     return worst;
 }
 
-/* The entries of a source pending removal (the first 20), for --status. @return 0 or -1 */
-static int
-print_missing(PGconn *pg, const char *source, const char *count, FILE *out)
+void
+lsync_init(void)
 {
-    const char *params[] = { source };
-    PGresult *res = PQexecParams(
-        pg,
-        "SELECT dn, key, to_char(missing_since, 'YYYY-MM-DD HH24:MI:SS TZ'), missing_runs"
-        " FROM annuaire.directory_entries"
-        " WHERE source = $1 AND missing_since IS NOT NULL AND deleted_at IS NULL"
-        " ORDER BY missing_since, key LIMIT 20",
-        1, NULL, params, NULL, NULL, 0);
+    lsync_store_init();
+}
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        PQclear(res);
-        return -1;
-    }
-    fprintf(out, "  %s entries pending removal (missing from the source, still agents):\n", count);
-    for (int i = 0; i < PQntuples(res); i++) {
-        fprintf(out, "    %s (key %s): missing since %s, %s run(s)\n", PQgetvalue(res, i, 0),
-                PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
-    }
-    PQclear(res);
+static int
+print_missing_entry(void *ctx, const char *dn, const char *key, const char *since, int runs)
+{
+    fprintf(ctx, "    %s (key %s): missing since %s, %d run(s)\n", dn, key, since, runs);
     return 0;
 }
 
-int
-lsync_print_status(PGconn *pg, FILE *out)
-{
-    PGresult *res = PQexecParams(
-        pg,
-        "SELECT s.name, s.ministry,"
-        " (SELECT count(*) FROM annuaire.directory_entries e"
-        "  WHERE e.source = s.name AND e.deleted_at IS NULL),"
-        " r.mode, r.status, to_char(r.started_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
-        " r.added, r.changed, r.removed, r.rejected, r.conflicts, coalesce(r.error, ''),"
-        " (SELECT count(*) FROM annuaire.directory_entries e"
-        "  WHERE e.source = s.name AND e.missing_since IS NOT NULL AND e.deleted_at IS NULL),"
-        " coalesce(r.missing, 0)"
-        " FROM annuaire.sync_sources s LEFT JOIN LATERAL (SELECT * FROM annuaire.sync_runs r"
-        "  WHERE r.source = s.name ORDER BY r.started_at DESC, r.id DESC LIMIT 1) r ON true"
-        " ORDER BY s.name",
-        0, NULL, NULL, NULL, NULL, 0);
+struct status_ctx {
+    struct db_conn *db;
+    FILE *out;
+};
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        PQclear(res);
+/* A source and its last run, then its entries pending removal (the first 20). */
+static int
+print_source(void *ctx, const struct lsync_store_status *s)
+{
+    struct status_ctx *k = ctx;
+
+    fprintf(k->out,
+            "%s (%s): %s entries; last run %s %s at %s: added=%s changed=%s removed=%s "
+            "rejected=%s conflicts=%s missing=%s%s%s\n",
+            s->source, s->ministry, s->entries, s->mode, s->status, s->started_at, s->added,
+            s->changed, s->removed, s->rejected, s->conflicts, s->missing_run,
+            *s->error ? ": " : "", s->error);
+    if (atoll(s->missing_now) <= 0) {
+        return 0;
+    }
+    fprintf(k->out, "  %s entries pending removal (missing from the source, still agents):\n",
+            s->missing_now);
+    return lsync_store_missing(k->db, s->source, 20, print_missing_entry, k->out) < 0 ? -1 : 0;
+}
+
+int
+lsync_print_status(struct db_conn *db, FILE *out)
+{
+    struct status_ctx k = { .db = db, .out = out };
+    enum db_status n = lsync_store_status(db, print_source, &k);
+
+    if (n < 0) {
         return -1;
     }
-    for (int i = 0; i < PQntuples(res); i++) {
-        fprintf(out,
-                "%s (%s): %s entries; last run %s %s at %s: added=%s changed=%s removed=%s "
-                "rejected=%s conflicts=%s missing=%s%s%s\n",
-                PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-                PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
-                PQgetvalue(res, i, 6), PQgetvalue(res, i, 7), PQgetvalue(res, i, 8),
-                PQgetvalue(res, i, 9), PQgetvalue(res, i, 10), PQgetvalue(res, i, 13),
-                *PQgetvalue(res, i, 11) ? ": " : "", PQgetvalue(res, i, 11));
-        if (atoll(PQgetvalue(res, i, 12)) > 0 &&
-            print_missing(pg, PQgetvalue(res, i, 0), PQgetvalue(res, i, 12), out) != 0) {
-            PQclear(res);
-            return -1;
-        }
-    }
-    if (PQntuples(res) == 0) {
+    if (n == DB_NO_ROWS) {
         fprintf(out, "no sync has run yet\n");
     }
-    PQclear(res);
     return 0;
 }

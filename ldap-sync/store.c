@@ -1,0 +1,599 @@
+/*
+ * The sync's statements (ldap-sync/store.h): a source run's steps, the SQL
+ * functions of sql/013_sync_steps.sql, called inside the transaction that
+ * ldap-sync/reconcile.c opens on the command's own connection; the COPY that
+ * streams the read; the run records, sync --status and the /metrics section.
+ * The only file of ldap-sync/ that sees libpq.
+ */
+#include "ldap-sync/store.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+/* Run by `annuaire sync` on its own connection, each prepared on first use. */
+static const struct db_stmt lsync_store_stmts[] = {
+    { "lsync_store_source_begin",
+      "SELECT stored_cookie, full_due, live_entries, last_complete_read, direct"
+      " FROM annuaire.annuaire_sync_begin($1, $2, $3::integer, $4::integer, $5::integer,"
+      " $6::boolean)" },
+    { "lsync_store_diff",
+      "SELECT rejected, added, changed, removed, live_before, marks, backs,"
+      " missing_unmentioned, marked"
+      " FROM annuaire.annuaire_sync_diff($1, $2::boolean, $3::integer, $4::integer,"
+      " $5::bigint, $6::boolean)" },
+    { "lsync_store_apply",
+      "SELECT annuaire.annuaire_sync_apply($1, $2::boolean, $3::boolean, $4::boolean,"
+      " $5::boolean, $6::boolean, $7::boolean, $8, $9::boolean, $10::bigint, $11::bigint)" },
+    { "lsync_store_conflicts", "SELECT address, claimed_by"
+                               " FROM annuaire.annuaire_sync_conflicts($1, $2::boolean)" },
+    /* The entries pending removal of a source, the longest missing first. */
+    { "lsync_store_missing",
+      "SELECT dn, key, to_char(missing_since, 'YYYY-MM-DD HH24:MI:SS TZ') AS since,"
+      " missing_runs"
+      " FROM annuaire.directory_entries"
+      " WHERE source = $1"
+      " AND missing_since IS NOT NULL"
+      " AND deleted_at IS NULL"
+      " ORDER BY missing_since, key"
+      " LIMIT $2::integer" },
+    { "lsync_store_run_insert",
+      "INSERT INTO annuaire.sync_runs (source, mode, started_at, status, error, added,"
+      " changed, removed, unchanged, rejected, conflicts, missing, dropped, report,"
+      " entries_read)"
+      " VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+      " coalesce($13::jsonb, '[]'), $14::bigint)" },
+    { "lsync_store_status",
+      "SELECT s.name, s.ministry,"
+      " (SELECT count(*) FROM annuaire.directory_entries e"
+      "  WHERE e.source = s.name AND e.deleted_at IS NULL) AS entries,"
+      " r.mode, r.status, to_char(r.started_at, 'YYYY-MM-DD HH24:MI:SS TZ') AS started_at,"
+      " r.added, r.changed, r.removed, r.rejected, r.conflicts,"
+      " coalesce(r.error, '') AS error,"
+      " (SELECT count(*) FROM annuaire.directory_entries e"
+      "  WHERE e.source = s.name AND e.missing_since IS NOT NULL"
+      "  AND e.deleted_at IS NULL) AS missing_now,"
+      " coalesce(r.missing, 0) AS missing_run"
+      " FROM annuaire.sync_sources s"
+      " LEFT JOIN LATERAL (SELECT * FROM annuaire.sync_runs r"
+      "  WHERE r.source = s.name ORDER BY r.started_at DESC, r.id DESC LIMIT 1) r ON true"
+      " ORDER BY s.name" },
+};
+
+/* Served by `annuaire serve` (its connections prepare it at connect). */
+static const struct db_stmt lsync_store_metrics_stmts[] = {
+    { "lsync_store_metrics",
+      "SELECT s.name, s.entries,"
+      " extract(epoch FROM r.ended_at)::bigint AS ended_at, r.status, r.added, r.changed,"
+      " r.removed, r.rejected, r.conflicts, r.missing,"
+      " (SELECT extract(epoch FROM max(ended_at))::bigint FROM annuaire.sync_runs o"
+      "  WHERE o.source = s.name AND o.status IN ('success', 'partial')) AS last_success"
+      " FROM annuaire.sync_sources s"
+      " LEFT JOIN LATERAL (SELECT * FROM annuaire.sync_runs r"
+      "  WHERE r.source = s.name ORDER BY r.id DESC LIMIT 1) r ON true"
+      " ORDER BY s.name" },
+};
+
+void
+lsync_store_init(void)
+{
+    db_register(lsync_store_stmts, ANN_ARRAY_LEN(lsync_store_stmts));
+}
+
+void
+lsync_store_metrics_init(void)
+{
+    db_register(lsync_store_metrics_stmts, ANN_ARRAY_LEN(lsync_store_metrics_stmts));
+}
+
+/* Runs a statement and finds its columns by name (cols: n, in the order of names).
+ * @return db_exec's status; DB_HARD, *res NULL, when a column is missing */
+static enum db_status
+exec_columns(struct db_conn *c,
+             const char *stmt,
+             int n_params,
+             const char *const *params,
+             const char *const *names,
+             int *cols,
+             size_t n,
+             PGresult **res)
+{
+    enum db_status st = db_exec(c, stmt, n_params, params, res);
+
+    if (st > 0 && db_columns(*res, stmt, names, cols, n) != 0) {
+        PQclear(*res);
+        *res = NULL;
+        return DB_HARD;
+    }
+    return st;
+}
+
+/* A value, NULL for SQL NULL. */
+static const char *
+value_of(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static long long
+count_of(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : atoll(PQgetvalue(res, row, col));
+}
+
+static bool
+bool_of(const PGresult *res, int row, int col)
+{
+    return strcmp(PQgetvalue(res, row, col), "t") == 0;
+}
+
+enum db_status
+lsync_store_source_begin(struct db_conn *c,
+                         const struct lsync_source *src,
+                         long purge_days,
+                         bool direct_ok,
+                         struct lsync_store_start *out)
+{
+    static const char *const names[] = { "stored_cookie", "full_due", "live_entries",
+                                         "last_complete_read", "direct" };
+    char prio[16], hours[16], days[24];
+    const char *params[] = { src->name, src->ministry, prio,
+                             hours,     days,          direct_ok ? "true" : "false" };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st;
+
+    *out = (struct lsync_store_start){ 0 };
+    snprintf(prio, sizeof(prio), "%d", src->priority);
+    snprintf(hours, sizeof(hours), "%d", src->ldap.full_every_hours);
+    snprintf(days, sizeof(days), "%ld", purge_days);
+    st = exec_columns(c, "lsync_store_source_begin", 6, params, names, col, ANN_ARRAY_LEN(names),
+                      &res);
+    if (st > 0) {
+        const char *cookie = value_of(res, 0, col[0]);
+
+        out->cookie = cookie ? xstrdup(cookie) : NULL;
+        out->full_due = bool_of(res, 0, col[1]);
+        out->entries = count_of(res, 0, col[2]);
+        out->last_read = count_of(res, 0, col[3]);
+        out->direct = bool_of(res, 0, col[4]);
+    } else if (st == DB_NO_ROWS) {
+        st = DB_HARD; /* the function returns one row: a failure mapped to no rows */
+    }
+    PQclear(res);
+    return st;
+}
+
+void
+lsync_store_start_clear(struct lsync_store_start *s)
+{
+    free(s->cookie);
+    *s = (struct lsync_store_start){ 0 };
+}
+
+/*
+ * COPY data goes out without waiting for PostgreSQL (the connection is non-blocking
+ * while copying): what the socket does not take yet waits in libpq's buffer, so the
+ * directory and the database work at the same time. Past COPY_AHEAD bytes queued
+ * since the buffer was last empty, the reader waits for the database to catch up.
+ * (The count overestimates what is pending: a wait may come early, never late.)
+ */
+#define COPY_AHEAD (8 * 1024 * 1024)
+
+struct lsync_copy {
+    PGconn *pg;
+    size_t queued;  /* COPY bytes handed to libpq since its buffer was last empty */
+    bool direct;    /* into directory_entries */
+    bool duplicate; /* that COPY met a key twice */
+    bool copying;
+};
+
+struct lsync_copy *
+lsync_store_copy_begin(struct db_conn *c, bool direct, char *err, size_t err_size)
+{
+    PGconn *pg = db_conn_pg(c);
+    struct lsync_copy *cp;
+    PGresult *res;
+
+    if (pg == NULL) {
+        snprintf(err, err_size, "database: %s", db_conn_error(c));
+        return NULL;
+    }
+    res = PQexec(pg, direct ? "COPY annuaire.directory_entries (source, key, dn, mails,"
+                              " display_name, given_name, surname, entity, title, mobile,"
+                              " mobile_e164, hidden, disabled, content_hash) FROM STDIN"
+                            : "COPY sync_staging FROM STDIN");
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        snprintf(err, err_size, "database: %s", PQerrorMessage(pg));
+        PQclear(res);
+        return NULL;
+    }
+    PQclear(res);
+    cp = xcalloc(1, sizeof(*cp));
+    cp->pg = pg;
+    cp->direct = direct;
+    cp->copying = true;
+    PQsetnonblocking(pg, 1); /* see lsync_store_copy_put */
+    return cp;
+}
+
+/* COPY text format: backslash, tab, newline and carriage return escaped; NULL as \N. */
+void
+lsync_store_copy_field(struct util_buf *b, const char *s, bool last)
+{
+    if (s == NULL) {
+        util_buf_put(b, "\\N", 2);
+    } else {
+        for (;;) {
+            size_t plain = strcspn(s, "\\\t\n\r");
+
+            util_buf_put(b, s, plain);
+            s += plain;
+            if (*s == '\0') {
+                break;
+            }
+            util_buf_put(b,
+                         *s == '\\'   ? "\\\\"
+                         : *s == '\t' ? "\\t"
+                         : *s == '\n' ? "\\n"
+                                      : "\\r",
+                         2);
+            s++;
+        }
+    }
+    util_buf_put(b, last ? "\n" : "\t", 1);
+}
+
+/* The COPY failed: the server's own error, and whether it is a key met twice. */
+static void
+copy_failed(struct lsync_copy *cp, PGresult *res, char *err, size_t err_size)
+{
+    PGresult *next;
+    bool own = res == NULL;
+
+    PQsetnonblocking(cp->pg, 0);
+    if (own && cp->copying) {
+        /* libpq may still be copying (a local failure): end the COPY so that the
+         * results below come to an end. After an error from the server this does
+         * nothing, and the server's error is what follows. */
+        PQputCopyEnd(cp->pg, "the sync run stopped");
+    }
+    if (own) {
+        res = PQgetResult(cp->pg);
+    }
+    if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+        cp->duplicate = cp->direct && state != NULL && strcmp(state, "23505") == 0;
+        snprintf(err, err_size, "database: %s", PQresultErrorMessage(res));
+    } else {
+        snprintf(err, err_size, "database: %s", PQerrorMessage(cp->pg));
+    }
+    if (own) {
+        PQclear(res);
+    }
+    cp->copying = false;
+    while ((next = PQgetResult(cp->pg)) != NULL) {
+        PQclear(next);
+    }
+    cp->pg = NULL; /* over: the connection is the transaction's again */
+}
+
+/* Waits until the connection can take more data (and reads what the server sent
+ * meanwhile, an error perhaps). @return 0, or -1 when the connection failed */
+static int
+wait_writable(struct lsync_copy *cp)
+{
+    struct pollfd p = { .fd = PQsocket(cp->pg), .events = POLLOUT | POLLIN };
+
+    if (poll(&p, 1, -1) < 0) {
+        return errno == EINTR ? 0 : -1;
+    }
+    return (p.revents & POLLIN) && PQconsumeInput(cp->pg) == 0 ? -1 : 0;
+}
+
+int
+lsync_store_copy_put(struct lsync_copy *cp,
+                     struct util_buf *rows,
+                     bool drain,
+                     char *err,
+                     size_t err_size)
+{
+    int r = 0;
+
+    if (cp->pg == NULL) {
+        snprintf(err, err_size, "database: the COPY is over");
+        return -1;
+    }
+    if (rows->len > 0) {
+        /* 0: libpq could not queue it yet; it will once the socket takes some. */
+        while ((r = PQputCopyData(cp->pg, rows->p, (int)rows->len)) == 0) {
+            if (wait_writable(cp) != 0 || PQflush(cp->pg) < 0) {
+                r = -1;
+                break;
+            }
+        }
+        if (r != 1) {
+            copy_failed(cp, NULL, err, err_size);
+            return -1;
+        }
+        cp->queued += rows->len;
+        rows->len = 0;
+    }
+    while ((r = PQflush(cp->pg)) == 1 && (drain || cp->queued >= COPY_AHEAD)) {
+        if (wait_writable(cp) != 0) {
+            r = -1;
+            break;
+        }
+    }
+    if (r < 0) {
+        copy_failed(cp, NULL, err, err_size);
+        return -1;
+    }
+    if (r == 0) {
+        cp->queued = 0;
+    }
+    return 0;
+}
+
+int
+lsync_store_copy_end(struct lsync_copy *cp,
+                     struct util_buf *rows,
+                     long long *out_rows,
+                     char *err,
+                     size_t err_size)
+{
+    PGresult *res;
+
+    *out_rows = 0;
+    if (lsync_store_copy_put(cp, rows, true, err, err_size) != 0) {
+        return -1;
+    }
+    if (PQsetnonblocking(cp->pg, 0) != 0 || PQputCopyEnd(cp->pg, NULL) != 1) {
+        copy_failed(cp, NULL, err, err_size);
+        return -1;
+    }
+    cp->copying = false;
+    res = PQgetResult(cp->pg);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        copy_failed(cp, res, err, err_size);
+        PQclear(res);
+        return -1;
+    }
+    *out_rows = atoll(PQcmdTuples(res));
+    PQclear(res);
+    while ((res = PQgetResult(cp->pg)) != NULL) {
+        PQclear(res);
+    }
+    cp->pg = NULL; /* the statements that follow may drop the connection */
+    return 0;
+}
+
+bool
+lsync_store_copy_duplicate(const struct lsync_copy *cp)
+{
+    return cp != NULL && cp->duplicate;
+}
+
+void
+lsync_store_copy_free(struct lsync_copy *cp)
+{
+    if (cp == NULL) {
+        return;
+    }
+    if (cp->pg != NULL) {
+        PQsetnonblocking(cp->pg, 0);
+    }
+    if (cp->pg != NULL && cp->copying) {
+        PGresult *res;
+
+        PQputCopyEnd(cp->pg, "aborted");
+        while ((res = PQgetResult(cp->pg)) != NULL) {
+            PQclear(res);
+        }
+    }
+    free(cp);
+}
+
+enum db_status
+lsync_store_diff(struct db_conn *c,
+                 const struct lsync_store_diff_in *in,
+                 struct lsync_store_diff *out)
+{
+    static const char *const names[] = { "rejected",    "added", "changed", "removed",
+                                         "live_before", "marks", "backs",   "missing_unmentioned",
+                                         "marked" };
+    char runs[16], secs[16], live[24];
+    const char *params[] = { in->source, in->delete_mode ? "true" : "false", runs, secs,
+                             live,       in->bulk ? "true" : "false" };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st;
+
+    *out = (struct lsync_store_diff){ 0 };
+    snprintf(runs, sizeof(runs), "%d", in->grace_runs);
+    snprintf(secs, sizeof(secs), "%d", in->grace_seconds);
+    snprintf(live, sizeof(live), "%lld", in->entries);
+    st = exec_columns(c, "lsync_store_diff", 6, params, names, col, ANN_ARRAY_LEN(names), &res);
+
+    if (st > 0) {
+        out->rejected = count_of(res, 0, col[0]);
+        out->added = count_of(res, 0, col[1]);
+        out->changed = count_of(res, 0, col[2]);
+        out->removed = count_of(res, 0, col[3]);
+        out->live_before = count_of(res, 0, col[4]);
+        out->marks = count_of(res, 0, col[5]);
+        out->backs = count_of(res, 0, col[6]);
+        out->missing_unmentioned = count_of(res, 0, col[7]);
+        out->marked = count_of(res, 0, col[8]);
+    } else if (st == DB_NO_ROWS) {
+        st = DB_HARD;
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+lsync_store_apply(struct db_conn *c, const struct lsync_store_apply *in)
+{
+    char live[24], read[24];
+    const char *params[] = { in->source,
+                             in->direct ? "true" : "false",
+                             in->bulk ? "true" : "false",
+                             in->removals ? "true" : "false",
+                             in->absences ? "true" : "false",
+                             in->backs ? "true" : "false",
+                             in->analyze ? "true" : "false",
+                             in->cookie,
+                             in->delete_mode ? "true" : "false",
+                             live,
+                             read };
+    enum db_status st;
+
+    snprintf(live, sizeof(live), "%lld", in->live);
+    snprintf(read, sizeof(read), "%lld", in->read);
+    st = db_exec(c, "lsync_store_apply", 11, params, NULL);
+    return st == DB_NO_ROWS ? DB_HARD : st;
+}
+
+enum db_status
+lsync_store_conflicts(struct db_conn *c,
+                      const char *source,
+                      bool bulk,
+                      lsync_store_conflict_fn fn,
+                      void *ctx)
+{
+    static const char *const names[] = { "address", "claimed_by" };
+    const char *params[] = { source, bulk ? "true" : "false" };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st =
+        exec_columns(c, "lsync_store_conflicts", 2, params, names, col, ANN_ARRAY_LEN(names), &res);
+
+    for (int i = 0; st > 0 && i < PQntuples(res); i++) {
+        fn(ctx, PQgetvalue(res, i, col[0]), PQgetvalue(res, i, col[1]));
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+lsync_store_missing(struct db_conn *c,
+                    const char *source,
+                    int limit,
+                    lsync_store_missing_fn fn,
+                    void *ctx)
+{
+    static const char *const names[] = { "dn", "key", "since", "missing_runs" };
+    char lim[16];
+    const char *params[] = { source, lim };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st;
+
+    snprintf(lim, sizeof(lim), "%d", limit);
+    st = exec_columns(c, "lsync_store_missing", 2, params, names, col, ANN_ARRAY_LEN(names), &res);
+
+    for (int i = 0; st > 0 && i < PQntuples(res); i++) {
+        if (fn(ctx, PQgetvalue(res, i, col[0]), PQgetvalue(res, i, col[1]),
+               PQgetvalue(res, i, col[2]), atoi(PQgetvalue(res, i, col[3]))) != 0) {
+            st = DB_HARD;
+        }
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+lsync_store_run_insert(struct db_conn *c, const struct lsync_store_run *run)
+{
+    const long long counts[] = { run->added,     run->changed,  run->removed,
+                                 run->unchanged, run->rejected, run->conflicts,
+                                 run->missing,   run->dropped,  run->read };
+    char n[ANN_ARRAY_LEN(counts)][24];
+    const char *params[14] = { run->source, run->mode, run->status, run->error };
+    enum db_status st;
+
+    for (size_t i = 0; i < ANN_ARRAY_LEN(counts); i++) {
+        snprintf(n[i], sizeof(n[i]), "%lld", counts[i]);
+    }
+    for (size_t i = 0; i < 8; i++) {
+        params[4 + i] = n[i];
+    }
+    params[12] = run->report;
+    params[13] = run->read >= 0 ? n[8] : NULL;
+    st = db_exec(c, "lsync_store_run_insert", 14, params, NULL);
+    return st == DB_NO_ROWS ? DB_HARD : st;
+}
+
+enum db_status
+lsync_store_status(struct db_conn *c, lsync_store_status_fn fn, void *ctx)
+{
+    static const char *const names[] = { "name",        "ministry",   "entries",   "mode",
+                                         "status",      "started_at", "added",     "changed",
+                                         "removed",     "rejected",   "conflicts", "error",
+                                         "missing_now", "missing_run" };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st =
+        exec_columns(c, "lsync_store_status", 0, NULL, names, col, ANN_ARRAY_LEN(names), &res);
+
+    for (int i = 0; st > 0 && i < PQntuples(res); i++) {
+        /* PQgetvalue gives "" for NULL: a source without a run prints empty fields. */
+        const struct lsync_store_status row = {
+            .source = PQgetvalue(res, i, col[0]),
+            .ministry = PQgetvalue(res, i, col[1]),
+            .entries = PQgetvalue(res, i, col[2]),
+            .mode = PQgetvalue(res, i, col[3]),
+            .status = PQgetvalue(res, i, col[4]),
+            .started_at = PQgetvalue(res, i, col[5]),
+            .added = PQgetvalue(res, i, col[6]),
+            .changed = PQgetvalue(res, i, col[7]),
+            .removed = PQgetvalue(res, i, col[8]),
+            .rejected = PQgetvalue(res, i, col[9]),
+            .conflicts = PQgetvalue(res, i, col[10]),
+            .error = PQgetvalue(res, i, col[11]),
+            .missing_now = PQgetvalue(res, i, col[12]),
+            .missing_run = PQgetvalue(res, i, col[13]),
+        };
+
+        if (fn(ctx, &row) != 0) {
+            st = DB_HARD;
+        }
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx)
+{
+    static const char *const names[] = { "name",      "entries", "ended_at",    "status",
+                                         "added",     "changed", "removed",     "rejected",
+                                         "conflicts", "missing", "last_success" };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st =
+        exec_columns(c, "lsync_store_metrics", 0, NULL, names, col, ANN_ARRAY_LEN(names), &res);
+
+    for (int i = 0; st > 0 && i < PQntuples(res); i++) {
+        struct lsync_store_metric row = {
+            .source = value_of(res, i, col[0]),
+            .entries = value_of(res, i, col[1]),
+            .ended_at = value_of(res, i, col[2]),
+            .status = value_of(res, i, col[3]),
+            .last_success = value_of(res, i, col[10]),
+        };
+
+        for (size_t k = 0; k < ANN_ARRAY_LEN(row.counts); k++) {
+            row.counts[k] = value_of(res, i, col[4 + k]);
+        }
+        fn(ctx, &row);
+    }
+    PQclear(res);
+    return st;
+}

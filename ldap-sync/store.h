@@ -1,0 +1,215 @@
+/*
+ * The sync's database layer, private to ldap-sync/: every statement of
+ * `annuaire sync`, of its --status and of its /metrics section, as named
+ * statements run through db_exec, and the COPY that streams a read into the
+ * database. The steps that take several statements are SQL functions of
+ * sql/013_sync_steps.sql. No libpq result leaves store.c: callers get values, or a
+ * callback per row whose strings are borrowed for the call.
+ */
+#ifndef ANN_LDAP_SYNC_STORE_H
+#define ANN_LDAP_SYNC_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/db.h"
+#include "core/util.h"
+#include "ldap-sync/internal.h"
+
+/** Registers the statements of `annuaire sync` (before its connection is opened). */
+void lsync_store_init(void);
+
+/** Registers the statement of the /metrics section (serve, before connecting). */
+void lsync_store_metrics_init(void);
+
+/* What a run starts from (annuaire_sync_begin). */
+struct lsync_store_start {
+    char *cookie;        /* stored with the source's data (owned), or NULL */
+    bool full_due;       /* the last full read is older than full_every_hours */
+    long long entries;   /* live entries after the last applied run */
+    long long last_read; /* entries the last complete read found, or -1 */
+    bool direct;         /* no entries yet: the read is copied straight into the table */
+};
+
+/**
+ * Inside the run's transaction: creates or updates the source's row (name, ministry,
+ * priority) and locks it, purges its entries soft-deleted more than purge_days ago
+ * and, unless the run goes direct (direct_ok and no entries yet), creates the staging
+ * table. full_due compares with src->ldap.full_every_hours.
+ * @param[out] out  filled on success (lsync_store_start_clear)
+ * @return 1, or < 0 (db_conn_error says why)
+ */
+enum db_status lsync_store_source_begin(struct db_conn *c,
+                                        const struct lsync_source *src,
+                                        long purge_days,
+                                        bool direct_ok,
+                                        struct lsync_store_start *out) ANN_MUST_CHECK;
+void lsync_store_start_clear(struct lsync_store_start *s);
+
+/* A COPY FROM STDIN under way: into the staging table, or straight into
+ * directory_entries. */
+struct lsync_copy;
+
+/**
+ * Starts the COPY (the rows' format: lsync_store_copy_field).
+ * @return the COPY (lsync_store_copy_free), or NULL with err set
+ */
+struct lsync_copy *
+lsync_store_copy_begin(struct db_conn *c, bool direct, char *err, size_t err_size);
+
+/** Appends one field of a row in COPY's text format (NULL as \N); last ends the row. */
+void lsync_store_copy_field(struct util_buf *rows, const char *s, bool last);
+
+/**
+ * Hands rows to the connection (rows is emptied) without waiting for PostgreSQL,
+ * unless more than a bounded amount waits unsent, or drain: then until all is sent.
+ * @return 0, or -1 with err set (the COPY is over)
+ */
+int lsync_store_copy_put(struct lsync_copy *cp,
+                         struct util_buf *rows,
+                         bool drain,
+                         char *err,
+                         size_t err_size) ANN_MUST_CHECK;
+
+/**
+ * Sends the rest of rows and ends the COPY.
+ * @param[out] out_rows  the rows copied
+ * @return 0, or -1 with err set
+ */
+int lsync_store_copy_end(struct lsync_copy *cp,
+                         struct util_buf *rows,
+                         long long *out_rows,
+                         char *err,
+                         size_t err_size) ANN_MUST_CHECK;
+
+/** Whether the COPY failed on a key met twice (a direct COPY only). */
+bool lsync_store_copy_duplicate(const struct lsync_copy *cp);
+
+/** Ends a COPY still under way (the transaction is then to roll back) and frees. Takes
+ *  NULL. */
+void lsync_store_copy_free(struct lsync_copy *cp);
+
+/* What applying the staged read would do (annuaire_sync_diff). */
+struct lsync_store_diff {
+    long long rejected; /* entries read twice, one of each kept */
+    long long added, changed, removed;
+    long long live_before;         /* the source's live entries */
+    long long marks;               /* absent, not yet removed (m and k) */
+    long long backs;               /* missing entries back, unchanged (v) */
+    long long missing_unmentioned; /* missing that a run with delete_mode did not mention */
+    long long marked;              /* missing from this run on (m) */
+};
+
+/* What to compare the staged read with. */
+struct lsync_store_diff_in {
+    const char *source;
+    bool delete_mode; /* the server listed its deletions: what the read lacks is unchanged */
+    int grace_runs, grace_seconds;
+    long long entries; /* the source's live entries kept with it (for delete_mode) */
+    bool bulk;         /* a big read, planned as one */
+};
+
+/**
+ * Compares the staged read with the source's entries (sync_diff, the staging table
+ * rid of keys read twice).
+ * @return 1, or < 0
+ */
+enum db_status lsync_store_diff(struct db_conn *c,
+                                const struct lsync_store_diff_in *in,
+                                struct lsync_store_diff *out) ANN_MUST_CHECK;
+
+/* A run to apply (annuaire_sync_apply). */
+struct lsync_store_apply {
+    const char *source;
+    bool direct;                    /* copied straight into directory_entries */
+    bool bulk;                      /* many changes: conflicts in one pass */
+    bool removals, absences, backs; /* the diff found removals, absences, entries back */
+    bool analyze;                   /* the table may have grown a lot */
+    const char *cookie;             /* stored with the data, may be NULL */
+    bool delete_mode;
+    long long live; /* the source's live entries after the run */
+    long long read; /* entries a complete read found, or -1 */
+};
+
+/** Applies the diff and updates the source's row. @return 1, or < 0 */
+enum db_status lsync_store_apply(struct db_conn *c,
+                                 const struct lsync_store_apply *in) ANN_MUST_CHECK;
+
+typedef void (*lsync_store_conflict_fn)(void *ctx, const char *address, const char *claimed_by);
+
+/**
+ * The addresses live entries claim more than once that the run is concerned with (the
+ * ones it touched, or with bulk every address of the source), ordered, each with its
+ * claimants ("source:dn | ...").
+ * @return how many (fn was called for each), or < 0
+ */
+enum db_status lsync_store_conflicts(struct db_conn *c,
+                                     const char *source,
+                                     bool bulk,
+                                     lsync_store_conflict_fn fn,
+                                     void *ctx) ANN_MUST_CHECK;
+
+typedef int (*lsync_store_missing_fn)(void *ctx,
+                                      const char *dn,
+                                      const char *key,
+                                      const char *since,
+                                      int runs);
+
+/**
+ * The first limit entries of a source pending removal, the longest missing first.
+ * fn gets the time in "YYYY-MM-DD HH24:MI:SS TZ" and the complete reads without the
+ * entry; it returns 0 to go on, -1 to stop.
+ * @return how many rows there were, or < 0 (also when fn stopped)
+ */
+enum db_status lsync_store_missing(struct db_conn *c,
+                                   const char *source,
+                                   int limit,
+                                   lsync_store_missing_fn fn,
+                                   void *ctx) ANN_MUST_CHECK;
+
+/* One row of annuaire.sync_runs. */
+struct lsync_store_run {
+    const char *source, *mode, *status;
+    const char *error; /* NULL: none */
+    long long added, changed, removed, unchanged, rejected, conflicts, missing, dropped;
+    long long read;     /* entries a complete read found, -1: not a complete read */
+    const char *report; /* JSON array, NULL: [] */
+};
+
+/** Records a run. @return 1, or < 0 */
+enum db_status lsync_store_run_insert(struct db_conn *c,
+                                      const struct lsync_store_run *run) ANN_MUST_CHECK;
+
+/* A source and its last run, for sync --status: text as the database prints it, ""
+ * for what is not there (no run yet). */
+struct lsync_store_status {
+    const char *source, *ministry, *entries;
+    const char *mode, *status, *started_at;
+    const char *added, *changed, *removed, *rejected, *conflicts, *error;
+    const char *missing_now; /* entries pending removal now */
+    const char *missing_run; /* ... after the last run */
+};
+
+typedef int (*lsync_store_status_fn)(void *ctx, const struct lsync_store_status *row);
+
+/** Every source, by name, with its last run. fn returns 0 to go on, -1 to stop.
+ *  @return how many sources, or < 0 (also when fn stopped) */
+enum db_status
+lsync_store_status(struct db_conn *c, lsync_store_status_fn fn, void *ctx) ANN_MUST_CHECK;
+
+/* A source's state for /metrics: text, NULL for what is not there. */
+struct lsync_store_metric {
+    const char *source, *entries;
+    const char *ended_at;     /* of the last run (epoch seconds), NULL: none */
+    const char *status;       /* of the last run */
+    const char *counts[6];    /* added, changed, removed, rejected, conflicts, missing */
+    const char *last_success; /* end of the last run that applied, NULL: none */
+};
+
+typedef void (*lsync_store_metric_fn)(void *ctx, const struct lsync_store_metric *row);
+
+/** Every source, by name. @return how many, or < 0 */
+enum db_status
+lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx) ANN_MUST_CHECK;
+
+#endif
