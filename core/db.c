@@ -158,7 +158,6 @@ connect_with(const char *conninfo, const char *password, const char *timeout, co
     return PQconnectdbParams(kw, val, 1);
 }
 
-
 struct db_conn *
 db_thread_conn(void)
 {
@@ -472,7 +471,6 @@ db_ping(struct db_conn *c)
 {
     return db_exec(c, "db_ping", 0, NULL, NULL);
 }
-
 
 /* ---- Standalone connections, commands and helpers of the store files ---- */
 
