@@ -1,3 +1,9 @@
+/*
+ * annuaire sync -c FILE [--source NAME] [--full] [--dry-run] [--allow-mass-delete]: reads
+ * each source of sync.sources into the annuaire (lsync_run), exiting with the worst outcome
+ * of the sources run; annuaire sync -c FILE --status: each source's last run and pending
+ * removals.
+ */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,7 +27,8 @@ static const char usage[] =
     "entries, 4 refused, 1 failed.\n\n"
     "  -c, --config FILE      configuration file (YAML)\n"
     "  -s, --source NAME      only this source\n"
-    "      --full             a full read (the only kind of run for now)\n"
+    "      --full             a full read, even where content sync or change polling\n"
+    "                         would read only what changed\n"
     "  -n, --dry-run          say what would change, change nothing\n"
     "      --allow-mass-delete  go ahead even past the deletion guard and the\n"
     "                         no-entries/min_entries/max_shrink checks\n"

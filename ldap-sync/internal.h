@@ -195,7 +195,7 @@ struct lsync_counts {
     long long added, changed, removed, unchanged, rejected, conflicts, live_before;
     long long missing; /* absent from the read, still live: pending removal */
     long long marked;  /* ... of which missing from this run on */
-    long long dropped; /* values left out (invalid, or past a limit) */
+    long long dropped; /* entries taken with values left out (invalid, or past a limit) */
     long long read;    /* entries a complete read found (-1: not a complete read) */
 };
 
