@@ -38,7 +38,7 @@ struct db_conn {
     struct settings *own;
     unsigned char *prepared; /* by registry index, standalone only */
     size_t n_prepared;
-    char error[256]; /* the last failure's primary message */
+    char error[1024]; /* the last failure's message */
 };
 
 static struct settings settings;
@@ -298,7 +298,15 @@ ensure_connected(struct db_conn *c)
     if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
         snprintf(c->error, sizeof(c->error), "cannot connect to the database: %s",
                  c->pg ? PQerrorMessage(c->pg) : "out of memory");
-        c->error[strcspn(c->error, "\n")] = '\0';
+        if (c->own == NULL) {
+            c->error[strcspn(c->error, "\n")] = '\0'; /* one log line */
+        } else {
+            size_t len = strlen(c->error); /* a command prints libpq's whole message */
+
+            while (len > 0 && (c->error[len - 1] == '\n' || c->error[len - 1] == ' ')) {
+                c->error[--len] = '\0';
+            }
+        }
         metrics_db_error(METRICS_DB_CONNECT);
         if (c->own == NULL) {
             outage_begin(c->error);
@@ -538,15 +546,33 @@ db_begin(struct db_conn *c)
 enum db_status
 db_commit(struct db_conn *c)
 {
+    PGresult *res;
+    bool aborted;
     enum db_status st;
 
     if (!c->in_txn || c->pg == NULL) {
         c->in_txn = false;
         return DB_HARD;
     }
-    st = exec_fixed(c, "COMMIT");
+    res = PQexec(c->pg, "COMMIT");
     c->in_txn = false;
-    return st < 0 ? st : DB_NO_ROWS;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        st = classify(c, res, "COMMIT");
+        PQclear(res);
+        return st == DB_NO_ROWS ? DB_HARD : st; /* a deferred unique violation fails too */
+    }
+    /* A transaction a failed statement aborted answers COMMIT with ROLLBACK: nothing
+     * was kept, whatever the caller made of that statement's status (a unique
+     * violation comes back as DB_NO_ROWS). */
+    aborted = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
+    PQclear(res);
+    if (aborted) {
+        snprintf(c->error, sizeof(c->error),
+                 "the transaction was rolled back: a statement in it failed");
+        log_err("db: %s", c->error);
+        return DB_HARD;
+    }
+    return DB_NO_ROWS;
 }
 
 void

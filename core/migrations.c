@@ -62,7 +62,7 @@ apply_one(struct db_conn *c, const struct mig_file *m, int *applied, char *err, 
         /* applied by a concurrent run */
         return db_commit(c) < 0 ? fail(c, what, err, err_size) : 0;
     }
-    if (db_exec_script(c, m->sql) < 0 || store_schema_record(c, m->version, m->name) < 0) {
+    if (db_exec_script(c, m->sql) < 0 || store_schema_record(c, m->version, m->name) != 1) {
         fail(c, what, err, err_size);
         goto rollback;
     }

@@ -49,8 +49,10 @@ static const struct db_stmt store_stmts[] = {
                                " WHERE sent_at IS NULL"
                                " AND waiting_for_relay"
                                " AND claimed_until IS NULL" },
-    { STORE_MAIL_NEXT_DUE, "SELECT greatest(0, ceil(extract(epoch FROM"
-                           "  min(next_attempt_at) - now()) * 1000)) AS due_ms"
+    /* NULL when nothing waits (greatest() would make that 0, a sender that never
+     * sleeps); a past time is clamped to 0 by store_queue_next_due. */
+    { STORE_MAIL_NEXT_DUE, "SELECT ceil(extract(epoch FROM"
+                           "  min(next_attempt_at) - now()) * 1000) AS due_ms"
                            " FROM annuaire.mail_outbox"
                            " WHERE sent_at IS NULL" },
     /* The senders' wake-up across instances (store_mail_queue notifies it). */

@@ -4,7 +4,9 @@
  * violations come back as DB_NO_ROWS, and a failed statement rolls back
  * without breaking the connection; a standalone connection prepares a
  * statement when it first runs it, its plain transactions commit and roll
- * back, text[] parameters round-trip any text, columns are found by name.
+ * back, text[] parameters round-trip any text, columns are found by name; a
+ * COMMIT of a transaction a unique violation aborted is a failure; the mail
+ * outbox's next-due says "nothing" when nothing waits.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -21,6 +23,8 @@
 #include <jansson.h>
 
 #include "core/db.h"
+#include "core/migrations.h"
+#include "core/store.h"
 
 static const struct db_stmt stmts[] = {
     { "t_sum", "SELECT coalesce(sum(v), 0) FROM annuaire_it.t" },
@@ -174,6 +178,56 @@ test_standalone_prepares_on_first_use(void **state)
 }
 
 static void
+test_commit_after_unique_violation_fails(void **state)
+{
+    char err[256] = "";
+    struct db_conn *c = db_conn_open(&conf, err, sizeof(err));
+    PGresult *res = NULL;
+
+    assert_non_null(c);
+    assert_int_equal(db_begin(c), DB_NO_ROWS);
+    assert_int_equal(db_exec(c, "t_late_insert", 1, (const char *const[]){ "z" }, NULL), 1);
+    assert_int_equal(db_exec(c, "t_insert", 1, (const char *const[]){ "u" }, NULL), DB_NO_ROWS);
+    assert_int_equal(db_commit(c), DB_HARD); /* PostgreSQL rolled it back */
+    assert_non_null(strstr(db_conn_error(c), "rolled back"));
+    assert_int_equal(db_exec(c, "t_late", 0, NULL, &res), 1);
+    assert_string_equal(PQgetvalue(res, 0, 0), "1"); /* "z" was not kept */
+    PQclear(res);
+    db_conn_close(c);
+}
+
+/* The mail sender sleeps until the next-due time: with nothing queued there is none
+ * (-1, the worker's longest sleep), not 0 (a sender that never sleeps). */
+static void
+test_mail_next_due_of_an_empty_outbox(void **state)
+{
+    char err[512] = "";
+    struct db_conn *c = db_conn_open(&conf, err, sizeof(err));
+    struct mail_claim m = { 0 };
+    int applied = 0;
+    long ms = 0;
+
+    assert_non_null(c);
+    if (mig_apply(c, &applied, err, sizeof(err)) != 0) {
+        fail_msg("migrate: %s", err);
+    }
+    assert_true(applied > 0);
+    assert_true(store_queue_next_due(c, STORE_MAIL_NEXT_DUE, &ms) >= 0);
+    assert_int_equal(ms, -1);
+    assert_int_equal(store_mail_queue(c, "a@example.org", "verification", "body", NULL), 1);
+    assert_true(store_queue_next_due(c, STORE_MAIL_NEXT_DUE, &ms) >= 0);
+    assert_int_equal(ms, 0); /* due now */
+    assert_int_equal(store_mail_claim(c, 60, &m), 1);
+    assert_true(store_queue_next_due(c, STORE_MAIL_NEXT_DUE, &ms) >= 0);
+    assert_true(ms > 0 && ms <= 60000); /* held by the claim's lease */
+    assert_int_equal(store_mail_sent(c, &m), 1);
+    store_mail_claim_clear(&m);
+    assert_true(store_queue_next_due(c, STORE_MAIL_NEXT_DUE, &ms) >= 0);
+    assert_int_equal(ms, -1);
+    db_conn_close(c);
+}
+
+static void
 test_text_array_round_trips(void **state)
 {
     const char *items[] = {
@@ -251,6 +305,8 @@ main(void)
         cmocka_unit_test(test_unique_violation_and_hard_errors),
         cmocka_unit_test(test_standalone_prepares_on_first_use),
         cmocka_unit_test(test_text_array_round_trips),
+        cmocka_unit_test(test_commit_after_unique_violation_fails),
+        cmocka_unit_test(test_mail_next_due_of_an_empty_outbox),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
