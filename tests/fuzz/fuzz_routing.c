@@ -8,6 +8,7 @@
  */
 #include <stdint.h>
 
+#include "core/util.h"
 #include "routing/routing.h"
 #include "tests/fuzz/fuzz.h"
 
