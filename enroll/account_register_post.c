@@ -28,8 +28,9 @@ struct register_in {
 static const struct jx_field fields[] = {
     { "access_token", JX_STRING, JX_REQUIRED, offsetof(struct register_in, access_token), 1, 4096,
       0, 0, NULL },
-    { "token_type", JX_STRING, JX_REQUIRED, offsetof(struct register_in, token_type), 1, 64, 0, 0,
-      NULL },
+    /* Optional: older clients send only access_token and matrix_server_name; the only
+     * token type OpenID gives is Bearer, and any other stays refused. */
+    { "token_type", JX_STRING, 0, offsetof(struct register_in, token_type), 1, 64, 0, 0, NULL },
     { "matrix_server_name", JX_STRING, JX_REQUIRED,
       offsetof(struct register_in, matrix_server_name), 1, 255, 0, 0, NULL },
     { "expires_in", JX_INT, 0, offsetof(struct register_in, expires_in), 0, 0, 0, INT32_MAX, NULL },
@@ -151,7 +152,7 @@ enr_account_register_post(struct http_req *r, const json_t *body)
     if (rs != RS_OK) {
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
-    if (strcmp(in.token_type, "Bearer") != 0) {
+    if (in.token_type != NULL && strcmp(in.token_type, "Bearer") != 0) {
         return http_reply_ec(r, E_INVALID_PARAM, "'token_type' must be Bearer");
     }
     if (fed_parse_server_name(in.matrix_server_name, &server) != 0) {

@@ -94,6 +94,30 @@ def test_register_refusals(cluster, hs):
         assert_matrix_error(requests.post(url, data="nope"), 400, "M_NOT_JSON")
 
 
+def test_register_without_token_type_is_bearer(cluster, hs):
+    """Older clients send only access_token and matrix_server_name: Bearer is implied;
+    an empty or other token_type is still refused, and so is a missing access_token."""
+    hs.tokens["oid-dave"] = "@dave:hs.test"
+    config = f"account:\n  homeservers: {{\"hs.test\": \"{hs.base_url}\"}}\n"
+    with harness.Service(cluster, config=config) as svc:
+        url = svc.url(V2 + "/account/register")
+        r = requests.post(url, json={"access_token": "oid-dave", "matrix_server_name": "hs.test"})
+        assert r.status_code == 200, r.text
+        auth = {"Authorization": f"Bearer {r.json()['token']}"}
+        assert requests.get(svc.url(V2 + "/account"), headers=auth).json() == {"user_id": "@dave:hs.test"}
+        calls = len(hs.requests)
+        for bad in ("", "bearer", "Mac", "Bearer "):
+            r = requests.post(url, json={"access_token": "oid-dave", "token_type": bad,
+                                         "matrix_server_name": "hs.test"})
+            assert r.status_code == 400, (bad, r.text)
+        assert_matrix_error(requests.post(url, json={"access_token": "oid-dave", "token_type": 1,
+                                                     "matrix_server_name": "hs.test"}),
+                            400, "M_INVALID_PARAM")
+        assert_matrix_error(requests.post(url, json={"matrix_server_name": "hs.test"}), 400,
+                            "M_MISSING_PARAMS")
+        assert len(hs.requests) == calls  # no refused request reached the homeserver
+
+
 def test_private_addresses_refused_unless_allowed(cluster):
     tls_hs = FakeHomeserver(tls=True)
     tls_hs.tokens["oid-carol"] = f"@carol:127.0.0.1:{tls_hs.port}"
