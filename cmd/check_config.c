@@ -7,13 +7,15 @@
 
 #include "cmd/cmd.h"
 #include "directory/directory.h"
+#include "enroll/enroll.h"
 #include "routing/routing.h"
 
 static const char usage[] =
     "usage: annuaire check-config -c FILE\n\n"
     "Validates a configuration file (with environment overrides) and prints the\n"
     "effective value of every key, secrets masked, and loads the routing file\n"
-    "(routing.info_file) if one is set. Exits 0 when valid, 1 when not.\n\n"
+    "(routing.info_file) if one is set and the mail and page templates\n"
+    "(mail.templates_dir). Exits 0 when valid, 1 when not.\n\n"
     "  -c, --config FILE   configuration file (YAML)\n"
     "  -h, --help          this help\n";
 
@@ -43,6 +45,15 @@ cmd_check_config(int argc, char **argv)
             return CMD_EXIT_FAILURE;
         }
         routing_release(r);
+    }
+    {
+        char err[512];
+
+        if (enr_templates_check(cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "annuaire check-config: mail.templates_dir: %s\n", err);
+            cfg_free(cfg);
+            return CMD_EXIT_FAILURE;
+        }
     }
     printf("%s: configuration OK\n", path);
     cfg_free(cfg);

@@ -286,7 +286,7 @@ util_fill(const char *tmpl, const struct util_var *vars, size_t n_vars, bool htm
             }
         }
         if (i == n_vars) {
-            util_buf_put(&b, open, (size_t)(close - open + 2));
+            /* a variable the caller lacks renders empty: no placeholder reaches a reader */
         } else if (html) {
             put_escaped(&b, vars[i].value);
         } else {

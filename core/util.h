@@ -57,7 +57,8 @@ struct util_var {
 
 /**
  * Replaces each {{name}} of tmpl by its value (HTML-escaped when html);
- * unknown placeholders are left as written.
+ * a name that vars lacks renders empty (templates are checked for their names
+ * when they load, so that is a value a request did not send).
  * @return a new string owned by the caller
  */
 char *util_fill(const char *tmpl, const struct util_var *vars, size_t n_vars, bool html);

@@ -29,6 +29,13 @@ extern const size_t enr_n_routes;
  * @return 0, or -1 with a message in err
  */
 int enr_init(char *err, size_t err_size);
+
+/**
+ * Reads the mail and page templates of cfg's mail.templates_dir as serve would, and
+ * checks that each names only variables its handler passes (check-config).
+ * @return 0, or -1 with "FILE:LINE: ..." or the unreadable file in err
+ */
+int enr_templates_check(const struct cfg *cfg, char *err, size_t err_size);
 void enr_shutdown(void);
 
 /** Starts and stops the worker that calls homeservers back after binds of invited addresses. */

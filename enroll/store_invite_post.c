@@ -113,6 +113,27 @@ invite_txn(struct db_conn *c, const void *in, void *out)
     return st;
 }
 
+/* The store-invite fields a template may show beyond those render() names itself. */
+static const char *const extra_fields[] = { "room_avatar_url", "room_type", "room_join_rules",
+                                            "sender_avatar_url", "guest_access" };
+
+/* A string field of the request as a mail variable: "" when absent or not a string;
+ * control characters (a line break would end a header) become spaces. */
+static char *
+field_value(const json_t *body, const char *key)
+{
+    char *v = xstrdup(json_is_string(json_object_get(body, key))
+                          ? json_string_value(json_object_get(body, key))
+                          : "");
+
+    for (unsigned char *p = (unsigned char *)v; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            *p = ' ';
+        }
+    }
+    return v;
+}
+
 static char *
 render(const struct invite *q,
        const json_t *body,
@@ -126,7 +147,8 @@ render(const struct invite *q,
     const char *web = json_string_value(json_object_get(body, "org.matrix.web_client_location"));
     char *from_addr = mail_address_of(cfg->mail.from);
     const char *domain = from_addr ? strchr(from_addr, '@') : NULL;
-    const struct util_var vars[] = {
+    char *extra[ANN_ARRAY_LEN(extra_fields)];
+    struct util_var vars[12 + ANN_ARRAY_LEN(extra_fields)] = {
         { "from", cfg->mail.from },
         { "to", q->address },
         { "address", q->address },
@@ -140,9 +162,17 @@ render(const struct invite *q,
         { "token", q->token },
         { "ephemeral_private_key", ephemeral_private },
     };
-    char *msg = mail_render(enr_template(ENR_TPL_INVITE, lang), vars, ANN_ARRAY_LEN(vars),
-                            domain ? domain + 1 : NULL);
+    char *msg;
 
+    for (size_t i = 0; i < ANN_ARRAY_LEN(extra_fields); i++) {
+        extra[i] = field_value(body, extra_fields[i]);
+        vars[12 + i] = (struct util_var){ extra_fields[i], extra[i] };
+    }
+    msg = mail_render(enr_template(ENR_TPL_INVITE, lang), vars, ANN_ARRAY_LEN(vars),
+                      domain ? domain + 1 : NULL);
+    for (size_t i = 0; i < ANN_ARRAY_LEN(extra_fields); i++) {
+        free(extra[i]);
+    }
     free(from_addr);
     return msg;
 }

@@ -24,36 +24,137 @@ static const struct {
 };
 static const char *const lang_codes[ENR_LANG__COUNT] = { "fr", "en" };
 
-int
-enr_templates_load(char *err, size_t err_size)
-{
-    const char *dir = cfg_get()->mail.templates_dir;
+/* The variables each template may name: what its handler always passes (a value it
+ * lacks renders empty). A template naming anything else is refused when it loads. */
+static const char *const mail_vars[] = { "from", "to", "address", "brand", NULL };
+static const char *const verification_vars[] = { "link", "token", NULL };
+static const char *const page_vars[] = { "brand", NULL };
+static const char *const invite_vars[] = {
+    "room_id",
+    "room_name",
+    "room_alias",
+    "room_avatar_url",
+    "room_type",
+    "room_join_rules",
+    "sender",
+    "sender_display_name",
+    "sender_avatar_url",
+    "guest_access",
+    "web_client_location",
+    "token",
+    "ephemeral_private_key",
+    NULL,
+};
 
+static bool
+in_list(const char *const *list, const char *name, size_t len)
+{
+    for (; list != NULL && *list != NULL; list++) {
+        if (strlen(*list) == len && strncmp(*list, name, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+var_known(enum enr_template t, const char *name, size_t len)
+{
+    switch (t) {
+    case ENR_TPL_VERIFICATION:
+        return in_list(mail_vars, name, len) || in_list(verification_vars, name, len);
+    case ENR_TPL_INVITE:
+        return in_list(mail_vars, name, len) || in_list(invite_vars, name, len);
+    default:
+        return in_list(page_vars, name, len);
+    }
+}
+
+/* Every {{name}} of text is one that t's handler passes. @return 0, or -1 with
+ * "PATH:LINE: ..." in err */
+static int
+check_vars(enum enr_template t, const char *path, const char *text, char *err, size_t err_size)
+{
+    for (const char *p = text; (p = strstr(p, "{{")) != NULL;) {
+        const char *close = strstr(p + 2, "}}");
+        const char *nl = strchr(p + 2, '\n');
+        int line = 1;
+
+        for (const char *q = text; q < p; q++) {
+            line += *q == '\n';
+        }
+        if (close == NULL || (nl != NULL && nl < close)) {
+            snprintf(err, err_size, "%s:%d: \"{{\" without \"}}\" on the same line", path, line);
+            return -1;
+        }
+        if (!var_known(t, p + 2, (size_t)(close - p - 2))) {
+            snprintf(err, err_size, "%s:%d: unknown variable {{%.*s}} (no request carries it)",
+                     path, line, (int)(close - p - 2) > 64 ? 64 : (int)(close - p - 2), p + 2);
+            return -1;
+        }
+        p = close + 2;
+    }
+    return 0;
+}
+
+/* Reads every template of dir into out (all or nothing). */
+static int
+load_all(const char *dir, char *out[ENR_TPL__COUNT][ENR_LANG__COUNT], char *err, size_t err_size)
+{
     for (int t = 0; t < ENR_TPL__COUNT; t++) {
         for (int l = 0; l < ENR_LANG__COUNT; l++) {
             char *path = xasprintf("%s/%s_%s.%s", dir, tpl[t].file, lang_codes[l], tpl[t].ext);
-            int rc = util_read_file(path, 1 << 20, &templates[t][l], NULL);
+            int rc = util_read_file(path, 1 << 20, &out[t][l], NULL);
 
             if (rc != 0) {
                 snprintf(err, err_size, "cannot read the template %s (mail.templates_dir)", path);
-                free(path);
-                return -1;
+            } else {
+                rc = check_vars((enum enr_template)t, path, out[t][l], err, err_size);
             }
             free(path);
+            if (rc != 0) {
+                return -1;
+            }
         }
     }
     return 0;
 }
 
-void
-enr_templates_free(void)
+static void
+free_all(char *set[ENR_TPL__COUNT][ENR_LANG__COUNT])
 {
     for (int t = 0; t < ENR_TPL__COUNT; t++) {
         for (int l = 0; l < ENR_LANG__COUNT; l++) {
-            free(templates[t][l]);
-            templates[t][l] = NULL;
+            free(set[t][l]);
+            set[t][l] = NULL;
         }
     }
+}
+
+int
+enr_templates_load(char *err, size_t err_size)
+{
+    if (load_all(cfg_get()->mail.templates_dir, templates, err, err_size) != 0) {
+        free_all(templates);
+        return -1;
+    }
+    return 0;
+}
+
+int
+enr_templates_check(const struct cfg *cfg, char *err, size_t err_size)
+{
+    char *set[ENR_TPL__COUNT][ENR_LANG__COUNT] = { { NULL } };
+    int rc = load_all(cfg->mail.templates_dir, set, err, err_size);
+
+    free_all(set);
+    return rc;
+}
+
+void
+enr_templates_free(void)
+{
+    free_all(templates);
 }
 
 const char *

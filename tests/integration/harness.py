@@ -89,8 +89,9 @@ class Service:
     listens (delivery fails and is retried)."""
 
     def __init__(self, cluster, db=None, config=None, migrate=True, smtp_port=None, http_extra="",
-                 mail_extra="", public_metrics=True, threads=2, port=None):
+                 mail_extra="", public_metrics=True, threads=2, port=None, templates_dir=None):
         self.cluster = cluster
+        self.templates_dir = templates_dir or os.path.join(SRC, "conf", "templates")
         self.threads = threads  # http.threads
         self.http_extra = http_extra  # more lines of the http: section
         if public_metrics:  # most tests read /metrics on the one listener they start
@@ -131,7 +132,7 @@ class Service:
                 "keys:\n"
                 f"  signing_key_file: {self.key_path}\n"
                 "mail:\n"
-                f"  templates_dir: {os.path.join(SRC, 'conf', 'templates')}\n"
+                f"  templates_dir: {self.templates_dir}\n"
                 f"  smtp_port: {self.smtp_port}\n"
                 "  from: \"Tchap <noreply@is.test>\"\n"
                 "  retry_initial_delay: 1\n"

@@ -33,7 +33,19 @@ class _Handler:
         with sink.lock:
             sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg,
                                   envelope.original_content))
+            if has_placeholder(msg):
+                sink.placeholders.append(msg)
         return "250 OK"
+
+
+def has_placeholder(msg):
+    """Whether a "{{" is left in a header or a decoded text part of msg."""
+    if any("{{" in str(v) for v in msg.values()):
+        return True
+    for part in msg.walk():
+        if part.get_content_maintype() == "text" and "{{" in part.get_content():
+            return True
+    return False
 
 
 def self_signed_context(directory):
@@ -73,6 +85,7 @@ class SmtpSink:
     def __init__(self, port=0, tls=None, tls_context=None, delay=0, refuse_first=0,
                  before_accept=None):
         self.messages = []
+        self.placeholders = []  # accepted mails with a "{{" left: stop() fails on them
         self.refused = []
         self.delay = delay
         self.refuse_first = refuse_first
@@ -110,3 +123,6 @@ class SmtpSink:
 
     def stop(self):
         self.controller.stop()
+        # Every test that reads mail stops its sink: no mail of the suite may carry a
+        # template placeholder.
+        assert not self.placeholders, [m.as_string()[:500] for m in self.placeholders]
