@@ -9,7 +9,10 @@ BIN = harness.BIN
 
 
 def run(*args):
-    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=30)
+    # From the source tree, as the demo runs: relative paths of a configuration
+    # (mail.templates_dir: conf/templates) are relative to the working directory.
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=30,
+                          cwd=harness.SRC)
 
 
 def test_help_and_version():
@@ -66,6 +69,6 @@ def test_check_config(tmp_path):
     assert "hunter2" not in r.stdout + r.stderr
 
     r = subprocess.run([BIN, "check-config", "-c", str(good)], capture_output=True, text=True,
-                       env={**os.environ, "ANNUAIRE_HTTP_PORT": "70000"})
+                       cwd=harness.SRC, env={**os.environ, "ANNUAIRE_HTTP_PORT": "70000"})
     assert r.returncode == 1
     assert "ANNUAIRE_HTTP_PORT" in r.stderr
