@@ -401,9 +401,10 @@ db_exec(struct db_conn *c,
     return st;
 }
 
-/* Runs a fixed command (BEGIN, COMMIT, ROLLBACK). */
+/* Runs a fixed command (BEGIN, COMMIT, ROLLBACK). rolled_back, when given, says whether
+ * the server answered COMMIT with ROLLBACK: a statement had failed, nothing was kept. */
 static enum db_status
-exec_fixed(struct db_conn *c, const char *sql)
+exec_fixed(struct db_conn *c, const char *sql, bool *rolled_back)
 {
     PGresult *res = PQexec(c->pg, sql);
     enum db_status st = DB_NO_ROWS;
@@ -413,6 +414,8 @@ exec_fixed(struct db_conn *c, const char *sql)
         if (st == DB_NO_ROWS) {
             st = DB_HARD; /* a deferred unique violation at COMMIT is a failure */
         }
+    } else if (rolled_back != NULL) {
+        *rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
     }
     PQclear(res);
     return st;
@@ -440,7 +443,7 @@ db_txn_run(struct db_conn *c, const char *name, db_txn_fn fn, const void *in, vo
         if (ensure_connected(c) != 0) {
             return DB_HARD;
         }
-        st = exec_fixed(c, "START TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+        st = exec_fixed(c, "START TRANSACTION ISOLATION LEVEL SERIALIZABLE", NULL);
         if (st == DB_HARD && c->pg == NULL && !reconnected) {
             reconnected = true; /* died while idle: nothing was sent, try once more */
             attempt--;
@@ -453,14 +456,14 @@ db_txn_run(struct db_conn *c, const char *name, db_txn_fn fn, const void *in, vo
         st = fn(c, in, out);
         c->in_txn = false;
         if (st >= 0) {
-            enum db_status cst = exec_fixed(c, "COMMIT");
+            enum db_status cst = exec_fixed(c, "COMMIT", NULL);
 
             if (cst == DB_NO_ROWS) {
                 return st;
             }
             st = cst;
         } else if (c->pg != NULL) {
-            (void)exec_fixed(c, "ROLLBACK");
+            (void)exec_fixed(c, "ROLLBACK", NULL);
         }
         if (st != DB_SOFT) {
             log_debug("db: transaction %s failed", name);
@@ -535,7 +538,7 @@ db_begin(struct db_conn *c)
     if (c->in_txn || ensure_connected(c) != 0) {
         return DB_HARD;
     }
-    st = exec_fixed(c, "BEGIN");
+    st = exec_fixed(c, "BEGIN", NULL);
     if (st < 0) {
         return DB_HARD;
     }
@@ -546,27 +549,21 @@ db_begin(struct db_conn *c)
 enum db_status
 db_commit(struct db_conn *c)
 {
-    PGresult *res;
-    bool aborted;
+    bool rolled_back = false;
     enum db_status st;
 
     if (!c->in_txn || c->pg == NULL) {
         c->in_txn = false;
         return DB_HARD;
     }
-    res = PQexec(c->pg, "COMMIT");
+    st = exec_fixed(c, "COMMIT", &rolled_back);
     c->in_txn = false;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        st = classify(c, res, "COMMIT");
-        PQclear(res);
-        return st == DB_NO_ROWS ? DB_HARD : st; /* a deferred unique violation fails too */
+    if (st < 0) {
+        return st;
     }
-    /* A transaction a failed statement aborted answers COMMIT with ROLLBACK: nothing
-     * was kept, whatever the caller made of that statement's status (a unique
-     * violation comes back as DB_NO_ROWS). */
-    aborted = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
-    PQclear(res);
-    if (aborted) {
+    /* Whatever the caller made of the failed statement's status (a unique violation
+     * comes back as DB_NO_ROWS), nothing was kept. */
+    if (rolled_back) {
         snprintf(c->error, sizeof(c->error),
                  "the transaction was rolled back: a statement in it failed");
         log_err("db: %s", c->error);
