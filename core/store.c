@@ -125,8 +125,8 @@ store_mail_claim(struct db_conn *c, long lease_s, struct mail_claim *out)
         out->id = xstrdup(PQgetvalue(res, 0, col[0]));
         out->attempt = xstrdup(PQgetvalue(res, 0, col[1]));
         out->recipient = xstrdup(PQgetvalue(res, 0, col[2]));
-        out->message = PQgetisnull(res, 0, col[3]) ? NULL : xstrdup(PQgetvalue(res, 0, col[3]));
-        out->message_id = PQgetisnull(res, 0, col[4]) ? NULL : xstrdup(PQgetvalue(res, 0, col[4]));
+        out->message = db_value_dup(res, 0, col[3]);
+        out->message_id = db_value_dup(res, 0, col[4]);
     }
     PQclear(res);
     return st;

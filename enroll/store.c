@@ -299,6 +299,13 @@ enr_store_invite_insert(struct db_conn *c,
     return db_exec(c, "enr_store_invite_insert", 8, params, NULL);
 }
 
+/* invites.validity as the $n of PENDING_SQL. */
+static void
+validity_param(char out[24])
+{
+    snprintf(out, 24, "%ld", cfg_get()->invites.validity);
+}
+
 enum db_status
 enr_store_invite_sender(struct db_conn *c, const char *token, char **sender)
 {
@@ -309,7 +316,7 @@ enr_store_invite_sender(struct db_conn *c, const char *token, char **sender)
     PGresult *res = NULL;
     enum db_status st;
 
-    snprintf(validity, sizeof(validity), "%ld", cfg_get()->invites.validity);
+    validity_param(validity);
     st = db_exec(c, "enr_store_invite_sender", 2, params, &res);
     if (st > 0 &&
         db_columns(res, "enr_store_invite_sender", names, cols, ANN_ARRAY_LEN(names)) != 0) {
@@ -326,7 +333,7 @@ enr_store_ephemeral_pending(struct db_conn *c, const char *public_key)
     char validity[24];
     const char *params[] = { public_key, validity };
 
-    snprintf(validity, sizeof(validity), "%ld", cfg_get()->invites.validity);
+    validity_param(validity);
     return db_exec(c, "enr_store_ephemeral_pending", 2, params, NULL);
 }
 
@@ -344,7 +351,7 @@ enr_store_invites_for(struct db_conn *c,
     PGresult *res = NULL;
     enum db_status st;
 
-    snprintf(validity, sizeof(validity), "%ld", cfg_get()->invites.validity);
+    validity_param(validity);
     st = db_exec(c, "enr_store_invites_for", 3, params, &res);
     if (st > 0 &&
         db_columns(res, "enr_store_invites_for", names, cols, ANN_ARRAY_LEN(names)) != 0) {
