@@ -67,7 +67,7 @@ static const struct jx_field store_invite[] = {
 /* enroll/account_register_post.c */
 static const struct jx_field account_register[] = {
     { "access_token", JX_STRING, JX_REQUIRED, AT(0), 1, 4096, 0, 0, NULL },
-    { "token_type", JX_STRING, JX_REQUIRED, AT(1), 1, 64, 0, 0, NULL },
+    { "token_type", JX_STRING, 0, AT(1), 1, 64, 0, 0, NULL },
     { "matrix_server_name", JX_STRING, JX_REQUIRED, AT(2), 1, 255, 0, 0, NULL },
     { "expires_in", JX_INT, 0, AT(3), 0, 0, 0, INT32_MAX, NULL },
 };
