@@ -75,13 +75,15 @@ var_known(enum enr_template t, const char *name, size_t len)
 static int
 check_vars(enum enr_template t, const char *path, const char *text, char *err, size_t err_size)
 {
+    const char *counted = text; /* lines are counted up to here */
+    int line = 1;
+
     for (const char *p = text; (p = strstr(p, "{{")) != NULL;) {
         const char *close = strstr(p + 2, "}}");
         const char *nl = strchr(p + 2, '\n');
-        int line = 1;
 
-        for (const char *q = text; q < p; q++) {
-            line += *q == '\n';
+        for (; counted < p; counted++) {
+            line += *counted == '\n';
         }
         if (close == NULL || (nl != NULL && nl < close)) {
             snprintf(err, err_size, "%s:%d: \"{{\" without \"}}\" on the same line", path, line);
