@@ -113,24 +113,64 @@ invite_txn(struct db_conn *c, const void *in, void *out)
     return st;
 }
 
-/* The store-invite fields a template may show beyond those render() names itself. */
-static const char *const extra_fields[] = { "room_avatar_url", "room_type", "room_join_rules",
-                                            "sender_avatar_url", "guest_access" };
+/* The fields of the request a mail shows (key in the request, as cleaned by field_value). */
+enum shown {
+    F_ROOM_NAME,
+    F_ROOM_ALIAS,
+    F_SENDER_NAME,
+    F_WEB,
+    F_ROOM_AVATAR,
+    F_ROOM_TYPE,
+    F_JOIN_RULES,
+    F_SENDER_AVATAR,
+    F_GUEST_ACCESS,
+    F__COUNT
+};
+static const char *const shown_keys[F__COUNT] = {
+    [F_ROOM_NAME] = "room_name",
+    [F_ROOM_ALIAS] = "room_alias",
+    [F_SENDER_NAME] = "sender_display_name",
+    [F_WEB] = "org.matrix.web_client_location",
+    [F_ROOM_AVATAR] = "room_avatar_url",
+    [F_ROOM_TYPE] = "room_type",
+    [F_JOIN_RULES] = "room_join_rules",
+    [F_SENDER_AVATAR] = "sender_avatar_url",
+    [F_GUEST_ACCESS] = "guest_access",
+};
 
-/* A string field of the request as a mail variable: "" when absent or not a string;
- * control characters (a line break would end a header) become spaces. */
+/* Longest a field is shown: a mail's lines stay within SMTP's 998 octets. */
+#define SHOWN_MAX 512
+
+/*
+ * A string field of the request as a mail variable: "" when absent or not a string;
+ * a line break or any other control character (C0, DEL, C1, U+2028, U+2029) becomes a
+ * space, since one would end a header or show a line that is not there; cut to
+ * SHOWN_MAX bytes on a character boundary.
+ */
 static char *
 field_value(const json_t *body, const char *key)
 {
-    char *v = xstrdup(json_is_string(json_object_get(body, key))
-                          ? json_string_value(json_object_get(body, key))
-                          : "");
+    const json_t *j = json_object_get(body, key);
+    const unsigned char *r = (const unsigned char *)(json_is_string(j) ? json_string_value(j) : "");
+    char *v = xmalloc(strlen((const char *)r) + 1);
+    char *w = v;
 
-    for (unsigned char *p = (unsigned char *)v; *p != '\0'; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            *p = ' ';
+    while (*r != '\0') {
+        size_t n = *r < 0x80 ? 1 : *r < 0xe0 ? 2 : *r < 0xf0 ? 3 : 4; /* jansson: valid UTF-8 */
+
+        if ((size_t)(w - v) + n > SHOWN_MAX) {
+            break;
         }
+        if (*r < 0x20 || *r == 0x7f || (r[0] == 0xc2 && r[1] >= 0x80 && r[1] <= 0x9f) ||
+            (r[0] == 0xe2 && r[1] == 0x80 && (r[2] == 0xa8 || r[2] == 0xa9))) {
+            *w++ = ' ';
+        } else {
+            memcpy(w, r, n);
+            w += n;
+        }
+        r += n;
     }
+    *w = '\0';
     return v;
 }
 
@@ -141,37 +181,41 @@ render(const struct invite *q,
        enum enr_lang lang)
 {
     const struct cfg *cfg = cfg_get();
-    const char *room_name = json_string_value(json_object_get(body, "room_name"));
-    const char *room_alias = json_string_value(json_object_get(body, "room_alias"));
-    const char *sender_name = json_string_value(json_object_get(body, "sender_display_name"));
-    const char *web = json_string_value(json_object_get(body, "org.matrix.web_client_location"));
+    char *f[F__COUNT];
     char *from_addr = mail_address_of(cfg->mail.from);
     const char *domain = from_addr ? strchr(from_addr, '@') : NULL;
-    char *extra[ANN_ARRAY_LEN(extra_fields)];
-    struct util_var vars[12 + ANN_ARRAY_LEN(extra_fields)] = {
+
+    for (size_t i = 0; i < F__COUNT; i++) {
+        f[i] = field_value(body, shown_keys[i]);
+    }
+    const char *room_name = *f[F_ROOM_NAME]    ? f[F_ROOM_NAME]
+                            : *f[F_ROOM_ALIAS] ? f[F_ROOM_ALIAS]
+                                               : q->in->room_id;
+    const struct util_var vars[] = {
         { "from", cfg->mail.from },
         { "to", q->address },
         { "address", q->address },
         { "brand", cfg->mail.brand },
         { "room_id", q->in->room_id },
-        { "room_name", room_name ? room_name : (room_alias ? room_alias : q->in->room_id) },
-        { "room_alias", room_alias ? room_alias : "" },
+        { "room_name", room_name },
+        { "room_alias", f[F_ROOM_ALIAS] },
+        { "room_avatar_url", f[F_ROOM_AVATAR] },
+        { "room_type", f[F_ROOM_TYPE] },
+        { "room_join_rules", f[F_JOIN_RULES] },
         { "sender", q->in->sender },
-        { "sender_display_name", sender_name ? sender_name : q->in->sender },
-        { "web_client_location", web ? web : "" },
+        { "sender_display_name", *f[F_SENDER_NAME] ? f[F_SENDER_NAME] : q->in->sender },
+        { "sender_avatar_url", f[F_SENDER_AVATAR] },
+        { "guest_access", f[F_GUEST_ACCESS] },
+        { "web_client_location", f[F_WEB] },
         { "token", q->token },
         { "ephemeral_private_key", ephemeral_private },
     };
     char *msg;
 
-    for (size_t i = 0; i < ANN_ARRAY_LEN(extra_fields); i++) {
-        extra[i] = field_value(body, extra_fields[i]);
-        vars[12 + i] = (struct util_var){ extra_fields[i], extra[i] };
-    }
     msg = mail_render(enr_template(ENR_TPL_INVITE, lang), vars, ANN_ARRAY_LEN(vars),
                       domain ? domain + 1 : NULL);
-    for (size_t i = 0; i < ANN_ARRAY_LEN(extra_fields); i++) {
-        free(extra[i]);
+    for (size_t i = 0; i < F__COUNT; i++) {
+        free(f[i]);
     }
     free(from_addr);
     return msg;

@@ -106,3 +106,20 @@ def test_shipped_templates_pass(cluster):
     svc = harness.Service(cluster)
     r = svc.run("check-config")
     assert r.returncode == 0, r.stderr
+
+
+def test_every_shown_field_is_cleaned_and_bounded(env):
+    """A line break or a Unicode line separator in any field shown (room_name too) becomes a
+    space instead of failing the invitation; a field too long for one SMTP line is cut."""
+    svc, sink, hs = env
+    invite(svc, hs, "dave@gmail.com", room_name="Salle\nBcc: x@evil.test\u2028deux\u0085trois",
+           room_avatar_url="A" * 300000, room_type="x" + "\u00e9" * 300)
+    mail = sink.wait_for(lambda m: "dave@gmail.com" in str(m["To"]))
+    text = mail[2].get_body(("plain",)).get_content()
+    assert "Salle Bcc: x@evil.test deux trois" in text
+    assert mail[2]["Bcc"] is None and mail[1] == ["dave@gmail.com"]
+    avatar = next(line for line in text.splitlines() if line.startswith("Avatar: "))
+    assert avatar == "Avatar: " + "A" * 512
+    kind = next(line for line in text.splitlines() if line.startswith("Type: "))
+    assert kind == "Type: x" + "\u00e9" * 255  # 511 bytes: the 2-byte character is not split
+    assert max(len(line) for line in mail[3].split(b"\r\n")) <= 998
