@@ -68,6 +68,12 @@ static const struct db_stmt store_stmts[] = {
     { "store_schema_lock", "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")" },
     { "store_schema_record", "INSERT INTO annuaire.schema_version (version, name, applied_at)"
                              " VALUES ($1, $2, now())" },
+    { "store_audit_insert",
+      "INSERT INTO annuaire.audit_log (actor_kind, actor, action, object_kind, object_id,"
+      " outcome, details) VALUES ($1, $2, $3, $4, $5, $6, coalesce($7::jsonb, '{}'))" },
+    /* The retention: entries older than $1 days (audit.retention_days). */
+    { "store_audit_purge", "DELETE FROM annuaire.audit_log"
+                           " WHERE at < now() - make_interval(days => $1::integer)" },
 };
 
 static pthread_once_t registered = PTHREAD_ONCE_INIT;
@@ -223,4 +229,29 @@ store_schema_record(struct db_conn *c, int version, const char *name)
 
     snprintf(v, sizeof(v), "%d", version);
     return db_exec(c, "store_schema_record", 2, params, NULL);
+}
+
+enum db_status
+store_audit_insert(struct db_conn *c,
+                   const char *actor_kind,
+                   const char *actor,
+                   const char *action,
+                   const char *object_kind,
+                   const char *object_id,
+                   const char *outcome,
+                   const char *details)
+{
+    const char *params[] = { actor_kind, actor, action, object_kind, object_id, outcome, details };
+
+    return db_exec(c, "store_audit_insert", 7, params, NULL);
+}
+
+enum db_status
+store_audit_purge(struct db_conn *c, long retention_days)
+{
+    char days[24];
+    const char *params[] = { days };
+
+    snprintf(days, sizeof(days), "%ld", retention_days);
+    return db_exec(c, "store_audit_purge", 1, params, NULL);
 }

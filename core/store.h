@@ -111,4 +111,21 @@ enum db_status store_schema_lock(struct db_conn *c) ANN_MUST_CHECK;
 /** Records a migration file as applied. @return 1, or DB_SOFT / DB_HARD */
 enum db_status store_schema_record(struct db_conn *c, int version, const char *name) ANN_MUST_CHECK;
 
+/* ---- The audit log (core/audit.h writes through these) ---- */
+
+/** One entry; object_kind, object_id and details (a JSON object as text) may be NULL.
+ *  @return 1, or DB_SOFT / DB_HARD */
+enum db_status store_audit_insert(struct db_conn *c,
+                                  const char *actor_kind,
+                                  const char *actor,
+                                  const char *action,
+                                  const char *object_kind,
+                                  const char *object_id,
+                                  const char *outcome,
+                                  const char *details) ANN_MUST_CHECK;
+
+/** Deletes the entries older than retention_days. @return the rows deleted (>= 0 as
+ *  db_exec counts them), or DB_SOFT / DB_HARD */
+enum db_status store_audit_purge(struct db_conn *c, long retention_days) ANN_MUST_CHECK;
+
 #endif
