@@ -63,8 +63,18 @@ message_id_of(const char *message)
 enum db_status
 mail_queue(struct db_conn *c, const char *recipient, const char *kind, const char *message)
 {
+    return mail_queue_invite(c, recipient, kind, message, NULL);
+}
+
+enum db_status
+mail_queue_invite(struct db_conn *c,
+                  const char *recipient,
+                  const char *kind,
+                  const char *message,
+                  const char *invite_id)
+{
     char *id = message_id_of(message);
-    enum db_status st = store_mail_queue(c, recipient, kind, message, id);
+    enum db_status st = store_mail_queue(c, recipient, kind, message, id, invite_id);
 
     free(id);
     return st;

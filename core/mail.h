@@ -40,6 +40,18 @@ enum db_status mail_queue(struct db_conn *c,
                           const char *kind,
                           const char *message) ANN_MUST_CHECK;
 
+/**
+ * As mail_queue, for the mail of invitation invite_id (annuaire.invites.id, as text):
+ * once it is sent, the invitation's mailed_count grows and the audit log says so
+ * (invitation.mailed), in the transaction that records the sending.
+ * @return 1, or DB_SOFT / DB_HARD
+ */
+enum db_status mail_queue_invite(struct db_conn *c,
+                                 const char *recipient,
+                                 const char *kind,
+                                 const char *message,
+                                 const char *invite_id) ANN_MUST_CHECK;
+
 /** Wakes the sender after a commit that queued mail. */
 void mail_wake(void);
 

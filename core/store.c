@@ -18,8 +18,8 @@
 
 static const struct db_stmt store_stmts[] = {
     { "store_mail_queue",
-      "WITH q AS (INSERT INTO annuaire.mail_outbox (recipient, kind, message, message_id)"
-      " VALUES ($1, $2, $3, $4) RETURNING id)"
+      "WITH q AS (INSERT INTO annuaire.mail_outbox (recipient, kind, message, message_id,"
+      " invite_id) VALUES ($1, $2, $3, $4, $5::bigint) RETURNING id)"
       " SELECT pg_notify('annuaire_outbox', ''), id FROM q" },
     /* One mail at a time: a sender holds only what it is sending. The lease moves the
      * next attempt past the longest a send can take, so nobody else takes it meanwhile. */
@@ -31,11 +31,17 @@ static const struct db_stmt store_stmts[] = {
                           "  ORDER BY next_attempt_at"
                           "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
                           " RETURNING id, attempts, recipient, message, message_id" },
-    { "store_mail_sent", "UPDATE annuaire.mail_outbox SET sent_at = now(), message = NULL,"
-                         " last_error = NULL, claimed_until = NULL, waiting_for_relay = false"
-                         " WHERE id = $1"
-                         " AND attempts = $2"
-                         " AND sent_at IS NULL" },
+    /* The mail of an invitation is counted on it and written to the audit log. */
+    { "store_mail_sent",
+      "WITH s AS (UPDATE annuaire.mail_outbox SET sent_at = now(), message = NULL,"
+      "  last_error = NULL, claimed_until = NULL, waiting_for_relay = false"
+      "  WHERE id = $1 AND attempts = $2 AND sent_at IS NULL RETURNING invite_id),"
+      " i AS (UPDATE annuaire.invites SET mailed_count = mailed_count + 1,"
+      "  last_mailed_at = now() WHERE id = (SELECT invite_id FROM s)),"
+      " a AS (INSERT INTO annuaire.audit_log (actor_kind, actor, action, object_kind,"
+      "  object_id, outcome) SELECT 'system', 'system', 'invitation.mailed', 'invitation',"
+      "  invite_id::text, 'ok' FROM s WHERE invite_id IS NOT NULL)"
+      " SELECT 1 FROM s" },
     { "store_mail_failed",
       "UPDATE annuaire.mail_outbox SET failures = failures + 1, last_error = $3,"
       " claimed_until = NULL, waiting_for_relay = $5::boolean,"
@@ -106,11 +112,12 @@ store_mail_queue(struct db_conn *c,
                  const char *recipient,
                  const char *kind,
                  const char *message,
-                 const char *message_id)
+                 const char *message_id,
+                 const char *invite_id)
 {
-    const char *params[] = { recipient, kind, message, message_id };
+    const char *params[] = { recipient, kind, message, message_id, invite_id };
 
-    return db_exec(c, "store_mail_queue", 4, params, NULL);
+    return db_exec(c, "store_mail_queue", 5, params, NULL);
 }
 
 enum db_status

@@ -36,13 +36,15 @@ void store_mail_claim_clear(struct mail_claim *m);
 /**
  * Inserts a message and notifies the senders (NOTIFY annuaire_outbox on commit).
  * @param message_id  its Message-ID header, or NULL
+ * @param invite_id   the invitation it is the mail of (annuaire.invites.id), or NULL
  * @return 1, or DB_SOFT / DB_HARD
  */
 enum db_status store_mail_queue(struct db_conn *c,
                                 const char *recipient,
                                 const char *kind,
                                 const char *message,
-                                const char *message_id) ANN_MUST_CHECK;
+                                const char *message_id,
+                                const char *invite_id) ANN_MUST_CHECK;
 
 /**
  * Claims the mail due first that nobody holds, for lease_s seconds.

@@ -214,7 +214,7 @@ test_mail_next_due_of_an_empty_outbox(void **state)
     assert_true(applied > 0);
     assert_true(store_queue_next_due(c, STORE_MAIL_NEXT_DUE, &ms) >= 0);
     assert_int_equal(ms, -1);
-    assert_int_equal(store_mail_queue(c, "a@example.org", "verification", "body", NULL), 1);
+    assert_int_equal(store_mail_queue(c, "a@example.org", "verification", "body", NULL, NULL), 1);
     assert_true(store_queue_next_due(c, STORE_MAIL_NEXT_DUE, &ms) >= 0);
     assert_int_equal(ms, 0); /* due now */
     assert_int_equal(store_mail_claim(c, 60, &m), 1);
