@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin/admin.h"
 #include "cmd/cmd.h"
 #include "core/log.h"
 #include "core/migrations.h"
@@ -146,6 +147,7 @@ main(int argc, char **argv)
     cfg_register(dir_config_sections, dir_config_n_sections);
     cfg_register(enr_config_sections, enr_config_n_sections);
     cfg_register(lsync_config_sections, lsync_config_n_sections);
+    cfg_register(adm_config_sections, adm_config_n_sections);
     for (size_t i = 0; i < ANN_ARRAY_LEN(commands); i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             return commands[i].run(argc - 1, argv + 1);

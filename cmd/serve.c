@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin/admin.h"
 #include "cmd/cmd.h"
 #include "core/db.h"
 #include "core/fetch.h"
@@ -34,7 +35,8 @@ struct serve {
     const struct cfg *cfg;
     const char *path;
     struct router *router;
-    struct http_server *srv, *internal;
+    struct http_server *srv, *internal, *admin;
+    struct cfg_http admin_conf;
 };
 
 /* The database is reachable and migrated, and the lookup pepper exists: nothing else
@@ -155,14 +157,41 @@ start_routing(struct serve *s)
     return 0;
 }
 
+/* The admin API's listener when admin.port is set, with its token check. */
+static int
+start_admin_listener(struct serve *s)
+{
+    struct adm_config a = adm_config(s->cfg);
+
+    if (a.port == 0) {
+        return 0;
+    }
+    adm_init();
+    http_set_admin_auth(adm_authenticate);
+    s->admin_conf = s->cfg->http;
+    s->admin_conf.bind_address = a.bind_address;
+    s->admin_conf.port = a.port;
+    s->admin_conf.threads = a.threads;
+    s->admin_conf.public_metrics = 0;
+    s->admin = http_start_listener(&s->admin_conf, s->router, HTTP_ADMIN);
+    if (s->admin == NULL) {
+        http_stop(s->internal, 0);
+        s->internal = NULL;
+        http_stop(s->srv, 0);
+        s->srv = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /* The public listener, and the internal one (internal-info) when routing.internal_port
  * is set, on their own address and port. */
 static int
 start_listeners(struct serve *s)
 {
     const struct cfg *cfg = s->cfg;
-    const struct route *tables[] = { dir_routes, enr_routes, ops_routes };
-    const size_t sizes[] = { dir_n_routes, enr_n_routes, ops_n_routes };
+    const struct route *tables[] = { dir_routes, enr_routes, ops_routes, adm_routes };
+    const size_t sizes[] = { dir_n_routes, enr_n_routes, ops_n_routes, adm_n_routes };
     struct cfg_http internal_conf;
 
     s->router = router_new(tables, sizes, ANN_ARRAY_LEN(tables));
@@ -179,14 +208,14 @@ start_listeners(struct serve *s)
          * listener keep the CPUs for PostgreSQL (measured in bench/routing.sh). */
         internal_conf.threads = cfg->routing.internal_threads > 0 ? cfg->routing.internal_threads
                                                                   : 2 * (long)util_cpu_count();
-        s->internal = http_start_listener(&internal_conf, s->router, true);
+        s->internal = http_start_listener(&internal_conf, s->router, HTTP_INTERNAL);
         if (s->internal == NULL) {
             http_stop(s->srv, 0);
             s->srv = NULL;
             return -1;
         }
     }
-    return 0;
+    return start_admin_listener(s);
 }
 
 /*
@@ -256,6 +285,9 @@ cmd_serve(int argc, char **argv)
     }
     log_info("annuaire %s serving (schema version %d)", ANNUAIRE_VERSION, mig_latest());
     wait_for_stop();
+    if (s.admin != NULL) {
+        http_stop(s.admin, cfg->http.shutdown_timeout);
+    }
     if (s.internal != NULL) {
         http_stop(s.internal, cfg->http.shutdown_timeout);
     }

@@ -223,3 +223,17 @@ cx_ed25519_free(struct cx_ed25519 *key)
     OPENSSL_cleanse(key, sizeof(*key));
     free(key);
 }
+
+void
+cx_token_hash(const char *token, char out[CX_TOKEN_HASH_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char d[CX_SHA256_LEN];
+
+    cx_sha256(token, strlen(token), d);
+    for (size_t i = 0; i < CX_SHA256_LEN; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[CX_TOKEN_HASH_LEN] = '\0';
+}

@@ -20,6 +20,12 @@ enum cx_b64 {
 /** SHA-256 of len bytes. */
 void cx_sha256(const void *data, size_t len, unsigned char out[CX_SHA256_LEN]);
 
+/* A stored token's form: the SHA-256 of the token, in lower-case hex. */
+#define CX_TOKEN_HASH_LEN (2 * CX_SHA256_LEN)
+
+/** What is stored of a token (access tokens, admin tokens), never the token itself. */
+void cx_token_hash(const char *token, char out[CX_TOKEN_HASH_LEN + 1]);
+
 /**
  * Unpadded base64 of len bytes.
  * @return a new NUL-terminated string owned by the caller

@@ -1,5 +1,5 @@
 /*
- * The HTTP front on libmicrohttpd: the public and internal listeners, dispatch through the
+ * The HTTP front on libmicrohttpd: the public, internal and admin listeners, dispatch through the
  * router (method, access token, terms, body cap, JSON syntax), replies and Matrix error
  * bodies, CORS, the client IP behind trusted proxies, rate-limit replies, refusal of ambiguous
  * framing, a sweeper for requests past http.request_timeout, and graceful stop.
@@ -44,7 +44,7 @@ struct http_server {
     atomic_long active; /* requests between first call and completion */
     atomic_bool stopping;
     uint16_t port;
-    bool internal; /* serves the ROUTE_INTERNAL routes, and only those */
+    enum http_listener kind; /* which routes it serves */
     pthread_mutex_t conns_lock;
     struct conn_track *conns; /* every open connection */
     pthread_t sweeper;
@@ -68,6 +68,7 @@ static const struct ec_entry ec_table[] = {
 static atomic_uint_fast64_t next_request_id = 1;
 static void client_address(struct MHD_Connection *conn, char *buf, size_t size);
 static http_auth_fn authenticator;
+static http_admin_auth_fn admin_authenticator;
 
 static const char cors_methods[] = "GET, POST, PUT, DELETE, OPTIONS";
 static const char cors_headers[] = "Origin, X-Requested-With, Content-Type, Accept, Authorization";
@@ -336,6 +337,12 @@ http_set_auth(http_auth_fn fn)
     authenticator = fn;
 }
 
+void
+http_set_admin_auth(http_admin_auth_fn fn)
+{
+    admin_authenticator = fn;
+}
+
 /* The access token from "Authorization: Bearer", else from ?access_token= (which
  * homeservers still send on /hash_details). NULL when absent. */
 static const char *
@@ -380,6 +387,20 @@ dispatch(struct http_server *srv, struct http_req *r)
         }
         r->access_token = token;
         rs = authenticator(r, token, !(route->flags & ROUTE_NO_TERMS));
+        if (rs != RS_OK) {
+            return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+        }
+    }
+    /* Admin routes take their token from the Authorization header only (never the query
+     * string, which proxies log). */
+    if (route->flags & ROUTE_ADMIN) {
+        const char *token = http_bearer_token(r);
+        enum reply_status rs;
+
+        if (token == NULL || *token == '\0' || strlen(token) > 512 || admin_authenticator == NULL) {
+            return http_reply_ec(r, E_ADMIN_UNAUTHORIZED, NULL);
+        }
+        rs = admin_authenticator(r, token, route->flags);
         if (rs != RS_OK) {
             return rs == RS_REPLIED ? MHD_YES : MHD_NO;
         }
@@ -544,20 +565,24 @@ framing_ambiguous(struct MHD_Connection *conn)
            (f.n_coding == 1 && (!f.chunked || f.n_length > 0));
 }
 
-/* Whether this listener serves route: ROUTE_INTERNAL only on the internal one, ROUTE_OPS
- * there and, with http.public_metrics, on the public one too, the others on the public one. */
+/* Whether this listener serves route: ROUTE_ADMIN only on the admin one, which serves
+ * nothing else; ROUTE_INTERNAL only on the internal one; ROUTE_OPS there and, with
+ * http.public_metrics, on the public one too; the others on the public one. */
 static bool
 route_here(const struct route *route, const void *cls)
 {
     const struct http_server *srv = cls;
 
+    if (srv->kind == HTTP_ADMIN || (route->flags & ROUTE_ADMIN)) {
+        return srv->kind == HTTP_ADMIN && (route->flags & ROUTE_ADMIN);
+    }
     if (route->flags & ROUTE_INTERNAL) {
-        return srv->internal;
+        return srv->kind == HTTP_INTERNAL;
     }
     if (route->flags & ROUTE_OPS) {
-        return srv->internal || srv->conf->public_metrics;
+        return srv->kind == HTTP_INTERNAL || srv->conf->public_metrics;
     }
-    return !srv->internal;
+    return srv->kind == HTTP_PUBLIC;
 }
 
 static struct http_req *
@@ -737,6 +762,7 @@ on_completed(void *cls,
         r->cleanup_fn(r->ctx);
     }
     free(r->user_id);
+    free(r->admin);
     free(r->body);
     free(r);
     atomic_fetch_sub(&srv->active, 1);
@@ -845,11 +871,13 @@ parse_bind(const char *addr, long port, struct sockaddr_storage *ss, unsigned *f
 struct http_server *
 http_start(const struct cfg_http *conf, const struct router *router)
 {
-    return http_start_listener(conf, router, false);
+    return http_start_listener(conf, router, HTTP_PUBLIC);
 }
 
 struct http_server *
-http_start_listener(const struct cfg_http *conf, const struct router *router, bool internal)
+http_start_listener(const struct cfg_http *conf,
+                    const struct router *router,
+                    enum http_listener kind)
 {
     struct http_server *srv = xcalloc(1, sizeof(*srv));
     struct sockaddr_storage ss;
@@ -861,7 +889,7 @@ http_start_listener(const struct cfg_http *conf, const struct router *router, bo
 
     srv->conf = conf;
     srv->router = router;
-    srv->internal = internal;
+    srv->kind = kind;
     pthread_mutex_init(&srv->conns_lock, NULL);
     if (parse_bind(conf->bind_address, conf->port, &ss, &flags) != 0) {
         log_err("http.bind_address %s is not a numeric IPv4 or IPv6 address", conf->bind_address);
@@ -900,7 +928,9 @@ http_start_listener(const struct cfg_http *conf, const struct router *router, bo
     di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : (uint16_t)conf->port;
     log_info("listening on %s port %u with %u threads%s", conf->bind_address, srv->port, threads,
-             internal ? " (internal listener)" : "");
+             kind == HTTP_INTERNAL ? " (internal listener)"
+             : kind == HTTP_ADMIN  ? " (admin listener)"
+                                   : "");
     return srv;
 }
 

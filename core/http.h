@@ -55,6 +55,7 @@ struct http_req {
     struct db_conn *db;       /* this worker thread's connection */
     char *user_id;            /* the authenticated Matrix user (ROUTE_AUTH), owned */
     const char *access_token; /* the token it presented (ROUTE_AUTH), borrowed from MHD */
+    char *admin;              /* the admin token's name (ROUTE_ADMIN), owned */
     void *ctx;                /* handler state, freed by cleanup_fn on completion */
     void (*cleanup_fn)(void *ctx);
 };
@@ -134,6 +135,25 @@ typedef enum reply_status (*http_auth_fn)(struct http_req *r, const char *token,
 /** Installs the token checker (before http_start). */
 void http_set_auth(http_auth_fn fn);
 
+/**
+ * Checks an admin token for a ROUTE_ADMIN route (its ROUTE_SCOPE_* flags say what the
+ * token must hold): sets r->admin, or queues 401 M_UNAUTHORIZED / 403 M_FORBIDDEN.
+ */
+typedef enum reply_status (*http_admin_auth_fn)(struct http_req *r,
+                                                const char *token,
+                                                unsigned route_flags);
+
+/** Installs the admin token checker (before the admin listener starts). */
+void http_set_admin_auth(http_admin_auth_fn fn);
+
+/* What a listener serves. */
+enum http_listener {
+    HTTP_PUBLIC,   /* every route but ROUTE_INTERNAL and ROUTE_ADMIN ones (ROUTE_OPS with
+                    * http.public_metrics) */
+    HTTP_INTERNAL, /* ROUTE_INTERNAL and ROUTE_OPS routes */
+    HTTP_ADMIN,    /* ROUTE_ADMIN routes */
+};
+
 struct http_server;
 
 /**
@@ -144,11 +164,11 @@ struct http_server;
  * @return a running server, or NULL (logged) when it cannot listen
  */
 struct http_server *http_start(const struct cfg_http *conf, const struct router *router);
-/** Like http_start, for the internal listener when internal: it serves the ROUTE_INTERNAL
- *  routes (never served on the public one) and the ROUTE_OPS ones (/metrics; on the
- *  public one too with http.public_metrics), and nothing else. */
-struct http_server *
-http_start_listener(const struct cfg_http *conf, const struct router *router, bool internal);
+/** Like http_start (which is HTTP_PUBLIC), for a listener of the given kind: it serves
+ *  the routes of its kind only (enum http_listener). */
+struct http_server *http_start_listener(const struct cfg_http *conf,
+                                        const struct router *router,
+                                        enum http_listener kind);
 
 /**
  * Stops accepting connections, lets in-flight requests finish for at most

@@ -19,12 +19,18 @@ struct json_t;
 /** A handler: body is the parsed JSON object for routes with ROUTE_JSON_BODY, else NULL. */
 typedef int (*route_handler_fn)(struct http_req *r, const struct json_t *body);
 
-#define ROUTE_JSON_BODY     1u  /* the body must be a JSON object */
-#define ROUTE_BODY_OPTIONAL 2u  /* with ROUTE_JSON_BODY: an empty body is read as {} */
-#define ROUTE_AUTH          4u  /* needs an identity access token (401 M_UNAUTHORIZED) */
-#define ROUTE_NO_TERMS      8u  /* with ROUTE_AUTH: allowed before the terms are accepted */
-#define ROUTE_INTERNAL      16u /* on the internal listener, and only there (404 elsewhere) */
-#define ROUTE_OPS           32u /* on the internal listener; on the public one with http.public_metrics */
+#define ROUTE_JSON_BODY         1u  /* the body must be a JSON object */
+#define ROUTE_BODY_OPTIONAL     2u  /* with ROUTE_JSON_BODY: an empty body is read as {} */
+#define ROUTE_AUTH              4u  /* needs an identity access token (401 M_UNAUTHORIZED) */
+#define ROUTE_NO_TERMS          8u  /* with ROUTE_AUTH: allowed before the terms are accepted */
+#define ROUTE_INTERNAL          16u /* on the internal listener, and only there (404 elsewhere) */
+#define ROUTE_OPS               32u /* on the internal listener; on the public one with http.public_metrics */
+#define ROUTE_ADMIN             64u /* on the admin listener, and only there; needs an admin token */
+/* With ROUTE_ADMIN: the scope the admin token must hold (none of them: any token). */
+#define ROUTE_SCOPE_INVITATIONS 128u
+#define ROUTE_SCOPE_DIRECTORY   256u
+#define ROUTE_SCOPE_SYNC        512u
+#define ROUTE_SCOPE_AUDIT       1024u
 
 struct route {
     const char *method;  /* "GET", "POST", ... */

@@ -71,15 +71,8 @@ enr_terms_is_policy_url(const char *url)
 void
 enr_token_hash(const char *token, char out[ENR_TOKEN_HASH_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char d[CX_SHA256_LEN];
-
-    cx_sha256(token, strlen(token), d);
-    for (size_t i = 0; i < CX_SHA256_LEN; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[ENR_TOKEN_HASH_LEN] = '\0';
+    _Static_assert(ENR_TOKEN_HASH_LEN == CX_TOKEN_HASH_LEN, "one stored form of tokens");
+    cx_token_hash(token, out);
 }
 
 enum reply_status

@@ -89,8 +89,11 @@ class Service:
     listens (delivery fails and is retried)."""
 
     def __init__(self, cluster, db=None, config=None, migrate=True, smtp_port=None, http_extra="",
-                 mail_extra="", public_metrics=True, threads=2, port=None, templates_dir=None):
+                 mail_extra="", public_metrics=True, threads=2, port=None, templates_dir=None,
+                 admin=False):
         self.cluster = cluster
+        # admin: an admin listener on a reserved port (admin_url)
+        self.admin_port = ports.reserve() if admin else None
         self.templates_dir = templates_dir or os.path.join(SRC, "conf", "templates")
         self.threads = threads  # http.threads
         self.http_extra = http_extra  # more lines of the http: section
@@ -140,6 +143,7 @@ class Service:
                 "server:\n"
                 "  name: is.test\n"
                 f"  public_base_url: http://127.0.0.1:{self.config_port}\n"
+                + (f"admin:\n  port: {self.admin_port}\n" if self.admin_port else "")
                 + extra
             )
 
@@ -149,6 +153,14 @@ class Service:
         else:
             args = (args[0], "-c", self.config_path) + args[1:]
         return subprocess.run([BIN, *args], capture_output=True, text=True, env=env, timeout=60)
+
+    def admin_url(self, path):
+        assert self.admin_port is not None, "the service has no admin listener (admin=True)"
+        return f"http://127.0.0.1:{self.admin_port}{path}"
+
+    def sql(self, *commands):
+        """Runs SQL in the service's database; rows as psql -At prints them."""
+        return self.cluster.psql(*commands, db=self.db)
 
     def url(self, path):
         assert self.port is not None, "serve has not said where it listens yet"
