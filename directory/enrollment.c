@@ -95,11 +95,11 @@ static bool
 external_server(const char *server)
 {
     const json_t *list = cfg_get()->routing.external_servers;
-    size_t i;
-    json_t *v;
 
-    json_array_foreach (list, i, v) {
-        if (json_is_string(v) && strcasecmp(json_string_value(v), server) == 0) {
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const char *name = json_string_value(json_array_get(list, i));
+
+        if (name != NULL && strcasecmp(name, server) == 0) {
             return true;
         }
     }

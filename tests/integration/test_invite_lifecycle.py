@@ -18,7 +18,7 @@ import harness
 import ports
 from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
-from routing_env import SERVERS, V1, V2, write_mapping
+from routing_env import V1, V2, Services, homeservers_config, routing_config, write_mapping
 from smtp_sink import SmtpSink
 from test_bind_lookup import verify_signed
 
@@ -43,28 +43,17 @@ def auth_for(svc, hs, user_id):
 
 @pytest.fixture
 def make_env(cluster, tmp_path):
-    made = []
+    services = Services(cluster)
 
     def make(extra=""):
-        hs = FakeHomeserver()
-        sink = SmtpSink()
         port = ports.reserve()
-        config = ("account:\n  homeservers: {" + ", ".join(
-            f'"{n}": "{hs.base_url}"' for n in SERVERS + ("hs.test",)) + "}\n"
-            f"routing:\n  info_file: {write_mapping(tmp_path)}\n  internal_port: {port}\n"
-            "  external_servers: [agent.externe.test]\n" + extra)
-        svc = harness.Service(cluster, smtp_port=sink.port, config=config)
-        made.append((svc, sink, hs))
-        svc.start()
+        svc, sink, hs = services.start(lambda hs: homeservers_config(hs) + routing_config(
+            write_mapping(tmp_path), routing_extra=f"  internal_port: {port}\n"
+            "  external_servers: [agent.externe.test]\n", extra=extra))
         return SimpleNamespace(svc=svc, sink=sink, hs=hs, internal=port)
 
     yield make
-    for svc, sink, hs in made:
-        try:
-            assert svc.stop() == 0, svc.read_log()
-        finally:
-            sink.stop()
-            hs.close()
+    services.close()
 
 
 def invited(e, address="bob@gmail.com"):

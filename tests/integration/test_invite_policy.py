@@ -16,6 +16,7 @@ import requests
 import harness
 from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
+from routing_env import Services, homeservers_config, routing_config
 from smtp_sink import SmtpSink
 
 V1 = "/_matrix/identity/api/v1"
@@ -37,29 +38,19 @@ LEGACY = ('legacy:\n  homeservers: {"agent.interieur.test": ["127.0.0.1/32", "::
 
 @pytest.fixture
 def make_env(cluster, tmp_path):
-    made = []
+    services = Services(cluster)
+    path = tmp_path / "info.yaml"
+    path.write_text(MAPPING)
 
     def make(invites="", extra=""):
-        hs = FakeHomeserver()
-        sink = SmtpSink()
-        path = tmp_path / "info.yaml"
-        path.write_text(MAPPING)
-        config = ("account:\n  homeservers: {" + ", ".join(
-            f'"{n}": "{hs.base_url}"' for n in SERVERS) + "}\n"
-            f"routing:\n  info_file: {path}\n  external_servers: [agent.externe.test]\n"
-            "ratelimit:\n  enabled: false\n" + LEGACY + "invites:\n  validity: 0\n" + invites + extra)
-        svc = harness.Service(cluster, smtp_port=sink.port, config=config, threads=4)
-        made.append((svc, sink, hs))
-        svc.start()
+        svc, sink, hs = services.start(lambda hs: homeservers_config(hs, SERVERS) + routing_config(
+            path, routing_extra="  external_servers: [agent.externe.test]\n",
+            extra="ratelimit:\n  enabled: false\n" + LEGACY + "invites:\n  validity: 0\n" + invites + extra),
+            threads=4)
         return SimpleNamespace(svc=svc, sink=sink, hs=hs, auth={})
 
     yield make
-    for svc, sink, hs in made:
-        try:
-            assert svc.stop() == 0, svc.read_log()
-        finally:
-            sink.stop()
-            hs.close()
+    services.close()
 
 
 def psql(svc, sql):
