@@ -5,7 +5,7 @@ address through; its binding makes the invitation used by the bound Matrix ID (a
 rows: created, mailed, used), carries it to the homeserver (onbind with valid signatures)
 and sets delivered_at, after which internal-info says not invited. Past its expires_at an
 invitation stops counting at once and the sweep marks it expired (audit row, by the
-system). A recycled address (unbound, then bound by someone else) carries nothing the first
+system); two instances sweeping one database expire each invitation once. A recycled address (unbound, then bound by someone else) carries nothing the first
 owner got, even while the first callback is still undelivered (v2 and v1 bind)."""
 import json
 import re
@@ -242,3 +242,29 @@ def test_recycled_address_gets_nothing_already_carried(recycled, version):
                                   " '%@dave:hs.test%'")
     assert psql(svc, "SELECT state, used_by FROM annuaire.invites") == "used|@carol:hs.test"
     assert [row.split("|")[1] for row in audit(svc, "invitation.used")] == ["@carol:hs.test"]
+
+
+def test_two_instances_expire_each_invitation_once(cluster):
+    # 250 invitations past their expiry (more than two batches), swept by two instances
+    # started together on one database: each expired once, with one audit row.
+    a = harness.Service(cluster)
+    b = harness.Service(cluster, db=a.db, migrate=False)
+    assert b.run("keys", "generate").returncode == 0
+    a.cluster.psql(
+        "INSERT INTO annuaire.invites (token, medium, address, room_id, sender, ephemeral_public_key,"
+        " verified_by, sender_server, expires_at)"
+        " SELECT 't' || i, 'email', 'x' || i || '@example.org', '!r:hs.test', '@a:hs.test', 'k' || i,"
+        " 'token', 'hs.test', now() - interval '1 minute' FROM generate_series(1, 250) AS i", db=a.db)
+    try:
+        a.start()
+        b.start()
+        harness.wait_until(lambda: psql(a, "SELECT count(*) FROM annuaire.invites"
+                                           " WHERE state = 'pending'") == "0", 60)
+        assert a.stop() == 0 and b.stop() == 0
+        assert psql(a, "SELECT count(*), count(DISTINCT object_id) FROM annuaire.audit_log"
+                       " WHERE action = 'invitation.expired'") == "250|250"
+        assert psql(a, "SELECT count(*) FROM annuaire.invites WHERE state = 'expired'") == "250"
+    finally:
+        for svc in (a, b):
+            if svc.proc is not None:
+                svc.stop()
