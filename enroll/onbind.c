@@ -1,7 +1,8 @@
 /*
- * The onbind callback: once an invited address is bound, the homeserver of the new
- * Matrix ID is told of the invitations waiting for it (POST
- * /_matrix/federation/v1/3pid/onbind), through a durable queue drained by a worker.
+ * The onbind callback: once an invited address is bound, its pending invitations are
+ * used by the new Matrix ID (each in the audit log), and its homeserver is told of the
+ * room ones (POST /_matrix/federation/v1/3pid/onbind), through a durable queue drained
+ * by a worker; a delivered callback sets their delivered_at.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -238,15 +238,21 @@ invite_txn(struct db_conn *c, const void *in, void *out)
     return st;
 }
 
+/* A store-invite refused by policy, and the rule that refused it. */
+struct refusal {
+    const struct invite *q;
+    enum dir_invite_rule rule;
+};
+
 /* Refused by policy: invitation.refused, and nothing else. */
 static enum db_status
 refused_txn(struct db_conn *c, const void *in, void *out)
 {
-    const struct invite *q = in;
-    const enum dir_invite_rule *rule = out;
+    const struct refusal *f = in;
 
-    return audit_invite(c, q, "invitation.refused", NULL, AUDIT_REFUSED,
-                        json_pack("{s:s}", "rule", dir_invite_rule_name(*rule)));
+    (void)out;
+    return audit_invite(c, f->q, "invitation.refused", NULL, AUDIT_REFUSED,
+                        json_pack("{s:s}", "rule", dir_invite_rule_name(f->rule)));
 }
 
 /* The answer to a refusal by policy, once it is in the audit log. */
@@ -258,8 +264,9 @@ reply_refused(struct http_req *r, const struct invite *q, enum dir_invite_rule r
         [DIR_INVITE_AGENTS_EXTERNALS] = E_INVITE_AGENTS_EXTERNALS,
         [DIR_INVITE_EXTERNALS_EXTERNALS] = E_INVITE_EXTERNALS_EXTERNALS,
     };
+    const struct refusal f = { q, rule };
 
-    if (db_txn_run(r->db, "store_invite_refused", refused_txn, q, &rule) < 0) {
+    if (db_txn_run(r->db, "store_invite_refused", refused_txn, &f, NULL) < 0) {
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     }
     return http_reply_ec(r, codes[rule], NULL);
@@ -276,7 +283,6 @@ reply_over_quota(struct http_req *r, const struct invite_out *o)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     left = day_ms - ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) % day_ms;
-
     snprintf(detail, sizeof(detail), "%s (%ld a day)",
              o->over == Q_SENDER ? "per sender" : "per homeserver", o->over_limit);
     return http_reply_ec_extra(r, E_INVITE_OVER_QUOTA, detail,
