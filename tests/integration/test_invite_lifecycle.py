@@ -6,7 +6,8 @@ rows: created, mailed, used), carries it to the homeserver (onbind with valid si
 and sets delivered_at, after which internal-info says not invited. Past its expires_at an
 invitation stops counting at once and the sweep marks it expired (audit row, by the
 system); two instances sweeping one database expire each invitation once. A recycled address (unbound, then bound by someone else) carries nothing the first
-owner got, even while the first callback is still undelivered (v2 and v1 bind)."""
+owner got, even while the first callback is still undelivered (v2 and v1 bind). A VIP
+invitation opens the gate and is used on bind too, with nothing to carry."""
 import json
 import re
 from types import SimpleNamespace
@@ -268,3 +269,30 @@ def test_two_instances_expire_each_invitation_once(cluster):
         for svc in (a, b):
             if svc.proc is not None:
                 svc.stop()
+
+
+def test_vip_invitation_opens_the_gate_and_is_used_on_bind(make_env):
+    # A VIP invitation as the admin module stores it: no room, sender or ephemeral key.
+    e = make_env()
+    svc = e.svc
+    psql(svc, "INSERT INTO annuaire.invites (token, medium, address, kind, verified_by, inviter,"
+              " created_by, expires_at) VALUES ('vip-1', 'email', 'bob@gmail.com', 'vip', 'admin',"
+              " 'La ministre', 'ops', now() + interval '30 days')")
+    assert invited(e) is True
+    bob = auth_for(svc, e.hs, BOB)
+    sid = validate(e, bob, "bob@gmail.com")
+    r = requests.post(svc.url(V2 + "/3pid/bind"), headers=bob,
+                      json={"sid": sid, "client_secret": "sec", "mxid": BOB})
+    assert r.status_code == 200, r.text
+    verify_signed(svc, r.json())
+    assert "invites" not in r.json()  # nothing for a homeserver to join
+    assert psql(svc, "SELECT state, used_by FROM annuaire.invites") == f"used|{BOB}"
+    assert psql(svc, "SELECT count(*) FROM annuaire.onbind_queue") == "0"
+    used = audit(svc, "invitation.used")
+    assert len(used) == 1 and used[0].split("|")[:2] == ["user", BOB]
+    assert json.loads(used[0].split("|", 5)[5]) == {"kind": "vip", "address": "bob@gmail.com"}
+    assert invited(e) is False
+    # Its token is no room invitation's: sign-ed25519 does not know it.
+    assert_matrix_error(requests.post(svc.url(V2 + "/sign-ed25519"), headers=bob, json={
+        "mxid": BOB, "token": "vip-1", "private_key": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"}),
+        404, "M_UNRECOGNIZED")
