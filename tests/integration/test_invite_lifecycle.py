@@ -83,6 +83,17 @@ def validate(e, auth, address, secret="sec"):
     return sid
 
 
+def bob_binds(e):
+    """Bob validates bob@gmail.com (through the gate) and binds it (v2); the signed association."""
+    bob = auth_for(e.svc, e.hs, BOB)
+    sid = validate(e, bob, "bob@gmail.com")
+    r = requests.post(e.svc.url(V2 + "/3pid/bind"), headers=bob,
+                      json={"sid": sid, "client_secret": "sec", "mxid": BOB})
+    assert r.status_code == 200, r.text
+    verify_signed(e.svc, r.json())
+    return r.json()
+
+
 def store_invite(e, auth, address="Bob@Gmail.com", sender=AGENT, room="!crise:agent.interieur.test"):
     return requests.post(e.svc.url(V2 + "/store-invite"), headers=auth, json={
         "medium": "email", "address": address, "room_id": room, "sender": sender,
@@ -122,13 +133,7 @@ def test_store_invite_to_onbind(make_env):
 
     # Invited: internal-info says so, and the gate lets Bob validate his address.
     assert invited(e) is True
-    bob = auth_for(svc, e.hs, BOB)
-    sid = validate(e, bob, "bob@gmail.com")
-    r = requests.post(svc.url(V2 + "/3pid/bind"), headers=bob,
-                      json={"sid": sid, "client_secret": "sec", "mxid": BOB})
-    assert r.status_code == 200, r.text
-    assoc = r.json()
-    verify_signed(svc, assoc)
+    assoc = bob_binds(e)
     assert [i["signed"]["token"] for i in assoc["invites"]] == [token]
     verify_signed(svc, assoc["invites"][0]["signed"])
 
@@ -279,13 +284,7 @@ def test_vip_invitation_opens_the_gate_and_is_used_on_bind(make_env):
               " created_by, expires_at) VALUES ('vip-1', 'email', 'bob@gmail.com', 'vip', 'admin',"
               " 'La ministre', 'ops', now() + interval '30 days')")
     assert invited(e) is True
-    bob = auth_for(svc, e.hs, BOB)
-    sid = validate(e, bob, "bob@gmail.com")
-    r = requests.post(svc.url(V2 + "/3pid/bind"), headers=bob,
-                      json={"sid": sid, "client_secret": "sec", "mxid": BOB})
-    assert r.status_code == 200, r.text
-    verify_signed(svc, r.json())
-    assert "invites" not in r.json()  # nothing for a homeserver to join
+    assert "invites" not in bob_binds(e)  # nothing for a homeserver to join
     assert psql(svc, "SELECT state, used_by FROM annuaire.invites") == f"used|{BOB}"
     assert psql(svc, "SELECT count(*) FROM annuaire.onbind_queue") == "0"
     used = audit(svc, "invitation.used")
@@ -293,6 +292,6 @@ def test_vip_invitation_opens_the_gate_and_is_used_on_bind(make_env):
     assert json.loads(used[0].split("|", 5)[5]) == {"kind": "vip", "address": "bob@gmail.com"}
     assert invited(e) is False
     # Its token is no room invitation's: sign-ed25519 does not know it.
-    assert_matrix_error(requests.post(svc.url(V2 + "/sign-ed25519"), headers=bob, json={
+    assert_matrix_error(requests.post(svc.url(V1 + "/sign-ed25519"), json={
         "mxid": BOB, "token": "vip-1", "private_key": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"}),
         404, "M_UNRECOGNIZED")
