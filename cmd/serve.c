@@ -138,11 +138,14 @@ prepare_outbound(struct serve *s)
     return 0;
 }
 
-/* The mail sender and the onbind worker. */
+/* The mail sender, the onbind worker and the invitation expiry sweep. */
 static int
 start_workers(struct serve *s)
 {
-    return mail_sender_start(s->cfg) != 0 || enr_onbind_start() != 0 ? -1 : 0;
+    if (mail_sender_start(s->cfg) != 0 || enr_onbind_start() != 0) {
+        return -1;
+    }
+    return enr_expiry_start();
 }
 
 static int
@@ -232,7 +235,7 @@ static const struct {
     { "core", prepare_core },               /* connection settings, statements registered... */
     { "enroll", prepare_enroll },           /* ... before a worker's connection prepares them */
     { "outbound calls", prepare_outbound }, /* libcurl, before the workers use it */
-    { "workers", start_workers },           /* mail sender and onbind threads */
+    { "workers", start_workers },           /* mail sender, onbind and expiry threads */
     { "routing", start_routing },           /* a broken routing file stops the start */
     { "listeners", start_listeners },       /* last: only a service fully started answers */
 };
@@ -299,6 +302,7 @@ cleanup:
     routing_stop();
     mail_sender_stop();
     enr_onbind_stop();
+    enr_expiry_stop();
     metrics_shutdown();
     rl_shutdown();
     enr_shutdown();

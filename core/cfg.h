@@ -84,9 +84,13 @@ struct cfg_account {
 };
 
 struct cfg_invites {
-    long display_user_chars;   /* characters of an invited address shown before "@..." */
-    long display_domain_chars; /* and after it */
-    long validity;             /* seconds an invitation stays pending; 0 = until used */
+    long display_user_chars;             /* characters of an invited address shown before "@..." */
+    long display_domain_chars;           /* and after it */
+    long validity;                       /* seconds an invitation stays pending; 0 = until used */
+    long agents_may_invite_externals;    /* senders on agents' platforms invite externals */
+    long externals_may_invite_externals; /* senders on externals' platforms do too */
+    long daily_per_sender;               /* store-invites per sender per UTC day; 0 = no limit */
+    long daily_per_homeserver;           /* and per sender's homeserver; 0 = no limit */
 };
 
 struct cfg_legacy {

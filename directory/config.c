@@ -9,10 +9,18 @@
 #include "directory/directory.h"
 
 static const struct cfg_row invites_rows[] = {
+    { "invites.agents_may_invite_externals", CFG_BOOL,
+      CFG_FIELD(struct cfg, invites.agents_may_invite_externals), "true", 0, 0, 0, NULL },
+    { "invites.daily_per_homeserver", CFG_INT, CFG_FIELD(struct cfg, invites.daily_per_homeserver),
+      "0", 0, 100000000, 0, NULL },
+    { "invites.daily_per_sender", CFG_INT, CFG_FIELD(struct cfg, invites.daily_per_sender), "50", 0,
+      100000000, 0, NULL },
     { "invites.display_domain_chars", CFG_INT, CFG_FIELD(struct cfg, invites.display_domain_chars),
       "3", 1, 64, 0, NULL },
     { "invites.display_user_chars", CFG_INT, CFG_FIELD(struct cfg, invites.display_user_chars), "3",
       1, 64, 0, NULL },
+    { "invites.externals_may_invite_externals", CFG_BOOL,
+      CFG_FIELD(struct cfg, invites.externals_may_invite_externals), "false", 0, 0, 0, NULL },
     { "invites.validity", CFG_INT, CFG_FIELD(struct cfg, invites.validity), "0", 0, 315360000, 0,
       NULL },
 };

@@ -130,6 +130,25 @@ bool dir_bind_permitted(const char *address, const char *mxid);
  *  entry or pattern); always true when no routing file is configured. */
 bool dir_server_known(const char *server);
 
+/* Who may invite whom (store-invite), as routing and the invites section decide. */
+enum dir_invite_rule {
+    DIR_INVITE_OK,
+    DIR_INVITE_NO_ROUTE,            /* routing is on and no homeserver takes the address */
+    DIR_INVITE_AGENTS_EXTERNALS,    /* invites.agents_may_invite_externals is off */
+    DIR_INVITE_EXTERNALS_EXTERNALS, /* invites.externals_may_invite_externals is off */
+};
+
+/**
+ * Whether a sender of server sender_server may invite address (canonical): the address
+ * is an external when routing maps it to an externals' platform; the sender is on an
+ * externals' platform when its server is in routing.external_servers, else on an agents'
+ * one. Always DIR_INVITE_OK when no routing file is configured.
+ */
+enum dir_invite_rule dir_invite_policy(const char *address, const char *sender_server);
+
+/** The name of a rule for logs and the audit log ("routing", the setting's key, "ok"). */
+const char *dir_invite_rule_name(enum dir_invite_rule rule);
+
 /** The identity API routes this module serves (static table). */
 extern const struct route dir_routes[];
 extern const size_t dir_n_routes;

@@ -2,10 +2,12 @@
  * What routing decides for enrollment and binding: whether an address could register
  * anywhere (the enrollment gate on requestToken, and what internal-info tells a
  * homeserver: one decision for both), whether it may be bound to a given Matrix ID
- * (the bind restriction), and whether a server is one of the mapping's homeservers.
+ * (the bind restriction), whether a server is one of the mapping's homeservers, and
+ * who may invite whom (the store-invite policy).
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/cfg.h"
 #include "core/federation.h"
@@ -42,8 +44,7 @@ dir_enroll_check(struct db_conn *c, const char *medium, const char *address)
     if (routing_normalise(address, &routed) != 0 || !routing_match(routing, routed, &route)) {
         verdict = DIR_ENROLL_NO_ROUTE;
     } else if ((route.requires_invite || (route.annuaire_required && !route.exact)) &&
-               dir_store_internal_info(c, medium, address, cfg_get()->invites.validity, &facts) <
-                   0) {
+               dir_store_internal_info(c, medium, address, &facts) < 0) {
         verdict = DIR_ENROLL_ERROR;
     } else {
         verdict = dir_enroll_decide(&route, &facts);
@@ -87,4 +88,61 @@ dir_bind_permitted(const char *address, const char *mxid)
     free(routed);
     routing_release(routing);
     return ok;
+}
+
+/* Whether server (any case) is in routing.external_servers. */
+static bool
+external_server(const char *server)
+{
+    const json_t *list = cfg_get()->routing.external_servers;
+
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const char *name = json_string_value(json_array_get(list, i));
+
+        if (name != NULL && strcasecmp(name, server) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+enum dir_invite_rule
+dir_invite_policy(const char *address, const char *sender_server)
+{
+    const struct cfg_invites *conf = &cfg_get()->invites;
+    struct routing_map *routing = routing_acquire();
+    struct routing_result route;
+    enum dir_invite_rule rule = DIR_INVITE_OK;
+    char *routed = NULL;
+
+    if (routing == NULL) {
+        return DIR_INVITE_OK; /* no routing: no platforms to tell apart */
+    }
+    if (routing_normalise(address, &routed) != 0 || !routing_match(routing, routed, &route)) {
+        rule = DIR_INVITE_NO_ROUTE;
+    } else if (route.external && sender_server != NULL && external_server(sender_server)) {
+        rule =
+            conf->externals_may_invite_externals ? DIR_INVITE_OK : DIR_INVITE_EXTERNALS_EXTERNALS;
+    } else if (route.external) {
+        rule = conf->agents_may_invite_externals ? DIR_INVITE_OK : DIR_INVITE_AGENTS_EXTERNALS;
+    }
+    free(routed);
+    routing_release(routing);
+    return rule;
+}
+
+const char *
+dir_invite_rule_name(enum dir_invite_rule rule)
+{
+    switch (rule) {
+    case DIR_INVITE_NO_ROUTE:
+        return "routing";
+    case DIR_INVITE_AGENTS_EXTERNALS:
+        return "invites.agents_may_invite_externals";
+    case DIR_INVITE_EXTERNALS_EXTERNALS:
+        return "invites.externals_may_invite_externals";
+    case DIR_INVITE_OK:
+        break;
+    }
+    return "ok";
 }

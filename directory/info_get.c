@@ -183,7 +183,6 @@ internal_authorized(struct http_req *r)
 int
 dir_internal_info_get(struct http_req *r, const json_t *body)
 {
-    const struct cfg *cfg = cfg_get();
     struct dir_internal_facts facts = { 0 };
     enum dir_enroll verdict;
     struct query q;
@@ -199,8 +198,7 @@ dir_internal_info_get(struct http_req *r, const json_t *body)
         query_clear(&q);
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
-    if (q.stored != NULL &&
-        dir_store_internal_info(r->db, q.medium, q.stored, cfg->invites.validity, &facts) < 0) {
+    if (q.stored != NULL && dir_store_internal_info(r->db, q.medium, q.stored, &facts) < 0) {
         query_clear(&q);
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     }

@@ -80,7 +80,7 @@ enum db_status
 dir_store_lookup_pairs(struct db_conn *c, const json_t *pairs, dir_store_match_fn fn, void *arg);
 /* What internal-info reads of an address, in one round trip. */
 struct dir_internal_facts {
-    bool invited;   /* a pending invitation */
+    bool invited;   /* a pending invitation, room or VIP, not past its expiry */
     char *mxid;     /* bound to this Matrix ID, or NULL */
     char *ministry; /* a known agent of this ministry (e-mail only), or NULL */
     char *entity;   /* and entity, or NULL */
@@ -88,7 +88,6 @@ struct dir_internal_facts {
 enum db_status dir_store_internal_info(struct db_conn *c,
                                        const char *medium,
                                        const char *address,
-                                       long validity,
                                        struct dir_internal_facts *out);
 void dir_internal_facts_clear(struct dir_internal_facts *f);
 

@@ -43,13 +43,13 @@ const struct db_stmt dir_store_stmts[] = {
                                 " FROM jsonb_array_elements($1::jsonb) AS q(e)"
                                 " JOIN annuaire.associations a"
                                 " ON a.medium = q.e->>0 AND a.address = q.e->>1" },
-    /* internal-info in one round trip: a pending invitation (a verified sender, within
-     * invites.validity: as enr_store_invites_for carries them on bind), the bound Matrix ID, and
-     * the agent of the annuaire (e-mail only). */
+    /* internal-info in one round trip: a pending invitation, room or VIP (pending, not past
+     * its expiry, by a verified sender: as enr_store_invites_use takes them on bind), the
+     * bound Matrix ID, and the agent of the annuaire (e-mail only). */
     { "dir_store_internal_info",
       "SELECT EXISTS (SELECT 1 FROM annuaire.invites WHERE medium = $1 AND address = $2"
-      "  AND verified_by IS NOT NULL"
-      "  AND ($3::integer = 0 OR created_at > now() - make_interval(secs => $3::integer)))"
+      "  AND state = 'pending' AND (expires_at IS NULL OR expires_at > now())"
+      "  AND verified_by IS NOT NULL)"
       "  AS invited,"
       " (SELECT mxid FROM annuaire.associations WHERE medium = $1 AND address = $2) AS mxid,"
       " o.ministry, o.entity FROM (SELECT 1) AS one LEFT JOIN LATERAL"
@@ -210,19 +210,16 @@ enum db_status
 dir_store_internal_info(struct db_conn *c,
                         const char *medium,
                         const char *address,
-                        long validity,
                         struct dir_internal_facts *out)
 {
     static const char *const names[] = { "invited", "mxid", "ministry", "entity" };
     int cols[ANN_ARRAY_LEN(names)];
-    char v[24];
-    const char *params[] = { medium, address, v };
+    const char *params[] = { medium, address };
     PGresult *res = NULL;
     enum db_status st;
 
     memset(out, 0, sizeof(*out));
-    snprintf(v, sizeof(v), "%ld", validity);
-    st = db_exec(c, "dir_store_internal_info", 3, params, &res);
+    st = db_exec(c, "dir_store_internal_info", 2, params, &res);
     if (st > 0 &&
         db_columns(res, "dir_store_internal_info", names, cols, ANN_ARRAY_LEN(names)) != 0) {
         st = DB_HARD;

@@ -1,8 +1,8 @@
 /*
  * POST /_matrix/identity/v2/3pid/bind and POST /_matrix/identity/api/v1/3pid/bind: binds the
  * 3PID of a validated session to a Matrix ID (the token's own user; for v1, a user of a
- * homeserver legacy.homeservers lists), the pending invites signed inside and an onbind
- * callback queued.
+ * homeserver legacy.homeservers lists); the address's pending invitations become used by it
+ * (each in the audit log), the room ones signed inside and an onbind callback queued.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +44,8 @@ struct bind_out {
     bool sign_failed;
 };
 
-/* Records the binding; if invites wait for the address, they go into the signed
+/* Records the binding; the invitations pending for the address are used by it (at most
+ * once: a later owner of the address gets none of them), the room ones go into the signed
  * association and a callback to the user's homeserver is queued, all or nothing. */
 static enum db_status
 bind_txn(struct db_conn *c, const void *in, void *out)

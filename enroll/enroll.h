@@ -42,6 +42,10 @@ void enr_shutdown(void);
 int enr_onbind_start(void);
 void enr_onbind_stop(void);
 
+/** Starts and stops the worker that expires pending invitations past their expiry. */
+int enr_expiry_start(void);
+void enr_expiry_stop(void);
+
 /** The access-token checker to install with http_set_auth(). */
 enum reply_status enr_authenticate(struct http_req *r, const char *token, bool check_terms);
 

@@ -175,35 +175,71 @@ enum db_status enr_store_session_get(struct db_conn *c,
                                      struct enr_session_row *out) ANN_MUST_CHECK;
 enum db_status enr_store_session_failed_try(struct db_conn *c, const char *sid);
 enum db_status enr_store_session_validate(struct db_conn *c, const char *sid);
-/** verified_by: how the sender was vouched for, "token" (v2) or "legacy" (v1). */
+/* A room invitation as store-invite stores it (strings borrowed). */
+struct enr_invite_row {
+    const char *token;
+    const char *medium;
+    const char *address; /* canonical */
+    const char *room_id;
+    const char *sender;
+    const char *sender_server; /* the sender's server name, lower case */
+    const char *ephemeral_public_key;
+    const char *details;     /* the request as JSON text */
+    const char *verified_by; /* how the sender was vouched for: "token" (v2), "legacy" (v1) */
+    long validity;           /* seconds until it expires; 0: never */
+};
+/**
+ * Stores a room invitation, pending.
+ * @param[out] out_id  its id (annuaire.invites.id) as text, owned, when 1
+ * @return 1, DB_NO_ROWS (a token or key already taken), DB_SOFT or DB_HARD
+ */
 enum db_status enr_store_invite_insert(struct db_conn *c,
-                                       const char *token,
-                                       const char *medium,
-                                       const char *address,
-                                       const char *room_id,
-                                       const char *sender,
-                                       const char *ephemeral_public_key,
-                                       const char *details,
-                                       const char *verified_by);
-/** The sender of the pending invitation token (as enr_store_invites_for counts them). */
+                                       const struct enr_invite_row *row,
+                                       char **out_id) ANN_MUST_CHECK;
+/** The sender of the room invitation token, while its key is valid (enr_store_ephemeral_pending).
+ *  @param[out] sender owned, when 1 */
 enum db_status enr_store_invite_sender(struct db_conn *c, const char *token, char **sender);
-/** Whether public_key is the ephemeral key of a pending invitation. @return 1, 0 or < 0 */
+/** Whether public_key is the ephemeral key of a room invitation that is pending, or used by a
+ *  binding whose onbind callback is not delivered yet. @return 1, 0 or < 0 */
 enum db_status enr_store_ephemeral_pending(struct db_conn *c, const char *public_key);
-/** A pending invitation (strings borrowed for the call). */
-typedef void (*enr_store_invite_fn)(void *arg,
-                                    const char *token,
-                                    const char *room_id,
-                                    const char *sender);
-/** The invitations pending for medium/address, oldest first: made by a verified sender
- *  and not older than invites.validity; fn is called for each.
+/* An invitation a binding has just used (strings borrowed for the call). */
+struct enr_used_invite {
+    const char *id;
+    const char *kind; /* "room" or "vip" */
+    const char *token;
+    const char *room_id; /* NULL for a VIP invitation */
+    const char *sender;  /* NULL for a VIP invitation */
+};
+typedef void (*enr_store_invite_fn)(void *arg, const struct enr_used_invite *u);
+/** Every invitation pending for medium/address (room and VIP: pending, not past its expiry,
+ *  by a verified sender) becomes used by mxid, now; fn is called for each, oldest first.
  *  @return how many, DB_NO_ROWS, DB_SOFT or DB_HARD */
-enum db_status enr_store_invites_for(struct db_conn *c,
+enum db_status enr_store_invites_use(struct db_conn *c,
                                      const char *medium,
                                      const char *address,
+                                     const char *mxid,
                                      enr_store_invite_fn fn,
                                      void *arg) ANN_MUST_CHECK;
+/** One more invitation today (UTC) for subject ("sender:<mxid>", "server:<name>"), unless
+ *  limit are counted already. @return 1 counted, DB_NO_ROWS over the limit, DB_SOFT or DB_HARD */
+enum db_status
+enr_store_quota_take(struct db_conn *c, const char *subject, long limit) ANN_MUST_CHECK;
+/** Gives back what enr_store_quota_take counted today, in the same transaction.
+ *  @return 1, DB_NO_ROWS, DB_SOFT or DB_HARD */
+enum db_status enr_store_quota_release(struct db_conn *c, const char *subject) ANN_MUST_CHECK;
+/** An invitation the expiry sweep has just expired (strings borrowed for the call). */
+typedef void (*enr_store_expired_fn)(void *arg,
+                                     const char *id,
+                                     const char *kind,
+                                     const char *address);
+/** Expires at most batch pending invitations past their expiry that no other transaction
+ *  holds; fn is called for each. @return how many, DB_NO_ROWS, DB_SOFT or DB_HARD */
+enum db_status enr_store_invites_expire(struct db_conn *c,
+                                        long batch,
+                                        enr_store_expired_fn fn,
+                                        void *arg) ANN_MUST_CHECK;
 /** Queues a callback to destination and wakes workers on commit; tokens (n_tokens): the
- *  invites it carries, forgotten once it is delivered. */
+ *  invites it carries, marked delivered once it is. */
 enum db_status enr_store_onbind_queue(struct db_conn *c,
                                       const char *destination,
                                       const char *body,
@@ -215,7 +251,7 @@ struct enr_onbind_claim {
     char *id;
     char *destination; /* the server name of the bound Matrix ID */
     char *body;        /* JSON text */
-    char *tokens;      /* text[] literal: the invites to forget once delivered */
+    char *tokens;      /* text[] literal: the invites to mark delivered once it is */
 };
 
 /* Callbacks one step of the onbind worker claims: one (enr_store_onbind_claim's LIMIT), so
@@ -231,7 +267,7 @@ void enr_onbind_claim_clear(struct enr_onbind_claim *cl);
 enum db_status enr_store_onbind_claim(struct db_conn *c,
                                       long lease_s,
                                       struct enr_onbind_claim *out) ANN_MUST_CHECK;
-/** Delivered: marked done, its invites' tokens deleted. */
+/** Delivered: marked done, its invites' delivered_at set (the rows are kept). */
 enum db_status enr_store_onbind_done(struct db_conn *c,
                                      const struct enr_onbind_claim *cl) ANN_MUST_CHECK;
 /** Refused by the homeserver for good: not retried. */
@@ -280,9 +316,11 @@ struct enr_bind_invites {
 };
 void enr_bind_invites_clear(struct enr_bind_invites *b);
 /**
- * The invitations pending for a new binding, each with its "signed" {mxid, token}.
+ * In the bind transaction: every invitation pending for the new binding (room and VIP)
+ * becomes used by its Matrix ID, each with an invitation.used audit entry; the room ones
+ * are given back, each with its "signed" {mxid, token}, to carry in the association.
  * @param[out] out  filled unless < 0 (maybe none); enr_bind_invites_clear
- * @return how many, DB_NO_ROWS, DB_SOFT or DB_HARD
+ * @return invitations used, DB_NO_ROWS, DB_SOFT or DB_HARD
  */
 enum db_status enr_invites_for_bind(struct db_conn *c,
                                     const struct dir_assoc *a,

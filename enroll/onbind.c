@@ -1,12 +1,14 @@
 /*
- * The onbind callback: once an invited address is bound, the homeserver of the new
- * Matrix ID is told of the invitations waiting for it (POST
- * /_matrix/federation/v1/3pid/onbind), through a durable queue drained by a worker.
+ * The onbind callback: once an invited address is bound, its pending invitations are
+ * used by the new Matrix ID (each in the audit log), and its homeserver is told of the
+ * room ones (POST /_matrix/federation/v1/3pid/onbind), through a durable queue drained
+ * by a worker; a delivered callback sets their delivered_at.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/audit.h"
 #include "core/cfg.h"
 #include "core/db.h"
 #include "core/federation.h"
@@ -35,27 +37,65 @@ enr_bind_invites_clear(struct enr_bind_invites *b)
 struct collect {
     const struct dir_assoc *a;
     struct enr_bind_invites *out;
+    char **used;  /* ids of every invitation used (room and VIP), n_used of them */
+    char **kinds; /* and their kinds */
+    size_t n_used;
+    bool failed; /* a signature could not be made */
 };
 
-/* One pending invite: signed for the new binding, its token kept to forget it later. */
+/* One invitation used by the binding: a room one is signed for it, its token kept to
+ * mark it delivered later; every one gets its audit entry after the statement. */
 static void
-add_invite(void *arg, const char *token, const char *room_id, const char *sender)
+add_invite(void *arg, const struct enr_used_invite *u)
 {
     struct collect *k = arg;
     const struct dir_assoc *a = k->a;
-    json_t *signed_part = json_pack("{s:s, s:s}", "mxid", a->mxid, "token", token);
+    json_t *signed_part;
 
+    k->used = xrealloc(k->used, (k->n_used + 1) * sizeof(*k->used));
+    k->kinds = xrealloc(k->kinds, (k->n_used + 1) * sizeof(*k->kinds));
+    k->used[k->n_used] = xstrdup(u->id);
+    k->kinds[k->n_used++] = xstrdup(u->kind);
+    if (strcmp(u->kind, "room") != 0 || u->room_id == NULL || u->sender == NULL) {
+        return; /* a VIP invitation: nothing for a homeserver to join */
+    }
+    signed_part = json_pack("{s:s, s:s}", "mxid", a->mxid, "token", u->token);
     if (sign_json(signed_part, cfg_get()->server.name, DIR_SIGNING_KEY_ID, dir_signing_key()) !=
         0) {
         json_decref(signed_part);
+        k->failed = true;
         return;
     }
     json_array_append_new(k->out->invites,
                           json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "medium", a->medium,
-                                    "address", a->address, "mxid", a->mxid, "room_id", room_id,
-                                    "sender", sender, "signed", signed_part));
+                                    "address", a->address, "mxid", a->mxid, "room_id", u->room_id,
+                                    "sender", u->sender, "signed", signed_part));
     k->out->tokens = xrealloc(k->out->tokens, (k->out->n + 1) * sizeof(*k->out->tokens));
-    k->out->tokens[k->out->n++] = xstrdup(token);
+    k->out->tokens[k->out->n++] = xstrdup(u->token);
+}
+
+/* invitation.used for each invitation the binding took, by its new owner. */
+static enum db_status
+audit_used(struct db_conn *c, const struct collect *k)
+{
+    enum db_status st = 1;
+
+    for (size_t i = 0; st > 0 && i < k->n_used; i++) {
+        json_t *details = json_pack("{s:s, s:s}", "kind", k->kinds[i], "address", k->a->address);
+        const struct audit_entry e = {
+            .actor_kind = AUDIT_USER,
+            .actor = k->a->mxid,
+            .action = "invitation.used",
+            .object_kind = "invitation",
+            .object_id = k->used[i],
+            .outcome = AUDIT_OK,
+            .details = details,
+        };
+
+        st = audit_record(c, &e);
+        json_decref(details);
+    }
+    return st;
 }
 
 enum db_status
@@ -66,10 +106,25 @@ enr_invites_for_bind(struct db_conn *c, const struct dir_assoc *a, struct enr_bi
 
     enr_bind_invites_clear(out);
     out->invites = json_array();
-    st = enr_store_invites_for(c, a->medium, a->address, add_invite, &k);
+    st = enr_store_invites_use(c, a->medium, a->address, a->mxid, add_invite, &k);
+    if (st > 0 && k.failed) {
+        log_err("onbind: an invitation could not be signed for %s", a->mxid);
+        st = DB_HARD;
+    }
+    if (st > 0) {
+        enum db_status ast = audit_used(c, &k);
+
+        st = ast < 0 ? ast : st;
+    }
     if (st < 0) {
         enr_bind_invites_clear(out);
     }
+    for (size_t i = 0; i < k.n_used; i++) {
+        free(k.used[i]);
+        free(k.kinds[i]);
+    }
+    free(k.used);
+    free(k.kinds);
     return st;
 }
 

@@ -1,7 +1,8 @@
 /*
  * POST /_matrix/identity/v2/sign-ed25519 and GET .../pubkey/ephemeral/isvalid (and their
- * api/v1 twins): signs {mxid, sender, token} of a pending invitation with its ephemeral
- * private key, and says whether a key is the ephemeral key of a pending invitation.
+ * api/v1 twins): signs {mxid, sender, token} of a room invitation with its ephemeral
+ * private key, and says whether a key is the ephemeral key of one, while the invitation is
+ * pending, or used by a binding whose onbind callback is not delivered yet.
  */
 #include <stdlib.h>
 #include <string.h>

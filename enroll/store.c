@@ -24,12 +24,22 @@
 #define TEXT_OF_(n) #n
 #define CLAIM_LIMIT " LIMIT " TEXT_OF(ENR_ONBIND_BATCH)
 
-/* An invitation that counts (pending): a verified sender, within invites.validity, the
- * parameter v (0: no limit). dir_store_internal_info counts them the same way. */
-#define PENDING_SQL(v)             \
-    " AND verified_by IS NOT NULL" \
-    " AND (" v "::integer = 0"     \
-    " OR created_at > now() - make_interval(secs => " v "::integer))"
+/* An invitation that counts (pending): not used, expired or revoked, not past its expiry
+ * (expires_at, set when it was stored), by a verified sender. dir_store_internal_info
+ * counts them the same way, for room and VIP invitations alike. */
+#define PENDING_SQL                                                         \
+    " AND state = 'pending' AND (expires_at IS NULL OR expires_at > now())" \
+    " AND verified_by IS NOT NULL"
+
+/* A room invitation whose ephemeral key is valid and which can be signed: pending, or
+ * used by a binding whose onbind callback has not been delivered yet. */
+#define KEY_VALID_SQL                                                          \
+    " AND kind = 'room' AND verified_by IS NOT NULL"                           \
+    " AND ((state = 'pending' AND (expires_at IS NULL OR expires_at > now()))" \
+    " OR (state = 'used' AND delivered_at IS NULL))"
+
+/* The UTC day an invitation quota counts in (now(): the transaction's start). */
+#define QUOTA_DAY_SQL "(now() AT TIME ZONE 'UTC')::date"
 
 const struct db_stmt enr_store_stmts[] = {
     { "enr_store_account_insert", "INSERT INTO annuaire.accounts (token_hash, user_id)"
@@ -66,19 +76,51 @@ const struct db_stmt enr_store_stmts[] = {
                                     " next_link_used = CASE WHEN validated_at IS NULL"
                                     " THEN next_link ELSE next_link_used END,"
                                     " modified_at = now() WHERE sid = $1" },
+    /* A room invitation, pending; it expires invites.validity ($10 seconds) from now
+     * (0: never). */
     { "enr_store_invite_insert",
       "INSERT INTO annuaire.invites (token, medium, address, room_id, sender,"
-      " ephemeral_public_key, details, verified_by)"
-      " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)" },
-    /* An invitation's key is valid, and it can be signed, only while it is pending. */
+      " ephemeral_public_key, details, verified_by, kind, state, sender_server, expires_at)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, 'room', 'pending', $9,"
+      " CASE WHEN $10::integer = 0 THEN NULL"
+      " ELSE now() + make_interval(secs => $10::integer) END)"
+      " RETURNING id" },
     { "enr_store_invite_sender",
-      "SELECT sender FROM annuaire.invites WHERE token = $1" PENDING_SQL("$2") },
+      "SELECT sender FROM annuaire.invites WHERE token = $1" KEY_VALID_SQL },
     { "enr_store_ephemeral_pending",
-      "SELECT 1 FROM annuaire.invites WHERE ephemeral_public_key = $1" PENDING_SQL("$2") },
-    /* Carried on bind: the pending ones, as internal-info and the enrollment gate count. */
-    { "enr_store_invites_for",
-      "SELECT token, room_id, sender FROM annuaire.invites"
-      " WHERE medium = $1 AND address = $2" PENDING_SQL("$3") " ORDER BY created_at" },
+      "SELECT 1 FROM annuaire.invites WHERE ephemeral_public_key = $1" KEY_VALID_SQL },
+    /* On bind: every pending invitation of the address, room and VIP (as internal-info and
+     * the enrollment gate count them), used by $3 now, oldest first. */
+    { "enr_store_invites_use",
+      "WITH u AS (UPDATE annuaire.invites SET state = 'used', used_at = now(), used_by = $3"
+      "  WHERE medium = $1 AND address = $2" PENDING_SQL
+      "  RETURNING id, kind, token, room_id, sender, created_at)"
+      " SELECT id, kind, token, room_id, sender FROM u ORDER BY created_at, id" },
+    /* One more invitation today for subject, unless $2 are counted already: no row then. */
+    { "enr_store_quota_take", "INSERT INTO annuaire.invite_quotas AS q (subject, day, used)"
+                              " VALUES ($1, " QUOTA_DAY_SQL ", 1)"
+                              " ON CONFLICT (subject, day) DO UPDATE SET used = q.used + 1"
+                              " WHERE q.used < $2::integer"
+                              " RETURNING used" },
+    { "enr_store_quota_release", "UPDATE annuaire.invite_quotas SET used = used - 1"
+                                 " WHERE subject = $1 AND day = " QUOTA_DAY_SQL " AND used > 0" },
+    /* The expiry sweep: at most $1 pending invitations past their expiry, that no other
+     * instance holds, expired now. */
+    { "enr_store_invites_expire",
+      "WITH e AS (UPDATE annuaire.invites SET state = 'expired'"
+      "  WHERE id = ANY (ARRAY (SELECT id FROM annuaire.invites"
+      "   WHERE state = 'pending' AND expires_at <= now()"
+      "   ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED))"
+      "  AND state = 'pending'"
+      "  RETURNING id, kind, address)"
+      " SELECT id, kind, address FROM e ORDER BY id" },
+    /* Run by the expiry worker (core/worker.c): its wake-up, and when the first pending
+     * invitation expires (store_queue_next_due). */
+    { "enr_store_expiry_listen", "LISTEN annuaire_invites" },
+    { "enr_store_expiry_next_due",
+      "SELECT ceil(extract(epoch FROM min(expires_at) - now()) * 1000) AS due_ms"
+      " FROM annuaire.invites"
+      " WHERE state = 'pending'" },
     { "enr_store_onbind_queue",
       "WITH q AS (INSERT INTO annuaire.onbind_queue (destination, body, tokens)"
       " VALUES ($1, $2::jsonb, $3::text[]) RETURNING id)"
@@ -94,10 +136,11 @@ const struct db_stmt enr_store_stmts[] = {
       "  AND next_attempt_at <= now()"
       "  ORDER BY next_attempt_at" CLAIM_LIMIT " FOR UPDATE SKIP LOCKED)"
       " RETURNING id, destination, body::text, tokens::text" },
-    /* Delivered: the invites are the homeserver's now; their tokens are forgotten. */
+    /* Delivered: the invites are the homeserver's now (their rows are kept). */
     { "enr_store_onbind_done", "WITH d AS (UPDATE annuaire.onbind_queue SET done_at = now(),"
                                " last_error = NULL WHERE id = $1)"
-                               " DELETE FROM annuaire.invites WHERE token = ANY ($2::text[])" },
+                               " UPDATE annuaire.invites SET delivered_at = now()"
+                               " WHERE token = ANY ($2::text[]) AND delivered_at IS NULL" },
     { "enr_store_onbind_gave_up", "UPDATE annuaire.onbind_queue SET gave_up_at = now(),"
                                   " last_error = $2 WHERE id = $1" },
     /* The claim is over: the retry comes after the backoff, not the lease. */
@@ -283,27 +326,27 @@ enr_store_session_validate(struct db_conn *c, const char *sid)
 }
 
 enum db_status
-enr_store_invite_insert(struct db_conn *c,
-                        const char *token,
-                        const char *medium,
-                        const char *address,
-                        const char *room_id,
-                        const char *sender,
-                        const char *ephemeral_public_key,
-                        const char *details,
-                        const char *verified_by)
+enr_store_invite_insert(struct db_conn *c, const struct enr_invite_row *row, char **out_id)
 {
-    const char *params[] = { token,   medium,     address, room_id, sender, ephemeral_public_key,
-                             details, verified_by };
+    static const char *const names[] = { "id" };
+    int cols[ANN_ARRAY_LEN(names)];
+    char validity[24];
+    const char *params[] = { row->token,   row->medium,      row->address,
+                             row->room_id, row->sender,      row->ephemeral_public_key,
+                             row->details, row->verified_by, row->sender_server,
+                             validity };
+    PGresult *res = NULL;
+    enum db_status st;
 
-    return db_exec(c, "enr_store_invite_insert", 8, params, NULL);
-}
-
-/* invites.validity as the $n of PENDING_SQL. */
-static void
-validity_param(char out[24])
-{
-    snprintf(out, 24, "%ld", cfg_get()->invites.validity);
+    snprintf(validity, sizeof(validity), "%ld", row->validity);
+    st = db_exec(c, "enr_store_invite_insert", 10, params, &res);
+    if (st > 0 &&
+        db_columns(res, "enr_store_invite_insert", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
+    *out_id = st > 0 ? xstrdup(PQgetvalue(res, 0, cols[0])) : NULL;
+    PQclear(res);
+    return st;
 }
 
 enum db_status
@@ -311,13 +354,10 @@ enr_store_invite_sender(struct db_conn *c, const char *token, char **sender)
 {
     static const char *const names[] = { "sender" };
     int cols[ANN_ARRAY_LEN(names)];
-    char validity[24];
-    const char *params[] = { token, validity };
+    const char *params[] = { token };
     PGresult *res = NULL;
-    enum db_status st;
+    enum db_status st = db_exec(c, "enr_store_invite_sender", 1, params, &res);
 
-    validity_param(validity);
-    st = db_exec(c, "enr_store_invite_sender", 2, params, &res);
     if (st > 0 &&
         db_columns(res, "enr_store_invite_sender", names, cols, ANN_ARRAY_LEN(names)) != 0) {
         st = DB_HARD;
@@ -330,31 +370,76 @@ enr_store_invite_sender(struct db_conn *c, const char *token, char **sender)
 enum db_status
 enr_store_ephemeral_pending(struct db_conn *c, const char *public_key)
 {
-    char validity[24];
-    const char *params[] = { public_key, validity };
+    const char *params[] = { public_key };
 
-    validity_param(validity);
-    return db_exec(c, "enr_store_ephemeral_pending", 2, params, NULL);
+    return db_exec(c, "enr_store_ephemeral_pending", 1, params, NULL);
 }
 
 enum db_status
-enr_store_invites_for(struct db_conn *c,
+enr_store_invites_use(struct db_conn *c,
                       const char *medium,
                       const char *address,
+                      const char *mxid,
                       enr_store_invite_fn fn,
                       void *arg)
 {
-    static const char *const names[] = { "token", "room_id", "sender" };
+    static const char *const names[] = { "id", "kind", "token", "room_id", "sender" };
     int cols[ANN_ARRAY_LEN(names)];
-    char validity[24];
-    const char *params[] = { medium, address, validity };
+    const char *params[] = { medium, address, mxid };
+    PGresult *res = NULL;
+    enum db_status st = db_exec(c, "enr_store_invites_use", 3, params, &res);
+
+    if (st > 0 &&
+        db_columns(res, "enr_store_invites_use", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
+    for (int row = 0; st > 0 && row < PQntuples(res); row++) {
+        const struct enr_used_invite u = {
+            .id = PQgetvalue(res, row, cols[0]),
+            .kind = PQgetvalue(res, row, cols[1]),
+            .token = PQgetvalue(res, row, cols[2]),
+            .room_id = PQgetisnull(res, row, cols[3]) ? NULL : PQgetvalue(res, row, cols[3]),
+            .sender = PQgetisnull(res, row, cols[4]) ? NULL : PQgetvalue(res, row, cols[4]),
+        };
+
+        fn(arg, &u);
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+enr_store_quota_take(struct db_conn *c, const char *subject, long limit)
+{
+    char lim[24];
+    const char *params[] = { subject, lim };
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    return db_exec(c, "enr_store_quota_take", 2, params, NULL);
+}
+
+enum db_status
+enr_store_quota_release(struct db_conn *c, const char *subject)
+{
+    const char *params[] = { subject };
+
+    return db_exec(c, "enr_store_quota_release", 1, params, NULL);
+}
+
+enum db_status
+enr_store_invites_expire(struct db_conn *c, long batch, enr_store_expired_fn fn, void *arg)
+{
+    static const char *const names[] = { "id", "kind", "address" };
+    int cols[ANN_ARRAY_LEN(names)];
+    char limit[24];
+    const char *params[] = { limit };
     PGresult *res = NULL;
     enum db_status st;
 
-    validity_param(validity);
-    st = db_exec(c, "enr_store_invites_for", 3, params, &res);
+    snprintf(limit, sizeof(limit), "%ld", batch);
+    st = db_exec(c, "enr_store_invites_expire", 1, params, &res);
     if (st > 0 &&
-        db_columns(res, "enr_store_invites_for", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        db_columns(res, "enr_store_invites_expire", names, cols, ANN_ARRAY_LEN(names)) != 0) {
         st = DB_HARD;
     }
     for (int row = 0; st > 0 && row < PQntuples(res); row++) {

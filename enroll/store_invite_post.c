@@ -1,14 +1,19 @@
 /*
  * POST /_matrix/identity/v2/store-invite and POST /_matrix/identity/api/v1/store-invite:
- * stores a third-party invitation to an e-mail address and mails it; answers the token, the
- * address redacted and the public keys (long-term and ephemeral).
+ * stores a third-party invitation to an e-mail address and mails it, within the policy of who
+ * may invite whom and the daily quotas (each refusal, and each invitation, in the audit log);
+ * answers the token, the address redacted and the public keys (long-term and ephemeral).
  */
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
 #include "core/address.h"
+#include "core/audit.h"
 #include "core/cfg.h"
 #include "core/crypto.h"
 #include "core/federation.h"
@@ -76,6 +81,7 @@ enr_redact_address(const char *address, long user_chars, long domain_chars)
 struct invite {
     const struct invite_in *in;
     const char *address; /* canonical: what the invite is stored under, and where it is mailed */
+    const char *sender_server; /* the sender's server, lower case */
     const char *token;
     const char *ephemeral_public;
     const char *details;     /* JSON text */
@@ -83,20 +89,125 @@ struct invite {
     const char *verified_by; /* "token" or "legacy" */
 };
 
-struct invite_out {
-    char *bound_to; /* the mxid when the address is already bound */
+/* The daily quotas, in the order they are taken. */
+enum quota {
+    Q_NONE,
+    Q_SENDER,
+    Q_HOMESERVER,
 };
 
+struct invite_out {
+    char *bound_to;  /* the mxid when the address is already bound */
+    enum quota over; /* the quota this invitation would exceed, or Q_NONE */
+    long over_limit; /* that quota's limit */
+    char *id;        /* the invitation stored */
+};
+
+static void
+invite_out_clear(struct invite_out *o)
+{
+    free(o->bound_to);
+    free(o->id);
+    *o = (struct invite_out){ 0 };
+}
+
+/* An audit entry of this store-invite, by its sender. */
+static enum db_status
+audit_invite(struct db_conn *c,
+             const struct invite *q,
+             const char *action,
+             const char *id,
+             const char *outcome,
+             json_t *details)
+{
+    const struct audit_entry e = {
+        .actor_kind = AUDIT_USER,
+        .actor = q->in->sender,
+        .action = action,
+        .object_kind = "invitation",
+        .object_id = id,
+        .outcome = outcome,
+        .details = details,
+    };
+    enum db_status st;
+
+    json_object_set_new(details, "homeserver", json_string(q->sender_server));
+    json_object_set_new(details, "address", json_string(q->address));
+    st = audit_record(c, &e);
+    json_decref(details);
+    return st;
+}
+
+/* The subject of a quota in annuaire.invite_quotas: owned. */
+static char *
+quota_subject(const struct invite *q, enum quota which)
+{
+    return which == Q_SENDER ? xasprintf("sender:%s", q->in->sender)
+                             : xasprintf("server:%s", q->sender_server);
+}
+
+/* Counts this invitation in the sender's and its homeserver's quotas of the day (0: no
+ * limit), atomically: a quota that is full counts nothing, and a full homeserver quota
+ * gives back what the sender's counted. @return 1 counted (o->over when a quota is full),
+ * DB_SOFT or DB_HARD */
+static enum db_status
+take_quotas(struct db_conn *c, const struct invite *q, struct invite_out *o)
+{
+    const struct cfg_invites *conf = &cfg_get()->invites;
+    const long limits[] = {
+        [Q_SENDER] = conf->daily_per_sender, [Q_HOMESERVER] = conf->daily_per_homeserver
+    };
+    enum quota taken = Q_NONE;
+    enum db_status st = 1;
+
+    for (enum quota which = Q_SENDER; st > 0 && which <= Q_HOMESERVER; which++) {
+        char *subject;
+
+        if (limits[which] == 0) {
+            continue;
+        }
+        subject = quota_subject(q, which);
+        st = enr_store_quota_take(c, subject, limits[which]);
+        free(subject);
+        if (st == DB_NO_ROWS) {
+            o->over = which;
+            o->over_limit = limits[which];
+        } else if (st > 0) {
+            taken = which;
+        }
+    }
+    if (st == DB_NO_ROWS && taken == Q_SENDER) {
+        char *subject = quota_subject(q, Q_SENDER);
+
+        st = enr_store_quota_release(c, subject);
+        free(subject);
+    }
+    return st < 0 ? st : 1;
+}
+
+/* Within the day's quotas: stored (pending, expiring after invites.validity), its mail
+ * queued and invitation.created written; over a quota: only invitation.over_quota. */
 static enum db_status
 invite_txn(struct db_conn *c, const void *in, void *out)
 {
     const struct invite *q = in;
     struct invite_out *o = out;
     struct dir_assoc a = { 0 };
+    const struct enr_invite_row row = {
+        .token = q->token,
+        .medium = "email",
+        .address = q->address,
+        .room_id = q->in->room_id,
+        .sender = q->in->sender,
+        .sender_server = q->sender_server,
+        .ephemeral_public_key = q->ephemeral_public,
+        .details = q->details,
+        .verified_by = q->verified_by,
+        .validity = cfg_get()->invites.validity,
+    };
     enum db_status st = dir_assoc_get(c, "email", q->address, &a);
 
-    free(o->bound_to);
-    o->bound_to = NULL;
+    invite_out_clear(o);
     if (st < 0) {
         return st;
     }
@@ -105,12 +216,77 @@ invite_txn(struct db_conn *c, const void *in, void *out)
         dir_assoc_clear(&a);
         return 1;
     }
-    st = enr_store_invite_insert(c, q->token, "email", q->address, q->in->room_id, q->in->sender,
-                                 q->ephemeral_public, q->details, q->verified_by);
+    st = take_quotas(c, q, o);
+    if (st > 0 && o->over != Q_NONE) {
+        return audit_invite(c, q, "invitation.over_quota", NULL, AUDIT_REFUSED,
+                            json_pack("{s:s, s:I}", "quota",
+                                      o->over == Q_SENDER ? "invites.daily_per_sender"
+                                                          : "invites.daily_per_homeserver",
+                                      "limit", (json_int_t)o->over_limit));
+    }
     if (st > 0) {
-        st = mail_queue(c, q->address, "invite", q->message);
+        st = enr_store_invite_insert(c, &row, &o->id);
+    }
+    if (st > 0) {
+        st = mail_queue_invite(c, q->address, "invite", q->message, o->id);
+    }
+    if (st > 0) {
+        st = audit_invite(
+            c, q, "invitation.created", o->id, AUDIT_OK,
+            json_pack("{s:s, s:s}", "room_id", q->in->room_id, "verified_by", q->verified_by));
     }
     return st;
+}
+
+/* A store-invite refused by policy, and the rule that refused it. */
+struct refusal {
+    const struct invite *q;
+    enum dir_invite_rule rule;
+};
+
+/* Refused by policy: invitation.refused, and nothing else. */
+static enum db_status
+refused_txn(struct db_conn *c, const void *in, void *out)
+{
+    const struct refusal *f = in;
+
+    (void)out;
+    return audit_invite(c, f->q, "invitation.refused", NULL, AUDIT_REFUSED,
+                        json_pack("{s:s}", "rule", dir_invite_rule_name(f->rule)));
+}
+
+/* The answer to a refusal by policy, once it is in the audit log. */
+static int
+reply_refused(struct http_req *r, const struct invite *q, enum dir_invite_rule rule)
+{
+    static const enum err_code codes[] = {
+        [DIR_INVITE_NO_ROUTE] = E_INVITE_NO_ROUTE,
+        [DIR_INVITE_AGENTS_EXTERNALS] = E_INVITE_AGENTS_EXTERNALS,
+        [DIR_INVITE_EXTERNALS_EXTERNALS] = E_INVITE_EXTERNALS_EXTERNALS,
+    };
+    const struct refusal f = { q, rule };
+
+    if (db_txn_run(r->db, "store_invite_refused", refused_txn, &f, NULL) < 0) {
+        return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
+    }
+    return http_reply_ec(r, codes[rule], NULL);
+}
+
+/* 429 until the next UTC midnight, when the quotas start again. */
+static int
+reply_over_quota(struct http_req *r, const struct invite_out *o)
+{
+    const long long day_ms = 86400000LL;
+    struct timespec ts;
+    long long left;
+    char detail[96];
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    left = day_ms - ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) % day_ms;
+    snprintf(detail, sizeof(detail), "%s (%ld a day)",
+             o->over == Q_SENDER ? "per sender" : "per homeserver", o->over_limit);
+    return http_reply_ec_extra(r, E_INVITE_OVER_QUOTA, detail,
+                               json_pack("{s:I}", "retry_after_ms", (json_int_t)left));
 }
 
 /* The fields of the request a mail shows (key in the request, as cleaned by field_value). */
@@ -242,6 +418,18 @@ sender_check(struct http_req *r, const struct invite_in *in, bool legacy)
     return RS_OK;
 }
 
+/* A server name in lower case (owned), as quotas and the invitation keep it. */
+static char *
+lower_dup(const char *s)
+{
+    char *out = xstrdup(s != NULL ? s : "");
+
+    for (char *p = out; *p != '\0'; p++) {
+        *p = (char)tolower((unsigned char)*p);
+    }
+    return out;
+}
+
 static int
 store_invite(struct http_req *r, const json_t *body, bool legacy)
 {
@@ -254,8 +442,9 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     struct invite_out out = { 0 };
     char *address = NULL, *token = NULL, *eph_pub = NULL, *eph_priv = NULL;
     char *details = NULL, *message = NULL, *display = NULL;
-    char *base = NULL;
+    char *base = NULL, *sender_server = NULL;
     const char *why = NULL;
+    enum dir_invite_rule rule;
     json_t *copy = NULL;
     int ret;
 
@@ -278,13 +467,26 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     if (addr_email_check(in.address, &address, &why) != 0) {
         return http_reply_ec(r, E_INVALID_EMAIL, why);
     }
+    sender_server = lower_dup(fed_mxid_server(in.sender));
+    q.address = address;
+    q.sender_server = sender_server;
+    /* Who may invite whom: refused by policy, nothing is stored or sent. */
+    rule = dir_invite_policy(address, sender_server);
+    if (rule != DIR_INVITE_OK) {
+        ret = reply_refused(r, &q, rule);
+        free(sender_server);
+        free(address);
+        return ret;
+    }
     rs = enr_limit_mail(r, address);
     if (rs != RS_OK) {
+        free(sender_server);
         free(address);
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
     eph = cx_ed25519_generate(seed);
     if (eph == NULL) {
+        free(sender_server);
         free(address);
         return http_reply_ec(r, E_INTERNAL, NULL);
     }
@@ -294,7 +496,6 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     OPENSSL_cleanse(seed, sizeof(seed));
     copy = json_deep_copy(body);
     details = json_dumps(copy, JSON_COMPACT);
-    q.address = address;
     q.token = token;
     q.ephemeral_public = eph_pub;
     q.details = details;
@@ -308,6 +509,8 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     } else if (out.bound_to != NULL) {
         ret = http_reply_ec_extra(r, E_THREEPID_IN_USE, NULL,
                                   json_pack("{s:s}", "mxid", out.bound_to));
+    } else if (out.over != Q_NONE) {
+        ret = reply_over_quota(r, &out);
     } else {
         mail_wake();
         base = xstrdup(cfg->server.public_base_url);
@@ -326,7 +529,7 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     }
     OPENSSL_cleanse(eph_priv, strlen(eph_priv));
     json_decref(copy);
-    free(out.bound_to);
+    invite_out_clear(&out);
     free(base);
     free(display);
     free(message);
@@ -334,6 +537,7 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     free(eph_priv);
     free(eph_pub);
     free(token);
+    free(sender_server);
     free(address);
     cx_ed25519_free(eph);
     return ret;

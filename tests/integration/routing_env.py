@@ -36,12 +36,42 @@ def write_mapping(tmp_path, text=MAPPING):
     return path
 
 
+def homeservers_config(hs, names=SERVERS + ("hs.test",)):
+    """Config lines that map each server name to the one fake homeserver."""
+    return "account:\n  homeservers: {" + ", ".join(f'"{name}": "{hs.base_url}"' for name in names) + "}\n"
+
+
 def routing_config(path, hs=None, extra="", routing_extra=""):
-    homeservers = ""
-    if hs is not None:
-        homeservers = "account:\n  homeservers: {" + ", ".join(
-            f'"{name}": "{hs.base_url}"' for name in SERVERS + ("hs.test",)) + "}\n"
+    homeservers = homeservers_config(hs) if hs is not None else ""
     return (homeservers + "routing:\n" f"  info_file: {path}\n" + routing_extra + extra)
+
+
+class Services:
+    """Services a test starts, each with its own fake homeserver and SMTP sink; close()
+    checks that each serve stops cleanly."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.made = []
+
+    def start(self, config_of, **kwargs):
+        """config_of(hs): the service's configuration. Returns (svc, sink, hs), started."""
+        from fake_hs import FakeHomeserver
+        from smtp_sink import SmtpSink
+        hs = FakeHomeserver()
+        sink = SmtpSink()
+        svc = harness.Service(self.cluster, smtp_port=sink.port, config=config_of(hs), **kwargs)
+        self.made.append((svc, sink, hs))
+        svc.start()
+        return svc, sink, hs
+
+    def close(self):
+        for svc, sink, hs in self.made:
+            try:
+                assert svc.stop() == 0, svc.read_log()
+            finally:
+                sink.stop()
+                hs.close()
 
 
 def sync_culture(svc):

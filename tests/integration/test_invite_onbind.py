@@ -1,8 +1,9 @@
 """it.invite.onbind: store-invite (mail, redacted display name, ephemeral key),
 sign-ed25519, M_THREEPID_IN_USE; binding the invited address carries the invites and
-calls the homeserver back (POST onbind), retried after a failure, tokens dropped after;
-an invitation that expired (invites.validity) while the session was open is neither
-carried nor shown, and stays unused (its ephemeral key invalid, sign-ed25519 refused)."""
+calls the homeserver back (POST onbind), retried after a failure; once delivered the
+invitation is kept, used and delivered (its ephemeral key no longer valid); an invitation
+that expired (its expires_at passed) while the session was open is neither carried nor
+shown, and stays unused (its ephemeral key invalid, sign-ed25519 refused)."""
 import base64
 import json
 import re
@@ -130,12 +131,14 @@ def test_onbind_retried_after_a_failure_then_the_invite_dropped(invited, cluster
         time.sleep(0.05)
     assert [s for s, _ in hs.onbind] == [500, 200]
     assert hs.onbind[-1][1] == assoc
-    # Delivered: the invite and its ephemeral key are gone.
+    # Delivered: the ephemeral key is no longer valid; the invitation is kept, used by Carol
+    # and delivered.
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and ephemeral_valid(svc, invited.eph)["valid"]:
         time.sleep(0.05)
     assert ephemeral_valid(svc, invited.eph) == {"valid": False}
-    assert cluster.psql("SELECT count(*) FROM annuaire.invites", db=svc.db).strip() == "0"
+    assert cluster.psql("SELECT state, used_by, delivered_at IS NOT NULL FROM annuaire.invites",
+                        db=svc.db).strip() == "used|@carol:hs.test|t"
 
 
 def test_invite_of_a_bound_address_refused(invited):
@@ -161,7 +164,7 @@ def expiring(cluster):
             erin = {"Authorization": "Bearer " + harness.register(svc, hs, "@erin:hs.test")}
             sid = validated_session(svc, sink, erin, "erin@example.org")
             # While the session is open, the first invitation expires; a second one is fresh.
-            svc.cluster.psql("UPDATE annuaire.invites SET created_at = now() - interval '2 hours'"
+            svc.cluster.psql("UPDATE annuaire.invites SET expires_at = now() - interval '1 hour'"
                              f" WHERE token = '{old.json()['token']}'", db=svc.db)
             fresh = invite(svc, alice, "erin@example.org", room_id="!fresh:hs.test")
             assert fresh.status_code == 200, fresh.text
@@ -195,12 +198,14 @@ def test_expired_invite_not_carried_and_left_unused(expiring):
     while time.monotonic() < deadline and not hs.onbind:
         time.sleep(0.05)
     assert [i["signed"]["token"] for i in hs.onbind[0][1]["invites"]] == [expiring.fresh["token"]]
-    # Delivered: the fresh one is gone, the expired one stays, unused.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and svc.cluster.psql(
-            "SELECT count(*) FROM annuaire.invites", db=svc.db).strip() != "1":
-        time.sleep(0.05)
-    assert svc.cluster.psql("SELECT token FROM annuaire.invites", db=svc.db).strip() == expiring.old["token"]
+    # Delivered: the fresh one is used and delivered; the expired one stays unused.
+    harness.wait_until(lambda: svc.cluster.psql(
+        "SELECT count(*) FROM annuaire.invites WHERE delivered_at IS NOT NULL", db=svc.db).strip() == "1",
+        timeout=5)
+    rows = svc.cluster.psql("SELECT token, state, used_by IS NULL, delivered_at IS NULL"
+                            " FROM annuaire.invites ORDER BY id", db=svc.db).split()
+    assert rows[0] in (expiring.old["token"] + "|pending|t|t", expiring.old["token"] + "|expired|t|t")
+    assert rows[1] == expiring.fresh["token"] + "|used|f|f"
 
 
 def test_only_expired_invites_none_shown_no_callback(cluster):
@@ -214,14 +219,15 @@ def test_only_expired_invites_none_shown_no_callback(cluster):
             assert invite(svc, alice, "fred@example.org").status_code == 200
             fred = {"Authorization": "Bearer " + harness.register(svc, hs, "@fred:hs.test")}
             sid = validated_session(svc, sink, fred, "fred@example.org")
-            svc.cluster.psql("UPDATE annuaire.invites SET created_at = now() - interval '2 minutes'",
+            svc.cluster.psql("UPDATE annuaire.invites SET expires_at = now() - interval '1 second'",
                              db=svc.db)
             r = requests.post(svc.url(V2 + "/3pid/bind"), headers=fred,
                               json={"sid": sid, "client_secret": "sec", "mxid": "@fred:hs.test"})
             assert r.status_code == 200, r.text
             assert "invites" not in r.json()
             assert svc.cluster.psql("SELECT count(*) FROM annuaire.onbind_queue", db=svc.db).strip() == "0"
-            assert svc.cluster.psql("SELECT count(*) FROM annuaire.invites", db=svc.db).strip() == "1"
+            assert svc.cluster.psql("SELECT count(*) FROM annuaire.invites WHERE used_by IS NULL",
+                                    db=svc.db).strip() == "1"
     finally:
         sink.stop()
         hs.close()

@@ -253,9 +253,11 @@ def test_internal_secret_and_invite_expiry(cluster, tmp_path):
         assert internal(port, "a@b.test", headers=lower).status_code == 200
         svc.cluster.psql(
             "INSERT INTO annuaire.invites (token, medium, address, room_id, sender, ephemeral_public_key,"
-            " created_at, verified_by) VALUES"
-            " ('old', 'email', 'old@b.test', '!r:x', '@a:x', 'k-old', now() - interval '2 hours', 'token'),"
-            " ('new', 'email', 'new@b.test', '!r:x', '@a:x', 'k-new', now() - interval '30 minutes', 'token')",
+            " created_at, expires_at, verified_by) VALUES"
+            " ('old', 'email', 'old@b.test', '!r:x', '@a:x', 'k-old', now() - interval '2 hours',"
+            "  now() - interval '1 hour', 'token'),"
+            " ('new', 'email', 'new@b.test', '!r:x', '@a:x', 'k-new', now() - interval '30 minutes',"
+            "  now() + interval '30 minutes', 'token')",
             db=svc.db)
         assert internal(port, "old@b.test", headers=auth).json()["invited"] is False  # expired
         assert internal(port, "new@b.test", headers=auth).json()["invited"] is True
