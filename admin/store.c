@@ -20,7 +20,8 @@
 /* The columns of struct adm_invitation, in its order (inv_names). */
 #define INV_COLS                                                                                  \
     "id::text AS id, kind, address,"                                                              \
-    " CASE WHEN kind = 'vip' THEN details->>'homeserver' ELSE sender_server END AS homeserver,"   \
+    " CASE WHEN kind = 'vip' THEN details->>'homeserver'"                                      \
+    " ELSE coalesce(sender_server, substr(sender, strpos(sender, ':') + 1)) END AS homeserver,"   \
     " " SHOWN_STATE " AS state,"                                                                  \
     " " ISO_UTC("created_at") " AS created_at, " ISO_UTC("expires_at") " AS expires_at,"         \
     " inviter, note, created_by, lang, mailed_count::text AS mailed_count,"                       \
@@ -32,7 +33,7 @@
 #define INV_PAGE                                  \
     " AND ($2::text IS NULL OR kind = $2)"        \
     " AND id < $4::bigint"                        \
-    " ORDER BY id DESC LIMIT $5::integer"
+    " ORDER BY invites.id DESC LIMIT $5::integer" /* the column, not the text of INV_COLS */
 
 static const struct db_stmt adm_store_stmts[] = {
     { "adm_store_token_auth",
@@ -63,7 +64,7 @@ static const struct db_stmt adm_store_stmts[] = {
       "SELECT id::text AS id FROM annuaire.invites"
       " WHERE medium = 'email' AND address = $1 AND state = 'pending' AND kind = 'vip'"
       " AND (expires_at IS NULL OR expires_at > now())"
-      " ORDER BY id DESC LIMIT 1" },
+      " ORDER BY invites.id DESC LIMIT 1" },
     { "adm_store_invitation_get", "SELECT " INV_COLS " FROM annuaire.invites WHERE id = $1::bigint" },
     { "adm_store_invitation_get_locked",
       "SELECT " INV_COLS " FROM annuaire.invites WHERE id = $1::bigint FOR UPDATE" },
