@@ -152,6 +152,40 @@ enum adm_inv_status adm_invitation_revoke(struct db_conn *c,
                                           const char *id,
                                           json_t **out) ANN_MUST_CHECK;
 
+/* ---- Admin tokens (admin/tokens.c), for cmd/admin.c ---- */
+
+enum adm_token_status {
+    ADM_TOKEN_OK,
+    ADM_TOKEN_TAKEN,   /* create: the name is another token's */
+    ADM_TOKEN_UNKNOWN, /* revoke: no token has that name */
+    ADM_TOKEN_DB,      /* the database did not answer (db_conn_error says why) */
+};
+
+/** A token name: 1 to 64 of [A-Za-z0-9._-]. */
+bool adm_token_name_ok(const char *s);
+
+/**
+ * Creates a token with scopes (each adm_scope_known): stores its SHA-256 and writes
+ * admin.token.created, in one transaction.
+ * @param[out] out_token  the token, shown once: the caller cleanses and frees it
+ * @return ADM_TOKEN_OK, _TAKEN or _DB
+ */
+enum adm_token_status adm_token_create(struct db_conn *c,
+                                       const struct adm_actor *who,
+                                       const char *name,
+                                       const char *const *scopes,
+                                       size_t n_scopes,
+                                       char **out_token) ANN_MUST_CHECK;
+
+/** Deletes the token named name and writes admin.token.revoked, in one transaction.
+ *  @return ADM_TOKEN_OK, _UNKNOWN or _DB */
+enum adm_token_status
+adm_token_revoke(struct db_conn *c, const struct adm_actor *who, const char *name) ANN_MUST_CHECK;
+
+/** Every token by name: [{name, scopes, created_at, last_used_at}] (never a hash), in
+ *  *out (owned). @return ADM_TOKEN_OK or _DB */
+enum adm_token_status adm_token_list(struct db_conn *c, json_t **out) ANN_MUST_CHECK;
+
 /** Whether s is an invitation id: a positive decimal integer of at most 18 digits. */
 bool adm_invitation_id_ok(const char *s);
 

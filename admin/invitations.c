@@ -181,7 +181,7 @@ adm_duration_parse(const char *s)
             return -1;
         }
     }
-    return v * unit;
+    return v <= INVITE_MAX_EXPIRY / unit ? v * unit : -1;
 }
 
 /* ---- Creating one ---- */
