@@ -1,8 +1,8 @@
 /*
  * The annuaire binary: dispatches to its subcommands (admin, check-config, invite, keys,
- * migrate, pepper,
- * routing, serve, sync), answers --help and --version, and holds what the subcommands share:
- * the -c FILE / --help options, loading the configuration and checking the schema version.
+ * migrate, pepper, routing, serve, sync), answers --help and --version, and holds what the
+ * subcommands share: the -c FILE / --help options, loading the configuration and checking
+ * the schema version.
  */
 #include <getopt.h>
 #include <stdio.h>
