@@ -21,10 +21,10 @@
 
 /* The admin and audit sections (stored in blocks: adm_config()). */
 struct adm_config {
-    char *bind_address;  /* admin.bind_address */
-    long port;           /* admin.port; 0: no admin listener */
-    long threads;        /* admin.threads */
-    long retention_days; /* audit.retention_days; 0: kept forever */
+    char *bind_address;        /* admin.bind_address */
+    long port;                 /* admin.port; 0: no admin listener */
+    long threads;              /* admin.threads */
+    long retention_days;       /* audit.retention_days; 0: kept forever */
     char *web_client_location; /* admin.web_client_location: shown in VIP mails; NULL: none */
 };
 
@@ -82,10 +82,10 @@ enum adm_inv_status {
 
 /* A VIP invitation to create (strings borrowed; NULL: the default). */
 struct adm_invite_in {
-    const char *address; /* as typed: stored in its canonical form */
-    const char *note;    /* at most 500 characters */
-    const char *inviter; /* as the mail shows it; default: the actor's name */
-    const char *lang;    /* "fr" (default) or "en" */
+    const char *address;  /* as typed: stored in its canonical form */
+    const char *note;     /* at most 500 characters */
+    const char *inviter;  /* as the mail shows it; default: the actor's name */
+    const char *lang;     /* "fr" (default) or "en" */
     long long expires_in; /* seconds, at most a year; 0: 30 days */
 };
 
@@ -127,8 +127,8 @@ enum adm_inv_status adm_invitation_list(struct db_conn *c,
                                         const char **why) ANN_MUST_CHECK;
 
 /** Invitation id, in *out (owned). @return ADM_INV_OK, _NOT_FOUND or _DB */
-enum adm_inv_status adm_invitation_find(struct db_conn *c, const char *id, json_t **out)
-    ANN_MUST_CHECK;
+enum adm_inv_status
+adm_invitation_find(struct db_conn *c, const char *id, json_t **out) ANN_MUST_CHECK;
 
 /**
  * Queues the mail of pending VIP invitation id again (rendered anew, to its stored

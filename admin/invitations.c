@@ -283,9 +283,8 @@ create_txn(struct db_conn *c, const void *in, void *out)
         return st;
     }
     token = cx_random_token(32);
-    st = adm_store_invitation_insert(c, token, q->address, q->homeserver, q->expires_in,
-                                     q->inviter, q->note, q->who->name, q->lang, keep_invitation,
-                                     &o->inv);
+    st = adm_store_invitation_insert(c, token, q->address, q->homeserver, q->expires_in, q->inviter,
+                                     q->note, q->who->name, q->lang, keep_invitation, &o->inv);
     free(token);
     if (st == 0) {
         return DB_SOFT; /* the random token taken already: draw another */
@@ -329,7 +328,9 @@ adm_invitation_create(struct db_conn *c,
                       json_t **out,
                       const char **why)
 {
-    struct create_q q = { .who = who, .note = in->note, .lang = in->lang != NULL ? in->lang : "fr" };
+    struct create_q q = { .who = who,
+                          .note = in->note,
+                          .lang = in->lang != NULL ? in->lang : "fr" };
     struct create_out o = { 0 };
     char *address = NULL;
     long n;
@@ -435,7 +436,8 @@ revoke_txn(struct db_conn *c, const void *in, void *out)
 {
     const struct change_q *q = in;
     struct change_out *o = out;
-    enum db_status st = adm_store_invitation_revoke(c, q->id, q->who->name, keep_invitation, &o->inv);
+    enum db_status st =
+        adm_store_invitation_revoke(c, q->id, q->who->name, keep_invitation, &o->inv);
     json_t *details;
 
     if (st == 0) {
@@ -449,8 +451,9 @@ revoke_txn(struct db_conn *c, const void *in, void *out)
     }
     o->status = ADM_INV_OK;
     details = json_pack("{s:s, s:s}", "address", o->inv.address, "kind", o->inv.kind);
-    const struct audit_entry e = { q->who->kind, q->who->name, "invitation.revoked", "invitation",
-                                   o->inv.id,    AUDIT_OK,     details };
+    const struct audit_entry e = { q->who->kind, q->who->name, "invitation.revoked",
+                                   "invitation", o->inv.id,    AUDIT_OK,
+                                   details };
     st = audit_record(c, &e);
     json_decref(details);
     return st;

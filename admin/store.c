@@ -15,24 +15,29 @@
 #define ISO_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 /* An invitation's state as shown: a pending one past its expiry is expired. */
-#define SHOWN_STATE "CASE WHEN state = 'pending' AND expires_at <= now() THEN 'expired' ELSE state END"
+#define SHOWN_STATE \
+    "CASE WHEN state = 'pending' AND expires_at <= now() THEN 'expired' ELSE state END"
 
-/* The columns of struct adm_invitation, in its order (inv_names). */
-#define INV_COLS                                                                                  \
-    "id::text AS id, kind, address,"                                                              \
-    " CASE WHEN kind = 'vip' THEN details->>'homeserver'"                                      \
-    " ELSE coalesce(sender_server, substr(sender, strpos(sender, ':') + 1)) END AS homeserver,"   \
-    " " SHOWN_STATE " AS state,"                                                                  \
-    " " ISO_UTC("created_at") " AS created_at, " ISO_UTC("expires_at") " AS expires_at,"         \
-    " inviter, note, created_by, lang, mailed_count::text AS mailed_count,"                       \
-    " " ISO_UTC("last_mailed_at") " AS last_mailed_at, " ISO_UTC("used_at") " AS used_at,"       \
-    " used_by, " ISO_UTC("revoked_at") " AS revoked_at, revoked_by, room_id, sender,"             \
+/* The columns of struct adm_invitation, in its order (inv_names), one per line. */
+/* clang-format off */
+#define INV_COLS                                                                                \
+    "id::text AS id, kind, address,"                                                            \
+    " CASE WHEN kind = 'vip' THEN details->>'homeserver'"                                       \
+    " ELSE coalesce(sender_server, substr(sender, strpos(sender, ':') + 1)) END AS homeserver," \
+    " " SHOWN_STATE " AS state,"                                                                \
+    " " ISO_UTC("created_at") " AS created_at,"                                                 \
+    " " ISO_UTC("expires_at") " AS expires_at,"                                                 \
+    " inviter, note, created_by, lang, mailed_count::text AS mailed_count,"                     \
+    " " ISO_UTC("last_mailed_at") " AS last_mailed_at,"                                         \
+    " " ISO_UTC("used_at") " AS used_at, used_by,"                                              \
+    " " ISO_UTC("revoked_at") " AS revoked_at, revoked_by, room_id, sender,"                    \
     " extract(epoch FROM expires_at)::bigint::text AS expires_epoch"
+/* clang-format on */
 
 /* A page of the list: $1 state as shown, $2 kind, $3 address, $4 ids below, $5 rows. */
-#define INV_PAGE                                  \
-    " AND ($2::text IS NULL OR kind = $2)"        \
-    " AND id < $4::bigint"                        \
+#define INV_PAGE                           \
+    " AND ($2::text IS NULL OR kind = $2)" \
+    " AND id < $4::bigint"                 \
     " ORDER BY invites.id DESC LIMIT $5::integer" /* the column, not the text of INV_COLS */
 
 static const struct db_stmt adm_store_stmts[] = {
@@ -65,7 +70,8 @@ static const struct db_stmt adm_store_stmts[] = {
       " WHERE medium = 'email' AND address = $1 AND state = 'pending' AND kind = 'vip'"
       " AND (expires_at IS NULL OR expires_at > now())"
       " ORDER BY invites.id DESC LIMIT 1" },
-    { "adm_store_invitation_get", "SELECT " INV_COLS " FROM annuaire.invites WHERE id = $1::bigint" },
+    { "adm_store_invitation_get",
+      "SELECT " INV_COLS " FROM annuaire.invites WHERE id = $1::bigint" },
     { "adm_store_invitation_get_locked",
       "SELECT " INV_COLS " FROM annuaire.invites WHERE id = $1::bigint FOR UPDATE" },
     { "adm_store_invitation_revoke",
@@ -84,10 +90,9 @@ static const struct db_stmt adm_store_stmts[] = {
       " WHERE state = $1"
       " AND ($1 <> 'pending' OR expires_at IS NULL OR expires_at > now())"
       " AND $3::text IS NULL" INV_PAGE },
-    { "adm_store_invitation_list_all",
-      "SELECT " INV_COLS " FROM annuaire.invites"
-      " WHERE ($1::text IS NULL OR " SHOWN_STATE " = $1)"
-      " AND $3::text IS NULL" INV_PAGE },
+    { "adm_store_invitation_list_all", "SELECT " INV_COLS " FROM annuaire.invites"
+                                       " WHERE ($1::text IS NULL OR " SHOWN_STATE " = $1)"
+                                       " AND $3::text IS NULL" INV_PAGE },
 };
 
 static pthread_once_t registered = PTHREAD_ONCE_INIT;
@@ -210,10 +215,10 @@ adm_store_token_used(struct db_conn *c, const char *name)
 /* ---- Invitations ---- */
 
 static const char *const inv_names[] = {
-    "id",         "kind",    "address",      "homeserver",     "state",   "created_at",
-    "expires_at", "inviter", "note",         "created_by",     "lang",    "mailed_count",
-    "last_mailed_at", "used_at", "used_by",  "revoked_at",     "revoked_by", "room_id",
-    "sender",     "expires_epoch",
+    "id",         "kind",         "address",        "homeserver", "state",
+    "created_at", "expires_at",   "inviter",        "note",       "created_by",
+    "lang",       "mailed_count", "last_mailed_at", "used_at",    "used_by",
+    "revoked_at", "revoked_by",   "room_id",        "sender",     "expires_epoch",
 };
 
 /* Hands each row of res to fn. @return st, or DB_HARD when a column is missing */
@@ -230,19 +235,32 @@ inv_rows(enum db_status st, const PGresult *res, const char *stmt, adm_invitatio
     }
     for (int i = 0; i < PQntuples(res); i++) {
         struct adm_invitation inv = { 0 };
-        const char **slot[] = { &inv.id,         &inv.kind,       &inv.address,
-                                &inv.homeserver, &inv.state,      &inv.created_at,
-                                &inv.expires_at, &inv.inviter,    &inv.note,
-                                &inv.created_by, &inv.lang,       &inv.mailed_count,
-                                &inv.last_mailed_at, &inv.used_at, &inv.used_by,
-                                &inv.revoked_at, &inv.revoked_by, &inv.room_id,
+        const char **slot[] = { &inv.id,
+                                &inv.kind,
+                                &inv.address,
+                                &inv.homeserver,
+                                &inv.state,
+                                &inv.created_at,
+                                &inv.expires_at,
+                                &inv.inviter,
+                                &inv.note,
+                                &inv.created_by,
+                                &inv.lang,
+                                &inv.mailed_count,
+                                &inv.last_mailed_at,
+                                &inv.used_at,
+                                &inv.used_by,
+                                &inv.revoked_at,
+                                &inv.revoked_by,
+                                &inv.room_id,
                                 &inv.sender };
         const int last = (int)ANN_ARRAY_LEN(inv_names) - 1;
 
         for (size_t k = 0; k < ANN_ARRAY_LEN(slot); k++) {
             *slot[k] = PQgetisnull(res, i, cols[k]) ? NULL : PQgetvalue(res, i, cols[k]);
         }
-        inv.expires_epoch = PQgetisnull(res, i, cols[last]) ? 0 : atoll(PQgetvalue(res, i, cols[last]));
+        inv.expires_epoch =
+            PQgetisnull(res, i, cols[last]) ? 0 : atoll(PQgetvalue(res, i, cols[last]));
         fn(arg, &inv);
     }
     return st;

@@ -5,6 +5,8 @@
  * change writes its audit entry (admin.token.created, admin.token.revoked; actor cli) in
  * its transaction.
  */
+#include "admin/admin.h"
+
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,7 +15,6 @@
 
 #include <openssl/crypto.h>
 
-#include "admin/admin.h"
 #include "cmd/cmd.h"
 #include "core/audit.h"
 #include "core/db.h"
@@ -75,8 +76,10 @@ static int
 parse(int argc, char **argv, struct token_args *a)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "scope", required_argument, NULL, 's' },
-        { "json", no_argument, NULL, 'j' },         { "help", no_argument, NULL, 'h' },
+        { "config", required_argument, NULL, 'c' },
+        { "scope", required_argument, NULL, 's' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -104,7 +107,8 @@ parse(int argc, char **argv, struct token_args *a)
                     argv[optind - 1]);
             return CMD_EXIT_USAGE;
         default:
-            fprintf(stderr, "annuaire admin token: unknown option '%s' (see annuaire admin --help)\n",
+            fprintf(stderr,
+                    "annuaire admin token: unknown option '%s' (see annuaire admin --help)\n",
                     argv[optind - 1]);
             return CMD_EXIT_USAGE;
         }

@@ -94,8 +94,22 @@ set_action(struct invite_args *a, enum action action, const char *id)
 static int
 parse(int argc, char **argv, struct invite_args *a)
 {
-    enum { O_NOTE = 256, O_EXPIRES, O_INVITER, O_LANG, O_LIST, O_STATE, O_KIND, O_ADDRESS,
-           O_LIMIT, O_FROM, O_SHOW, O_RESEND, O_REVOKE, O_JSON };
+    enum {
+        O_NOTE = 256,
+        O_EXPIRES,
+        O_INVITER,
+        O_LANG,
+        O_LIST,
+        O_STATE,
+        O_KIND,
+        O_ADDRESS,
+        O_LIMIT,
+        O_FROM,
+        O_SHOW,
+        O_RESEND,
+        O_REVOKE,
+        O_JSON
+    };
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "note", required_argument, NULL, O_NOTE },
@@ -225,10 +239,10 @@ or_dash(const json_t *o, const char *key)
 static void
 print_one(const json_t *inv)
 {
-    static const char *const keys[] = { "kind",       "address",    "homeserver",  "state",
-                                        "created_at", "expires_at", "inviter",     "note",
-                                        "created_by", "room_id",    "sender",      "last_mailed_at",
-                                        "used_at",    "used_by",    "revoked_at",  "revoked_by" };
+    static const char *const keys[] = { "kind",       "address",    "homeserver", "state",
+                                        "created_at", "expires_at", "inviter",    "note",
+                                        "created_by", "room_id",    "sender",     "last_mailed_at",
+                                        "used_at",    "used_by",    "revoked_at", "revoked_by" };
 
     printf("invitation %s\n", or_dash(inv, "id"));
     for (size_t i = 0; i < ANN_ARRAY_LEN(keys); i++) {

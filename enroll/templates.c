@@ -194,7 +194,8 @@ readable_time(long long epoch, enum enr_lang lang, char *out, size_t size)
         snprintf(out, size, "%lld", epoch);
         return;
     }
-    snprintf(out, size, lang == ENR_LANG_FR ? "%d %s %d à %02d:%02d UTC" : "%d %s %d, %02d:%02d UTC",
+    snprintf(out, size,
+             lang == ENR_LANG_FR ? "%d %s %d à %02d:%02d UTC" : "%d %s %d, %02d:%02d UTC",
              tm.tm_mday, months[lang][tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
 }
 
