@@ -266,6 +266,23 @@ inv_rows(enum db_status st, const PGresult *res, const char *stmt, adm_invitatio
     return st;
 }
 
+/* Runs stmt and hands its rows to fn. @return as db_exec, DB_HARD when a column is missing */
+static enum db_status
+inv_exec(struct db_conn *c,
+         const char *stmt,
+         int n_params,
+         const char *const *params,
+         adm_invitation_fn fn,
+         void *arg)
+{
+    PGresult *res = NULL;
+    enum db_status st = db_exec(c, stmt, n_params, params, &res);
+
+    st = inv_rows(st, res, stmt, fn, arg);
+    PQclear(res);
+    return st;
+}
+
 enum db_status
 adm_store_invitation_insert(struct db_conn *c,
                             const char *token,
@@ -281,14 +298,9 @@ adm_store_invitation_insert(struct db_conn *c,
 {
     char secs[24];
     const char *params[] = { token, address, secs, inviter, note, created_by, lang, homeserver };
-    PGresult *res = NULL;
-    enum db_status st;
 
     snprintf(secs, sizeof(secs), "%lld", expires_in);
-    st = db_exec(c, "adm_store_invitation_insert", 8, params, &res);
-    st = inv_rows(st, res, "adm_store_invitation_insert", fn, arg);
-    PQclear(res);
-    return st;
+    return inv_exec(c, "adm_store_invitation_insert", 8, params, fn, arg);
 }
 
 enum db_status
@@ -312,12 +324,8 @@ adm_store_invitation_get(struct db_conn *c,
 {
     const char *stmt = lock ? "adm_store_invitation_get_locked" : "adm_store_invitation_get";
     const char *params[] = { id };
-    PGresult *res = NULL;
-    enum db_status st = db_exec(c, stmt, 1, params, &res);
 
-    st = inv_rows(st, res, stmt, fn, arg);
-    PQclear(res);
-    return st;
+    return inv_exec(c, stmt, 1, params, fn, arg);
 }
 
 enum db_status
@@ -328,12 +336,8 @@ adm_store_invitation_revoke(struct db_conn *c,
                             void *arg)
 {
     const char *params[] = { id, revoked_by };
-    PGresult *res = NULL;
-    enum db_status st = db_exec(c, "adm_store_invitation_revoke", 2, params, &res);
 
-    st = inv_rows(st, res, "adm_store_invitation_revoke", fn, arg);
-    PQclear(res);
-    return st;
+    return inv_exec(c, "adm_store_invitation_revoke", 2, params, fn, arg);
 }
 
 enum db_status
@@ -346,8 +350,6 @@ adm_store_invitation_list(struct db_conn *c,
     char limit[24];
     const char *params[] = { f->state, f->kind, f->address,
                              f->before != NULL ? f->before : "9223372036854775807", limit };
-    PGresult *res = NULL;
-    enum db_status st;
 
     if (f->address != NULL) {
         stmt = "adm_store_invitation_list_by_address";
@@ -355,8 +357,5 @@ adm_store_invitation_list(struct db_conn *c,
         stmt = "adm_store_invitation_list_by_state";
     }
     snprintf(limit, sizeof(limit), "%ld", f->limit);
-    st = db_exec(c, stmt, 5, params, &res);
-    st = inv_rows(st, res, stmt, fn, arg);
-    PQclear(res);
-    return st;
+    return inv_exec(c, stmt, 5, params, fn, arg);
 }
