@@ -31,7 +31,7 @@
     " " ISO_UTC("last_mailed_at") " AS last_mailed_at,"                                         \
     " " ISO_UTC("used_at") " AS used_at, used_by,"                                              \
     " " ISO_UTC("revoked_at") " AS revoked_at, revoked_by, room_id, sender,"                    \
-    " extract(epoch FROM expires_at)::bigint::text AS expires_epoch"
+    " floor(extract(epoch FROM expires_at))::bigint::text AS expires_epoch"
 /* clang-format on */
 
 /* A page of the list: $1 state as shown, $2 kind, $3 address, $4 ids below, $5 rows. */

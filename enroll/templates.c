@@ -176,8 +176,8 @@ enr_templates_use(char *err, size_t err_size)
     return enr_templates_load(err, err_size);
 }
 
-/* A time as people read it in lang, UTC: "1 mars 2027 à 14:05 UTC", "1 March 2027, 14:05
- * UTC". */
+/* A time as people read it in lang, UTC, to the minute: "1er mars 2027 à 14:05 UTC",
+ * "1 March 2027, 14:05 UTC". */
 static void
 readable_time(long long epoch, enum enr_lang lang, char *out, size_t size)
 {
@@ -194,9 +194,13 @@ readable_time(long long epoch, enum enr_lang lang, char *out, size_t size)
         snprintf(out, size, "%lld", epoch);
         return;
     }
-    snprintf(out, size,
-             lang == ENR_LANG_FR ? "%d %s %d à %02d:%02d UTC" : "%d %s %d, %02d:%02d UTC",
-             tm.tm_mday, months[lang][tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
+    if (lang == ENR_LANG_FR) {
+        snprintf(out, size, "%d%s %s %d à %02d:%02d UTC", tm.tm_mday, tm.tm_mday == 1 ? "er" : "",
+                 months[lang][tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
+    } else {
+        snprintf(out, size, "%d %s %d, %02d:%02d UTC", tm.tm_mday, months[lang][tm.tm_mon],
+                 tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
+    }
 }
 
 char *

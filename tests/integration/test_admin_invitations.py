@@ -74,7 +74,8 @@ def body_of(msg):
 
 def expiry_fr(iso):
     t = datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ")
-    return f"{t.day} {FR_MONTHS[t.month - 1]} {t.year} à {t.hour:02d}:{t.minute:02d} UTC"
+    day = "1er" if t.day == 1 else str(t.day)
+    return f"{day} {FR_MONTHS[t.month - 1]} {t.year} à {t.hour:02d}:{t.minute:02d} UTC"
 
 
 def expiry_en(iso):
