@@ -357,7 +357,7 @@ adm_invitation_create(struct db_conn *c,
         *why = "expires_in: from 1 second to 1 year (31536000 seconds)";
         status = ADM_INV_BAD_PARAM;
     } else if (routed_homeserver(routing, address, &q.homeserver) != 0) {
-        *why = "no homeserver takes this address (routing): it could not register anywhere";
+        *why = "the routing maps it to none, so it could not register anywhere";
         status = ADM_INV_NO_ROUTE;
     } else {
         q.address = address;

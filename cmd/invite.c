@@ -305,8 +305,10 @@ report(const struct invite_args *a, enum adm_inv_status st, const json_t *out, c
                 a->action == A_LIST ? a->list.address : a->create.address, why);
         break;
     case ADM_INV_BAD_PARAM:
-    case ADM_INV_NO_ROUTE:
         fprintf(stderr, "annuaire invite: %s\n", why);
+        break;
+    case ADM_INV_NO_ROUTE:
+        fprintf(stderr, "annuaire invite: no homeserver takes '%s': %s\n", a->create.address, why);
         break;
     case ADM_INV_BOUND:
         fprintf(stderr, "annuaire invite: '%s' is already bound to a Matrix ID\n",

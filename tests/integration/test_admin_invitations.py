@@ -8,6 +8,7 @@ bad addresses and bad parameters refused; resend (a second mail; not for revoked
 invitations); revoke (room and VIP; the gate and internal-info close); the list (filters,
 newest first, stable cursor pages); every endpoint refused without a token, with a wrong
 one and with a token of another scope, with nothing changed; audit rows for each action."""
+import concurrent.futures
 import datetime
 import re
 
@@ -177,6 +178,19 @@ def test_one_pending_vip_invitation_per_address(env):
     assert r.json()["id"] == first
     assert one(svc, "SELECT count(*) FROM annuaire.invites WHERE address = 'twice@example.org'") == "1"
     assert one(svc, f"SELECT count(*) FROM annuaire.mail_outbox WHERE invite_id = {first}") == "1"
+
+
+def test_concurrent_creations_make_one_invitation(env):
+    svc = env
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: create(svc, address="race@example.org"), range(4)))
+    assert sorted(r.status_code for r in answers) == [200, 409, 409, 409], [r.text for r in answers]
+    made = next(r.json()["id"] for r in answers if r.status_code == 200)
+    assert {r.json()["id"] for r in answers if r.status_code == 409} == {made}
+    assert one(svc, "SELECT count(*) FROM annuaire.invites WHERE address = 'race@example.org'") == "1"
+    assert one(svc, "SELECT count(*) FROM annuaire.mail_outbox WHERE recipient = 'race@example.org'") == "1"
+    assert one(svc, "SELECT count(*) FROM annuaire.audit_log WHERE action = 'invitation.created'"
+                    f" AND object_id = '{made}'") == "1"
 
 
 @pytest.mark.parametrize("body, errcode", [

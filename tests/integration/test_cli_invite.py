@@ -1,8 +1,8 @@
 """it.cli.invite: `annuaire invite` for operators without HTTP, the admin API's logic with
 the command line's user as the actor: an invitation created (canonical address, routed
 homeserver, mail queued and sent by the running serve, audit row of actor cli), listed
-(--json and for people), shown, resent and revoked; an address no homeserver takes and
-bad arguments refused (usage errors exit 2); check-config refuses a VIP template naming
+(--json and for people), shown, resent and revoked; an address no homeserver takes
+(the admin API too) and bad arguments refused (usage errors exit 2); check-config refuses a VIP template naming
 an unknown variable, with its file and line."""
 import json
 import os
@@ -10,10 +10,13 @@ import shutil
 import subprocess
 
 import pytest
+import requests
 
 import harness
+from harness import assert_matrix_error
 from routing_env import routing_config
 from smtp_sink import SmtpSink
+from test_admin_listener import add_token, auth
 
 # No catch-all: an address of another domain has no homeserver.
 MAPPING = r"""
@@ -31,7 +34,8 @@ def env(cluster, tmp_path_factory):
     path = tmp_path_factory.mktemp("routing") / "info.yaml"
     path.write_text(MAPPING)
     try:
-        with harness.Service(cluster, config=routing_config(path), smtp_port=sink.port) as svc:
+        with harness.Service(cluster, admin=True, config=routing_config(path),
+                             smtp_port=sink.port) as svc:
             svc.sink = sink
             yield svc
     finally:
@@ -112,7 +116,14 @@ def test_refusals(env):
     svc = env
     before = one(svc, "SELECT count(*) FROM annuaire.invites")
     r = invite(svc, "someone@elsewhere.test")
-    assert r.returncode == 1 and "no homeserver takes this address" in r.stderr, r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "no homeserver takes 'someone@elsewhere.test'" in r.stderr, r.stderr
+    # The admin API says the same.
+    token = add_token(svc, "desk", ["invitations"])
+    r = requests.post(svc.admin_url("/_annuaire/admin/v1/invitations"), headers=auth(token),
+                      json={"address": "someone@elsewhere.test"}, timeout=10)
+    assert_matrix_error(r, 403, "M_FORBIDDEN")
+    assert "No homeserver takes this address" in r.json()["error"]
     r = invite(svc, "not-an-address")
     assert r.returncode == 1 and "not a valid e-mail address" in r.stderr, r.stderr
     r = invite(svc, "a@partenaire.test", "--lang", "de")
