@@ -6,7 +6,8 @@ the address is then invited (internal-info), passes the enrollment gate and bind
 pending VIP invitation per address (409 with its id, no second mail); bound addresses,
 bad addresses and bad parameters refused; resend (a second mail; not for revoked or room
 invitations); revoke (room and VIP; the gate and internal-info close); the list (filters,
-newest first, stable cursor pages); every endpoint refused without a token, with a wrong
+newest first, stable cursor pages; a page among 100,000 rows an index scan without a sort
+of the table); every endpoint refused without a token, with a wrong
 one and with a token of another scope, with nothing changed; audit rows for each action."""
 import concurrent.futures
 import datetime
@@ -403,3 +404,39 @@ def test_refused_without_the_right_token(env, method, path, body):
         "sync-bot|refused|invitations"
     assert state_of(svc) == before
     assert len(svc.sink.messages) == mails
+
+
+def test_a_page_among_100000_is_an_index_scan(cluster):
+    """The plans PostgreSQL runs for the list's pages (auto_explain, as notices in the
+    service's log): an index scan newest first, never a sort of the table."""
+    svc = harness.Service(cluster, admin=True)
+    svc.sql("INSERT INTO annuaire.invites (token, medium, address, kind, state, verified_by,"
+            " expires_at, inviter, created_by, lang)"
+            " SELECT 'bulk-' || i, 'email', 'u' || (i % 5000) || '@example.org', 'vip',"
+            " (ARRAY['pending', 'used', 'revoked', 'expired'])[1 + i % 4], 'admin',"
+            " now() + interval '1 day', 'x', 'seed', 'fr' FROM generate_series(1, 100000) AS i",
+            "ANALYZE annuaire.invites")
+    for setting in ("session_preload_libraries = 'auto_explain'",
+                    "auto_explain.log_min_duration = 0", "auto_explain.log_level = 'notice'"):
+        svc.sql(f"ALTER DATABASE {svc.db} SET {setting}")
+    with svc:
+        token = add_token(svc, "bench", ["invitations"])
+        queries = [{}, {"state": "pending"}, {"state": "used", "kind": "vip"},
+                   {"state": "expired"}, {"address": "u42@example.org"}]
+        for params in queries:
+            first = requests.get(svc.admin_url(INV), headers=auth(token),
+                                 params={"limit": 50, **params}, timeout=10).json()
+            assert len(first["invitations"]) == 50 or "address" in params
+            if "next" in first:  # a page deep in the list too
+                r = requests.get(svc.admin_url(INV), headers=auth(token),
+                                 params={"limit": 50, "from": first["next"], **params}, timeout=10)
+                assert r.status_code == 200, r.text
+        plans = [p for p in svc.read_log().split("Query Text: ")[1:]
+                 if p.startswith("SELECT id::text AS id") and "LIMIT $5" in p]
+    assert len(plans) >= 2 * len(queries) - 1, svc.read_log()[-3000:]
+    for plan in plans:
+        text = plan.split("\n", 1)[1]
+        if "WHERE address = $3" in plan.split("\n", 1)[0]:
+            assert "invites_address_list_idx" in text, text  # the rows of one address only
+        else:
+            assert "Index Scan Backward" in text and "Sort" not in text, text
