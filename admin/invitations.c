@@ -339,6 +339,9 @@ adm_invitation_create(struct db_conn *c,
     *out = NULL;
     *why = NULL;
     q.inviter = in->inviter != NULL ? in->inviter : who->name;
+    if (q.note != NULL && *q.note == '\0') {
+        q.note = NULL; /* no note */
+    }
     q.expires_in = in->expires_in != 0 ? in->expires_in : INVITE_DEFAULT_EXPIRY;
     q.web_client_location = adm_config(cfg_get()).web_client_location;
     if (addr_email_check(in->address, &address, why) != 0) {
