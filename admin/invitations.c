@@ -121,12 +121,17 @@ keep_invitation(void *arg, const struct adm_invitation *inv)
 /* ---- Checks of what an admin sends ---- */
 
 /* Characters of UTF-8 text s, or -1 when it holds a control character (C0, DEL, C1, U+2028,
- * U+2029): it is shown in a mail, where a line break could forge a header or a line. */
+ * U+2029) or "{{": it is shown in a mail, where a line break could forge a header or a
+ * line, and where no placeholder may ever appear. */
 static long
 shown_chars(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     long n = 0;
+
+    if (strstr(s, "{{") != NULL) {
+        return -1;
+    }
 
     while (*p != '\0') {
         if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) ||
@@ -348,10 +353,10 @@ adm_invitation_create(struct db_conn *c,
         return ADM_INV_BAD_EMAIL;
     }
     if (q.note != NULL && ((n = shown_chars(q.note)) < 0 || n > NOTE_MAX_CHARS)) {
-        *why = "note: at most 500 characters, without line breaks or control characters";
+        *why = "note: at most 500 characters, without line breaks, control characters or \"{{\"";
         status = ADM_INV_BAD_PARAM;
     } else if ((n = shown_chars(q.inviter)) < 1 || n > INVITER_MAX_CHARS) {
-        *why = "inviter: 1 to 100 characters, without line breaks or control characters";
+        *why = "inviter: 1 to 100 characters, without line breaks, control characters or \"{{\"";
         status = ADM_INV_BAD_PARAM;
     } else if (strcmp(q.lang, "fr") != 0 && strcmp(q.lang, "en") != 0) {
         *why = "lang: \"fr\" or \"en\"";

@@ -200,6 +200,8 @@ def test_concurrent_creations_make_one_invitation(env):
     ({"note": "x" * 501}, "M_INVALID_PARAM"),
     ({"note": "line one\nline two"}, "M_INVALID_PARAM"),
     ({"inviter": "Eve\r\nBcc: x@evil.test"}, "M_INVALID_PARAM"),
+    ({"note": "see {{link}}"}, "M_INVALID_PARAM"),
+    ({"inviter": "{{brand}}"}, "M_INVALID_PARAM"),
     ({"lang": "de"}, "M_INVALID_PARAM"),
     ({"expires_in": 0}, "M_INVALID_PARAM"),
     ({"expires_in": 366 * 86400}, "M_INVALID_PARAM"),
