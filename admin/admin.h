@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "core/cfg.h"
 #include "core/db.h"
 #include "core/http.h"
@@ -19,10 +21,11 @@
 
 /* The admin and audit sections (stored in blocks: adm_config()). */
 struct adm_config {
-    char *bind_address;  /* admin.bind_address */
-    long port;           /* admin.port; 0: no admin listener */
-    long threads;        /* admin.threads */
-    long retention_days; /* audit.retention_days; 0: kept forever */
+    char *bind_address;        /* admin.bind_address */
+    long port;                 /* admin.port; 0: no admin listener */
+    long threads;              /* admin.threads */
+    long retention_days;       /* audit.retention_days; 0: kept forever */
+    char *web_client_location; /* admin.web_client_location: shown in VIP mails; NULL: none */
 };
 
 /** The configuration sections of this module (admin, audit), for cfg_register(). */
@@ -51,5 +54,143 @@ void adm_init(void);
 
 /** The admin token check of the admin listener (http_set_admin_auth). */
 enum reply_status adm_authenticate(struct http_req *r, const char *token, unsigned route_flags);
+
+/* ---- Invitations (admin/invitations.c), for the admin API and cmd/invite.c ---- */
+
+struct routing_map;
+
+/* Who acts: an admin token (AUDIT_ADMIN, its name) or a command line (AUDIT_CLI, the
+ * name of audit_cli_actor). Both borrowed. */
+struct adm_actor {
+    const char *kind;
+    const char *name;
+};
+
+/* What an invitation action came to. */
+enum adm_inv_status {
+    ADM_INV_OK,
+    ADM_INV_BAD_EMAIL,   /* not an e-mail address (why says how) */
+    ADM_INV_BAD_PARAM,   /* why names the parameter and what it takes */
+    ADM_INV_NO_ROUTE,    /* no homeserver of the routing takes the address */
+    ADM_INV_BOUND,       /* the address is bound to a Matrix ID already */
+    ADM_INV_PENDING,     /* a VIP invitation is pending for the address: out is {"id"} */
+    ADM_INV_NOT_FOUND,   /* no such invitation (also an id that is not a positive integer) */
+    ADM_INV_NOT_PENDING, /* it is used, expired or revoked: out is the invitation */
+    ADM_INV_ROOM,        /* a room invitation cannot be resent: out is the invitation */
+    ADM_INV_DB,          /* the database did not answer */
+};
+
+/* A VIP invitation to create (strings borrowed; NULL: the default). */
+struct adm_invite_in {
+    const char *address;  /* as typed: stored in its canonical form */
+    const char *note;     /* at most 500 characters */
+    const char *inviter;  /* as the mail shows it; default: the actor's name */
+    const char *lang;     /* "fr" (default) or "en" */
+    long long expires_in; /* seconds, at most a year; 0: 30 days */
+};
+
+/* A list to show (strings borrowed, as given in a query string; NULL: any, or the
+ * default). */
+struct adm_invite_query {
+    const char *state;   /* pending, used, expired, revoked */
+    const char *kind;    /* room, vip */
+    const char *address; /* any form of it */
+    const char *from;    /* the cursor of a previous answer ("next") */
+    const char *limit;   /* 1 to 500, default 50 */
+};
+
+/**
+ * Creates a pending VIP invitation (kind vip, verified_by admin) for the canonical form
+ * of in->address and the homeserver routing maps it to (routing may be NULL: routing is
+ * off), queues its mail to that address and writes invitation.created, in one transaction.
+ * The templates must be loaded (enr_init, enr_templates_use).
+ * @param[out] out  the invitation (ADM_INV_OK) or {"id"} of the pending one
+ *                  (ADM_INV_PENDING), owned by the caller; NULL otherwise
+ * @param[out] why  a static reason for ADM_INV_BAD_EMAIL, _BAD_PARAM, _NO_ROUTE
+ * @return ADM_INV_OK, _BAD_EMAIL, _BAD_PARAM, _NO_ROUTE, _BOUND, _PENDING or _DB
+ */
+enum adm_inv_status adm_invitation_create(struct db_conn *c,
+                                          const struct routing_map *routing,
+                                          const struct adm_actor *who,
+                                          const struct adm_invite_in *in,
+                                          json_t **out,
+                                          const char **why) ANN_MUST_CHECK;
+
+/**
+ * The invitations of q, newest first: {"invitations": [...], "next": cursor when there
+ * are more}, in *out (owned).
+ * @return ADM_INV_OK, _BAD_PARAM (a bad filter, limit or cursor), _BAD_EMAIL or _DB
+ */
+enum adm_inv_status adm_invitation_list(struct db_conn *c,
+                                        const struct adm_invite_query *q,
+                                        json_t **out,
+                                        const char **why) ANN_MUST_CHECK;
+
+/** Invitation id, in *out (owned). @return ADM_INV_OK, _NOT_FOUND or _DB */
+enum adm_inv_status
+adm_invitation_find(struct db_conn *c, const char *id, json_t **out) ANN_MUST_CHECK;
+
+/**
+ * Queues the mail of pending VIP invitation id again (rendered anew, to its stored
+ * address) and writes invitation.resent, in one transaction.
+ * @param[out] out  the invitation (owned), unless _NOT_FOUND or _DB
+ * @return ADM_INV_OK, _NOT_FOUND, _NOT_PENDING, _ROOM or _DB
+ */
+enum adm_inv_status adm_invitation_resend(struct db_conn *c,
+                                          const struct adm_actor *who,
+                                          const char *id,
+                                          json_t **out) ANN_MUST_CHECK;
+
+/**
+ * Revokes pending invitation id, a room or a VIP one (revoked_at, revoked_by: who's name),
+ * and writes invitation.revoked, in one transaction.
+ * @param[out] out  the invitation (owned), unless _NOT_FOUND or _DB
+ * @return ADM_INV_OK, _NOT_FOUND, _NOT_PENDING or _DB
+ */
+enum adm_inv_status adm_invitation_revoke(struct db_conn *c,
+                                          const struct adm_actor *who,
+                                          const char *id,
+                                          json_t **out) ANN_MUST_CHECK;
+
+/* ---- Admin tokens (admin/tokens.c), for cmd/admin.c ---- */
+
+enum adm_token_status {
+    ADM_TOKEN_OK,
+    ADM_TOKEN_TAKEN,   /* create: the name is another token's */
+    ADM_TOKEN_UNKNOWN, /* revoke: no token has that name */
+    ADM_TOKEN_DB,      /* the database did not answer (db_conn_error says why) */
+};
+
+/** A token name: 1 to 64 of [A-Za-z0-9._-]. */
+bool adm_token_name_ok(const char *s);
+
+/**
+ * Creates a token with scopes (each adm_scope_known): stores its SHA-256 and writes
+ * admin.token.created, in one transaction.
+ * @param[out] out_token  the token, shown once: the caller cleanses and frees it
+ * @return ADM_TOKEN_OK, _TAKEN or _DB
+ */
+enum adm_token_status adm_token_create(struct db_conn *c,
+                                       const struct adm_actor *who,
+                                       const char *name,
+                                       const char *const *scopes,
+                                       size_t n_scopes,
+                                       char **out_token) ANN_MUST_CHECK;
+
+/** Deletes the token named name and writes admin.token.revoked, in one transaction.
+ *  @return ADM_TOKEN_OK, _UNKNOWN or _DB */
+enum adm_token_status
+adm_token_revoke(struct db_conn *c, const struct adm_actor *who, const char *name) ANN_MUST_CHECK;
+
+/** Every token by name: [{name, scopes, created_at, last_used_at}] (never a hash), in
+ *  *out (owned). @return ADM_TOKEN_OK or _DB */
+enum adm_token_status adm_token_list(struct db_conn *c, json_t **out) ANN_MUST_CHECK;
+
+/** Whether s is an invitation id: a positive decimal integer of at most 18 digits. */
+bool adm_invitation_id_ok(const char *s);
+
+/** A duration: "3600" or "3600s", "90m", "12h", "30d", of at most a year.
+ *  @return seconds, or -1 when s is none of these */
+long long adm_duration_parse(const char *s);
 
 #endif

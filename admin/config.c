@@ -13,17 +13,37 @@ struct admin_block {
     char *bind_address;
     long port;
     long threads;
+    char *web_client_location;
 };
 
 struct audit_block {
     long retention_days;
 };
 
+/* The web client's URL shown in VIP mails: http(s), one line. */
+static const char *
+web_client_check(const json_t *v)
+{
+    const char *s = json_string_value(v);
+
+    if (s == NULL || (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)) {
+        return "must be an http(s) URL";
+    }
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s <= ' ' || *s == 0x7f) {
+            return "must be a URL without blanks or control characters";
+        }
+    }
+    return NULL;
+}
+
 static const struct cfg_row admin_rows[] = {
     { "admin.bind_address", CFG_STRING, CFG_FIELD(struct admin_block, bind_address), "127.0.0.1", 1,
       64, 0, NULL },
     { "admin.port", CFG_INT, CFG_FIELD(struct admin_block, port), "0", 0, 65535, 0, NULL },
     { "admin.threads", CFG_INT, CFG_FIELD(struct admin_block, threads), "2", 1, 64, 0, NULL },
+    { "admin.web_client_location", CFG_STRING, CFG_FIELD(struct admin_block, web_client_location),
+      NULL, 1, 255, 0, web_client_check },
 };
 
 static const struct cfg_row audit_rows[] = {
@@ -81,6 +101,7 @@ adm_config(const struct cfg *cfg)
         out.bind_address = a->bind_address;
         out.port = a->port;
         out.threads = a->threads;
+        out.web_client_location = a->web_client_location;
     }
     out.retention_days = u != NULL ? u->retention_days : 365;
     return out;

@@ -9,6 +9,15 @@
 const struct route adm_routes[] = {
     { "GET", ADM_V1 "/whoami", adm_whoami_get, ROUTE_ADMIN },
     /* Invitations (scope invitations). */
+    { "POST", ADM_V1 "/invitations", adm_invitations_post,
+      ROUTE_ADMIN | ROUTE_SCOPE_INVITATIONS | ROUTE_JSON_BODY },
+    { "GET", ADM_V1 "/invitations", adm_invitations_get, ROUTE_ADMIN | ROUTE_SCOPE_INVITATIONS },
+    { "GET", ADM_V1 "/invitations/{id}", adm_invitation_get,
+      ROUTE_ADMIN | ROUTE_SCOPE_INVITATIONS },
+    { "DELETE", ADM_V1 "/invitations/{id}", adm_invitation_delete,
+      ROUTE_ADMIN | ROUTE_SCOPE_INVITATIONS },
+    { "POST", ADM_V1 "/invitations/{id}/resend", adm_invitation_resend_post,
+      ROUTE_ADMIN | ROUTE_SCOPE_INVITATIONS | ROUTE_BODY_OPTIONAL | ROUTE_JSON_BODY },
 
     /* The sync, the annuaire, the pepper, the audit log. */
 

@@ -17,6 +17,8 @@ int cmd_keys(int argc, char **argv);
 int cmd_pepper(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_routing(int argc, char **argv);
+int cmd_admin(int argc, char **argv);
+int cmd_invite(int argc, char **argv);
 
 /**
  * Parses the options every subcommand shares (-c FILE, --help).

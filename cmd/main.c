@@ -1,7 +1,8 @@
 /*
- * The annuaire binary: dispatches to its subcommands (check-config, keys, migrate, pepper,
- * routing, serve, sync), answers --help and --version, and holds what the subcommands share:
- * the -c FILE / --help options, loading the configuration and checking the schema version.
+ * The annuaire binary: dispatches to its subcommands (admin, check-config, invite, keys,
+ * migrate, pepper, routing, serve, sync), answers --help and --version, and holds what the
+ * subcommands share: the -c FILE / --help options, loading the configuration and checking
+ * the schema version.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -22,7 +23,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+    { "admin", cmd_admin, "admin token create|list|revoke: the admin API's tokens" },
     { "check-config", cmd_check_config, "validate a configuration file and exit" },
+    { "invite", cmd_invite, "VIP invitations: create, list, show, resend, revoke" },
     { "keys", cmd_keys, "keys generate: create the signing key (ed25519:0)" },
     { "migrate", cmd_migrate, "apply the database schema migrations" },
     { "pepper", cmd_pepper, "pepper rotate: new lookup pepper, every hash recomputed" },

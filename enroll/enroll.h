@@ -38,6 +38,33 @@ int enr_init(char *err, size_t err_size);
 int enr_templates_check(const struct cfg *cfg, char *err, size_t err_size);
 void enr_shutdown(void);
 
+/**
+ * Loads the mail and page templates of the installed configuration's mail.templates_dir,
+ * checked as serve checks them, for a command that renders mail (annuaire invite); serve
+ * has them from enr_init. @return 0, or -1 with "FILE:LINE: ..." or the unreadable file in err
+ */
+int enr_templates_use(char *err, size_t err_size);
+
+/* What the mail of a VIP invitation shows (strings borrowed; NULL renders empty). */
+struct enr_vip_mail {
+    const char *lang;                /* "fr" (also when NULL or unknown) or "en" */
+    const char *address;             /* the recipient, in its canonical form */
+    const char *inviter;             /* the inviter's name */
+    const char *note;                /* the admin's note */
+    const char *homeserver;          /* where to register: the homeserver as routed */
+    const char *web_client_location; /* the web client's URL */
+    long long expires_at;            /* the invitation's end, seconds since the epoch */
+};
+
+/**
+ * Renders the mail of a VIP invitation from the vip_<lang>.eml template (loaded by
+ * enr_init or enr_templates_use), the expiry written as people read it in that language
+ * (UTC), the rest as given.
+ * @return the message (caller frees), or NULL when the templates are not loaded or a value
+ *         holds a line break (mail_render)
+ */
+char *enr_vip_mail_render(const struct enr_vip_mail *m);
+
 /** Starts and stops the worker that calls homeservers back after binds of invited addresses. */
 int enr_onbind_start(void);
 void enr_onbind_stop(void);

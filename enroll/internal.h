@@ -28,6 +28,7 @@ enum enr_template {
     ENR_TPL_VALIDATION_OK,
     ENR_TPL_VALIDATION_FAILED,
     ENR_TPL_INVITE, /* the mail to an invited address */
+    ENR_TPL_VIP,    /* the mail of a VIP invitation (admin/) */
     ENR_TPL__COUNT
 };
 enum enr_lang {

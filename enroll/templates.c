@@ -6,10 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/cfg.h"
 #include "core/log.h"
+#include "core/mail.h"
 #include "core/util.h"
+#include "enroll/enroll.h"
 #include "enroll/internal.h"
 
 static char *templates[ENR_TPL__COUNT][ENR_LANG__COUNT];
@@ -21,6 +24,7 @@ static const struct {
     [ENR_TPL_VALIDATION_OK] = { "validation_ok", "html" },
     [ENR_TPL_VALIDATION_FAILED] = { "validation_failed", "html" },
     [ENR_TPL_INVITE] = { "invite", "eml" },
+    [ENR_TPL_VIP] = { "vip", "eml" },
 };
 static const char *const lang_codes[ENR_LANG__COUNT] = { "fr", "en" };
 
@@ -45,6 +49,10 @@ static const char *const invite_vars[] = {
     "ephemeral_private_key",
     NULL,
 };
+/* What enr_vip_mail_render passes (struct enr_vip_mail). */
+static const char *const vip_vars[] = {
+    "inviter", "note", "homeserver", "web_client_location", "expires_at", NULL,
+};
 
 static bool
 in_list(const char *const *list, const char *name, size_t len)
@@ -65,6 +73,8 @@ var_known(enum enr_template t, const char *name, size_t len)
         return in_list(mail_vars, name, len) || in_list(verification_vars, name, len);
     case ENR_TPL_INVITE:
         return in_list(mail_vars, name, len) || in_list(invite_vars, name, len);
+    case ENR_TPL_VIP:
+        return in_list(mail_vars, name, len) || in_list(vip_vars, name, len);
     default:
         return in_list(page_vars, name, len);
     }
@@ -157,6 +167,73 @@ void
 enr_templates_free(void)
 {
     free_all(templates);
+}
+
+int
+enr_templates_use(char *err, size_t err_size)
+{
+    free_all(templates);
+    return enr_templates_load(err, err_size);
+}
+
+/* A time as people read it in lang, UTC, to the minute: "1er mars 2027 à 14:05 UTC",
+ * "1 March 2027, 14:05 UTC". */
+static void
+readable_time(long long epoch, enum enr_lang lang, char *out, size_t size)
+{
+    static const char *const months[ENR_LANG__COUNT][12] = {
+        { "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+          "octobre", "novembre", "décembre" },
+        { "January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December" },
+    };
+    time_t t = (time_t)epoch;
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL) {
+        snprintf(out, size, "%lld", epoch);
+        return;
+    }
+    if (lang == ENR_LANG_FR) {
+        snprintf(out, size, "%d%s %s %d à %02d:%02d UTC", tm.tm_mday, tm.tm_mday == 1 ? "er" : "",
+                 months[lang][tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
+    } else {
+        snprintf(out, size, "%d %s %d, %02d:%02d UTC", tm.tm_mday, months[lang][tm.tm_mon],
+                 tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
+    }
+}
+
+char *
+enr_vip_mail_render(const struct enr_vip_mail *m)
+{
+    const struct cfg *cfg = cfg_get();
+    enum enr_lang lang = m->lang != NULL && strcmp(m->lang, "en") == 0 ? ENR_LANG_EN : ENR_LANG_FR;
+    char *from_addr = mail_address_of(cfg->mail.from);
+    const char *domain = from_addr ? strchr(from_addr, '@') : NULL;
+    char expires[96];
+    char *msg;
+
+    if (templates[ENR_TPL_VIP][lang] == NULL) {
+        free(from_addr);
+        return NULL;
+    }
+    readable_time(m->expires_at, lang, expires, sizeof(expires));
+    const struct util_var vars[] = {
+        { "from", cfg->mail.from },
+        { "to", m->address },
+        { "address", m->address },
+        { "brand", cfg->mail.brand },
+        { "inviter", m->inviter },
+        { "note", m->note != NULL ? m->note : "" },
+        { "homeserver", m->homeserver != NULL ? m->homeserver : "" },
+        { "web_client_location", m->web_client_location != NULL ? m->web_client_location : "" },
+        { "expires_at", expires },
+    };
+
+    msg = mail_render(templates[ENR_TPL_VIP][lang], vars, ANN_ARRAY_LEN(vars),
+                      domain ? domain + 1 : NULL);
+    free(from_addr);
+    return msg;
 }
 
 const char *
