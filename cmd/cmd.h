@@ -17,6 +17,7 @@ int cmd_keys(int argc, char **argv);
 int cmd_pepper(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_routing(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 /**
  * Parses the options every subcommand shares (-c FILE, --help).

@@ -1,5 +1,5 @@
 /*
- * The annuaire binary: dispatches to its subcommands (check-config, keys, migrate, pepper,
+ * The annuaire binary: dispatches to its subcommands (audit, check-config, keys, migrate, pepper,
  * routing, serve, sync), answers --help and --version, and holds what the subcommands share:
  * the -c FILE / --help options, loading the configuration and checking the schema version.
  */
@@ -22,6 +22,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    { "audit", cmd_audit, "the audit log: who did what, when (--purge: the retention)" },
     { "check-config", cmd_check_config, "validate a configuration file and exit" },
     { "keys", cmd_keys, "keys generate: create the signing key (ed25519:0)" },
     { "migrate", cmd_migrate, "apply the database schema migrations" },

@@ -101,6 +101,7 @@ prepare_core(struct serve *s)
     rl_set_enabled(s->cfg->ratelimit.enabled != 0);
     dir_init();
     lsync_metrics_init();
+    lsync_admin_init(); /* the admin API's reads of the sync's tables */
     return 0;
 }
 
@@ -143,6 +144,12 @@ static int
 start_workers(struct serve *s)
 {
     return mail_sender_start(s->cfg) != 0 || enr_onbind_start() != 0 ? -1 : 0;
+}
+
+static int
+start_housekeeping(struct serve *s)
+{
+    return adm_housekeeping_start(s->cfg);
 }
 
 static int
@@ -226,15 +233,16 @@ static const struct {
     const char *name;
     int (*run)(struct serve *s);
 } steps[] = {
-    { "schema", check_schema },             /* first: nothing starts on a schema it cannot use */
-    { "signing key", load_signing_key },    /* without it no association can be signed */
-    { "signals", block_signals },           /* before any thread: threads inherit the mask */
-    { "core", prepare_core },               /* connection settings, statements registered... */
-    { "enroll", prepare_enroll },           /* ... before a worker's connection prepares them */
-    { "outbound calls", prepare_outbound }, /* libcurl, before the workers use it */
-    { "workers", start_workers },           /* mail sender and onbind threads */
-    { "routing", start_routing },           /* a broken routing file stops the start */
-    { "listeners", start_listeners },       /* last: only a service fully started answers */
+    { "schema", check_schema },                /* first: nothing starts on a schema it cannot use */
+    { "signing key", load_signing_key },       /* without it no association can be signed */
+    { "signals", block_signals },              /* before any thread: threads inherit the mask */
+    { "core", prepare_core },                  /* connection settings, statements registered... */
+    { "enroll", prepare_enroll },              /* ... before a worker's connection prepares them */
+    { "outbound calls", prepare_outbound },    /* libcurl, before the workers use it */
+    { "workers", start_workers },              /* mail sender and onbind threads */
+    { "audit retention", start_housekeeping }, /* the audit log's purge, at start and hourly */
+    { "routing", start_routing },              /* a broken routing file stops the start */
+    { "listeners", start_listeners },          /* last: only a service fully started answers */
 };
 
 static int
@@ -298,6 +306,7 @@ cmd_serve(int argc, char **argv)
 cleanup:
     routing_stop();
     mail_sender_stop();
+    adm_housekeeping_stop();
     enr_onbind_stop();
     metrics_shutdown();
     rl_shutdown();
