@@ -146,8 +146,9 @@ start_workers(struct serve *s)
     return mail_sender_start(s->cfg) != 0 || enr_onbind_start() != 0 ? -1 : 0;
 }
 
+/* The audit log's retention (audit.retention_days). */
 static int
-start_housekeeping(struct serve *s)
+start_retention(struct serve *s)
 {
     return adm_housekeeping_start(s->cfg);
 }
@@ -233,16 +234,16 @@ static const struct {
     const char *name;
     int (*run)(struct serve *s);
 } steps[] = {
-    { "schema", check_schema },                /* first: nothing starts on a schema it cannot use */
-    { "signing key", load_signing_key },       /* without it no association can be signed */
-    { "signals", block_signals },              /* before any thread: threads inherit the mask */
-    { "core", prepare_core },                  /* connection settings, statements registered... */
-    { "enroll", prepare_enroll },              /* ... before a worker's connection prepares them */
-    { "outbound calls", prepare_outbound },    /* libcurl, before the workers use it */
-    { "workers", start_workers },              /* mail sender and onbind threads */
-    { "audit retention", start_housekeeping }, /* the audit log's purge, at start and hourly */
-    { "routing", start_routing },              /* a broken routing file stops the start */
-    { "listeners", start_listeners },          /* last: only a service fully started answers */
+    { "schema", check_schema },             /* first: nothing starts on a schema it cannot use */
+    { "signing key", load_signing_key },    /* without it no association can be signed */
+    { "signals", block_signals },           /* before any thread: threads inherit the mask */
+    { "core", prepare_core },               /* connection settings, statements registered... */
+    { "enroll", prepare_enroll },           /* ... before a worker's connection prepares them */
+    { "outbound calls", prepare_outbound }, /* libcurl, before the workers use it */
+    { "workers", start_workers },           /* mail sender and onbind threads */
+    { "retention", start_retention },       /* the audit log's purge, at start and hourly */
+    { "routing", start_routing },           /* a broken routing file stops the start */
+    { "listeners", start_listeners },       /* last: only a service fully started answers */
 };
 
 static int
