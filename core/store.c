@@ -13,9 +13,6 @@
 
 #include "core/util.h"
 
-/* ISO 8601 UTC with milliseconds, as the admin API shows times. */
-#define ISO_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
 /* pg_advisory_xact_lock key serialising concurrent `annuaire migrate` runs. */
 #define MIGRATE_LOCK_KEY "1634626677"
 
@@ -86,18 +83,17 @@ static const struct db_stmt store_stmts[] = {
     /* Newest first, each filter when given, from a cursor (the id of the last row of the
      * page before). Indexes: the primary key, audit_log_action_idx, audit_log_actor_idx,
      * audit_log_object_idx. */
-    { "store_audit_list",
-      "SELECT id, " ISO_UTC("at") " AS at, actor_kind, actor, action,"
-                                  " object_kind, object_id, outcome, details::text AS details"
-                                  " FROM annuaire.audit_log"
-                                  " WHERE ($1::text IS NULL OR action = $1)"
-                                  " AND ($2::text IS NULL OR actor = $2)"
-                                  " AND ($3::text IS NULL OR object_kind = $3)"
-                                  " AND ($4::text IS NULL OR object_id = $4)"
-                                  " AND ($5::float8 IS NULL OR at >= to_timestamp($5::float8))"
-                                  " AND ($6::bigint IS NULL OR id < $6::bigint)"
-                                  " ORDER BY id DESC"
-                                  " LIMIT $7::integer" },
+    { "store_audit_list", "SELECT id, annuaire.iso_utc(at) AS at, actor_kind, actor, action,"
+                          " object_kind, object_id, outcome, details::text AS details"
+                          " FROM annuaire.audit_log"
+                          " WHERE ($1::text IS NULL OR action = $1)"
+                          " AND ($2::text IS NULL OR actor = $2)"
+                          " AND ($3::text IS NULL OR object_kind = $3)"
+                          " AND ($4::text IS NULL OR object_id = $4)"
+                          " AND ($5::float8 IS NULL OR at >= to_timestamp($5::float8))"
+                          " AND ($6::bigint IS NULL OR id < $6::bigint)"
+                          " ORDER BY id DESC"
+                          " LIMIT $7::integer" },
 };
 
 static pthread_once_t registered = PTHREAD_ONCE_INIT;

@@ -92,42 +92,37 @@ static const struct db_stmt lsync_store_metrics_stmts[] = {
 };
 
 /* Read by the admin API (serve: its connections prepare them at connect). Times as ISO
- * 8601 UTC, as every admin answer shows them. */
-#define ISO_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-#define RUN_COLUMNS                                                                           \
-    "r.id AS run_id, r.mode, r.status, " ISO_UTC("r.started_at") " AS started_at, " ISO_UTC(  \
-        "r.ended_at") " AS ended_at, r.added, r.changed, r.removed, r.unchanged, r.rejected," \
-                      " r.conflicts, r.missing, r.dropped, r.entries_read, r.error"
+ * 8601 UTC (annuaire.iso_utc), as every admin answer shows them. */
+#define RUN_COLUMNS                                                                          \
+    "r.id AS run_id, r.mode, r.status, annuaire.iso_utc(r.started_at) AS started_at,"        \
+    " annuaire.iso_utc(r.ended_at) AS ended_at, r.added, r.changed, r.removed, r.unchanged," \
+    " r.rejected, r.conflicts, r.missing, r.dropped, r.entries_read, r.error"
 
 static const struct db_stmt lsync_store_admin_stmts[] = {
     /* Every source the database knows (a source whose first run failed has runs and
      * no row yet): its entries by state, the addresses its live entries share with
      * another live entry now, and its last run. */
     { "lsync_store_sources",
-      "SELECT n.name, s.ministry, s.priority, " ISO_UTC(
-          "s.last_full_at") " AS last_full_at,"
-                            " e.live, e.disabled, e.hidden, e.missing, e.deleted,"
-                            " (SELECT count(DISTINCT m.address) FROM annuaire.directory_entries d"
-                            "  CROSS JOIN LATERAL unnest(d.mails) AS m(address)"
-                            "  WHERE d.source = n.name AND d.deleted_at IS NULL"
-                            "  AND EXISTS (SELECT 1 FROM annuaire.directory_entries o"
-                            "   WHERE o.mails @> ARRAY[m.address] AND o.deleted_at IS NULL"
-                            "   AND (o.source <> d.source OR o.key <> d.key))) AS "
-                            "conflicts, " RUN_COLUMNS
-                            " FROM (SELECT name FROM annuaire.sync_sources"
-                            "  UNION SELECT DISTINCT source FROM annuaire.sync_runs) n"
-                            " LEFT JOIN annuaire.sync_sources s ON s.name = n.name"
-                            " CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE deleted_at IS "
-                            "NULL) AS live,"
-                            "  count(*) FILTER (WHERE deleted_at IS NULL AND disabled) AS disabled,"
-                            "  count(*) FILTER (WHERE deleted_at IS NULL AND hidden) AS hidden,"
-                            "  count(*) FILTER (WHERE deleted_at IS NULL AND missing_since IS NOT "
-                            "NULL) AS missing,"
-                            "  count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted"
-                            "  FROM annuaire.directory_entries WHERE source = n.name) e"
-                            " LEFT JOIN LATERAL (SELECT * FROM annuaire.sync_runs r"
-                            "  WHERE r.source = n.name ORDER BY r.id DESC LIMIT 1) r ON true"
-                            " ORDER BY n.name" },
+      "SELECT n.name, s.ministry, s.priority, annuaire.iso_utc(s.last_full_at) AS last_full_at,"
+      " e.live, e.disabled, e.hidden, e.missing, e.deleted,"
+      " (SELECT count(DISTINCT m.address) FROM annuaire.directory_entries d"
+      "  CROSS JOIN LATERAL unnest(d.mails) AS m(address)"
+      "  WHERE d.source = n.name AND d.deleted_at IS NULL"
+      "  AND EXISTS (SELECT 1 FROM annuaire.directory_entries o"
+      "   WHERE o.mails @> ARRAY[m.address] AND o.deleted_at IS NULL"
+      "   AND (o.source <> d.source OR o.key <> d.key))) AS conflicts_now,"
+      " " RUN_COLUMNS " FROM (SELECT name FROM annuaire.sync_sources"
+      "  UNION SELECT DISTINCT source FROM annuaire.sync_runs) n"
+      " LEFT JOIN annuaire.sync_sources s ON s.name = n.name"
+      " CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS live,"
+      "  count(*) FILTER (WHERE deleted_at IS NULL AND disabled) AS disabled,"
+      "  count(*) FILTER (WHERE deleted_at IS NULL AND hidden) AS hidden,"
+      "  count(*) FILTER (WHERE deleted_at IS NULL AND missing_since IS NOT NULL) AS missing,"
+      "  count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted"
+      "  FROM annuaire.directory_entries WHERE source = n.name) e"
+      " LEFT JOIN LATERAL (SELECT * FROM annuaire.sync_runs r"
+      "  WHERE r.source = n.name ORDER BY r.id DESC LIMIT 1) r ON true"
+      " ORDER BY n.name" },
     /* Newest first, of one source or all, from a cursor (the id of the last run of the
      * page before). */
     { "lsync_store_runs", "SELECT r.source, " RUN_COLUMNS " FROM annuaire.sync_runs r"
@@ -139,20 +134,15 @@ static const struct db_stmt lsync_store_admin_stmts[] = {
      * (annuaire.directory_owner's rule), each saying whether it owns it. */
     { "lsync_store_entries",
       "SELECT e.source, e.key, e.dn, s.ministry, e.entity, e.display_name, e.title,"
-      " e.disabled, e.hidden, " ISO_UTC(
-          "e.deleted_at") " AS deleted_at,"
-                          " " ISO_UTC(
-                              "e.missing_since") " AS missing_since,"
-                                                 " (o.key IS NOT NULL) AS owner"
-                                                 " FROM annuaire.directory_entries e"
-                                                 " LEFT JOIN annuaire.sync_sources s ON s.name = "
-                                                 "e.source"
-                                                 " LEFT JOIN annuaire.directory_owner($1) o ON "
-                                                 "o.source = e.source AND o.key = e.key"
-                                                 " WHERE e.mails @> ARRAY[$1]"
-                                                 " ORDER BY e.deleted_at IS NOT NULL, s.priority, "
-                                                 "e.source, e.key"
-                                                 " LIMIT $2::integer" },
+      " e.disabled, e.hidden, annuaire.iso_utc(e.deleted_at) AS deleted_at,"
+      " annuaire.iso_utc(e.missing_since) AS missing_since,"
+      " (o.key IS NOT NULL) AS owner"
+      " FROM annuaire.directory_entries e"
+      " LEFT JOIN annuaire.sync_sources s ON s.name = e.source"
+      " LEFT JOIN annuaire.directory_owner($1) o ON o.source = e.source AND o.key = e.key"
+      " WHERE e.mails @> ARRAY[$1]"
+      " ORDER BY e.deleted_at IS NOT NULL, s.priority, e.source, e.key"
+      " LIMIT $2::integer" },
 };
 
 void
@@ -706,9 +696,9 @@ run_of(const PGresult *res, int i, const int *col, struct lsync_store_run_row *o
 enum db_status
 lsync_store_sources(struct db_conn *c, lsync_store_source_fn fn, void *ctx)
 {
-    static const char *const names[] = { "name",    "ministry",  "priority", "last_full_at",
-                                         "live",    "disabled",  "hidden",   "missing",
-                                         "deleted", "conflicts", RUN_NAMES };
+    static const char *const names[] = { "name",    "ministry",      "priority", "last_full_at",
+                                         "live",    "disabled",      "hidden",   "missing",
+                                         "deleted", "conflicts_now", RUN_NAMES };
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
     enum db_status st =

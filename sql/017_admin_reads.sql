@@ -5,3 +5,10 @@
 CREATE INDEX sync_runs_source_id_idx ON annuaire.sync_runs (source, id DESC);
 CREATE INDEX audit_log_actor_idx ON annuaire.audit_log (actor, id DESC);
 CREATE INDEX audit_log_object_idx ON annuaire.audit_log (object_kind, object_id, id DESC);
+
+-- Times as the admin API shows them: ISO 8601 UTC with milliseconds.
+CREATE FUNCTION annuaire.iso_utc(t timestamptz) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
