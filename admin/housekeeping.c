@@ -33,8 +33,11 @@ purge_once(long retention_days)
         log_warn("audit: the entries older than %ld days could not be purged (retried in an "
                  "hour)",
                  retention_days);
+    } else if (n > 0) {
+        log_info("audit: %d entr%s older than %ld days purged", (int)n, n == 1 ? "y" : "ies",
+                 retention_days);
     } else {
-        log_info("audit: %d entries older than %ld days purged", (int)n, retention_days);
+        log_debug("audit: no entry older than %ld days", retention_days);
     }
 }
 

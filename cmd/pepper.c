@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "core/audit.h"
 #include "core/db.h"
+#include "core/store.h"
 #include "directory/directory.h"
 
 static const char usage[] =
@@ -50,6 +51,7 @@ cmd_pepper(int argc, char **argv)
     audit_cli_actor(actor, sizeof(actor));
     c = db_conn_open(&cfg->database, err, sizeof(err));
     dir_init();
+    store_init(); /* the audit entry's statement */
     if (c == NULL) {
         fprintf(stderr, "annuaire pepper rotate: %s\n", err);
     } else if (dir_pepper_rotate(c, AUDIT_CLI, actor, &n, err, sizeof(err)) != 0) {
