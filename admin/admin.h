@@ -71,14 +71,12 @@ int adm_audit_since(const char *text, long long now, long long *out) ANN_MUST_CH
 
 /**
  * The entries f selects (at most f->limit), newest first, as a JSON array of objects
- * (owned, in *out_rows), and the cursor of the next page in *out_next (owned; NULL when
- * there is none).
- * @return rows read, or DB_SOFT / DB_HARD (both outputs NULL)
+ * (owned, in *out): id, at, actor_kind, actor, action, object_kind, object_id, outcome,
+ * details.
+ * @return rows read, or DB_SOFT / DB_HARD (*out NULL)
  */
-enum db_status adm_audit_list(struct db_conn *c,
-                              const struct store_audit_filter *f,
-                              json_t **out_rows,
-                              char **out_next) ANN_MUST_CHECK;
+enum db_status
+adm_audit_list(struct db_conn *c, const struct store_audit_filter *f, json_t **out) ANN_MUST_CHECK;
 
 /**
  * Starts the audit log's retention: entries older than audit.retention_days are deleted

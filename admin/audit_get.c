@@ -3,7 +3,6 @@
  * ?action=, ?actor=, ?object_kind=, ?object_id= (exact values) and ?since= (an ISO 8601
  * time or a duration such as 24h), a page at a time (?limit=, ?from=).
  */
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -22,8 +21,6 @@ adm_audit_get(struct http_req *r, const json_t *body)
     struct adm_page page;
     enum reply_status rs = adm_page_parse(r, &page);
     json_t *rows = NULL;
-    char *next = NULL;
-    int ret;
 
     (void)body;
     if (rs != RS_OK) {
@@ -44,11 +41,9 @@ adm_audit_get(struct http_req *r, const json_t *body)
     f.object_kind = values[2];
     f.object_id = values[3];
     f.before_id = page.from;
-    f.limit = page.limit;
-    if (adm_audit_list(r->db, &f, &rows, &next) < 0) {
+    f.limit = page.limit + 1; /* the row past the page says there is a next one */
+    if (adm_audit_list(r->db, &f, &rows) < 0) {
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     }
-    ret = http_reply_json(r, MHD_HTTP_OK, adm_page_answer("entries", rows, next));
-    free(next);
-    return ret;
+    return http_reply_json(r, MHD_HTTP_OK, adm_page_answer("entries", rows, page.limit));
 }

@@ -133,58 +133,29 @@ adm_audit_since(const char *text, long long now, long long *out)
     return parse_iso(text, out);
 }
 
-struct list_ctx {
-    json_t *rows;
-    long limit;
-    char *last_id; /* of the limit-th row */
-    bool more;     /* a row past the limit */
-};
-
 static void
 add_row(void *arg, const struct store_audit_row *row)
 {
-    struct list_ctx *k = arg;
-    json_t *details;
+    json_t *details = json_loads(row->details, 0, NULL);
 
-    if ((long)json_array_size(k->rows) >= k->limit) {
-        k->more = true;
-        return;
-    }
-    details = json_loads(row->details, 0, NULL);
-    json_array_append_new(
-        k->rows, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:o}", "id",
-                           (json_int_t)strtoll(row->id, NULL, 10), "at", row->at, "actor_kind",
-                           row->actor_kind, "actor", row->actor, "action", row->action,
-                           "object_kind", row->object_kind, "object_id", row->object_id, "outcome",
-                           row->outcome, "details", details != NULL ? details : json_object()));
-    free(k->last_id);
-    k->last_id = xstrdup(row->id);
+    json_array_append_new(arg, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:o}", "id",
+                                         (json_int_t)strtoll(row->id, NULL, 10), "at", row->at,
+                                         "actor_kind", row->actor_kind, "actor", row->actor,
+                                         "action", row->action, "object_kind", row->object_kind,
+                                         "object_id", row->object_id, "outcome", row->outcome,
+                                         "details", details != NULL ? details : json_object()));
 }
 
 enum db_status
-adm_audit_list(struct db_conn *c,
-               const struct store_audit_filter *f,
-               json_t **out_rows,
-               char **out_next)
+adm_audit_list(struct db_conn *c, const struct store_audit_filter *f, json_t **out)
 {
-    struct store_audit_filter one_more = *f;
-    struct list_ctx k = { .rows = json_array(), .limit = f->limit };
-    enum db_status st;
+    json_t *rows = json_array();
+    enum db_status st = store_audit_list(c, f, add_row, rows);
 
-    one_more.limit = f->limit + 1; /* the row past the page says whether there is a next */
-    st = store_audit_list(c, &one_more, add_row, &k);
-    *out_rows = NULL;
-    *out_next = NULL;
     if (st < 0) {
-        json_decref(k.rows);
-        free(k.last_id);
-        return st;
+        json_decref(rows);
+        rows = NULL;
     }
-    *out_rows = k.rows;
-    if (k.more) {
-        *out_next = k.last_id;
-    } else {
-        free(k.last_id);
-    }
+    *out = rows;
     return st;
 }

@@ -46,8 +46,12 @@ struct adm_page {
  *  @return RS_OK, RS_REPLIED or RS_FATAL */
 enum reply_status adm_page_parse(struct http_req *r, struct adm_page *out) ANN_MUST_CHECK;
 
-/** The answer of a list: {key: items (stolen), "next": next when not NULL}. */
-json_t *adm_page_answer(const char *key, json_t *items, const char *next);
+/**
+ * The answer of a list read with one row more than the page (limit + 1): {key: items
+ * (stolen), "next": the cursor} where the extra row, dropped, says there is a next page;
+ * the cursor is the id (a JSON integer) of the page's last item.
+ */
+json_t *adm_page_answer(const char *key, json_t *items, long limit);
 
 /* ---- store.c: admin tokens ---- */
 

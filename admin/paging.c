@@ -41,13 +41,18 @@ adm_page_parse(struct http_req *r, struct adm_page *out)
 }
 
 json_t *
-adm_page_answer(const char *key, json_t *items, const char *next)
+adm_page_answer(const char *key, json_t *items, long limit)
 {
     json_t *out = json_object();
 
-    json_object_set_new(out, key, items);
-    if (next != NULL) {
-        json_object_set_new(out, "next", json_string(next));
+    if ((long)json_array_size(items) > limit) {
+        json_t *last = json_array_get(items, (size_t)limit - 1);
+
+        json_array_remove(items, (size_t)limit);
+        json_object_set_new(
+            out, "next",
+            json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(last, "id"))));
     }
+    json_object_set_new(out, key, items);
     return out;
 }

@@ -3,7 +3,6 @@
  * runs as sync_runs records them (mode, status, times, counts, error), newest first, a
  * page at a time.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "admin/internal.h"
@@ -18,8 +17,6 @@ adm_sync_runs_get(struct http_req *r, const json_t *body)
     struct adm_page page;
     enum reply_status rs = adm_page_parse(r, &page);
     json_t *runs = NULL;
-    char *next = NULL;
-    int ret;
 
     (void)body;
     if (rs != RS_OK) {
@@ -28,10 +25,9 @@ adm_sync_runs_get(struct http_req *r, const json_t *body)
     if (source != NULL && (source[0] == '\0' || strlen(source) > SOURCE_MAX)) {
         return http_reply_ec(r, E_INVALID_PARAM, "source");
     }
-    if (lsync_admin_runs(r->db, source, page.from, page.limit, &runs, &next) < 0) {
+    /* One run more than the page: whether there is a next one. */
+    if (lsync_admin_runs(r->db, source, page.from, page.limit + 1, &runs) < 0) {
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     }
-    ret = http_reply_json(r, MHD_HTTP_OK, adm_page_answer("runs", runs, next));
-    free(next);
-    return ret;
+    return http_reply_json(r, MHD_HTTP_OK, adm_page_answer("runs", runs, page.limit));
 }

@@ -65,14 +65,20 @@ print_entry(const json_t *e)
 static int
 list(struct db_conn *db, const struct store_audit_filter *f, bool json)
 {
+    struct store_audit_filter one_more = *f; /* the entry past the limit says there are more */
     json_t *rows = NULL;
-    char *next = NULL;
+    bool more;
     size_t i;
     json_t *e;
 
-    if (adm_audit_list(db, f, &rows, &next) < 0) {
+    one_more.limit = f->limit + 1;
+    if (adm_audit_list(db, &one_more, &rows) < 0) {
         fprintf(stderr, "annuaire audit: database: %s\n", db_conn_error(db));
         return CMD_EXIT_FAILURE;
+    }
+    more = (long)json_array_size(rows) > f->limit;
+    if (more) {
+        json_array_remove(rows, (size_t)f->limit);
     }
     if (json) {
         char *text = json_dumps(rows, JSON_INDENT(2));
@@ -83,14 +89,13 @@ list(struct db_conn *db, const struct store_audit_filter *f, bool json)
         json_array_foreach (rows, i, e) {
             print_entry(e);
         }
-        if (next != NULL) {
+        if (more) {
             fprintf(stderr,
                     "annuaire audit: more entries than --limit %ld (older ones not shown)\n",
                     f->limit);
         }
     }
     json_decref(rows);
-    free(next);
     return CMD_EXIT_OK;
 }
 

@@ -126,25 +126,10 @@ lsync_admin_sources(const struct cfg *cfg, struct db_conn *db, json_t **out)
     return st;
 }
 
-struct runs_ctx {
-    json_t *runs;
-    long limit;
-    char *last_id;
-    bool more;
-};
-
 static void
 add_run(void *ctx, const char *source, const struct lsync_store_run_row *row)
 {
-    struct runs_ctx *k = ctx;
-
-    if ((long)json_array_size(k->runs) >= k->limit) {
-        k->more = true;
-        return;
-    }
-    json_array_append_new(k->runs, run_json(source, row));
-    free(k->last_id);
-    k->last_id = xstrdup(row->id);
+    json_array_append_new(ctx, run_json(source, row));
 }
 
 enum db_status
@@ -152,26 +137,16 @@ lsync_admin_runs(struct db_conn *db,
                  const char *source,
                  const char *before_id,
                  long limit,
-                 json_t **out_runs,
-                 char **out_next)
+                 json_t **out)
 {
-    struct runs_ctx k = { .runs = json_array(), .limit = limit };
-    /* One more than the page: whether there is a next one. */
-    enum db_status st = lsync_store_runs(db, source, before_id, limit + 1, add_run, &k);
+    json_t *runs = json_array();
+    enum db_status st = lsync_store_runs(db, source, before_id, limit, add_run, runs);
 
-    *out_runs = NULL;
-    *out_next = NULL;
     if (st < 0) {
-        json_decref(k.runs);
-        free(k.last_id);
-        return st;
+        json_decref(runs);
+        runs = NULL;
     }
-    *out_runs = k.runs;
-    if (k.more) {
-        *out_next = k.last_id;
-    } else {
-        free(k.last_id);
-    }
+    *out = runs;
     return st;
 }
 

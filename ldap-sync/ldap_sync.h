@@ -74,16 +74,14 @@ lsync_admin_sources(const struct cfg *cfg, struct db_conn *db, json_t **out) ANN
 
 /**
  * At most limit runs, newest first, of source (NULL: every source), older than the run
- * whose id is before_id (NULL: from the newest): a JSON array (owned, *out_runs), and in
- * *out_next (owned) the cursor of the next page, NULL when there is none.
- * @return runs read, or DB_SOFT / DB_HARD (outputs NULL)
+ * whose id is before_id (NULL: from the newest), as a JSON array (owned, *out).
+ * @return runs read, or DB_SOFT / DB_HARD (*out NULL)
  */
 enum db_status lsync_admin_runs(struct db_conn *db,
                                 const char *source,
                                 const char *before_id,
                                 long limit,
-                                json_t **out_runs,
-                                char **out_next) ANN_MUST_CHECK;
+                                json_t **out) ANN_MUST_CHECK;
 
 /**
  * The directory entries holding address (in its canonical form), live ones first, as a

@@ -15,17 +15,13 @@ import requests
 
 import harness
 from harness import assert_matrix_error
-from test_admin_listener import add_token
+from test_admin_listener import add_token, auth
+from test_admin_sync import ISO
 from test_sync_ldif import entry
 
 AUDIT = "/_annuaire/admin/v1/audit"
 ROTATE = "/_annuaire/admin/v1/pepper/rotate"
 CLI = "cli:" + pwd.getpwuid(os.getuid()).pw_name
-ISO = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
-
-
-def auth(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def ldif_config(tmp):

@@ -15,25 +15,16 @@ import harness
 from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
 from smtp_sink import SmtpSink
-from test_admin_listener import add_token
+from test_admin_listener import add_token, auth
+from test_admin_sync import ISO
 from test_bind_lookup import lookup_hash, validated_session
-from test_sync_ldif import entry
+from test_sync_ldif import entry, source
 
 ENTRIES = "/_annuaire/admin/v1/entries"
 ROTATE = "/_annuaire/admin/v1/pepper/rotate"
 V2 = "/_matrix/identity/v2"
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 JEAN = "@jean:hs.test"
-ISO = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
-
-
-def source(name, path, priority):
-    return (f"    - name: {name}\n      ministry: \"Ministère {name}\"\n"
-            f"      priority: {priority}\n      ldif: {path}\n")
-
-
-def auth(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")

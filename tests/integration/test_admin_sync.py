@@ -14,8 +14,8 @@ import requests
 
 import harness
 from harness import assert_matrix_error
-from test_admin_listener import add_token
-from test_sync_ldif import entry
+from test_admin_listener import add_token, auth
+from test_sync_ldif import entry, source
 
 SOURCES = "/_annuaire/admin/v1/sync/sources"
 RUNS = "/_annuaire/admin/v1/sync/runs"
@@ -24,18 +24,9 @@ CLI = "cli:" + pwd.getpwuid(os.getuid()).pw_name
 ISO = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
 
 
-def source(name, path, priority):
-    return (f"    - name: {name}\n      ministry: \"Ministère {name}\"\n"
-            f"      priority: {priority}\n      ldif: {path}\n")
-
-
 def sync_config(sources):
     return ("sync:\n  removal_grace_runs: 0\n  removal_grace_seconds: 0\n  sources:\n"
             + "".join(sources))
-
-
-def auth(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")

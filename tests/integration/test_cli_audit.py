@@ -11,10 +11,10 @@ import subprocess
 import pytest
 
 import harness
+from test_admin_audit import stored
 from test_sync_ldif import entry
 
 CLI = "cli:" + pwd.getpwuid(os.getuid()).pw_name
-ISO = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +30,6 @@ def svc(cluster, tmp_path_factory):
     assert svc.run("sync").returncode == 0
     assert svc.run("pepper", "rotate").returncode == 0
     yield svc
-
-
-def stored(svc, where="true"):
-    rows = svc.sql(f"SELECT json_build_object('id', id, 'at', to_char(at AT TIME ZONE 'UTC', {ISO}),"
-                   " 'actor_kind', actor_kind, 'actor', actor, 'action', action,"
-                   " 'object_kind', object_kind, 'object_id', object_id, 'outcome', outcome,"
-                   f" 'details', details) FROM annuaire.audit_log WHERE {where} ORDER BY id DESC")
-    return [json.loads(line) for line in rows.splitlines()]
 
 
 def line(e):
