@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "admin/admin.h"
 #include "core/cfg.h"
 #include "core/util.h"
 #include "directory/directory.h"
@@ -193,5 +194,6 @@ main(void)
     cfg_register(dir_config_sections, dir_config_n_sections);
     cfg_register(enr_config_sections, enr_config_n_sections);
     cfg_register(lsync_config_sections, lsync_config_n_sections);
+    cfg_register(adm_config_sections, adm_config_n_sections);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
