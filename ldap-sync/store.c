@@ -101,19 +101,21 @@ static const struct db_stmt lsync_store_metrics_stmts[] = {
 static const struct db_stmt lsync_store_admin_stmts[] = {
     /* Every source the database knows (a source whose first run failed has runs and
      * no row yet): its entries by state, the addresses its live entries share with
-     * another live entry now, and its last run. */
+     * another live entry now (one pass over every live address, not a lookup per
+     * address), and its last run. */
     { "lsync_store_sources",
-      "SELECT n.name, s.ministry, s.priority, annuaire.iso_utc(s.last_full_at) AS last_full_at,"
+      "WITH claims AS (SELECT e.source, m.address FROM annuaire.directory_entries e"
+      "  CROSS JOIN LATERAL unnest(e.mails) AS m(address) WHERE e.deleted_at IS NULL),"
+      " shared AS (SELECT address FROM claims GROUP BY address HAVING count(*) > 1),"
+      " conflicts AS (SELECT c.source, count(DISTINCT c.address) AS n"
+      "  FROM claims c JOIN shared USING (address) GROUP BY c.source)"
+      " SELECT n.name, s.ministry, s.priority, annuaire.iso_utc(s.last_full_at) AS last_full_at,"
       " e.live, e.disabled, e.hidden, e.missing, e.deleted,"
-      " (SELECT count(DISTINCT m.address) FROM annuaire.directory_entries d"
-      "  CROSS JOIN LATERAL unnest(d.mails) AS m(address)"
-      "  WHERE d.source = n.name AND d.deleted_at IS NULL"
-      "  AND EXISTS (SELECT 1 FROM annuaire.directory_entries o"
-      "   WHERE o.mails @> ARRAY[m.address] AND o.deleted_at IS NULL"
-      "   AND (o.source <> d.source OR o.key <> d.key))) AS conflicts_now,"
-      " " RUN_COLUMNS " FROM (SELECT name FROM annuaire.sync_sources"
+      " coalesce(k.n, 0) AS conflicts_now, " RUN_COLUMNS
+      " FROM (SELECT name FROM annuaire.sync_sources"
       "  UNION SELECT DISTINCT source FROM annuaire.sync_runs) n"
       " LEFT JOIN annuaire.sync_sources s ON s.name = n.name"
+      " LEFT JOIN conflicts k ON k.source = n.name"
       " CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS live,"
       "  count(*) FILTER (WHERE deleted_at IS NULL AND disabled) AS disabled,"
       "  count(*) FILTER (WHERE deleted_at IS NULL AND hidden) AS hidden,"
