@@ -215,3 +215,19 @@ def test_refused_without_the_sync_scope(env, path):
                    f" ORDER BY id OFFSET {denied}").splitlines()
     assert rows == [f"admin|auditor|{path}|refused|sync"]
     assert state(env) == before
+
+
+def test_refused_and_dry_runs(cluster, tmp_path):
+    path = tmp_path / "guarded.ldif"
+    path.write_text(entry("seul", "4d000000-0000-4000-8000-000000000001", ["seul@guarded.gouv.fr"]))
+    svc = harness.Service(cluster, config=sync_config(
+        [source("guarded", path, 10) + "      min_entries: 5\n"]))
+    assert svc.run("sync", "--dry-run").returncode == 4
+    assert svc.sql("SELECT count(*) FROM annuaire.audit_log").strip() == "0"
+    assert svc.run("sync").returncode == 4
+    rows = svc.sql("SELECT actor_kind, actor, object_id, outcome, details->>'status',"
+                   " details->>'error' LIKE '%min_entries%'"
+                   " FROM annuaire.audit_log WHERE action = 'sync.run'").splitlines()
+    assert rows == [f"cli|{CLI}|guarded|refused|refused|t"]
+    run = svc.sql("SELECT id FROM annuaire.sync_runs").strip()
+    assert svc.sql("SELECT details->>'run' FROM annuaire.audit_log").strip() == run
