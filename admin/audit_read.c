@@ -81,7 +81,7 @@ parse_iso(const char *s, long long *out)
                 if (n == 0 || n > 9) {
                     return -1;
                 }
-                p += 1 + n; /* the fraction is below what the filter needs */
+                p += 1 + n; /* dropped: the filter starts at the whole second */
             }
         }
         if (*p == 'Z' || *p == 'z') {
