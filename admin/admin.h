@@ -192,5 +192,38 @@ bool adm_invitation_id_ok(const char *s);
 /** A duration: "3600" or "3600s", "90m", "12h", "30d", of at most a year.
  *  @return seconds, or -1 when s is none of these */
 long long adm_duration_parse(const char *s);
+/* ---- The audit log's reading and retention (admin/audit_read.c, admin/housekeeping.c),
+ * for GET .../audit, serve and `annuaire audit` ---- */
+
+struct store_audit_filter;
+
+/**
+ * A since argument: an ISO 8601 time (2026-12-01, 2026-12-01T10:00:00Z, with an offset
+ * such as +01:00, or without a zone for UTC) or a duration before now (90s, 30m, 24h,
+ * 7d, 2w).
+ * @param now       epoch seconds
+ * @param[out] out  epoch seconds
+ * @return 0, or -1 when text is neither
+ */
+int adm_audit_since(const char *text, long long now, long long *out) ANN_MUST_CHECK;
+
+/**
+ * The entries f selects (at most f->limit), newest first, as a JSON array of objects
+ * (owned, in *out): id, at, actor_kind, actor, action, object_kind, object_id, outcome,
+ * details.
+ * @return rows read, or DB_SOFT / DB_HARD (*out NULL)
+ */
+enum db_status
+adm_audit_list(struct db_conn *c, const struct store_audit_filter *f, json_t **out) ANN_MUST_CHECK;
+
+/**
+ * Starts the audit log's retention: entries older than audit.retention_days are deleted
+ * now and then every hour, by a thread of its own (nothing is started when the retention
+ * is 0: kept forever). @return 0, or -1 (logged) when the thread cannot start
+ */
+int adm_housekeeping_start(const struct cfg *cfg) ANN_MUST_CHECK;
+
+/** Stops that thread and waits for it. Takes a thread that never started. */
+void adm_housekeeping_stop(void);
 
 #endif

@@ -37,6 +37,44 @@ int adm_invitation_reply(struct http_req *r,
                          const char *why,
                          unsigned ok_status);
 
+/* ---- The sync, the annuaire, the pepper, the audit log ---- */
+
+/** GET /_annuaire/admin/v1/sync/sources: each source, its last run, entries, conflicts. */
+int adm_sync_sources_get(struct http_req *r, const json_t *body);
+
+/** GET /_annuaire/admin/v1/sync/runs (?source=, limit, from): the runs, newest first. */
+int adm_sync_runs_get(struct http_req *r, const json_t *body);
+
+/** GET /_annuaire/admin/v1/entries?address=: the directory entries holding an address. */
+int adm_entries_get(struct http_req *r, const json_t *body);
+
+/** POST /_annuaire/admin/v1/pepper/rotate: a new lookup pepper, every hash recomputed. */
+int adm_pepper_rotate_post(struct http_req *r, const json_t *body);
+
+/** GET /_annuaire/admin/v1/audit (?action=, actor=, object_kind=, object_id=, since=,
+ *  limit, from): the audit log, newest first. */
+int adm_audit_get(struct http_req *r, const json_t *body);
+
+/* A list's page (admin/paging.c): ?limit= (1 to ADM_PAGE_MAX, default ADM_PAGE_DEFAULT)
+ * and ?from=, the cursor a previous page gave as next (NULL for the first page). */
+#define ADM_PAGE_DEFAULT 50
+#define ADM_PAGE_MAX     500
+struct adm_page {
+    long limit;
+    const char *from; /* borrowed from the query string */
+};
+
+/** Reads ?limit= and ?from=; a bad one is answered 400 M_INVALID_PARAM.
+ *  @return RS_OK, RS_REPLIED or RS_FATAL */
+enum reply_status adm_page_parse(struct http_req *r, struct adm_page *out) ANN_MUST_CHECK;
+
+/**
+ * The answer of a list read with one row more than the page (limit + 1): {key: items
+ * (stolen), "next": the cursor} where the extra row, dropped, says there is a next page;
+ * the cursor is the id (a JSON integer) of the page's last item.
+ */
+json_t *adm_page_answer(const char *key, json_t *items, long limit);
+
 /* ---- store.c: admin tokens ---- */
 
 /* An admin token found by its hash; strings owned (adm_token_row_clear). */

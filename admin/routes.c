@@ -20,6 +20,12 @@ const struct route adm_routes[] = {
       ROUTE_ADMIN | ROUTE_SCOPE_INVITATIONS | ROUTE_BODY_OPTIONAL | ROUTE_JSON_BODY },
 
     /* The sync, the annuaire, the pepper, the audit log. */
+    { "GET", ADM_V1 "/sync/sources", adm_sync_sources_get, ROUTE_ADMIN | ROUTE_SCOPE_SYNC },
+    { "GET", ADM_V1 "/sync/runs", adm_sync_runs_get, ROUTE_ADMIN | ROUTE_SCOPE_SYNC },
+    { "GET", ADM_V1 "/entries", adm_entries_get, ROUTE_ADMIN | ROUTE_SCOPE_DIRECTORY },
+    { "POST", ADM_V1 "/pepper/rotate", adm_pepper_rotate_post,
+      ROUTE_ADMIN | ROUTE_SCOPE_DIRECTORY | ROUTE_JSON_BODY | ROUTE_BODY_OPTIONAL },
+    { "GET", ADM_V1 "/audit", adm_audit_get, ROUTE_ADMIN | ROUTE_SCOPE_AUDIT },
 
 };
 const size_t adm_n_routes = ANN_ARRAY_LEN(adm_routes);

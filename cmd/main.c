@@ -1,8 +1,8 @@
 /*
- * The annuaire binary: dispatches to its subcommands (admin, check-config, invite, keys,
- * migrate, pepper, routing, serve, sync), answers --help and --version, and holds what the
- * subcommands share: the -c FILE / --help options, loading the configuration and checking
- * the schema version.
+ * The annuaire binary: dispatches to its subcommands (admin, audit, check-config, invite,
+ * keys, migrate, pepper, routing, serve, sync), answers --help and --version, and holds what
+ * the subcommands share: the -c FILE / --help options, loading the configuration and
+ * checking the schema version.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -24,6 +24,7 @@ struct command {
 
 static const struct command commands[] = {
     { "admin", cmd_admin, "admin token create|list|revoke: the admin API's tokens" },
+    { "audit", cmd_audit, "the audit log: who did what, when (--purge: the retention)" },
     { "check-config", cmd_check_config, "validate a configuration file and exit" },
     { "invite", cmd_invite, "VIP invitations: create, list, show, resend, revoke" },
     { "keys", cmd_keys, "keys generate: create the signing key (ed25519:0)" },

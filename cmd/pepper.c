@@ -1,12 +1,15 @@
 /*
  * annuaire pepper rotate -c FILE: replaces the lookup pepper and recomputes the lookup hash of
- * every association, in one transaction; clients holding the old pepper get M_INVALID_PEPPER.
+ * every association, in one transaction (with its pepper.rotated audit entry, actor cli:<login>);
+ * clients holding the old pepper get M_INVALID_PEPPER.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/audit.h"
 #include "core/db.h"
+#include "core/store.h"
 #include "directory/directory.h"
 
 static const char usage[] =
@@ -22,6 +25,7 @@ cmd_pepper(int argc, char **argv)
 {
     const char *path = NULL;
     char err[512];
+    char actor[128];
     long long n = 0;
     struct cfg *cfg;
     struct db_conn *c;
@@ -44,11 +48,13 @@ cmd_pepper(int argc, char **argv)
         return CMD_EXIT_FAILURE;
     }
     rc = CMD_EXIT_FAILURE;
+    audit_cli_actor(actor, sizeof(actor));
     c = db_conn_open(&cfg->database, err, sizeof(err));
     dir_init();
+    store_init(); /* the audit entry's statement */
     if (c == NULL) {
         fprintf(stderr, "annuaire pepper rotate: %s\n", err);
-    } else if (dir_pepper_rotate(c, &n, err, sizeof(err)) != 0) {
+    } else if (dir_pepper_rotate(c, AUDIT_CLI, actor, &n, err, sizeof(err)) != 0) {
         fprintf(stderr, "annuaire pepper rotate: %s\n", err);
     } else {
         printf("pepper rotated, %lld association%s rehashed\n", n, n == 1 ? "" : "s");

@@ -101,6 +101,7 @@ prepare_core(struct serve *s)
     rl_set_enabled(s->cfg->ratelimit.enabled != 0);
     dir_init();
     lsync_metrics_init();
+    lsync_admin_init(); /* the admin API's reads of the sync's tables */
     return 0;
 }
 
@@ -146,6 +147,13 @@ start_workers(struct serve *s)
         return -1;
     }
     return enr_expiry_start();
+}
+
+/* The audit log's retention (audit.retention_days). */
+static int
+start_retention(struct serve *s)
+{
+    return adm_housekeeping_start(s->cfg);
 }
 
 static int
@@ -236,6 +244,7 @@ static const struct {
     { "enroll", prepare_enroll },           /* ... before a worker's connection prepares them */
     { "outbound calls", prepare_outbound }, /* libcurl, before the workers use it */
     { "workers", start_workers },           /* mail sender, onbind and expiry threads */
+    { "retention", start_retention },       /* the audit log's purge, at start and hourly */
     { "routing", start_routing },           /* a broken routing file stops the start */
     { "listeners", start_listeners },       /* last: only a service fully started answers */
 };
@@ -301,6 +310,7 @@ cmd_serve(int argc, char **argv)
 cleanup:
     routing_stop();
     mail_sender_stop();
+    adm_housekeeping_stop();
     enr_onbind_stop();
     enr_expiry_stop();
     metrics_shutdown();

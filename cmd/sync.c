@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/audit.h"
 #include "core/db.h"
 #include "ldap-sync/ldap_sync.h"
 
@@ -48,7 +49,8 @@ cmd_sync(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct lsync_options o = { 0 };
+    struct lsync_options o = { .actor_kind = AUDIT_CLI };
+    char actor[128];
     const char *path = NULL;
     bool status = false;
     char err[512];
@@ -96,6 +98,8 @@ cmd_sync(int argc, char **argv)
                 path == NULL ? "-c FILE is required" : "unexpected argument");
         return CMD_EXIT_USAGE;
     }
+    audit_cli_actor(actor, sizeof(actor));
+    o.actor = actor; /* each source run's sync.run audit entry */
     cfg = cmd_load_config("sync", path);
     if (cfg == NULL) {
         return CMD_EXIT_FAILURE;

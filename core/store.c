@@ -80,6 +80,20 @@ static const struct db_stmt store_stmts[] = {
     /* The retention: entries older than $1 days (audit.retention_days). */
     { "store_audit_purge", "DELETE FROM annuaire.audit_log"
                            " WHERE at < now() - make_interval(days => $1::integer)" },
+    /* Newest first, each filter when given, from a cursor (the id of the last row of the
+     * page before). Indexes: the primary key, audit_log_action_idx, audit_log_actor_idx,
+     * audit_log_object_idx. */
+    { "store_audit_list", "SELECT id, annuaire.iso_utc(at) AS at, actor_kind, actor, action,"
+                          " object_kind, object_id, outcome, details::text AS details"
+                          " FROM annuaire.audit_log"
+                          " WHERE ($1::text IS NULL OR action = $1)"
+                          " AND ($2::text IS NULL OR actor = $2)"
+                          " AND ($3::text IS NULL OR object_kind = $3)"
+                          " AND ($4::text IS NULL OR object_id = $4)"
+                          " AND ($5::float8 IS NULL OR at >= to_timestamp($5::float8))"
+                          " AND ($6::bigint IS NULL OR id < $6::bigint)"
+                          " ORDER BY id DESC"
+                          " LIMIT $7::integer" },
 };
 
 static pthread_once_t registered = PTHREAD_ONCE_INIT;
@@ -261,4 +275,48 @@ store_audit_purge(struct db_conn *c, long retention_days)
 
     snprintf(days, sizeof(days), "%ld", retention_days);
     return db_exec(c, "store_audit_purge", 1, params, NULL);
+}
+
+enum db_status
+store_audit_list(struct db_conn *c,
+                 const struct store_audit_filter *f,
+                 store_audit_fn fn,
+                 void *arg)
+{
+    static const char *const names[] = { "id",        "at",      "actor_kind",
+                                         "actor",     "action",  "object_kind",
+                                         "object_id", "outcome", "details" };
+    char since[32], limit[24];
+    const char *params[] = { f->action, f->actor,     f->object_kind, f->object_id,
+                             NULL,      f->before_id, limit };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st;
+
+    if (f->since >= 0) {
+        snprintf(since, sizeof(since), "%lld", f->since);
+        params[4] = since;
+    }
+    snprintf(limit, sizeof(limit), "%ld", f->limit);
+    st = db_exec(c, "store_audit_list", 7, params, &res);
+    if (st > 0 && db_columns(res, "store_audit_list", names, col, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
+    for (int i = 0; st > 0 && i < PQntuples(res); i++) {
+        const struct store_audit_row row = {
+            .id = PQgetvalue(res, i, col[0]),
+            .at = PQgetvalue(res, i, col[1]),
+            .actor_kind = PQgetvalue(res, i, col[2]),
+            .actor = PQgetvalue(res, i, col[3]),
+            .action = PQgetvalue(res, i, col[4]),
+            .object_kind = PQgetisnull(res, i, col[5]) ? NULL : PQgetvalue(res, i, col[5]),
+            .object_id = PQgetisnull(res, i, col[6]) ? NULL : PQgetvalue(res, i, col[6]),
+            .outcome = PQgetvalue(res, i, col[7]),
+            .details = PQgetvalue(res, i, col[8]),
+        };
+
+        fn(arg, &row);
+    }
+    PQclear(res);
+    return st;
 }

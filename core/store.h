@@ -130,4 +130,28 @@ enum db_status store_audit_insert(struct db_conn *c,
  *  db_exec counts them), or DB_SOFT / DB_HARD */
 enum db_status store_audit_purge(struct db_conn *c, long retention_days) ANN_MUST_CHECK;
 
+/* Which entries store_audit_list gives: each filter that is not NULL must match. */
+struct store_audit_filter {
+    const char *action, *actor, *object_kind, *object_id;
+    long long since;       /* entries at or after this time (epoch seconds); -1: any */
+    const char *before_id; /* entries older than this id (the cursor), or NULL */
+    long limit;            /* at most this many */
+};
+
+/* One entry as listed; strings borrowed for the call. at: ISO 8601 UTC; object_kind and
+ * object_id NULL when the entry has none; details: a JSON object as text. */
+struct store_audit_row {
+    const char *id, *at, *actor_kind, *actor, *action, *object_kind, *object_id, *outcome;
+    const char *details;
+};
+
+typedef void (*store_audit_fn)(void *arg, const struct store_audit_row *row);
+
+/** The entries f selects, newest first (by id), fn called for each.
+ *  @return how many, or DB_SOFT / DB_HARD */
+enum db_status store_audit_list(struct db_conn *c,
+                                const struct store_audit_filter *f,
+                                store_audit_fn fn,
+                                void *arg) ANN_MUST_CHECK;
+
 #endif

@@ -10,6 +10,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/audit.h"
 #include "core/cfg.h"
 #include "core/crypto.h"
 #include "core/db.h"
@@ -106,9 +107,15 @@ dir_pepper_ensure(struct db_conn *c, char *err, size_t err_size)
 }
 
 int
-dir_pepper_rotate(struct db_conn *c, long long *n_rehashed, char *err, size_t err_size)
+dir_pepper_rotate(struct db_conn *c,
+                  const char *actor_kind,
+                  const char *actor,
+                  long long *n_rehashed,
+                  char *err,
+                  size_t err_size)
 {
     char *pepper = cx_random_token(12);
+    json_t *details = json_object();
     enum db_status st;
 
     *n_rehashed = 0;
@@ -121,11 +128,20 @@ dir_pepper_rotate(struct db_conn *c, long long *n_rehashed, char *err, size_t er
         st = dir_store_assoc_rehash(c, pepper);
     }
     if (st >= 0) {
+        /* The entry says who and how many: never the pepper. */
+        const struct audit_entry e = { actor_kind, actor,    "pepper.rotated", "pepper",
+                                       NULL,       AUDIT_OK, details };
+
         *n_rehashed = st;
+        json_object_set_new(details, "rehashed", json_integer(st));
+        st = audit_record(c, &e);
+    }
+    if (st >= 0) {
         st = db_commit(c);
     } else {
         db_rollback(c);
     }
+    json_decref(details);
     OPENSSL_cleanse(pepper, strlen(pepper));
     free(pepper);
     if (st < 0) {

@@ -100,12 +100,20 @@ int dir_pepper_ensure(struct db_conn *c, char *err, size_t err_size) ANN_MUST_CH
 
 /**
  * Rotates the pepper and recomputes every association's hash in one transaction, on a
- * connection of db_conn_open, after dir_init.
+ * connection of db_conn_open or a serving thread's (outside a transaction), after
+ * dir_init; the transaction writes the pepper.rotated audit entry of the actor (never
+ * the pepper).
+ * @param actor_kind  AUDIT_ADMIN, AUDIT_CLI, ... (core/audit.h)
+ * @param actor       the admin token's name, audit_cli_actor(), ...
  * @param[out] n_rehashed  associations updated
  * @return 0, or -1 with a message in err
  */
-int dir_pepper_rotate(struct db_conn *c, long long *n_rehashed, char *err, size_t err_size)
-    ANN_MUST_CHECK;
+int dir_pepper_rotate(struct db_conn *c,
+                      const char *actor_kind,
+                      const char *actor,
+                      long long *n_rehashed,
+                      char *err,
+                      size_t err_size) ANN_MUST_CHECK;
 
 /* What routing says of an address that asks to enroll (requestToken). */
 enum dir_enroll {

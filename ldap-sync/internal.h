@@ -242,12 +242,15 @@ int lsync_stage_count(struct lsync_stage *st,
                       char *err,
                       size_t err_size);
 /** Applies, lists the conflicts, stores new_cookie (may be NULL), records
- *  the run and commits. @return 0 or -1 */
+ *  the run with its sync.run audit entry (actor_kind, actor: NULL for the system) and
+ *  commits. @return 0 or -1 */
 int lsync_stage_apply(struct lsync_stage *st,
                       struct lsync_counts *c,
                       const char *new_cookie,
                       const char *mode,
                       const char *status,
+                      const char *actor_kind,
+                      const char *actor,
                       json_t *report,
                       char *err,
                       size_t err_size);

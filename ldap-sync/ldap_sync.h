@@ -10,7 +10,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "core/cfg.h"
+#include "core/db.h"
 
 /** The configuration section of this module (sync, with its sources), for
  *  cfg_register() before cfg_load(). */
@@ -32,6 +35,9 @@ struct lsync_options {
     bool full;
     bool dry_run;
     bool allow_mass_delete;
+    /* Who runs it, for the sync.run audit entry of each source run (core/audit.h):
+     * NULL for the system. */
+    const char *actor_kind, *actor;
 };
 
 /**
@@ -49,6 +55,46 @@ void lsync_metrics_init(void);
 
 /** Prints the latest runs of each source (sync --status). @return 0 or -1 */
 int lsync_print_status(struct db_conn *db, FILE *out);
+
+/* ---- The sync's state for the admin API (ldap-sync/admin.c) ---- */
+
+/** Registers the statements of the reads below (serve, before connecting). */
+void lsync_admin_init(void);
+
+/**
+ * Every source, as a JSON array (owned, *out): each configured one of cfg, in its order,
+ * then each the database knows that is no longer configured ("configured": false); with
+ * its ministry, priority, entries (live, disabled, hidden, missing, deleted), the
+ * addresses its live entries share with another live entry now (conflicts) and its last
+ * run (null when none).
+ * @return how many sources the database knows, or DB_SOFT / DB_HARD (*out NULL)
+ */
+enum db_status
+lsync_admin_sources(const struct cfg *cfg, struct db_conn *db, json_t **out) ANN_MUST_CHECK;
+
+/**
+ * At most limit runs, newest first, of source (NULL: every source), older than the run
+ * whose id is before_id (NULL: from the newest), as a JSON array (owned, *out).
+ * @return runs read, or DB_SOFT / DB_HARD (*out NULL)
+ */
+enum db_status lsync_admin_runs(struct db_conn *db,
+                                const char *source,
+                                const char *before_id,
+                                long limit,
+                                json_t **out) ANN_MUST_CHECK;
+
+/**
+ * The directory entries holding address (in its canonical form), live ones first, as a
+ * JSON array (owned, *out_entries), with the one that owns it (annuaire.directory_owner's
+ * rule) in *out_owner (owned, {"source", "key"}; NULL when no live entry holds it) and
+ * whether more than one live entry claims it.
+ * @return entries found (0: none), or DB_SOFT / DB_HARD (outputs NULL)
+ */
+enum db_status lsync_admin_entries(struct db_conn *db,
+                                   const char *address,
+                                   json_t **out_entries,
+                                   json_t **out_owner,
+                                   bool *out_conflict) ANN_MUST_CHECK;
 
 /** Registers the statements of `annuaire sync` (ldap-sync/store.c), which the
  *  command's connection (db_conn_open) prepares the first time each runs. Call once,

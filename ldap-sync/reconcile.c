@@ -277,6 +277,8 @@ lsync_stage_apply(struct lsync_stage *st,
                   const char *new_cookie,
                   const char *mode,
                   const char *status,
+                  const char *actor_kind,
+                  const char *actor,
                   json_t *report,
                   char *err,
                   size_t err_size)
@@ -333,6 +335,8 @@ lsync_stage_apply(struct lsync_stage *st,
             .dropped = c->dropped,
             .read = c->read,
             .report = report_text,
+            .actor_kind = actor_kind,
+            .actor = actor,
         };
 
         if (lsync_store_run_insert(st->db, &run) < 0 || db_commit(st->db) < 0) {

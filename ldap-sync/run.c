@@ -276,9 +276,11 @@ on_key(void *ctx, char state, const char *key)
     return lsync_stage_put_key(run->st, state, key, run->err, sizeof(run->err));
 }
 
-/* A run that applied nothing is still recorded, in its own transaction. */
+/* A run that applied nothing is still recorded, with its audit entry, in its own
+ * transaction. */
 static void
 record(struct db_conn *db,
+       const struct lsync_options *opts,
        const char *source,
        const char *mode,
        const char *status,
@@ -293,6 +295,8 @@ record(struct db_conn *db,
         .removed = c ? c->removed : 0,
         .missing = c ? c->missing : 0,
         .read = c ? c->read : -1,
+        .actor_kind = opts->actor_kind,
+        .actor = opts->actor,
     };
 
     if (lsync_store_run_insert(db, &run) < 0) {
@@ -386,15 +390,15 @@ refuse(struct db_conn *db,
        struct run *run,
        const char *mode,
        const struct lsync_counts *c,
-       bool dry_run,
+       const struct lsync_options *opts,
        FILE *out,
        FILE *err,
        long long t0)
 {
     lsync_stage_abort(run->st);
     run->st = NULL;
-    if (!dry_run) {
-        record(db, run->src->name, mode, "refused", run->err, c);
+    if (!opts->dry_run) {
+        record(db, opts, run->src->name, mode, "refused", run->err, c);
     }
     fprintf(err, "%s: %s\n", run->src->name, run->err);
     print_line(out, run->src->name, "refused", mode, c, (double)(util_now_ns() - t0) / 1e9);
@@ -493,7 +497,7 @@ run_source(const struct cfg *cfg,
     if (c.read >= 0 && !opts->allow_mass_delete &&
         short_read(src, c.read, lsync_stage_last_read(run.st), lsync_stage_entries(run.st), run.err,
                    sizeof(run.err))) {
-        outcome = refuse(db, &run, mode, &c, opts->dry_run, out, err, t0);
+        outcome = refuse(db, &run, mode, &c, opts, out, err, t0);
         goto done;
     }
     if (lsync_stage_count(
@@ -504,7 +508,7 @@ run_source(const struct cfg *cfg,
     }
     if (!opts->allow_mass_delete &&
         mass_delete(&c, cfg->sync.max_delete_percent, run.err, sizeof(run.err))) {
-        outcome = refuse(db, &run, mode, &c, opts->dry_run, out, err, t0);
+        outcome = refuse(db, &run, mode, &c, opts, out, err, t0);
         goto done;
     }
     if (opts->dry_run) {
@@ -514,7 +518,8 @@ run_source(const struct cfg *cfg,
         goto done;
     }
     if (lsync_stage_apply(run.st, &c, new_cookie, mode, c.rejected ? "partial" : "success",
-                          run.report, run.err, sizeof(run.err)) != 0) {
+                          opts->actor_kind, opts->actor, run.report, run.err,
+                          sizeof(run.err)) != 0) {
         goto failed;
     }
     print_line(out, src->name, c.rejected ? "partial" : "success", mode, &c,
@@ -532,7 +537,7 @@ failed:
     lsync_stage_abort(run.st);
     run.st = NULL;
     if (!opts->dry_run) {
-        record(db, src->name, mode, "failed", run.err, NULL);
+        record(db, opts, src->name, mode, "failed", run.err, NULL);
     }
     fprintf(err, "%s: failed, nothing changed: %s\n", src->name, run.err);
 done:

@@ -41,12 +41,25 @@ static const struct db_stmt lsync_store_stmts[] = {
       " AND deleted_at IS NULL"
       " ORDER BY missing_since, key"
       " LIMIT $2::integer" },
+    /* The run and its sync.run audit entry, in one statement (so in the transaction of
+     * the run when there is one): its counts, never its report. */
     { "lsync_store_run_insert",
-      "INSERT INTO annuaire.sync_runs (source, mode, started_at, status, error, added,"
-      " changed, removed, unchanged, rejected, conflicts, missing, dropped, report,"
-      " entries_read)"
-      " VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-      " coalesce($13::jsonb, '[]'), $14::bigint)" },
+      "WITH r AS (INSERT INTO annuaire.sync_runs (source, mode, started_at, status, error,"
+      "  added, changed, removed, unchanged, rejected, conflicts, missing, dropped, report,"
+      "  entries_read)"
+      "  VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+      "  coalesce($13::jsonb, '[]'), $14::bigint)"
+      "  RETURNING id, source, mode, status, error, added, changed, removed, unchanged,"
+      "  rejected, conflicts, missing, dropped, entries_read)"
+      " INSERT INTO annuaire.audit_log (actor_kind, actor, action, object_kind, object_id,"
+      "  outcome, details)"
+      " SELECT $15, $16, 'sync.run', 'sync_source', source,"
+      "  CASE status WHEN 'failed' THEN 'failed' WHEN 'refused' THEN 'refused' ELSE 'ok' END,"
+      "  jsonb_strip_nulls(jsonb_build_object('run', id, 'mode', mode, 'status', status,"
+      "  'added', added, 'changed', changed, 'removed', removed, 'unchanged', unchanged,"
+      "  'rejected', rejected, 'conflicts', conflicts, 'missing', missing,"
+      "  'dropped', dropped, 'entries_read', entries_read, 'error', error))"
+      " FROM r" },
     { "lsync_store_status",
       "SELECT s.name, s.ministry,"
       " (SELECT count(*) FROM annuaire.directory_entries e"
@@ -77,6 +90,68 @@ static const struct db_stmt lsync_store_metrics_stmts[] = {
       "  WHERE r.source = s.name ORDER BY r.id DESC LIMIT 1) r ON true"
       " ORDER BY s.name" },
 };
+
+/* Read by the admin API (serve: its connections prepare them at connect). Times as ISO
+ * 8601 UTC (annuaire.iso_utc), as every admin answer shows them. */
+#define RUN_COLUMNS                                                                          \
+    "r.id AS run_id, r.mode, r.status, annuaire.iso_utc(r.started_at) AS started_at,"        \
+    " annuaire.iso_utc(r.ended_at) AS ended_at, r.added, r.changed, r.removed, r.unchanged," \
+    " r.rejected, r.conflicts, r.missing, r.dropped, r.entries_read, r.error"
+
+static const struct db_stmt lsync_store_admin_stmts[] = {
+    /* Every source the database knows (a source whose first run failed has runs and
+     * no row yet): its entries by state, the addresses its live entries share with
+     * another live entry now (one pass over every live address, not a lookup per
+     * address), and its last run. */
+    { "lsync_store_sources",
+      "WITH claims AS (SELECT e.source, m.address FROM annuaire.directory_entries e"
+      "  CROSS JOIN LATERAL unnest(e.mails) AS m(address) WHERE e.deleted_at IS NULL),"
+      " shared AS (SELECT address FROM claims GROUP BY address HAVING count(*) > 1),"
+      " conflicts AS (SELECT c.source, count(DISTINCT c.address) AS n"
+      "  FROM claims c JOIN shared USING (address) GROUP BY c.source)"
+      " SELECT n.name, s.ministry, s.priority, annuaire.iso_utc(s.last_full_at) AS last_full_at,"
+      " e.live, e.disabled, e.hidden, e.missing, e.deleted,"
+      " coalesce(k.n, 0) AS conflicts_now, " RUN_COLUMNS
+      " FROM (SELECT name FROM annuaire.sync_sources"
+      "  UNION SELECT DISTINCT source FROM annuaire.sync_runs) n"
+      " LEFT JOIN annuaire.sync_sources s ON s.name = n.name"
+      " LEFT JOIN conflicts k ON k.source = n.name"
+      " CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS live,"
+      "  count(*) FILTER (WHERE deleted_at IS NULL AND disabled) AS disabled,"
+      "  count(*) FILTER (WHERE deleted_at IS NULL AND hidden) AS hidden,"
+      "  count(*) FILTER (WHERE deleted_at IS NULL AND missing_since IS NOT NULL) AS missing,"
+      "  count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted"
+      "  FROM annuaire.directory_entries WHERE source = n.name) e"
+      " LEFT JOIN LATERAL (SELECT * FROM annuaire.sync_runs r"
+      "  WHERE r.source = n.name ORDER BY r.id DESC LIMIT 1) r ON true"
+      " ORDER BY n.name" },
+    /* Newest first, of one source or all, from a cursor (the id of the last run of the
+     * page before). */
+    { "lsync_store_runs", "SELECT r.source, " RUN_COLUMNS " FROM annuaire.sync_runs r"
+                          " WHERE ($1::text IS NULL OR r.source = $1)"
+                          " AND ($2::bigint IS NULL OR r.id < $2::bigint)"
+                          " ORDER BY r.id DESC"
+                          " LIMIT $3::integer" },
+    /* The entries holding an address, live ones first in the owner's order
+     * (annuaire.directory_owner's rule), each saying whether it owns it. */
+    { "lsync_store_entries",
+      "SELECT e.source, e.key, e.dn, s.ministry, e.entity, e.display_name, e.title,"
+      " e.disabled, e.hidden, annuaire.iso_utc(e.deleted_at) AS deleted_at,"
+      " annuaire.iso_utc(e.missing_since) AS missing_since,"
+      " (o.key IS NOT NULL) AS owner"
+      " FROM annuaire.directory_entries e"
+      " LEFT JOIN annuaire.sync_sources s ON s.name = e.source"
+      " LEFT JOIN annuaire.directory_owner($1) o ON o.source = e.source AND o.key = e.key"
+      " WHERE e.mails @> ARRAY[$1]"
+      " ORDER BY e.deleted_at IS NOT NULL, s.priority, e.source, e.key"
+      " LIMIT $2::integer" },
+};
+
+void
+lsync_store_admin_init(void)
+{
+    db_register(lsync_store_admin_stmts, ANN_ARRAY_LEN(lsync_store_admin_stmts));
+}
 
 void
 lsync_store_init(void)
@@ -515,7 +590,7 @@ lsync_store_run_insert(struct db_conn *c, const struct lsync_store_run *run)
                                  run->unchanged, run->rejected, run->conflicts,
                                  run->missing,   run->dropped,  run->read };
     char n[ANN_ARRAY_LEN(counts)][24];
-    const char *params[14] = { run->source, run->mode, run->status, run->error };
+    const char *params[16] = { run->source, run->mode, run->status, run->error };
     enum db_status st;
 
     for (size_t i = 0; i < ANN_ARRAY_LEN(counts); i++) {
@@ -526,7 +601,9 @@ lsync_store_run_insert(struct db_conn *c, const struct lsync_store_run *run)
     }
     params[12] = run->report;
     params[13] = run->read >= 0 ? n[8] : NULL;
-    st = db_exec(c, "lsync_store_run_insert", 14, params, NULL);
+    params[14] = run->actor_kind != NULL ? run->actor_kind : "system";
+    params[15] = run->actor != NULL ? run->actor : "system";
+    st = db_exec(c, "lsync_store_run_insert", 16, params, NULL);
     return st == DB_NO_ROWS ? DB_HARD : st;
 }
 
@@ -592,6 +669,124 @@ lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx)
         for (size_t k = 0; k < ANN_ARRAY_LEN(row.counts); k++) {
             row.counts[k] = value_of(res, i, col[4 + k]);
         }
+        fn(ctx, &row);
+    }
+    PQclear(res);
+    return st;
+}
+
+/* The run columns (RUN_COLUMNS) of row i, from col[0] (run_id) on; run_id NULL: none. */
+#define RUN_NAMES                                                                        \
+    "run_id", "mode", "status", "started_at", "ended_at", "added", "changed", "removed", \
+        "unchanged", "rejected", "conflicts", "missing", "dropped", "entries_read", "error"
+#define RUN_N_COLS 15
+
+static void
+run_of(const PGresult *res, int i, const int *col, struct lsync_store_run_row *out)
+{
+    out->id = value_of(res, i, col[0]);
+    out->mode = value_of(res, i, col[1]);
+    out->status = value_of(res, i, col[2]);
+    out->started_at = value_of(res, i, col[3]);
+    out->ended_at = value_of(res, i, col[4]);
+    for (size_t k = 0; k < ANN_ARRAY_LEN(out->counts); k++) {
+        out->counts[k] = value_of(res, i, col[5 + k]);
+    }
+    out->error = value_of(res, i, col[14]);
+}
+
+enum db_status
+lsync_store_sources(struct db_conn *c, lsync_store_source_fn fn, void *ctx)
+{
+    static const char *const names[] = { "name",    "ministry",      "priority", "last_full_at",
+                                         "live",    "disabled",      "hidden",   "missing",
+                                         "deleted", "conflicts_now", RUN_NAMES };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st =
+        exec_columns(c, "lsync_store_sources", 0, NULL, names, col, ANN_ARRAY_LEN(names), &res);
+
+    for (int i = 0; st > 0 && i < PQntuples(res); i++) {
+        struct lsync_store_source_row row = {
+            .name = value_of(res, i, col[0]),
+            .ministry = value_of(res, i, col[1]),
+            .priority = value_of(res, i, col[2]),
+            .last_full_at = value_of(res, i, col[3]),
+            .conflicts = value_of(res, i, col[9]),
+        };
+
+        for (size_t k = 0; k < ANN_ARRAY_LEN(row.entries); k++) {
+            row.entries[k] = value_of(res, i, col[4 + k]);
+        }
+        run_of(res, i, col + 10, &row.run);
+        fn(ctx, &row);
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+lsync_store_runs(struct db_conn *c,
+                 const char *source,
+                 const char *before_id,
+                 long limit,
+                 lsync_store_run_fn fn,
+                 void *ctx)
+{
+    static const char *const names[] = { "source", RUN_NAMES };
+    char lim[24];
+    const char *params[] = { source, before_id, lim };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st;
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    st = exec_columns(c, "lsync_store_runs", 3, params, names, col, ANN_ARRAY_LEN(names), &res);
+    for (int i = 0; st > 0 && i < PQntuples(res); i++) {
+        struct lsync_store_run_row row = { 0 };
+
+        run_of(res, i, col + 1, &row);
+        fn(ctx, value_of(res, i, col[0]), &row);
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+lsync_store_entries(struct db_conn *c,
+                    const char *address,
+                    int limit,
+                    lsync_store_entry_fn fn,
+                    void *ctx)
+{
+    static const char *const names[] = { "source",     "key",           "dn",
+                                         "ministry",   "entity",        "display_name",
+                                         "title",      "disabled",      "hidden",
+                                         "deleted_at", "missing_since", "owner" };
+    char lim[16];
+    const char *params[] = { address, lim };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st;
+
+    snprintf(lim, sizeof(lim), "%d", limit);
+    st = exec_columns(c, "lsync_store_entries", 2, params, names, col, ANN_ARRAY_LEN(names), &res);
+    for (int i = 0; st > 0 && i < PQntuples(res); i++) {
+        const struct lsync_store_entry_row row = {
+            .source = value_of(res, i, col[0]),
+            .key = value_of(res, i, col[1]),
+            .dn = value_of(res, i, col[2]),
+            .ministry = value_of(res, i, col[3]),
+            .entity = value_of(res, i, col[4]),
+            .display_name = value_of(res, i, col[5]),
+            .title = value_of(res, i, col[6]),
+            .disabled = bool_of(res, i, col[7]),
+            .hidden = bool_of(res, i, col[8]),
+            .deleted_at = value_of(res, i, col[9]),
+            .missing_since = value_of(res, i, col[10]),
+            .owner = bool_of(res, i, col[11]),
+        };
+
         fn(ctx, &row);
     }
     PQclear(res);

@@ -172,11 +172,13 @@ struct lsync_store_run {
     const char *source, *mode, *status;
     const char *error; /* NULL: none */
     long long added, changed, removed, unchanged, rejected, conflicts, missing, dropped;
-    long long read;     /* entries a complete read found, -1: not a complete read */
-    const char *report; /* JSON array, NULL: [] */
+    long long read;                 /* entries a complete read found, -1: not a complete read */
+    const char *report;             /* JSON array, NULL: [] */
+    const char *actor_kind, *actor; /* who ran it (core/audit.h); NULL: the system */
 };
 
-/** Records a run. @return 1, or < 0 */
+/** Records a run and its sync.run audit entry (actor_kind and actor: NULL for the
+ *  system), in one statement. @return 1, or < 0 */
 enum db_status lsync_store_run_insert(struct db_conn *c,
                                       const struct lsync_store_run *run) ANN_MUST_CHECK;
 
@@ -211,5 +213,66 @@ typedef void (*lsync_store_metric_fn)(void *ctx, const struct lsync_store_metric
 /** Every source, by name. @return how many, or < 0 */
 enum db_status
 lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx) ANN_MUST_CHECK;
+
+/* ---- The admin API's reads (registered by lsync_store_admin_init) ---- */
+
+/** Registers the statements below (serve, before connecting). */
+void lsync_store_admin_init(void);
+
+/* A run as the admin API shows it: text, NULL for what is not there (id NULL: no run).
+ * counts: added, changed, removed, unchanged, rejected, conflicts, missing, dropped,
+ * entries_read. Times ISO 8601 UTC. */
+struct lsync_store_run_row {
+    const char *id, *mode, *status, *started_at, *ended_at, *error;
+    const char *counts[9];
+};
+
+/* A source the database knows: text, NULL for what is not there (ministry and priority:
+ * a source that never applied a run has no row). entries: live, disabled, hidden,
+ * missing, deleted. conflicts: addresses its live entries share with another now. */
+struct lsync_store_source_row {
+    const char *name, *ministry, *priority, *last_full_at;
+    const char *entries[5];
+    const char *conflicts;
+    struct lsync_store_run_row run; /* the last one */
+};
+
+typedef void (*lsync_store_source_fn)(void *ctx, const struct lsync_store_source_row *row);
+
+/** Every source the database knows (rows or runs), by name. @return how many, or < 0 */
+enum db_status
+lsync_store_sources(struct db_conn *c, lsync_store_source_fn fn, void *ctx) ANN_MUST_CHECK;
+
+typedef void (*lsync_store_run_fn)(void *ctx,
+                                   const char *source,
+                                   const struct lsync_store_run_row *row);
+
+/** At most limit runs, newest first, of source (NULL: all), older than the run
+ *  before_id (NULL: from the newest). @return how many, or < 0 */
+enum db_status lsync_store_runs(struct db_conn *c,
+                                const char *source,
+                                const char *before_id,
+                                long limit,
+                                lsync_store_run_fn fn,
+                                void *ctx) ANN_MUST_CHECK;
+
+/* A directory entry holding an address: text, NULL for what is not there. */
+struct lsync_store_entry_row {
+    const char *source, *key, *dn, *ministry, *entity, *display_name, *title;
+    bool disabled, hidden;
+    const char *deleted_at;    /* NULL: not deleted */
+    const char *missing_since; /* NULL: not pending removal */
+    bool owner;                /* the entry the address belongs to */
+};
+
+typedef void (*lsync_store_entry_fn)(void *ctx, const struct lsync_store_entry_row *row);
+
+/** The first limit entries holding address (canonical), live ones first in the owner's
+ *  order. @return how many, or < 0 */
+enum db_status lsync_store_entries(struct db_conn *c,
+                                   const char *address,
+                                   int limit,
+                                   lsync_store_entry_fn fn,
+                                   void *ctx) ANN_MUST_CHECK;
 
 #endif

@@ -1,0 +1,221 @@
+/*
+ * annuaire audit -c FILE [--since WHEN] [--action A] [--actor X] [--limit N] [--json]:
+ * the audit log, newest first, one line per entry for people or a JSON array for
+ * scripts; annuaire audit -c FILE --purge: deletes the entries older than
+ * audit.retention_days once, as serve does every hour.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "admin/admin.h"
+#include "cmd/cmd.h"
+#include "core/db.h"
+#include "core/store.h"
+
+#define LIMIT_DEFAULT 100
+#define LIMIT_MAX     10000
+
+static const char usage[] =
+    "usage: annuaire audit -c FILE [--since WHEN] [--action A] [--actor X] [--limit N] [--json]\n"
+    "       annuaire audit -c FILE --purge\n\n"
+    "Prints the audit log, newest first: time, actor (kind:name), action, object,\n"
+    "outcome and details, one line per entry. --purge deletes the entries older\n"
+    "than audit.retention_days (as serve does at start and every hour) and says how\n"
+    "many went. Exit: 0 done, 1 failed, 2 bad command line.\n\n"
+    "  -c, --config FILE   configuration file (YAML)\n"
+    "      --since WHEN    entries since an ISO 8601 time (2026-12-01T08:00:00Z) or\n"
+    "                      for a duration before now (90s, 30m, 24h, 7d, 2w)\n"
+    "      --action A      only this action (invitation.created, sync.run, ...)\n"
+    "      --actor X       only this actor (an admin token's name, cli:<login>, ...)\n"
+    "      --limit N       at most N entries (1 to 10000, default 100)\n"
+    "      --json          a JSON array of the entries, as GET /_annuaire/admin/v1/audit\n"
+    "      --purge         delete the entries past the retention, once\n"
+    "  -h, --help          this help\n";
+
+static int
+usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "annuaire audit: %s%s%s (see annuaire audit --help)\n", what,
+            arg != NULL ? " " : "", arg != NULL ? arg : "");
+    return CMD_EXIT_USAGE;
+}
+
+/* One entry as a line: time, kind:actor, action, object, outcome, details. */
+static void
+print_entry(const json_t *e)
+{
+    const char *kind = json_string_value(json_object_get(e, "object_kind"));
+    const char *id = json_string_value(json_object_get(e, "object_id"));
+    char *details = json_dumps(json_object_get(e, "details"), JSON_COMPACT | JSON_SORT_KEYS);
+
+    printf("%s  %s:%s  %s  %s%s%s  %s  %s\n", json_string_value(json_object_get(e, "at")),
+           json_string_value(json_object_get(e, "actor_kind")),
+           json_string_value(json_object_get(e, "actor")),
+           json_string_value(json_object_get(e, "action")), kind != NULL ? kind : "-",
+           id != NULL ? "/" : "", id != NULL ? id : "",
+           json_string_value(json_object_get(e, "outcome")), details != NULL ? details : "{}");
+    free(details);
+}
+
+static int
+list(struct db_conn *db, const struct store_audit_filter *f, bool json)
+{
+    struct store_audit_filter one_more = *f; /* the entry past the limit says there are more */
+    json_t *rows = NULL;
+    bool more;
+    size_t i;
+    json_t *e;
+
+    one_more.limit = f->limit + 1;
+    if (adm_audit_list(db, &one_more, &rows) < 0) {
+        fprintf(stderr, "annuaire audit: database: %s\n", db_conn_error(db));
+        return CMD_EXIT_FAILURE;
+    }
+    more = (long)json_array_size(rows) > f->limit;
+    if (more) {
+        json_array_remove(rows, (size_t)f->limit);
+    }
+    if (json) {
+        char *text = json_dumps(rows, JSON_INDENT(2));
+
+        puts(text != NULL ? text : "[]");
+        free(text);
+    } else {
+        json_array_foreach (rows, i, e) {
+            print_entry(e);
+        }
+        if (more) {
+            fprintf(stderr,
+                    "annuaire audit: more entries than --limit %ld (older ones not shown)\n",
+                    f->limit);
+        }
+    }
+    json_decref(rows);
+    return CMD_EXIT_OK;
+}
+
+static int
+purge(struct db_conn *db, const struct cfg *cfg)
+{
+    struct adm_config a = adm_config(cfg);
+    enum db_status n;
+
+    if (a.retention_days == 0) {
+        printf("audit.retention_days is 0: entries are kept forever, none purged\n");
+        return CMD_EXIT_OK;
+    }
+    n = store_audit_purge(db, a.retention_days);
+    if (n < 0) {
+        fprintf(stderr, "annuaire audit: database: %s\n", db_conn_error(db));
+        return CMD_EXIT_FAILURE;
+    }
+    printf("%d audit entr%s older than %ld days purged\n", (int)n, n == 1 ? "y" : "ies",
+           a.retention_days);
+    return CMD_EXIT_OK;
+}
+
+int
+cmd_audit(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "since", required_argument, NULL, 'S' },
+        { "action", required_argument, NULL, 'A' },
+        { "actor", required_argument, NULL, 'a' },
+        { "limit", required_argument, NULL, 'l' },
+        { "json", no_argument, NULL, 'j' },
+        { "purge", no_argument, NULL, 'P' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct store_audit_filter f = { .since = -1, .limit = LIMIT_DEFAULT };
+    const char *path = NULL;
+    bool json = false, do_purge = false, filtered = false;
+    char err[512];
+    struct cfg *cfg;
+    struct db_conn *db;
+    char *end;
+    int c;
+    int rc;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'S':
+            if (adm_audit_since(optarg, (long long)time(NULL), &f.since) != 0) {
+                return usage_error("--since: not an ISO 8601 time or a duration:", optarg);
+            }
+            filtered = true;
+            break;
+        case 'A':
+            f.action = optarg;
+            filtered = true;
+            break;
+        case 'a':
+            f.actor = optarg;
+            filtered = true;
+            break;
+        case 'l':
+            f.limit = strtol(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end != '\0' || f.limit < 1 ||
+                f.limit > LIMIT_MAX) {
+                return usage_error("--limit: 1 to 10000, not", optarg);
+            }
+            filtered = true;
+            break;
+        case 'j':
+            json = true;
+            filtered = true;
+            break;
+        case 'P':
+            do_purge = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return CMD_EXIT_OK;
+        case ':':
+            return usage_error("option needs an argument:", argv[optind - 1]);
+        default:
+            return usage_error("unknown option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) {
+        return usage_error("unexpected argument", argv[optind]);
+    }
+    if (path == NULL) {
+        return usage_error("-c FILE is required", NULL);
+    }
+    if (do_purge && filtered) {
+        return usage_error("--purge takes no other option than -c", NULL);
+    }
+    cfg = cmd_load_config("audit", path);
+    if (cfg == NULL) {
+        return CMD_EXIT_FAILURE;
+    }
+    db = db_conn_open(&cfg->database, err, sizeof(err));
+    if (db == NULL) {
+        fprintf(stderr, "annuaire audit: %s\n", err);
+        cfg_free(cfg);
+        return CMD_EXIT_FAILURE;
+    }
+    store_init();
+    if (cmd_check_schema("audit", db, path) != 0) {
+        rc = CMD_EXIT_FAILURE;
+    } else if (do_purge) {
+        rc = purge(db, cfg);
+    } else {
+        rc = list(db, &f, json);
+    }
+    db_conn_close(db);
+    cfg_free(cfg);
+    return rc;
+}
