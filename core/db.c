@@ -432,8 +432,14 @@ backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
-enum db_status
-db_txn_run(struct db_conn *c, const char *name, db_txn_fn fn, const void *in, void *out)
+/* db_txn_run and db_txn_run_committed: the transaction begun by begin, retried. */
+static enum db_status
+txn_run(struct db_conn *c,
+        const char *name,
+        const char *begin,
+        db_txn_fn fn,
+        const void *in,
+        void *out)
 {
     bool reconnected = false;
 
@@ -443,7 +449,7 @@ db_txn_run(struct db_conn *c, const char *name, db_txn_fn fn, const void *in, vo
         if (ensure_connected(c) != 0) {
             return DB_HARD;
         }
-        st = exec_fixed(c, "START TRANSACTION ISOLATION LEVEL SERIALIZABLE", NULL);
+        st = exec_fixed(c, begin, NULL);
         if (st == DB_HARD && c->pg == NULL && !reconnected) {
             reconnected = true; /* died while idle: nothing was sent, try once more */
             attempt--;
@@ -475,6 +481,18 @@ db_txn_run(struct db_conn *c, const char *name, db_txn_fn fn, const void *in, vo
     }
     log_warn("db: transaction %s gave up after %d conflicts", name, TXN_MAX_TRIES);
     return DB_SOFT;
+}
+
+enum db_status
+db_txn_run(struct db_conn *c, const char *name, db_txn_fn fn, const void *in, void *out)
+{
+    return txn_run(c, name, "START TRANSACTION ISOLATION LEVEL SERIALIZABLE", fn, in, out);
+}
+
+enum db_status
+db_txn_run_committed(struct db_conn *c, const char *name, db_txn_fn fn, const void *in, void *out)
+{
+    return txn_run(c, name, "START TRANSACTION ISOLATION LEVEL READ COMMITTED", fn, in, out);
 }
 
 enum db_status

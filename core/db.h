@@ -77,6 +77,18 @@ enum db_status db_txn_run(struct db_conn *c,
                           const void *in,
                           void *out) ANN_MUST_CHECK;
 
+/**
+ * As db_txn_run, at READ COMMITTED: for a transaction whose contended writes are each
+ * one atomic statement (a counter taken by INSERT ... ON CONFLICT DO UPDATE ... WHERE
+ * used < limit), which SERIALIZABLE would fail under concurrency instead of queueing.
+ * Deadlocks are still retried.
+ */
+enum db_status db_txn_run_committed(struct db_conn *c,
+                                    const char *name,
+                                    db_txn_fn fn,
+                                    const void *in,
+                                    void *out) ANN_MUST_CHECK;
+
 /** SELECT 1 on this connection. @return 1 when the database answers, < 0 otherwise */
 enum db_status db_ping(struct db_conn *c) ANN_MUST_CHECK;
 

@@ -32,11 +32,17 @@
     " AND verified_by IS NOT NULL"
 
 /* A room invitation whose ephemeral key is valid and which can be signed: pending, or
- * used by a binding whose onbind callback has not been delivered yet. */
+ * used by a binding whose onbind callback has been neither delivered nor refused. */
 #define KEY_VALID_SQL                                                          \
     " AND kind = 'room' AND verified_by IS NOT NULL"                           \
     " AND ((state = 'pending' AND (expires_at IS NULL OR expires_at > now()))" \
-    " OR (state = 'used' AND delivered_at IS NULL))"
+    " OR (state = 'used' AND delivered_at IS NULL AND callback_refused_at IS NULL))"
+
+/* The mails of invitations ($ids) still queued and not being sent: withdrawn. */
+#define WITHDRAW_MAILS_SQL(ids)                         \
+    "DELETE FROM annuaire.mail_outbox"                  \
+    " WHERE invite_id IN (" ids ") AND sent_at IS NULL" \
+    " AND (claimed_until IS NULL OR claimed_until < now())"
 
 /* The UTC day an invitation quota counts in (now(): the transaction's start). */
 #define QUOTA_DAY_SQL "(now() AT TIME ZONE 'UTC')::date"
@@ -112,8 +118,10 @@ const struct db_stmt enr_store_stmts[] = {
       "   WHERE state = 'pending' AND expires_at <= now()"
       "   ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED))"
       "  AND state = 'pending'"
-      "  RETURNING id, kind, address)"
-      " SELECT id, kind, address FROM e ORDER BY id" },
+      "  RETURNING id, kind, address),"
+      " m AS (" WITHDRAW_MAILS_SQL(
+          "SELECT id FROM e") ")"
+                              " SELECT id, kind, address FROM e ORDER BY id" },
     /* Run by the expiry worker (core/worker.c): its wake-up, and when the first pending
      * invitation expires (store_queue_next_due). */
     { "enr_store_expiry_listen", "LISTEN annuaire_invites" },
@@ -141,8 +149,11 @@ const struct db_stmt enr_store_stmts[] = {
                                " last_error = NULL WHERE id = $1)"
                                " UPDATE annuaire.invites SET delivered_at = now()"
                                " WHERE token = ANY ($2::text[]) AND delivered_at IS NULL" },
-    { "enr_store_onbind_gave_up", "UPDATE annuaire.onbind_queue SET gave_up_at = now(),"
-                                  " last_error = $2 WHERE id = $1" },
+    /* Refused: the invitations it carried are closed (their keys no longer valid). */
+    { "enr_store_onbind_gave_up", "WITH g AS (UPDATE annuaire.onbind_queue SET gave_up_at = now(),"
+                                  " last_error = $2 WHERE id = $1)"
+                                  " UPDATE annuaire.invites SET callback_refused_at = now()"
+                                  " WHERE token = ANY ($3::text[]) AND delivered_at IS NULL" },
     /* The claim is over: the retry comes after the backoff, not the lease. */
     { "enr_store_onbind_retry", "UPDATE annuaire.onbind_queue SET last_error = $2,"
                                 " next_attempt_at = now() + make_interval(secs =>"
@@ -512,9 +523,9 @@ enr_store_onbind_done(struct db_conn *c, const struct enr_onbind_claim *cl)
 enum db_status
 enr_store_onbind_gave_up(struct db_conn *c, const struct enr_onbind_claim *cl, const char *error)
 {
-    const char *params[] = { cl->id, error };
+    const char *params[] = { cl->id, error, cl->tokens };
 
-    return db_exec(c, "enr_store_onbind_gave_up", 2, params, NULL);
+    return db_exec(c, "enr_store_onbind_gave_up", 3, params, NULL);
 }
 
 enum db_status

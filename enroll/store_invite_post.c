@@ -470,6 +470,13 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     sender_server = lower_dup(fed_mxid_server(in.sender));
     q.address = address;
     q.sender_server = sender_server;
+    /* The rate limits first: a refusal costs an audit row, so refusals are limited too. */
+    rs = enr_limit_mail(r, address);
+    if (rs != RS_OK) {
+        free(sender_server);
+        free(address);
+        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
+    }
     /* Who may invite whom: refused by policy, nothing is stored or sent. */
     rule = dir_invite_policy(address, sender_server);
     if (rule != DIR_INVITE_OK) {
@@ -477,12 +484,6 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
         free(sender_server);
         free(address);
         return ret;
-    }
-    rs = enr_limit_mail(r, address);
-    if (rs != RS_OK) {
-        free(sender_server);
-        free(address);
-        return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
     eph = cx_ed25519_generate(seed);
     if (eph == NULL) {
@@ -502,9 +503,12 @@ store_invite(struct http_req *r, const json_t *body, bool legacy)
     q.verified_by = legacy ? "legacy" : "token";
     message = render(&q, body, eph_priv, enr_lang_pick(http_header(r, "Accept-Language")));
     q.message = message;
+    /* READ COMMITTED: the daily counters are hot rows every invitation of a sender or
+     * homeserver takes (one atomic upsert each); SERIALIZABLE would fail concurrent
+     * invitations instead of queueing them on the row. */
     if (message == NULL) {
         ret = http_reply_ec(r, E_EMAIL_SEND_ERROR, NULL);
-    } else if (db_txn_run(r->db, "store_invite", invite_txn, &q, &out) < 0) {
+    } else if (db_txn_run_committed(r->db, "store_invite", invite_txn, &q, &out) < 0) {
         ret = http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     } else if (out.bound_to != NULL) {
         ret = http_reply_ec_extra(r, E_THREEPID_IN_USE, NULL,

@@ -90,8 +90,9 @@ class Service:
 
     def __init__(self, cluster, db=None, config=None, migrate=True, smtp_port=None, http_extra="",
                  mail_extra="", public_metrics=True, threads=2, port=None, templates_dir=None,
-                 admin=False):
+                 admin=False, mail_retry_delay=1):
         self.cluster = cluster
+        self.mail_retry_delay = mail_retry_delay  # mail.retry_initial_delay
         # admin: an admin listener on a reserved port (admin_url)
         self.admin_port = ports.reserve() if admin else None
         self.templates_dir = templates_dir or os.path.join(SRC, "conf", "templates")
@@ -138,7 +139,7 @@ class Service:
                 f"  templates_dir: {self.templates_dir}\n"
                 f"  smtp_port: {self.smtp_port}\n"
                 "  from: \"Tchap <noreply@is.test>\"\n"
-                "  retry_initial_delay: 1\n"
+                f"  retry_initial_delay: {self.mail_retry_delay}\n"
                 + self.mail_extra +
                 "server:\n"
                 "  name: is.test\n"
