@@ -145,6 +145,14 @@ def test_vip_invitation_mail_gate_and_bind(env):
         "sid": sid, "client_secret": "sec", "mxid": user}, timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["address"] == "vip.guest@gmail.com" and r.json()["mxid"] == user
+    # Used by that binding: no longer pending, internal-info says so, nothing carried to
+    # the homeserver (a VIP invitation has no room), its audit row written.
+    got = requests.get(svc.admin_url(f"{INV}/{inv['id']}"), headers=auth(svc.token), timeout=10)
+    assert got.json()["state"] == "used" and got.json()["used_by"] == user
+    assert internal_invited(svc, "vip.guest@gmail.com") is False
+    assert "invites" not in r.json() or r.json()["invites"] == []
+    assert one(svc, f"SELECT actor_kind, actor FROM annuaire.audit_log WHERE action ="
+                    f" 'invitation.used' AND object_id = '{inv['id']}'") == f"user|{user}"
     # Bound now: a new invitation for it is refused, nothing stored, no mail.
     before = one(svc, "SELECT count(*) FROM annuaire.invites")
     assert_matrix_error(create(svc, address="vip.guest@gmail.com"), 400, "M_THREEPID_IN_USE")
