@@ -24,9 +24,11 @@
 #include "core/worker.h"
 
 /* Mails claimed per step: one, so that a sender never holds a mail it is not sending. */
-#define BATCH          1
+#define BATCH           1
 /* Longest Message-ID kept in its column (RFC 5322 lines are at most 998 bytes). */
-#define MESSAGE_ID_MAX 998
+#define MESSAGE_ID_MAX  998
+/* Longest line of a rendered message, CRLF not counted (RFC 5322 2.1.1, RFC 5321 4.5.3.1.6). */
+#define LINE_MAX_OCTETS 998
 
 static struct worker *sender;
 static const struct cfg *conf;
@@ -216,6 +218,61 @@ put_header(struct util_buf *b, const char *line, size_t n)
     return 0;
 }
 
+/* Whether every CRLF-ended line of s[0..n) is at most LINE_MAX_OCTETS long. */
+static bool
+lines_fit(const char *s, size_t n)
+{
+    size_t start = 0;
+
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] == '\r' && s[i + 1] == '\n') {
+            if (i - start > LINE_MAX_OCTETS) {
+                return false;
+            }
+            start = i + 2;
+        }
+    }
+    return n - start <= LINE_MAX_OCTETS;
+}
+
+/*
+ * One line of the body (no line break in it), CRLF-ended, broken into lines of at most
+ * LINE_MAX_OCTETS octets (one less when it starts with a dot, which SMTP doubles): after
+ * the last space within the limit, which ends the first line (so the lines put back
+ * together are the text), else before the last UTF-8 sequence that would not fit whole.
+ * A run of more than 3 continuation bytes (not UTF-8) is cut where it is.
+ */
+static void
+put_body_line(struct util_buf *b, const char *line, size_t n)
+{
+    for (;;) {
+        size_t limit = n > 0 && line[0] == '.' ? LINE_MAX_OCTETS - 1 : LINE_MAX_OCTETS;
+        size_t cut = limit, back = 0;
+        const char *sp;
+
+        if (n <= limit) {
+            break;
+        }
+        sp = memrchr(line + 1, ' ', limit - 1); /* a space at 0 would make a line of 1 */
+        if (sp != NULL) {
+            cut = (size_t)(sp - line) + 1;
+        } else {
+            while (back < 3 && ((unsigned char)line[limit - back] & 0xc0) == 0x80) {
+                back++;
+            }
+            if (back < 3 || ((unsigned char)line[limit - back] & 0xc0) != 0x80) {
+                cut = limit - back;
+            }
+        }
+        util_buf_put(b, line, cut);
+        util_buf_puts(b, "\r\n");
+        line += cut;
+        n -= cut;
+    }
+    util_buf_put(b, line, n);
+    util_buf_puts(b, "\r\n");
+}
+
 /* A domain that can go into a Message-ID as it is: printable ASCII, no angle bracket. */
 static bool
 domain_ok(const char *d)
@@ -300,14 +357,18 @@ mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const 
         util_buf_puts(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
                           "Content-Transfer-Encoding: 8bit\r\n");
     }
+    if (!lines_fit(b.p, b.len)) {
+        free(text);
+        free(b.p);
+        return NULL; /* a header line over the limit: ASCII text is never folded */
+    }
     util_buf_puts(&b, "\r\n");
     body += 2;
     for (p = body; *p != '\0';) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
 
-        util_buf_put(&b, p, n);
-        util_buf_puts(&b, "\r\n");
+        put_body_line(&b, p, n);
         p = nl ? nl + 1 : p + n;
     }
     free(text);

@@ -16,12 +16,16 @@
 /**
  * Renders a whole-message template (headers, blank line, body): replaces
  * {{name}} placeholders, writes CRLF line ends, encodes header lines that are
- * not ASCII (RFC 2047) and adds Date, Message-ID and MIME headers.
+ * not ASCII (RFC 2047) and adds Date, Message-ID and MIME headers. No line of the
+ * message passes 998 octets (997 when it starts with a dot, which SMTP doubles): a
+ * longer body line is broken after its last space within the limit (the space ends
+ * the first line), else before the UTF-8 character that would not fit whole.
  *
  * @param from_domain  for the Message-ID (NULL, or not printable ASCII: "localhost")
  * @return the message, owned by the caller; NULL when a value holds a line break
- *         (it could forge headers), the template has no header/body split
- *         or a line of its headers is not a header (no name, or one not printable ASCII)
+ *         (it could forge headers), the template has no header/body split,
+ *         a line of its headers is not a header (no name, or one not printable ASCII)
+ *         or a header line, encoded and folded, would pass 998 octets
  */
 char *
 mail_render(const char *tmpl, const struct util_var *vars, size_t n_vars, const char *from_domain);

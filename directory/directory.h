@@ -149,8 +149,9 @@ enum dir_invite_rule {
 /**
  * Whether a sender of server sender_server may invite address (canonical): the address
  * is an external when routing maps it to an externals' platform; the sender is on an
- * externals' platform when its server is in routing.external_servers, else on an agents'
- * one. Always DIR_INVITE_OK when no routing file is configured.
+ * externals' platform when routing_server_external says its server is (one rule for
+ * both sides), else on an agents' one. Always DIR_INVITE_OK when no routing file is
+ * configured.
  */
 enum dir_invite_rule dir_invite_policy(const char *address, const char *sender_server);
 

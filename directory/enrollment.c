@@ -7,7 +7,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/cfg.h"
 #include "core/federation.h"
@@ -90,22 +89,6 @@ dir_bind_permitted(const char *address, const char *mxid)
     return ok;
 }
 
-/* Whether server (any case) is in routing.external_servers. */
-static bool
-external_server(const char *server)
-{
-    const json_t *list = cfg_get()->routing.external_servers;
-
-    for (size_t i = 0; i < json_array_size(list); i++) {
-        const char *name = json_string_value(json_array_get(list, i));
-
-        if (name != NULL && strcasecmp(name, server) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 enum dir_invite_rule
 dir_invite_policy(const char *address, const char *sender_server)
 {
@@ -120,7 +103,7 @@ dir_invite_policy(const char *address, const char *sender_server)
     }
     if (routing_normalise(address, &routed) != 0 || !routing_match(routing, routed, &route)) {
         rule = DIR_INVITE_NO_ROUTE;
-    } else if (route.external && sender_server != NULL && external_server(sender_server)) {
+    } else if (route.external && routing_server_external(routing, sender_server)) {
         rule =
             conf->externals_may_invite_externals ? DIR_INVITE_OK : DIR_INVITE_EXTERNALS_EXTERNALS;
     } else if (route.external) {

@@ -33,6 +33,10 @@ struct routing_map {
     json_t *exact;   /* normalised address -> index in rules */
     json_t *entries; /* owns every route.entry */
     json_t *servers; /* every hs and shadow_hs, lower case -> true */
+    /* The externals' servers, lower case -> true: routing.external_servers, or, when that
+     * list is empty, the hs and shadow_hs of every entry that requires an invitation. */
+    json_t *external;
+    bool external_listed; /* routing.external_servers was not empty */
     char *path;
     /* Patterns by the text they end with: an address is tried only against the
      * patterns whose ending it has, and those without one (see routing_tail_of). */

@@ -216,6 +216,7 @@ map_free(struct routing_map *r)
     json_decref(r->exact);
     json_decref(r->entries);
     json_decref(r->servers);
+    json_decref(r->external);
     json_decref(r->tails);
     pcre2_match_context_free(r->limits);
     free(r->tail_lens);
@@ -224,9 +225,9 @@ map_free(struct routing_map *r)
     free(r);
 }
 
-/* Records a server name of the mapping, lower-cased (names are at most 255 bytes). */
+/* Records a server name in set, lower-cased (names are at most 255 bytes). */
 static void
-add_server(struct routing_map *r, const char *name)
+add_server(json_t *set, const char *name)
 {
     char lower[256];
     size_t i;
@@ -235,15 +236,21 @@ add_server(struct routing_map *r, const char *name)
         lower[i] = (char)tolower((unsigned char)name[i]);
     }
     lower[i] = '\0';
-    json_object_set_new(r->servers, lower, json_true());
+    json_object_set_new(set, lower, json_true());
 }
 
 static void
 add_rule(struct routing_map *r, size_t *cap, struct routing_rule rule)
 {
-    add_server(r, rule.route.hs);
+    add_server(r->servers, rule.route.hs);
     if (rule.route.shadow_hs != NULL) {
-        add_server(r, rule.route.shadow_hs);
+        add_server(r->servers, rule.route.shadow_hs);
+    }
+    if (!r->external_listed && rule.route.requires_invite) {
+        add_server(r->external, rule.route.hs);
+        if (rule.route.shadow_hs != NULL) {
+            add_server(r->external, rule.route.shadow_hs);
+        }
     }
     if (r->n_rules == *cap) {
         *cap = *cap ? *cap * 2 : 64;
@@ -380,7 +387,19 @@ routing_load(const char *path, const struct cfg_routing *conf, char *err, size_t
     r->exact = json_object();
     r->entries = json_array();
     r->servers = json_object();
+    r->external = json_object();
     r->tails = json_object();
+    if (conf != NULL && json_array_size(conf->external_servers) > 0) {
+        size_t i;
+        json_t *v;
+
+        r->external_listed = true;
+        json_array_foreach (conf->external_servers, i, v) {
+            if (json_is_string(v) && json_string_length(v) < 256) {
+                add_server(r->external, json_string_value(v));
+            }
+        }
+    }
     /* A pattern that backtracks without end fails (and is logged) instead of holding a
      * worker: a few thousand steps are what a domain pattern takes. */
     r->limits = pcre2_match_context_create(NULL);

@@ -40,19 +40,32 @@ routing_key(const char *address, bool *is_email)
     return key;
 }
 
-bool
-routing_has_server(const struct routing_map *r, const char *server)
+/* Whether server (any case) is a key of set. */
+static bool
+server_in(const json_t *set, const char *server)
 {
     char lower[256];
     size_t len = strlen(server);
 
-    if (r == NULL || len == 0 || len >= sizeof(lower)) {
+    if (len == 0 || len >= sizeof(lower)) {
         return false;
     }
     for (size_t i = 0; i <= len; i++) {
         lower[i] = (char)tolower((unsigned char)server[i]);
     }
-    return json_object_get(r->servers, lower) != NULL;
+    return json_object_get(set, lower) != NULL;
+}
+
+bool
+routing_has_server(const struct routing_map *r, const char *server)
+{
+    return r != NULL && server_in(r->servers, server);
+}
+
+bool
+routing_server_external(const struct routing_map *r, const char *server)
+{
+    return r != NULL && server != NULL && server_in(r->external, server);
 }
 
 bool

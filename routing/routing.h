@@ -78,6 +78,14 @@ char *routing_key(const char *address, bool *is_email);
 bool routing_has_server(const struct routing_map *m, const char *server);
 
 /**
+ * Whether server (any case) is on an externals' platform, by the rule that makes an
+ * address's entry external: it is in routing.external_servers, or, when that list is
+ * empty, it is the hs or shadow_hs of an entry or pattern that requires an invitation.
+ * @return false when m or server is NULL
+ */
+bool routing_server_external(const struct routing_map *m, const char *server);
+
+/**
  * Matches a normalised address (routing_key): exact entries, then patterns in file
  * order; the first that takes it decides. A pattern that cannot be tried (its match
  * limit reached) is taken as no match, and logged once for that pattern of m.

@@ -9,7 +9,8 @@
  * - a value with a line break is refused (it could add headers);
  * - a rendered message has CRLF line ends only (no bare CR or LF), a header section
  *   with Date and Message-ID, of header lines ("name:" or folded) in ASCII within 998
- *   bytes (unit.core.mail checks the encoded words themselves).
+ *   bytes (unit.core.mail checks the encoded words themselves), and body lines within
+ *   998 bytes too, 997 when one starts with a dot (SMTP doubles it).
  */
 #include <stdint.h>
 #include <strings.h>
@@ -118,6 +119,12 @@ check_message(const char *msg)
         p = nl + 2;
     }
     FUZZ_ASSERT(has_date && has_id);
+    for (const char *p = body + 4; *p != '\0';) {
+        const char *nl = strstr(p, "\r\n");
+
+        FUZZ_ASSERT((size_t)(nl - p) <= (p[0] == '.' ? 997u : 998u));
+        p = nl + 2;
+    }
 }
 
 int

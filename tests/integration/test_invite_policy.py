@@ -1,6 +1,7 @@
 """it.invite.policy: who may invite whom on store-invite, v2 and v1 alike. Senders on an
 agents' platform invite external addresses (unless invites.agents_may_invite_externals is
-off); senders on an externals' platform (routing.external_servers) may not, unless
+off); senders on an externals' platform (routing.external_servers, or with that list empty
+the servers of entries that require an invitation) may not, unless
 invites.externals_may_invite_externals; an address no homeserver takes is refused. A
 refusal is 403 M_FORBIDDEN naming the rule, stores nothing, sends nothing, and leaves one
 invitation.refused row in the audit log. Daily quotas per sender (50 by default) and per
@@ -42,9 +43,9 @@ def make_env(cluster, tmp_path):
     path = tmp_path / "info.yaml"
     path.write_text(MAPPING)
 
-    def make(invites="", extra=""):
+    def make(invites="", extra="", external="  external_servers: [agent.externe.test]\n"):
         svc, sink, hs = services.start(lambda hs: homeservers_config(hs, SERVERS) + routing_config(
-            path, routing_extra="  external_servers: [agent.externe.test]\n",
+            path, routing_extra=external,
             extra="ratelimit:\n  enabled: false\n" + LEGACY + "invites:\n  validity: 0\n" + invites + extra),
             threads=4)
         return SimpleNamespace(svc=svc, sink=sink, hs=hs, auth={})
@@ -114,6 +115,23 @@ def test_default_policy(make_env, version):
     got = sorted(m[1][0] for m in e.sink.wait(3))
     assert got == ["bob@gmail.com", "jean@interieur.gouv.fr", "paul@interieur.gouv.fr"]
     assert count(e.svc, "mail_outbox") == 3
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_default_external_servers(make_env, version):
+    """routing.external_servers empty (the default): the servers of the entries that require
+    an invitation are the externals', for the sender as for the address."""
+    e = make_env(external="")
+    r = invite(e, EXTERNAL, "Carol@Example.com", version)
+    assert_refused(e, r, "invites.externals_may_invite_externals", "carol@example.com",
+                   "agent.externe.test")
+    assert "externals' platform" in r.json()["error"]
+    for sender, address in ((EXTERNAL, "paul@interieur.gouv.fr"), (AGENT, "bob@gmail.com")):
+        r = invite(e, sender, address, version)
+        assert r.status_code == 200, r.text
+    assert count(e.svc, "invites") == 2
+    got = sorted(m[1][0] for m in e.sink.wait(2))
+    assert got == ["bob@gmail.com", "paul@interieur.gouv.fr"]
 
 
 @pytest.mark.parametrize("version", ["v2", "v1"])

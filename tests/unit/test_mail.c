@@ -1,5 +1,5 @@
 /* unit.core.mail: the mail renderer on header values that are not UTF-8, long and
- * encoded headers read back. */
+ * encoded headers read back, over-long body lines broken and over-long headers refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -217,14 +217,145 @@ test_header_shapes(void **state)
     assert_null(mail_render("Sub ject: x\n\nb\n", NULL, 0, NULL));
 }
 
+/* Renders "Subject: a\n\n{{note}}\nend\n" with note; asserts that every line of the
+ * message is within SMTP's 998 octets (997 when it starts with a dot, which SMTP
+ * doubles) and that the body's lines put back together are the note and "end".
+ * @return the message's body lines, as many as there are, in lines (at most 16) */
+static size_t
+render_note(const char *note, char *lines[16])
+{
+    const struct util_var vars[] = { { "note", note } };
+    char *msg = mail_render("Subject: a\n\n{{note}}\nend\n", vars, 1, "is.test");
+    struct util_buf joined = { 0 };
+    const char *p;
+    size_t n = 0;
+    char *text;
+
+    assert_non_null(msg);
+    for (p = msg; *p != '\0';) {
+        const char *nl = strstr(p, "\r\n");
+
+        assert_non_null(nl);
+        assert_true((size_t)(nl - p) <= (*p == '.' ? 997u : 998u));
+        p = nl + 2;
+    }
+    p = strstr(msg, "\r\n\r\n") + 4;
+    while (*p != '\0') {
+        const char *nl = strstr(p, "\r\n");
+
+        assert_true(n < 16);
+        lines[n++] = xstrndup(p, (size_t)(nl - p));
+        util_buf_put(&joined, p, (size_t)(nl - p));
+        p = nl + 2;
+    }
+    text = util_buf_take(&joined);
+    assert_true(n >= 2 && strcmp(lines[n - 1], "end") == 0);
+    assert_int_equal(strlen(text), strlen(note) + 3);
+    assert_int_equal(memcmp(text, note, strlen(note)), 0);
+    free(text);
+    free(msg);
+    return n - 1;
+}
+
+static void
+free_lines(char *lines[16], size_t n)
+{
+    for (size_t i = 0; i <= n; i++) {
+        free(lines[i]);
+    }
+}
+
+static char *
+repeat(const char *s, size_t times)
+{
+    struct util_buf b = { 0 };
+
+    for (size_t i = 0; i < times; i++) {
+        util_buf_puts(&b, s);
+    }
+    return util_buf_take(&b);
+}
+
+static void
+test_long_body_lines(void **state)
+{
+    char *lines[16];
+    char *note;
+    size_t n;
+
+    alarm(10);
+    /* 500 emoji (2000 octets, no space): cut between characters, as late as fits. */
+    note = repeat("\xf0\x9f\x98\x80", 500);
+    n = render_note(note, lines);
+    assert_int_equal(n, 3);
+    assert_int_equal(strlen(lines[0]), 996);
+    assert_int_equal(strlen(lines[1]), 996);
+    assert_int_equal(strlen(lines[2]), 8);
+    free_lines(lines, n);
+    free(note);
+    /* Cyrillic words: after the last space within the limit, the space kept. */
+    note = repeat("\xd1\x81\xd0\xbb\xd0\xbe\xd0\xb2\xd0\xbe ", 200); /* "слово " x 200 */
+    n = render_note(note, lines);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i + 1 < n; i++) {
+        assert_int_equal(strlen(lines[i]), 90 * 11);
+        assert_int_equal(lines[i][strlen(lines[i]) - 1], ' ');
+    }
+    free_lines(lines, n);
+    free(note);
+    /* 998 octets stay one line; one more goes on the next; a leading dot takes one. */
+    note = repeat("a", 998);
+    assert_int_equal(render_note(note, lines), 1);
+    free_lines(lines, 1);
+    free(note);
+    note = repeat("a", 999);
+    n = render_note(note, lines);
+    assert_int_equal(n, 2);
+    assert_string_equal(lines[1], "a");
+    free_lines(lines, n);
+    free(note);
+    note = repeat(".", 1000);
+    n = render_note(note, lines);
+    assert_int_equal(n, 2);
+    assert_int_equal(strlen(lines[0]), 997);
+    free_lines(lines, n);
+    free(note);
+    /* Not UTF-8: continuation bytes only, cut where the limit is. */
+    note = repeat("\x80", 2000);
+    n = render_note(note, lines);
+    assert_int_equal(n, 3);
+    assert_int_equal(strlen(lines[0]), 998);
+    free_lines(lines, n);
+    free(note);
+    alarm(0);
+}
+
+static void
+test_long_header_refused(void **state)
+{
+    char *value = repeat("a", 990);
+    const struct util_var vars[] = { { "inviter", value } };
+    char *msg;
+
+    /* A header line over 998 octets cannot be broken: no message. */
+    assert_null(mail_render("Subject: {{inviter}}\n\nb\n", vars, 1, "is.test"));
+    assert_null(mail_render("Subject: b\nFrom: {{inviter}} <a@b>\n\nb\n", vars, 1, "is.test"));
+    /* 998 octets exactly, and the same value in the body, are fine. */
+    value[989] = '\0';
+    msg = mail_render("Subject: {{inviter}}\n\n{{inviter}}{{inviter}}\n", vars, 1, "is.test");
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "Subject: aaa"));
+    free(msg);
+    free(value);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_invalid_utf8_header),
-        cmocka_unit_test(test_long_utf8_header),
-        cmocka_unit_test(test_line_ends),
-        cmocka_unit_test(test_header_shapes),
+        cmocka_unit_test(test_invalid_utf8_header), cmocka_unit_test(test_long_utf8_header),
+        cmocka_unit_test(test_line_ends),           cmocka_unit_test(test_header_shapes),
+        cmocka_unit_test(test_long_body_lines),     cmocka_unit_test(test_long_header_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

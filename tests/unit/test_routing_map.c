@@ -247,6 +247,55 @@ test_has_server(void **state)
     routing_release(m);
 }
 
+/* A sender's server is the externals' by the rule that makes an address external. */
+static void
+test_server_external(void **state)
+{
+    const char *text = "medium:\n  email:\n    entries:\n"
+                       "      a@y.test: {hs: agents.test}\n    patterns:\n"
+                       "      - '.*@y\\.test': {hs: Ext.test, shadow_hs: ext-net.test,"
+                       " requires_invite: true}\n"
+                       "      - '.*': {hs: agents.test}\n";
+    struct cfg_routing conf = { 0 };
+    struct routing_result out;
+    struct routing_map *m;
+    char err[512];
+
+    (void)state;
+    /* No list: the hs and shadow_hs of the entries that require an invitation. */
+    m = load_text(text, NULL, err, sizeof(err));
+    assert_non_null(m);
+    assert_true(routing_match(m, "b@y.test", &out) && out.external);
+    assert_true(routing_server_external(m, "ext.TEST"));
+    assert_true(routing_server_external(m, "EXT-net.test"));
+    assert_false(routing_server_external(m, "agents.test"));
+    assert_false(routing_server_external(m, "other.test"));
+    assert_false(routing_server_external(m, ""));
+    assert_false(routing_server_external(m, NULL));
+    assert_false(routing_server_external(NULL, "ext.test"));
+    routing_release(m);
+
+    /* An empty list is no list. */
+    conf.external_servers = json_array();
+    m = load_text(text, &conf, err, sizeof(err));
+    assert_non_null(m);
+    assert_true(routing_server_external(m, "ext.test"));
+    routing_release(m);
+    json_decref(conf.external_servers);
+
+    /* A list decides alone, any case, servers of the mapping or not. */
+    conf.external_servers = json_pack("[ss]", "AGENTS.test", "far.test");
+    m = load_text(text, &conf, err, sizeof(err));
+    assert_non_null(m);
+    assert_true(routing_match(m, "b@x.test", &out) && out.external);
+    assert_true(routing_server_external(m, "agents.test"));
+    assert_true(routing_server_external(m, "Far.Test"));
+    assert_false(routing_server_external(m, "ext.test"));
+    assert_false(routing_server_external(m, "ext-net.test"));
+    routing_release(m);
+    json_decref(conf.external_servers);
+}
+
 /* --- matching --------------------------------------------------------------------- */
 
 static void
@@ -384,6 +433,7 @@ main(void)
         cmocka_unit_test(test_empty_lists),
         cmocka_unit_test(test_platform_flags),
         cmocka_unit_test(test_has_server),
+        cmocka_unit_test(test_server_external),
         cmocka_unit_test(test_exact_entries_first),
         cmocka_unit_test(test_file_order_across_the_index),
         cmocka_unit_test(test_many_patterns_one_ending),
