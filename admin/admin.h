@@ -52,8 +52,10 @@ extern const size_t adm_n_routes;
 /** Registers the module's statements (once, however often it is called). */
 void adm_init(void);
 
-/** The admin token check of the admin listener (http_set_admin_auth). */
-enum reply_status adm_authenticate(struct http_req *r, const char *token, unsigned route_flags);
+/** The admin token check of the admin listener (http_set_admin_auth): a refusal's audit
+ *  entry names the route (object_id its pattern, details its method and the scope). */
+enum reply_status
+adm_authenticate(struct http_req *r, const char *token, const struct route *route);
 
 /* ---- Invitations (admin/invitations.c), for the admin API and cmd/invite.c ---- */
 

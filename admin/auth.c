@@ -1,8 +1,9 @@
 /*
  * The admin token check (ROUTE_ADMIN routes): the token's SHA-256 is looked up, the
  * stored hash compared in constant time, then the route's scope checked. A token
- * without that scope is refused (403) and the refusal written to the audit log; an
- * unknown token is refused (401) with nothing written: its text is never kept.
+ * without that scope is refused (403) and the refusal written to the audit log, its object
+ * the route (method and pattern, text of ours: never the request's path, which the client
+ * chose); an unknown token is refused (401) with nothing written: its text is never kept.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,9 @@ route_scope(unsigned flags)
 }
 
 enum reply_status
-adm_authenticate(struct http_req *r, const char *token, unsigned route_flags)
+adm_authenticate(struct http_req *r, const char *token, const struct route *route)
 {
-    const char *scope = route_scope(route_flags);
+    const char *scope = route_scope(route->flags);
     char hash[CX_TOKEN_HASH_LEN + 1];
     struct adm_token_row t = { 0 };
     enum db_status st;
@@ -57,10 +58,9 @@ adm_authenticate(struct http_req *r, const char *token, unsigned route_flags)
         return http_reply_status(http_reply_ec(r, E_ADMIN_UNAUTHORIZED, NULL));
     }
     if (!t.allowed) {
-        json_t *details =
-            json_pack("{s:s, s:s, s:s}", "method", r->method, "path", r->url, "scope", scope);
-        const struct audit_entry e = { AUDIT_ADMIN, t.name,        "admin.denied", "route",
-                                       r->url,      AUDIT_REFUSED, details };
+        json_t *details = json_pack("{s:s, s:s}", "method", route->method, "scope", scope);
+        const struct audit_entry e = { AUDIT_ADMIN,    t.name,        "admin.denied", "route",
+                                       route->pattern, AUDIT_REFUSED, details };
 
         if (audit_record(r->db, &e) < 0) {
             log_warn("admin: the refusal of token %s could not be written to the audit log",

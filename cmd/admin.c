@@ -19,6 +19,7 @@
 #include "core/audit.h"
 #include "core/db.h"
 #include "core/store.h"
+#include "core/util.h"
 
 static const char usage[] =
     "usage: annuaire admin token create NAME --scope SCOPE [--scope SCOPE ...] -c FILE\n"
@@ -182,11 +183,18 @@ print_list(const json_t *list, bool as_json)
     }
     printf("%-24s %-36s %-24s %s\n", "NAME", "SCOPES", "CREATED", "LAST USED");
     json_array_foreach (list, i, t) {
+        /* Text from the database, its control characters escaped. */
         char *scopes = json_dumps(json_object_get(t, "scopes"), JSON_COMPACT);
         const char *used = json_string_value(json_object_get(t, "last_used_at"));
+        char *v[] = { util_esc_text(json_string_value(json_object_get(t, "name"))),
+                      util_esc_text(scopes),
+                      util_esc_text(json_string_value(json_object_get(t, "created_at"))),
+                      util_esc_text(used != NULL ? used : "never") };
 
-        printf("%-24s %-36s %-24s %s\n", json_string_value(json_object_get(t, "name")), scopes,
-               json_string_value(json_object_get(t, "created_at")), used != NULL ? used : "never");
+        printf("%-24s %-36s %-24s %s\n", v[0], v[1], v[2], v[3]);
+        for (size_t k = 0; k < ANN_ARRAY_LEN(v); k++) {
+            free(v[k]);
+        }
         free(scopes);
     }
 }

@@ -16,6 +16,7 @@
 #include "cmd/cmd.h"
 #include "core/db.h"
 #include "core/store.h"
+#include "core/util.h"
 
 #define LIMIT_DEFAULT 100
 #define LIMIT_MAX     10000
@@ -45,20 +46,26 @@ usage_error(const char *what, const char *arg)
     return CMD_EXIT_USAGE;
 }
 
-/* One entry as a line: time, kind:actor, action, object, outcome, details. */
+/* One entry as a line: time, kind:actor, action, object, outcome, details; every text
+ * from the database with its control characters escaped (util_esc_text). */
 static void
 print_entry(const json_t *e)
 {
-    const char *kind = json_string_value(json_object_get(e, "object_kind"));
-    const char *id = json_string_value(json_object_get(e, "object_id"));
+    static const char *const keys[] = { "at",          "actor_kind", "actor",  "action",
+                                        "object_kind", "object_id",  "outcome" };
+    char *v[ANN_ARRAY_LEN(keys)];
     char *details = json_dumps(json_object_get(e, "details"), JSON_COMPACT | JSON_SORT_KEYS);
+    char *details_esc = util_esc_text(details != NULL ? details : "{}");
 
-    printf("%s  %s:%s  %s  %s%s%s  %s  %s\n", json_string_value(json_object_get(e, "at")),
-           json_string_value(json_object_get(e, "actor_kind")),
-           json_string_value(json_object_get(e, "actor")),
-           json_string_value(json_object_get(e, "action")), kind != NULL ? kind : "-",
-           id != NULL ? "/" : "", id != NULL ? id : "",
-           json_string_value(json_object_get(e, "outcome")), details != NULL ? details : "{}");
+    for (size_t i = 0; i < ANN_ARRAY_LEN(keys); i++) {
+        v[i] = util_esc_text(json_string_value(json_object_get(e, keys[i])));
+    }
+    printf("%s  %s:%s  %s  %s%s%s  %s  %s\n", v[0], v[1], v[2], v[3], v[4] != NULL ? v[4] : "-",
+           v[5] != NULL ? "/" : "", v[5] != NULL ? v[5] : "", v[6], details_esc);
+    for (size_t i = 0; i < ANN_ARRAY_LEN(keys); i++) {
+        free(v[i]);
+    }
+    free(details_esc);
     free(details);
 }
 

@@ -16,6 +16,7 @@
 #include "cmd/cmd.h"
 #include "core/audit.h"
 #include "core/mail.h"
+#include "core/util.h"
 #include "directory/directory.h"
 #include "enroll/enroll.h"
 #include "routing/routing.h"
@@ -228,12 +229,14 @@ parse(int argc, char **argv, struct invite_args *a)
     return -1;
 }
 
-static const char *
+/* The string key of o with its control characters escaped (util_esc_text), "-" when there
+ * is none: every text from the database goes out through this. @return owned by the caller */
+static char *
 or_dash(const json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
 
-    return s != NULL ? s : "-";
+    return util_esc_text(s != NULL ? s : "-");
 }
 
 static void
@@ -243,11 +246,15 @@ print_one(const json_t *inv)
                                         "created_at", "expires_at", "inviter",    "note",
                                         "created_by", "room_id",    "sender",     "last_mailed_at",
                                         "used_at",    "used_by",    "revoked_at", "revoked_by" };
+    char *v = or_dash(inv, "id");
 
-    printf("invitation %s\n", or_dash(inv, "id"));
+    printf("invitation %s\n", v);
+    free(v);
     for (size_t i = 0; i < ANN_ARRAY_LEN(keys); i++) {
         if (json_is_string(json_object_get(inv, keys[i]))) {
-            printf("  %-15s %s\n", keys[i], or_dash(inv, keys[i]));
+            v = or_dash(inv, keys[i]);
+            printf("  %-15s %s\n", keys[i], v);
+            free(v);
         }
     }
     printf("  %-15s %lld\n", "mailed_count",
@@ -257,7 +264,11 @@ print_one(const json_t *inv)
 static void
 print_list(const json_t *page)
 {
+    static const char *const keys[] = {
+        "id", "kind", "state", "address", "expires_at", "homeserver"
+    };
     const json_t *items = json_object_get(page, "invitations");
+    char *v[ANN_ARRAY_LEN(keys)];
     size_t i;
     json_t *inv;
 
@@ -268,12 +279,19 @@ print_list(const json_t *page)
                "HOMESERVER");
     }
     json_array_foreach (items, i, inv) {
-        printf("%-10s %-5s %-8s %-40s %-24s %s\n", or_dash(inv, "id"), or_dash(inv, "kind"),
-               or_dash(inv, "state"), or_dash(inv, "address"), or_dash(inv, "expires_at"),
-               or_dash(inv, "homeserver"));
+        for (size_t k = 0; k < ANN_ARRAY_LEN(keys); k++) {
+            v[k] = or_dash(inv, keys[k]);
+        }
+        printf("%-10s %-5s %-8s %-40s %-24s %s\n", v[0], v[1], v[2], v[3], v[4], v[5]);
+        for (size_t k = 0; k < ANN_ARRAY_LEN(keys); k++) {
+            free(v[k]);
+        }
     }
     if (json_is_string(json_object_get(page, "next"))) {
-        printf("more: --from %s\n", or_dash(page, "next"));
+        char *next = or_dash(page, "next");
+
+        printf("more: --from %s\n", next);
+        free(next);
     }
 }
 
@@ -282,6 +300,7 @@ static int
 report(const struct invite_args *a, enum adm_inv_status st, const json_t *out, const char *why)
 {
     const char *id = a->id != NULL ? a->id : "";
+    char *found = NULL; /* escaped text of out, for a message */
 
     if (st == ADM_INV_OK) {
         if (a->json) {
@@ -315,17 +334,19 @@ report(const struct invite_args *a, enum adm_inv_status st, const json_t *out, c
                 a->create.address);
         break;
     case ADM_INV_PENDING:
+        found = or_dash(out, "id");
         fprintf(stderr,
                 "annuaire invite: a VIP invitation to '%s' is pending already (id %s): use "
                 "--resend %s to mail it again\n",
-                a->create.address, or_dash(out, "id"), or_dash(out, "id"));
+                a->create.address, found, found);
         break;
     case ADM_INV_NOT_FOUND:
         fprintf(stderr, "annuaire invite: no invitation '%s'\n", id);
         break;
     case ADM_INV_NOT_PENDING:
+        found = or_dash(out, "state");
         fprintf(stderr, "annuaire invite: invitation %s is %s: only a pending one can be %s\n", id,
-                or_dash(out, "state"), a->action == A_RESEND ? "resent" : "revoked");
+                found, a->action == A_RESEND ? "resent" : "revoked");
         break;
     case ADM_INV_ROOM:
         fprintf(stderr,
@@ -337,6 +358,7 @@ report(const struct invite_args *a, enum adm_inv_status st, const json_t *out, c
         fprintf(stderr, "annuaire invite: the database did not answer\n");
         break;
     }
+    free(found);
     return CMD_EXIT_FAILURE;
 }
 

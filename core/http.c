@@ -35,6 +35,8 @@ struct conn_track {
     MHD_socket fd;                 /* valid until CLOSED, which unlinks under the lock */
     _Atomic long long deadline_ns; /* 0 while a request is being answered */
     bool cut;                      /* shut down by the sweeper, MHD closes it next */
+    bool bad_text;                 /* the request's path or query string decodes to bytes
+                                    * that are not UTF-8, or to a NUL (unescape) */
 };
 
 struct http_server {
@@ -400,7 +402,7 @@ dispatch(struct http_server *srv, struct http_req *r)
         if (token == NULL || *token == '\0' || strlen(token) > 512 || admin_authenticator == NULL) {
             return http_reply_ec(r, E_ADMIN_UNAUTHORIZED, NULL);
         }
-        rs = admin_authenticator(r, token, route->flags);
+        rs = admin_authenticator(r, token, route);
         if (rs != RS_OK) {
             return rs == RS_REPLIED ? MHD_YES : MHD_NO;
         }
@@ -585,10 +587,20 @@ route_here(const struct route *route, const void *cls)
     return srv->kind == HTTP_PUBLIC;
 }
 
+static struct conn_track *
+conn_track_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
 static struct http_req *
 req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, const char *method)
 {
     struct http_req *r = xcalloc(1, sizeof(*r));
+    struct conn_track *t;
     const char *clen;
 
     r->conn = conn;
@@ -622,17 +634,32 @@ req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, c
         r->bad_framing = true;
         r->close = true;
     }
+    t = conn_track_of(conn);
+    if (t != NULL) {
+        r->bad_text = t->bad_text;
+        t->bad_text = false; /* MHD reads the next request line only after this one is done */
+    }
     atomic_fetch_add(&srv->active, 1);
     return r;
 }
 
-static struct conn_track *
-conn_track_of(struct MHD_Connection *conn)
+/*
+ * MHD's own decoding of %XX in the path and in the query string's names and values
+ * (MHD_http_unescape), noting on the connection a result that is not UTF-8 or holds a
+ * NUL: such a request is refused (400) before any route sees it. No text of ours holds
+ * such bytes, PostgreSQL refuses them, and a NUL would cut a value short unseen.
+ */
+static size_t
+unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    size_t n = MHD_http_unescape(s);
+    struct conn_track *t;
 
-    return ci ? ci->socket_context : NULL;
+    (void)cls;
+    if (!util_utf8_ok(s, n) && (t = conn_track_of(conn)) != NULL) {
+        t->bad_text = true;
+    }
+    return n;
 }
 
 /* now + http.request_timeout, or none (0) when there is no such timeout. */
@@ -680,6 +707,14 @@ on_request(void *cls,
             /* Refuse before reading the body: MHD closes the connection after. */
             r->dispatched = true;
             return (enum MHD_Result)http_reply_ec(r, E_TOO_LARGE, NULL);
+        }
+        if (r->bad_text) {
+            /* Answered before the body (if any) is read, and the connection closed then. */
+            r->dispatched = true;
+            r->close = r->has_body;
+            conn_set_deadline(srv, conn, false);
+            return (enum MHD_Result)http_reply_ec(
+                r, E_INVALID_PARAM, "the path or the query string is not UTF-8 text without NUL");
         }
         if (r->has_body && !body_wanted(srv, r)) {
             /* Answered before the body is read (413 on a route that takes none, else
@@ -906,7 +941,8 @@ http_start_listener(const struct cfg_http *conf,
         (unsigned)conf->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)conf->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)conf->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+        srv, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         log_err("cannot listen on %s port %ld: is another process using it?", conf->bind_address,
                 conf->port);

@@ -49,6 +49,7 @@ struct http_req {
     bool has_body;        /* a Content-Length over 0, or a Transfer-Encoding */
     bool too_large;
     bool bad_framing; /* ambiguous Content-Length / Transfer-Encoding: 400, then closed */
+    bool bad_text;    /* the path or the query string decodes to non-UTF-8 or a NUL: 400 */
     bool close;       /* reply with Connection: close */
     bool dispatched;
     unsigned status;          /* status of the queued reply, 0 before */
@@ -136,12 +137,12 @@ typedef enum reply_status (*http_auth_fn)(struct http_req *r, const char *token,
 void http_set_auth(http_auth_fn fn);
 
 /**
- * Checks an admin token for a ROUTE_ADMIN route (its ROUTE_SCOPE_* flags say what the
- * token must hold): sets r->admin, or queues 401 M_UNAUTHORIZED / 403 M_FORBIDDEN.
+ * Checks an admin token for a ROUTE_ADMIN route (borrowed; its ROUTE_SCOPE_* flags say
+ * what the token must hold): sets r->admin, or queues 401 M_UNAUTHORIZED / 403 M_FORBIDDEN.
  */
 typedef enum reply_status (*http_admin_auth_fn)(struct http_req *r,
                                                 const char *token,
-                                                unsigned route_flags);
+                                                const struct route *route);
 
 /** Installs the admin token checker (before the admin listener starts). */
 void http_set_admin_auth(http_admin_auth_fn fn);

@@ -1,7 +1,8 @@
 /*
  * Allocation wrappers that abort on OOM, reading a file with a size cap, integer parsing,
  * the clock and CPU count, a growable string buffer, and util_fill(): {{name}} substitution
- * in a template, HTML-escaped when asked.
+ * in a template, HTML-escaped when asked, and the escaping of control characters in text a
+ * command prints.
  */
 #include "core/util.h"
 
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <unistr.h>
 
 static void
 die_oom(size_t n)
@@ -293,6 +295,54 @@ util_fill(const char *tmpl, const struct util_var *vars, size_t n_vars, bool htm
             util_buf_puts(&b, vars[i].value);
         }
         p = close + 2;
+    }
+    return util_buf_take(&b);
+}
+
+bool
+util_has_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        /* UTF-8 spells U+0080 to U+009F as C2 80 to C2 9F. */
+        if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+util_utf8_ok(const char *s, size_t len)
+{
+    return memchr(s, '\0', len) == NULL && u8_check((const uint8_t *)s, len) == NULL;
+}
+
+char *
+util_esc_text(const char *s)
+{
+    struct util_buf b = { 0 };
+    const uint8_t *p, *end;
+
+    if (s == NULL) {
+        return NULL;
+    }
+    p = (const uint8_t *)s;
+    end = p + strlen(s);
+    while (p < end) {
+        ucs4_t uc;
+        int n = u8_mbtoucr(&uc, p, (size_t)(end - p));
+
+        if (n <= 0) {
+            util_buf_printf(&b, "\\x%02x", *p);
+            n = 1;
+        } else if (uc < 0x20 || uc == 0x7f) {
+            util_buf_printf(&b, "\\x%02x", (unsigned)uc);
+        } else if (uc >= 0x80 && uc <= 0x9f) {
+            util_buf_printf(&b, "\\u%04x", (unsigned)uc);
+        } else {
+            util_buf_put(&b, (const char *)p, (size_t)n);
+        }
+        p += n;
     }
     return util_buf_take(&b);
 }

@@ -63,6 +63,21 @@ struct util_var {
  */
 char *util_fill(const char *tmpl, const struct util_var *vars, size_t n_vars, bool html);
 
+/** Whether s has a control character: C0 (U+0000 to U+001F), DEL or C1 (U+0080 to
+ *  U+009F). */
+bool util_has_control(const char *s);
+
+/** Whether the len bytes at s are UTF-8 without a NUL. */
+bool util_utf8_ok(const char *s, size_t len);
+
+/**
+ * s as a terminal may show it: every C0 control and DEL as \xNN, every C1 control as
+ * \u00NN, a byte that is not UTF-8 as \xNN, the rest as it is. For text from the
+ * database or a client that a command prints.
+ * @return a new string owned by the caller; NULL when s is NULL
+ */
+char *util_esc_text(const char *s);
+
 /** Monotonic clock in nanoseconds. */
 long long util_now_ns(void);
 

@@ -30,12 +30,20 @@ struct invite_in {
     const char *sender;
 };
 
+/* A room ID goes to the mail and to what `annuaire invite` prints: no control character. */
+static bool
+room_id_ok(const char *s)
+{
+    return !util_has_control(s);
+}
+
 /* The required fields; the optional ones (room_name, sender_display_name, ...) and any
  * other key go to the mail template as they are. */
 static const struct jx_field fields[] = {
     { "medium", JX_STRING, JX_REQUIRED, offsetof(struct invite_in, medium), 1, 16, 0, 0, NULL },
     { "address", JX_STRING, JX_REQUIRED, offsetof(struct invite_in, address), 1, 254, 0, 0, NULL },
-    { "room_id", JX_STRING, JX_REQUIRED, offsetof(struct invite_in, room_id), 1, 255, 0, 0, NULL },
+    { "room_id", JX_STRING, JX_REQUIRED, offsetof(struct invite_in, room_id), 1, 255, 0, 0,
+      room_id_ok },
     { "sender", JX_STRING, JX_REQUIRED, offsetof(struct invite_in, sender), 1, 255, 0, 0,
       enr_mxid_ok },
 };

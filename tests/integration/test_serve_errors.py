@@ -8,8 +8,10 @@ from harness import assert_matrix_error
 
 def test_unknown_path_is_404(service):
     for path in ("/", "/_matrix/identity/v3", "/_matrix/identity/v2/", "/_matrix/identity/v2/nope",
-                 "/%00", "/" + "a/" * 40):
+                 "/" + "a/" * 40):
         assert_matrix_error(requests.get(service.url(path)), 404, "M_UNRECOGNIZED")
+    # A path that decodes to a NUL is no path of ours, nor any text (it.http.utf8).
+    assert_matrix_error(requests.get(service.url("/%00")), 400, "M_INVALID_PARAM")
 
 
 def test_wrong_method_is_405(service):
