@@ -259,6 +259,27 @@ mail_and_record(struct db_conn *c,
     return st;
 }
 
+/* An admin action refused (the address bound, an invitation pending already or no longer
+ * pending, ...): invitation.refused, with the request refused ("create", "resend",
+ * "revoke") and why in details, in the action's transaction. Takes details.
+ * @return 1, or DB_SOFT / DB_HARD */
+static enum db_status
+record_refusal(struct db_conn *c,
+               const struct adm_actor *who,
+               const char *request,
+               const char *id,
+               json_t *details)
+{
+    const struct audit_entry e = { who->kind,     who->name, "invitation.refused", "invitation", id,
+                                   AUDIT_REFUSED, details };
+
+    json_object_set_new(details, "request", json_string(request));
+    enum db_status st = audit_record(c, &e);
+
+    json_decref(details);
+    return st;
+}
+
 static enum db_status
 create_txn(struct db_conn *c, const void *in, void *out)
 {
@@ -277,7 +298,8 @@ create_txn(struct db_conn *c, const void *in, void *out)
     if (st > 0) {
         dir_assoc_clear(&a);
         o->status = ADM_INV_BOUND;
-        return 1;
+        return record_refusal(c, q->who, "create", NULL,
+                              json_pack("{s:s, s:s}", "address", q->address, "reason", "bound"));
     }
     if (st < 0) {
         return st;
@@ -285,7 +307,10 @@ create_txn(struct db_conn *c, const void *in, void *out)
     st = adm_store_invitation_pending_vip(c, q->address, &o->pending_id);
     if (st != 0) {
         o->status = st > 0 ? ADM_INV_PENDING : ADM_INV_DB;
-        return st;
+        return st < 0 ? st
+                      : record_refusal(
+                            c, q->who, "create", o->pending_id,
+                            json_pack("{s:s, s:s}", "address", q->address, "reason", "pending"));
     }
     token = cx_random_token(32);
     st = adm_store_invitation_insert(c, token, q->address, q->homeserver, q->expires_in, q->inviter,
@@ -366,7 +391,11 @@ adm_invitation_create(struct db_conn *c,
         status = ADM_INV_BAD_PARAM;
     } else if (routed_homeserver(routing, address, &q.homeserver) != 0) {
         *why = "the routing maps it to none, so it could not register anywhere";
-        status = ADM_INV_NO_ROUTE;
+        status =
+            record_refusal(c, who, "create", NULL,
+                           json_pack("{s:s, s:s}", "address", address, "reason", "no_route")) < 0
+                ? ADM_INV_DB
+                : ADM_INV_NO_ROUTE;
     } else {
         q.address = address;
         status = db_txn_run(c, "admin_invitation_create", create_txn, &q, &o) < 0 ? ADM_INV_DB
@@ -429,11 +458,13 @@ resend_txn(struct db_conn *c, const void *in, void *out)
     }
     if (strcmp(o->inv.kind, "vip") != 0) {
         o->status = ADM_INV_ROOM;
-        return 1;
+        return record_refusal(c, q->who, "resend", o->inv.id, json_pack("{s:s}", "reason", "room"));
     }
     if (strcmp(o->inv.state, "pending") != 0) {
         o->status = ADM_INV_NOT_PENDING;
-        return 1;
+        return record_refusal(
+            c, q->who, "resend", o->inv.id,
+            json_pack("{s:s, s:s}", "reason", "not_pending", "state", o->inv.state));
     }
     o->status = ADM_INV_OK;
     return mail_and_record(c, &o->inv, q->who, "invitation.resent", q->web_client_location);
@@ -452,7 +483,10 @@ revoke_txn(struct db_conn *c, const void *in, void *out)
         /* Not revoked: there is none, or it is not pending any more. */
         st = adm_store_invitation_get(c, q->id, false, keep_invitation, &o->inv);
         o->status = st > 0 ? ADM_INV_NOT_PENDING : ADM_INV_NOT_FOUND;
-        return st;
+        return st <= 0 ? st
+                       : record_refusal(c, q->who, "revoke", o->inv.id,
+                                        json_pack("{s:s, s:s}", "reason", "not_pending", "state",
+                                                  o->inv.state));
     }
     if (st < 0) {
         return st;

@@ -187,6 +187,12 @@ def test_one_pending_vip_invitation_per_address(env):
     assert r.json()["id"] == first
     assert one(svc, "SELECT count(*) FROM annuaire.invites WHERE address = 'twice@example.org'") == "1"
     assert one(svc, f"SELECT count(*) FROM annuaire.mail_outbox WHERE invite_id = {first}") == "1"
+    # The refusal is in the audit log, naming the pending invitation.
+    assert one(svc, "SELECT actor_kind, actor, object_id, outcome, details->>'request',"
+                    " details->>'reason', details->>'address' FROM annuaire.audit_log"
+                    " WHERE action = 'invitation.refused'"
+                    " AND details->>'address' = 'twice@example.org'") == \
+        f"admin|vip-desk|{first}|refused|create|pending|twice@example.org"
 
 
 def test_concurrent_creations_make_one_invitation(env):
@@ -284,6 +290,9 @@ def test_room_invitations_are_not_resent_but_revoked(env):
     r = requests.post(svc.admin_url(f"{INV}/{rid}/resend"), headers=auth(svc.token), timeout=10)
     assert_matrix_error(r, 409, "M_INVITATION_NOT_RESENDABLE")
     assert "one-time key" in r.json()["error"]
+    assert one(svc, "SELECT outcome, details->>'request', details->>'reason' FROM"
+                    f" annuaire.audit_log WHERE action = 'invitation.refused'"
+                    f" AND object_id = '{rid}'") == "refused|resend|room"
     assert one(svc, "SELECT count(*) FROM annuaire.mail_outbox"
                     " WHERE recipient = 'room.guest@example.org'") == "1"
     got = requests.get(svc.admin_url(f"{INV}/{rid}"), headers=auth(svc.token), timeout=10).json()
@@ -313,12 +322,16 @@ def test_revoke_closes_the_gate(env):
                           "client_secret": "sec", "email": "revoked.guest@example.org",
                           "send_attempt": 1}, timeout=10)
     assert_matrix_error(r, 403, "M_FORBIDDEN")
-    # Not pending any more: 409 with its state, nothing written.
+    # Not pending any more: 409 with its state, nothing changed; the refusal is audited.
     audit = one(svc, "SELECT count(*) FROM annuaire.audit_log")
     r = requests.delete(svc.admin_url(f"{INV}/{inv['id']}"), headers=auth(svc.token), timeout=10)
     assert_matrix_error(r, 409, "M_INVITATION_NOT_PENDING")
     assert r.json()["state"] == "revoked"
-    assert one(svc, "SELECT count(*) FROM annuaire.audit_log") == audit
+    assert int(one(svc, "SELECT count(*) FROM annuaire.audit_log")) == int(audit) + 1
+    assert one(svc, "SELECT actor, outcome, details->>'request', details->>'reason',"
+                    " details->>'state' FROM annuaire.audit_log WHERE action ="
+                    f" 'invitation.refused' AND object_id = '{inv['id']}'") == \
+        "vip-desk|refused|revoke|not_pending|revoked"
     # Revoked, a new invitation may be made for the address.
     assert create(svc, address="revoked.guest@example.org").status_code == 200
 
