@@ -36,7 +36,7 @@ struct serve {
     const char *path;
     struct router *router;
     struct http_server *srv, *internal, *admin;
-    struct cfg_http admin_conf;
+    struct cfg_http internal_conf, admin_conf; /* borrowed by their listeners while they run */
 };
 
 /* The database is reachable and migrated, and the lookup pepper exists: nothing else
@@ -203,7 +203,6 @@ start_listeners(struct serve *s)
     const struct cfg *cfg = s->cfg;
     const struct route *tables[] = { dir_routes, enr_routes, ops_routes, adm_routes };
     const size_t sizes[] = { dir_n_routes, enr_n_routes, ops_n_routes, adm_n_routes };
-    struct cfg_http internal_conf;
 
     s->router = router_new(tables, sizes, ANN_ARRAY_LEN(tables));
     metrics_init(s->router);
@@ -212,14 +211,14 @@ start_listeners(struct serve *s)
         return -1;
     }
     if (cfg->routing.internal_port > 0) {
-        internal_conf = cfg->http;
-        internal_conf.bind_address = cfg->routing.internal_bind_address;
-        internal_conf.port = cfg->routing.internal_port;
+        s->internal_conf = cfg->http;
+        s->internal_conf.bind_address = cfg->routing.internal_bind_address;
+        s->internal_conf.port = cfg->routing.internal_port;
         /* Each request is one database round trip: fewer threads than the public
          * listener keep the CPUs for PostgreSQL (measured in bench/routing.sh). */
-        internal_conf.threads = cfg->routing.internal_threads > 0 ? cfg->routing.internal_threads
-                                                                  : 2 * (long)util_cpu_count();
-        s->internal = http_start_listener(&internal_conf, s->router, HTTP_INTERNAL);
+        s->internal_conf.threads = cfg->routing.internal_threads > 0 ? cfg->routing.internal_threads
+                                                                     : 2 * (long)util_cpu_count();
+        s->internal = http_start_listener(&s->internal_conf, s->router, HTTP_INTERNAL);
         if (s->internal == NULL) {
             http_stop(s->srv, 0);
             s->srv = NULL;
