@@ -589,7 +589,8 @@ adm_invitation_list(struct db_conn *c,
         char *end = NULL;
         long v = strtol(in->limit, &end, 10);
 
-        if (end == in->limit || *end != '\0' || v < 1 || v > LIST_MAX_LIMIT) {
+        if (strspn(in->limit, "0123456789") != strlen(in->limit) || end == in->limit ||
+            *end != '\0' || v < 1 || v > LIST_MAX_LIMIT) {
             *why = "limit: from 1 to 500";
             return ADM_INV_BAD_PARAM;
         }

@@ -382,8 +382,9 @@ def test_list_filters_and_pages(env):
     assert len(listing(svc, kind="vip", address="lister0@example.org", state="pending")[
         "invitations"]) == 3
     # Bad parameters.
-    for params in ({"limit": "0"}, {"limit": "501"}, {"limit": "x"}, {"from": "abc"},
-                   {"from": "-3"}, {"state": "done"}, {"kind": "all"}):
+    for params in ({"limit": "0"}, {"limit": "501"}, {"limit": "x"}, {"limit": " 5"},
+                   {"limit": "+5"}, {"from": "abc"}, {"from": "-3"}, {"state": "done"},
+                   {"kind": "all"}):
         r = requests.get(svc.admin_url(INV), headers=auth(svc.token), params=params, timeout=10)
         assert_matrix_error(r, 400, "M_INVALID_PARAM")
     r = requests.get(svc.admin_url(INV), headers=auth(svc.token), params={"address": "nope"},
