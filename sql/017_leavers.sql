@@ -26,6 +26,10 @@ CREATE TABLE annuaire.directory_leavers (
 CREATE FUNCTION annuaire.annuaire_directory_leavers_record()
     RETURNS trigger
     LANGUAGE plpgsql
+    -- The transition tables have no statistics: without this the planner may take the
+    -- entries for small and check each address against all of them (measured: 0.8 ms an
+    -- address among 4,000 entries) instead of probing the GIN index.
+    SET enable_seqscan = off
 AS $$
 BEGIN
     IF EXISTS (SELECT 1
