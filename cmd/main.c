@@ -1,8 +1,8 @@
 /*
  * The annuaire binary: dispatches to its subcommands (admin, audit, check-config, invite,
- * keys, migrate, pepper, routing, serve, sync), answers --help and --version, and holds what
- * the subcommands share: the -c FILE / --help options, loading the configuration and
- * checking the schema version.
+ * keys, leavers, migrate, pepper, routing, serve, sync), answers --help and --version, and holds
+ * what the subcommands share: the -c FILE / --help options, loading the configuration and checking
+ * the schema version.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -28,6 +28,7 @@ static const struct command commands[] = {
     { "check-config", cmd_check_config, "validate a configuration file and exit" },
     { "invite", cmd_invite, "VIP invitations: create, list, show, resend, revoke" },
     { "keys", cmd_keys, "keys generate: create the signing key (ed25519:0)" },
+    { "leavers", cmd_leavers, "the Matrix IDs of agents removed or disabled by a sync" },
     { "migrate", cmd_migrate, "apply the database schema migrations" },
     { "pepper", cmd_pepper, "pepper rotate: new lookup pepper, every hash recomputed" },
     { "routing", cmd_routing, "routing check: which homeserver owns an address, and why" },

@@ -158,6 +158,25 @@ enum dir_invite_rule dir_invite_policy(const char *address, const char *sender_s
 /** The name of a rule for logs and the audit log ("routing", the setting's key, "ok"). */
 const char *dir_invite_rule_name(enum dir_invite_rule rule);
 
+/* Leavers: the Matrix IDs bound to addresses whose annuaire owner was removed or
+ * disabled, recorded by the database when a sync does it (leavers_get.c). */
+#define DIR_LEAVERS_LIMIT_DEFAULT 100
+#define DIR_LEAVERS_LIMIT_MAX     1000
+
+/** Reads a leavers cursor (the `next` of a page: decimal digits, at most 18).
+ *  @param[out] out  its value @return 0, or -1 when text is not one */
+int dir_leavers_cursor(const char *text, long long *out) ANN_MUST_CHECK;
+
+/**
+ * A page of leavers after the cursor since (0: from the start), oldest first, at most limit
+ * (1 to DIR_LEAVERS_LIMIT_MAX): {"leavers": [{"id", "mxid", "address", "medium", "reason",
+ * "at"}], "next"}, next being the cursor to pass back (the same when nothing is new).
+ * @param[out] out  the page, owned by the caller (NULL unless >= 0)
+ * @return leavers listed, DB_SOFT or DB_HARD
+ */
+enum db_status
+dir_leavers_read(struct db_conn *c, long long since, int limit, json_t **out) ANN_MUST_CHECK;
+
 /** The identity API routes this module serves (static table). */
 extern const struct route dir_routes[];
 extern const size_t dir_n_routes;

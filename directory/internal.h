@@ -37,6 +37,9 @@ int dir_info_get(struct http_req *r, const json_t *body);
 /** GET /_matrix/identity/api/v1/internal-info (internal listener): may it register here? */
 int dir_internal_info_get(struct http_req *r, const json_t *body);
 
+/** GET /_annuaire/internal/v1/leavers?since=&limit= (internal listener): who left. */
+int dir_leavers_get(struct http_req *r, const json_t *body);
+
 /** Per client IP and per user (when authenticated) limits of the lookup endpoints. */
 enum reply_status dir_limit_lookup(struct http_req *r);
 
@@ -99,6 +102,26 @@ void dir_internal_facts_clear(struct dir_internal_facts *f);
  */
 enum dir_enroll dir_enroll_decide(const struct routing_result *route,
                                   const struct dir_internal_facts *facts);
+/** One leaver (leavers_get.c): its cursor id, when (ISO 8601, UTC), why ("removed",
+ *  "disabled"), the address and the Matrix ID bound to it; strings borrowed for the call. */
+typedef void (*dir_store_leaver_fn)(void *arg,
+                                    long long id,
+                                    const char *at,
+                                    const char *reason,
+                                    const char *address,
+                                    const char *mxid);
+/**
+ * The leavers after the cursor since whose address is bound, oldest first, at most limit.
+ * @param[out] last_id  the last leaver id recorded (bound or not) in the same snapshot, 0
+ *                      when there is none
+ * @return leavers listed (fn called for each), DB_SOFT or DB_HARD
+ */
+enum db_status dir_store_leavers(struct db_conn *c,
+                                 long long since,
+                                 int limit,
+                                 long long *last_id,
+                                 dir_store_leaver_fn fn,
+                                 void *arg);
 extern const struct db_stmt dir_store_stmts[];
 extern const size_t dir_store_n_stmts;
 

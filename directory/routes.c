@@ -1,7 +1,7 @@
 /*
  * The directory module's routes: the v2 and v1 identity API (status, versions, public keys,
  * hash details, lookups) and Tchap's homeserver routing (info, and internal-info on the
- * internal listener only).
+ * internal listener only), and the leavers (internal listener only).
  */
 #include "core/util.h"
 #include "directory/directory.h"
@@ -23,5 +23,7 @@ const struct route dir_routes[] = {
     /* Homeserver routing, as Tchap's clients and homeserver modules call it */
     { "GET", "/_matrix/identity/api/v1/info", dir_info_get, 0 },
     { "GET", "/_matrix/identity/api/v1/internal-info", dir_internal_info_get, ROUTE_INTERNAL },
+    /* For homeservers' jobs that deactivate the accounts of who left the annuaire */
+    { "GET", "/_annuaire/internal/v1/leavers", dir_leavers_get, ROUTE_INTERNAL },
 };
 const size_t dir_n_routes = ANN_ARRAY_LEN(dir_routes);

@@ -58,6 +58,20 @@ const struct db_stmt dir_store_stmts[] = {
       "  JOIN annuaire.sync_sources s ON s.name = e.source"
       "  WHERE $1 = 'email' AND e.mails @> ARRAY[$2] AND e.deleted_at IS NULL"
       "  ORDER BY s.priority, e.source, e.key LIMIT 1) o ON NOT o.disabled" },
+    /* A page of leavers after the cursor $1 (bound addresses only, at most $2), and the
+     * last leaver id of the same snapshot: one row even when the page is empty. */
+    { "dir_store_leavers",
+      "SELECT t.last_id, p.id, p.at, p.reason, p.address, p.mxid"
+      " FROM (SELECT max(id) AS last_id FROM annuaire.directory_leavers) t"
+      " LEFT JOIN (SELECT l.id,"
+      "   to_char(l.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at,"
+      "   l.reason, l.address, a.mxid"
+      "  FROM annuaire.directory_leavers l"
+      "  JOIN annuaire.associations a ON a.medium = 'email' AND a.address = l.address"
+      "  WHERE l.id > $1::bigint"
+      "  ORDER BY l.id"
+      "  LIMIT $2::integer) p ON true"
+      " ORDER BY p.id" },
 };
 const size_t dir_store_n_stmts = ANN_ARRAY_LEN(dir_store_stmts);
 
@@ -241,4 +255,43 @@ dir_internal_facts_clear(struct dir_internal_facts *f)
     free(f->ministry);
     free(f->entity);
     memset(f, 0, sizeof(*f));
+}
+
+enum db_status
+dir_store_leavers(struct db_conn *c,
+                  long long since,
+                  int limit,
+                  long long *last_id,
+                  dir_store_leaver_fn fn,
+                  void *arg)
+{
+    static const char *const names[] = { "last_id", "id", "at", "reason", "address", "mxid" };
+    int cols[ANN_ARRAY_LEN(names)];
+    char since_s[24], limit_s[16];
+    const char *params[] = { since_s, limit_s };
+    PGresult *res = NULL;
+    enum db_status st;
+    int listed = 0;
+
+    snprintf(since_s, sizeof(since_s), "%lld", since);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    *last_id = 0;
+    st = db_exec(c, "dir_store_leavers", 2, params, &res);
+    if (st > 0 && db_columns(res, "dir_store_leavers", names, cols, ANN_ARRAY_LEN(names)) != 0) {
+        st = DB_HARD;
+    }
+    if (st > 0 && !PQgetisnull(res, 0, cols[0])) {
+        *last_id = strtoll(PQgetvalue(res, 0, cols[0]), NULL, 10);
+    }
+    for (int row = 0; st > 0 && row < PQntuples(res); row++) {
+        if (PQgetisnull(res, row, cols[1])) {
+            continue;
+        }
+        fn(arg, strtoll(PQgetvalue(res, row, cols[1]), NULL, 10), PQgetvalue(res, row, cols[2]),
+           PQgetvalue(res, row, cols[3]), PQgetvalue(res, row, cols[4]),
+           PQgetvalue(res, row, cols[5]));
+        listed++;
+    }
+    PQclear(res);
+    return st < 0 ? st : listed;
 }
