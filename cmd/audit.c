@@ -38,14 +38,6 @@ static const char usage[] =
     "      --purge         delete the entries past the retention, once\n"
     "  -h, --help          this help\n";
 
-static int
-usage_error(const char *what, const char *arg)
-{
-    fprintf(stderr, "annuaire audit: %s%s%s (see annuaire audit --help)\n", what,
-            arg != NULL ? " " : "", arg != NULL ? arg : "");
-    return CMD_EXIT_USAGE;
-}
-
 /* One entry as a line: time, kind:actor, action, object, outcome, details; every text
  * from the database with its control characters escaped (util_esc_text). */
 static void
@@ -159,7 +151,8 @@ cmd_audit(int argc, char **argv)
             break;
         case 'S':
             if (adm_audit_since(optarg, (long long)time(NULL), &f.since) != 0) {
-                return usage_error("--since: not an ISO 8601 time or a duration:", optarg);
+                return cmd_usage_error("audit", "--since: not an ISO 8601 time or a duration: %s",
+                                       optarg);
             }
             filtered = true;
             break;
@@ -175,7 +168,7 @@ cmd_audit(int argc, char **argv)
             f.limit = strtol(optarg, &end, 10);
             if (*optarg < '0' || *optarg > '9' || *end != '\0' || f.limit < 1 ||
                 f.limit > LIMIT_MAX) {
-                return usage_error("--limit: 1 to 10000, not", optarg);
+                return cmd_usage_error("audit", "--limit: 1 to 10000, not %s", optarg);
             }
             filtered = true;
             break;
@@ -190,19 +183,19 @@ cmd_audit(int argc, char **argv)
             fputs(usage, stdout);
             return CMD_EXIT_OK;
         case ':':
-            return usage_error("option needs an argument:", argv[optind - 1]);
+            return cmd_usage_error("audit", "option needs an argument: %s", argv[optind - 1]);
         default:
-            return usage_error("unknown option", argv[optind - 1]);
+            return cmd_usage_error("audit", "unknown option %s", argv[optind - 1]);
         }
     }
     if (optind < argc) {
-        return usage_error("unexpected argument", argv[optind]);
+        return cmd_usage_error("audit", "unexpected argument %s", argv[optind]);
     }
     if (path == NULL) {
-        return usage_error("-c FILE is required", NULL);
+        return cmd_usage_error("audit", "-c FILE is required");
     }
     if (do_purge && filtered) {
-        return usage_error("--purge takes no other option than -c", NULL);
+        return cmd_usage_error("audit", "--purge takes no other option than -c");
     }
     cfg = cmd_load_config("audit", path);
     if (cfg == NULL) {

@@ -35,6 +35,10 @@ int
 cmd_parse_common(const char *name, int argc, char **argv, const char *usage, const char **config);
 
 /** Loads the configuration or prints why not. @return the config, or NULL */
+/** A usage error of command cmd on stderr: "annuaire CMD: <message> (see annuaire CMD
+ *  --help)". @return CMD_EXIT_USAGE */
+int cmd_usage_error(const char *cmd, const char *fmt, ...) ANN_PRINTF(2, 3);
+
 struct cfg *cmd_load_config(const char *cmd, const char *path);
 
 /** Checks that the schema is at least the one this binary was built for (warns when it

@@ -6,7 +6,6 @@
  * Output for people, or the admin API's JSON with --json.
  */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,21 +66,6 @@ struct invite_args {
     bool json;
     bool list_only; /* a --list option was given */
 };
-
-static int usage_error(const char *fmt, ...) ANN_PRINTF(1, 2);
-
-static int
-usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("annuaire invite: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs(" (see annuaire invite --help)\n", stderr);
-    return CMD_EXIT_USAGE;
-}
 
 static void
 set_action(struct invite_args *a, enum action action, const char *id)
@@ -195,36 +179,39 @@ parse(int argc, char **argv, struct invite_args *a)
             fputs(usage, stdout);
             return CMD_EXIT_OK;
         case ':':
-            return usage_error("option '%s' needs an argument", argv[optind - 1]);
+            return cmd_usage_error("invite", "option '%s' needs an argument", argv[optind - 1]);
         default:
-            return usage_error("unknown option '%s'", argv[optind - 1]);
+            return cmd_usage_error("invite", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (a->n_actions > 1) {
-        return usage_error("one of --list, --show, --resend and --revoke at a time");
+        return cmd_usage_error("invite", "one of --list, --show, --resend and --revoke at a time");
     }
     if (a->n_actions == 0) {
         if (optind >= argc) {
-            return usage_error("an ADDRESS to invite, or --list, --show, --resend or --revoke");
+            return cmd_usage_error("invite",
+                                   "an ADDRESS to invite, or --list, --show, --resend or --revoke");
         }
         a->action = A_CREATE;
         a->create.address = argv[optind++];
     }
     if (optind < argc) {
-        return usage_error("unexpected argument '%s'", argv[optind]);
+        return cmd_usage_error("invite", "unexpected argument '%s'", argv[optind]);
     }
     if (a->config == NULL) {
-        return usage_error("-c FILE is required");
+        return cmd_usage_error("invite", "-c FILE is required");
     }
     if (create_opt && a->action != A_CREATE) {
-        return usage_error("--note, --expires, --inviter and --lang are for a new invitation");
+        return cmd_usage_error("invite",
+                               "--note, --expires, --inviter and --lang are for a new invitation");
     }
     if (a->list_only && a->action != A_LIST) {
-        return usage_error("--state, --kind, --address, --limit and --from go with --list");
+        return cmd_usage_error("invite",
+                               "--state, --kind, --address, --limit and --from go with --list");
     }
     if (a->expires != NULL && (a->create.expires_in = adm_duration_parse(a->expires)) < 0) {
-        return usage_error("--expires '%s': 3600, 3600s, 90m, 12h or 30d, at most a year",
-                           a->expires);
+        return cmd_usage_error(
+            "invite", "--expires '%s': 3600, 3600s, 90m, 12h or 30d, at most a year", a->expires);
     }
     return -1;
 }

@@ -30,14 +30,6 @@ static const char usage[] =
     "      --json          the page as GET /_annuaire/internal/v1/leavers answers it\n"
     "  -h, --help          this help\n";
 
-static int
-usage_error(const char *what, const char *arg)
-{
-    fprintf(stderr, "annuaire leavers: %s%s%s (see annuaire leavers --help)\n", what,
-            arg != NULL ? " " : "", arg != NULL ? arg : "");
-    return CMD_EXIT_USAGE;
-}
-
 static void
 print_page(const json_t *page, bool json)
 {
@@ -91,13 +83,13 @@ cmd_leavers(int argc, char **argv)
             break;
         case 'S':
             if (dir_leavers_cursor(optarg, &since) != 0) {
-                return usage_error("--since: not a cursor:", optarg);
+                return cmd_usage_error("leavers", "--since: not a cursor: %s", optarg);
             }
             break;
         case 'l':
             if (dir_leavers_cursor(optarg, &limit) != 0 || limit < 1 ||
                 limit > DIR_LEAVERS_LIMIT_MAX) {
-                return usage_error("--limit: 1 to 1000, not", optarg);
+                return cmd_usage_error("leavers", "--limit: 1 to 1000, not %s", optarg);
             }
             break;
         case 'j':
@@ -107,16 +99,16 @@ cmd_leavers(int argc, char **argv)
             fputs(usage, stdout);
             return CMD_EXIT_OK;
         case ':':
-            return usage_error("option needs an argument:", argv[optind - 1]);
+            return cmd_usage_error("leavers", "option needs an argument: %s", argv[optind - 1]);
         default:
-            return usage_error("unknown option", argv[optind - 1]);
+            return cmd_usage_error("leavers", "unknown option %s", argv[optind - 1]);
         }
     }
     if (optind < argc) {
-        return usage_error("unexpected argument", argv[optind]);
+        return cmd_usage_error("leavers", "unexpected argument %s", argv[optind]);
     }
     if (path == NULL) {
-        return usage_error("-c FILE is required", NULL);
+        return cmd_usage_error("leavers", "-c FILE is required");
     }
     cfg = cmd_load_config("leavers", path);
     if (cfg == NULL) {

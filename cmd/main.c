@@ -5,6 +5,7 @@
  * the schema version.
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -92,6 +93,19 @@ cmd_parse_common(const char *name,
         return CMD_EXIT_USAGE;
     }
     return -1;
+}
+
+int
+cmd_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "annuaire %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see annuaire %s --help)\n", cmd);
+    return CMD_EXIT_USAGE;
 }
 
 struct cfg *
