@@ -188,8 +188,9 @@ adm_token_revoke(struct db_conn *c, const struct adm_actor *who, const char *nam
  *  *out (owned). @return ADM_TOKEN_OK or _DB */
 enum adm_token_status adm_token_list(struct db_conn *c, json_t **out) ANN_MUST_CHECK;
 
-/** Whether s is an invitation id: a positive decimal integer of at most 18 digits. */
-bool adm_invitation_id_ok(const char *s);
+/** Whether s is an id of the admin's lists (an invitation's, a cursor): a positive
+ *  decimal integer of at most 18 digits, without a leading zero; s may be NULL. */
+bool adm_id_ok(const char *s);
 
 /** A duration: "3600" or "3600s", "90m", "12h", "30d", of at most a year.
  *  @return seconds, or -1 when s is none of these */

@@ -26,8 +26,6 @@
 #define INVITE_MAX_EXPIRY     (365LL * 86400)
 #define NOTE_MAX_CHARS        500
 #define INVITER_MAX_CHARS     100
-#define LIST_DEFAULT_LIMIT    50
-#define LIST_MAX_LIMIT        500
 
 /* ---- The invitation object ---- */
 
@@ -142,14 +140,6 @@ shown_chars(const char *s)
         p++;
     }
     return n;
-}
-
-bool
-adm_invitation_id_ok(const char *s)
-{
-    size_t n = s != NULL ? strlen(s) : 0;
-
-    return n >= 1 && n <= 18 && strspn(s, "0123456789") == n && s[0] != '0';
 }
 
 long long
@@ -423,7 +413,7 @@ adm_invitation_find(struct db_conn *c, const char *id, json_t **out)
     enum db_status st = DB_NO_ROWS;
 
     *out = NULL;
-    if (adm_invitation_id_ok(id)) {
+    if (adm_id_ok(id)) {
         st = adm_store_invitation_get(c, id, false, keep_invitation, &k);
     }
     if (st > 0) {
@@ -509,7 +499,7 @@ change(struct db_conn *c, const struct adm_actor *who, const char *id, db_txn_fn
     enum adm_inv_status status = ADM_INV_NOT_FOUND;
 
     *out = NULL;
-    if (adm_invitation_id_ok(id)) {
+    if (adm_id_ok(id)) {
         status = db_txn_run(c, "admin_invitation_change", fn, &q, &o) < 0 ? ADM_INV_DB : o.status;
     }
     if (status == ADM_INV_OK || status == ADM_INV_NOT_PENDING || status == ADM_INV_ROOM) {
@@ -584,13 +574,13 @@ adm_invitation_list(struct db_conn *c,
 
     *out = NULL;
     *why = NULL;
-    f.limit = LIST_DEFAULT_LIMIT;
+    f.limit = ADM_PAGE_DEFAULT;
     if (in->limit != NULL) {
         char *end = NULL;
         long v = strtol(in->limit, &end, 10);
 
         if (strspn(in->limit, "0123456789") != strlen(in->limit) || end == in->limit ||
-            *end != '\0' || v < 1 || v > LIST_MAX_LIMIT) {
+            *end != '\0' || v < 1 || v > ADM_PAGE_MAX) {
             *why = "limit: from 1 to 500";
             return ADM_INV_BAD_PARAM;
         }
@@ -604,7 +594,7 @@ adm_invitation_list(struct db_conn *c,
         *why = "kind: room or vip";
         return ADM_INV_BAD_PARAM;
     }
-    if (in->from != NULL && !adm_invitation_id_ok(in->from)) {
+    if (in->from != NULL && !adm_id_ok(in->from)) {
         *why = "from: not a cursor of this list";
         return ADM_INV_BAD_PARAM;
     }

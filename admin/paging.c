@@ -7,11 +7,10 @@
 
 #include "admin/internal.h"
 
-/* Whether s is 1 to 18 digits without a leading zero: a positive bigint. */
-static bool
-positive_id(const char *s)
+bool
+adm_id_ok(const char *s)
 {
-    size_t n = strspn(s, "0123456789");
+    size_t n = s != NULL ? strspn(s, "0123456789") : 0;
 
     return n > 0 && n <= 18 && s[n] == '\0' && s[0] != '0';
 }
@@ -25,13 +24,13 @@ adm_page_parse(struct http_req *r, struct adm_page *out)
     out->limit = ADM_PAGE_DEFAULT;
     out->from = NULL;
     if (limit != NULL) {
-        if (!positive_id(limit) || strlen(limit) > 3 || strtol(limit, NULL, 10) > ADM_PAGE_MAX) {
+        if (!adm_id_ok(limit) || strlen(limit) > 3 || strtol(limit, NULL, 10) > ADM_PAGE_MAX) {
             return http_reply_status(http_reply_ec(r, E_INVALID_PARAM, "limit: 1 to 500"));
         }
         out->limit = strtol(limit, NULL, 10);
     }
     if (from != NULL) {
-        if (!positive_id(from)) {
+        if (!adm_id_ok(from)) {
             return http_reply_status(
                 http_reply_ec(r, E_INVALID_PARAM, "from: not a cursor of this list"));
         }
