@@ -74,16 +74,12 @@ static const struct db_stmt adm_store_stmts[] = {
       "SELECT " INV_COLS " FROM annuaire.invites WHERE id = $1::bigint" },
     { "adm_store_invitation_get_locked",
       "SELECT " INV_COLS " FROM annuaire.invites WHERE id = $1::bigint FOR UPDATE" },
-    /* Its mails still queued and not being sent are withdrawn with it. */
+    /* Its mails still queued are withdrawn with it (trigger invites_withdraw_mails). */
     { "adm_store_invitation_revoke",
-      "WITH r AS (UPDATE annuaire.invites SET state = 'revoked', revoked_at = now(),"
-      "  revoked_by = $2 WHERE id = $1::bigint AND state = 'pending'"
-      "  AND (expires_at IS NULL OR expires_at > now())"
-      "  RETURNING " INV_COLS "),"
-      " m AS (DELETE FROM annuaire.mail_outbox WHERE invite_id = $1::bigint"
-      "  AND sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())"
-      "  AND EXISTS (SELECT 1 FROM r))"
-      " SELECT * FROM r" },
+      "UPDATE annuaire.invites SET state = 'revoked', revoked_at = now(), revoked_by = $2"
+      " WHERE id = $1::bigint AND state = 'pending'"
+      " AND (expires_at IS NULL OR expires_at > now())"
+      " RETURNING " INV_COLS },
     /* The list by its most selective index (migration 014): an address, a stored state,
      * or all of them (expired as shown is pending ones too). */
     { "adm_store_invitation_list_by_address",

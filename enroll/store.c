@@ -38,12 +38,6 @@
     " AND ((state = 'pending' AND (expires_at IS NULL OR expires_at > now()))" \
     " OR (state = 'used' AND delivered_at IS NULL AND callback_refused_at IS NULL))"
 
-/* The mails of invitations ($ids) still queued and not being sent: withdrawn. */
-#define WITHDRAW_MAILS_SQL(ids)                         \
-    "DELETE FROM annuaire.mail_outbox"                  \
-    " WHERE invite_id IN (" ids ") AND sent_at IS NULL" \
-    " AND (claimed_until IS NULL OR claimed_until < now())"
-
 /* The UTC day an invitation quota counts in (now(): the transaction's start). */
 #define QUOTA_DAY_SQL "(now() AT TIME ZONE 'UTC')::date"
 
@@ -111,17 +105,16 @@ const struct db_stmt enr_store_stmts[] = {
     { "enr_store_quota_release", "UPDATE annuaire.invite_quotas SET used = used - 1"
                                  " WHERE subject = $1 AND day = " QUOTA_DAY_SQL " AND used > 0" },
     /* The expiry sweep: at most $1 pending invitations past their expiry, that no other
-     * instance holds, expired now. */
+     * instance holds, expired now (their queued mails withdrawn: trigger
+     * invites_withdraw_mails). */
     { "enr_store_invites_expire",
       "WITH e AS (UPDATE annuaire.invites SET state = 'expired'"
       "  WHERE id = ANY (ARRAY (SELECT id FROM annuaire.invites"
       "   WHERE state = 'pending' AND expires_at <= now()"
       "   ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED))"
       "  AND state = 'pending'"
-      "  RETURNING id, kind, address),"
-      " m AS (" WITHDRAW_MAILS_SQL(
-          "SELECT id FROM e") ")"
-                              " SELECT id, kind, address FROM e ORDER BY id" },
+      "  RETURNING id, kind, address)"
+      " SELECT id, kind, address FROM e ORDER BY id" },
     /* Run by the expiry worker (core/worker.c): its wake-up, and when the first pending
      * invitation expires (store_queue_next_due). */
     { "enr_store_expiry_listen", "LISTEN annuaire_invites" },
