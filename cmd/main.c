@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/migrations.h"
 #include "directory/directory.h"
+#include "directory/search.h"
 #include "enroll/enroll.h"
 #include "ldap-sync/ldap_sync.h"
 
@@ -164,6 +165,7 @@ main(int argc, char **argv)
     }
     /* Each module's configuration sections, before any command reads the file. */
     cfg_register(dir_config_sections, dir_config_n_sections);
+    cfg_register(dir_search_config_sections, dir_search_config_n_sections);
     cfg_register(enr_config_sections, enr_config_n_sections);
     cfg_register(lsync_config_sections, lsync_config_n_sections);
     cfg_register(adm_config_sections, adm_config_n_sections);

@@ -7,6 +7,7 @@
 #include "core/db.h"
 #include "core/http.h"
 #include "directory/directory.h"
+#include "directory/search.h"
 #include "routing/routing.h"
 
 struct http_req;
@@ -39,6 +40,45 @@ int dir_internal_info_get(struct http_req *r, const json_t *body);
 
 /** GET /_annuaire/internal/v1/leavers?since=&limit= (internal listener): who left. */
 int dir_leavers_get(struct http_req *r, const json_t *body);
+
+/** POST /_matrix/client/{v3,r0}/user_directory/search: a homeserver's client API, as a
+ *  reverse proxy sends it here (the homeserver by the Host header, search.client_hosts). */
+int dir_user_directory_client_post(struct http_req *r, const json_t *body);
+/** POST /_matrix/identity/api/v1/user_directory/search, X-Matrix signed by a homeserver of
+ *  search.delegating_homeservers. */
+int dir_user_directory_signed_post(struct http_req *r, const json_t *body);
+
+/* user_directory.c: shared by the two user_directory/search handlers */
+#define DIR_USERDIR_DEFAULT_LIMIT 10
+/* Their body; search_term borrowed from it. */
+struct dir_userdir_in {
+    const char *search_term;
+    long long limit;
+};
+/**
+ * Reads {search_term (required), limit (default DIR_USERDIR_DEFAULT_LIMIT, over
+ * max_limit taken as max_limit)}; other keys are ignored.
+ * @return RS_OK, or RS_REPLIED / RS_FATAL with 400 M_MISSING_PARAMS or M_INVALID_PARAM queued
+ */
+enum reply_status dir_userdir_parse(struct http_req *r,
+                                    const json_t *body,
+                                    int max_limit,
+                                    struct dir_userdir_in *in) ANN_MUST_CHECK;
+/**
+ * Searches the annuaire for term and appends to results, in rank order, at most want
+ * {user_id, display_name} of the hits that have a Matrix ID not yet in seen (a JSON
+ * object used as a set of Matrix IDs, to which they are added).
+ * @param[out] more  whether there are more such hits than want (or pages not read)
+ * @return DIR_SEARCH_OK, or why not (results then hold what was found before)
+ */
+enum dir_search_status dir_userdir_search(struct db_conn *c,
+                                          const char *term,
+                                          int want,
+                                          json_t *results,
+                                          json_t *seen,
+                                          bool *more);
+/** Queues the error of a failed dir_search (st is not DIR_SEARCH_OK). @return MHD_YES or MHD_NO */
+int dir_userdir_reply_status(struct http_req *r, enum dir_search_status st);
 
 /** Per client IP and per user (when authenticated) limits of the lookup endpoints. */
 enum reply_status dir_limit_lookup(struct http_req *r);

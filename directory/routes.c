@@ -23,6 +23,14 @@ const struct route dir_routes[] = {
     /* Homeserver routing, as Tchap's clients and homeserver modules call it */
     { "GET", "/_matrix/identity/api/v1/info", dir_info_get, 0 },
     { "GET", "/_matrix/identity/api/v1/internal-info", dir_internal_info_get, ROUTE_INTERNAL },
+    /* Directory search: a homeserver's client API through a reverse proxy, and the
+     * identity server's user directory that Tchap's homeservers defer to */
+    { "POST", "/_matrix/client/v3/user_directory/search", dir_user_directory_client_post,
+      ROUTE_JSON_BODY },
+    { "POST", "/_matrix/client/r0/user_directory/search", dir_user_directory_client_post,
+      ROUTE_JSON_BODY },
+    { "POST", "/_matrix/identity/api/v1/user_directory/search", dir_user_directory_signed_post,
+      ROUTE_JSON_BODY },
     /* For homeservers' jobs that deactivate the accounts of who left the annuaire */
     { "GET", "/_annuaire/internal/v1/leavers", dir_leavers_get, ROUTE_INTERNAL },
 };

@@ -1,9 +1,13 @@
 """A small stand-in for a Matrix homeserver (not ours, so tests may fake it):
-answers the federation OpenID userinfo call from a table of tokens, over HTTP
-or HTTPS with a throw-away self-signed certificate, and records what it got."""
+answers the federation OpenID userinfo call from a table of tokens, the client API's
+account/whoami from a table of access tokens and its user_directory/search with the
+results a test sets (or fails it: 500, an answer slower than the caller waits for, a
+connection closed without an answer), over HTTP or HTTPS with a throw-away self-signed
+certificate, and records what it got."""
 import base64
 import json
 import os
+import socket
 import time
 import ssl
 import subprocess
@@ -23,6 +27,13 @@ class FakeHomeserver:
         self.server_name = None  # set by the test: the name it signs as
         self.hold = None  # a threading.Event: userinfo waits for it (a homeserver that hangs)
         self.key_id = "ed25519:fake"
+        self.client_tokens = {}  # client-API access token -> user id (account/whoami)
+        self.whoami_status = None  # answer whoami with this status instead (500...)
+        self.directory = []  # user_directory/search's results, as the homeserver gives them
+        self.directory_limited = False
+        self.directory_mode = "ok"  # "ok", "error" (500), "slow", "drop" (no answer)
+        self.directory_delay = 5.0  # seconds a "slow" search takes
+        self.client_calls = []  # (method, path, headers, body) of the client-API calls
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         self.signing_key = Ed25519PrivateKey.generate()
         hs = self
@@ -39,9 +50,33 @@ class FakeHomeserver:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def bearer(self):
+                auth = self.headers.get("Authorization", "")
+                return auth[7:] if auth.startswith("Bearer ") else None
+
+            def user_directory(self, body):
+                if hs.directory_mode == "error":
+                    return self.reply(500, {"errcode": "M_UNKNOWN", "error": "broken"})
+                if hs.directory_mode == "slow":
+                    time.sleep(hs.directory_delay)
+                if hs.directory_mode == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return None
+                if self.bearer() not in hs.client_tokens:
+                    return self.reply(401, {"errcode": "M_UNKNOWN_TOKEN", "error": "nope"})
+                return self.reply(200, {"results": hs.directory, "limited": hs.directory_limited})
+
             def do_GET(self):
                 url = urlparse(self.path)
                 hs.requests.append(("GET", url.path, parse_qs(url.query)))
+                if url.path == "/_matrix/client/v3/account/whoami":
+                    hs.client_calls.append(("GET", url.path, dict(self.headers), None))
+                    if hs.whoami_status is not None:
+                        return self.reply(hs.whoami_status, {"errcode": "M_UNKNOWN", "error": "x"})
+                    if self.bearer() in hs.client_tokens:
+                        return self.reply(200, {"user_id": hs.client_tokens[self.bearer()]})
+                    return self.reply(401, {"errcode": "M_UNKNOWN_TOKEN", "error": "nope"})
                 if url.path == "/_matrix/key/v2/server":
                     return self.reply(200, hs.server_keys())
                 if url.path == "/_matrix/federation/v1/openid/userinfo":
@@ -58,6 +93,10 @@ class FakeHomeserver:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 hs.requests.append(("POST", url.path, body))
+                if url.path in ("/_matrix/client/v3/user_directory/search",
+                                "/_matrix/client/r0/user_directory/search"):
+                    hs.client_calls.append(("POST", url.path, dict(self.headers), body))
+                    return self.user_directory(body)
                 if url.path == "/_matrix/federation/v1/3pid/onbind":
                     time.sleep(hs.onbind_delay)
                     status = hs.onbind_status.pop(0) if len(hs.onbind_status) > 1 else hs.onbind_status[0]
