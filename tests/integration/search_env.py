@@ -2,14 +2,10 @@
 LDIF sync (agri's agents, accented names, one hidden), some of them bound to a Matrix ID
 through the real validation and bind, a mapping with an agents' and an externals'
 platform, and the fake homeserver that serves both platforms' APIs."""
-import re
+from routing_env import write_mapping
+from test_leavers_api import HS, bind
 
-import requests
-
-import harness
-from routing_env import V2, write_mapping
-
-AGRI = "agent.agri.test"  # the agents' homeserver
+AGRI = HS  # the agents' homeserver (agent.agri.test, as test_leavers_api's bind binds)
 EXT = "ext.test"  # the externals' platform
 MAPPING = ("medium:\n  email:\n    patterns:\n"
            "      - '.*@agri\\.gouv\\.fr': {hs: agent.agri.test}\n"
@@ -58,27 +54,9 @@ def fill(svc, hs, sink):
     """Syncs the LDIF, then binds every agent AGENTS says is bound (the hidden one too)."""
     r = svc.run("sync")
     assert r.returncode == 0, r.stdout + r.stderr
+    svc.hs, svc.sink = hs, sink  # as test_leavers_api's bind wants them
     for uid, (_, _, _, bound, _) in AGENTS.items():
         if bound:
-            bind(svc, hs, sink, uid)
+            assert bind(svc, uid) == mxid(uid)
     assert svc.sql("SELECT count(*) FROM annuaire.associations").strip() == \
         str(sum(1 for a in AGENTS.values() if a[3]))
-
-
-def bind(svc, hs, sink, uid):
-    """mxid(uid) validates uid@agri.gouv.fr and binds it (v2)."""
-    address, secret = f"{uid}@agri.gouv.fr", "sec-" + uid
-    auth = {"Authorization": "Bearer " + harness.register(svc, hs, mxid(uid), server=AGRI)}
-    r = requests.post(svc.url(V2 + "/validate/email/requestToken"), headers=auth, json={
-        "client_secret": secret, "email": address, "send_attempt": 1})
-    assert r.status_code == 200, r.text
-    sid = r.json()["sid"]
-
-    def link_in(msg):
-        m = re.search(r"https?://\S+submitToken\S+", msg.get_body(("plain",)).get_content())
-        return m.group(0) if m and f"sid={sid}" in m.group(0) else None
-
-    assert requests.get(link_in(sink.wait_for(link_in)[2])).status_code == 200
-    r = requests.post(svc.url(V2 + "/3pid/bind"), headers=auth,
-                      json={"sid": sid, "client_secret": secret, "mxid": mxid(uid)})
-    assert r.status_code == 200, r.text
