@@ -20,7 +20,7 @@
 static bool
 origin_allowed(const char *origin)
 {
-    const json_t *list = dir_search_config(cfg_get()).delegating_homeservers;
+    const json_t *list = dir_search_config(cfg_get()).delegating_hs;
     size_t i;
     json_t *v;
 
