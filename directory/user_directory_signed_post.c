@@ -3,7 +3,8 @@
  * directory that Tchap's homeservers defer to (user_directory.defer_to_id_server). The
  * request is X-Matrix signed by a homeserver of search.delegating_homeservers (an empty
  * list refuses every one); the answer is the client-server API's: the annuaire's hits
- * that have a Matrix ID, {results: [{user_id, display_name}], limited}.
+ * that have a Matrix ID, {results: [{user_id, display_name}], limited}; none for a
+ * homeserver of an externals' platform (an external does not browse the agents).
  */
 #include <stdbool.h>
 
@@ -13,6 +14,7 @@
 #include "core/xmatrix.h"
 #include "directory/internal.h"
 #include "directory/search.h"
+#include "routing/routing.h"
 
 #define SIGNED_MAX_LIMIT 100
 
@@ -30,6 +32,17 @@ origin_allowed(const char *origin)
         }
     }
     return false;
+}
+
+/* Whether the signing homeserver is an externals' platform (routing_server_external). */
+static bool
+origin_external(const char *origin)
+{
+    struct routing_map *routes = routing_acquire();
+    bool external = routing_server_external(routes, origin);
+
+    routing_release(routes);
+    return external;
 }
 
 /* The homeserver that signed the request, checked. @return RS_OK, or the refusal queued
@@ -83,7 +96,9 @@ dir_user_directory_signed_post(struct http_req *r, const json_t *body)
     }
     results = json_array();
     seen = json_object();
-    st = dir_userdir_search(r->db, in.search_term, (int)in.limit, results, seen, &more);
+    st = origin_external(x.origin)
+             ? DIR_SEARCH_OK
+             : dir_userdir_search(r->db, in.search_term, (int)in.limit, results, seen, &more);
     if (st != DIR_SEARCH_OK) {
         ret = dir_userdir_reply_status(r, st);
     } else {

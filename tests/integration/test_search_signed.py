@@ -3,8 +3,9 @@ server's user directory that Tchap's homeservers defer to. Only a request X-Matr
 by a homeserver of search.delegating_homeservers is answered (an empty list refuses all,
 as the reference does); unsigned, badly signed or from a server not listed: 403
 M_FORBIDDEN, and no keys fetched from a server not listed. The answer: the annuaire's
-agents that have a Matrix ID, {results, limited}, limit 10 by default and 100 at most;
-no search_term: 400 M_MISSING_PARAMS. Per-homeserver quota: 429 M_LIMIT_EXCEEDED."""
+agents that have a Matrix ID, {results, limited}, limit 10 by default and 100 at most
+(none for a listed homeserver of an externals' platform); no search_term: 400
+M_MISSING_PARAMS. Per-homeserver quota: 429 M_LIMIT_EXCEEDED."""
 import json
 
 import pytest
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import harness
 from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
-from search_env import AGRI, config, fill, mxid
+from search_env import AGRI, EXT, config, fill, mxid
 from smtp_sink import SmtpSink
 
 PATH = "/_matrix/identity/api/v1/user_directory/search"
@@ -42,21 +43,23 @@ def homeservers(*pairs):
 @pytest.fixture(scope="module")
 def world(cluster, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("search-signed")
-    hs, other = FakeHomeserver(), FakeHomeserver()
-    hs.server_name, other.server_name = AGRI, OTHER
+    hs, other, ext = FakeHomeserver(), FakeHomeserver(), FakeHomeserver()
+    hs.server_name, other.server_name, ext.server_name = AGRI, OTHER, EXT
     sink = SmtpSink()
-    conf = config(tmp, hs, f"  delegating_homeservers: [\"{AGRI}\"]\n")
-    conf = conf.replace("account:\n  homeservers: {", f"account:\n  homeservers: {{\"{OTHER}\": \"{other.base_url}\", ", 1)
+    conf = config(tmp, hs, f"  delegating_homeservers: [\"{AGRI}\", \"{EXT}\"]\n")
+    conf = conf.replace(f'"{EXT}": "{hs.base_url}"', f'"{EXT}": "{ext.base_url}", '
+                        f'"{OTHER}": "{other.base_url}"', 1)
     svc = harness.Service(cluster, smtp_port=sink.port, config=conf)
     try:
         svc.start()
         fill(svc, hs, sink)
+        svc.ext = ext
         yield svc, hs, other
         assert svc.stop() == 0
     finally:
         sink.stop()
-        hs.close()
-        other.close()
+        for h in (hs, other, ext):
+            h.close()
 
 
 def ok(r):
@@ -111,6 +114,9 @@ def test_results(world):
     assert ok(signed(svc, hs, {"search_term": "nobody"})) == {"results": [], "limited": False}
     # Extra keys are ignored, as the reference does.
     assert ok(signed(svc, hs, {"search_term": "lefevre", "x": 1})) == body
+    # A listed homeserver of the externals' platform: its users do not browse the agents.
+    assert ok(signed(svc, svc.ext, {"search_term": "lefevre"})) == {"results": [],
+                                                                    "limited": False}
 
 
 def test_bad_bodies(world):
