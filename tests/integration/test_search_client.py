@@ -14,7 +14,7 @@ import harness
 import ports
 from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
-from search_env import AGRI, EXT, config, fill, mxid
+from userdir_env import AGRI, EXT, config, fill, mxid
 from smtp_sink import SmtpSink
 
 V3 = "/_matrix/client/v3/user_directory/search"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import harness
 from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
-from search_env import AGRI, EXT, config, fill, mxid
+from userdir_env import AGRI, EXT, config, fill, mxid
 from smtp_sink import SmtpSink
 
 PATH = "/_matrix/identity/api/v1/user_directory/search"
