@@ -51,7 +51,9 @@ dir_userdir_search(struct db_conn *c,
                    bool *more)
 {
     struct routing_map *routes = routing_acquire();
-    struct dir_search_query q = { .term = term, .limit = want + 1 > 100 ? 100 : want + 1 };
+    struct dir_search_query q = { .term = term,
+                                  .limit = want + 1 > 100 ? 100 : want + 1,
+                                  .min_term = dir_search_config(cfg_get()).min_term };
     bool externals = dir_search_config(cfg_get()).include_externals;
     enum dir_search_status st = DIR_SEARCH_OK;
     char *after = NULL;
