@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/migrations.h"
 #include "directory/directory.h"
+#include "directory/search.h"
 #include "enroll/enroll.h"
 #include "ldap-sync/ldap_sync.h"
 
@@ -167,6 +168,7 @@ main(int argc, char **argv)
     cfg_register(enr_config_sections, enr_config_n_sections);
     cfg_register(lsync_config_sections, lsync_config_n_sections);
     cfg_register(adm_config_sections, adm_config_n_sections);
+    cfg_register(dir_search_config_sections, dir_search_config_n_sections);
     for (size_t i = 0; i < ANN_ARRAY_LEN(commands); i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             return commands[i].run(argc - 1, argv + 1);

@@ -14,6 +14,7 @@
 #include "core/cfg.h"
 #include "core/util.h"
 #include "directory/directory.h"
+#include "directory/search.h"
 #include "enroll/enroll.h"
 #include "ldap-sync/ldap_sync.h"
 
@@ -195,5 +196,6 @@ main(void)
     cfg_register(enr_config_sections, enr_config_n_sections);
     cfg_register(lsync_config_sections, lsync_config_n_sections);
     cfg_register(adm_config_sections, adm_config_n_sections);
+    cfg_register(dir_search_config_sections, dir_search_config_n_sections);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
