@@ -27,14 +27,14 @@ struct routing_map;
 
 /* The search section (search.*), stored in a block of its own. */
 struct dir_search_config {
-    long min_term;                  /* search.min_term: shortest term, in folded characters */
-    bool return_email;              /* search.return_email: results carry the address */
-    bool include_externals;         /* search.include_externals: externals in agent searches */
-    long per_token_per_hour;        /* search.per_token_per_hour */
-    long per_server_per_hour;       /* search.per_homeserver_per_hour (delegated paths) */
-    long per_ip_per_hour;           /* search.per_ip_per_hour */
-    json_t *client_hosts;           /* search.client_hosts: {Host: homeserver client-API URL} */
-    json_t *delegating_homeservers; /* search.delegating_homeservers: [server name, ...] */
+    long min_term;            /* search.min_term: shortest term, in folded characters */
+    bool return_email;        /* search.return_email: results carry the address */
+    bool include_externals;   /* search.include_externals: externals in agent searches */
+    long per_token_per_hour;  /* search.per_token_per_hour */
+    long per_server_per_hour; /* search.per_homeserver_per_hour (delegated paths) */
+    long per_ip_per_hour;     /* search.per_ip_per_hour */
+    json_t *client_hosts;     /* search.client_hosts: {Host: homeserver client-API URL} */
+    json_t *delegating_hs;    /* search.delegating_homeservers: [server name, ...] */
 };
 extern const struct cfg_section dir_search_config_sections[];
 extern const size_t dir_search_config_n_sections;

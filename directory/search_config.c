@@ -127,7 +127,7 @@ dir_search_config(const struct cfg *cfg)
         out.per_server_per_hour = b->per_homeserver_per_hour;
         out.per_ip_per_hour = b->per_ip_per_hour;
         out.client_hosts = b->client_hosts;
-        out.delegating_homeservers = b->delegating_homeservers;
+        out.delegating_hs = b->delegating_homeservers;
     }
     return out;
 }
