@@ -35,15 +35,8 @@ server_name_ok(const char *s)
 static bool
 client_url_ok(const char *s)
 {
-    if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) {
-        return false;
-    }
-    for (; *s != '\0'; s++) {
-        if ((unsigned char)*s <= ' ' || *s == 0x7f) {
-            return false;
-        }
-    }
-    return true;
+    return (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0) &&
+           strchr(s, ' ') == NULL && !util_has_control(s);
 }
 
 /* {Host: URL}: each Host a host name (with a port or not), each URL http(s). */
@@ -52,36 +45,35 @@ client_hosts_check(const json_t *v)
 {
     const char *host;
     json_t *url;
+    const char *why = cfg_check_string_map(v);
 
-    if (!json_is_object(v)) {
-        return "expected a mapping of Host names to client-API URLs";
-    }
     json_object_foreach ((json_t *)v, host, url) {
-        if (!server_name_ok(host)) {
-            return "every key must be a host name, with a port or not";
+        if (why != NULL) {
+            break;
         }
-        if (!json_is_string(url) || !client_url_ok(json_string_value(url))) {
-            return "every value must be an http(s) URL without blanks or control characters";
+        if (!server_name_ok(host)) {
+            why = "every key must be a host name, with a port or not";
+        } else if (!client_url_ok(json_string_value(url))) {
+            why = "every value must be an http(s) URL without blanks or control characters";
         }
     }
-    return NULL;
+    return why;
 }
 
+/* [server name, ...] */
 static const char *
 server_list_check(const json_t *v)
 {
     size_t i;
     json_t *item;
+    const char *why = cfg_check_string_list(v);
 
-    if (!json_is_array(v)) {
-        return "expected a list of server names";
-    }
     json_array_foreach (v, i, item) {
-        if (!json_is_string(item) || !server_name_ok(json_string_value(item))) {
-            return "every item must be a Matrix server name";
+        if (why == NULL && !server_name_ok(json_string_value(item))) {
+            why = "every item must be a Matrix server name";
         }
     }
-    return NULL;
+    return why;
 }
 
 static const struct cfg_row search_rows[] = {

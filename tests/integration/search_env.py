@@ -2,6 +2,7 @@
 a family of Bernards to page through, a hidden, a disabled and a soon removed agent, a
 contractor whose address routes to the externals' platform), a service that syncs it
 through the real `annuaire sync`, and the calls to the annuaire's search endpoints."""
+import pytest
 import requests
 
 import harness
@@ -26,14 +27,10 @@ AGENTS = {
     "masque": ("Marc", "Masqué", "Cabinet", "supannListeRouge: TRUE"),
     "parti": ("Paul", "Désactivé", "Cabinet", "userAccountControl: 514"),
     "sortant": ("Sophie", "Sortante", "Cabinet", ""),
-    "abernard": ("Anne", "Bernard", "Service de la forêt", ""),
-    "bbernard": ("Bruno", "Bernard", "Service de la forêt", ""),
-    "cbernard": ("Claire", "Bernard", "Service de la forêt", ""),
-    "dbernard": ("David", "Bernard", "Service de la forêt", ""),
-    "ebernard": ("Émile", "Bernard", "Service de la forêt", ""),
-    "fbernard": ("Fanny", "Bernard", "Service de la forêt", ""),
-    "gbernard": ("Gaël", "Bernard", "Service de la forêt", ""),
 }
+# Seven agents of one surname, to page through.
+AGENTS.update({f"{letter}bernard": (g, "Bernard", "Service de la forêt", "") for letter, g in
+               zip("abcdefg", ("Anne", "Bruno", "Claire", "David", "Émile", "Fanny", "Gaël"))})
 BERNARDS = {f"{g} Bernard" for g, s, _, _ in AGENTS.values() if s == "Bernard"}
 CONTRACTOR = "prestataire@partenaire.test"  # in the export, routed to the externals
 
@@ -120,3 +117,19 @@ class SearchEnv:
         finally:
             self.sink.stop()
             self.hs.close()
+
+
+@pytest.fixture
+def env(cluster, tmp_path):
+    """A SearchEnv with the default search section."""
+    e = SearchEnv(cluster, tmp_path)
+    try:
+        yield e
+    finally:
+        e.close()
+
+
+def ok(resp):
+    """The body of a 200."""
+    assert resp.status_code == 200, resp.text
+    return resp.json()

@@ -5,30 +5,11 @@ refused (403 M_FORBIDDEN); term required and at least search.min_term letters, l
 without when not (on_tchap false); hidden, disabled and removed agents and externals never
 listed; the address only with search.return_email; pages followed through next to the
 end without duplicates, and a cursor of another term refused."""
-import pytest
 import requests
 
 from harness import assert_matrix_error
-from search_env import BERNARDS, EXT, HS, MINISTRY, SEARCH, SearchEnv, address, write_ldif
+from search_env import BERNARDS, EXT, HS, MINISTRY, SEARCH, address, env, ok, write_ldif  # noqa: F401 (env)
 from test_leavers_api import bind
-
-
-@pytest.fixture
-def env(cluster, tmp_path):
-    e = SearchEnv(cluster, tmp_path)
-    try:
-        yield e
-    finally:
-        e.close()
-
-
-def ok(resp):
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
-def names(body):
-    return [r["display_name"] for r in body["results"]]
 
 
 def test_search(env):

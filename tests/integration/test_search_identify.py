@@ -6,25 +6,10 @@ is 404 M_NOT_FOUND with one same body, byte for byte; exactly one of the two par
 a token required and users of the externals' platform refused."""
 import json
 
-import pytest
 
 from harness import assert_matrix_error
-from search_env import CONTRACTOR, EXT, HS, MINISTRY, SearchEnv, address, write_ldif
+from search_env import CONTRACTOR, EXT, HS, MINISTRY, address, env, ok, write_ldif  # noqa: F401 (env)
 from test_leavers_api import bind
-
-
-@pytest.fixture
-def env(cluster, tmp_path):
-    e = SearchEnv(cluster, tmp_path)
-    try:
-        yield e
-    finally:
-        e.close()
-
-
-def found(resp):
-    assert resp.status_code == 200, resp.text
-    return resp.json()
 
 
 def test_identify(env):
@@ -35,17 +20,17 @@ def test_identify(env):
                 "ministry": MINISTRY, "kind": "agent", "on_tchap": True, "mxid": flefevre}
 
     # Hits: by address (any case), by bound Matrix ID; unbound: no mxid.
-    assert found(env.entry(auth, address=address("flefevre"))) == francois
-    assert found(env.entry(auth, address="FLefevre@AGRI.Gouv.FR")) == francois
-    assert found(env.entry(auth, mxid=flefevre)) == francois
-    assert found(env.entry(auth, address=address("hlefevre"))) == {
+    assert ok(env.entry(auth, address=address("flefevre"))) == francois
+    assert ok(env.entry(auth, address="FLefevre@AGRI.Gouv.FR")) == francois
+    assert ok(env.entry(auth, mxid=flefevre)) == francois
+    assert ok(env.entry(auth, address=address("hlefevre"))) == {
         "display_name": "Hélène Lefèvre", "entity": "Service de la forêt", "ministry": MINISTRY,
         "kind": "agent", "on_tchap": False}
     # The contractor's address routes to the externals' platform.
-    assert found(env.entry(auth, address=CONTRACTOR)) == {
+    assert ok(env.entry(auth, address=CONTRACTOR)) == {
         "display_name": "Pierre Prestataire", "entity": "Cabinet", "ministry": MINISTRY,
         "kind": "external", "on_tchap": False}
-    assert found(env.entry(auth, address=address("sortant")))["mxid"] == sortant
+    assert ok(env.entry(auth, address=address("sortant")))["mxid"] == sortant
 
     # sortant leaves the export: removed.
     write_ldif(env.ldif, absent=("sortant",))
