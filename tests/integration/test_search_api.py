@@ -8,7 +8,7 @@ end without duplicates, and a cursor of another term refused."""
 import requests
 
 from harness import assert_matrix_error
-from search_env import BERNARDS, EXT, HS, MINISTRY, SEARCH, address, env, ok, write_ldif  # noqa: F401 (env)
+from search_api_env import BERNARDS, EXT, HS, MINISTRY, SEARCH, address, env, ok, write_ldif  # noqa: F401 (env)
 from test_leavers_api import bind
 
 

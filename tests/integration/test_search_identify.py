@@ -8,7 +8,7 @@ import json
 
 
 from harness import assert_matrix_error
-from search_env import CONTRACTOR, EXT, HS, MINISTRY, address, env, ok, write_ldif  # noqa: F401 (env)
+from search_api_env import CONTRACTOR, EXT, HS, MINISTRY, address, env, ok, write_ldif  # noqa: F401 (env)
 from test_leavers_api import bind
 
 

@@ -7,7 +7,7 @@ a quota."""
 import pytest
 
 from harness import assert_matrix_error
-from search_env import HS, SearchEnv, address
+from search_api_env import HS, SearchEnv, address
 
 
 @pytest.fixture
