@@ -12,6 +12,10 @@ from search_api_env import BERNARDS, EXT, HS, MINISTRY, SEARCH, address, env, ok
 from test_leavers_api import bind
 
 
+def names(body):
+    return [r["display_name"] for r in body["results"]]
+
+
 def test_search(env):
     auth = env.token(f"@searcher:{HS}")
     flefevre = bind(env.svc, "flefevre")
