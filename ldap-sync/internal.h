@@ -85,6 +85,26 @@ struct lsync_attr {
     const struct berval *const *values; /* NULL-terminated */
 };
 
+/* words.c: the search words of an entry (sql/019_search.sql), from these fields
+ * (borrowed). */
+struct lsync_words_in {
+    const char *display_name, *given_name, *surname, *entity;
+    const char *const *mails; /* canonical addresses */
+    size_t n_mails;
+};
+
+/* The three search columns, as COPY and a text[] parameter take them (owned). */
+struct lsync_words {
+    char *words;        /* search_words: a text[] literal, {"a","b"}; {} when none */
+    char *entity_words; /* search_entity_words: the same */
+    char *name;         /* search_name; NULL when the display name folds to nothing */
+};
+
+/** Computes the search columns of an entry (core/fold.h's rule): out is filled
+ *  (lsync_words_clear). */
+void lsync_words_compute(const struct lsync_words_in *in, struct lsync_words *out);
+void lsync_words_clear(struct lsync_words *w);
+
 /* One entry mapped to the annuaire's fields; owned strings. */
 struct lsync_entry {
     char *key;
@@ -93,6 +113,7 @@ struct lsync_entry {
     size_t n_mails;
     char *display_name, *given_name, *surname, *entity, *title, *mobile, *mobile_e164;
     bool hidden, disabled;
+    struct lsync_words words; /* its search columns, computed by lsync_map */
 };
 void lsync_entry_clear(struct lsync_entry *e);
 

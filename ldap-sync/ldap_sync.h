@@ -101,4 +101,19 @@ enum db_status lsync_admin_entries(struct db_conn *db,
  *  before lsync_run or lsync_print_status. */
 void lsync_init(void);
 
+/* ---- The search words of entries stored before they existed (annuaire migrate) ---- */
+
+/** Registers the statements of lsync_words_fill (before its connection is opened). */
+void lsync_words_init(void);
+
+/**
+ * Fills the search columns (sql/019_search.sql) of every entry that has none
+ * (search_words IS NULL), with the words a sync would compute, in transactions of a few
+ * thousand entries, by id. An entry a sync writes meanwhile keeps what the sync wrote.
+ * @param[out] out_filled  the entries filled
+ * @return 0, or -1 with err set (the batches committed before stay)
+ */
+int lsync_words_fill(struct db_conn *db, long long *out_filled, char *err, size_t err_size)
+    ANN_MUST_CHECK;
+
 #endif

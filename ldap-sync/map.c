@@ -1,8 +1,8 @@
 /*
  * A directory entry mapped to the annuaire's fields: its stable key, e-mail addresses in
  * canonical form (de-duplicated; unusable ones dropped and reported), names, entity, title,
- * mobile (and its E.164 form), hidden and disabled; an entry without a key, or with text
- * that is not UTF-8, is rejected.
+ * mobile (and its E.164 form), hidden and disabled, and the search words of all that
+ * (ldap-sync/words.c); an entry without a key, or with text that is not UTF-8, is rejected.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +30,7 @@ lsync_entry_clear(struct lsync_entry *e)
     free(e->title);
     free(e->mobile);
     free(e->mobile_e164);
+    lsync_words_clear(&e->words);
     memset(e, 0, sizeof(*e));
 }
 
@@ -338,5 +339,12 @@ lsync_map(const struct lsync_attrs *map,
         snprintf(why, why_size, "%s: a value that is not UTF-8 text (or holds a NUL byte)", bad);
         return -1;
     }
+    lsync_words_compute(&(struct lsync_words_in){ .display_name = out->display_name,
+                                                  .given_name = out->given_name,
+                                                  .surname = out->surname,
+                                                  .entity = out->entity,
+                                                  .mails = (const char *const *)out->mails,
+                                                  .n_mails = out->n_mails },
+                        &out->words);
     return 0;
 }

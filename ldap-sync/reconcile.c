@@ -142,7 +142,10 @@ lsync_stage_put(struct lsync_stage *st, const struct lsync_entry *e, char *err, 
     lsync_store_copy_field(&st->copy, e->mobile_e164, false);
     lsync_store_copy_field(&st->copy, e->hidden ? "t" : "f", false);
     lsync_store_copy_field(&st->copy, e->disabled ? "t" : "f", false);
-    lsync_store_copy_field(&st->copy, hash, true);
+    lsync_store_copy_field(&st->copy, hash, false);
+    lsync_store_copy_field(&st->copy, e->words.words, false);
+    lsync_store_copy_field(&st->copy, e->words.entity_words, false);
+    lsync_store_copy_field(&st->copy, e->words.name, true);
     free(mails);
     free(hash);
     return row_done(st, err, err_size);
@@ -163,7 +166,7 @@ lsync_stage_put_key(struct lsync_stage *st, char state, const char *key, char *e
     }
     lsync_store_copy_field(&st->copy, s, false);
     lsync_store_copy_field(&st->copy, key, false);
-    util_buf_puts(&st->copy, "\t{}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\tf\tf\t-\n");
+    util_buf_puts(&st->copy, "\t{}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\tf\tf\t-\t\\N\t\\N\t\\N\n");
     return row_done(st, err, err_size);
 }
 

@@ -280,7 +280,8 @@ lsync_store_copy_begin(struct db_conn *c, bool direct, char *err, size_t err_siz
     }
     res = PQexec(pg, direct ? "COPY annuaire.directory_entries (source, key, dn, mails,"
                               " display_name, given_name, surname, entity, title, mobile,"
-                              " mobile_e164, hidden, disabled, content_hash) FROM STDIN"
+                              " mobile_e164, hidden, disabled, content_hash, search_words,"
+                              " search_entity_words, search_name) FROM STDIN"
                             : "COPY sync_staging FROM STDIN");
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         snprintf(err, err_size, "database: %s", PQerrorMessage(pg));
@@ -790,5 +791,109 @@ lsync_store_entries(struct db_conn *c,
         fn(ctx, &row);
     }
     PQclear(res);
+    return st;
+}
+
+/* Run by `annuaire migrate` (ldap-sync/words.c), on its own connection. */
+static const struct db_stmt lsync_store_words_stmts[] = {
+    /* Addresses are canonical (no control character): one per line. */
+    { "lsync_store_words_pending", "SELECT id, display_name, given_name, surname, entity,"
+                                   " array_to_string(mails, E'\\n') AS mails"
+                                   " FROM annuaire.directory_entries"
+                                   " WHERE search_words IS NULL"
+                                   " AND id > $1::bigint"
+                                   " ORDER BY id"
+                                   " LIMIT $2::integer" },
+    /* A sync that wrote the words meanwhile has the last word. */
+    { "lsync_store_words_set", "UPDATE annuaire.directory_entries e"
+                               " SET search_words = u.words::text[],"
+                               " search_entity_words = u.entity_words::text[],"
+                               " search_name = u.name"
+                               " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])"
+                               " AS u(id, words, entity_words, name)"
+                               " WHERE e.id = u.id"
+                               " AND e.search_words IS NULL" },
+};
+
+void
+lsync_store_words_init(void)
+{
+    db_register(lsync_store_words_stmts, ANN_ARRAY_LEN(lsync_store_words_stmts));
+}
+
+enum db_status
+lsync_store_words_pending(struct db_conn *c,
+                          long long after_id,
+                          int limit,
+                          lsync_store_words_fn fn,
+                          void *ctx)
+{
+    static const char *const names[] = { "id",      "display_name", "given_name",
+                                         "surname", "entity",       "mails" };
+    char after[24], lim[16];
+    const char *params[] = { after, lim };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st;
+    char **mails = NULL;
+    size_t cap = 0;
+
+    snprintf(after, sizeof(after), "%lld", after_id);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    st = exec_columns(c, "lsync_store_words_pending", 2, params, names, col, ANN_ARRAY_LEN(names),
+                      &res);
+    for (int i = 0; st > 0 && i < PQntuples(res); i++) {
+        struct lsync_store_words_row row = { .id = strtoll(PQgetvalue(res, i, col[0]), NULL, 10) };
+        const char *text[4];
+        char *copy = xstrdup(PQgetvalue(res, i, col[5])); /* split in place */
+        char *list = copy;
+
+        for (int k = 0; k < 4; k++) {
+            text[k] = PQgetisnull(res, i, col[1 + k]) ? NULL : PQgetvalue(res, i, col[1 + k]);
+        }
+        row.in.display_name = text[0];
+        row.in.given_name = text[1];
+        row.in.surname = text[2];
+        row.in.entity = text[3];
+        while (*list != '\0') {
+            char *nl = strchr(list, '\n');
+
+            if (row.in.n_mails == cap) {
+                cap = cap == 0 ? 8 : cap * 2;
+                mails = xrealloc(mails, cap * sizeof(*mails));
+            }
+            mails[row.in.n_mails++] = list;
+            if (nl == NULL) {
+                break;
+            }
+            *nl = '\0';
+            list = nl + 1;
+        }
+        row.in.mails = (const char *const *)mails;
+        fn(ctx, &row);
+        free(copy);
+    }
+    free(mails);
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+lsync_store_words_set(struct db_conn *c,
+                      const char *const *ids,
+                      const char *const *words,
+                      const char *const *entity_words,
+                      const char *const *names,
+                      size_t n,
+                      long long *out_updated)
+{
+    char *arrays[4] = { db_text_array(ids, n), db_text_array(words, n),
+                        db_text_array(entity_words, n), db_text_array(names, n) };
+    enum db_status st = db_exec(c, "lsync_store_words_set", 4, (const char *const *)arrays, NULL);
+
+    for (size_t i = 0; i < ANN_ARRAY_LEN(arrays); i++) {
+        free(arrays[i]);
+    }
+    *out_updated = st > 0 ? st : 0;
     return st;
 }

@@ -214,6 +214,42 @@ typedef void (*lsync_store_metric_fn)(void *ctx, const struct lsync_store_metric
 enum db_status
 lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx) ANN_MUST_CHECK;
 
+/* ---- The search words of entries that have none (annuaire migrate, words.c) ---- */
+
+/** Registers the two statements below (before the connection is opened). */
+void lsync_store_words_init(void);
+
+/* An entry without search words: its fields, borrowed for the call. */
+struct lsync_store_words_row {
+    long long id;
+    struct lsync_words_in in;
+};
+
+typedef void (*lsync_store_words_fn)(void *ctx, const struct lsync_store_words_row *row);
+
+/** The first limit entries after after_id (by id) whose search_words is NULL.
+ *  @return how many (fn was called for each), or < 0 */
+enum db_status lsync_store_words_pending(struct db_conn *c,
+                                         long long after_id,
+                                         int limit,
+                                         lsync_store_words_fn fn,
+                                         void *ctx) ANN_MUST_CHECK;
+
+/**
+ * Sets the search columns of n entries (ids as text; words and entity_words text[]
+ * literals; names may hold NULL), in one statement, of those whose search_words is
+ * still NULL.
+ * @param[out] out_updated  the entries updated
+ * @return the same count, or < 0
+ */
+enum db_status lsync_store_words_set(struct db_conn *c,
+                                     const char *const *ids,
+                                     const char *const *words,
+                                     const char *const *entity_words,
+                                     const char *const *names,
+                                     size_t n,
+                                     long long *out_updated) ANN_MUST_CHECK;
+
 /* ---- The admin API's reads (registered by lsync_store_admin_init) ---- */
 
 /** Registers the statements below (serve, before connecting). */

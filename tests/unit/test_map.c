@@ -1,8 +1,10 @@
-/* unit.ldap_sync.map: directory entries to annuaire fields (keys, mails, phones, flags). */
+/* unit.ldap_sync.map: directory entries to annuaire fields (keys, mails, phones, flags, search
+ * words). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -277,6 +279,58 @@ test_mail_limit(void **state)
     json_decref(conf);
 }
 
+/* The search words (sql/019_search.sql): the part after each apostrophe, digits of the
+ * addresses dropped, the 32-word and 64-byte bounds, the entity's stop words. */
+static void
+test_words(void **state)
+{
+    static const char *const mails[] = { "o.dell-acqua99@x.gouv.fr", "a.b@c@x.gouv.fr" };
+    char many[40 * 4 + 1] = "";
+    char long_name[100];
+    struct lsync_words w;
+
+    (void)state;
+    lsync_words_compute(&(struct lsync_words_in){ .display_name = "Olivia Dell'Acqua-d'Arc",
+                                                  .surname = "Dell’Acqua",
+                                                  .entity = "Service de l'État-Civil et des "
+                                                            "Affaires du Sud, 2e",
+                                                  .mails = mails,
+                                                  .n_mails = 2 },
+                        &w);
+    assert_string_equal(w.words, "{\"a\",\"acqua\",\"arc\",\"b\",\"c\","
+                                 "\"darc\",\"dell\",\"dellacqua\",\"o\",\"olivia\"}");
+    assert_string_equal(w.entity_words,
+                        "{\"2e\",\"affaires\",\"civil\",\"etat\",\"service\",\"sud\"}");
+    assert_string_equal(w.name, "olivia dellacqua darc");
+    lsync_words_clear(&w);
+
+    /* 40 words: the first 32 met are kept; a 99-letter word is cut at 64. */
+    for (int i = 0; i < 40; i++) {
+        char word[8];
+
+        snprintf(word, sizeof(word), "w%02d ", i);
+        strcat(many, word);
+    }
+    memset(long_name, 'x', 99);
+    long_name[99] = '\0';
+    lsync_words_compute(&(struct lsync_words_in){ .display_name = long_name, .given_name = many },
+                        &w);
+    /* {}, the x word quoted (66), 31 more quoted (5 each), 31 commas */
+    assert_int_equal(strlen(w.words), 2 + 66 + 31 * 5 + 31);
+    assert_non_null(strstr(w.words, "\"w30\",\"x"));
+    assert_null(strstr(w.words, "w31"));
+    assert_string_equal(w.entity_words, "{}");
+    assert_int_equal(strlen(w.name), 99);
+    lsync_words_clear(&w);
+
+    lsync_words_compute(&(struct lsync_words_in){ .display_name = "-- ' --", .entity = "de la" },
+                        &w);
+    assert_string_equal(w.words, "{}");
+    assert_string_equal(w.entity_words, "{}");
+    assert_null(w.name);
+    lsync_words_clear(&w);
+}
+
 int
 main(void)
 {
@@ -284,7 +338,7 @@ main(void)
         cmocka_unit_test(test_inetorgperson),   cmocka_unit_test(test_active_directory),
         cmocka_unit_test(test_mails_canonical), cmocka_unit_test(test_rejects_and_phones),
         cmocka_unit_test(test_not_utf8),        cmocka_unit_test(test_printable),
-        cmocka_unit_test(test_mail_limit),
+        cmocka_unit_test(test_mail_limit),      cmocka_unit_test(test_words),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
