@@ -33,6 +33,7 @@ static const struct command commands[] = {
     { "migrate", cmd_migrate, "apply the database schema migrations" },
     { "pepper", cmd_pepper, "pepper rotate: new lookup pepper, every hash recomputed" },
     { "routing", cmd_routing, "routing check: which homeserver owns an address, and why" },
+    { "search", cmd_search, "search the annuaire as the directory API does" },
     { "serve", cmd_serve, "run the HTTP service (identity API, routing, enrollment)" },
     { "sync", cmd_sync,
       "read the ministries' LDAP directories and LDIF exports into the annuaire" },

@@ -14,8 +14,9 @@
 /* A visible entry, as the triggers of 019 index them. */
 #define VISIBLE                                                                                    \
     " NOT e.hidden AND NOT e.disabled AND e.deleted_at IS NULL AND e.search_words IS NOT NULL"
-/* The filters, parameters $F1 (sources), $F2 (entity), $F3 (domain) of each walk. */
-#define FILTERS(src, ent, dom, x)                                                                  \
+/* Two of the filters of each walk: the sources of a ministry, the entity (the domain
+ * is tested apart: postings carry it, entries compute it). */
+#define FILTERS(src, ent, x)                                                                  \
     " AND (" src "::text[] IS NULL OR " x ".source = ANY (" src "::text[]))"                      \
     " AND (" ent "::text IS NULL OR " x ".entity = " ent "::text)"
 
@@ -50,7 +51,7 @@ const struct db_stmt dir_search_stmts[] = {
       " WHERE e.search_name = $1"
       " AND" VISIBLE
       " AND e.id > $2::bigint"
-      FILTERS("$4", "$5", "$6", "e")
+      FILTERS("$4", "$5", "e")
       " AND ($6::text IS NULL OR annuaire.search_domains(e.mails) @> ARRAY[$6::text])"
       " ORDER BY e.id"
       " LIMIT $3::integer" },
@@ -66,7 +67,7 @@ const struct db_stmt dir_search_stmts[] = {
       "  WHERE p.word = v.w"
       "  AND (p.word, p.id) > ($2, $3::bigint)"
       "  AND p.doc LIKE ALL ($4::text[])"
-      FILTERS("$6", "$7", "$8", "p")
+      FILTERS("$6", "$7", "p")
       "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
       "  ORDER BY p.id"
       "  LIMIT $5::integer) p"
@@ -88,7 +89,7 @@ const struct db_stmt dir_search_stmts[] = {
       "  WHERE e.entity = v.x"
       "  AND" VISIBLE
       "  AND (v.x > $2 OR e.id > $3::bigint)"
-      FILTERS("$5", "$6", "$7", "e")
+      FILTERS("$5", "$6", "e")
       "  AND ($7::text IS NULL OR annuaire.search_domains(e.mails) @> ARRAY[$7::text])"
       "  ORDER BY e.id"
       "  LIMIT $4::integer) m"
