@@ -67,8 +67,8 @@ struct cand {
 /* The state of one search while it walks. */
 struct walk {
     const struct query *q;
-    int rank;        /* the rank being walked */
-    bool single;     /* one query word */
+    int rank;    /* the rank being walked */
+    bool single; /* one query word */
     struct cand *cands;
     size_t n, want;
     /* the last row read, where the next batch starts */
@@ -283,14 +283,14 @@ walk_rank(struct db_conn *c,
 
         w->rows = 0;
         if (kind == WALK_NAME) {
-            st = dir_search_store_name(c, w->q->folded, w->last_id, batch, &w->q->filter,
-                                       on_row, w);
+            st =
+                dir_search_store_name(c, w->q->folded, w->last_id, batch, &w->q->filter, on_row, w);
         } else if (kind == WALK_WORDS) {
-            st = dir_search_store_words(c, list, from, w->last_id, patterns, batch,
-                                        &w->q->filter, on_row, w);
+            st = dir_search_store_words(c, list, from, w->last_id, patterns, batch, &w->q->filter,
+                                        on_row, w);
         } else {
-            st = dir_search_store_members(c, list, from, w->last_id, batch, &w->q->filter,
-                                          on_row, w);
+            st = dir_search_store_members(c, list, from, w->last_id, batch, &w->q->filter, on_row,
+                                          w);
         }
         free(from);
         if (st < 0) {
@@ -485,8 +485,7 @@ walk_entities(struct db_conn *c, struct walk *w, int from_rank, const char *key,
         st = dir_search_store_entities(c, lit, on_entity, &ents);
         free(lit);
     }
-    for (int r = from_rank < 5 ? 5 : from_rank; st >= 0 && r <= RANK_MAX && w->n < w->want;
-         r++) {
+    for (int r = from_rank < 5 ? 5 : from_rank; st >= 0 && r <= RANK_MAX && w->n < w->want; r++) {
         char **list = xcalloc(ents.n + 1, sizeof(*list));
         size_t n = 0;
 
@@ -705,9 +704,9 @@ pick_driver(struct db_conn *c, struct query *q)
             return st;
         }
         if (best < 0 || n < best ||
-            (n == best && (q->lens[i] > q->lens[q->driver] ||
-                           (q->lens[i] == q->lens[q->driver] &&
-                            strcmp(q->words[i], q->words[q->driver]) < 0)))) {
+            (n == best &&
+             (q->lens[i] > q->lens[q->driver] || (q->lens[i] == q->lens[q->driver] &&
+                                                  strcmp(q->words[i], q->words[q->driver]) < 0)))) {
             best = n;
             q->driver = i;
         }

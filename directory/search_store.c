@@ -12,12 +12,12 @@
 #include "core/util.h"
 
 /* A visible entry, as the triggers of 019 index them. */
-#define VISIBLE                                                                                    \
+#define VISIBLE \
     " NOT e.hidden AND NOT e.disabled AND e.deleted_at IS NULL AND e.search_words IS NOT NULL"
 /* Two of the filters of each walk: the sources of a ministry, the entity (the domain
  * is tested apart: postings carry it, entries compute it). */
-#define FILTERS(src, ent, x)                                                                  \
-    " AND (" src "::text[] IS NULL OR " x ".source = ANY (" src "::text[]))"                      \
+#define FILTERS(src, ent, x)                                                 \
+    " AND (" src "::text[] IS NULL OR " x ".source = ANY (" src "::text[]))" \
     " AND (" ent "::text IS NULL OR " x ".entity = " ent "::text)"
 
 const struct db_stmt dir_search_stmts[] = {
@@ -25,58 +25,55 @@ const struct db_stmt dir_search_stmts[] = {
       "SELECT coalesce(array_agg(s.name ORDER BY s.name), '{}')::text AS sources"
       " FROM annuaire.sync_sources s"
       " WHERE s.ministry = $1" },
-    { "dir_search_store_count",
-      "SELECT count(*) AS n"
-      " FROM (SELECT 1 FROM annuaire.search_postings p"
-      "  WHERE p.word >= $1 AND p.word <= $1 || '~'"
-      "  LIMIT $2::bigint) x" },
+    { "dir_search_store_count", "SELECT count(*) AS n"
+                                " FROM (SELECT 1 FROM annuaire.search_postings p"
+                                "  WHERE p.word >= $1 AND p.word <= $1 || '~'"
+                                "  LIMIT $2::bigint) x" },
     /* Exact and prefix, inside a word (trigram index), one typo (deletion keys). */
-    { "dir_search_store_expand",
-      "SELECT t.word, t.person, t.entity"
-      " FROM annuaire.search_terms t"
-      " WHERE t.word >= $1 AND t.word <= $1 || '~'"
-      " UNION"
-      " SELECT t.word, t.person, t.entity"
-      " FROM annuaire.search_terms t"
-      " WHERE $2::text IS NOT NULL AND t.word LIKE $2::text"
-      " UNION"
-      " SELECT t.word, t.person, t.entity"
-      " FROM annuaire.search_term_dels d"
-      " JOIN annuaire.search_terms t ON t.word = d.word"
-      " WHERE d.del = ANY ($3::text[])" },
+    { "dir_search_store_expand", "SELECT t.word, t.person, t.entity"
+                                 " FROM annuaire.search_terms t"
+                                 " WHERE t.word >= $1 AND t.word <= $1 || '~'"
+                                 " UNION"
+                                 " SELECT t.word, t.person, t.entity"
+                                 " FROM annuaire.search_terms t"
+                                 " WHERE $2::text IS NOT NULL AND t.word LIKE $2::text"
+                                 " UNION"
+                                 " SELECT t.word, t.person, t.entity"
+                                 " FROM annuaire.search_term_dels d"
+                                 " JOIN annuaire.search_terms t ON t.word = d.word"
+                                 " WHERE d.del = ANY ($3::text[])" },
     { "dir_search_store_name",
       "SELECT '' AS key, e.id, annuaire.search_doc(e.search_words) AS doc,"
       " annuaire.search_doc(e.search_entity_words) AS edoc, e.search_name AS name"
       " FROM annuaire.directory_entries e"
       " WHERE e.search_name = $1"
-      " AND" VISIBLE
-      " AND e.id > $2::bigint"
-      FILTERS("$4", "$5", "e")
-      " AND ($6::text IS NULL OR annuaire.search_domains(e.mails) @> ARRAY[$6::text])"
-      " ORDER BY e.id"
-      " LIMIT $3::integer" },
+      " AND" VISIBLE " AND e.id > $2::bigint" FILTERS(
+          "$4",
+          "$5",
+          "e") " AND ($6::text IS NULL OR annuaire.search_domains(e.mails) @> ARRAY[$6::text])"
+               " ORDER BY e.id"
+               " LIMIT $3::integer" },
     /* The words in order, each one's postings by id: the sort stops at the limit. */
-    { "dir_search_store_words",
-      "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name"
-      " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
-      "  FROM unnest($1::text[]) AS u(w)"
-      "  WHERE u.w COLLATE \"C\" >= $2"
-      "  ORDER BY 1) v"
-      " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name"
-      "  FROM annuaire.search_postings p"
-      "  WHERE p.word = v.w"
-      "  AND (p.word, p.id) > ($2, $3::bigint)"
-      "  AND p.doc LIKE ALL ($4::text[])"
-      FILTERS("$6", "$7", "p")
-      "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
-      "  ORDER BY p.id"
-      "  LIMIT $5::integer) p"
-      " ORDER BY v.w, p.id"
-      " LIMIT $5::integer" },
-    { "dir_search_store_entities",
-      "SELECT s.entity, s.doc"
-      " FROM annuaire.search_entities s"
-      " WHERE s.words && $1::text[]" },
+    { "dir_search_store_words", "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name"
+                                " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
+                                "  FROM unnest($1::text[]) AS u(w)"
+                                "  WHERE u.w COLLATE \"C\" >= $2"
+                                "  ORDER BY 1) v"
+                                " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name"
+                                "  FROM annuaire.search_postings p"
+                                "  WHERE p.word = v.w"
+                                "  AND (p.word, p.id) > ($2, $3::bigint)"
+                                "  AND p.doc LIKE ALL ($4::text[])" FILTERS(
+                                    "$6",
+                                    "$7",
+                                    "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
+                                         "  ORDER BY p.id"
+                                         "  LIMIT $5::integer) p"
+                                         " ORDER BY v.w, p.id"
+                                         " LIMIT $5::integer" },
+    { "dir_search_store_entities", "SELECT s.entity, s.doc"
+                                   " FROM annuaire.search_entities s"
+                                   " WHERE s.words && $1::text[]" },
     { "dir_search_store_members",
       "SELECT m.entity AS key, m.id, m.doc, m.edoc, m.name"
       " FROM (SELECT DISTINCT u.x COLLATE \"C\" AS x"
@@ -87,14 +84,14 @@ const struct db_stmt dir_search_stmts[] = {
       "   annuaire.search_doc(e.search_entity_words) AS edoc, e.search_name AS name"
       "  FROM annuaire.directory_entries e"
       "  WHERE e.entity = v.x"
-      "  AND" VISIBLE
-      "  AND (v.x > $2 OR e.id > $3::bigint)"
-      FILTERS("$5", "$6", "e")
-      "  AND ($7::text IS NULL OR annuaire.search_domains(e.mails) @> ARRAY[$7::text])"
-      "  ORDER BY e.id"
-      "  LIMIT $4::integer) m"
-      " ORDER BY v.x, m.id"
-      " LIMIT $4::integer" },
+      "  AND" VISIBLE "  AND (v.x > $2 OR e.id > $3::bigint)" FILTERS(
+          "$5",
+          "$6",
+          "e") "  AND ($7::text IS NULL OR annuaire.search_domains(e.mails) @> ARRAY[$7::text])"
+               "  ORDER BY e.id"
+               "  LIMIT $4::integer) m"
+               " ORDER BY v.x, m.id"
+               " LIMIT $4::integer" },
     { "dir_search_store_hits",
       "SELECT e.id, coalesce(e.display_name, '') AS display_name, e.entity,"
       " so.ministry, e.mails[1] AS address, a.mxid"
@@ -104,19 +101,17 @@ const struct db_stmt dir_search_stmts[] = {
       " LEFT JOIN LATERAL (SELECT x.mxid FROM annuaire.associations x"
       "  WHERE x.medium = 'email' AND x.address = ANY (e.mails)"
       "  ORDER BY x.address LIMIT 1) a ON true"
-      " WHERE" VISIBLE
-      " ORDER BY i.n" },
+      " WHERE" VISIBLE " ORDER BY i.n" },
     { "dir_search_store_owner",
       "SELECT e.id"
       " FROM annuaire.directory_owner($1) o"
       " JOIN annuaire.directory_entries e ON e.source = o.source AND e.key = o.key"
       " WHERE" VISIBLE },
-    { "dir_search_store_bound",
-      "SELECT x.address"
-      " FROM annuaire.associations x"
-      " WHERE x.medium = 'email' AND x.mxid = $1"
-      " ORDER BY x.address"
-      " LIMIT 1" },
+    { "dir_search_store_bound", "SELECT x.address"
+                                " FROM annuaire.associations x"
+                                " WHERE x.medium = 'email' AND x.mxid = $1"
+                                " ORDER BY x.address"
+                                " LIMIT 1" },
 };
 const size_t dir_search_n_stmts = ANN_ARRAY_LEN(dir_search_stmts);
 
@@ -152,8 +147,8 @@ dir_search_store_sources(struct db_conn *c, const char *ministry, char **out)
     int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { ministry };
     PGresult *res = NULL;
-    enum db_status st = run(c, "dir_search_store_sources", 1, params, names, cols,
-                            ANN_ARRAY_LEN(names), &res);
+    enum db_status st =
+        run(c, "dir_search_store_sources", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
 
     *out = st > 0 ? xstrdup(PQgetvalue(res, 0, cols[0])) : NULL;
     PQclear(res);
@@ -189,8 +184,8 @@ dir_search_store_expand(struct db_conn *c,
     int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { word, like, keys };
     PGresult *res = NULL;
-    enum db_status st = run(c, "dir_search_store_expand", 3, params, names, cols,
-                            ANN_ARRAY_LEN(names), &res);
+    enum db_status st =
+        run(c, "dir_search_store_expand", 3, params, names, cols, ANN_ARRAY_LEN(names), &res);
 
     for (int row = 0; st > 0 && row < PQntuples(res); row++) {
         fn(ctx, PQgetvalue(res, row, cols[0]), PQgetvalue(res, row, cols[1])[0] == 't',
@@ -269,17 +264,14 @@ dir_search_store_words(struct db_conn *c,
 }
 
 enum db_status
-dir_search_store_entities(struct db_conn *c,
-                          const char *words,
-                          dir_search_entity_fn fn,
-                          void *ctx)
+dir_search_store_entities(struct db_conn *c, const char *words, dir_search_entity_fn fn, void *ctx)
 {
     static const char *const names[] = { "entity", "doc" };
     int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { words };
     PGresult *res = NULL;
-    enum db_status st = run(c, "dir_search_store_entities", 1, params, names, cols,
-                            ANN_ARRAY_LEN(names), &res);
+    enum db_status st =
+        run(c, "dir_search_store_entities", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
 
     for (int row = 0; st > 0 && row < PQntuples(res); row++) {
         fn(ctx, PQgetvalue(res, row, cols[0]), PQgetvalue(res, row, cols[1]));
@@ -299,8 +291,9 @@ dir_search_store_members(struct db_conn *c,
                          void *ctx)
 {
     char after_s[24], limit_s[16];
-    const char *params[] = { entities,   after_key, after_s,  limit_s,
-                             f->sources, f->entity, f->domain };
+    const char *params[] = {
+        entities, after_key, after_s, limit_s, f->sources, f->entity, f->domain
+    };
 
     snprintf(after_s, sizeof(after_s), "%lld", after_id);
     snprintf(limit_s, sizeof(limit_s), "%d", limit);
@@ -310,7 +303,7 @@ dir_search_store_members(struct db_conn *c,
 enum db_status
 dir_search_store_hits(struct db_conn *c, const char *ids, dir_search_detail_fn fn, void *ctx)
 {
-    static const char *const names[] = { "id",      "display_name", "entity",
+    static const char *const names[] = { "id",       "display_name", "entity",
                                          "ministry", "address",      "mxid" };
     int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { ids };

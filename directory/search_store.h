@@ -35,12 +35,12 @@ struct dir_search_filter {
 };
 
 /** The sources of a ministry label, as a text[] literal (owned by the caller). */
-enum db_status dir_search_store_sources(struct db_conn *c, const char *ministry, char **out)
-    ANN_MUST_CHECK;
+enum db_status
+dir_search_store_sources(struct db_conn *c, const char *ministry, char **out) ANN_MUST_CHECK;
 
 /** How many postings word and its prefixes have, counted up to cap. */
-enum db_status dir_search_store_count(struct db_conn *c, const char *word, long cap, long *out)
-    ANN_MUST_CHECK;
+enum db_status
+dir_search_store_count(struct db_conn *c, const char *word, long cap, long *out) ANN_MUST_CHECK;
 
 typedef void (*dir_search_term_fn)(void *ctx, const char *word, bool person, bool entity);
 /**
@@ -113,11 +113,11 @@ enum db_status dir_search_store_hits(struct db_conn *c,
                                      void *ctx) ANN_MUST_CHECK;
 
 /** The visible entry that owns address (directory_owner), 0 in *id when none. */
-enum db_status dir_search_store_owner(struct db_conn *c, const char *address, long long *id)
-    ANN_MUST_CHECK;
+enum db_status
+dir_search_store_owner(struct db_conn *c, const char *address, long long *id) ANN_MUST_CHECK;
 
 /** The address (medium email) mxid is bound to, the first one; NULL when none. */
-enum db_status dir_search_store_bound(struct db_conn *c, const char *mxid, char **address)
-    ANN_MUST_CHECK;
+enum db_status
+dir_search_store_bound(struct db_conn *c, const char *mxid, char **address) ANN_MUST_CHECK;
 
 #endif

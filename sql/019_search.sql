@@ -247,9 +247,6 @@ $$;
 CREATE FUNCTION annuaire.annuaire_search_on_update()
     RETURNS trigger
     LANGUAGE plpgsql
-    -- As for the leavers' trigger: transition tables have no statistics, and a hash
-    -- join of the two is what a statement of 100,000 rows needs.
-    SET enable_nestloop = off
 AS $$
 DECLARE
     gone bigint[];
