@@ -689,26 +689,43 @@ cleanup:
     return rc;
 }
 
-/* The driver: the query word with the fewest postings (ties: longer, then smaller). */
+/*
+ * The driver: the query word with the fewest postings (ties: longer, then smaller).
+ * The longer words, likely rarer, are counted first, and each count stops at the best
+ * one so far: a common word costs no more than the rarest one.
+ */
 static enum db_status
 pick_driver(struct db_conn *c, struct query *q)
 {
-    long best = -1;
+    int order[DIR_SEARCH_MAX_WORDS];
+    long best = DRIVER_CAP + 1;
 
     q->driver = 0;
-    for (int i = 0; i < q->n && q->n > 1; i++) {
+    if (q->n < 2) {
+        return DB_NO_ROWS;
+    }
+    for (int i = 0; i < q->n; i++) {
+        int j = i;
+
+        /* by length, longest first, then bytewise: the tie order */
+        while (j > 0 && (q->lens[order[j - 1]] < q->lens[i] ||
+                         (q->lens[order[j - 1]] == q->lens[i] &&
+                          strcmp(q->words[order[j - 1]], q->words[i]) > 0))) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    for (int k = 0; k < q->n; k++) {
         long n;
-        enum db_status st = dir_search_store_count(c, q->words[i], DRIVER_CAP, &n);
+        enum db_status st = dir_search_store_count(c, q->words[order[k]], best, &n);
 
         if (st < 0) {
             return st;
         }
-        if (best < 0 || n < best ||
-            (n == best &&
-             (q->lens[i] > q->lens[q->driver] || (q->lens[i] == q->lens[q->driver] &&
-                                                  strcmp(q->words[i], q->words[q->driver]) < 0)))) {
+        if (k == 0 || n < best) {
             best = n;
-            q->driver = i;
+            q->driver = order[k];
         }
     }
     return DB_NO_ROWS;

@@ -53,24 +53,44 @@ const struct db_stmt dir_search_stmts[] = {
           "e") " AND ($6::text IS NULL OR annuaire.search_domains(e.mails) @> ARRAY[$6::text])"
                " ORDER BY e.id"
                " LIMIT $3::integer" },
-    /* The words in order, each one's postings by id: the sort stops at the limit. */
-    { "dir_search_store_words", "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name"
-                                " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
-                                "  FROM unnest($1::text[]) AS u(w)"
-                                "  WHERE u.w COLLATE \"C\" >= $2"
-                                "  ORDER BY 1) v"
-                                " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name"
-                                "  FROM annuaire.search_postings p"
-                                "  WHERE p.word = v.w"
-                                "  AND (p.word, p.id) > ($2, $3::bigint)"
-                                "  AND p.doc LIKE ALL ($4::text[])" FILTERS(
-                                    "$6",
-                                    "$7",
-                                    "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
-                                         "  ORDER BY p.id"
-                                         "  LIMIT $5::integer) p"
-                                         " ORDER BY v.w, p.id"
-                                         " LIMIT $5::integer" },
+    /* The words in order, each one's postings by id: the sort stops at the limit. The
+     * patterns are checked on the index (it holds doc), the row read only for those
+     * that pass. */
+    { "dir_search_store_words",
+      "SELECT q.word AS key, q.id, p.doc, p.edoc, p.name"
+      " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
+      "  FROM unnest($1::text[]) AS u(w)"
+      "  WHERE u.w COLLATE \"C\" >= $2"
+      "  ORDER BY 1) v"
+      " CROSS JOIN LATERAL (SELECT q.word, q.id"
+      "  FROM annuaire.search_postings q"
+      "  WHERE q.word = v.w"
+      "  AND (q.word, q.id) > ($2, $3::bigint)"
+      "  AND q.doc LIKE ALL ($4::text[])"
+      "  ORDER BY q.id"
+      "  LIMIT $5::integer) q"
+      " JOIN annuaire.search_postings p ON p.word = q.word AND p.id = q.id"
+      " ORDER BY v.w, q.id"
+      " LIMIT $5::integer" },
+    /* The same under filters, which need the row. */
+    { "dir_search_store_words_filtered",
+      "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name"
+      " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
+      "  FROM unnest($1::text[]) AS u(w)"
+      "  WHERE u.w COLLATE \"C\" >= $2"
+      "  ORDER BY 1) v"
+      " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name"
+      "  FROM annuaire.search_postings p"
+      "  WHERE p.word = v.w"
+      "  AND (p.word, p.id) > ($2, $3::bigint)"
+      "  AND p.doc LIKE ALL ($4::text[])" FILTERS(
+          "$6",
+          "$7",
+          "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
+               "  ORDER BY p.id"
+               "  LIMIT $5::integer) p"
+               " ORDER BY v.w, p.id"
+               " LIMIT $5::integer" },
     { "dir_search_store_entities", "SELECT s.entity, s.doc"
                                    " FROM annuaire.search_entities s"
                                    " WHERE s.words && $1::text[]" },
@@ -260,7 +280,10 @@ dir_search_store_words(struct db_conn *c,
 
     snprintf(after_s, sizeof(after_s), "%lld", after_id);
     snprintf(limit_s, sizeof(limit_s), "%d", limit);
-    return walk(c, "dir_search_store_words", ANN_ARRAY_LEN(params), params, fn, ctx);
+    if (f->sources == NULL && f->entity == NULL && f->domain == NULL) {
+        return walk(c, "dir_search_store_words", 5, params, fn, ctx);
+    }
+    return walk(c, "dir_search_store_words_filtered", ANN_ARRAY_LEN(params), params, fn, ctx);
 }
 
 enum db_status

@@ -46,7 +46,9 @@ CREATE TABLE annuaire.search_postings (
     doc     text   NOT NULL, -- ' ' || the entry's words || ' '
     edoc    text   NOT NULL, -- the same of its entity words
     domains text[] NOT NULL, -- the domains of its addresses
-    CONSTRAINT search_postings_pkey PRIMARY KEY (word, id)
+    -- doc in the index: a walk checks the other query words on the index alone and
+    -- reads the row of the few postings that pass (5x fewer pages measured)
+    CONSTRAINT search_postings_pkey PRIMARY KEY (word, id) INCLUDE (doc)
 );
 
 CREATE TABLE annuaire.search_terms (
