@@ -133,6 +133,7 @@ run_bench(struct db_conn *db,
             char *e = util_esc_text(line);
 
             printf("%.3f\t%zu\t%s\n", now_ms() - t0, res.n, e);
+            fflush(stdout); /* each line whole, even when the run is stopped */
             free(e);
         } else {
             fprintf(stderr, "annuaire search: %s: failed (%d): %s\n", line, (int)st,

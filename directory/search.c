@@ -392,34 +392,54 @@ expand(struct db_conn *c, const char *q, size_t nq, struct terms *out)
     return st;
 }
 
-/* The LIKE patterns the other query words must meet for a person rank r. */
-static char *
-patterns_for(const struct query *q, int r)
+/*
+ * The regular expressions the other query words must meet, in the row's doc (' w1 w2 '),
+ * for a person rank r: ' o ' (a word), ' o' (a prefix), 'o' (inside); at rank 4, a word
+ * of 5 letters or more may instead be one of the vocabulary's words one typo away from
+ * it (' (t1|t2) '). Words are [a-z0-9]: nothing in them is special to a regex.
+ */
+static enum db_status
+patterns_for(struct db_conn *c, const struct query *q, int r, char **out)
 {
     char *pats[DIR_SEARCH_MAX_WORDS];
     size_t n = 0;
-    char *lit;
+    enum db_status st = DB_NO_ROWS;
 
-    for (int i = 0; i < q->n; i++) {
+    *out = NULL;
+    for (int i = 0; i < q->n && st >= 0; i++) {
         const char *o = q->words[i];
 
         if (i == q->driver) {
             continue;
         }
         if (r == 1) {
-            pats[n++] = xasprintf("%% %s %%", o);
+            pats[n++] = xasprintf(" %s ", o);
         } else if (r == 2 || q->lens[i] < 3) {
-            pats[n++] = xasprintf("%% %s%%", o);
+            pats[n++] = xasprintf(" %s", o);
         } else if (r == 3 || q->lens[i] < 5) {
-            pats[n++] = xasprintf("%%%s%%", o);
+            pats[n++] = xstrdup(o);
+        } else {
+            struct terms t = { 0 };
+            struct util_buf b = { 0 };
+
+            st = expand(c, o, q->lens[i], &t);
+            util_buf_puts(&b, o);
+            for (size_t j = 0; j < t.n; j++) {
+                if (t.v[j].tier == 4 && t.v[j].person) {
+                    util_buf_printf(&b, "| %s ", t.v[j].word);
+                }
+            }
+            terms_clear(&t);
+            pats[n++] = util_buf_take(&b);
         }
-        /* rank 4, a word of 5 letters or more: it may be a typo, nothing to require */
     }
-    lit = literal(pats, n);
+    if (st >= 0) {
+        *out = literal(pats, n);
+    }
     for (size_t i = 0; i < n; i++) {
         free(pats[i]);
     }
-    return lit;
+    return st;
 }
 
 /* The entities matched, each with the best entity tier of any query word. */
@@ -521,23 +541,37 @@ walk_persons(struct db_conn *c, struct walk *w, int from_rank, const char *key, 
     struct terms t = { 0 };
     enum db_status st;
 
-    st = expand(c, q->words[q->driver], q->lens[q->driver], &t);
+    bool expanded = false;
+
+    st = DB_NO_ROWS;
     for (int r = from_rank < 1 ? 1 : from_rank; st >= 0 && r <= 4 && w->n < w->want; r++) {
-        char **list = xcalloc(t.n + 1, sizeof(*list));
+        char **list = xcalloc(t.n + 2, sizeof(*list));
         size_t n = 0;
 
-        for (size_t i = 0; i < t.n; i++) {
+        if (r == 1) {
+            /* the driver itself: no need of the vocabulary yet */
+            list[n++] = (char *)q->words[q->driver];
+        } else if (!expanded) {
+            st = expand(c, q->words[q->driver], q->lens[q->driver], &t);
+            expanded = true;
+            free(list);
+            list = xcalloc(t.n + 2, sizeof(*list));
+        }
+        for (size_t i = 0; r > 1 && i < t.n; i++) {
             if (t.v[i].person && (w->single ? t.v[i].tier == r : t.v[i].tier <= r)) {
                 list[n++] = t.v[i].word;
             }
         }
-        if (n > 0) {
+        if (st >= 0 && n > 0) {
             char *lit = literal(list, n);
-            char *pats = patterns_for(q, r);
+            char *pats = NULL;
 
+            st = patterns_for(c, q, r, &pats);
             w->rank = r;
-            st = walk_rank(c, w, WALK_WORDS, lit, pats, r == from_rank ? key : "",
-                           r == from_rank ? id : 0);
+            if (st >= 0) {
+                st = walk_rank(c, w, WALK_WORDS, lit, pats, r == from_rank ? key : "",
+                               r == from_rank ? id : 0);
+            }
             free(lit);
             free(pats);
         }
@@ -690,15 +724,20 @@ cleanup:
 }
 
 /*
- * The driver: the query word with the fewest postings (ties: longer, then smaller).
- * The longer words, likely rarer, are counted first, and each count stops at the best
- * one so far: a common word costs no more than the rarest one.
+ * The driver: the query word with the fewest postings (ties: longer, then smaller): by
+ * the planner's frequencies of the most common words, then, among the words that are
+ * not among them (or when there are no statistics), by their postings counted up to a
+ * cap, longest first, each count stopping at the best one so far.
  */
 static enum db_status
 pick_driver(struct db_conn *c, struct query *q)
 {
     int order[DIR_SEARCH_MAX_WORDS];
+    double freqs[DIR_SEARCH_MAX_WORDS];
     long best = DRIVER_CAP + 1;
+    int counted = 0;
+    char *lit;
+    enum db_status st;
 
     q->driver = 0;
     if (q->n < 2) {
@@ -707,6 +746,7 @@ pick_driver(struct db_conn *c, struct query *q)
     for (int i = 0; i < q->n; i++) {
         int j = i;
 
+        freqs[i] = 0;
         /* by length, longest first, then bytewise: the tie order */
         while (j > 0 && (q->lens[order[j - 1]] < q->lens[i] ||
                          (q->lens[order[j - 1]] == q->lens[i] &&
@@ -716,14 +756,33 @@ pick_driver(struct db_conn *c, struct query *q)
         }
         order[j] = i;
     }
+    lit = literal((char *const *)q->words, (size_t)q->n);
+    st = dir_search_store_freqs(c, lit, freqs, (size_t)q->n);
+    free(lit);
+    if (st < 0) {
+        return st;
+    }
+    /* the least common of the common words, unless some word is rarer than all of them */
+    q->driver = order[0];
+    for (int k = 1; k < q->n; k++) {
+        if (freqs[order[k]] < freqs[q->driver]) {
+            q->driver = order[k];
+        }
+    }
+    if (freqs[q->driver] > 0) {
+        return DB_NO_ROWS;
+    }
     for (int k = 0; k < q->n; k++) {
         long n;
-        enum db_status st = dir_search_store_count(c, q->words[order[k]], best, &n);
 
+        if (freqs[order[k]] > 0) {
+            continue;
+        }
+        st = dir_search_store_count(c, q->words[order[k]], best, &n);
         if (st < 0) {
             return st;
         }
-        if (k == 0 || n < best) {
+        if (counted++ == 0 || n < best) {
             best = n;
             q->driver = order[k];
         }

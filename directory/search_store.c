@@ -29,6 +29,17 @@ const struct db_stmt dir_search_stmts[] = {
                                 " FROM (SELECT 1 FROM annuaire.search_postings p"
                                 "  WHERE p.word >= $1 AND p.word <= $1 || '~'"
                                 "  LIMIT $2::bigint) x" },
+    /* How common each word is among the postings, from the planner's statistics (0:
+     * not among the most common ones); no row before the table was first analysed. */
+    { "dir_search_store_freqs",
+      "SELECT u.n, coalesce((SELECT m.f"
+      "  FROM unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)"
+      "  WHERE m.v = u.w), 0) AS f"
+      " FROM unnest($1::text[]) WITH ORDINALITY AS u(w, n)"
+      " CROSS JOIN pg_stats s"
+      " WHERE s.schemaname = 'annuaire' AND s.tablename = 'search_postings'"
+      " AND s.attname = 'word'"
+      " ORDER BY u.n" },
     /* Exact and prefix, inside a word (trigram index), one typo (deletion keys). */
     { "dir_search_store_expand", "SELECT t.word, t.person, t.entity"
                                  " FROM annuaire.search_terms t"
@@ -54,8 +65,8 @@ const struct db_stmt dir_search_stmts[] = {
                " ORDER BY e.id"
                " LIMIT $3::integer" },
     /* The words in order, each one's postings by id: the sort stops at the limit. The
-     * patterns are checked on the index (it holds doc), the row read only for those
-     * that pass. */
+     * regular expressions are checked on the index (it holds doc), the row read only for
+     * those that pass. */
     { "dir_search_store_words",
       "SELECT q.word AS key, q.id, p.doc, p.edoc, p.name"
       " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
@@ -66,7 +77,7 @@ const struct db_stmt dir_search_stmts[] = {
       "  FROM annuaire.search_postings q"
       "  WHERE q.word = v.w"
       "  AND (q.word, q.id) > ($2, $3::bigint)"
-      "  AND q.doc LIKE ALL ($4::text[])"
+      "  AND q.doc ~ ALL ($4::text[])"
       "  ORDER BY q.id"
       "  LIMIT $5::integer) q"
       " JOIN annuaire.search_postings p ON p.word = q.word AND p.id = q.id"
@@ -83,7 +94,7 @@ const struct db_stmt dir_search_stmts[] = {
       "  FROM annuaire.search_postings p"
       "  WHERE p.word = v.w"
       "  AND (p.word, p.id) > ($2, $3::bigint)"
-      "  AND p.doc LIKE ALL ($4::text[])" FILTERS(
+      "  AND p.doc ~ ALL ($4::text[])" FILTERS(
           "$6",
           "$7",
           "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
@@ -188,6 +199,27 @@ dir_search_store_count(struct db_conn *c, const char *word, long cap, long *out)
     snprintf(cap_s, sizeof(cap_s), "%ld", cap);
     st = run(c, "dir_search_store_count", 2, params, names, cols, ANN_ARRAY_LEN(names), &res);
     *out = st > 0 ? strtol(PQgetvalue(res, 0, cols[0]), NULL, 10) : 0;
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size_t n)
+{
+    static const char *const names[] = { "n", "f" };
+    int cols[ANN_ARRAY_LEN(names)];
+    const char *params[] = { words };
+    PGresult *res = NULL;
+    enum db_status st =
+        run(c, "dir_search_store_freqs", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
+
+    for (int row = 0; st > 0 && row < PQntuples(res); row++) {
+        long i = strtol(PQgetvalue(res, row, cols[0]), NULL, 10);
+
+        if (i >= 1 && (size_t)i <= n) {
+            freqs[i - 1] = strtod(PQgetvalue(res, row, cols[1]), NULL);
+        }
+    }
     PQclear(res);
     return st;
 }

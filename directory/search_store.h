@@ -42,6 +42,14 @@ dir_search_store_sources(struct db_conn *c, const char *ministry, char **out) AN
 enum db_status
 dir_search_store_count(struct db_conn *c, const char *word, long cap, long *out) ANN_MUST_CHECK;
 
+/**
+ * How common each word of words (a text[] literal of n) is among the postings, from the
+ * planner's statistics, into freqs (left as they are when there are none; 0 for a word
+ * not among the most common). @return rows (0: no statistics yet)
+ */
+enum db_status dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size_t n)
+    ANN_MUST_CHECK;
+
 typedef void (*dir_search_term_fn)(void *ctx, const char *word, bool person, bool entity);
 /**
  * The vocabulary words that may match word: itself and the words it begins, those that
@@ -66,8 +74,8 @@ enum db_status dir_search_store_name(struct db_conn *c,
 
 /**
  * The postings of the words of a text[] literal, by (word, id) after (after_key,
- * after_id), whose entry's words match every LIKE pattern of patterns (a text[]
- * literal).
+ * after_id), whose entry's words (' w1 w2 ') match every regular expression of
+ * patterns (a text[] literal).
  */
 enum db_status dir_search_store_words(struct db_conn *c,
                                       const char *words,
