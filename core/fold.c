@@ -11,8 +11,8 @@
  * compatibility decomposition (NFKD) without the marks when that is ASCII letters
  * (é -> e, ǅ -> dz, ﬁ -> fi), else the base letter of its Unicode name ("LATIN SMALL
  * LETTER O WITH STROKE" -> o, "LATIN SMALL LETTER AE" -> ae), and by hand: ß ẞ -> ss,
- * þ Þ -> th, ð Ð -> d, ı -> i, ȷ -> j, ŋ Ŋ -> n, ſ ẛ -> s, ĸ -> k. An empty cell (a
- * symbol such as × or ÷, or a letter without a Latin base such as ə or ʒ) is a
+ * þ Þ -> th, ð Ð -> d, ı -> i, ȷ -> j, ŋ Ŋ -> n, ſ ẛ -> s, ĸ -> k. A code point
+ * with no Latin base (a symbol such as × or ÷, a letter such as ə or ʒ) is a
  * separator. No cell is longer than its code point's UTF-8 form, so folding never
  * lengthens a text.
  */
@@ -20,115 +20,80 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ASCII: the folded letter or digit, FOLD_SEP, or FOLD_APOS (' and `). */
 #define FOLD_SEP  0
 #define FOLD_APOS 1
 
 static const char fold_ascii[128] = {
-    ['0'] = '0', ['1'] = '1', ['2'] = '2',        ['3'] = '3',       ['4'] = '4', ['5'] = '5',
-    ['6'] = '6', ['7'] = '7', ['8'] = '8',        ['9'] = '9',       ['A'] = 'a', ['B'] = 'b',
-    ['C'] = 'c', ['D'] = 'd', ['E'] = 'e',        ['F'] = 'f',       ['G'] = 'g', ['H'] = 'h',
-    ['I'] = 'i', ['J'] = 'j', ['K'] = 'k',        ['L'] = 'l',       ['M'] = 'm', ['N'] = 'n',
-    ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q',        ['R'] = 'r',       ['S'] = 's', ['T'] = 't',
-    ['U'] = 'u', ['V'] = 'v', ['W'] = 'w',        ['X'] = 'x',       ['Y'] = 'y', ['Z'] = 'z',
-    ['a'] = 'a', ['b'] = 'b', ['c'] = 'c',        ['d'] = 'd',       ['e'] = 'e', ['f'] = 'f',
-    ['g'] = 'g', ['h'] = 'h', ['i'] = 'i',        ['j'] = 'j',       ['k'] = 'k', ['l'] = 'l',
-    ['m'] = 'm', ['n'] = 'n', ['o'] = 'o',        ['p'] = 'p',       ['q'] = 'q', ['r'] = 'r',
-    ['s'] = 's', ['t'] = 't', ['u'] = 'u',        ['v'] = 'v',       ['w'] = 'w', ['x'] = 'x',
-    ['y'] = 'y', ['z'] = 'z', ['\''] = FOLD_APOS, ['`'] = FOLD_APOS,
+    /* clang-format off */
+    ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4',
+    ['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9',
+    ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f', ['G'] = 'g',
+    ['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k', ['L'] = 'l', ['M'] = 'm', ['N'] = 'n',
+    ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's', ['T'] = 't', ['U'] = 'u',
+    ['V'] = 'v', ['W'] = 'w', ['X'] = 'x', ['Y'] = 'y', ['Z'] = 'z',
+    ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f', ['g'] = 'g',
+    ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k', ['l'] = 'l', ['m'] = 'm', ['n'] = 'n',
+    ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r', ['s'] = 's', ['t'] = 't', ['u'] = 'u',
+    ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y', ['z'] = 'z',
+    ['\''] = FOLD_APOS, ['`'] = FOLD_APOS,
+    /* clang-format on */
 };
 
-/* U+00C0..U+024F, one or two letters each ("" = separator). */
-static const char fold_2byte[0x24F - 0xC0 + 1][2] = {
-    "a",          "a",          "a",          "a",          "a",          "a",
-    { 'a', 'e' }, "c",          "e",          "e",          "e",          "e",
-    "i",          "i",          "i",          "i",          "d",          "n",
-    "o",          "o",          "o",          "o",          "o",          "",
-    "o",          "u",          "u",          "u",          "u",          "y",
-    { 't', 'h' }, { 's', 's' }, "a",          "a",          "a",          "a",
-    "a",          "a",          { 'a', 'e' }, "c",          "e",          "e",
-    "e",          "e",          "i",          "i",          "i",          "i",
-    "d",          "n",          "o",          "o",          "o",          "o",
-    "o",          "",           "o",          "u",          "u",          "u",
-    "u",          "y",          { 't', 'h' }, "y",          "a",          "a",
-    "a",          "a",          "a",          "a",          "c",          "c",
-    "c",          "c",          "c",          "c",          "c",          "c",
-    "d",          "d",          "d",          "d",          "e",          "e",
-    "e",          "e",          "e",          "e",          "e",          "e",
-    "e",          "e",          "g",          "g",          "g",          "g",
-    "g",          "g",          "g",          "g",          "h",          "h",
-    "h",          "h",          "i",          "i",          "i",          "i",
-    "i",          "i",          "i",          "i",          "i",          "i",
-    { 'i', 'j' }, { 'i', 'j' }, "j",          "j",          "k",          "k",
-    "k",          "l",          "l",          "l",          "l",          "l",
-    "l",          "l",          "l",          "l",          "l",          "n",
-    "n",          "n",          "n",          "n",          "n",          "n",
-    "n",          "n",          "o",          "o",          "o",          "o",
-    "o",          "o",          { 'o', 'e' }, { 'o', 'e' }, "r",          "r",
-    "r",          "r",          "r",          "r",          "s",          "s",
-    "s",          "s",          "s",          "s",          "s",          "s",
-    "t",          "t",          "t",          "t",          "t",          "t",
-    "u",          "u",          "u",          "u",          "u",          "u",
-    "u",          "u",          "u",          "u",          "u",          "u",
-    "w",          "w",          "y",          "y",          "y",          "z",
-    "z",          "z",          "z",          "z",          "z",          "s",
-    "b",          "b",          "b",          "b",          "",           "",
-    "",           "c",          "c",          "",           "d",          "d",
-    "d",          "",           "",           "",           "",           "f",
-    "f",          "g",          "",           { 'h', 'v' }, "",           "i",
-    "k",          "k",          "l",          "",           "",           "n",
-    "n",          "o",          "o",          "o",          { 'o', 'i' }, { 'o', 'i' },
-    "p",          "p",          "",           "",           "",           "",
-    "",           "t",          "t",          "t",          "t",          "u",
-    "u",          "",           "v",          "y",          "y",          "z",
-    "z",          "",           "",           "",           "",           "",
-    "",           "",           "",           "",           "",           "",
-    "",           "",           { 'd', 'z' }, { 'd', 'z' }, { 'd', 'z' }, { 'l', 'j' },
-    { 'l', 'j' }, { 'l', 'j' }, { 'n', 'j' }, { 'n', 'j' }, { 'n', 'j' }, "a",
-    "a",          "i",          "i",          "o",          "o",          "u",
-    "u",          "u",          "u",          "u",          "u",          "u",
-    "u",          "u",          "u",          "",           "a",          "a",
-    "a",          "a",          { 'a', 'e' }, { 'a', 'e' }, "g",          "g",
-    "g",          "g",          "k",          "k",          "o",          "o",
-    "o",          "o",          "",           "",           "j",          { 'd', 'z' },
-    { 'd', 'z' }, { 'd', 'z' }, "g",          "g",          "",           "",
-    "n",          "n",          "a",          "a",          { 'a', 'e' }, { 'a', 'e' },
-    "o",          "o",          "a",          "a",          "a",          "a",
-    "e",          "e",          "e",          "e",          "i",          "i",
-    "i",          "i",          "o",          "o",          "o",          "o",
-    "r",          "r",          "r",          "r",          "u",          "u",
-    "u",          "u",          "s",          "s",          "t",          "t",
-    "",           "",           "h",          "h",          "n",          "d",
-    { 'o', 'u' }, { 'o', 'u' }, "z",          "z",          "a",          "a",
-    "e",          "e",          "o",          "o",          "o",          "o",
-    "o",          "o",          "o",          "o",          "y",          "y",
-    "l",          "n",          "t",          "j",          "",           "",
-    "a",          "c",          "c",          "l",          "t",          "s",
-    "z",          "",           "",           "b",          "",           "",
-    "e",          "e",          "j",          "j",          "",           "q",
-    "r",          "r",          "y",          "y",
-};
+/* Two bytes a code point: one letter and a space, two letters, or "- " (a separator).
+ * U+00C0..U+024F. */
+/* clang-format off */
+static const char fold_2byte[] =
+    /* U+00C0 */ "a a a a a a aec e e e e i i i i "
+    /* U+00D0 */ "d n o o o o o - o u u u u y thss"
+    /* U+00E0 */ "a a a a a a aec e e e e i i i i "
+    /* U+00F0 */ "d n o o o o o - o u u u u y thy "
+    /* U+0100 */ "a a a a a a c c c c c c c c d d "
+    /* U+0110 */ "d d e e e e e e e e e e g g g g "
+    /* U+0120 */ "g g g g h h h h i i i i i i i i "
+    /* U+0130 */ "i i ijijj j k k k l l l l l l l "
+    /* U+0140 */ "l l l n n n n n n n n n o o o o "
+    /* U+0150 */ "o o oeoer r r r r r s s s s s s "
+    /* U+0160 */ "s s t t t t t t u u u u u u u u "
+    /* U+0170 */ "u u u u w w y y y z z z z z z s "
+    /* U+0180 */ "b b b b - - - c c - d d d - - - "
+    /* U+0190 */ "- f f g - hv- i k k l - - n n o "
+    /* U+01A0 */ "o o oioip p - - - - - t t t t u "
+    /* U+01B0 */ "u - v y y z z - - - - - - - - - "
+    /* U+01C0 */ "- - - - dzdzdzljljljnjnjnja a i "
+    /* U+01D0 */ "i o o u u u u u u u u u u - a a "
+    /* U+01E0 */ "a a aeaeg g g g k k o o o o - - "
+    /* U+01F0 */ "j dzdzdzg g - - n n a a aeaeo o "
+    /* U+0200 */ "a a a a e e e e i i i i o o o o "
+    /* U+0210 */ "r r r r u u u u s s t t - - h h "
+    /* U+0220 */ "n d ououz z a a e e o o o o o o "
+    /* U+0230 */ "o o y y l n t j - - a c c l t s "
+    /* U+0240 */ "z - - b - - e e j j - q r r y y ";
 
 /* U+1E00..U+1EFF. */
-static const char fold_3byte[0x1EFF - 0x1E00 + 1][2] = {
-    "a", "a", "b", "b", "b", "b", "b", "b", "c", "c", "d", "d", "d", "d", "d",          "d",
-    "d", "d", "d", "d", "e", "e", "e", "e", "e", "e", "e", "e", "e", "e", "f",          "f",
-    "g", "g", "h", "h", "h", "h", "h", "h", "h", "h", "h", "h", "i", "i", "i",          "i",
-    "k", "k", "k", "k", "k", "k", "l", "l", "l", "l", "l", "l", "l", "l", "m",          "m",
-    "m", "m", "m", "m", "n", "n", "n", "n", "n", "n", "n", "n", "o", "o", "o",          "o",
-    "o", "o", "o", "o", "p", "p", "p", "p", "r", "r", "r", "r", "r", "r", "r",          "r",
-    "s", "s", "s", "s", "s", "s", "s", "s", "s", "s", "t", "t", "t", "t", "t",          "t",
-    "t", "t", "u", "u", "u", "u", "u", "u", "u", "u", "u", "u", "v", "v", "v",          "v",
-    "w", "w", "w", "w", "w", "w", "w", "w", "w", "w", "x", "x", "x", "x", "y",          "y",
-    "z", "z", "z", "z", "z", "z", "h", "t", "w", "y", "a", "s", "",  "",  { 's', 's' }, "",
-    "a", "a", "a", "a", "a", "a", "a", "a", "a", "a", "a", "a", "a", "a", "a",          "a",
-    "a", "a", "a", "a", "a", "a", "a", "a", "e", "e", "e", "e", "e", "e", "e",          "e",
-    "e", "e", "e", "e", "e", "e", "e", "e", "i", "i", "i", "i", "o", "o", "o",          "o",
-    "o", "o", "o", "o", "o", "o", "o", "o", "o", "o", "o", "o", "o", "o", "o",          "o",
-    "o", "o", "o", "o", "u", "u", "u", "u", "u", "u", "u", "u", "u", "u", "u",          "u",
-    "u", "u", "y", "y", "y", "y", "y", "y", "y", "y", "",  "",  "",  "",  "y",          "y",
-};
+static const char fold_3byte[] =
+    /* U+1E00 */ "a a b b b b b b c c d d d d d d "
+    /* U+1E10 */ "d d d d e e e e e e e e e e f f "
+    /* U+1E20 */ "g g h h h h h h h h h h i i i i "
+    /* U+1E30 */ "k k k k k k l l l l l l l l m m "
+    /* U+1E40 */ "m m m m n n n n n n n n o o o o "
+    /* U+1E50 */ "o o o o p p p p r r r r r r r r "
+    /* U+1E60 */ "s s s s s s s s s s t t t t t t "
+    /* U+1E70 */ "t t u u u u u u u u u u v v v v "
+    /* U+1E80 */ "w w w w w w w w w w x x x x y y "
+    /* U+1E90 */ "z z z z z z h t w y a s - - ss- "
+    /* U+1EA0 */ "a a a a a a a a a a a a a a a a "
+    /* U+1EB0 */ "a a a a a a a a e e e e e e e e "
+    /* U+1EC0 */ "e e e e e e e e i i i i o o o o "
+    /* U+1ED0 */ "o o o o o o o o o o o o o o o o "
+    /* U+1EE0 */ "o o o o u u u u u u u u u u u u "
+    /* U+1EF0 */ "u u y y y y y y y y - - - - y y ";
+/* clang-format on */
+
+_Static_assert(sizeof(fold_2byte) == 2 * (0x24f - 0xc0 + 1) + 1, "a cell per code point");
+_Static_assert(sizeof(fold_3byte) == 2 * (0x1eff - 0x1e00 + 1) + 1, "a cell per code point");
 
 /* U+FB00..U+FB06: ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ (three bytes each, at most three letters). */
 static const char fold_ligatures[7][4] = { "ff", "fi", "fl", "ffi", "ffl", "st", "st" };
@@ -140,17 +105,12 @@ struct fold_char {
     bool apos;
 };
 
-/* Letters of a table cell of width w (a shorter cell ends with NUL). */
+/* The letters of a two-byte cell of fold_2byte or fold_3byte. */
 static inline void
-cell(struct fold_char *fc, const char *c, unsigned w)
+cell(struct fold_char *fc, const char *c)
 {
-    unsigned len = 0;
-
-    while (len < w && c[len] != '\0') {
-        len++;
-    }
     fc->letters = c;
-    fc->len = len;
+    fc->len = c[0] == '-' ? 0 : c[1] == ' ' ? 1 : 2;
 }
 
 /*
@@ -172,7 +132,7 @@ fold_decode(const unsigned char *p, const unsigned char *end, struct fold_char *
         }
         cp = ((c & 0x1fu) << 6) | (p[1] & 0x3fu);
         if (cp >= 0xc0 && cp <= 0x24f) {
-            cell(fc, fold_2byte[cp - 0xc0], 2);
+            cell(fc, fold_2byte + 2 * (cp - 0xc0));
         } else if (cp == 0x2bc) {
             fc->apos = true; /* ʼ MODIFIER LETTER APOSTROPHE */
         }
@@ -188,11 +148,12 @@ fold_decode(const unsigned char *p, const unsigned char *end, struct fold_char *
         }
         cp = ((c & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
         if (cp >= 0x1e00 && cp <= 0x1eff) {
-            cell(fc, fold_3byte[cp - 0x1e00], 2);
+            cell(fc, fold_3byte + 2 * (cp - 0x1e00));
         } else if (cp == 0x2018 || cp == 0x2019) {
             fc->apos = true; /* ‘ ’ */
         } else if (cp >= 0xfb00 && cp <= 0xfb06) {
-            cell(fc, fold_ligatures[cp - 0xfb00], 3);
+            fc->letters = fold_ligatures[cp - 0xfb00];
+            fc->len = (unsigned)strlen(fc->letters);
         }
         return 3;
     }
