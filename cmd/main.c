@@ -1,8 +1,8 @@
 /*
  * The annuaire binary: dispatches to its subcommands (admin, audit, check-config, invite,
- * keys, leavers, migrate, pepper, routing, serve, sync), answers --help and --version, and holds
- * what the subcommands share: the -c FILE / --help options, loading the configuration and checking
- * the schema version.
+ * keys, leavers, migrate, pepper, routing, search, serve, sync), answers --help and
+ * --version, and holds what the subcommands share: the -c FILE / --help options, loading
+ * the configuration and checking the schema version.
  */
 #include <getopt.h>
 #include <stdarg.h>
