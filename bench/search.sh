@@ -2,8 +2,8 @@
 # bench/search.sh: directory search on a generated annuaire.
 #
 #  1. what the search tables cost a sync: an LDIF source of SYNC_N entries (default
-#     100,000), then a run where every entry's surname changes (its words change) and a
-#     run where every title changes (words unchanged), the search triggers of
+#     100,000), then a run where every title changes (words unchanged) and one where
+#     every surname changes too (words changed), the search triggers of
 #     sql/019_search.sql disabled, then enabled (medians of RUNS);
 #  2. bench/search-gen.sql fills N entries (default 2,500,000), `annuaire migrate`
 #     computes their words and, through the triggers, the search tables: times, sizes;
@@ -12,7 +12,7 @@
 #     300 commonest words, 30% common surnames whole, 30% given name + surname of a
 #     random live entry; medians and p99 per kind, searches per second.
 #
-#   bench/search.sh [N]      RUNS=3 SYNC_N=100000 CLIENTS=8 SECS=20
+#   bench/search.sh [N]      RUNS=3 SYNC_N=100000 CLIENTS=8 SECS=20 PARTS="sync search"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -23,6 +23,7 @@ runs=${RUNS:-3}
 sync_n=${SYNC_N:-100000}
 clients=${CLIENTS:-8}
 secs=${SECS:-20}
+parts=${PARTS:-sync search}
 bench_start
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid= # only the database is needed
 scripts/pg-cluster stop "$work/pg" >/dev/null
@@ -43,6 +44,7 @@ elapsed() { # seconds a command takes
 }
 
 # ---- 1. the sync ----------------------------------------------------------------------
+if [[ $parts == *sync* ]]; then
 /usr/bin/python3 - "$sync_n" "$work" <<'PY'
 import sys
 n, work = int(sys.argv[1]), sys.argv[2]
@@ -58,8 +60,8 @@ def export(name, surname=lambda i: sn[i % 8] + str(i // 8 % 1000), title="ChargÃ
                     f"sn: {s}\nmail: a{i:07d}@bench.gouv.fr\nou: Direction {i % 300}\n"
                     f"title: {title}\nentryUUID: 00000000-0000-4000-8000-{i:012d}\n\n")
 export("base")
-export("renamed", surname=lambda i: sn[(i + 3) % 8] + "-" + given[i % 8])
 export("retitled", title="Cheffe de projet")
+export("renamed", surname=lambda i: sn[(i + 3) % 8] + "-" + given[i % 8], title="Cheffe de projet")
 PY
 conf() {
     cat >"$work/sync.yaml" <<CONF
@@ -84,14 +86,16 @@ for trig in DISABLE ENABLE; do
             psql_ -c "ALTER TABLE annuaire.directory_entries $trig TRIGGER directory_entries_search_$t"
         done
         sync_ base >/dev/null
-        re+=("$(sync_ renamed)")
         rt+=("$(sync_ retitled)")
+        re+=("$(sync_ renamed)")
     done
     sy[$trig]="$(median "${re[@]}") $(median "${rt[@]}")"
-    echo "search triggers ${trig,,}d: $sync_n renamed $(median "${re[@]}") s (runs ${re[*]}), $sync_n retitled $(median "${rt[@]}") s (runs ${rt[*]})"
+    echo "search triggers ${trig,,}d: $sync_n retitled $(median "${rt[@]}") s (runs ${rt[*]}), then renamed $(median "${re[@]}") s (runs ${re[*]})"
 done
 psql_ -c "TRUNCATE annuaire.directory_entries, annuaire.search_postings, annuaire.search_terms,
           annuaire.search_term_dels, annuaire.search_entities" -c "DELETE FROM annuaire.sync_sources"
+fi
+[[ $parts == *search* ]] || exit 0
 
 # ---- 2. the generated annuaire and its search tables -------------------------------------
 gen=$(elapsed scripts/pg-cluster psql "$work/pg" -d annuaire -v ON_ERROR_STOP=1 -v n="$n" \

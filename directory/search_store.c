@@ -171,15 +171,19 @@ value(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
-enum db_status
-dir_search_store_sources(struct db_conn *c, const char *ministry, char **out)
+/* The one value (column col of the first row) of a statement, or NULL without rows. */
+static enum db_status
+first_value(struct db_conn *c,
+            const char *stmt,
+            int n,
+            const char *const *params,
+            const char *col,
+            char **out)
 {
-    static const char *const names[] = { "sources" };
-    int cols[ANN_ARRAY_LEN(names)];
-    const char *params[] = { ministry };
+    const char *names[] = { col };
+    int cols[1];
     PGresult *res = NULL;
-    enum db_status st =
-        run(c, "dir_search_store_sources", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
+    enum db_status st = run(c, stmt, n, params, names, cols, 1, &res);
 
     *out = st > 0 ? xstrdup(PQgetvalue(res, 0, cols[0])) : NULL;
     PQclear(res);
@@ -187,19 +191,25 @@ dir_search_store_sources(struct db_conn *c, const char *ministry, char **out)
 }
 
 enum db_status
+dir_search_store_sources(struct db_conn *c, const char *ministry, char **out)
+{
+    const char *params[] = { ministry };
+
+    return first_value(c, "dir_search_store_sources", 1, params, "sources", out);
+}
+
+enum db_status
 dir_search_store_count(struct db_conn *c, const char *word, long cap, long *out)
 {
-    static const char *const names[] = { "n" };
-    int cols[ANN_ARRAY_LEN(names)];
     char cap_s[24];
     const char *params[] = { word, cap_s };
-    PGresult *res = NULL;
+    char *n = NULL;
     enum db_status st;
 
     snprintf(cap_s, sizeof(cap_s), "%ld", cap);
-    st = run(c, "dir_search_store_count", 2, params, names, cols, ANN_ARRAY_LEN(names), &res);
-    *out = st > 0 ? strtol(PQgetvalue(res, 0, cols[0]), NULL, 10) : 0;
-    PQclear(res);
+    st = first_value(c, "dir_search_store_count", 2, params, "n", &n);
+    *out = n != NULL ? strtol(n, NULL, 10) : 0;
+    free(n);
     return st;
 }
 
@@ -385,29 +395,19 @@ dir_search_store_hits(struct db_conn *c, const char *ids, dir_search_detail_fn f
 enum db_status
 dir_search_store_owner(struct db_conn *c, const char *address, long long *id)
 {
-    static const char *const names[] = { "id" };
-    int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { address };
-    PGresult *res = NULL;
-    enum db_status st =
-        run(c, "dir_search_store_owner", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
+    char *v = NULL;
+    enum db_status st = first_value(c, "dir_search_store_owner", 1, params, "id", &v);
 
-    *id = st > 0 ? strtoll(PQgetvalue(res, 0, cols[0]), NULL, 10) : 0;
-    PQclear(res);
+    *id = v != NULL ? strtoll(v, NULL, 10) : 0;
+    free(v);
     return st;
 }
 
 enum db_status
 dir_search_store_bound(struct db_conn *c, const char *mxid, char **address)
 {
-    static const char *const names[] = { "address" };
-    int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { mxid };
-    PGresult *res = NULL;
-    enum db_status st =
-        run(c, "dir_search_store_bound", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
 
-    *address = st > 0 ? xstrdup(PQgetvalue(res, 0, cols[0])) : NULL;
-    PQclear(res);
-    return st;
+    return first_value(c, "dir_search_store_bound", 1, params, "address", address);
 }

@@ -172,34 +172,43 @@ BEGIN
     IF p_ids IS NULL OR cardinality(p_ids) = 0 THEN
         RETURN;
     END IF;
-    INSERT INTO annuaire.search_postings (word, id, source, entity, name, doc, edoc, domains)
-        SELECT w.word, e.id, e.source, e.entity, e.search_name,
-               annuaire.search_doc(e.search_words), annuaire.search_doc(e.search_entity_words),
-               annuaire.search_domains(e.mails)
-        FROM unnest(p_ids) AS i(id)
-        JOIN annuaire.directory_entries e ON e.id = i.id
-        CROSS JOIN LATERAL unnest(e.search_words) AS w(word)
-        WHERE w.word <> ''
-        ON CONFLICT (word, id) DO NOTHING;
-    SELECT array_agg(DISTINCT w.word) INTO words
-        FROM unnest(p_ids) AS i(id)
-        JOIN annuaire.directory_entries e ON e.id = i.id
-        CROSS JOIN LATERAL unnest(e.search_words) AS w(word)
-        WHERE w.word <> ''
-        AND NOT EXISTS (SELECT 1 FROM annuaire.search_terms t
-                        WHERE t.word = w.word AND t.person);
+    -- One read of the entries: each one's doc and domains computed once, not per word;
+    -- the vocabulary and the entities looked up once per distinct word or entity.
+    WITH e AS MATERIALIZED (
+             SELECT x.id, x.source, x.entity, x.search_name, x.search_words,
+                    annuaire.search_doc(x.search_words) AS doc,
+                    annuaire.search_doc(x.search_entity_words) AS edoc,
+                    annuaire.search_domains(x.mails) AS domains
+             FROM unnest(p_ids) AS i(id)
+             JOIN annuaire.directory_entries x ON x.id = i.id),
+         ins AS (
+             INSERT INTO annuaire.search_postings (word, id, source, entity, name, doc, edoc,
+                                                   domains)
+                 SELECT w.word, e.id, e.source, e.entity, e.search_name, e.doc, e.edoc,
+                        e.domains
+                 FROM e CROSS JOIN LATERAL unnest(e.search_words) AS w(word)
+                 WHERE w.word <> ''
+                 ON CONFLICT (word, id) DO NOTHING)
+    SELECT (SELECT array_agg(d.word)
+            FROM (SELECT DISTINCT w.word
+                  FROM e CROSS JOIN LATERAL unnest(e.search_words) AS w(word)
+                  WHERE w.word <> '') d
+            WHERE NOT EXISTS (SELECT 1 FROM annuaire.search_terms t
+                              WHERE t.word = d.word AND t.person)),
+           (SELECT array_agg(d.entity ORDER BY d.entity)
+            FROM (SELECT DISTINCT ON (e.entity) e.entity, e.edoc FROM e
+                  WHERE e.entity IS NOT NULL ORDER BY e.entity) d
+            WHERE NOT EXISTS (SELECT 1 FROM annuaire.search_entities s
+                              WHERE s.entity = d.entity)),
+           (SELECT array_agg(d.edoc ORDER BY d.entity)
+            FROM (SELECT DISTINCT ON (e.entity) e.entity, e.edoc FROM e
+                  WHERE e.entity IS NOT NULL ORDER BY e.entity) d
+            WHERE NOT EXISTS (SELECT 1 FROM annuaire.search_entities s
+                              WHERE s.entity = d.entity))
+        INTO words, ents, edocs;
     IF words IS NOT NULL THEN
         PERFORM annuaire.search_terms_add(words, false);
     END IF;
-    SELECT array_agg(x.entity), array_agg(x.doc) INTO ents, edocs
-        FROM (SELECT DISTINCT ON (e.entity) e.entity,
-                     annuaire.search_doc(e.search_entity_words) AS doc
-              FROM unnest(p_ids) AS i(id)
-              JOIN annuaire.directory_entries e ON e.id = i.id
-              WHERE e.entity IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM annuaire.search_entities s
-                              WHERE s.entity = e.entity)
-              ORDER BY e.entity) x;
     IF ents IS NOT NULL THEN
         PERFORM annuaire.search_entities_add(ents, edocs);
     END IF;

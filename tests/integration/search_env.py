@@ -59,3 +59,12 @@ def by_id(svc, display_names):
     rows = svc.sql("SELECT display_name || '|' || id FROM annuaire.directory_entries")
     ids = dict(line.split("|") for line in rows.splitlines() if "|" in line)
     return sorted(display_names, key=lambda n: int(ids[n]))
+
+
+def synced(cluster, tmp_path, records):
+    """A service whose one source (agri, ministry Agriculture) holds records, synced."""
+    path = tmp_path / "agri.ldif"
+    write_ldif(path, records)
+    svc = service(cluster, sources_config([("agri", "Agriculture", path)]))
+    sync(svc)
+    return svc

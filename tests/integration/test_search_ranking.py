@@ -3,7 +3,7 @@ comes back in rank order: the exact name, exact words, word prefixes (by the wor
 matched, bytewise), inside a word, one typo (by the word matched), then the same on
 entity words; ties by the entry's stable id. An entry that does not match is absent;
 inside-word needs 3 letters, a typo 5."""
-from search_env import by_id, names, person, service, sources_config, sync, write_ldif
+from search_env import by_id, names, person, synced
 
 PEOPLE = [
     ("uh", "Marc Martn", "Martn", "Marc", "Bureau des affaires"),     # typo (deletion)
@@ -21,11 +21,8 @@ PEOPLE = [
 
 
 def test_ranking(cluster, tmp_path):
-    path = tmp_path / "agri.ldif"
-    write_ldif(path, [person(uid, n, cn, sn, given, ou)
-                      for n, (uid, cn, sn, given, ou) in enumerate(PEOPLE, 1)])
-    svc = service(cluster, sources_config([("agri", "Agriculture", path)]))
-    sync(svc)
+    svc = synced(cluster, tmp_path, [person(uid, n, cn, sn, given, ou)
+                                     for n, (uid, cn, sn, given, ou) in enumerate(PEOPLE, 1)])
     # the two exact words are ordered by id, whatever it is
     exact = by_id(svc, ["Paul Martin", "Zoé Martin"])
     assert names(svc, "martin", "--limit", "20") == [

@@ -1,20 +1,17 @@
 """it.search.words: several words all have to match (each a word of the entry: exact,
 prefix, inside or typo), in any order; the exact name comes first, then the rank of the
 worst-matching word."""
-from search_env import by_id, names, person, service, sources_config, sync, write_ldif
+from search_env import by_id, names, person, synced
 
 
 def test_words(cluster, tmp_path):
-    path = tmp_path / "agri.ldif"
-    write_ldif(path, [
+    svc = synced(cluster, tmp_path, [
         person("u1", 1, "Jean Dupont", "Dupont", "Jean", "Bureau du budget"),
         person("u2", 2, "Jean-Pierre Dupont", "Dupont", "Jean-Pierre", "Bureau du budget"),
         person("u3", 3, "Pierre Martin", "Martin", "Pierre", "Bureau du budget"),
         person("u4", 4, "Jean Martin", "Martin", "Jean", "Préfecture de l'Ain"),
         person("u5", 5, "Jeanne Dupontel", "Dupontel", "Jeanne", "Bureau du budget"),
     ])
-    svc = service(cluster, sources_config([("agri", "Agriculture", path)]))
-    sync(svc)
     # exact name, then both words exact, then prefixes (jeanne, dupontel)
     assert names(svc, "jean dupont") == ["Jean Dupont", "Jean-Pierre Dupont", "Jeanne Dupontel"]
     # no exact name: both exact words (by id), then the prefixes
