@@ -1,8 +1,8 @@
 /*
  * The annuaire binary: dispatches to its subcommands (admin, audit, check-config, invite,
- * keys, leavers, migrate, pepper, routing, serve, sync), answers --help and --version, and holds
- * what the subcommands share: the -c FILE / --help options, loading the configuration and checking
- * the schema version.
+ * keys, leavers, migrate, pepper, routing, search, serve, sync), answers --help and
+ * --version, and holds what the subcommands share: the -c FILE / --help options, loading
+ * the configuration and checking the schema version.
  */
 #include <getopt.h>
 #include <stdarg.h>
@@ -34,6 +34,7 @@ static const struct command commands[] = {
     { "migrate", cmd_migrate, "apply the database schema migrations" },
     { "pepper", cmd_pepper, "pepper rotate: new lookup pepper, every hash recomputed" },
     { "routing", cmd_routing, "routing check: which homeserver owns an address, and why" },
+    { "search", cmd_search, "search the annuaire as the directory API does" },
     { "serve", cmd_serve, "run the HTTP service (identity API, routing, enrollment)" },
     { "sync", cmd_sync,
       "read the ministries' LDAP directories and LDIF exports into the annuaire" },

@@ -49,6 +49,7 @@ struct dir_search_query {
     const char *domain;   /* a mail domain, or NULL */
     const char *entity;   /* an entity, exactly as the annuaire has it, or NULL */
     const char *after;    /* the opaque cursor of a previous page (its `next`), or NULL */
+    long min_term;        /* search.min_term: fewer folded characters is DIR_SEARCH_SHORT */
 };
 
 /* One entry found (owned by the result). */

@@ -110,7 +110,8 @@ dir_search_post(struct http_req *r, const json_t *body)
                                    .ministry = in.ministry,
                                    .domain = in.domain,
                                    .entity = in.entity,
-                                   .after = in.next };
+                                   .after = in.next,
+                                   .min_term = conf.min_term };
     routes = routing_acquire();
     st = dir_search(r->db, routes, conf.include_externals, &q, &res);
     routing_release(routes);
