@@ -2,7 +2,9 @@
  * The search quotas (search.per_*_per_hour), shared by every way into directory search:
  * token buckets of core/ratelimit.h holding an hour's number of searches and getting
  * one back every 3,600,000 / n ms; per client IP first, then per caller (an access
- * token's user, or a homeserver on the delegated paths). 0 in the configuration: no limit.
+ * token's user). A homeserver on the signed path is counted per homeserver alone: it
+ * sends every search of its users from its own addresses, which the per-IP number
+ * would stop long before its own. 0 in the configuration: no limit.
  */
 #include <string.h>
 
@@ -39,6 +41,9 @@ dir_limit_search(struct http_req *r, const char *kind, const char *key)
     } else {
         log_bug("dir_limit_search: unknown kind");
         return http_reply_status(http_reply_ec(r, E_INTERNAL, NULL));
+    }
+    if (strcmp(kind, "server") == 0) {
+        return http_rate_limit(r, &by_key, key);
     }
     rs = http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
     return rs == RS_OK ? http_rate_limit(r, &by_key, key) : rs;
