@@ -21,6 +21,7 @@ int cmd_admin(int argc, char **argv);
 int cmd_invite(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_leavers(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 
 /**
  * Parses the options every subcommand shares (-c FILE, --help).

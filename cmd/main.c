@@ -1,8 +1,8 @@
 /*
  * The annuaire binary: dispatches to its subcommands (admin, audit, check-config, invite,
- * keys, leavers, migrate, pepper, routing, serve, sync), answers --help and --version, and holds
- * what the subcommands share: the -c FILE / --help options, loading the configuration and checking
- * the schema version.
+ * keys, leavers, migrate, pepper, routing, search, serve, sync), answers --help and
+ * --version, and holds what the subcommands share: the -c FILE / --help options, loading
+ * the configuration and checking the schema version.
  */
 #include <getopt.h>
 #include <stdarg.h>
@@ -34,6 +34,7 @@ static const struct command commands[] = {
     { "migrate", cmd_migrate, "apply the database schema migrations" },
     { "pepper", cmd_pepper, "pepper rotate: new lookup pepper, every hash recomputed" },
     { "routing", cmd_routing, "routing check: which homeserver owns an address, and why" },
+    { "search", cmd_search, "search the annuaire as the directory API does" },
     { "serve", cmd_serve, "run the HTTP service (identity API, routing, enrollment)" },
     { "sync", cmd_sync,
       "read the ministries' LDAP directories and LDIF exports into the annuaire" },
@@ -169,6 +170,7 @@ main(int argc, char **argv)
     cfg_register(enr_config_sections, enr_config_n_sections);
     cfg_register(lsync_config_sections, lsync_config_n_sections);
     cfg_register(adm_config_sections, adm_config_n_sections);
+    cfg_register(dir_search_config_sections, dir_search_config_n_sections);
     for (size_t i = 0; i < ANN_ARRAY_LEN(commands); i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             return commands[i].run(argc - 1, argv + 1);

@@ -16,6 +16,7 @@
 #include "core/db.h"
 #include "core/sign.h"
 #include "directory/internal.h"
+#include "directory/search_store.h"
 
 #define HUNDRED_YEARS_MS (100LL * 365 * 24 * 3600 * 1000)
 
@@ -25,6 +26,7 @@ static void
 register_stmts(void)
 {
     db_register(dir_store_stmts, dir_store_n_stmts);
+    db_register(dir_search_stmts, dir_search_n_stmts);
 }
 
 void

@@ -41,6 +41,18 @@ int dir_internal_info_get(struct http_req *r, const json_t *body);
 /** GET /_annuaire/internal/v1/leavers?since=&limit= (internal listener): who left. */
 int dir_leavers_get(struct http_req *r, const json_t *body);
 
+/** POST /_annuaire/v1/directory/search: the annuaire's own search. */
+int dir_search_post(struct http_req *r, const json_t *body);
+/** GET /_annuaire/v1/directory/entry?address=|?mxid=: identification. */
+int dir_entry_get(struct http_req *r, const json_t *body);
+/** Who may search and identify with an access token (search_post.c): refuses with 403 the
+ *  users of an externals' platform, then takes the search quotas of r->user_id.
+ *  @return RS_OK, RS_REPLIED or RS_FATAL */
+enum reply_status dir_search_admit(struct http_req *r);
+struct dir_search_hit;
+/** An entry found, as the annuaire's search and identification answer it (a new object:
+ *  display_name, entity, ministry, kind, on_tchap; mxid when bound; email when asked). */
+json_t *dir_search_hit_json(const struct dir_search_hit *h, bool return_email);
 /** POST /_matrix/client/{v3,r0}/user_directory/search: a homeserver's client API, as a
  *  reverse proxy sends it here (the homeserver by the Host header, search.client_hosts). */
 int dir_user_directory_client_post(struct http_req *r, const json_t *body);

@@ -1,7 +1,8 @@
 /*
  * The directory module's routes: the v2 and v1 identity API (status, versions, public keys,
  * hash details, lookups) and Tchap's homeserver routing (info, and internal-info on the
- * internal listener only), and the leavers (internal listener only).
+ * internal listener only), the leavers (internal listener only), directory search and
+ * identification.
  */
 #include "core/util.h"
 #include "directory/directory.h"
@@ -33,5 +34,8 @@ const struct route dir_routes[] = {
       ROUTE_JSON_BODY },
     /* For homeservers' jobs that deactivate the accounts of who left the annuaire */
     { "GET", "/_annuaire/internal/v1/leavers", dir_leavers_get, ROUTE_INTERNAL },
+    /* Directory search and identification, for holders of an identity access token */
+    { "POST", "/_annuaire/v1/directory/search", dir_search_post, ROUTE_AUTH | ROUTE_JSON_BODY },
+    { "GET", "/_annuaire/v1/directory/entry", dir_entry_get, ROUTE_AUTH },
 };
 const size_t dir_n_routes = ANN_ARRAY_LEN(dir_routes);

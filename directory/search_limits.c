@@ -1,8 +1,10 @@
 /*
- * The search quotas (search.per_*_per_hour): token buckets (core/ratelimit.h) that hold
- * an hour's searches and get one back every 3,600,000 / n ms; per client IP first, then
- * per caller (an access token's user, or a homeserver on the delegated paths).
- * 0: no limit.
+ * The search quotas (search.per_*_per_hour), shared by every way into directory search:
+ * token buckets of core/ratelimit.h holding an hour's number of searches and getting
+ * one back every 3,600,000 / n ms; per client IP first, then per caller (an access
+ * token's user). A homeserver on the signed path is counted per homeserver alone: it
+ * sends every search of its users from its own addresses, which the per-IP number
+ * would stop long before its own. 0 in the configuration: no limit.
  */
 #include <string.h>
 
@@ -28,11 +30,21 @@ dir_limit_search(struct http_req *r, const char *kind, const char *key)
 {
     const struct dir_search_config conf = dir_search_config(cfg_get());
     const struct rl_limit by_ip = hourly("search_ip", conf.per_ip_per_hour);
-    const struct rl_limit by_key = strcmp(kind, "server") == 0
-                                       ? hourly("search_server", conf.per_server_per_hour)
-                                       : hourly("search_token", conf.per_token_per_hour);
+    struct rl_limit by_key;
     char ip[64];
-    enum reply_status rs = http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
+    enum reply_status rs;
 
+    if (strcmp(kind, "token") == 0) {
+        by_key = hourly("search_token", conf.per_token_per_hour);
+    } else if (strcmp(kind, "server") == 0) {
+        by_key = hourly("search_server", conf.per_server_per_hour);
+    } else {
+        log_bug("dir_limit_search: unknown kind");
+        return http_reply_status(http_reply_ec(r, E_INTERNAL, NULL));
+    }
+    if (strcmp(kind, "server") == 0) {
+        return http_rate_limit(r, &by_key, key);
+    }
+    rs = http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
     return rs == RS_OK ? http_rate_limit(r, &by_key, key) : rs;
 }

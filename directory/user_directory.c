@@ -103,7 +103,7 @@ dir_userdir_reply_status(struct http_req *r, enum dir_search_status st)
 {
     switch (st) {
     case DIR_SEARCH_SHORT:
-        return http_reply_ec(r, E_USERDIR_TERM_SHORT, NULL);
+        return http_reply_ec(r, E_INVALID_PARAM, "search_term is shorter than search.min_term");
     case DIR_SEARCH_BAD_PARAM:
     case DIR_SEARCH_BAD_CURSOR:
         return http_reply_ec(r, E_INVALID_PARAM, "search_term");

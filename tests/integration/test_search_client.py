@@ -158,6 +158,8 @@ def test_limit(hs_ok):
     assert hs.client_calls[-1][3] == {"search_term": "lefevre", "limit": 2}
     body = ok(search(svc, {"search_term": "lefevre", "limit": 1}))
     assert body == {"results": HS_RESULTS[:1], "limited": True}
+    # A term too short for the annuaire (search.min_term): the homeserver's answer alone.
+    assert ok(search(svc, {"search_term": "l"})) == {"results": HS_RESULTS, "limited": False}
     # The homeserver says limited: so is the answer.
     hs.directory_limited = True
     body = ok(search(svc, {"search_term": "lefevre"}))

@@ -126,6 +126,7 @@ def test_bad_bodies(world):
                         "M_INVALID_PARAM")
     assert_matrix_error(signed(svc, hs, {"search_term": ["x"]}), 400, "M_INVALID_PARAM")
     assert_matrix_error(signed(svc, hs, {"search_term": "x" * 300}), 400, "M_INVALID_PARAM")
+    assert_matrix_error(signed(svc, hs, {"search_term": "é-"}), 400, "M_INVALID_PARAM")  # min_term 2
 
 
 def test_empty_list_refuses_all(cluster, tmp_path):

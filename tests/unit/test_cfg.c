@@ -14,6 +14,7 @@
 #include "core/cfg.h"
 #include "core/util.h"
 #include "directory/directory.h"
+#include "directory/search.h"
 #include "enroll/enroll.h"
 #include "ldap-sync/ldap_sync.h"
 
@@ -46,6 +47,13 @@ test_errors_name_file_line_key(void **state)
         { "two_docs.yaml", "4: only one YAML document is allowed" },
         { "body_too_small.yaml", "4: http.max_body_bytes: 65536 bytes cannot hold a lookup of "
                                  "lookup.max_addresses (10000) hashes: at least 471024" },
+        { "search_bad_client_host.yaml",
+          "3: search.client_hosts: every key must be a host name, with a port or not" },
+        { "search_bad_client_url.yaml", "3: search.client_hosts: every value must be an http(s) "
+                                        "URL without blanks or control characters" },
+        { "search_bad_delegating.yaml",
+          "2: search.delegating_homeservers: every item must be a Matrix server name" },
+        { "search_min_term.yaml", "2: search.min_term: expected an integer in range [1, 32]" },
     };
 
     for (size_t i = 0; i < ANN_ARRAY_LEN(cases); i++) {
@@ -91,6 +99,18 @@ test_defaults_from_empty_file(void **state)
     assert_int_equal(cfg->http.threads, 0);
     assert_string_equal(cfg->http.bind_address, "127.0.0.1");
     assert_null(cfg->database.password);
+    {
+        const struct dir_search_config sc = dir_search_config(cfg);
+
+        assert_int_equal(sc.min_term, 2);
+        assert_false(sc.return_email);
+        assert_false(sc.include_externals);
+        assert_int_equal(sc.per_token_per_hour, 300);
+        assert_int_equal(sc.per_server_per_hour, 36000);
+        assert_int_equal(sc.per_ip_per_hour, 1200);
+        assert_int_equal(json_object_size(sc.client_hosts), 0);
+        assert_true(json_is_array(sc.delegating_hs) && json_array_size(sc.delegating_hs) == 0);
+    }
     cfg_free(cfg);
 }
 
@@ -195,5 +215,6 @@ main(void)
     cfg_register(enr_config_sections, enr_config_n_sections);
     cfg_register(lsync_config_sections, lsync_config_n_sections);
     cfg_register(adm_config_sections, adm_config_n_sections);
+    cfg_register(dir_search_config_sections, dir_search_config_n_sections);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

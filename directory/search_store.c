@@ -1,0 +1,413 @@
+/*
+ * The SQL of directory search: named prepared statements over the tables that
+ * sql/019_search.sql keeps from the entries' words (registered by dir_init), one function
+ * each, rows handed to a callback and columns read by name.
+ */
+#include "directory/search_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+/* A visible entry, as the triggers of 019 index them. */
+#define VISIBLE \
+    " NOT e.hidden AND NOT e.disabled AND e.deleted_at IS NULL AND e.search_words IS NOT NULL"
+/* Two of the filters of each walk: the sources of a ministry, the entity (the domain
+ * is tested apart: postings carry it, entries compute it). */
+#define FILTERS(src, ent, x)                                                 \
+    " AND (" src "::text[] IS NULL OR " x ".source = ANY (" src "::text[]))" \
+    " AND (" ent "::text IS NULL OR " x ".entity = " ent "::text)"
+
+const struct db_stmt dir_search_stmts[] = {
+    { "dir_search_store_sources",
+      "SELECT coalesce(array_agg(s.name ORDER BY s.name), '{}')::text AS sources"
+      " FROM annuaire.sync_sources s"
+      " WHERE s.ministry = $1" },
+    { "dir_search_store_count", "SELECT count(*) AS n"
+                                " FROM (SELECT 1 FROM annuaire.search_postings p"
+                                "  WHERE p.word >= $1 AND p.word <= $1 || '~'"
+                                "  LIMIT $2::bigint) x" },
+    /* How common each word is among the postings, from the planner's statistics (0:
+     * not among the most common ones); no row before the table was first analysed. */
+    { "dir_search_store_freqs",
+      "SELECT u.n, coalesce((SELECT m.f"
+      "  FROM unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)"
+      "  WHERE m.v = u.w), 0) AS f"
+      " FROM unnest($1::text[]) WITH ORDINALITY AS u(w, n)"
+      " CROSS JOIN pg_stats s"
+      " WHERE s.schemaname = 'annuaire' AND s.tablename = 'search_postings'"
+      " AND s.attname = 'word'"
+      " ORDER BY u.n" },
+    /* Exact and prefix, inside a word (trigram index), one typo (deletion keys). */
+    { "dir_search_store_expand", "SELECT t.word, t.person, t.entity"
+                                 " FROM annuaire.search_terms t"
+                                 " WHERE t.word >= $1 AND t.word <= $1 || '~'"
+                                 " UNION"
+                                 " SELECT t.word, t.person, t.entity"
+                                 " FROM annuaire.search_terms t"
+                                 " WHERE $2::text IS NOT NULL AND t.word LIKE $2::text"
+                                 " UNION"
+                                 " SELECT t.word, t.person, t.entity"
+                                 " FROM annuaire.search_term_dels d"
+                                 " JOIN annuaire.search_terms t ON t.word = d.word"
+                                 " WHERE d.del = ANY ($3::text[])" },
+    { "dir_search_store_name",
+      "SELECT '' AS key, e.id, annuaire.search_doc(e.search_words) AS doc,"
+      " annuaire.search_doc(e.search_entity_words) AS edoc, e.search_name AS name"
+      " FROM annuaire.directory_entries e"
+      " WHERE e.search_name = $1"
+      " AND" VISIBLE " AND e.id > $2::bigint" FILTERS(
+          "$4",
+          "$5",
+          "e") " AND ($6::text IS NULL OR annuaire.search_domains(e.mails) @> ARRAY[$6::text])"
+               " ORDER BY e.id"
+               " LIMIT $3::integer" },
+    /* The words in order, each one's postings by id: the sort stops at the limit. The
+     * regular expressions are checked on the index (it holds doc), the row read only for
+     * those that pass. */
+    { "dir_search_store_words",
+      "SELECT q.word AS key, q.id, p.doc, p.edoc, p.name"
+      " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
+      "  FROM unnest($1::text[]) AS u(w)"
+      "  WHERE u.w COLLATE \"C\" >= $2"
+      "  ORDER BY 1) v"
+      " CROSS JOIN LATERAL (SELECT q.word, q.id"
+      "  FROM annuaire.search_postings q"
+      "  WHERE q.word = v.w"
+      "  AND (q.word, q.id) > ($2, $3::bigint)"
+      "  AND q.doc ~ ALL ($4::text[])"
+      "  ORDER BY q.id"
+      "  LIMIT $5::integer) q"
+      " JOIN annuaire.search_postings p ON p.word = q.word AND p.id = q.id"
+      " ORDER BY v.w, q.id"
+      " LIMIT $5::integer" },
+    /* The same under filters, which need the row. */
+    { "dir_search_store_words_filtered",
+      "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name"
+      " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
+      "  FROM unnest($1::text[]) AS u(w)"
+      "  WHERE u.w COLLATE \"C\" >= $2"
+      "  ORDER BY 1) v"
+      " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name"
+      "  FROM annuaire.search_postings p"
+      "  WHERE p.word = v.w"
+      "  AND (p.word, p.id) > ($2, $3::bigint)"
+      "  AND p.doc ~ ALL ($4::text[])" FILTERS(
+          "$6",
+          "$7",
+          "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
+               "  ORDER BY p.id"
+               "  LIMIT $5::integer) p"
+               " ORDER BY v.w, p.id"
+               " LIMIT $5::integer" },
+    { "dir_search_store_entities", "SELECT s.entity, s.doc"
+                                   " FROM annuaire.search_entities s"
+                                   " WHERE s.words && $1::text[]" },
+    { "dir_search_store_members",
+      "SELECT m.entity AS key, m.id, m.doc, m.edoc, m.name"
+      " FROM (SELECT DISTINCT u.x COLLATE \"C\" AS x"
+      "  FROM unnest($1::text[]) AS u(x)"
+      "  WHERE u.x COLLATE \"C\" >= $2"
+      "  ORDER BY 1) v"
+      " CROSS JOIN LATERAL (SELECT e.entity, e.id, annuaire.search_doc(e.search_words) AS doc,"
+      "   annuaire.search_doc(e.search_entity_words) AS edoc, e.search_name AS name"
+      "  FROM annuaire.directory_entries e"
+      "  WHERE e.entity = v.x"
+      "  AND" VISIBLE "  AND (v.x > $2 OR e.id > $3::bigint)" FILTERS(
+          "$5",
+          "$6",
+          "e") "  AND ($7::text IS NULL OR annuaire.search_domains(e.mails) @> ARRAY[$7::text])"
+               "  ORDER BY e.id"
+               "  LIMIT $4::integer) m"
+               " ORDER BY v.x, m.id"
+               " LIMIT $4::integer" },
+    { "dir_search_store_hits",
+      "SELECT e.id, coalesce(e.display_name, '') AS display_name, e.entity,"
+      " so.ministry, e.mails[1] AS address, a.mxid"
+      " FROM unnest($1::bigint[]) WITH ORDINALITY AS i(id, n)"
+      " JOIN annuaire.directory_entries e ON e.id = i.id"
+      " JOIN annuaire.sync_sources so ON so.name = e.source"
+      " LEFT JOIN LATERAL (SELECT x.mxid FROM annuaire.associations x"
+      "  WHERE x.medium = 'email' AND x.address = ANY (e.mails)"
+      "  ORDER BY x.address LIMIT 1) a ON true"
+      " WHERE" VISIBLE " ORDER BY i.n" },
+    { "dir_search_store_owner",
+      "SELECT e.id"
+      " FROM annuaire.directory_owner($1) o"
+      " JOIN annuaire.directory_entries e ON e.source = o.source AND e.key = o.key"
+      " WHERE" VISIBLE },
+    { "dir_search_store_bound", "SELECT x.address"
+                                " FROM annuaire.associations x"
+                                " WHERE x.medium = 'email' AND x.mxid = $1"
+                                " ORDER BY x.address"
+                                " LIMIT 1" },
+};
+const size_t dir_search_n_stmts = ANN_ARRAY_LEN(dir_search_stmts);
+
+/* Runs stmt and checks its columns: DB_HARD when one is missing. */
+static enum db_status
+run(struct db_conn *c,
+    const char *stmt,
+    int n,
+    const char *const *params,
+    const char *const *names,
+    int *cols,
+    size_t n_names,
+    PGresult **res)
+{
+    enum db_status st = db_exec(c, stmt, n, params, res);
+
+    if (st > 0 && db_columns(*res, stmt, names, cols, n_names) != 0) {
+        st = DB_HARD;
+    }
+    return st;
+}
+
+static const char *
+value(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+/* The one value (column col of the first row) of a statement, or NULL without rows. */
+static enum db_status
+first_value(struct db_conn *c,
+            const char *stmt,
+            int n,
+            const char *const *params,
+            const char *col,
+            char **out)
+{
+    const char *names[] = { col };
+    int cols[1];
+    PGresult *res = NULL;
+    enum db_status st = run(c, stmt, n, params, names, cols, 1, &res);
+
+    *out = st > 0 ? xstrdup(PQgetvalue(res, 0, cols[0])) : NULL;
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+dir_search_store_sources(struct db_conn *c, const char *ministry, char **out)
+{
+    const char *params[] = { ministry };
+
+    return first_value(c, "dir_search_store_sources", 1, params, "sources", out);
+}
+
+enum db_status
+dir_search_store_count(struct db_conn *c, const char *word, long cap, long *out)
+{
+    char cap_s[24];
+    const char *params[] = { word, cap_s };
+    char *n = NULL;
+    enum db_status st;
+
+    snprintf(cap_s, sizeof(cap_s), "%ld", cap);
+    st = first_value(c, "dir_search_store_count", 2, params, "n", &n);
+    *out = n != NULL ? strtol(n, NULL, 10) : 0;
+    free(n);
+    return st;
+}
+
+enum db_status
+dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size_t n)
+{
+    static const char *const names[] = { "n", "f" };
+    int cols[ANN_ARRAY_LEN(names)];
+    const char *params[] = { words };
+    PGresult *res = NULL;
+    enum db_status st =
+        run(c, "dir_search_store_freqs", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
+
+    for (int row = 0; st > 0 && row < PQntuples(res); row++) {
+        long i = strtol(PQgetvalue(res, row, cols[0]), NULL, 10);
+
+        if (i >= 1 && (size_t)i <= n) {
+            freqs[i - 1] = strtod(PQgetvalue(res, row, cols[1]), NULL);
+        }
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+dir_search_store_expand(struct db_conn *c,
+                        const char *word,
+                        const char *like,
+                        const char *keys,
+                        dir_search_term_fn fn,
+                        void *ctx)
+{
+    static const char *const names[] = { "word", "person", "entity" };
+    int cols[ANN_ARRAY_LEN(names)];
+    const char *params[] = { word, like, keys };
+    PGresult *res = NULL;
+    enum db_status st =
+        run(c, "dir_search_store_expand", 3, params, names, cols, ANN_ARRAY_LEN(names), &res);
+
+    for (int row = 0; st > 0 && row < PQntuples(res); row++) {
+        fn(ctx, PQgetvalue(res, row, cols[0]), PQgetvalue(res, row, cols[1])[0] == 't',
+           PQgetvalue(res, row, cols[2])[0] == 't');
+    }
+    PQclear(res);
+    return st;
+}
+
+/* The candidates of a walk, to fn until it says stop. */
+static enum db_status
+walk(struct db_conn *c,
+     const char *stmt,
+     int n,
+     const char *const *params,
+     dir_search_row_fn fn,
+     void *ctx)
+{
+    static const char *const names[] = { "key", "id", "doc", "edoc", "name" };
+    int cols[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st = run(c, stmt, n, params, names, cols, ANN_ARRAY_LEN(names), &res);
+
+    for (int row = 0; st > 0 && row < PQntuples(res); row++) {
+        struct dir_search_row r = {
+            .key = PQgetvalue(res, row, cols[0]),
+            .id = strtoll(PQgetvalue(res, row, cols[1]), NULL, 10),
+            .doc = PQgetvalue(res, row, cols[2]),
+            .edoc = PQgetvalue(res, row, cols[3]),
+            .name = value(res, row, cols[4]),
+        };
+
+        if (fn(ctx, &r) != 0) {
+            break;
+        }
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+dir_search_store_name(struct db_conn *c,
+                      const char *name,
+                      long long after_id,
+                      int limit,
+                      const struct dir_search_filter *f,
+                      dir_search_row_fn fn,
+                      void *ctx)
+{
+    char after_s[24], limit_s[16];
+    const char *params[] = { name, after_s, limit_s, f->sources, f->entity, f->domain };
+
+    snprintf(after_s, sizeof(after_s), "%lld", after_id);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    return walk(c, "dir_search_store_name", ANN_ARRAY_LEN(params), params, fn, ctx);
+}
+
+enum db_status
+dir_search_store_words(struct db_conn *c,
+                       const char *words,
+                       const char *after_key,
+                       long long after_id,
+                       const char *patterns,
+                       int limit,
+                       const struct dir_search_filter *f,
+                       dir_search_row_fn fn,
+                       void *ctx)
+{
+    char after_s[24], limit_s[16];
+    const char *params[] = { words,   after_key,  after_s,   patterns,
+                             limit_s, f->sources, f->entity, f->domain };
+
+    snprintf(after_s, sizeof(after_s), "%lld", after_id);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    if (f->sources == NULL && f->entity == NULL && f->domain == NULL) {
+        return walk(c, "dir_search_store_words", 5, params, fn, ctx);
+    }
+    return walk(c, "dir_search_store_words_filtered", ANN_ARRAY_LEN(params), params, fn, ctx);
+}
+
+enum db_status
+dir_search_store_entities(struct db_conn *c, const char *words, dir_search_entity_fn fn, void *ctx)
+{
+    static const char *const names[] = { "entity", "doc" };
+    int cols[ANN_ARRAY_LEN(names)];
+    const char *params[] = { words };
+    PGresult *res = NULL;
+    enum db_status st =
+        run(c, "dir_search_store_entities", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
+
+    for (int row = 0; st > 0 && row < PQntuples(res); row++) {
+        fn(ctx, PQgetvalue(res, row, cols[0]), PQgetvalue(res, row, cols[1]));
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+dir_search_store_members(struct db_conn *c,
+                         const char *entities,
+                         const char *after_key,
+                         long long after_id,
+                         int limit,
+                         const struct dir_search_filter *f,
+                         dir_search_row_fn fn,
+                         void *ctx)
+{
+    char after_s[24], limit_s[16];
+    const char *params[] = {
+        entities, after_key, after_s, limit_s, f->sources, f->entity, f->domain
+    };
+
+    snprintf(after_s, sizeof(after_s), "%lld", after_id);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    return walk(c, "dir_search_store_members", ANN_ARRAY_LEN(params), params, fn, ctx);
+}
+
+enum db_status
+dir_search_store_hits(struct db_conn *c, const char *ids, dir_search_detail_fn fn, void *ctx)
+{
+    static const char *const names[] = { "id",       "display_name", "entity",
+                                         "ministry", "address",      "mxid" };
+    int cols[ANN_ARRAY_LEN(names)];
+    const char *params[] = { ids };
+    PGresult *res = NULL;
+    enum db_status st =
+        run(c, "dir_search_store_hits", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
+
+    for (int row = 0; st > 0 && row < PQntuples(res); row++) {
+        struct dir_search_detail d = {
+            .id = strtoll(PQgetvalue(res, row, cols[0]), NULL, 10),
+            .display_name = PQgetvalue(res, row, cols[1]),
+            .entity = value(res, row, cols[2]),
+            .ministry = PQgetvalue(res, row, cols[3]),
+            .address = value(res, row, cols[4]),
+            .mxid = value(res, row, cols[5]),
+        };
+
+        fn(ctx, &d);
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+dir_search_store_owner(struct db_conn *c, const char *address, long long *id)
+{
+    const char *params[] = { address };
+    char *v = NULL;
+    enum db_status st = first_value(c, "dir_search_store_owner", 1, params, "id", &v);
+
+    *id = v != NULL ? strtoll(v, NULL, 10) : 0;
+    free(v);
+    return st;
+}
+
+enum db_status
+dir_search_store_bound(struct db_conn *c, const char *mxid, char **address)
+{
+    const char *params[] = { mxid };
+
+    return first_value(c, "dir_search_store_bound", 1, params, "address", address);
+}

@@ -1,0 +1,71 @@
+"""it.search.identify: GET /_annuaire/v1/directory/entry?address= or ?mxid= over an annuaire
+filled by a real LDIF sync: who an entry is (display name, entity, ministry, agent or
+external, on Tchap or not, the Matrix ID when bound), by address in any case or by bound
+Matrix ID; every miss (unknown, hidden, disabled, removed, malformed address or Matrix ID)
+is 404 M_NOT_FOUND with one same body, byte for byte; exactly one of the two parameters;
+a token required and users of the externals' platform refused."""
+import json
+
+
+from harness import assert_matrix_error
+from search_api_env import CONTRACTOR, EXT, HS, MINISTRY, address, env, ok, write_ldif  # noqa: F401 (env)
+from test_leavers_api import bind
+
+
+def test_identify(env):
+    auth = env.token(f"@asker:{HS}")
+    flefevre = bind(env.svc, "flefevre")
+    sortant = bind(env.svc, "sortant")
+    francois = {"display_name": "François Lefèvre", "entity": "Bureau des semences",
+                "ministry": MINISTRY, "kind": "agent", "on_tchap": True, "mxid": flefevre}
+
+    # Hits: by address (any case), by bound Matrix ID; unbound: no mxid.
+    assert ok(env.entry(auth, address=address("flefevre"))) == francois
+    assert ok(env.entry(auth, address="FLefevre@AGRI.Gouv.FR")) == francois
+    assert ok(env.entry(auth, mxid=flefevre)) == francois
+    assert ok(env.entry(auth, address=address("hlefevre"))) == {
+        "display_name": "Hélène Lefèvre", "entity": "Service de la forêt", "ministry": MINISTRY,
+        "kind": "agent", "on_tchap": False}
+    # The contractor's address routes to the externals' platform.
+    assert ok(env.entry(auth, address=CONTRACTOR)) == {
+        "display_name": "Pierre Prestataire", "entity": "Cabinet", "ministry": MINISTRY,
+        "kind": "external", "on_tchap": False}
+    assert ok(env.entry(auth, address=address("sortant")))["mxid"] == sortant
+
+    # sortant leaves the export: removed.
+    write_ldif(env.ldif, absent=("sortant",))
+    env.sync("--allow-mass-delete")
+
+    # Misses: all the same 404, byte for byte.
+    misses = [
+        {"address": "inconnu@agri.gouv.fr"},
+        {"address": address("masque")},      # hidden
+        {"address": address("parti")},       # disabled
+        {"address": address("sortant")},     # removed
+        {"mxid": sortant},                   # bound to the removed one
+        {"mxid": f"@personne:{HS}"},
+        {"address": "pas une adresse"},      # malformed
+        {"address": "a@"},
+        {"address": "x" * 400 + "@agri.gouv.fr"},
+        {"address": ""},
+        {"mxid": "flefevre"},
+        {"mxid": "@:"},
+        {"mxid": "@a b:" + HS},
+    ]
+    bodies = set()
+    for params in misses:
+        r = env.entry(auth, **params)
+        assert_matrix_error(r, 404, "M_NOT_FOUND")
+        bodies.add(r.content)
+    assert len(bodies) == 1, bodies
+    assert json.loads(bodies.pop()) == {"errcode": "M_NOT_FOUND",
+                                        "error": "No such entry in the directory"}
+
+    # Exactly one parameter.
+    assert_matrix_error(env.entry(auth), 400, "M_MISSING_PARAMS")
+    assert_matrix_error(env.entry(auth, address=address("flefevre"), mxid=flefevre), 400,
+                        "M_INVALID_PARAM")
+    # A token, and not a user of the externals' platform.
+    assert_matrix_error(env.entry(None, address=address("flefevre")), 401, "M_UNAUTHORIZED")
+    assert_matrix_error(env.entry(env.token(f"@dehors:{EXT}"), address=address("flefevre")), 403,
+                        "M_FORBIDDEN")
