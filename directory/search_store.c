@@ -190,6 +190,23 @@ first_value(struct db_conn *c,
     return st;
 }
 
+/* The same, a number (0 without rows). */
+static enum db_status
+first_number(struct db_conn *c,
+             const char *stmt,
+             int n,
+             const char *const *params,
+             const char *col,
+             long long *out)
+{
+    char *v = NULL;
+    enum db_status st = first_value(c, stmt, n, params, col, &v);
+
+    *out = v != NULL ? strtoll(v, NULL, 10) : 0;
+    free(v);
+    return st;
+}
+
 enum db_status
 dir_search_store_sources(struct db_conn *c, const char *ministry, char **out)
 {
@@ -203,13 +220,12 @@ dir_search_store_count(struct db_conn *c, const char *word, long cap, long *out)
 {
     char cap_s[24];
     const char *params[] = { word, cap_s };
-    char *n = NULL;
+    long long n = 0;
     enum db_status st;
 
     snprintf(cap_s, sizeof(cap_s), "%ld", cap);
-    st = first_value(c, "dir_search_store_count", 2, params, "n", &n);
-    *out = n != NULL ? strtol(n, NULL, 10) : 0;
-    free(n);
+    st = first_number(c, "dir_search_store_count", 2, params, "n", &n);
+    *out = (long)n;
     return st;
 }
 
@@ -396,12 +412,8 @@ enum db_status
 dir_search_store_owner(struct db_conn *c, const char *address, long long *id)
 {
     const char *params[] = { address };
-    char *v = NULL;
-    enum db_status st = first_value(c, "dir_search_store_owner", 1, params, "id", &v);
 
-    *id = v != NULL ? strtoll(v, NULL, 10) : 0;
-    free(v);
-    return st;
+    return first_number(c, "dir_search_store_owner", 1, params, "id", id);
 }
 
 enum db_status
