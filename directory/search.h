@@ -104,9 +104,10 @@ void dir_search_hit_clear(struct dir_search_hit *h);
 
 /**
  * The search quotas (search.per_*_per_hour). kind "token": per client IP, then per key
- * (an access token's user); kind "server": per key alone (a homeserver on the signed
- * path, whose own addresses carry all its users' searches). Replies 429
- * M_LIMIT_EXCEEDED with retry_after_ms when refused.
+ * (an access token's user); "ip" and "user": each half alone, for a path that checks
+ * the IP before it calls a homeserver to learn the user; "server": per key alone (a
+ * homeserver on the signed path, whose own addresses carry all its users' searches).
+ * Replies 429 M_LIMIT_EXCEEDED with retry_after_ms when refused.
  */
 enum reply_status dir_limit_search(struct http_req *r, const char *kind, const char *key);
 

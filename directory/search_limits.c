@@ -30,21 +30,21 @@ dir_limit_search(struct http_req *r, const char *kind, const char *key)
 {
     const struct dir_search_config conf = dir_search_config(cfg_get());
     const struct rl_limit by_ip = hourly("search_ip", conf.per_ip_per_hour);
-    struct rl_limit by_key;
+    const struct rl_limit by_user = hourly("search_token", conf.per_token_per_hour);
+    const struct rl_limit by_server = hourly("search_server", conf.per_server_per_hour);
     char ip[64];
-    enum reply_status rs;
+    enum reply_status rs = RS_OK;
 
-    if (strcmp(kind, "token") == 0) {
-        by_key = hourly("search_token", conf.per_token_per_hour);
-    } else if (strcmp(kind, "server") == 0) {
-        by_key = hourly("search_server", conf.per_server_per_hour);
-    } else {
+    if (strcmp(kind, "server") == 0) {
+        return http_rate_limit(r, &by_server, key);
+    }
+    if (strcmp(kind, "user") == 0) {
+        return http_rate_limit(r, &by_user, key);
+    }
+    if (strcmp(kind, "token") != 0 && strcmp(kind, "ip") != 0) {
         log_bug("dir_limit_search: unknown kind");
         return http_reply_status(http_reply_ec(r, E_INTERNAL, NULL));
     }
-    if (strcmp(kind, "server") == 0) {
-        return http_rate_limit(r, &by_key, key);
-    }
     rs = http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
-    return rs == RS_OK ? http_rate_limit(r, &by_key, key) : rs;
+    return rs == RS_OK && strcmp(kind, "token") == 0 ? http_rate_limit(r, &by_user, key) : rs;
 }

@@ -299,10 +299,15 @@ dir_user_directory_client_post(struct http_req *r, const json_t *body)
     }
     rs = dir_userdir_parse(r, body, CLIENT_MAX_LIMIT, &in);
     if (rs == RS_OK) {
+        /* The client IP's quota before the homeserver is called: a flood of made-up
+         * tokens costs no whoami past it. */
+        rs = dir_limit_search(r, "ip", NULL);
+    }
+    if (rs == RS_OK) {
         rs = whoami(r, &hs, token, &user_id);
     }
     if (rs == RS_OK) {
-        rs = dir_limit_search(r, "token", user_id);
+        rs = dir_limit_search(r, "user", user_id);
     }
     if (rs != RS_OK) {
         ret = rs == RS_REPLIED ? MHD_YES : MHD_NO;

@@ -228,3 +228,25 @@ def test_quota(cluster, tmp_path):
     finally:
         sink.stop()
         hs.close()
+
+
+def test_ip_quota_before_whoami(cluster, tmp_path):
+    """Past the client IP's quota, a made-up token costs no call to the homeserver."""
+    hs = FakeHomeserver()
+    hs.server_name = AGRI
+    sink = SmtpSink()
+    search_conf = f"  client_hosts: {{\"{HOST}\": \"{hs.base_url}\"}}\n  per_ip_per_hour: 2\n"
+    try:
+        with harness.Service(cluster, smtp_port=sink.port,
+                             config=config(tmp_path, hs, search_conf)) as svc:
+            for n in range(2):
+                assert_matrix_error(search(svc, {"search_term": "lefevre"}, token=f"bad-{n}"),
+                                    401, "M_UNKNOWN_TOKEN")
+            r = search(svc, {"search_term": "lefevre"}, token="bad-2")
+            assert_matrix_error(r, 429, "M_LIMIT_EXCEEDED")
+            assert r.json()["retry_after_ms"] > 0
+            whoamis = [c for c in hs.client_calls if c[1].endswith("/account/whoami")]
+            assert len(whoamis) == 2
+    finally:
+        sink.stop()
+        hs.close()
