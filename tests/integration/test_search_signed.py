@@ -144,7 +144,7 @@ def test_quota_per_homeserver(cluster, tmp_path):
     hs, second = FakeHomeserver(), FakeHomeserver()
     hs.server_name, second.server_name = AGRI, "second.test"
     conf = config(tmp_path, hs, f"  delegating_homeservers: [\"{AGRI}\", \"second.test\"]\n"
-                  "  per_homeserver_per_hour: 2\n")
+                  "  per_homeserver_per_hour: 2\n  per_ip_per_hour: 1\n")
     conf = conf.replace("account:\n  homeservers: {",
                         f"account:\n  homeservers: {{\"second.test\": \"{second.base_url}\", ", 1)
     try:
@@ -156,7 +156,8 @@ def test_quota_per_homeserver(cluster, tmp_path):
             r = signed(svc, hs, {"search_term": "lefevre"})
             assert_matrix_error(r, 429, "M_LIMIT_EXCEEDED")
             assert r.json()["retry_after_ms"] > 0
-            # Another homeserver has its own.
+            # Another homeserver has its own, from the same address: the per-IP number
+            # (1 here) does not count homeservers, whose addresses carry all their users.
             assert ok(signed(svc, second, {"search_term": "lefevre"}))["results"] == []
             # A refused signature spends nothing of the listed server's quota... nor is answered.
             assert_matrix_error(signed(svc, second, {"search_term": "x"}, origin=AGRI), 403,
