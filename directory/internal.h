@@ -45,10 +45,19 @@ int dir_leavers_get(struct http_req *r, const json_t *body);
 int dir_search_post(struct http_req *r, const json_t *body);
 /** GET /_annuaire/v1/directory/entry?address=|?mxid=: identification. */
 int dir_entry_get(struct http_req *r, const json_t *body);
-/** Who may search and identify with an access token (search_post.c): refuses with 403 the
- *  users of an externals' platform, then takes the search quotas of r->user_id.
+/** Who may search and identify with an access token (search_post.c): refuses with 403 whoever
+ *  dir_search_agent_caller refuses, then takes the search quotas of r->user_id.
  *  @return RS_OK, RS_REPLIED or RS_FATAL */
 enum reply_status dir_search_admit(struct http_req *r);
+/**
+ * Whether the user mxid may browse the annuaire's agents (search_caller.c): the one rule of
+ * the search, identification and the client path's merge. Its server, the Matrix ID's
+ * server name as written (port included; any case), must be a hs or shadow_hs that routes
+ * names (routing_has_server) and not an externals' platform (routing_server_external).
+ * @return false too when routes is NULL (no routing file), mxid is NULL, or its server is
+ *         not a server name
+ */
+bool dir_search_agent_caller(const struct routing_map *routes, const char *mxid);
 struct dir_search_hit;
 /** An entry found, as the annuaire's search and identification answer it (a new object:
  *  display_name, entity, ministry, kind, on_tchap; mxid when bound; email when asked). */

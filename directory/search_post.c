@@ -2,12 +2,12 @@
  * POST /_annuaire/v1/directory/search: the annuaire's own way into directory search, for
  * holders of an identity-service access token; a page of entries and the opaque cursor
  * of the next one. Also what it shares with GET /_annuaire/v1/directory/entry: who may
- * ask (not the users of an externals' platform), the quotas, an entry as JSON.
+ * ask (users of an agents' homeserver, dir_search_agent_caller), the quotas, an entry as
+ * JSON.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/federation.h"
 #include "core/http.h"
 #include "core/json.h"
 #include "directory/internal.h"
@@ -45,11 +45,11 @@ enum reply_status
 dir_search_admit(struct http_req *r)
 {
     struct routing_map *routes = routing_acquire();
-    bool external = routing_server_external(routes, fed_mxid_server(r->user_id));
+    bool agent = dir_search_agent_caller(routes, r->user_id);
 
     routing_release(routes);
-    if (external) {
-        return http_reply_status(http_reply_ec(r, E_SEARCH_EXTERNAL, NULL));
+    if (!agent) {
+        return http_reply_status(http_reply_ec(r, E_SEARCH_FORBIDDEN, NULL));
     }
     return dir_limit_search(r, "token", r->user_id);
 }

@@ -6,8 +6,9 @@
  * checked with that homeserver (account/whoami), the same search is forwarded to it, and
  * the answer is its results first, in its order, then the annuaire's hits that have a
  * Matrix ID not listed yet, up to limit. When the homeserver's search fails, the
- * annuaire's alone, limited, with "fr.annuaire.homeserver_failed": true. A caller on an
- * externals' platform gets the homeserver's answer alone.
+ * annuaire's alone, limited, with "fr.annuaire.homeserver_failed": true. A caller that is
+ * not a user of an agents' homeserver of the routing map (dir_search_agent_caller: an
+ * externals' platform, a server the map does not name) gets the homeserver's answer alone.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -285,7 +286,7 @@ dir_user_directory_client_post(struct http_req *r, const json_t *body)
     enum dir_search_status st = DIR_SEARCH_OK;
     bool hs_limited = false;
     bool more = false;
-    bool external;
+    bool agent;
     int hs_failed;
     int ret;
 
@@ -314,12 +315,13 @@ dir_user_directory_client_post(struct http_req *r, const json_t *body)
         goto cleanup;
     }
     routes = routing_acquire();
-    external = routing_server_external(routes, fed_mxid_server(user_id));
+    agent = dir_search_agent_caller(routes, user_id);
     results = json_array();
     seen = json_object();
     hs_failed = forward_search(r, &hs, token, body, (int)in.limit, results, seen, &hs_limited);
-    if (external) {
-        /* An external does not browse the agents: the homeserver's answer alone. */
+    if (!agent) {
+        /* Only users of an agents' homeserver browse the agents: the others (externals,
+         * servers the routing map does not name) get the homeserver's answer alone. */
         if (hs_failed != 0) {
             ret = http_reply_ec(r, E_USERDIR_HS_UNREACHABLE, NULL);
             goto cleanup;

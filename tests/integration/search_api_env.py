@@ -14,6 +14,9 @@ SEARCH = "/_annuaire/v1/directory/search"
 ENTRY = "/_annuaire/v1/directory/entry"
 HS = "agent.agri.test"
 EXT = "agent.externe.test"
+# Servers the fake homeserver also answers for, which the mapping does not name: a user of
+# them may register, and may not search.
+UNMAPPED = ("evil.example", f"{HS}:8448")
 MINISTRY = "Ministère de l'Agriculture"
 MAPPING = ("medium:\n  email:\n    patterns:\n"
            "      - '.*@agri\\.gouv\\.fr': {hs: agent.agri.test}\n"
@@ -75,7 +78,7 @@ class SearchEnv:
         self.sink = SmtpSink()
         self.ldif = tmp_path / "agri.ldif"
         write_ldif(self.ldif)
-        self.base = (homeservers_config(self.hs, (HS, EXT))
+        self.base = (homeservers_config(self.hs, (HS, EXT) + UNMAPPED)
                      + routing_config(write_mapping(tmp_path, MAPPING)) + source_config(self.ldif))
         self.svc = harness.Service(cluster, config=self.base + self.search_section(search_extra),
                                    smtp_port=self.sink.port)

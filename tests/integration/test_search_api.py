@@ -1,6 +1,6 @@
 """it.search.api: POST /_annuaire/v1/directory/search over an annuaire filled by a real LDIF
-sync: an identity access token is required (401), a user of the externals' platform is
-refused (403 M_FORBIDDEN); term required and at least search.min_term letters, limit
+sync: an identity access token is required (401), a user of the externals' platform or of a
+server the routing map does not name is refused (403 M_FORBIDDEN); term required and at least search.min_term letters, limit
 1..50, wrong types 400; an agent found with its Matrix ID when bound (on_tchap true) and
 without when not (on_tchap false); hidden, disabled and removed agents and externals never
 listed; the address only with search.return_email; pages followed through next to the
@@ -24,8 +24,15 @@ def test_search(env):
     assert_matrix_error(env.search(None, {"term": "lefevre"}), 401, "M_UNAUTHORIZED")
     assert_matrix_error(env.search({"Authorization": "Bearer nope"}, {"term": "lefevre"}), 401,
                         "M_UNAUTHORIZED")
-    assert_matrix_error(env.search(env.token(f"@dehors:{EXT}"), {"term": "lefevre"}), 403,
-                        "M_FORBIDDEN")
+    # Only users of a homeserver the routing map names, not an externals' one: the same
+    # 403 for a user of the externals' platform, of a server the map does not name, and of
+    # a mapped server's name with a port the map does not write.
+    refused = [env.search(env.token(mxid), {"term": "lefevre"})
+               for mxid in (f"@dehors:{EXT}", "@mallory:evil.example", f"@port:{HS}:8448")]
+    assert [r.status_code for r in refused] == [403, 403, 403], [r.text for r in refused]
+    for r in refused:
+        assert r.json() == {"errcode": "M_FORBIDDEN",
+                            "error": "Only users of an agents' homeserver may search the directory"}
 
     # Found, accents folded: the bound agent with its Matrix ID, the other without.
     body = ok(env.search(auth, {"term": "lefevre"}))

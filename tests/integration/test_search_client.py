@@ -5,8 +5,9 @@ its whoami (none: 401 M_MISSING_TOKEN, refused: 401 M_UNKNOWN_TOKEN, homeserver 
 502); the same search goes to the homeserver, whose results come first, then the
 annuaire's agents that have a Matrix ID (not hidden ones, not twice), up to limit. The
 homeserver's search failing (500, too slow, no answer): the annuaire's alone, limited,
-flagged "fr.annuaire.homeserver_failed". An external caller gets the homeserver's answer
-alone. Per-user quota: 429 M_LIMIT_EXCEEDED."""
+flagged "fr.annuaire.homeserver_failed". A caller whose server is not an agents' homeserver
+of the routing map (an external, a server with a port the map does not write, an unknown
+server) gets the homeserver's answer alone. Per-user quota: 429 M_LIMIT_EXCEEDED."""
 import pytest
 import requests
 
@@ -44,6 +45,8 @@ def world(cluster, tmp_path_factory):
         fill(svc, hs, sink)
         hs.client_tokens["tok-marie"] = mxid("marie")
         hs.client_tokens["tok-bob"] = f"@bob:{EXT}"  # on the externals' platform
+        hs.client_tokens["tok-port"] = f"@y:{EXT}:8448"  # a server name the map does not write
+        hs.client_tokens["tok-unknown"] = "@z:nowhere.test"  # a server no rule names
         yield svc, hs
         assert svc.stop() == 0
     finally:
@@ -195,6 +198,17 @@ def test_external_caller(hs_ok):
     # Its homeserver down: nothing of the annuaire instead.
     hs.directory_mode = "error"
     assert_matrix_error(search(svc, {"search_term": "lefevre"}, token="tok-bob"), 502, "M_UNKNOWN")
+
+
+@pytest.mark.parametrize("token", ["tok-port", "tok-unknown"])
+def test_caller_not_of_an_agents_homeserver(hs_ok, token):
+    """A server the routing map does not name (an externals' one with a port, an unknown
+    one) is not an agents' homeserver: the homeserver's answer alone."""
+    svc, hs = hs_ok
+    assert ok(search(svc, {"search_term": "lefevre"}, token=token)) == {"results": HS_RESULTS,
+                                                                          "limited": False}
+    hs.directory_mode = "error"
+    assert_matrix_error(search(svc, {"search_term": "lefevre"}, token=token), 502, "M_UNKNOWN")
 
 
 def test_r0(hs_ok):

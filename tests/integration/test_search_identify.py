@@ -3,7 +3,8 @@ filled by a real LDIF sync: who an entry is (display name, entity, ministry, age
 external, on Tchap or not, the Matrix ID when bound), by address in any case or by bound
 Matrix ID; every miss (unknown, hidden, disabled, removed, malformed address or Matrix ID)
 is 404 M_NOT_FOUND with one same body, byte for byte; exactly one of the two parameters;
-a token required and users of the externals' platform refused."""
+a token required; users of the externals' platform and of servers the routing map does not
+name refused."""
 import json
 
 
@@ -67,5 +68,12 @@ def test_identify(env):
                         "M_INVALID_PARAM")
     # A token, and not a user of the externals' platform.
     assert_matrix_error(env.entry(None, address=address("flefevre")), 401, "M_UNAUTHORIZED")
-    assert_matrix_error(env.entry(env.token(f"@dehors:{EXT}"), address=address("flefevre")), 403,
-                        "M_FORBIDDEN")
+    # Only users of a homeserver the routing map names, not an externals' one (one 403).
+    tokens = [env.token(mxid) for mxid in (f"@dehors:{EXT}", "@mallory:evil.example",
+                                           f"@port:{HS}:8448")]
+    refused = [env.entry(t, address=address("flefevre")) for t in tokens]
+    refused += [env.entry(t, mxid=flefevre) for t in tokens]
+    assert [r.status_code for r in refused] == [403] * 6, [r.text for r in refused]
+    for r in refused:
+        assert r.json() == {"errcode": "M_FORBIDDEN",
+                            "error": "Only users of an agents' homeserver may search the directory"}
