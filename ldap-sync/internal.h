@@ -97,7 +97,8 @@ struct lsync_words_in {
 struct lsync_words {
     char *words;        /* search_words: a text[] literal, {"a","b"}; {} when none */
     char *entity_words; /* search_entity_words: the same */
-    char *name;         /* search_name; NULL when the display name folds to nothing */
+    char *name;         /* search_name, cut to 256 bytes at a word's end; NULL when the
+                           display name folds to nothing */
 };
 
 /** Computes the search columns of an entry (core/fold.h's rule): out is filled
@@ -119,13 +120,14 @@ void lsync_entry_clear(struct lsync_entry *e);
 
 /**
  * Maps an entry (known_key: the key the protocol gave, else NULL: from the
- * attributes). An entry without a stable key, or with a DN or a value it uses that
- * is not UTF-8 text (or holds a NUL byte), is rejected; a value that cannot be used (a mail that
+ * attributes). An entry without a stable key, with a DN or a value it uses that
+ * is not UTF-8 text (or holds a NUL byte), or with a display name, given name, surname,
+ * entity or title over 1024 bytes, is rejected; a value that cannot be used (a mail that
  * has no canonical form, core/address.h; a mail past the 64th of an attribute) is dropped and named
  * in dropped (may be NULL).
  * @param[out] dropped  filled with "mail 'x': why" for each value left out
- * @param[out] bad_attr on -1 for a value that is not UTF-8: the attribute (borrowed
- *                      from map, or "dn"); else NULL. May be NULL.
+ * @param[out] bad_attr on -1 for a value that is not UTF-8 or is too long: the attribute
+ *                      (borrowed from map, or "dn"); else NULL. May be NULL.
  * @return 0, or -1 with the reason in why; on -1 out->key may still hold the key
  *         (lsync_entry_clear frees it)
  */

@@ -2,7 +2,8 @@
  * A directory entry mapped to the annuaire's fields: its stable key, e-mail addresses in
  * canonical form (de-duplicated; unusable ones dropped and reported), names, entity, title,
  * mobile (and its E.164 form), hidden and disabled, and the search words of all that
- * (ldap-sync/words.c); an entry without a key, or with text that is not UTF-8, is rejected.
+ * (ldap-sync/words.c); an entry without a key, with text that is not UTF-8, or with a name,
+ * entity or title over 1024 bytes, is rejected.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +37,11 @@ lsync_entry_clear(struct lsync_entry *e)
 
 /* Values past this many in one mail attribute are left out (and reported). */
 #define MAX_MAILS 64
+
+/* A name, the entity or the title over this many bytes rejects its entry: PostgreSQL's
+ * btree indexes on what is kept of them (the entity; the folded name, ldap-sync/words.c)
+ * take at most 2704 bytes an entry, and one such value would fail the whole run. */
+#define MAX_LABEL 1024
 
 /* Whether len bytes at s are UTF-8; most directory values are ASCII, checked first. */
 static bool
@@ -117,6 +123,33 @@ first_text(const struct lsync_attr *attrs, size_t n, const char *name, const cha
         return NULL;
     }
     return xstrndup(v[0]->bv_val, v[0]->bv_len);
+}
+
+/* The first attribute whose value was over MAX_LABEL bytes, and its length. */
+struct over_label {
+    const char *attr;
+    size_t len;
+};
+
+/* first_text for a name, the entity or the title: a value over MAX_LABEL bytes is NULL
+ * too, and recorded in *over (the first one only). */
+static char *
+label_text(const struct lsync_attr *attrs,
+           size_t n,
+           const char *name,
+           const char **bad,
+           struct over_label *over)
+{
+    const struct berval *const *v = values_of(attrs, n, name);
+
+    if (v != NULL && v[0] != NULL && v[0]->bv_len > MAX_LABEL) {
+        if (over->attr == NULL) {
+            over->attr = name;
+            over->len = v[0]->bv_len;
+        }
+        return NULL;
+    }
+    return first_text(attrs, n, name, bad);
 }
 
 /* "mail 'x': why" for the report, x cut at 100 bytes on a character boundary. */
@@ -259,6 +292,7 @@ lsync_map(const struct lsync_attrs *map,
 {
     const struct berval *const *v;
     const char *bad = NULL;
+    struct over_label over = { NULL, 0 };
     char *flag;
     char *key;
 
@@ -312,12 +346,12 @@ lsync_map(const struct lsync_attrs *map,
         }
     }
     out->dn = xstrdup(dn);
-    out->display_name = first_text(attrs, n_attrs, map->display_name, &bad);
-    out->given_name = first_text(attrs, n_attrs, map->given_name, &bad);
-    out->surname = first_text(attrs, n_attrs, map->surname, &bad);
-    out->title = first_text(attrs, n_attrs, map->title, &bad);
-    for (size_t i = 0; i < map->n_entity && out->entity == NULL; i++) {
-        out->entity = first_text(attrs, n_attrs, map->entity[i], &bad);
+    out->display_name = label_text(attrs, n_attrs, map->display_name, &bad, &over);
+    out->given_name = label_text(attrs, n_attrs, map->given_name, &bad, &over);
+    out->surname = label_text(attrs, n_attrs, map->surname, &bad, &over);
+    out->title = label_text(attrs, n_attrs, map->title, &bad, &over);
+    for (size_t i = 0; i < map->n_entity && out->entity == NULL && over.attr == NULL; i++) {
+        out->entity = label_text(attrs, n_attrs, map->entity[i], &bad, &over);
     }
     out->mobile = first_text(attrs, n_attrs, map->mobile, &bad);
     out->mobile_e164 = out->mobile ? e164(out->mobile) : NULL;
@@ -328,15 +362,21 @@ lsync_map(const struct lsync_attrs *map,
     flag = first_text(attrs, n_attrs, map->disabled, &bad);
     out->disabled = flag != NULL && (strtol(flag, NULL, 10) & 2) != 0; /* ACCOUNTDISABLE */
     free(flag);
-    if (bad != NULL) {
+    if (bad != NULL || over.attr != NULL) {
         key = out->key; /* kept for the report */
         out->key = NULL;
         lsync_entry_clear(out);
         out->key = key;
         if (bad_attr != NULL) {
-            *bad_attr = bad;
+            *bad_attr = bad != NULL ? bad : over.attr;
         }
-        snprintf(why, why_size, "%s: a value that is not UTF-8 text (or holds a NUL byte)", bad);
+        if (bad != NULL) {
+            snprintf(why, why_size, "%s: a value that is not UTF-8 text (or holds a NUL byte)",
+                     bad);
+        } else {
+            snprintf(why, why_size, "%s: %zu bytes, over the %d a name, entity or title may have",
+                     over.attr, over.len, MAX_LABEL);
+        }
         return -1;
     }
     lsync_words_compute(&(struct lsync_words_in){ .display_name = out->display_name,

@@ -18,6 +18,11 @@
 #define MAX_WORDS 32
 #define MAX_WORD  64
 
+/* search_name is cut to at most this many bytes, at the end of a word: PostgreSQL's btree
+ * index on it takes at most 2704 bytes an entry, and the exact-name tier compares it with
+ * a folded term of at most 256 bytes (DIR_SEARCH_MAX_TERM). */
+#define MAX_NAME 256
+
 /* Texts up to this long are folded on the stack (mapped values are at most 4096 bytes). */
 #define STACK_TEXT 4096
 
@@ -145,6 +150,27 @@ add_text(struct word_set *ws, const char *s, size_t n, bool digits_out)
     free(f.heap);
 }
 
+/* Cuts a folded text of len bytes (words of [a-z0-9], one space between them) to at most
+ * max bytes: after its last word that ends within them, else, for a first word longer
+ * than max, inside it. @return the new length */
+static size_t
+cut_at_word(char *s, size_t len, size_t max)
+{
+    size_t n = max;
+
+    if (len <= max) {
+        return len;
+    }
+    if (s[max] != ' ') {
+        while (n > 0 && s[n - 1] != ' ') {
+            n--;
+        }
+        n = n > 0 ? n - 1 : max;
+    }
+    s[n] = '\0';
+    return n;
+}
+
 static int
 word_cmp(const void *a, const void *b)
 {
@@ -227,8 +253,9 @@ lsync_words_compute(const struct lsync_words_in *in, struct lsync_words *out)
     if (in->display_name != NULL) {
         size_t n = strlen(in->display_name);
         char *name = xmalloc(n + 1);
+        size_t len = fold_text(in->display_name, n, name, FOLD_APOS_JOIN);
 
-        if (fold_text(in->display_name, n, name, FOLD_APOS_JOIN) > 0) {
+        if (cut_at_word(name, len, MAX_NAME) > 0) {
             out->name = name;
         } else {
             free(name);

@@ -233,6 +233,58 @@ test_not_utf8(void **state)
     json_decref(conf);
 }
 
+/* A display name, given name, surname, entity or title over 1024 bytes rejects the entry,
+ * naming the attribute and the length; 1024 bytes is kept (and so is a long other value). */
+static void
+test_long_values(void **state)
+{
+    static const char *const attr[] = { "displayName", "givenName", "sn", "ou", "title" };
+    static char longest[1025], over[1026], huge[5001];
+    struct lsync_source src;
+    json_t *conf = json_pack("{s:s, s:s}", "name", "t", "ministry", "T");
+    struct lsync_attr attrs[8];
+    struct berval bv[8][4];
+    struct berval *ptrs[8][5];
+    struct lsync_entry e;
+    const char *bad;
+    char why[256];
+    char want[128];
+
+    (void)state;
+    memset(longest, 'a', 1024);
+    memset(over, 'b', 1025);
+    memset(huge, 'c', 5000);
+    lsync_source_from_json(conf, &src);
+    for (size_t i = 0; i < ANN_ARRAY_LEN(attr); i++) {
+        struct attr_spec spec[] = { { "entryUUID", { "k1" } },
+                                    { "mail", { "a@b.fr" } },
+                                    { attr[i], { longest } } };
+
+        build(spec, 3, attrs, bv, ptrs);
+        assert_int_equal(
+            lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, 3, &e, NULL, &bad, why, sizeof(why)),
+            0);
+        assert_null(bad);
+        lsync_entry_clear(&e);
+        for (size_t k = 0; k < 2; k++) {
+            spec[2].values[0] = k == 0 ? over : huge;
+            build(spec, 3, attrs, bv, ptrs);
+            assert_int_equal(lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, 3, &e, NULL, &bad,
+                                       why, sizeof(why)),
+                             -1);
+            assert_string_equal(bad, attr[i]);
+            snprintf(want, sizeof(want),
+                     "%s: %d bytes, over the 1024 a name, entity or title may have", attr[i],
+                     k == 0 ? 1025 : 5000);
+            assert_string_equal(why, want);
+            assert_string_equal(e.key, "k1");
+            assert_null(e.display_name);
+            lsync_entry_clear(&e);
+        }
+    }
+    json_decref(conf);
+}
+
 static void
 test_printable(void **state)
 {
@@ -280,12 +332,14 @@ test_mail_limit(void **state)
 }
 
 /* The search words (sql/019_search.sql): the part after each apostrophe, digits of the
- * addresses dropped, the 32-word and 64-byte bounds, the entity's stop words. */
+ * addresses dropped, the 32-word and 64-byte bounds, the entity's stop words, the folded
+ * name's 256-byte bound. */
 static void
 test_words(void **state)
 {
     static const char *const mails[] = { "o.dell-acqua99@x.gouv.fr", "a.b@c@x.gouv.fr" };
     char many[40 * 4 + 1] = "";
+    char text[1024];
     char long_name[100];
     struct lsync_words w;
 
@@ -323,6 +377,29 @@ test_words(void **state)
     assert_int_equal(strlen(w.name), 99);
     lsync_words_clear(&w);
 
+    /* search_name: at most 256 bytes, cut at a word's end; inside a first word too long. */
+    strcpy(text, "X ");
+    for (int i = 0; i < 60; i++) {
+        strcat(text, i % 2 ? "Éa " : "Bcdefghij ");
+    }
+    /* "x " and 19 times "bcdefghij ea " folded make 249 bytes; the next word would end
+     * at 258. */
+    lsync_words_compute(&(struct lsync_words_in){ .display_name = text }, &w);
+    assert_int_equal(strlen(w.name), 248);
+    assert_memory_equal(w.name, "x bcdefghij ea bcdefghij", 24);
+    assert_memory_equal(w.name + 236, "bcdefghij ea", 12);
+    lsync_words_clear(&w);
+    memset(text, 'z', 300);
+    text[300] = '\0';
+    lsync_words_compute(&(struct lsync_words_in){ .display_name = text }, &w);
+    assert_int_equal(strlen(w.name), 256);
+    lsync_words_clear(&w);
+    memcpy(text + 256, " abc", 4); /* a word that ends at 256 exactly */
+    lsync_words_compute(&(struct lsync_words_in){ .display_name = text }, &w);
+    assert_int_equal(strlen(w.name), 256);
+    assert_int_equal(w.name[255], 'z');
+    lsync_words_clear(&w);
+
     lsync_words_compute(&(struct lsync_words_in){ .display_name = "-- ' --", .entity = "de la" },
                         &w);
     assert_string_equal(w.words, "{}");
@@ -339,6 +416,7 @@ main(void)
         cmocka_unit_test(test_mails_canonical), cmocka_unit_test(test_rejects_and_phones),
         cmocka_unit_test(test_not_utf8),        cmocka_unit_test(test_printable),
         cmocka_unit_test(test_mail_limit),      cmocka_unit_test(test_words),
+        cmocka_unit_test(test_long_values),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
