@@ -233,18 +233,31 @@ test_not_utf8(void **state)
     json_decref(conf);
 }
 
+/* Maps n attributes of spec with a default source (inetOrgPerson). @return lsync_map's */
+static int
+map_why(const struct attr_spec *spec, size_t n, struct lsync_entry *e, const char **bad, char *why)
+{
+    json_t *conf = json_pack("{s:s, s:s}", "name", "t", "ministry", "T");
+    struct lsync_attr attrs[8];
+    struct berval bv[8][4];
+    struct berval *ptrs[8][5];
+    struct lsync_source src;
+    int rc;
+
+    lsync_source_from_json(conf, &src);
+    build(spec, n, attrs, bv, ptrs);
+    rc = lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, n, e, NULL, bad, why, 256);
+    json_decref(conf);
+    return rc;
+}
+
 /* A display name, given name, surname, entity or title over 1024 bytes rejects the entry,
- * naming the attribute and the length; 1024 bytes is kept (and so is a long other value). */
+ * naming the attribute and the length (over 4096 bytes too); 1024 bytes is kept. */
 static void
 test_long_values(void **state)
 {
     static const char *const attr[] = { "displayName", "givenName", "sn", "ou", "title" };
     static char longest[1025], over[1026], huge[5001];
-    struct lsync_source src;
-    json_t *conf = json_pack("{s:s, s:s}", "name", "t", "ministry", "T");
-    struct lsync_attr attrs[8];
-    struct berval bv[8][4];
-    struct berval *ptrs[8][5];
     struct lsync_entry e;
     const char *bad;
     char why[256];
@@ -254,24 +267,17 @@ test_long_values(void **state)
     memset(longest, 'a', 1024);
     memset(over, 'b', 1025);
     memset(huge, 'c', 5000);
-    lsync_source_from_json(conf, &src);
     for (size_t i = 0; i < ANN_ARRAY_LEN(attr); i++) {
         struct attr_spec spec[] = { { "entryUUID", { "k1" } },
                                     { "mail", { "a@b.fr" } },
                                     { attr[i], { longest } } };
 
-        build(spec, 3, attrs, bv, ptrs);
-        assert_int_equal(
-            lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, 3, &e, NULL, &bad, why, sizeof(why)),
-            0);
+        assert_int_equal(map_why(spec, 3, &e, &bad, why), 0);
         assert_null(bad);
         lsync_entry_clear(&e);
         for (size_t k = 0; k < 2; k++) {
             spec[2].values[0] = k == 0 ? over : huge;
-            build(spec, 3, attrs, bv, ptrs);
-            assert_int_equal(lsync_map(&src.attrs, "uid=x,dc=t", NULL, attrs, 3, &e, NULL, &bad,
-                                       why, sizeof(why)),
-                             -1);
+            assert_int_equal(map_why(spec, 3, &e, &bad, why), -1);
             assert_string_equal(bad, attr[i]);
             snprintf(want, sizeof(want),
                      "%s: %d bytes, over the 1024 a name, entity or title may have", attr[i],
@@ -282,7 +288,6 @@ test_long_values(void **state)
             lsync_entry_clear(&e);
         }
     }
-    json_decref(conf);
 }
 
 static void
