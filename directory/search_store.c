@@ -125,14 +125,21 @@ const struct db_stmt dir_search_stmts[] = {
                " LIMIT $4::integer" },
     { "dir_search_store_hits",
       "SELECT e.id, coalesce(e.display_name, '') AS display_name, e.entity,"
-      " so.ministry, e.mails[1] AS address, a.mxid"
+      " so.ministry, o.address, a.mxid"
       " FROM unnest($1::bigint[]) WITH ORDINALITY AS i(id, n)"
       " JOIN annuaire.directory_entries e ON e.id = i.id"
       " JOIN annuaire.sync_sources so ON so.name = e.source"
+      /* The addresses the entry owns (another source with a lower priority number may
+       * hold the others): shown only through them, and not at all without one. */
+      " CROSS JOIN LATERAL (SELECT array_agg(m.address ORDER BY m.k) AS owned,"
+      "   (array_agg(m.address ORDER BY m.k))[1] AS address"
+      "  FROM unnest(e.mails) WITH ORDINALITY AS m(address, k)"
+      "  CROSS JOIN LATERAL annuaire.directory_owner(m.address) w"
+      "  WHERE w.source = e.source AND w.key = e.key) o"
       " LEFT JOIN LATERAL (SELECT x.mxid FROM annuaire.associations x"
-      "  WHERE x.medium = 'email' AND x.address = ANY (e.mails)"
+      "  WHERE x.medium = 'email' AND x.address = ANY (o.owned)"
       "  ORDER BY x.address LIMIT 1) a ON true"
-      " WHERE" VISIBLE " ORDER BY i.n" },
+      " WHERE" VISIBLE " AND o.address IS NOT NULL ORDER BY i.n" },
     { "dir_search_store_owner",
       "SELECT e.id"
       " FROM annuaire.directory_owner($1) o"
