@@ -20,10 +20,13 @@ struct db_conn;
 struct routing_map;
 
 /** Longest term accepted, in bytes; query words kept (the rest are ignored). */
-#define DIR_SEARCH_MAX_TERM  256
-#define DIR_SEARCH_MAX_WORDS 8
+#define DIR_SEARCH_MAX_TERM   256
+#define DIR_SEARCH_MAX_WORDS  8
+/** Longest cursor (`next`) dir_search writes, in characters, rounded up: its position
+ *  may carry an entity name of up to 1024 bytes, the longest the sync keeps. */
+#define DIR_SEARCH_MAX_CURSOR 2048
 /** Longest folded word indexed or searched for, in bytes. */
-#define DIR_SEARCH_MAX_WORD  64
+#define DIR_SEARCH_MAX_WORD   64
 
 /* The search section (search.*), stored in a block of its own. */
 struct dir_search_config {

@@ -15,9 +15,8 @@
 
 #define SEARCH_LIMIT_DEFAULT 10
 #define SEARCH_LIMIT_MAX     50
-#define SEARCH_LABEL_MAX     256 /* ministry, entity: bytes */
+#define SEARCH_LABEL_MAX     1024 /* ministry, entity: bytes, as long as the sync keeps */
 #define SEARCH_DOMAIN_MAX    255
-#define SEARCH_CURSOR_MAX    1024
 
 struct search_in {
     const char *term;
@@ -37,7 +36,8 @@ static const struct jx_field fields[] = {
     { "domain", JX_STRING, 0, offsetof(struct search_in, domain), 1, SEARCH_DOMAIN_MAX, 0, 0,
       NULL },
     { "entity", JX_STRING, 0, offsetof(struct search_in, entity), 1, SEARCH_LABEL_MAX, 0, 0, NULL },
-    { "next", JX_STRING, 0, offsetof(struct search_in, next), 1, SEARCH_CURSOR_MAX, 0, 0, NULL },
+    { "next", JX_STRING, 0, offsetof(struct search_in, next), 1, DIR_SEARCH_MAX_CURSOR, 0, 0,
+      NULL },
 };
 static const struct jx_spec spec = { fields, ANN_ARRAY_LEN(fields), true };
 

@@ -108,3 +108,24 @@ def test_search(env):
     auth = env.token(f"@searcher:{HS}")
     got = {r["display_name"]: r.get("email") for r in ok(env.search(auth, {"term": "lefevre"}))["results"]}
     assert got == {"François Lefèvre": address("flefevre"), "Hélène Lefèvre": address("hlefevre")}
+
+
+def test_long_entity_pages(env):
+    """A page that ends among the members of an entity of 900 bytes (the sync keeps up to
+    1024) has a next cursor carrying its name, and that cursor is taken back."""
+    from search_api_env import ldif_entry
+    entity = "Mission quasar " + " ".join(f"pole{n:04d}" for n in range(100))
+    assert 880 < len(entity) < 1024
+    text = "version: 1\n\n" + "".join(
+        ldif_entry(n, f"m{n}", given, "Membre", entity, [address(f"m{n}")])
+        for n, given in enumerate(("Alix", "Basile", "Cyrielle"), 1))
+    env.ldif.write_text(text)
+    env.sync("--allow-mass-delete")
+    auth = env.token(f"@searcher:{HS}")
+    seen, body = [], ok(env.search(auth, {"term": "quasar", "limit": 1}))
+    seen += names(body)
+    while "next" in body:
+        assert len(body["next"]) > 1024
+        body = ok(env.search(auth, {"term": "quasar", "limit": 1, "next": body["next"]}))
+        seen += names(body)
+    assert sorted(seen) == ["Alix Membre", "Basile Membre", "Cyrielle Membre"]
