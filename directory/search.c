@@ -40,6 +40,12 @@
 #define TIER_NONE    9
 #define DRIVER_CAP   2000 /* postings counted per query word to pick the driver */
 #define BATCH_MIN    32
+/* A search of several words reads the driver's postings once, and ranks them here, when
+ * the planner's statistics say they are at most this many... */
+#define ONEPASS_MAX  30000
+/* ...and when fewer rows than this pass the other words (else the walks rank by rank,
+ * which stop at a full page, are cheaper). */
+#define ONEPASS_ROWS 4096
 #define BATCH_MAX    4096
 #define BIND_LEN     12
 #define CURSOR_HEAD  (1 + BIND_LEN + 1 + 1 + 8)
@@ -53,6 +59,7 @@ struct query {
     size_t lens[DIR_SEARCH_MAX_WORDS];
     int n;
     int driver;
+    double driver_postings; /* estimated postings of the driver's word, or 0 */
     unsigned char bind[BIND_LEN];
     struct dir_search_filter filter;
 };
@@ -64,11 +71,26 @@ struct cand {
     long long id;
 };
 
+/* The vocabulary of one query word, each with its tier. */
+struct term {
+    char *word;
+    int tier;
+    bool person, entity;
+};
+struct terms {
+    const char *q;
+    size_t nq;
+    struct term *v;
+    size_t n;
+    bool done; /* read from the vocabulary */
+};
+
 /* The state of one search while it walks. */
 struct walk {
     const struct query *q;
-    int rank;    /* the rank being walked */
-    bool single; /* one query word */
+    struct terms exp[DIR_SEARCH_MAX_WORDS]; /* each query word's vocabulary, read once */
+    int rank;                               /* the rank being walked */
+    bool single;                            /* one query word */
     struct cand *cands;
     size_t n, want;
     /* the last row read, where the next batch starts */
@@ -289,8 +311,8 @@ walk_rank(struct db_conn *c,
             st = dir_search_store_words(c, list, from, w->last_id, patterns, batch, &w->q->filter,
                                         on_row, w);
         } else {
-            st = dir_search_store_members(c, list, from, w->last_id, batch, &w->q->filter, on_row,
-                                          w);
+            st = dir_search_store_members(c, list, from, w->last_id, patterns, batch, &w->q->filter,
+                                          on_row, w);
         }
         free(from);
         if (st < 0) {
@@ -325,19 +347,6 @@ cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
-
-/* The vocabulary of one query word, each with its tier. */
-struct term {
-    char *word;
-    int tier;
-    bool person, entity;
-};
-struct terms {
-    const char *q;
-    size_t nq;
-    struct term *v;
-    size_t n;
-};
 
 static void
 on_term(void *ctx, const char *word, bool person, bool entity)
@@ -392,6 +401,21 @@ expand(struct db_conn *c, const char *q, size_t nq, struct terms *out)
     return st;
 }
 
+/* The vocabulary of query word i, read once per search. */
+static enum db_status
+expand_word(struct db_conn *c, struct walk *w, int i, const struct terms **out)
+{
+    struct terms *t = &w->exp[i];
+    enum db_status st = DB_NO_ROWS;
+
+    if (!t->done) {
+        st = expand(c, w->q->words[i], w->q->lens[i], t);
+        t->done = st >= 0;
+    }
+    *out = t;
+    return st;
+}
+
 /*
  * The regular expressions the other query words must meet, in the row's doc (' w1 w2 '),
  * for a person rank r: ' o ' (a word), ' o' (a prefix), 'o' (inside); at rank 4, a word
@@ -399,9 +423,10 @@ expand(struct db_conn *c, const char *q, size_t nq, struct terms *out)
  * it (' (t1|t2) '). Words are [a-z0-9]: nothing in them is special to a regex.
  */
 static enum db_status
-patterns_for(struct db_conn *c, const struct query *q, int r, char **out)
+patterns_for(struct db_conn *c, struct walk *w, int r, char **out)
 {
-    char *pats[DIR_SEARCH_MAX_WORDS];
+    const struct query *q = w->q;
+    char *pats[DIR_SEARCH_MAX_WORDS] = { 0 };
     size_t n = 0;
     enum db_status st = DB_NO_ROWS;
 
@@ -419,17 +444,16 @@ patterns_for(struct db_conn *c, const struct query *q, int r, char **out)
         } else if (r == 3 || q->lens[i] < 5) {
             pats[n++] = xstrdup(o);
         } else {
-            struct terms t = { 0 };
+            const struct terms *t;
             struct util_buf b = { 0 };
 
-            st = expand(c, o, q->lens[i], &t);
+            st = expand_word(c, w, i, &t);
             util_buf_puts(&b, o);
-            for (size_t j = 0; j < t.n; j++) {
-                if (t.v[j].tier == 4 && t.v[j].person) {
-                    util_buf_printf(&b, "| %s ", t.v[j].word);
+            for (size_t j = 0; j < t->n; j++) {
+                if (t->v[j].tier == 4 && t->v[j].person) {
+                    util_buf_printf(&b, "| %s ", t->v[j].word);
                 }
             }
-            terms_clear(&t);
             pats[n++] = util_buf_take(&b);
         }
     }
@@ -477,6 +501,37 @@ on_entity(void *ctx, const char *entity, const char *doc)
     e->tiers[e->n++] = best;
 }
 
+/*
+ * What every query word must meet in a member's words and its entity's words together
+ * (' w1 w2  e1 e2 ') for any entity rank: ' o' (a prefix), 'o' (inside, 3 letters or
+ * more), and for 5 letters or more one of the vocabulary's words one typo away. Looser
+ * than the ranks, which are computed here from the rows.
+ */
+static char *
+member_patterns(const struct walk *w)
+{
+    const struct query *q = w->q;
+    char *pats[DIR_SEARCH_MAX_WORDS] = { 0 };
+    char *lit;
+
+    for (int i = 0; i < q->n; i++) {
+        struct util_buf b = { 0 };
+
+        util_buf_printf(&b, q->lens[i] < 3 ? " %s" : "%s", q->words[i]);
+        for (size_t j = 0; q->lens[i] >= 5 && j < w->exp[i].n; j++) {
+            if (w->exp[i].v[j].tier == 4) {
+                util_buf_printf(&b, "| %s ", w->exp[i].v[j].word);
+            }
+        }
+        pats[i] = util_buf_take(&b);
+    }
+    lit = literal(pats, (size_t)q->n);
+    for (int i = 0; i < q->n; i++) {
+        free(pats[i]);
+    }
+    return lit;
+}
+
 /* The entity ranks (5 to 8), from the cursor's when it is one of them. */
 static enum db_status
 walk_entities(struct db_conn *c, struct walk *w, int from_rank, const char *key, long long id)
@@ -485,25 +540,28 @@ walk_entities(struct db_conn *c, struct walk *w, int from_rank, const char *key,
     struct ents ents = { .q = q };
     char **words = NULL;
     size_t n_words = 0;
+    char *pats = NULL;
     enum db_status st = DB_NO_ROWS;
 
     for (int i = 0; i < q->n && st >= 0; i++) {
-        struct terms t = { 0 };
+        const struct terms *t;
 
-        st = expand(c, q->words[i], q->lens[i], &t);
-        for (size_t j = 0; j < t.n; j++) {
-            if (t.v[j].entity) {
+        st = expand_word(c, w, i, &t);
+        for (size_t j = 0; j < t->n; j++) {
+            if (t->v[j].entity) {
                 words = xrealloc(words, (n_words + 1) * sizeof(*words));
-                words[n_words++] = xstrdup(t.v[j].word);
+                words[n_words++] = xstrdup(t->v[j].word);
             }
         }
-        terms_clear(&t);
     }
     if (st >= 0 && n_words > 0) {
         char *lit = literal(words, n_words);
 
         st = dir_search_store_entities(c, lit, on_entity, &ents);
         free(lit);
+    }
+    if (st >= 0 && ents.n > 0) {
+        pats = member_patterns(w);
     }
     for (int r = from_rank < 5 ? 5 : from_rank; st >= 0 && r <= RANK_MAX && w->n < w->want; r++) {
         char **list = xcalloc(ents.n + 1, sizeof(*list));
@@ -521,15 +579,125 @@ walk_entities(struct db_conn *c, struct walk *w, int from_rank, const char *key,
             qsort(list, n, sizeof(*list), cmp_str);
             lit = literal(list, n);
             w->rank = r;
-            st = walk_rank(c, w, WALK_MEMBERS, lit, NULL, r == from_rank ? key : "",
+            st = walk_rank(c, w, WALK_MEMBERS, lit, pats, r == from_rank ? key : "",
                            r == from_rank ? id : 0);
             free(lit);
         }
         free(list);
     }
+    free(pats);
     strv_free(words, n_words);
     strv_free(ents.names, ents.n);
     free(ents.tiers);
+    return st;
+}
+
+/* The rows of a single pass, ranked here; the candidates at their place. */
+struct pass {
+    const struct query *q;
+    struct cand *v;
+    size_t n;
+};
+
+static int
+on_pass_row(void *ctx, const struct dir_search_row *r)
+{
+    struct pass *p = ctx;
+    const char *key;
+    size_t key_len;
+    int rank = rank_row(p->q, r, &key, &key_len);
+
+    /* as on_row: a person rank, and the row of the driver's best word */
+    if (rank < 1 || rank > 4 || key == NULL || strlen(r->key) != key_len ||
+        memcmp(r->key, key, key_len) != 0) {
+        return 0;
+    }
+    p->v = xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
+    p->v[p->n++] = (struct cand){ rank, xstrndup(key, key_len), r->id };
+    return 0;
+}
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    int k;
+
+    if (x->rank != y->rank) {
+        return x->rank < y->rank ? -1 : 1;
+    }
+    k = strcmp(x->key, y->key);
+    if (k != 0) {
+        return k;
+    }
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Ranks 1 to 4 of a search of several words in one read of the driver's postings (every
+ * word it matches, the other words checked as loosely as rank 4 does), each row ranked
+ * here and the whole sorted in the walks' order; *done false when the postings were more
+ * than one read may return, and the walks rank by rank are left to do it.
+ */
+static enum db_status
+one_pass(struct db_conn *c,
+         struct walk *w,
+         int from_rank,
+         const char *key,
+         long long id,
+         bool *done)
+{
+    const struct query *q = w->q;
+    const struct terms *t;
+    struct pass p = { .q = q };
+    char **list;
+    size_t n = 0;
+    long est = 0;
+    char *lit = NULL, *pats = NULL;
+    enum db_status st;
+
+    *done = false;
+    st = expand_word(c, w, q->driver, &t);
+    if (st < 0) {
+        return st;
+    }
+    list = xcalloc(t->n + 1, sizeof(*list));
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->v[i].person) {
+            list[n++] = t->v[i].word;
+        }
+    }
+    if (n == 0) {
+        free(list);
+        return st; /* nothing of the driver in the vocabulary: the walks look */
+    }
+    lit = literal(list, n);
+    free(list);
+    st = dir_search_store_postings(c, lit, &est);
+    if (st >= 0 && est <= ONEPASS_MAX) {
+        st = patterns_for(c, w, 4, &pats);
+    }
+    if (st >= 0 && est <= ONEPASS_MAX) {
+        st = dir_search_store_words(c, lit, "", 0, pats, ONEPASS_ROWS, &q->filter, on_pass_row, &p);
+        *done = st >= 0 && st < ONEPASS_ROWS;
+    }
+    if (*done) {
+        qsort(p.v, p.n, sizeof(*p.v), cand_cmp);
+    }
+    for (size_t i = 0; i < p.n; i++) {
+        const struct cand *x = &p.v[i];
+        int k = x->rank == from_rank ? strcmp(x->key, key) : 0;
+
+        if (*done && w->n < w->want &&
+            (x->rank > from_rank || k > 0 || (k == 0 && x->rank == from_rank && x->id > id))) {
+            w->rank = x->rank;
+            cand_push(w, x->key, strlen(x->key), x->id);
+        }
+        free(x->key);
+    }
+    free(p.v);
+    free(lit);
+    free(pats);
     return st;
 }
 
@@ -538,35 +706,39 @@ static enum db_status
 walk_persons(struct db_conn *c, struct walk *w, int from_rank, const char *key, long long id)
 {
     const struct query *q = w->q;
-    struct terms t = { 0 };
-    enum db_status st;
+    const struct terms *t = NULL;
+    enum db_status st = DB_NO_ROWS;
 
-    bool expanded = false;
+    if (!w->single && w->q->driver_postings <= ONEPASS_MAX) {
+        bool done;
 
-    st = DB_NO_ROWS;
+        st = one_pass(c, w, from_rank, key, id, &done);
+        if (st < 0 || done) {
+            return st;
+        }
+    }
     for (int r = from_rank < 1 ? 1 : from_rank; st >= 0 && r <= 4 && w->n < w->want; r++) {
-        char **list = xcalloc(t.n + 2, sizeof(*list));
+        char **list;
         size_t n = 0;
 
+        if (r > 1 && t == NULL) {
+            st = expand_word(c, w, q->driver, &t);
+        }
+        list = xcalloc((t != NULL ? t->n : 0) + 2, sizeof(*list));
         if (r == 1) {
             /* the driver itself: no need of the vocabulary yet */
             list[n++] = (char *)q->words[q->driver];
-        } else if (!expanded) {
-            st = expand(c, q->words[q->driver], q->lens[q->driver], &t);
-            expanded = true;
-            free(list);
-            list = xcalloc(t.n + 2, sizeof(*list));
         }
-        for (size_t i = 0; r > 1 && i < t.n; i++) {
-            if (t.v[i].person && (w->single ? t.v[i].tier == r : t.v[i].tier <= r)) {
-                list[n++] = t.v[i].word;
+        for (size_t i = 0; r > 1 && t != NULL && i < t->n; i++) {
+            if (t->v[i].person && (w->single ? t->v[i].tier == r : t->v[i].tier <= r)) {
+                list[n++] = t->v[i].word;
             }
         }
         if (st >= 0 && n > 0) {
             char *lit = literal(list, n);
             char *pats = NULL;
 
-            st = patterns_for(c, q, r, &pats);
+            st = patterns_for(c, w, r, &pats);
             w->rank = r;
             if (st >= 0) {
                 st = walk_rank(c, w, WALK_WORDS, lit, pats, r == from_rank ? key : "",
@@ -577,7 +749,6 @@ walk_persons(struct db_conn *c, struct walk *w, int from_rank, const char *key, 
         }
         free(list);
     }
-    terms_clear(&t);
     return st;
 }
 
@@ -735,6 +906,7 @@ pick_driver(struct db_conn *c, struct query *q)
     int order[DIR_SEARCH_MAX_WORDS];
     double freqs[DIR_SEARCH_MAX_WORDS];
     long best = DRIVER_CAP + 1;
+    double total = 0;
     int counted = 0;
     char *lit;
     enum db_status st;
@@ -757,7 +929,7 @@ pick_driver(struct db_conn *c, struct query *q)
         order[j] = i;
     }
     lit = literal((char *const *)q->words, (size_t)q->n);
-    st = dir_search_store_freqs(c, lit, freqs, (size_t)q->n);
+    st = dir_search_store_freqs(c, lit, freqs, (size_t)q->n, &total);
     free(lit);
     if (st < 0) {
         return st;
@@ -770,6 +942,7 @@ pick_driver(struct db_conn *c, struct query *q)
         }
     }
     if (freqs[q->driver] > 0) {
+        q->driver_postings = freqs[q->driver] * total;
         return DB_NO_ROWS;
     }
     for (int k = 0; k < q->n; k++) {
@@ -787,6 +960,7 @@ pick_driver(struct db_conn *c, struct query *q)
             q->driver = order[k];
         }
     }
+    q->driver_postings = (double)best;
     return DB_NO_ROWS;
 }
 
@@ -958,6 +1132,9 @@ dir_search(struct db_conn *c,
     }
     free(w.cands);
     free(w.last_key);
+    for (int i = 0; i < DIR_SEARCH_MAX_WORDS; i++) {
+        terms_clear(&w.exp[i]);
+    }
     free(ids);
     free(sources);
     return rs;

@@ -34,12 +34,27 @@ const struct db_stmt dir_search_stmts[] = {
     { "dir_search_store_freqs",
       "SELECT u.n, coalesce((SELECT m.f"
       "  FROM unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)"
-      "  WHERE m.v = u.w), 0) AS f"
+      "  WHERE m.v = u.w), 0) AS f, c.reltuples AS total"
       " FROM unnest($1::text[]) WITH ORDINALITY AS u(w, n)"
       " CROSS JOIN pg_stats s"
+      " CROSS JOIN pg_class c"
       " WHERE s.schemaname = 'annuaire' AND s.tablename = 'search_postings'"
-      " AND s.attname = 'word'"
+      " AND s.attname = 'word' AND c.oid = 'annuaire.search_postings'::regclass"
       " ORDER BY u.n" },
+    /* How many postings the words have, estimated from the same statistics: a common
+     * word's frequency, the others' average; 0 before the table was first analysed. */
+    { "dir_search_store_postings",
+      "SELECT coalesce(sum(coalesce(m.f, x.rest) * x.total), 0)::bigint AS n"
+      " FROM (SELECT s.most_common_vals::text::text[] AS vals, s.most_common_freqs AS freqs,"
+      "   c.reltuples AS total,"
+      "   (1 - (SELECT coalesce(sum(f), 0) FROM unnest(s.most_common_freqs) AS f))"
+      "   / greatest(CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples"
+      "     ELSE s.n_distinct END - coalesce(cardinality(s.most_common_freqs), 0), 1) AS rest"
+      "  FROM pg_stats s CROSS JOIN pg_class c"
+      "  WHERE s.schemaname = 'annuaire' AND s.tablename = 'search_postings'"
+      "  AND s.attname = 'word' AND c.oid = 'annuaire.search_postings'::regclass) x"
+      " CROSS JOIN unnest($1::text[]) AS u(w)"
+      " LEFT JOIN unnest(x.vals, x.freqs) AS m(v, f) ON m.v = u.w" },
     /* Exact and prefix, inside a word (trigram index), one typo (deletion keys). */
     { "dir_search_store_expand", "SELECT t.word, t.person, t.entity"
                                  " FROM annuaire.search_terms t"
@@ -105,6 +120,8 @@ const struct db_stmt dir_search_stmts[] = {
     { "dir_search_store_entities", "SELECT s.entity, s.doc"
                                    " FROM annuaire.search_entities s"
                                    " WHERE s.words && $1::text[]" },
+    /* The entities in bytewise order, each one's members by id; compared to the entry's
+     * entity in its own collation, so that the partial index on (entity, id) serves. */
     { "dir_search_store_members",
       "SELECT m.entity AS key, m.id, m.doc, m.edoc, m.name"
       " FROM (SELECT DISTINCT u.x COLLATE \"C\" AS x"
@@ -114,11 +131,13 @@ const struct db_stmt dir_search_stmts[] = {
       " CROSS JOIN LATERAL (SELECT e.entity, e.id, annuaire.search_doc(e.search_words) AS doc,"
       "   annuaire.search_doc(e.search_entity_words) AS edoc, e.search_name AS name"
       "  FROM annuaire.directory_entries e"
-      "  WHERE e.entity = v.x"
+      "  WHERE e.entity = (v.x COLLATE \"default\")"
       "  AND" VISIBLE "  AND (v.x > $2 OR e.id > $3::bigint)" FILTERS(
           "$5",
           "$6",
           "e") "  AND ($7::text IS NULL OR annuaire.search_domains(e.mails) @> ARRAY[$7::text])"
+               "  AND (annuaire.search_doc(e.search_words)"
+               "   || annuaire.search_doc(e.search_entity_words)) ~ ALL ($8::text[])"
                "  ORDER BY e.id"
                "  LIMIT $4::integer) m"
                " ORDER BY v.x, m.id"
@@ -230,9 +249,9 @@ dir_search_store_count(struct db_conn *c, const char *word, long cap, long *out)
 }
 
 enum db_status
-dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size_t n)
+dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size_t n, double *total)
 {
-    static const char *const names[] = { "n", "f" };
+    static const char *const names[] = { "n", "f", "total" };
     int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { words };
     PGresult *res = NULL;
@@ -245,8 +264,20 @@ dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size
         if (i >= 1 && (size_t)i <= n) {
             freqs[i - 1] = strtod(PQgetvalue(res, row, cols[1]), NULL);
         }
+        *total = strtod(PQgetvalue(res, row, cols[2]), NULL);
     }
     PQclear(res);
+    return st;
+}
+
+enum db_status
+dir_search_store_postings(struct db_conn *c, const char *words, long *out)
+{
+    const char *params[] = { words };
+    long long n = 0;
+    enum db_status st = first_number(c, "dir_search_store_postings", 1, params, "n", &n);
+
+    *out = (long)n;
     return st;
 }
 
@@ -366,15 +397,15 @@ dir_search_store_members(struct db_conn *c,
                          const char *entities,
                          const char *after_key,
                          long long after_id,
+                         const char *patterns,
                          int limit,
                          const struct dir_search_filter *f,
                          dir_search_row_fn fn,
                          void *ctx)
 {
     char after_s[24], limit_s[16];
-    const char *params[] = {
-        entities, after_key, after_s, limit_s, f->sources, f->entity, f->domain
-    };
+    const char *params[] = { entities,   after_key, after_s,   limit_s,
+                             f->sources, f->entity, f->domain, patterns };
 
     snprintf(after_s, sizeof(after_s), "%lld", after_id);
     snprintf(limit_s, sizeof(limit_s), "%d", limit);

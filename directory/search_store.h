@@ -45,10 +45,19 @@ dir_search_store_count(struct db_conn *c, const char *word, long cap, long *out)
 /**
  * How common each word of words (a text[] literal of n) is among the postings, from the
  * planner's statistics, into freqs (left as they are when there are none; 0 for a word
- * not among the most common). @return rows (0: no statistics yet)
+ * not among the most common), and the postings' estimated count into *total.
+ * @return rows (0: no statistics yet)
  */
-enum db_status dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size_t n)
-    ANN_MUST_CHECK;
+enum db_status dir_search_store_freqs(struct db_conn *c,
+                                      const char *words,
+                                      double *freqs,
+                                      size_t n,
+                                      double *total) ANN_MUST_CHECK;
+
+/** How many postings the words of a text[] literal have together, estimated from the
+ * planner's statistics (0 when there are none yet). */
+enum db_status
+dir_search_store_postings(struct db_conn *c, const char *words, long *out) ANN_MUST_CHECK;
 
 typedef void (*dir_search_term_fn)(void *ctx, const char *word, bool person, bool entity);
 /**
@@ -94,11 +103,14 @@ enum db_status dir_search_store_entities(struct db_conn *c,
                                          dir_search_entity_fn fn,
                                          void *ctx) ANN_MUST_CHECK;
 
-/** The visible members of the entities of a text[] literal, by (entity bytewise, id). */
+/** The visible members of the entities of a text[] literal, by (entity bytewise, id),
+ * whose words and entity's words (' w1 w2 ' of both) match every regular expression of
+ * patterns (a text[] literal). */
 enum db_status dir_search_store_members(struct db_conn *c,
                                         const char *entities,
                                         const char *after_key,
                                         long long after_id,
+                                        const char *patterns,
                                         int limit,
                                         const struct dir_search_filter *f,
                                         dir_search_row_fn fn,
