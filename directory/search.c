@@ -64,6 +64,13 @@ struct query {
     struct dir_search_filter filter;
 };
 
+struct cursor {
+    int driver;
+    int rank;
+    long long id;
+    char key[CURSOR_KEY + 1];
+};
+
 /* A candidate kept, at its place in the order. */
 struct cand {
     int rank;
@@ -93,6 +100,7 @@ struct walk {
     bool single;                            /* one query word */
     struct cand *cands;
     size_t n, want;
+    bool entities_done; /* the entity ranks given by the person walk already */
     /* the last row read, where the next batch starts */
     char *last_key;
     long long last_id;
@@ -308,8 +316,8 @@ walk_rank(struct db_conn *c,
             st =
                 dir_search_store_name(c, w->q->folded, w->last_id, batch, &w->q->filter, on_row, w);
         } else if (kind == WALK_WORDS) {
-            st = dir_search_store_words(c, list, from, w->last_id, patterns, batch, &w->q->filter,
-                                        on_row, w);
+            st = dir_search_store_words(c, list, from, w->last_id, patterns, false, batch,
+                                        &w->q->filter, on_row, w);
         } else {
             st = dir_search_store_members(c, list, from, w->last_id, patterns, batch, &w->q->filter,
                                           on_row, w);
@@ -423,7 +431,7 @@ expand_word(struct db_conn *c, struct walk *w, int i, const struct terms **out)
  * it (' (t1|t2) '). Words are [a-z0-9]: nothing in them is special to a regex.
  */
 static enum db_status
-patterns_for(struct db_conn *c, struct walk *w, int r, char **out)
+patterns_for(struct db_conn *c, struct walk *w, int r, bool wide, int skip, char **out)
 {
     const struct query *q = w->q;
     char *pats[DIR_SEARCH_MAX_WORDS] = { 0 };
@@ -434,7 +442,7 @@ patterns_for(struct db_conn *c, struct walk *w, int r, char **out)
     for (int i = 0; i < q->n && st >= 0; i++) {
         const char *o = q->words[i];
 
-        if (i == q->driver) {
+        if (i == skip) {
             continue;
         }
         if (r == 1) {
@@ -450,7 +458,7 @@ patterns_for(struct db_conn *c, struct walk *w, int r, char **out)
             st = expand_word(c, w, i, &t);
             util_buf_puts(&b, o);
             for (size_t j = 0; j < t->n; j++) {
-                if (t->v[j].tier == 4 && t->v[j].person) {
+                if (t->v[j].tier == 4 && (t->v[j].person || (wide && t->v[j].entity))) {
                     util_buf_printf(&b, "| %s ", t->v[j].word);
                 }
             }
@@ -501,6 +509,142 @@ on_entity(void *ctx, const char *entity, const char *doc)
     e->tiers[e->n++] = best;
 }
 
+/* The rows of a single pass, ranked here; the candidates at their place. */
+struct pass {
+    const struct query *q;
+    int lo, hi; /* the ranks it gives */
+    struct cand *v;
+    size_t n;
+};
+
+static int
+on_pass_row(void *ctx, const struct dir_search_row *r)
+{
+    struct pass *p = ctx;
+    const char *key;
+    size_t key_len;
+    int rank = rank_row(p->q, r, &key, &key_len);
+
+    /* as on_row: a person rank at the row of the driver's best word; an entity rank
+     * keyed by the entity (an entry met once per word: the copies dropped once sorted) */
+    if (rank < p->lo || rank > p->hi || (rank > 4 && r->entity == NULL) ||
+        (rank <= 4 &&
+         (key == NULL || strlen(r->key) != key_len || memcmp(r->key, key, key_len) != 0))) {
+        return 0;
+    }
+    p->v = xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
+    p->v[p->n++] =
+        (struct cand){ rank, rank > 4 ? xstrdup(r->entity) : xstrndup(key, key_len), r->id };
+    return 0;
+}
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    int k;
+
+    if (x->rank != y->rank) {
+        return x->rank < y->rank ? -1 : 1;
+    }
+    k = strcmp(x->key, y->key);
+    if (k != 0) {
+        return k;
+    }
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Whether query word i matches some entity word (its vocabulary read). */
+static enum db_status
+matches_entity(struct db_conn *c, struct walk *w, int i, bool *out)
+{
+    const struct terms *t;
+    enum db_status st = expand_word(c, w, i, &t);
+
+    *out = false;
+    for (size_t j = 0; j < t->n; j++) {
+        *out = *out || t->v[j].entity;
+    }
+    return st;
+}
+
+/*
+ * Ranks lo to hi of a search of several words in one read of the postings of query word
+ * walker (every word it matches; the other words checked as loosely as rank 4 does, on
+ * the entry's words, or wide: on its words and its entity's words), each row ranked here
+ * and the whole sorted in the walks' order, from the cursor (from_rank, key, id); *done
+ * false when the postings were more than one read may return (the walks rank by rank
+ * are left to do it). Person ranks (lo 1) are read from the driver's postings; entity
+ * ranks from those of a word that matches no entity word, which every entry of an
+ * entity rank then holds among its own words.
+ */
+static enum db_status
+one_pass(struct db_conn *c,
+         struct walk *w,
+         int walker,
+         int lo,
+         int hi,
+         bool wide,
+         const struct cursor *cur,
+         bool *done)
+{
+    const struct query *q = w->q;
+    const struct terms *t;
+    struct pass p = { .q = q, .lo = lo, .hi = hi };
+    char **list;
+    size_t n = 0;
+    long est = 0;
+    char *lit = NULL, *pats = NULL;
+    enum db_status st = expand_word(c, w, walker, &t);
+
+    *done = false;
+    if (st < 0) {
+        return st;
+    }
+    list = xcalloc(t->n + 1, sizeof(*list));
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->v[i].person) {
+            list[n++] = t->v[i].word;
+        }
+    }
+    if (n == 0) {
+        free(list);
+        return st; /* nothing of the word in the vocabulary: the walks look */
+    }
+    lit = literal(list, n);
+    free(list);
+    st = dir_search_store_postings(c, lit, &est);
+    if (st >= 0 && est <= ONEPASS_MAX) {
+        st = patterns_for(c, w, 4, wide, walker, &pats);
+    }
+    if (st >= 0 && est <= ONEPASS_MAX) {
+        st = dir_search_store_words(c, lit, "", 0, pats, wide, ONEPASS_ROWS, &q->filter,
+                                    on_pass_row, &p);
+        *done = st >= 0 && st < ONEPASS_ROWS;
+    }
+    if (*done) {
+        qsort(p.v, p.n, sizeof(*p.v), cand_cmp);
+    }
+    for (size_t i = 0; i < p.n; i++) {
+        const struct cand *x = &p.v[i];
+        int k = x->rank == cur->rank ? strcmp(x->key, cur->key) : 0;
+        bool again = i > 0 && cand_cmp(x, &p.v[i - 1]) == 0; /* an entity rank's entry */
+
+        if (*done && !again && w->n < w->want &&
+            (x->rank > cur->rank || k > 0 || (k == 0 && x->rank == cur->rank && x->id > cur->id))) {
+            w->rank = x->rank;
+            cand_push(w, x->key, strlen(x->key), x->id);
+        }
+    }
+    for (size_t i = 0; i < p.n; i++) {
+        free(p.v[i].key);
+    }
+    free(p.v);
+    free(lit);
+    free(pats);
+    return st;
+}
+
 /*
  * What every query word must meet in a member's words and its entity's words together
  * (' w1 w2  e1 e2 ') for any entity rank: ' o' (a prefix), 'o' (inside, 3 letters or
@@ -543,6 +687,23 @@ walk_entities(struct db_conn *c, struct walk *w, int from_rank, const char *key,
     char *pats = NULL;
     enum db_status st = DB_NO_ROWS;
 
+    /* several words, one of which matches no entity word: one read of its postings */
+    for (int i = 0; !w->single && i < q->n && st >= 0; i++) {
+        struct cursor cur = { .rank = from_rank, .id = id };
+        bool e = false, done = false;
+
+        snprintf(cur.key, sizeof(cur.key), "%s", key);
+        st = matches_entity(c, w, i, &e);
+        if (st >= 0 && !e) {
+            st = one_pass(c, w, i, 5, RANK_MAX, true, &cur, &done);
+        }
+        if (st < 0 || done) {
+            return st;
+        }
+        if (!e) {
+            break; /* too many postings: the walks */
+        }
+    }
     for (int i = 0; i < q->n && st >= 0; i++) {
         const struct terms *t;
 
@@ -592,115 +753,6 @@ walk_entities(struct db_conn *c, struct walk *w, int from_rank, const char *key,
     return st;
 }
 
-/* The rows of a single pass, ranked here; the candidates at their place. */
-struct pass {
-    const struct query *q;
-    struct cand *v;
-    size_t n;
-};
-
-static int
-on_pass_row(void *ctx, const struct dir_search_row *r)
-{
-    struct pass *p = ctx;
-    const char *key;
-    size_t key_len;
-    int rank = rank_row(p->q, r, &key, &key_len);
-
-    /* as on_row: a person rank, and the row of the driver's best word */
-    if (rank < 1 || rank > 4 || key == NULL || strlen(r->key) != key_len ||
-        memcmp(r->key, key, key_len) != 0) {
-        return 0;
-    }
-    p->v = xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
-    p->v[p->n++] = (struct cand){ rank, xstrndup(key, key_len), r->id };
-    return 0;
-}
-
-static int
-cand_cmp(const void *a, const void *b)
-{
-    const struct cand *x = a, *y = b;
-    int k;
-
-    if (x->rank != y->rank) {
-        return x->rank < y->rank ? -1 : 1;
-    }
-    k = strcmp(x->key, y->key);
-    if (k != 0) {
-        return k;
-    }
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/*
- * Ranks 1 to 4 of a search of several words in one read of the driver's postings (every
- * word it matches, the other words checked as loosely as rank 4 does), each row ranked
- * here and the whole sorted in the walks' order; *done false when the postings were more
- * than one read may return, and the walks rank by rank are left to do it.
- */
-static enum db_status
-one_pass(struct db_conn *c,
-         struct walk *w,
-         int from_rank,
-         const char *key,
-         long long id,
-         bool *done)
-{
-    const struct query *q = w->q;
-    const struct terms *t;
-    struct pass p = { .q = q };
-    char **list;
-    size_t n = 0;
-    long est = 0;
-    char *lit = NULL, *pats = NULL;
-    enum db_status st;
-
-    *done = false;
-    st = expand_word(c, w, q->driver, &t);
-    if (st < 0) {
-        return st;
-    }
-    list = xcalloc(t->n + 1, sizeof(*list));
-    for (size_t i = 0; i < t->n; i++) {
-        if (t->v[i].person) {
-            list[n++] = t->v[i].word;
-        }
-    }
-    if (n == 0) {
-        free(list);
-        return st; /* nothing of the driver in the vocabulary: the walks look */
-    }
-    lit = literal(list, n);
-    free(list);
-    st = dir_search_store_postings(c, lit, &est);
-    if (st >= 0 && est <= ONEPASS_MAX) {
-        st = patterns_for(c, w, 4, &pats);
-    }
-    if (st >= 0 && est <= ONEPASS_MAX) {
-        st = dir_search_store_words(c, lit, "", 0, pats, ONEPASS_ROWS, &q->filter, on_pass_row, &p);
-        *done = st >= 0 && st < ONEPASS_ROWS;
-    }
-    if (*done) {
-        qsort(p.v, p.n, sizeof(*p.v), cand_cmp);
-    }
-    for (size_t i = 0; i < p.n; i++) {
-        const struct cand *x = &p.v[i];
-        int k = x->rank == from_rank ? strcmp(x->key, key) : 0;
-
-        if (*done && w->n < w->want &&
-            (x->rank > from_rank || k > 0 || (k == 0 && x->rank == from_rank && x->id > id))) {
-            w->rank = x->rank;
-            cand_push(w, x->key, strlen(x->key), x->id);
-        }
-        free(x->key);
-    }
-    free(p.v);
-    free(lit);
-    free(pats);
-    return st;
-}
-
 /* The person ranks (1 to 4), from the cursor's when it is one of them. */
 static enum db_status
 walk_persons(struct db_conn *c, struct walk *w, int from_rank, const char *key, long long id)
@@ -710,10 +762,23 @@ walk_persons(struct db_conn *c, struct walk *w, int from_rank, const char *key, 
     enum db_status st = DB_NO_ROWS;
 
     if (!w->single && w->q->driver_postings <= ONEPASS_MAX) {
-        bool done;
+        struct cursor cur = { .rank = from_rank, .id = id };
+        bool done = false, ent_driver = false, ent_other = false;
 
-        st = one_pass(c, w, from_rank, key, id, &done);
+        snprintf(cur.key, sizeof(cur.key), "%s", key);
+        for (int i = 0; i < q->n && st >= 0; i++) {
+            bool e = false;
+
+            st = matches_entity(c, w, i, &e);
+            ent_driver = ent_driver || (e && i == q->driver);
+            ent_other = ent_other || (e && i != q->driver);
+        }
+        if (st >= 0) {
+            st = one_pass(c, w, q->driver, 1, ent_driver ? 4 : RANK_MAX, !ent_driver && ent_other,
+                          &cur, &done);
+        }
         if (st < 0 || done) {
+            w->entities_done = done && !ent_driver;
             return st;
         }
     }
@@ -738,7 +803,7 @@ walk_persons(struct db_conn *c, struct walk *w, int from_rank, const char *key, 
             char *lit = literal(list, n);
             char *pats = NULL;
 
-            st = patterns_for(c, w, r, &pats);
+            st = patterns_for(c, w, r, false, q->driver, &pats);
             w->rank = r;
             if (st >= 0) {
                 st = walk_rank(c, w, WALK_WORDS, lit, pats, r == from_rank ? key : "",
@@ -816,13 +881,6 @@ query_parse(const struct dir_search_query *in, struct query *q)
     memcpy(q->bind, digest, BIND_LEN);
     return DIR_SEARCH_OK;
 }
-
-struct cursor {
-    int driver;
-    int rank;
-    long long id;
-    char key[CURSOR_KEY + 1];
-};
 
 static char *
 cursor_make(const struct query *q, const struct cand *c)
@@ -1091,10 +1149,10 @@ dir_search(struct db_conn *c,
         w.rank = RANK_NAME;
         st = walk_rank(c, &w, WALK_NAME, NULL, NULL, "", in->after != NULL ? cur.id : 0);
     }
-    if (st >= 0 && cur.rank <= 4 && w.n < w.want) {
+    if (st >= 0 && (cur.rank <= 4 || !w.single) && w.n < w.want) {
         st = walk_persons(c, &w, cur.rank, cur.key, cur.id);
     }
-    if (st >= 0 && w.n < w.want) {
+    if (st >= 0 && w.n < w.want && !w.entities_done) {
         st = walk_entities(c, &w, cur.rank, cur.key, cur.id);
     }
     page = w.n < (size_t)in->limit ? w.n : (size_t)in->limit;

@@ -70,7 +70,7 @@ const struct db_stmt dir_search_stmts[] = {
                                  " WHERE d.del = ANY ($3::text[])" },
     { "dir_search_store_name",
       "SELECT '' AS key, e.id, annuaire.search_doc(e.search_words) AS doc,"
-      " annuaire.search_doc(e.search_entity_words) AS edoc, e.search_name AS name"
+      " annuaire.search_doc(e.search_entity_words) AS edoc, e.search_name AS name, e.entity"
       " FROM annuaire.directory_entries e"
       " WHERE e.search_name = $1"
       " AND" VISIBLE " AND e.id > $2::bigint" FILTERS(
@@ -83,7 +83,7 @@ const struct db_stmt dir_search_stmts[] = {
      * regular expressions are checked on the index (it holds doc), the row read only for
      * those that pass. */
     { "dir_search_store_words",
-      "SELECT q.word AS key, q.id, p.doc, p.edoc, p.name"
+      "SELECT q.word AS key, q.id, p.doc, p.edoc, p.name, p.entity"
       " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
       "  FROM unnest($1::text[]) AS u(w)"
       "  WHERE u.w COLLATE \"C\" >= $2"
@@ -100,16 +100,36 @@ const struct db_stmt dir_search_stmts[] = {
       " LIMIT $5::integer" },
     /* The same under filters, which need the row. */
     { "dir_search_store_words_filtered",
-      "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name"
+      "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name, p.entity"
       " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
       "  FROM unnest($1::text[]) AS u(w)"
       "  WHERE u.w COLLATE \"C\" >= $2"
       "  ORDER BY 1) v"
-      " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name"
+      " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name, p.entity"
       "  FROM annuaire.search_postings p"
       "  WHERE p.word = v.w"
       "  AND (p.word, p.id) > ($2, $3::bigint)"
       "  AND p.doc ~ ALL ($4::text[])" FILTERS(
+          "$6",
+          "$7",
+          "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
+               "  ORDER BY p.id"
+               "  LIMIT $5::integer) p"
+               " ORDER BY v.w, p.id"
+               " LIMIT $5::integer" },
+    /* The same, the regular expressions met by the entry's words and its entity's words
+     * together (' w1 w2  e1 e2 '), under the filters when there are some. */
+    { "dir_search_store_words_wide",
+      "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name, p.entity"
+      " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
+      "  FROM unnest($1::text[]) AS u(w)"
+      "  WHERE u.w COLLATE \"C\" >= $2"
+      "  ORDER BY 1) v"
+      " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name, p.entity"
+      "  FROM annuaire.search_postings p"
+      "  WHERE p.word = v.w"
+      "  AND (p.word, p.id) > ($2, $3::bigint)"
+      "  AND (p.doc || p.edoc) ~ ALL ($4::text[])" FILTERS(
           "$6",
           "$7",
           "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
@@ -123,7 +143,7 @@ const struct db_stmt dir_search_stmts[] = {
     /* The entities in bytewise order, each one's members by id; compared to the entry's
      * entity in its own collation, so that the partial index on (entity, id) serves. */
     { "dir_search_store_members",
-      "SELECT m.entity AS key, m.id, m.doc, m.edoc, m.name"
+      "SELECT m.entity AS key, m.id, m.doc, m.edoc, m.name, m.entity"
       " FROM (SELECT DISTINCT u.x COLLATE \"C\" AS x"
       "  FROM unnest($1::text[]) AS u(x)"
       "  WHERE u.x COLLATE \"C\" >= $2"
@@ -313,7 +333,7 @@ walk(struct db_conn *c,
      dir_search_row_fn fn,
      void *ctx)
 {
-    static const char *const names[] = { "key", "id", "doc", "edoc", "name" };
+    static const char *const names[] = { "key", "id", "doc", "edoc", "name", "entity" };
     int cols[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
     enum db_status st = run(c, stmt, n, params, names, cols, ANN_ARRAY_LEN(names), &res);
@@ -325,6 +345,7 @@ walk(struct db_conn *c,
             .doc = PQgetvalue(res, row, cols[2]),
             .edoc = PQgetvalue(res, row, cols[3]),
             .name = value(res, row, cols[4]),
+            .entity = value(res, row, cols[5]),
         };
 
         if (fn(ctx, &r) != 0) {
@@ -358,6 +379,7 @@ dir_search_store_words(struct db_conn *c,
                        const char *after_key,
                        long long after_id,
                        const char *patterns,
+                       bool wide,
                        int limit,
                        const struct dir_search_filter *f,
                        dir_search_row_fn fn,
@@ -369,6 +391,9 @@ dir_search_store_words(struct db_conn *c,
 
     snprintf(after_s, sizeof(after_s), "%lld", after_id);
     snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    if (wide) {
+        return walk(c, "dir_search_store_words_wide", ANN_ARRAY_LEN(params), params, fn, ctx);
+    }
     if (f->sources == NULL && f->entity == NULL && f->domain == NULL) {
         return walk(c, "dir_search_store_words", 5, params, fn, ctx);
     }

@@ -16,13 +16,14 @@ extern const size_t dir_search_n_stmts;
 
 /* A candidate: key is the posting's word (walks of words), its entity (walks of
  * entities) or "" (exact name); doc and edoc are ' w1 w2 ... ' of its words and of its
- * entity's words; name is its folded display name (or NULL). */
+ * entity's words; name is its folded display name, entity its entity (or NULL). */
 struct dir_search_row {
     const char *key;
     long long id;
     const char *doc;
     const char *edoc;
     const char *name;
+    const char *entity;
 };
 /** @return 0 to go on, 1 to stop reading the rows */
 typedef int (*dir_search_row_fn)(void *ctx, const struct dir_search_row *row);
@@ -83,14 +84,15 @@ enum db_status dir_search_store_name(struct db_conn *c,
 
 /**
  * The postings of the words of a text[] literal, by (word, id) after (after_key,
- * after_id), whose entry's words (' w1 w2 ') match every regular expression of
- * patterns (a text[] literal).
+ * after_id), whose entry's words (' w1 w2 '; wide: with its entity's words after them)
+ * match every regular expression of patterns (a text[] literal).
  */
 enum db_status dir_search_store_words(struct db_conn *c,
                                       const char *words,
                                       const char *after_key,
                                       long long after_id,
                                       const char *patterns,
+                                      bool wide,
                                       int limit,
                                       const struct dir_search_filter *f,
                                       dir_search_row_fn fn,
