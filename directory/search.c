@@ -622,7 +622,7 @@ one_pass(struct db_conn *c,
                                     on_pass_row, &p);
         *done = st >= 0 && st < ONEPASS_ROWS;
     }
-    if (*done) {
+    if (*done && p.n > 0) {
         qsort(p.v, p.n, sizeof(*p.v), cand_cmp);
     }
     for (size_t i = 0; i < p.n; i++) {
