@@ -17,7 +17,9 @@
  * the smaller), and the cursor keeps it, so the order of the later pages is the first
  * page's. Ranks 1 to 4 walk the driver's postings in (word, id) order, ranks 5 to 8 the
  * members of the matching entities in (entity, id) order, and each walk stops as soon
- * as the page is full.
+ * as the page is full. A search of several words whose driver has few postings reads
+ * them once instead, ranks every row here and sorts them in that same order (one_pass);
+ * its entity ranks likewise from the postings of a word that matches no entity word.
  */
 #include "directory/search.h"
 

@@ -20,6 +20,25 @@
     " AND (" src "::text[] IS NULL OR " x ".source = ANY (" src "::text[]))" \
     " AND (" ent "::text IS NULL OR " x ".entity = " ent "::text)"
 
+/* The postings of the words $1 after ($2, $3) whose doc (an expression of the row p)
+ * meets every regular expression of $4, under the filters $6 to $8, at most $5. */
+#define WORDS_ROWS(doc)                                                             \
+    "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name, p.entity"                   \
+    " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"                                 \
+    "  FROM unnest($1::text[]) AS u(w)"                                             \
+    "  WHERE u.w COLLATE \"C\" >= $2"                                               \
+    "  ORDER BY 1) v"                                                               \
+    " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name, p.entity"     \
+    "  FROM annuaire.search_postings p"                                             \
+    "  WHERE p.word = v.w"                                                          \
+    "  AND (p.word, p.id) > ($2, $3::bigint)"                                       \
+    "  AND " doc " ~ ALL ($4::text[])" FILTERS(                                     \
+        "$6", "$7", "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])" \
+                         "  ORDER BY p.id"                                          \
+                         "  LIMIT $5::integer) p"                                   \
+                         " ORDER BY v.w, p.id"                                      \
+                         " LIMIT $5::integer"
+
 const struct db_stmt dir_search_stmts[] = {
     { "dir_search_store_sources",
       "SELECT coalesce(array_agg(s.name ORDER BY s.name), '{}')::text AS sources"
@@ -99,44 +118,10 @@ const struct db_stmt dir_search_stmts[] = {
       " ORDER BY v.w, q.id"
       " LIMIT $5::integer" },
     /* The same under filters, which need the row. */
-    { "dir_search_store_words_filtered",
-      "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name, p.entity"
-      " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
-      "  FROM unnest($1::text[]) AS u(w)"
-      "  WHERE u.w COLLATE \"C\" >= $2"
-      "  ORDER BY 1) v"
-      " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name, p.entity"
-      "  FROM annuaire.search_postings p"
-      "  WHERE p.word = v.w"
-      "  AND (p.word, p.id) > ($2, $3::bigint)"
-      "  AND p.doc ~ ALL ($4::text[])" FILTERS(
-          "$6",
-          "$7",
-          "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
-               "  ORDER BY p.id"
-               "  LIMIT $5::integer) p"
-               " ORDER BY v.w, p.id"
-               " LIMIT $5::integer" },
+    { "dir_search_store_words_filtered", WORDS_ROWS("p.doc") },
     /* The same, the regular expressions met by the entry's words and its entity's words
      * together (' w1 w2  e1 e2 '), under the filters when there are some. */
-    { "dir_search_store_words_wide",
-      "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name, p.entity"
-      " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
-      "  FROM unnest($1::text[]) AS u(w)"
-      "  WHERE u.w COLLATE \"C\" >= $2"
-      "  ORDER BY 1) v"
-      " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name, p.entity"
-      "  FROM annuaire.search_postings p"
-      "  WHERE p.word = v.w"
-      "  AND (p.word, p.id) > ($2, $3::bigint)"
-      "  AND (p.doc || p.edoc) ~ ALL ($4::text[])" FILTERS(
-          "$6",
-          "$7",
-          "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
-               "  ORDER BY p.id"
-               "  LIMIT $5::integer) p"
-               " ORDER BY v.w, p.id"
-               " LIMIT $5::integer" },
+    { "dir_search_store_words_wide", WORDS_ROWS("(p.doc || p.edoc)") },
     { "dir_search_store_entities", "SELECT s.entity, s.doc"
                                    " FROM annuaire.search_entities s"
                                    " WHERE s.words && $1::text[]" },
