@@ -13,6 +13,9 @@
 #     random live entry; medians and p99 per kind, searches per second.
 #
 #   bench/search.sh [N]      RUNS=3 SYNC_N=100000 CLIENTS=8 SECS=20 PARTS="sync search"
+#
+# KEEP=1 leaves the work directory (its cluster stopped) and prints where it is;
+# REUSE=DIR runs part 3 alone on the annuaire a KEEP=1 run left in DIR (kept again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -24,8 +27,18 @@ sync_n=${SYNC_N:-100000}
 clients=${CLIENTS:-8}
 secs=${SECS:-20}
 parts=${PARTS:-sync search}
+keep() { scripts/pg-cluster stop "$work/pg" >/dev/null || true; echo "kept: REUSE=$work"; }
+if [[ -n ${REUSE:-} ]]; then
+    ensure_packages "${BUILD_PACKAGES[@]}" "${PG_PACKAGES[@]}" python3
+    build build
+    work=$REUSE pgport=5432
+    parts=search
+    trap keep EXIT
+    scripts/pg-cluster start "$work/pg" >/dev/null
+else
 bench_start
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid= # only the database is needed
+[[ -z ${KEEP:-} ]] || trap keep EXIT
 scripts/pg-cluster stop "$work/pg" >/dev/null
 cat >>"$work/pg/postgresql.conf" <<'CONF'
 shared_buffers = 2GB
@@ -34,6 +47,7 @@ maintenance_work_mem = 512MB
 jit = off
 CONF
 scripts/pg-cluster start "$work/pg" >/dev/null
+fi
 psql_() { scripts/pg-cluster psql "$work/pg" -d annuaire -qAt "$@"; }
 elapsed() { # seconds a command takes
     local t0 t1
@@ -98,6 +112,7 @@ fi
 [[ $parts == *search* ]] || exit 0
 
 # ---- 2. the generated annuaire and its search tables -------------------------------------
+if [[ -z ${REUSE:-} ]]; then
 gen=$(elapsed scripts/pg-cluster psql "$work/pg" -d annuaire -v ON_ERROR_STOP=1 -v n="$n" \
     -c "SET ROLE annuaire" -f bench/search-gen.sql)
 fill=$(elapsed build/annuaire migrate -c "$work/annuaire.yaml")
@@ -109,6 +124,7 @@ psql_ -F ' ' -c "SELECT c.relname, c.reltuples::bigint, pg_size_pretty(pg_relati
                  WHERE s.nspname = 'annuaire' AND (c.relname LIKE 'search%'
                        OR c.relname LIKE 'directory_entries_search%')
                  ORDER BY c.relname"
+fi
 
 # ---- 3. searches under load --------------------------------------------------------------
 psql_ -c "SELECT left(word, 3) FROM (SELECT p.word, count(*) AS k FROM annuaire.search_postings p

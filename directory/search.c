@@ -17,7 +17,9 @@
  * the smaller), and the cursor keeps it, so the order of the later pages is the first
  * page's. Ranks 1 to 4 walk the driver's postings in (word, id) order, ranks 5 to 8 the
  * members of the matching entities in (entity, id) order, and each walk stops as soon
- * as the page is full.
+ * as the page is full. A search of several words whose driver has few postings reads
+ * them once instead, ranks every row here and sorts them in that same order (one_pass);
+ * its entity ranks likewise from the postings of a word that matches no entity word.
  */
 #include "directory/search.h"
 
@@ -40,6 +42,12 @@
 #define TIER_NONE    9
 #define DRIVER_CAP   2000 /* postings counted per query word to pick the driver */
 #define BATCH_MIN    32
+/* A search of several words reads the driver's postings once, and ranks them here, when
+ * the planner's statistics say they are at most this many... */
+#define ONEPASS_MAX  30000
+/* ...and when fewer rows than this pass the other words (else the walks rank by rank,
+ * which stop at a full page, are cheaper). */
+#define ONEPASS_ROWS 4096
 #define BATCH_MAX    4096
 #define BIND_LEN     12
 #define CURSOR_HEAD  (1 + BIND_LEN + 1 + 1 + 8)
@@ -53,8 +61,16 @@ struct query {
     size_t lens[DIR_SEARCH_MAX_WORDS];
     int n;
     int driver;
+    double driver_postings; /* estimated postings of the driver's word, or 0 */
     unsigned char bind[BIND_LEN];
     struct dir_search_filter filter;
+};
+
+struct cursor {
+    int driver;
+    int rank;
+    long long id;
+    char key[CURSOR_KEY + 1];
 };
 
 /* A candidate kept, at its place in the order. */
@@ -64,13 +80,29 @@ struct cand {
     long long id;
 };
 
+/* The vocabulary of one query word, each with its tier. */
+struct term {
+    char *word;
+    int tier;
+    bool person, entity;
+};
+struct terms {
+    const char *q;
+    size_t nq;
+    struct term *v;
+    size_t n;
+    bool done; /* read from the vocabulary */
+};
+
 /* The state of one search while it walks. */
 struct walk {
     const struct query *q;
-    int rank;    /* the rank being walked */
-    bool single; /* one query word */
+    struct terms exp[DIR_SEARCH_MAX_WORDS]; /* each query word's vocabulary, read once */
+    int rank;                               /* the rank being walked */
+    bool single;                            /* one query word */
     struct cand *cands;
     size_t n, want;
+    bool entities_done; /* the entity ranks given by the person walk already */
     /* the last row read, where the next batch starts */
     char *last_key;
     long long last_id;
@@ -286,11 +318,11 @@ walk_rank(struct db_conn *c,
             st =
                 dir_search_store_name(c, w->q->folded, w->last_id, batch, &w->q->filter, on_row, w);
         } else if (kind == WALK_WORDS) {
-            st = dir_search_store_words(c, list, from, w->last_id, patterns, batch, &w->q->filter,
-                                        on_row, w);
+            st = dir_search_store_words(c, list, from, w->last_id, patterns, false, batch,
+                                        &w->q->filter, on_row, w);
         } else {
-            st = dir_search_store_members(c, list, from, w->last_id, batch, &w->q->filter, on_row,
-                                          w);
+            st = dir_search_store_members(c, list, from, w->last_id, patterns, batch, &w->q->filter,
+                                          on_row, w);
         }
         free(from);
         if (st < 0) {
@@ -325,19 +357,6 @@ cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
-
-/* The vocabulary of one query word, each with its tier. */
-struct term {
-    char *word;
-    int tier;
-    bool person, entity;
-};
-struct terms {
-    const char *q;
-    size_t nq;
-    struct term *v;
-    size_t n;
-};
 
 static void
 on_term(void *ctx, const char *word, bool person, bool entity)
@@ -392,6 +411,21 @@ expand(struct db_conn *c, const char *q, size_t nq, struct terms *out)
     return st;
 }
 
+/* The vocabulary of query word i, read once per search. */
+static enum db_status
+expand_word(struct db_conn *c, struct walk *w, int i, const struct terms **out)
+{
+    struct terms *t = &w->exp[i];
+    enum db_status st = DB_NO_ROWS;
+
+    if (!t->done) {
+        st = expand(c, w->q->words[i], w->q->lens[i], t);
+        t->done = st >= 0;
+    }
+    *out = t;
+    return st;
+}
+
 /*
  * The regular expressions the other query words must meet, in the row's doc (' w1 w2 '),
  * for a person rank r: ' o ' (a word), ' o' (a prefix), 'o' (inside); at rank 4, a word
@@ -399,9 +433,10 @@ expand(struct db_conn *c, const char *q, size_t nq, struct terms *out)
  * it (' (t1|t2) '). Words are [a-z0-9]: nothing in them is special to a regex.
  */
 static enum db_status
-patterns_for(struct db_conn *c, const struct query *q, int r, char **out)
+patterns_for(struct db_conn *c, struct walk *w, int r, bool wide, int skip, char **out)
 {
-    char *pats[DIR_SEARCH_MAX_WORDS];
+    const struct query *q = w->q;
+    char *pats[DIR_SEARCH_MAX_WORDS] = { 0 };
     size_t n = 0;
     enum db_status st = DB_NO_ROWS;
 
@@ -409,7 +444,7 @@ patterns_for(struct db_conn *c, const struct query *q, int r, char **out)
     for (int i = 0; i < q->n && st >= 0; i++) {
         const char *o = q->words[i];
 
-        if (i == q->driver) {
+        if (i == skip) {
             continue;
         }
         if (r == 1) {
@@ -419,17 +454,16 @@ patterns_for(struct db_conn *c, const struct query *q, int r, char **out)
         } else if (r == 3 || q->lens[i] < 5) {
             pats[n++] = xstrdup(o);
         } else {
-            struct terms t = { 0 };
+            const struct terms *t;
             struct util_buf b = { 0 };
 
-            st = expand(c, o, q->lens[i], &t);
+            st = expand_word(c, w, i, &t);
             util_buf_puts(&b, o);
-            for (size_t j = 0; j < t.n; j++) {
-                if (t.v[j].tier == 4 && t.v[j].person) {
-                    util_buf_printf(&b, "| %s ", t.v[j].word);
+            for (size_t j = 0; j < t->n; j++) {
+                if (t->v[j].tier == 4 && (t->v[j].person || (wide && t->v[j].entity))) {
+                    util_buf_printf(&b, "| %s ", t->v[j].word);
                 }
             }
-            terms_clear(&t);
             pats[n++] = util_buf_take(&b);
         }
     }
@@ -477,6 +511,173 @@ on_entity(void *ctx, const char *entity, const char *doc)
     e->tiers[e->n++] = best;
 }
 
+/* The rows of a single pass, ranked here; the candidates at their place. */
+struct pass {
+    const struct query *q;
+    int lo, hi; /* the ranks it gives */
+    struct cand *v;
+    size_t n;
+};
+
+static int
+on_pass_row(void *ctx, const struct dir_search_row *r)
+{
+    struct pass *p = ctx;
+    const char *key;
+    size_t key_len;
+    int rank = rank_row(p->q, r, &key, &key_len);
+
+    /* as on_row: a person rank at the row of the driver's best word; an entity rank
+     * keyed by the entity (an entry met once per word: the copies dropped once sorted) */
+    if (rank < p->lo || rank > p->hi || (rank > 4 && r->entity == NULL) ||
+        (rank <= 4 &&
+         (key == NULL || strlen(r->key) != key_len || memcmp(r->key, key, key_len) != 0))) {
+        return 0;
+    }
+    p->v = xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
+    p->v[p->n++] =
+        (struct cand){ rank, rank > 4 ? xstrdup(r->entity) : xstrndup(key, key_len), r->id };
+    return 0;
+}
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    int k;
+
+    if (x->rank != y->rank) {
+        return x->rank < y->rank ? -1 : 1;
+    }
+    k = strcmp(x->key, y->key);
+    if (k != 0) {
+        return k;
+    }
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Whether query word i matches some entity word (its vocabulary read). */
+static enum db_status
+matches_entity(struct db_conn *c, struct walk *w, int i, bool *out)
+{
+    const struct terms *t;
+    enum db_status st = expand_word(c, w, i, &t);
+
+    *out = false;
+    for (size_t j = 0; j < t->n; j++) {
+        *out = *out || t->v[j].entity;
+    }
+    return st;
+}
+
+/*
+ * Ranks lo to hi of a search of several words in one read of the postings of query word
+ * walker (every word it matches; the other words checked as loosely as rank 4 does, on
+ * the entry's words, or wide: on its words and its entity's words), each row ranked here
+ * and the whole sorted in the walks' order, from the cursor (from_rank, key, id); *done
+ * false when the postings were more than one read may return (the walks rank by rank
+ * are left to do it). Person ranks (lo 1) are read from the driver's postings; entity
+ * ranks from those of a word that matches no entity word, which every entry of an
+ * entity rank then holds among its own words.
+ */
+static enum db_status
+one_pass(struct db_conn *c,
+         struct walk *w,
+         int walker,
+         int lo,
+         int hi,
+         bool wide,
+         const struct cursor *cur,
+         bool *done)
+{
+    const struct query *q = w->q;
+    const struct terms *t;
+    struct pass p = { .q = q, .lo = lo, .hi = hi };
+    char **list;
+    size_t n = 0;
+    long est = 0;
+    char *lit = NULL, *pats = NULL;
+    enum db_status st = expand_word(c, w, walker, &t);
+
+    *done = false;
+    if (st < 0) {
+        return st;
+    }
+    list = xcalloc(t->n + 1, sizeof(*list));
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->v[i].person) {
+            list[n++] = t->v[i].word;
+        }
+    }
+    if (n == 0) {
+        free(list);
+        return st; /* nothing of the word in the vocabulary: the walks look */
+    }
+    lit = literal(list, n);
+    free(list);
+    st = dir_search_store_postings(c, lit, &est);
+    if (st >= 0 && est <= ONEPASS_MAX) {
+        st = patterns_for(c, w, 4, wide, walker, &pats);
+    }
+    if (st >= 0 && est <= ONEPASS_MAX) {
+        st = dir_search_store_words(c, lit, "", 0, pats, wide, ONEPASS_ROWS, &q->filter,
+                                    on_pass_row, &p);
+        *done = st >= 0 && st < ONEPASS_ROWS;
+    }
+    if (*done && p.n > 0) {
+        qsort(p.v, p.n, sizeof(*p.v), cand_cmp);
+    }
+    for (size_t i = 0; i < p.n; i++) {
+        const struct cand *x = &p.v[i];
+        int k = x->rank == cur->rank ? strcmp(x->key, cur->key) : 0;
+        bool again = i > 0 && cand_cmp(x, &p.v[i - 1]) == 0; /* an entity rank's entry */
+
+        if (*done && !again && w->n < w->want &&
+            (x->rank > cur->rank || k > 0 || (k == 0 && x->rank == cur->rank && x->id > cur->id))) {
+            w->rank = x->rank;
+            cand_push(w, x->key, strlen(x->key), x->id);
+        }
+    }
+    for (size_t i = 0; i < p.n; i++) {
+        free(p.v[i].key);
+    }
+    free(p.v);
+    free(lit);
+    free(pats);
+    return st;
+}
+
+/*
+ * What every query word must meet in a member's words and its entity's words together
+ * (' w1 w2  e1 e2 ') for any entity rank: ' o' (a prefix), 'o' (inside, 3 letters or
+ * more), and for 5 letters or more one of the vocabulary's words one typo away. Looser
+ * than the ranks, which are computed here from the rows.
+ */
+static char *
+member_patterns(const struct walk *w)
+{
+    const struct query *q = w->q;
+    char *pats[DIR_SEARCH_MAX_WORDS] = { 0 };
+    char *lit;
+
+    for (int i = 0; i < q->n; i++) {
+        struct util_buf b = { 0 };
+
+        util_buf_printf(&b, q->lens[i] < 3 ? " %s" : "%s", q->words[i]);
+        for (size_t j = 0; q->lens[i] >= 5 && j < w->exp[i].n; j++) {
+            if (w->exp[i].v[j].tier == 4) {
+                util_buf_printf(&b, "| %s ", w->exp[i].v[j].word);
+            }
+        }
+        pats[i] = util_buf_take(&b);
+    }
+    lit = literal(pats, (size_t)q->n);
+    for (int i = 0; i < q->n; i++) {
+        free(pats[i]);
+    }
+    return lit;
+}
+
 /* The entity ranks (5 to 8), from the cursor's when it is one of them. */
 static enum db_status
 walk_entities(struct db_conn *c, struct walk *w, int from_rank, const char *key, long long id)
@@ -485,25 +686,45 @@ walk_entities(struct db_conn *c, struct walk *w, int from_rank, const char *key,
     struct ents ents = { .q = q };
     char **words = NULL;
     size_t n_words = 0;
+    char *pats = NULL;
     enum db_status st = DB_NO_ROWS;
 
-    for (int i = 0; i < q->n && st >= 0; i++) {
-        struct terms t = { 0 };
+    /* several words, one of which matches no entity word: one read of its postings */
+    for (int i = 0; !w->single && i < q->n && st >= 0; i++) {
+        struct cursor cur = { .rank = from_rank, .id = id };
+        bool e = false, done = false;
 
-        st = expand(c, q->words[i], q->lens[i], &t);
-        for (size_t j = 0; j < t.n; j++) {
-            if (t.v[j].entity) {
+        snprintf(cur.key, sizeof(cur.key), "%s", key);
+        st = matches_entity(c, w, i, &e);
+        if (st >= 0 && !e) {
+            st = one_pass(c, w, i, 5, RANK_MAX, true, &cur, &done);
+        }
+        if (st < 0 || done) {
+            return st;
+        }
+        if (!e) {
+            break; /* too many postings: the walks */
+        }
+    }
+    for (int i = 0; i < q->n && st >= 0; i++) {
+        const struct terms *t;
+
+        st = expand_word(c, w, i, &t);
+        for (size_t j = 0; j < t->n; j++) {
+            if (t->v[j].entity) {
                 words = xrealloc(words, (n_words + 1) * sizeof(*words));
-                words[n_words++] = xstrdup(t.v[j].word);
+                words[n_words++] = xstrdup(t->v[j].word);
             }
         }
-        terms_clear(&t);
     }
     if (st >= 0 && n_words > 0) {
         char *lit = literal(words, n_words);
 
         st = dir_search_store_entities(c, lit, on_entity, &ents);
         free(lit);
+    }
+    if (st >= 0 && ents.n > 0) {
+        pats = member_patterns(w);
     }
     for (int r = from_rank < 5 ? 5 : from_rank; st >= 0 && r <= RANK_MAX && w->n < w->want; r++) {
         char **list = xcalloc(ents.n + 1, sizeof(*list));
@@ -521,12 +742,13 @@ walk_entities(struct db_conn *c, struct walk *w, int from_rank, const char *key,
             qsort(list, n, sizeof(*list), cmp_str);
             lit = literal(list, n);
             w->rank = r;
-            st = walk_rank(c, w, WALK_MEMBERS, lit, NULL, r == from_rank ? key : "",
+            st = walk_rank(c, w, WALK_MEMBERS, lit, pats, r == from_rank ? key : "",
                            r == from_rank ? id : 0);
             free(lit);
         }
         free(list);
     }
+    free(pats);
     strv_free(words, n_words);
     strv_free(ents.names, ents.n);
     free(ents.tiers);
@@ -538,35 +760,52 @@ static enum db_status
 walk_persons(struct db_conn *c, struct walk *w, int from_rank, const char *key, long long id)
 {
     const struct query *q = w->q;
-    struct terms t = { 0 };
-    enum db_status st;
+    const struct terms *t = NULL;
+    enum db_status st = DB_NO_ROWS;
 
-    bool expanded = false;
+    if (!w->single && w->q->driver_postings <= ONEPASS_MAX) {
+        struct cursor cur = { .rank = from_rank, .id = id };
+        bool done = false, ent_driver = false, ent_other = false;
 
-    st = DB_NO_ROWS;
+        snprintf(cur.key, sizeof(cur.key), "%s", key);
+        for (int i = 0; i < q->n && st >= 0; i++) {
+            bool e = false;
+
+            st = matches_entity(c, w, i, &e);
+            ent_driver = ent_driver || (e && i == q->driver);
+            ent_other = ent_other || (e && i != q->driver);
+        }
+        if (st >= 0) {
+            st = one_pass(c, w, q->driver, 1, ent_driver ? 4 : RANK_MAX, !ent_driver && ent_other,
+                          &cur, &done);
+        }
+        if (st < 0 || done) {
+            w->entities_done = done && !ent_driver;
+            return st;
+        }
+    }
     for (int r = from_rank < 1 ? 1 : from_rank; st >= 0 && r <= 4 && w->n < w->want; r++) {
-        char **list = xcalloc(t.n + 2, sizeof(*list));
+        char **list;
         size_t n = 0;
 
+        if (r > 1 && t == NULL) {
+            st = expand_word(c, w, q->driver, &t);
+        }
+        list = xcalloc((t != NULL ? t->n : 0) + 2, sizeof(*list));
         if (r == 1) {
             /* the driver itself: no need of the vocabulary yet */
             list[n++] = (char *)q->words[q->driver];
-        } else if (!expanded) {
-            st = expand(c, q->words[q->driver], q->lens[q->driver], &t);
-            expanded = true;
-            free(list);
-            list = xcalloc(t.n + 2, sizeof(*list));
         }
-        for (size_t i = 0; r > 1 && i < t.n; i++) {
-            if (t.v[i].person && (w->single ? t.v[i].tier == r : t.v[i].tier <= r)) {
-                list[n++] = t.v[i].word;
+        for (size_t i = 0; r > 1 && t != NULL && i < t->n; i++) {
+            if (t->v[i].person && (w->single ? t->v[i].tier == r : t->v[i].tier <= r)) {
+                list[n++] = t->v[i].word;
             }
         }
         if (st >= 0 && n > 0) {
             char *lit = literal(list, n);
             char *pats = NULL;
 
-            st = patterns_for(c, q, r, &pats);
+            st = patterns_for(c, w, r, false, q->driver, &pats);
             w->rank = r;
             if (st >= 0) {
                 st = walk_rank(c, w, WALK_WORDS, lit, pats, r == from_rank ? key : "",
@@ -577,7 +816,6 @@ walk_persons(struct db_conn *c, struct walk *w, int from_rank, const char *key, 
         }
         free(list);
     }
-    terms_clear(&t);
     return st;
 }
 
@@ -645,13 +883,6 @@ query_parse(const struct dir_search_query *in, struct query *q)
     memcpy(q->bind, digest, BIND_LEN);
     return DIR_SEARCH_OK;
 }
-
-struct cursor {
-    int driver;
-    int rank;
-    long long id;
-    char key[CURSOR_KEY + 1];
-};
 
 static char *
 cursor_make(const struct query *q, const struct cand *c)
@@ -735,6 +966,7 @@ pick_driver(struct db_conn *c, struct query *q)
     int order[DIR_SEARCH_MAX_WORDS];
     double freqs[DIR_SEARCH_MAX_WORDS];
     long best = DRIVER_CAP + 1;
+    double total = 0;
     int counted = 0;
     char *lit;
     enum db_status st;
@@ -757,7 +989,7 @@ pick_driver(struct db_conn *c, struct query *q)
         order[j] = i;
     }
     lit = literal((char *const *)q->words, (size_t)q->n);
-    st = dir_search_store_freqs(c, lit, freqs, (size_t)q->n);
+    st = dir_search_store_freqs(c, lit, freqs, (size_t)q->n, &total);
     free(lit);
     if (st < 0) {
         return st;
@@ -770,6 +1002,7 @@ pick_driver(struct db_conn *c, struct query *q)
         }
     }
     if (freqs[q->driver] > 0) {
+        q->driver_postings = freqs[q->driver] * total;
         return DB_NO_ROWS;
     }
     for (int k = 0; k < q->n; k++) {
@@ -787,6 +1020,7 @@ pick_driver(struct db_conn *c, struct query *q)
             q->driver = order[k];
         }
     }
+    q->driver_postings = (double)best;
     return DB_NO_ROWS;
 }
 
@@ -917,10 +1151,10 @@ dir_search(struct db_conn *c,
         w.rank = RANK_NAME;
         st = walk_rank(c, &w, WALK_NAME, NULL, NULL, "", in->after != NULL ? cur.id : 0);
     }
-    if (st >= 0 && cur.rank <= 4 && w.n < w.want) {
+    if (st >= 0 && (cur.rank <= 4 || !w.single) && w.n < w.want) {
         st = walk_persons(c, &w, cur.rank, cur.key, cur.id);
     }
-    if (st >= 0 && w.n < w.want) {
+    if (st >= 0 && w.n < w.want && !w.entities_done) {
         st = walk_entities(c, &w, cur.rank, cur.key, cur.id);
     }
     page = w.n < (size_t)in->limit ? w.n : (size_t)in->limit;
@@ -958,6 +1192,9 @@ dir_search(struct db_conn *c,
     }
     free(w.cands);
     free(w.last_key);
+    for (int i = 0; i < DIR_SEARCH_MAX_WORDS; i++) {
+        terms_clear(&w.exp[i]);
+    }
     free(ids);
     free(sources);
     return rs;

@@ -20,6 +20,25 @@
     " AND (" src "::text[] IS NULL OR " x ".source = ANY (" src "::text[]))" \
     " AND (" ent "::text IS NULL OR " x ".entity = " ent "::text)"
 
+/* The postings of the words $1 after ($2, $3) whose doc (an expression of the row p)
+ * meets every regular expression of $4, under the filters $6 to $8, at most $5. */
+#define WORDS_ROWS(doc)                                                             \
+    "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name, p.entity"                   \
+    " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"                                 \
+    "  FROM unnest($1::text[]) AS u(w)"                                             \
+    "  WHERE u.w COLLATE \"C\" >= $2"                                               \
+    "  ORDER BY 1) v"                                                               \
+    " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name, p.entity"     \
+    "  FROM annuaire.search_postings p"                                             \
+    "  WHERE p.word = v.w"                                                          \
+    "  AND (p.word, p.id) > ($2, $3::bigint)"                                       \
+    "  AND " doc " ~ ALL ($4::text[])" FILTERS(                                     \
+        "$6", "$7", "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])" \
+                         "  ORDER BY p.id"                                          \
+                         "  LIMIT $5::integer) p"                                   \
+                         " ORDER BY v.w, p.id"                                      \
+                         " LIMIT $5::integer"
+
 const struct db_stmt dir_search_stmts[] = {
     { "dir_search_store_sources",
       "SELECT coalesce(array_agg(s.name ORDER BY s.name), '{}')::text AS sources"
@@ -34,12 +53,27 @@ const struct db_stmt dir_search_stmts[] = {
     { "dir_search_store_freqs",
       "SELECT u.n, coalesce((SELECT m.f"
       "  FROM unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)"
-      "  WHERE m.v = u.w), 0) AS f"
+      "  WHERE m.v = u.w), 0) AS f, c.reltuples AS total"
       " FROM unnest($1::text[]) WITH ORDINALITY AS u(w, n)"
       " CROSS JOIN pg_stats s"
+      " CROSS JOIN pg_class c"
       " WHERE s.schemaname = 'annuaire' AND s.tablename = 'search_postings'"
-      " AND s.attname = 'word'"
+      " AND s.attname = 'word' AND c.oid = 'annuaire.search_postings'::regclass"
       " ORDER BY u.n" },
+    /* How many postings the words have, estimated from the same statistics: a common
+     * word's frequency, the others' average; 0 before the table was first analysed. */
+    { "dir_search_store_postings",
+      "SELECT coalesce(sum(coalesce(m.f, x.rest) * x.total), 0)::bigint AS n"
+      " FROM (SELECT s.most_common_vals::text::text[] AS vals, s.most_common_freqs AS freqs,"
+      "   c.reltuples AS total,"
+      "   (1 - (SELECT coalesce(sum(f), 0) FROM unnest(s.most_common_freqs) AS f))"
+      "   / greatest(CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples"
+      "     ELSE s.n_distinct END - coalesce(cardinality(s.most_common_freqs), 0), 1) AS rest"
+      "  FROM pg_stats s CROSS JOIN pg_class c"
+      "  WHERE s.schemaname = 'annuaire' AND s.tablename = 'search_postings'"
+      "  AND s.attname = 'word' AND c.oid = 'annuaire.search_postings'::regclass) x"
+      " CROSS JOIN unnest($1::text[]) AS u(w)"
+      " LEFT JOIN unnest(x.vals, x.freqs) AS m(v, f) ON m.v = u.w" },
     /* Exact and prefix, inside a word (trigram index), one typo (deletion keys). */
     { "dir_search_store_expand", "SELECT t.word, t.person, t.entity"
                                  " FROM annuaire.search_terms t"
@@ -55,7 +89,7 @@ const struct db_stmt dir_search_stmts[] = {
                                  " WHERE d.del = ANY ($3::text[])" },
     { "dir_search_store_name",
       "SELECT '' AS key, e.id, annuaire.search_doc(e.search_words) AS doc,"
-      " annuaire.search_doc(e.search_entity_words) AS edoc, e.search_name AS name"
+      " annuaire.search_doc(e.search_entity_words) AS edoc, e.search_name AS name, e.entity"
       " FROM annuaire.directory_entries e"
       " WHERE e.search_name = $1"
       " AND" VISIBLE " AND e.id > $2::bigint" FILTERS(
@@ -68,7 +102,7 @@ const struct db_stmt dir_search_stmts[] = {
      * regular expressions are checked on the index (it holds doc), the row read only for
      * those that pass. */
     { "dir_search_store_words",
-      "SELECT q.word AS key, q.id, p.doc, p.edoc, p.name"
+      "SELECT q.word AS key, q.id, p.doc, p.edoc, p.name, p.entity"
       " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
       "  FROM unnest($1::text[]) AS u(w)"
       "  WHERE u.w COLLATE \"C\" >= $2"
@@ -84,29 +118,17 @@ const struct db_stmt dir_search_stmts[] = {
       " ORDER BY v.w, q.id"
       " LIMIT $5::integer" },
     /* The same under filters, which need the row. */
-    { "dir_search_store_words_filtered",
-      "SELECT p.word AS key, p.id, p.doc, p.edoc, p.name"
-      " FROM (SELECT DISTINCT u.w COLLATE \"C\" AS w"
-      "  FROM unnest($1::text[]) AS u(w)"
-      "  WHERE u.w COLLATE \"C\" >= $2"
-      "  ORDER BY 1) v"
-      " CROSS JOIN LATERAL (SELECT p.word, p.id, p.doc, p.edoc, p.name"
-      "  FROM annuaire.search_postings p"
-      "  WHERE p.word = v.w"
-      "  AND (p.word, p.id) > ($2, $3::bigint)"
-      "  AND p.doc ~ ALL ($4::text[])" FILTERS(
-          "$6",
-          "$7",
-          "p") "  AND ($8::text IS NULL OR p.domains @> ARRAY[$8::text])"
-               "  ORDER BY p.id"
-               "  LIMIT $5::integer) p"
-               " ORDER BY v.w, p.id"
-               " LIMIT $5::integer" },
+    { "dir_search_store_words_filtered", WORDS_ROWS("p.doc") },
+    /* The same, the regular expressions met by the entry's words and its entity's words
+     * together (' w1 w2  e1 e2 '), under the filters when there are some. */
+    { "dir_search_store_words_wide", WORDS_ROWS("(p.doc || p.edoc)") },
     { "dir_search_store_entities", "SELECT s.entity, s.doc"
                                    " FROM annuaire.search_entities s"
                                    " WHERE s.words && $1::text[]" },
+    /* The entities in bytewise order, each one's members by id; compared to the entry's
+     * entity in its own collation, so that the partial index on (entity, id) serves. */
     { "dir_search_store_members",
-      "SELECT m.entity AS key, m.id, m.doc, m.edoc, m.name"
+      "SELECT m.entity AS key, m.id, m.doc, m.edoc, m.name, m.entity"
       " FROM (SELECT DISTINCT u.x COLLATE \"C\" AS x"
       "  FROM unnest($1::text[]) AS u(x)"
       "  WHERE u.x COLLATE \"C\" >= $2"
@@ -114,11 +136,13 @@ const struct db_stmt dir_search_stmts[] = {
       " CROSS JOIN LATERAL (SELECT e.entity, e.id, annuaire.search_doc(e.search_words) AS doc,"
       "   annuaire.search_doc(e.search_entity_words) AS edoc, e.search_name AS name"
       "  FROM annuaire.directory_entries e"
-      "  WHERE e.entity = v.x"
+      "  WHERE e.entity = (v.x COLLATE \"default\")"
       "  AND" VISIBLE "  AND (v.x > $2 OR e.id > $3::bigint)" FILTERS(
           "$5",
           "$6",
           "e") "  AND ($7::text IS NULL OR annuaire.search_domains(e.mails) @> ARRAY[$7::text])"
+               "  AND (annuaire.search_doc(e.search_words)"
+               "   || annuaire.search_doc(e.search_entity_words)) ~ ALL ($8::text[])"
                "  ORDER BY e.id"
                "  LIMIT $4::integer) m"
                " ORDER BY v.x, m.id"
@@ -237,9 +261,9 @@ dir_search_store_count(struct db_conn *c, const char *word, long cap, long *out)
 }
 
 enum db_status
-dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size_t n)
+dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size_t n, double *total)
 {
-    static const char *const names[] = { "n", "f" };
+    static const char *const names[] = { "n", "f", "total" };
     int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { words };
     PGresult *res = NULL;
@@ -252,8 +276,20 @@ dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size
         if (i >= 1 && (size_t)i <= n) {
             freqs[i - 1] = strtod(PQgetvalue(res, row, cols[1]), NULL);
         }
+        *total = strtod(PQgetvalue(res, row, cols[2]), NULL);
     }
     PQclear(res);
+    return st;
+}
+
+enum db_status
+dir_search_store_postings(struct db_conn *c, const char *words, long *out)
+{
+    const char *params[] = { words };
+    long long n = 0;
+    enum db_status st = first_number(c, "dir_search_store_postings", 1, params, "n", &n);
+
+    *out = (long)n;
     return st;
 }
 
@@ -289,7 +325,7 @@ walk(struct db_conn *c,
      dir_search_row_fn fn,
      void *ctx)
 {
-    static const char *const names[] = { "key", "id", "doc", "edoc", "name" };
+    static const char *const names[] = { "key", "id", "doc", "edoc", "name", "entity" };
     int cols[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
     enum db_status st = run(c, stmt, n, params, names, cols, ANN_ARRAY_LEN(names), &res);
@@ -301,6 +337,7 @@ walk(struct db_conn *c,
             .doc = PQgetvalue(res, row, cols[2]),
             .edoc = PQgetvalue(res, row, cols[3]),
             .name = value(res, row, cols[4]),
+            .entity = value(res, row, cols[5]),
         };
 
         if (fn(ctx, &r) != 0) {
@@ -334,6 +371,7 @@ dir_search_store_words(struct db_conn *c,
                        const char *after_key,
                        long long after_id,
                        const char *patterns,
+                       bool wide,
                        int limit,
                        const struct dir_search_filter *f,
                        dir_search_row_fn fn,
@@ -345,6 +383,9 @@ dir_search_store_words(struct db_conn *c,
 
     snprintf(after_s, sizeof(after_s), "%lld", after_id);
     snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    if (wide) {
+        return walk(c, "dir_search_store_words_wide", ANN_ARRAY_LEN(params), params, fn, ctx);
+    }
     if (f->sources == NULL && f->entity == NULL && f->domain == NULL) {
         return walk(c, "dir_search_store_words", 5, params, fn, ctx);
     }
@@ -373,15 +414,15 @@ dir_search_store_members(struct db_conn *c,
                          const char *entities,
                          const char *after_key,
                          long long after_id,
+                         const char *patterns,
                          int limit,
                          const struct dir_search_filter *f,
                          dir_search_row_fn fn,
                          void *ctx)
 {
     char after_s[24], limit_s[16];
-    const char *params[] = {
-        entities, after_key, after_s, limit_s, f->sources, f->entity, f->domain
-    };
+    const char *params[] = { entities,   after_key, after_s,   limit_s,
+                             f->sources, f->entity, f->domain, patterns };
 
     snprintf(after_s, sizeof(after_s), "%lld", after_id);
     snprintf(limit_s, sizeof(limit_s), "%d", limit);

@@ -16,13 +16,14 @@ extern const size_t dir_search_n_stmts;
 
 /* A candidate: key is the posting's word (walks of words), its entity (walks of
  * entities) or "" (exact name); doc and edoc are ' w1 w2 ... ' of its words and of its
- * entity's words; name is its folded display name (or NULL). */
+ * entity's words; name is its folded display name, entity its entity (or NULL). */
 struct dir_search_row {
     const char *key;
     long long id;
     const char *doc;
     const char *edoc;
     const char *name;
+    const char *entity;
 };
 /** @return 0 to go on, 1 to stop reading the rows */
 typedef int (*dir_search_row_fn)(void *ctx, const struct dir_search_row *row);
@@ -45,10 +46,19 @@ dir_search_store_count(struct db_conn *c, const char *word, long cap, long *out)
 /**
  * How common each word of words (a text[] literal of n) is among the postings, from the
  * planner's statistics, into freqs (left as they are when there are none; 0 for a word
- * not among the most common). @return rows (0: no statistics yet)
+ * not among the most common), and the postings' estimated count into *total.
+ * @return rows (0: no statistics yet)
  */
-enum db_status dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size_t n)
-    ANN_MUST_CHECK;
+enum db_status dir_search_store_freqs(struct db_conn *c,
+                                      const char *words,
+                                      double *freqs,
+                                      size_t n,
+                                      double *total) ANN_MUST_CHECK;
+
+/** How many postings the words of a text[] literal have together, estimated from the
+ * planner's statistics (0 when there are none yet). */
+enum db_status
+dir_search_store_postings(struct db_conn *c, const char *words, long *out) ANN_MUST_CHECK;
 
 typedef void (*dir_search_term_fn)(void *ctx, const char *word, bool person, bool entity);
 /**
@@ -74,14 +84,15 @@ enum db_status dir_search_store_name(struct db_conn *c,
 
 /**
  * The postings of the words of a text[] literal, by (word, id) after (after_key,
- * after_id), whose entry's words (' w1 w2 ') match every regular expression of
- * patterns (a text[] literal).
+ * after_id), whose entry's words (' w1 w2 '; wide: with its entity's words after them)
+ * match every regular expression of patterns (a text[] literal).
  */
 enum db_status dir_search_store_words(struct db_conn *c,
                                       const char *words,
                                       const char *after_key,
                                       long long after_id,
                                       const char *patterns,
+                                      bool wide,
                                       int limit,
                                       const struct dir_search_filter *f,
                                       dir_search_row_fn fn,
@@ -94,11 +105,14 @@ enum db_status dir_search_store_entities(struct db_conn *c,
                                          dir_search_entity_fn fn,
                                          void *ctx) ANN_MUST_CHECK;
 
-/** The visible members of the entities of a text[] literal, by (entity bytewise, id). */
+/** The visible members of the entities of a text[] literal, by (entity bytewise, id),
+ * whose words and entity's words (' w1 w2 ' of both) match every regular expression of
+ * patterns (a text[] literal). */
 enum db_status dir_search_store_members(struct db_conn *c,
                                         const char *entities,
                                         const char *after_key,
                                         long long after_id,
+                                        const char *patterns,
                                         int limit,
                                         const struct dir_search_filter *f,
                                         dir_search_row_fn fn,
