@@ -53,6 +53,7 @@
 #define CURSOR_HEAD  (1 + BIND_LEN + 1 + 1 + 8)
 #define CURSOR_KEY   1024 /* longest key a cursor carries (an entity name) */
 #define CURSOR_CHARS (((CURSOR_HEAD + CURSOR_KEY) * 4 + 2) / 3)
+_Static_assert(CURSOR_CHARS <= DIR_SEARCH_MAX_CURSOR, "the API must take back every cursor");
 
 struct query {
     char folded[DIR_SEARCH_MAX_TERM + 1]; /* the whole term folded */
@@ -1234,6 +1235,15 @@ dir_identify(struct db_conn *c,
     if (out->display_name == NULL) {
         dir_search_hit_clear(out);
         return 0;
+    }
+    if (mxid != NULL) {
+        /* The entry may own other bound addresses: the answer names the one asked for. */
+        free(out->mxid);
+        out->mxid = strdup(mxid);
+        if (out->mxid == NULL) {
+            dir_search_hit_clear(out);
+            return -1;
+        }
     }
     return 1;
 }

@@ -11,7 +11,8 @@
 --   bytewise; at most 32 words of at most 64 bytes.
 -- search_entity_words: the distinct words of entity, apostrophes as separators,
 --   French stop words (de, la, du, des, l, d, ...) dropped; sorted, same bounds.
--- search_name: the whole display name folded (apostrophes joined): the exact-name tier.
+-- search_name: the whole display name folded (apostrophes joined), cut to at most 256
+--   bytes at the end of a word: the exact-name tier.
 ALTER TABLE annuaire.directory_entries
     ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY,
     ADD COLUMN search_words text[],

@@ -77,3 +77,16 @@ def test_identify(env):
     for r in refused:
         assert r.json() == {"errcode": "M_FORBIDDEN",
                             "error": "Only users of an agents' homeserver may search the directory"}
+
+
+def test_identify_by_mxid_answers_that_mxid(env):
+    """An agent whose two addresses are bound to two Matrix IDs: asked by one of them, the
+    answer names that one, never the other."""
+    from search_api_env import ldif_entry
+    env.ldif.write_text("version: 1\n\n" + ldif_entry(
+        1, "dual", "Dominique", "Double", "Cabinet", [address("dual"), address("dual2")]))
+    env.sync("--allow-mass-delete")
+    auth = env.token(f"@asker:{HS}")
+    first, second = bind(env.svc, "dual"), bind(env.svc, "dual2")
+    assert ok(env.entry(auth, mxid=first))["mxid"] == first
+    assert ok(env.entry(auth, mxid=second))["mxid"] == second
