@@ -1,12 +1,12 @@
 /*
- * fuzz_xmatrix: the X-Matrix Authorization header parser of enroll/xmatrix.c
+ * fuzz_xmatrix: the X-Matrix Authorization header parser of core/xmatrix.c
  * (parse_header, static there: the file is compiled into this target as it is).
  * Properties: a header it accepts has origin, key and sig, each NUL-terminated
  * within its field; a refused one leaves them empty or partial, never overflowing.
  */
 #include <stdint.h>
 
-#include "enroll/xmatrix.c" /* the parser is private to that file */
+#include "core/xmatrix.c" /* the parser is private to that file */
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -15,7 +15,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *h = fuzz_string(data, size);
-    struct xmatrix x;
+    struct xmatrix_auth x;
     int rc = parse_header(h, &x);
 
     FUZZ_ASSERT(rc == 0 || rc == -1);
