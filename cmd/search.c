@@ -21,9 +21,6 @@
 #include "directory/directory.h"
 #include "routing/routing.h"
 
-/* The shortest term, in folded characters (the default of search.min_term). */
-#define SEARCH_CMD_MIN_TERM 2
-
 static const char usage[] =
     "usage: annuaire search -c FILE [--limit N] [--ministry M] [--domain D] [--entity E]\n"
     "                       [--after CURSOR] [--externals] [--json] TERM\n"
@@ -41,7 +38,7 @@ static const char usage[] =
     "      --entity E       only the entries of this entity (as the annuaire has it)\n"
     "      --after CURSOR   the page after the one that gave this cursor\n"
     "      --externals      include the entries whose address routes to an externals'\n"
-    "                       platform (left out otherwise)\n"
+    "                       platform (left out otherwise, unless search.include_externals)\n"
     "      --json           the page as JSON\n"
     "      --bench FILE     search each line of FILE (a term) in turn, and print for each\n"
     "                       the milliseconds it took, its hits and the term, tab-separated\n"
@@ -162,7 +159,7 @@ cmd_search(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct dir_search_query q = { .limit = 10, .min_term = SEARCH_CMD_MIN_TERM };
+    struct dir_search_query q = { .limit = 10 };
     struct dir_search_result res = { 0 };
     const char *path = NULL, *bench = NULL;
     bool json = false, externals = false;
@@ -234,6 +231,9 @@ cmd_search(int argc, char **argv)
     if (cfg == NULL) {
         return CMD_EXIT_FAILURE;
     }
+    /* The command searches as the API does: the same shortest term and externals. */
+    q.min_term = dir_search_config(cfg).min_term;
+    externals = externals || dir_search_config(cfg).include_externals;
     if (cfg->routing.info_file != NULL) {
         routes = routing_load(cfg->routing.info_file, &cfg->routing, err, sizeof(err));
         if (routes == NULL) {
@@ -260,8 +260,8 @@ cmd_search(int argc, char **argv)
             print_result(&res, json);
             rc = CMD_EXIT_OK;
         } else if (st == DIR_SEARCH_SHORT) {
-            rc = cmd_usage_error("search", "the term needs at least %d letters or digits",
-                                 SEARCH_CMD_MIN_TERM);
+            rc = cmd_usage_error("search", "the term needs at least %ld letters or digits",
+                                 q.min_term);
         } else if (st == DIR_SEARCH_BAD_CURSOR) {
             rc = cmd_usage_error("search", "--after: not a cursor of this search");
         } else if (st == DIR_SEARCH_BAD_PARAM) {

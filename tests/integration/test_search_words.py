@@ -29,3 +29,16 @@ def test_words(cluster, tmp_path):
     assert names(svc, "dupnot jean-p") == ["Jean-Pierre Dupont"]
     # the same word twice counts once
     assert names(svc, "martin martin") == by_id(svc, ["Pierre Martin", "Jean Martin"])
+
+
+def test_command_follows_the_configuration(cluster, tmp_path):
+    """annuaire search takes the shortest term from search.min_term, as the API does."""
+    from search_env import service, sources_config, sync, write_ldif
+    path = tmp_path / "agri.ldif"
+    write_ldif(path, [person("u1", 1, "Jean Dupont", "Dupont", "Jean", "Bureau du budget")])
+    svc = service(cluster, sources_config([("agri", "Agriculture", path)],
+                                          "search:\n  min_term: 5\n"))
+    sync(svc)
+    r = svc.run("search", "dupo")
+    assert r.returncode != 0 and "at least 5 letters" in r.stderr, r.stdout + r.stderr
+    assert names(svc, "dupon") == ["Jean Dupont"]
