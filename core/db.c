@@ -125,7 +125,10 @@ db_configure(const struct cfg_database *conf)
     settings.password = conf->password ? xstrdup(conf->password) : NULL;
     snprintf(settings.connect_timeout, sizeof(settings.connect_timeout), "%ld",
              conf->connect_timeout);
-    snprintf(settings.options, sizeof(settings.options), "-c statement_timeout=%ld",
+    /* JIT off: every statement here is short, and compiling one cost up to half a
+     * second whenever the planner's estimate crossed jit_above_cost (measured: the
+     * directory search's output join on 2.5 M entries, 0.5 s of JIT for 0.03 s of work). */
+    snprintf(settings.options, sizeof(settings.options), "-c statement_timeout=%ld -c jit=off",
              conf->statement_timeout_ms);
     register_core();
 }
@@ -513,7 +516,7 @@ db_conn_open(const struct cfg_database *conf, char *err, size_t err_size)
     c->own->password = conf->password ? xstrdup(conf->password) : NULL;
     snprintf(c->own->connect_timeout, sizeof(c->own->connect_timeout), "%ld",
              conf->connect_timeout);
-    snprintf(c->own->options, sizeof(c->own->options), "-c statement_timeout=0");
+    snprintf(c->own->options, sizeof(c->own->options), "-c statement_timeout=0 -c jit=off");
     register_core();
     if (ensure_connected(c) != 0) {
         snprintf(err, err_size, "%s", c->error);
