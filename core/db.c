@@ -719,3 +719,23 @@ db_value_dup(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
 }
+
+enum db_status
+db_exec_columns(struct db_conn *c,
+                const char *stmt,
+                int n_params,
+                const char *const *params,
+                const char *const *names,
+                int *cols,
+                size_t n,
+                PGresult **res)
+{
+    enum db_status st = db_exec(c, stmt, n_params, params, res);
+
+    if (st > 0 && db_columns(*res, stmt, names, cols, n) != 0) {
+        PQclear(*res);
+        *res = NULL;
+        return DB_HARD;
+    }
+    return st;
+}

@@ -148,6 +148,19 @@ int db_columns(const PGresult *res, const char *stmt, const char *const *names, 
     ANN_MUST_CHECK;
 
 /**
+ * db_exec, then db_columns on its result (cols: n, in the order of names).
+ * @return db_exec's status; DB_HARD, *res cleared to NULL, when a column is missing
+ */
+enum db_status db_exec_columns(struct db_conn *c,
+                               const char *stmt,
+                               int n_params,
+                               const char *const *params,
+                               const char *const *names,
+                               int *cols,
+                               size_t n,
+                               PGresult **res) ANN_MUST_CHECK;
+
+/**
  * The text[] literal of n items for a $n::text[] parameter: each item quoted,
  * '"' and '\\' escaped, NULL items as NULL. Linear in the total length.
  * @return a string the caller frees

@@ -177,25 +177,6 @@ const struct db_stmt dir_search_stmts[] = {
 };
 const size_t dir_search_n_stmts = ANN_ARRAY_LEN(dir_search_stmts);
 
-/* Runs stmt and checks its columns: DB_HARD when one is missing. */
-static enum db_status
-run(struct db_conn *c,
-    const char *stmt,
-    int n,
-    const char *const *params,
-    const char *const *names,
-    int *cols,
-    size_t n_names,
-    PGresult **res)
-{
-    enum db_status st = db_exec(c, stmt, n, params, res);
-
-    if (st > 0 && db_columns(*res, stmt, names, cols, n_names) != 0) {
-        st = DB_HARD;
-    }
-    return st;
-}
-
 static const char *
 value(const PGresult *res, int row, int col)
 {
@@ -214,7 +195,7 @@ first_value(struct db_conn *c,
     const char *names[] = { col };
     int cols[1];
     PGresult *res = NULL;
-    enum db_status st = run(c, stmt, n, params, names, cols, 1, &res);
+    enum db_status st = db_exec_columns(c, stmt, n, params, names, cols, 1, &res);
 
     *out = st > 0 ? xstrdup(PQgetvalue(res, 0, cols[0])) : NULL;
     PQclear(res);
@@ -267,8 +248,8 @@ dir_search_store_freqs(struct db_conn *c, const char *words, double *freqs, size
     int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { words };
     PGresult *res = NULL;
-    enum db_status st =
-        run(c, "dir_search_store_freqs", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
+    enum db_status st = db_exec_columns(c, "dir_search_store_freqs", 1, params, names, cols,
+                                        ANN_ARRAY_LEN(names), &res);
 
     for (int row = 0; st > 0 && row < PQntuples(res); row++) {
         long i = strtol(PQgetvalue(res, row, cols[0]), NULL, 10);
@@ -305,8 +286,8 @@ dir_search_store_expand(struct db_conn *c,
     int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { word, like, keys };
     PGresult *res = NULL;
-    enum db_status st =
-        run(c, "dir_search_store_expand", 3, params, names, cols, ANN_ARRAY_LEN(names), &res);
+    enum db_status st = db_exec_columns(c, "dir_search_store_expand", 3, params, names, cols,
+                                        ANN_ARRAY_LEN(names), &res);
 
     for (int row = 0; st > 0 && row < PQntuples(res); row++) {
         fn(ctx, PQgetvalue(res, row, cols[0]), PQgetvalue(res, row, cols[1])[0] == 't',
@@ -328,7 +309,8 @@ walk(struct db_conn *c,
     static const char *const names[] = { "key", "id", "doc", "edoc", "name", "entity" };
     int cols[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
-    enum db_status st = run(c, stmt, n, params, names, cols, ANN_ARRAY_LEN(names), &res);
+    enum db_status st =
+        db_exec_columns(c, stmt, n, params, names, cols, ANN_ARRAY_LEN(names), &res);
 
     for (int row = 0; st > 0 && row < PQntuples(res); row++) {
         struct dir_search_row r = {
@@ -399,8 +381,8 @@ dir_search_store_entities(struct db_conn *c, const char *words, dir_search_entit
     int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { words };
     PGresult *res = NULL;
-    enum db_status st =
-        run(c, "dir_search_store_entities", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
+    enum db_status st = db_exec_columns(c, "dir_search_store_entities", 1, params, names, cols,
+                                        ANN_ARRAY_LEN(names), &res);
 
     for (int row = 0; st > 0 && row < PQntuples(res); row++) {
         fn(ctx, PQgetvalue(res, row, cols[0]), PQgetvalue(res, row, cols[1]));
@@ -437,8 +419,8 @@ dir_search_store_hits(struct db_conn *c, const char *ids, dir_search_detail_fn f
     int cols[ANN_ARRAY_LEN(names)];
     const char *params[] = { ids };
     PGresult *res = NULL;
-    enum db_status st =
-        run(c, "dir_search_store_hits", 1, params, names, cols, ANN_ARRAY_LEN(names), &res);
+    enum db_status st = db_exec_columns(c, "dir_search_store_hits", 1, params, names, cols,
+                                        ANN_ARRAY_LEN(names), &res);
 
     for (int row = 0; st > 0 && row < PQntuples(res); row++) {
         struct dir_search_detail d = {

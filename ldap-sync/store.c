@@ -165,28 +165,6 @@ lsync_store_metrics_init(void)
     db_register(lsync_store_metrics_stmts, ANN_ARRAY_LEN(lsync_store_metrics_stmts));
 }
 
-/* Runs a statement and finds its columns by name (cols: n, in the order of names).
- * @return db_exec's status; DB_HARD, *res NULL, when a column is missing */
-static enum db_status
-exec_columns(struct db_conn *c,
-             const char *stmt,
-             int n_params,
-             const char *const *params,
-             const char *const *names,
-             int *cols,
-             size_t n,
-             PGresult **res)
-{
-    enum db_status st = db_exec(c, stmt, n_params, params, res);
-
-    if (st > 0 && db_columns(*res, stmt, names, cols, n) != 0) {
-        PQclear(*res);
-        *res = NULL;
-        return DB_HARD;
-    }
-    return st;
-}
-
 /* A value, NULL for SQL NULL. */
 static const char *
 value_of(const PGresult *res, int row, int col)
@@ -226,8 +204,8 @@ lsync_store_source_begin(struct db_conn *c,
     snprintf(prio, sizeof(prio), "%d", src->priority);
     snprintf(hours, sizeof(hours), "%d", src->ldap.full_every_hours);
     snprintf(days, sizeof(days), "%ld", purge_days);
-    st = exec_columns(c, "lsync_store_source_begin", 6, params, names, col, ANN_ARRAY_LEN(names),
-                      &res);
+    st = db_exec_columns(c, "lsync_store_source_begin", 6, params, names, col, ANN_ARRAY_LEN(names),
+                         &res);
     if (st > 0) {
         const char *cookie = value_of(res, 0, col[0]);
 
@@ -494,7 +472,7 @@ lsync_store_diff(struct db_conn *c,
     snprintf(runs, sizeof(runs), "%d", in->grace_runs);
     snprintf(secs, sizeof(secs), "%d", in->grace_seconds);
     snprintf(live, sizeof(live), "%lld", in->entries);
-    st = exec_columns(c, "lsync_store_diff", 6, params, names, col, ANN_ARRAY_LEN(names), &res);
+    st = db_exec_columns(c, "lsync_store_diff", 6, params, names, col, ANN_ARRAY_LEN(names), &res);
 
     if (st > 0) {
         out->rejected = count_of(res, 0, col[0]);
@@ -547,8 +525,8 @@ lsync_store_conflicts(struct db_conn *c,
     const char *params[] = { source, bulk ? "true" : "false" };
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
-    enum db_status st =
-        exec_columns(c, "lsync_store_conflicts", 2, params, names, col, ANN_ARRAY_LEN(names), &res);
+    enum db_status st = db_exec_columns(c, "lsync_store_conflicts", 2, params, names, col,
+                                        ANN_ARRAY_LEN(names), &res);
 
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         fn(ctx, PQgetvalue(res, i, col[0]), PQgetvalue(res, i, col[1]));
@@ -572,7 +550,8 @@ lsync_store_missing(struct db_conn *c,
     enum db_status st;
 
     snprintf(lim, sizeof(lim), "%d", limit);
-    st = exec_columns(c, "lsync_store_missing", 2, params, names, col, ANN_ARRAY_LEN(names), &res);
+    st = db_exec_columns(c, "lsync_store_missing", 2, params, names, col, ANN_ARRAY_LEN(names),
+                         &res);
 
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         if (fn(ctx, PQgetvalue(res, i, col[0]), PQgetvalue(res, i, col[1]),
@@ -618,7 +597,7 @@ lsync_store_status(struct db_conn *c, lsync_store_status_fn fn, void *ctx)
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
     enum db_status st =
-        exec_columns(c, "lsync_store_status", 0, NULL, names, col, ANN_ARRAY_LEN(names), &res);
+        db_exec_columns(c, "lsync_store_status", 0, NULL, names, col, ANN_ARRAY_LEN(names), &res);
 
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         /* PQgetvalue gives "" for NULL: a source without a run prints empty fields. */
@@ -656,7 +635,7 @@ lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx)
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
     enum db_status st =
-        exec_columns(c, "lsync_store_metrics", 0, NULL, names, col, ANN_ARRAY_LEN(names), &res);
+        db_exec_columns(c, "lsync_store_metrics", 0, NULL, names, col, ANN_ARRAY_LEN(names), &res);
 
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         struct lsync_store_metric row = {
@@ -705,7 +684,7 @@ lsync_store_sources(struct db_conn *c, lsync_store_source_fn fn, void *ctx)
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
     enum db_status st =
-        exec_columns(c, "lsync_store_sources", 0, NULL, names, col, ANN_ARRAY_LEN(names), &res);
+        db_exec_columns(c, "lsync_store_sources", 0, NULL, names, col, ANN_ARRAY_LEN(names), &res);
 
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         struct lsync_store_source_row row = {
@@ -742,7 +721,7 @@ lsync_store_runs(struct db_conn *c,
     enum db_status st;
 
     snprintf(lim, sizeof(lim), "%ld", limit);
-    st = exec_columns(c, "lsync_store_runs", 3, params, names, col, ANN_ARRAY_LEN(names), &res);
+    st = db_exec_columns(c, "lsync_store_runs", 3, params, names, col, ANN_ARRAY_LEN(names), &res);
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         struct lsync_store_run_row row = { 0 };
 
@@ -771,7 +750,8 @@ lsync_store_entries(struct db_conn *c,
     enum db_status st;
 
     snprintf(lim, sizeof(lim), "%d", limit);
-    st = exec_columns(c, "lsync_store_entries", 2, params, names, col, ANN_ARRAY_LEN(names), &res);
+    st = db_exec_columns(c, "lsync_store_entries", 2, params, names, col, ANN_ARRAY_LEN(names),
+                         &res);
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         const struct lsync_store_entry_row row = {
             .source = value_of(res, i, col[0]),
@@ -840,8 +820,8 @@ lsync_store_words_pending(struct db_conn *c,
 
     snprintf(after, sizeof(after), "%lld", after_id);
     snprintf(lim, sizeof(lim), "%d", limit);
-    st = exec_columns(c, "lsync_store_words_pending", 2, params, names, col, ANN_ARRAY_LEN(names),
-                      &res);
+    st = db_exec_columns(c, "lsync_store_words_pending", 2, params, names, col,
+                         ANN_ARRAY_LEN(names), &res);
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         struct lsync_store_words_row row = { .id = strtoll(PQgetvalue(res, i, col[0]), NULL, 10) };
         const char *text[4];
