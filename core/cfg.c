@@ -51,6 +51,10 @@ static const struct cfg_row database_rows[] = {
       0, 4096, 0, NULL },
     { "database.password", CFG_STRING, CFG_FIELD(struct cfg, database.password), NULL, 0, 1024,
       CFG_SECRET, NULL },
+    { "database.replica", CFG_STRING, CFG_FIELD(struct cfg, database.replica), NULL, 0, 4096, 0,
+      NULL },
+    { "database.replica_max_lag", CFG_INT, CFG_FIELD(struct cfg, database.replica_max_lag), "5", 1,
+      3600, 0, NULL },
     { "database.statement_timeout_ms", CFG_INT,
       CFG_FIELD(struct cfg, database.statement_timeout_ms), "5000", 0, 3600000, 0, NULL },
 };
