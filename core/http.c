@@ -220,6 +220,14 @@ rate_bucket(const char *key, char *buf, size_t size)
     return buf;
 }
 
+/* The 429 of a refused take. */
+static enum reply_status
+reply_limited(struct http_req *r, long retry)
+{
+    return http_reply_status(http_reply_ec_extra(
+        r, E_LIMIT_EXCEEDED, NULL, json_pack("{s:I}", "retry_after_ms", (json_int_t)retry)));
+}
+
 enum reply_status
 http_rate_limit(struct http_req *r, const struct rl_limit *limit, const char *key)
 {
@@ -229,10 +237,25 @@ http_rate_limit(struct http_req *r, const struct rl_limit *limit, const char *ke
     if (rl_take(limit, rate_bucket(key, bucket, sizeof(bucket)), &retry)) {
         return RS_OK;
     }
-    return http_reply_ec_extra(r, E_LIMIT_EXCEEDED, NULL,
-                               json_pack("{s:I}", "retry_after_ms", (json_int_t)retry)) == MHD_YES
-               ? RS_REPLIED
-               : RS_FATAL;
+    return reply_limited(r, retry);
+}
+
+enum reply_status
+http_rate_limit_shared(struct http_req *r, const struct rl_limit *limit, const char *key)
+{
+    char bucket[INET6_ADDRSTRLEN + 4];
+    long retry = 0;
+
+    switch (rl_take_shared(r->db, limit, rate_bucket(key, bucket, sizeof(bucket)), &retry)) {
+    case RL_ALLOWED:
+        return RS_OK;
+    case RL_REFUSED:
+        return reply_limited(r, retry);
+    case RL_UNAVAILABLE:
+        break;
+    }
+    /* Refused: the request would fail on the database anyway. */
+    return http_reply_status(http_reply_ec(r, E_DB_UNAVAILABLE, NULL));
 }
 
 const char *

@@ -101,12 +101,22 @@ struct rl_limit;
 
 /**
  * Takes a token of limit for key (NULL key: allowed; an IPv6 address counts for its
- * /64, an IPv4-mapped one for its IPv4 address); when none is left,
- * queues 429 M_LIMIT_EXCEEDED with retry_after_ms.
+ * /64, an IPv4-mapped one for its IPv4 address) in this instance's memory: a budget per
+ * instance. When none is left, queues 429 M_LIMIT_EXCEEDED with retry_after_ms.
  * @return RS_OK, RS_REPLIED or RS_FATAL
  */
 enum reply_status
 http_rate_limit(struct http_req *r, const struct rl_limit *limit, const char *key) ANN_MUST_CHECK;
+
+/**
+ * As http_rate_limit, with the bucket in PostgreSQL (rl_take_shared on r->db): one
+ * budget for every instance on the database. When the database does not answer,
+ * queues 503 M_UNKNOWN (E_DB_UNAVAILABLE): the limit cannot be checked.
+ * @return RS_OK, RS_REPLIED or RS_FATAL
+ */
+enum reply_status http_rate_limit_shared(struct http_req *r,
+                                         const struct rl_limit *limit,
+                                         const char *key) ANN_MUST_CHECK;
 
 /** A query string argument (borrowed), or NULL. */
 const char *http_query(const struct http_req *r, const char *name);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/util.h"
 
@@ -63,6 +64,30 @@ static const struct db_stmt store_stmts[] = {
                            " WHERE sent_at IS NULL" },
     /* The senders' wake-up across instances (store_mail_queue notifies it). */
     { STORE_MAIL_LISTEN, "LISTEN annuaire_outbox" },
+    /* The shared rate limits (sql/021_rate_buckets.sql): one token of the bucket
+     * ($1 limit, $2 hex SHA-256 of the key) holding at most $3 tokens and getting one back
+     * every $4 ms, taken in one statement: a new bucket starts full, an old one is first
+     * refilled for the time since its last take. */
+    { "store_rate_take",
+      "INSERT INTO annuaire.rate_buckets AS b (name, key_hash, tokens, granted, updated_at,"
+      " full_at)"
+      " VALUES ($1, decode($2, 'hex'), $3::float8 - 1, true, now(),"
+      "  now() + make_interval(secs => $4::float8 / 1000))"
+      " ON CONFLICT ON CONSTRAINT rate_buckets_pkey DO UPDATE"
+      " SET (tokens, granted, updated_at, full_at) = ("
+      "  SELECT x.left_, x.r >= 1, now(),"
+      "   now() + make_interval(secs => ($3::float8 - x.left_) * $4::float8 / 1000)"
+      "  FROM (SELECT r, CASE WHEN r >= 1 THEN r - 1 ELSE r END AS left_"
+      "   FROM (SELECT least($3::float8, b.tokens + greatest(0::float8,"
+      "    extract(epoch FROM now() - b.updated_at)::float8) * 1000 / $4::float8) AS r) y) x)"
+      " RETURNING granted::integer AS granted,"
+      " CASE WHEN granted THEN 0 ELSE ceil((1 - tokens) * $4::float8) + 1 END AS retry_ms" },
+    /* Buckets full again are the same as none: deleted, a bounded batch at a time. */
+    { "store_rate_sweep", "DELETE FROM annuaire.rate_buckets"
+                          " WHERE (name, key_hash) IN (SELECT name, key_hash"
+                          "  FROM annuaire.rate_buckets"
+                          "  WHERE full_at < now()"
+                          "  LIMIT 1000)" },
     /* A catalog query, not to_regclass(): its cache may predate a concurrent migrate's
      * commit. */
     { "store_schema_exists", "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
@@ -319,4 +344,43 @@ store_audit_list(struct db_conn *c,
     }
     PQclear(res);
     return st;
+}
+
+/* ---- Shared rate limits ---- */
+
+enum db_status
+store_rate_take(struct db_conn *c,
+                const char *name,
+                const char *key_hash_hex,
+                long burst,
+                long interval_ms,
+                bool *out_granted,
+                long *out_retry_ms)
+{
+    static const char *const names[] = { "granted", "retry_ms" };
+    char b[24], i[24];
+    const char *params[] = { name, key_hash_hex, b, i };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st;
+
+    *out_granted = false;
+    *out_retry_ms = 0;
+    snprintf(b, sizeof(b), "%ld", burst);
+    snprintf(i, sizeof(i), "%ld", interval_ms);
+    st = db_exec_columns(c, "store_rate_take", 4, params, names, col, ANN_ARRAY_LEN(names), &res);
+    if (st > 0) {
+        *out_granted = strcmp(PQgetvalue(res, 0, col[0]), "1") == 0;
+        *out_retry_ms = strtol(PQgetvalue(res, 0, col[1]), NULL, 10);
+    } else if (st == 0 || st == DB_NO_ROWS) {
+        st = DB_HARD; /* an upsert always returns its row */
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+store_rate_sweep(struct db_conn *c)
+{
+    return db_exec(c, "store_rate_sweep", 0, NULL, NULL);
 }

@@ -92,6 +92,27 @@ enum db_status store_mail_relay_back(struct db_conn *c) ANN_MUST_CHECK;
 enum db_status
 store_queue_next_due(struct db_conn *c, const char *stmt, long *out_ms) ANN_MUST_CHECK;
 
+/* ---- Shared rate limits (annuaire.rate_buckets) ---- */
+
+/**
+ * Takes one token, in one atomic statement, from the bucket of a limit and a key that
+ * holds at most burst tokens and gets one back every interval_ms (a new one starts full).
+ * @param key_hash_hex  the SHA-256 of the limit's name and the key, 64 hex digits
+ * @param[out] out_granted   whether a token was taken
+ * @param[out] out_retry_ms  when refused, the milliseconds until one is back; else 0
+ * @return 1, or DB_SOFT / DB_HARD
+ */
+enum db_status store_rate_take(struct db_conn *c,
+                               const char *name,
+                               const char *key_hash_hex,
+                               long burst,
+                               long interval_ms,
+                               bool *out_granted,
+                               long *out_retry_ms) ANN_MUST_CHECK;
+
+/** Deletes up to 1,000 buckets that are full again. @return how many, or DB_SOFT / DB_HARD */
+enum db_status store_rate_sweep(struct db_conn *c) ANN_MUST_CHECK;
+
 /* ---- Schema versions (annuaire.schema_version) ---- */
 
 /**

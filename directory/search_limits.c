@@ -4,7 +4,8 @@
  * one back every 3,600,000 / n ms; per client IP first, then per caller (an access
  * token's user). A homeserver on the signed path is counted per homeserver alone: it
  * sends every search of its users from its own addresses, which the per-IP number
- * would stop long before its own. 0 in the configuration: no limit.
+ * would stop long before its own. 0 in the configuration: no limit. Shared: kept in
+ * PostgreSQL, one budget for every instance on the database.
  */
 #include <string.h>
 
@@ -36,15 +37,16 @@ dir_limit_search(struct http_req *r, const char *kind, const char *key)
     enum reply_status rs = RS_OK;
 
     if (strcmp(kind, "server") == 0) {
-        return http_rate_limit(r, &by_server, key);
+        return http_rate_limit_shared(r, &by_server, key);
     }
     if (strcmp(kind, "user") == 0) {
-        return http_rate_limit(r, &by_user, key);
+        return http_rate_limit_shared(r, &by_user, key);
     }
     if (strcmp(kind, "token") != 0 && strcmp(kind, "ip") != 0) {
         log_bug("dir_limit_search: unknown kind");
         return http_reply_status(http_reply_ec(r, E_INTERNAL, NULL));
     }
-    rs = http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
-    return rs == RS_OK && strcmp(kind, "token") == 0 ? http_rate_limit(r, &by_user, key) : rs;
+    rs = http_rate_limit_shared(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
+    return rs == RS_OK && strcmp(kind, "token") == 0 ? http_rate_limit_shared(r, &by_user, key)
+                                                     : rs;
 }

@@ -1,7 +1,8 @@
 /*
  * The rate limits of the enrollment endpoints: sending mail (per IP, user and address),
  * account/register and 3pid/unbind (per IP); and the 503 answered when no homeserver call
- * slot is free.
+ * slot is free. Mail and account/register (a call to a homeserver) are limited across
+ * every instance on the database (shared: in PostgreSQL); unbind, per instance.
  */
 #include "core/cfg.h"
 #include "core/ratelimit.h"
@@ -20,13 +21,13 @@ enr_limit_mail(struct http_req *r, const char *address)
     const struct rl_limit by_address = { "request_token_address", rl->request_token_address_burst,
                                          rl->request_token_address_interval_ms };
     char ip[64];
-    enum reply_status rs = http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
+    enum reply_status rs = http_rate_limit_shared(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
 
     if (rs == RS_OK) {
-        rs = http_rate_limit(r, &by_user, r->user_id);
+        rs = http_rate_limit_shared(r, &by_user, r->user_id);
     }
     if (rs == RS_OK) {
-        rs = http_rate_limit(r, &by_address, address);
+        rs = http_rate_limit_shared(r, &by_address, address);
     }
     return rs;
 }
@@ -40,7 +41,7 @@ enr_limit_register(struct http_req *r)
                                     rl->register_ip_interval_ms };
     char ip[64];
 
-    return http_rate_limit(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
+    return http_rate_limit_shared(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
 }
 
 /* 3pid/unbind: an X-Matrix signature may need the homeserver's keys fetched. */
