@@ -21,8 +21,8 @@ struct cfg_database {
     char *password;       /* secret */
     long connect_timeout; /* seconds */
     long statement_timeout_ms;
-    char *replica;         /* libpq connection string of a streaming replica; NULL = none */
-    long replica_max_lag;  /* seconds of replay lag past which reads go to the primary */
+    char *replica;        /* libpq connection string of a streaming replica; NULL = none */
+    long replica_max_lag; /* seconds of replay lag past which reads go to the primary */
 };
 
 struct cfg_http {
