@@ -8,6 +8,7 @@
 #include "cmd/cmd.h"
 #include "directory/directory.h"
 #include "enroll/enroll.h"
+#include "ldap-sync/ldap_sync.h"
 #include "routing/routing.h"
 
 static const char usage[] =
@@ -54,6 +55,10 @@ cmd_check_config(int argc, char **argv)
             cfg_free(cfg);
             return CMD_EXIT_FAILURE;
         }
+    }
+    if (lsync_check_files(cfg, NULL, "annuaire check-config", path, stderr) != 0) {
+        cfg_free(cfg);
+        return CMD_EXIT_FAILURE;
     }
     printf("%s: configuration OK\n", path);
     cfg_free(cfg);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 #include <lber.h>
@@ -212,6 +213,14 @@ int lsync_read_ldap_sync(const struct lsync_ldap *conf,
                          bool *delete_mode,
                          char *err,
                          size_t err_size);
+
+/* ops.c: the run lock of a source (a session advisory lock, ldap-sync/store.c). */
+struct db_conn;
+/** Takes the run lock of source without waiting. @return 0 taken; 1 another run holds
+ *  it, -1 a database error: both said on err ("source x: ...") */
+int lsync_lock_take(struct db_conn *db, const char *source, FILE *err);
+/** Releases it (a failure is logged: the lock goes with the connection). */
+void lsync_lock_release(struct db_conn *db, const char *source);
 
 /* reconcile.c: one source run inside one transaction on the command's connection. */
 struct lsync_counts {

@@ -28,6 +28,7 @@ enum lsync_outcome {
     LSYNC_FAILED = 1,
     LSYNC_PARTIAL = 3, /* done, but some entries were rejected */
     LSYNC_REFUSED = 4, /* the deletion guard stopped it: nothing applied */
+    LSYNC_BUSY = 5,    /* another run of the source holds its lock: not run */
 };
 
 struct lsync_options {
@@ -42,7 +43,10 @@ struct lsync_options {
 
 /**
  * Runs one sync of each selected source, printing one summary line per source to out.
- * @return the worst outcome; LSYNC_FAILED with a message on err when a source is unknown
+ * Each source runs under its run lock (a PostgreSQL session advisory lock on its name):
+ * a source another run holds is not run (LSYNC_BUSY, said on err), the others are.
+ * @return the worst outcome (failed, busy, refused, partial, success); LSYNC_FAILED
+ *         with a message on err when the source asked for is not configured
  */
 enum lsync_outcome lsync_run(const struct cfg *cfg,
                              struct db_conn *db,
@@ -53,8 +57,56 @@ enum lsync_outcome lsync_run(const struct cfg *cfg,
 /** Adds the sync state of every source to serve's /metrics (call before serving). */
 void lsync_metrics_init(void);
 
-/** Prints the latest runs of each source (sync --status). @return 0 or -1 */
-int lsync_print_status(struct db_conn *db, FILE *out);
+/** Prints the latest runs of each source (sync --status), saying which ones are no
+ *  longer in cfg's sync.sources (retired, or to retire) and which configured ones have
+ *  not run yet. @return 0 or -1 */
+int lsync_print_status(const struct cfg *cfg, struct db_conn *db, FILE *out);
+
+/**
+ * Whether opts->source (NULL: any) names a configured source; when not, says so on err
+ * ("annuaire sync: no source named 'x' in sync.sources (configured: a, b)").
+ * @return 0 or -1
+ */
+int lsync_check_source(const struct cfg *cfg, const char *source, FILE *err);
+
+/**
+ * Checks that the LDIF file of each source (only source's when not NULL) exists, is
+ * not a directory and is readable (without opening it: it may be a FIFO), one line on
+ * err for each that is not:
+ * "<prefix>: <config_path>: sync.sources[N].ldif: source 'x': cannot read <path>: <why>".
+ * @return how many sources failed the check (0: all fine)
+ */
+int lsync_check_files(const struct cfg *cfg,
+                      const char *source,
+                      const char *prefix,
+                      const char *config_path,
+                      FILE *err);
+
+/**
+ * annuaire sync --retire: a source the database knows that is no longer in cfg's
+ * sync.sources. With opts->dry_run, says what retiring would do (entries soft-deleted,
+ * their addresses, bound ones, leavers, conflicts ended) and changes nothing; else
+ * soft-deletes its live entries, marks it retired, and records the run with its
+ * sync.run audit entry (mode "retire"), in one transaction under the source's run lock.
+ * Retiring more than sync.max_delete_percent of the annuaire's live entries (every
+ * source's) needs opts->allow_mass_delete.
+ * @return LSYNC_SUCCESS, LSYNC_REFUSED (the guard), LSYNC_BUSY, or LSYNC_FAILED (also
+ *         for a name still configured or unknown to the database; said on err)
+ */
+enum lsync_outcome lsync_retire(const struct cfg *cfg,
+                                struct db_conn *db,
+                                const char *name,
+                                const struct lsync_options *opts,
+                                FILE *out,
+                                FILE *err);
+
+/**
+ * annuaire sync --conflicts: each address more than one live entry claims, with its
+ * claimants (source, priority, key) in the owner's order, the owner first (the lowest
+ * priority number, then the source name, then the key: annuaire.directory_owner).
+ * @return 0 or -1
+ */
+int lsync_print_conflicts(const struct cfg *cfg, struct db_conn *db, FILE *out);
 
 /* ---- The sync's state for the admin API (ldap-sync/admin.c) ---- */
 

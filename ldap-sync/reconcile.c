@@ -72,6 +72,12 @@ lsync_stage_begin(struct db_conn *db,
         lsync_stage_abort(st);
         return NULL;
     }
+    if (lsync_store_unretire(db, src->name) < 0) { /* configured again */
+        lsync_store_start_clear(&start);
+        db_failed(st, err, err_size);
+        lsync_stage_abort(st);
+        return NULL;
+    }
     st->cookie = start.cookie; /* taken */
     st->full_due = start.full_due;
     st->entries = start.entries;

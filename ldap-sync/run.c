@@ -578,35 +578,48 @@ lsync_run(const struct cfg *cfg,
           FILE *out,
           FILE *err)
 {
-    enum lsync_outcome worst = LSYNC_SUCCESS;
-    bool found = false;
+    /* failed > busy > refused > partial > success */
+    static const enum lsync_outcome order[] = { LSYNC_SUCCESS, LSYNC_PARTIAL, LSYNC_REFUSED,
+                                                LSYNC_BUSY, LSYNC_FAILED };
+    size_t worst = 0;
     size_t i;
     json_t *j;
 
+    if (lsync_check_source(cfg, opts->source, err) != 0) {
+        return LSYNC_FAILED;
+    }
+    /* The soft-deleted entries of retired sources, which have no run of their own. */
+    if (!opts->dry_run && lsync_store_purge_retired(db, cfg->sync.purge_after_days) < 0) {
+        fprintf(err, "annuaire sync: purging the entries of retired sources: database: %s\n",
+                db_conn_error(db));
+    }
     addr_init();
     json_array_foreach (cfg->sync.sources, i, j) {
         struct lsync_source src;
         enum lsync_outcome o;
+        int locked;
 
         lsync_source_from_json(j, &src);
         if (opts->source != NULL && strcmp(opts->source, src.name) != 0) {
             continue;
         }
-        found = true;
-        o = run_source(cfg, db, &src, opts, true, out, err);
-        /* failed > refused > partial > success */
-        if (o == LSYNC_FAILED || (o == LSYNC_REFUSED && worst != LSYNC_FAILED) ||
-            (o == LSYNC_PARTIAL && worst == LSYNC_SUCCESS)) {
-            worst = o;
+        /* One run of a source at a time, here or on another machine; the lock is
+         * taken before the run's transaction and kept through its retries. */
+        locked = lsync_lock_take(db, src.name, err);
+        if (locked == 0) {
+            o = run_source(cfg, db, &src, opts, true, out, err);
+            lsync_lock_release(db, src.name);
+        } else {
+            o = locked > 0 ? LSYNC_BUSY : LSYNC_FAILED;
+        }
+        for (size_t k = worst + 1; k < ANN_ARRAY_LEN(order); k++) {
+            if (order[k] == o) {
+                worst = k;
+            }
         }
     }
     addr_shutdown();
-    if (!found) {
-        fprintf(err, "annuaire sync: %s\n",
-                opts->source ? "no such source in sync.sources" : "no source in sync.sources");
-        return LSYNC_FAILED;
-    }
-    return worst;
+    return order[worst];
 }
 
 void
@@ -623,9 +636,25 @@ print_missing_entry(void *ctx, const char *dn, const char *key, const char *sinc
 }
 
 struct status_ctx {
+    const struct cfg *cfg;
     struct db_conn *db;
     FILE *out;
+    json_t *seen; /* the configured sources the database knows, by name */
 };
+
+static bool
+is_configured(const struct cfg *cfg, const char *name)
+{
+    size_t i;
+    json_t *j;
+
+    json_array_foreach (cfg->sync.sources, i, j) {
+        if (strcmp(json_string_value(json_object_get(j, "name")), name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 /* A source and its last run, then its entries pending removal (the first 20). */
 static int
@@ -639,6 +668,13 @@ print_source(void *ctx, const struct lsync_store_status *s)
             s->source, s->ministry, s->entries, s->mode, s->status, s->started_at, s->added,
             s->changed, s->removed, s->rejected, s->conflicts, s->missing_run,
             *s->error ? ": " : "", s->error);
+    if (is_configured(k->cfg, s->source)) {
+        json_object_set_new(k->seen, s->source, json_true());
+    } else if (*s->retired_at) {
+        fprintf(k->out, "  not in the configuration: retired at %s\n", s->retired_at);
+    } else {
+        fprintf(k->out, "  not in the configuration: run annuaire sync --retire %s\n", s->source);
+    }
     if (atoll(s->missing_now) <= 0) {
         return 0;
     }
@@ -648,16 +684,28 @@ print_source(void *ctx, const struct lsync_store_status *s)
 }
 
 int
-lsync_print_status(struct db_conn *db, FILE *out)
+lsync_print_status(const struct cfg *cfg, struct db_conn *db, FILE *out)
 {
-    struct status_ctx k = { .db = db, .out = out };
+    struct status_ctx k = { .cfg = cfg, .db = db, .out = out, .seen = json_object() };
     enum db_status n = lsync_store_status(db, print_source, &k);
+    size_t i;
+    json_t *j;
 
     if (n < 0) {
+        json_decref(k.seen);
         return -1;
     }
     if (n == DB_NO_ROWS) {
         fprintf(out, "no sync has run yet\n");
     }
+    json_array_foreach (cfg->sync.sources, i, j) {
+        const char *name = json_string_value(json_object_get(j, "name"));
+
+        if (json_object_get(k.seen, name) == NULL) {
+            fprintf(out, "%s (%s): configured, no run yet\n", name,
+                    json_string_value(json_object_get(j, "ministry")));
+        }
+    }
+    json_decref(k.seen);
     return 0;
 }

@@ -190,6 +190,7 @@ struct lsync_store_status {
     const char *added, *changed, *removed, *rejected, *conflicts, *error;
     const char *missing_now; /* entries pending removal now */
     const char *missing_run; /* ... after the last run */
+    const char *retired_at;  /* when sync --retire retired it, "" when it was not */
 };
 
 typedef int (*lsync_store_status_fn)(void *ctx, const struct lsync_store_status *row);
@@ -198,6 +199,74 @@ typedef int (*lsync_store_status_fn)(void *ctx, const struct lsync_store_status 
  *  @return how many sources, or < 0 (also when fn stopped) */
 enum db_status
 lsync_store_status(struct db_conn *c, lsync_store_status_fn fn, void *ctx) ANN_MUST_CHECK;
+
+/**
+ * Takes the run lock of a source (a session advisory lock, outside any transaction;
+ * pg_try_advisory_lock, never waits).
+ * @param[out] out_locked  whether this connection holds it now (false: another does)
+ * @return 1, or < 0
+ */
+enum db_status
+lsync_store_lock(struct db_conn *c, const char *source, bool *out_locked) ANN_MUST_CHECK;
+
+/** Releases the run lock of a source. @return 1, or < 0 */
+enum db_status lsync_store_unlock(struct db_conn *c, const char *source) ANN_MUST_CHECK;
+
+/**
+ * Who holds the run lock of a source, as text for a message ("since <time>, backend pid
+ * N, client <address>"): out is "" when nobody (or nobody visible) holds it.
+ * @return rows (0 or 1), or < 0
+ */
+enum db_status lsync_store_lock_holder(struct db_conn *c,
+                                       const char *source,
+                                       char *out,
+                                       size_t out_size) ANN_MUST_CHECK;
+
+/** In a run's transaction: the source is configured again, no longer retired.
+ *  @return rows updated (0 or 1), or < 0 */
+enum db_status lsync_store_unretire(struct db_conn *c, const char *source) ANN_MUST_CHECK;
+
+/** Deletes the entries of retired sources soft-deleted over purge_days ago.
+ *  @return rows deleted, or < 0 */
+enum db_status lsync_store_purge_retired(struct db_conn *c, long purge_days) ANN_MUST_CHECK;
+
+/* What retiring a source would do (lsync_store_retire_preview). */
+struct lsync_store_retire_preview {
+    char retired_at[64]; /* when it was retired, "" when it is not */
+    long long entries;   /* live entries, to be soft-deleted */
+    long long addresses; /* their distinct addresses */
+    long long bound;     /* ... bound to a Matrix ID */
+    long long leaving;   /* ... that no other live, enabled entry holds: leavers */
+    long long leaving_bound;
+    long long resolved;      /* addresses claimed twice or more now, at most once after */
+    long long annuaire_live; /* live entries of every source */
+};
+
+/** What retiring source would do. @return 1, DB_NO_ROWS when the database does not know
+ *  the source, or < 0 */
+enum db_status lsync_store_retire_preview(struct db_conn *c,
+                                          const char *source,
+                                          struct lsync_store_retire_preview *out) ANN_MUST_CHECK;
+
+/** Inside a transaction: soft-deletes the live entries of source and marks it retired
+ *  (annuaire_sync_retire). @param[out] out_removed the entries soft-deleted
+ *  @return 1, or < 0 */
+enum db_status
+lsync_store_retire(struct db_conn *c, const char *source, long long *out_removed) ANN_MUST_CHECK;
+
+/* One claim of an address more than one live entry claims: priority NULL when the
+ * source has no row. fn returns 0 to go on, -1 to stop. */
+typedef int (*lsync_store_claim_fn)(void *ctx,
+                                    const char *address,
+                                    const char *source,
+                                    const char *priority,
+                                    const char *key);
+
+/** Every claim of an address claimed by more than one live entry, by address, each
+ *  address's claimants in the owner's order (the first owns it).
+ *  @return claims, or < 0 (also when fn stopped) */
+enum db_status
+lsync_store_conflict_list(struct db_conn *c, lsync_store_claim_fn fn, void *ctx) ANN_MUST_CHECK;
 
 /* A source's state for /metrics: text, NULL for what is not there. */
 struct lsync_store_metric {

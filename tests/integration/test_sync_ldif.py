@@ -259,7 +259,7 @@ def test_configuration_errors(cluster, tmp_path):
     assert r.returncode == 1 and "sources[0].ldpa: unknown key" in r.stderr
     env = SyncEnv(cluster, tmp_path, source("culture", tmp_path / "none.ldif"))
     r = env.sync("--source", "nope")
-    assert r.returncode == 1 and "no such source" in r.stderr
+    assert r.returncode == 1 and "no source named 'nope' in sync.sources (configured: culture)" in r.stderr
 
 
 def test_ldifde_export(cluster, tmp_path):

@@ -78,7 +78,8 @@ def test_metrics_and_status(cluster, tmp_path):
 def test_status_before_any_run(cluster, tmp_path):
     env = SyncEnv(cluster, tmp_path, source("culture", tmp_path / "culture.ldif"))
     r = env.sync("--status")
-    assert r.returncode == 0 and r.stdout == "no sync has run yet\n", r.stdout + r.stderr
+    assert r.returncode == 0 and r.stdout == \
+        "no sync has run yet\nculture (Ministère culture): configured, no run yet\n", r.stdout + r.stderr
 
 
 def test_status_lists_pending_removals(cluster, tmp_path):
