@@ -191,10 +191,19 @@ retire_locked(const struct cfg *cfg,
     struct lsync_store_retire_preview p;
     long long removed = 0;
     enum db_status st;
+    bool held = false;
     char why[512];
 
-    if (db_begin(db) < 0) {
+    if (db_begin(db) < 0 || lsync_store_lock_held(db, name, &held) < 0) {
         goto failed;
+    }
+    if (!held) {
+        db_rollback(db);
+        fprintf(err,
+                "source %s: failed, nothing changed: the run lock was lost (the "
+                "connection to the database was reset): run again\n",
+                name);
+        return LSYNC_FAILED;
     }
     st = lsync_store_retire_preview(db, name, &p);
     if (st < 0) {

@@ -58,6 +58,7 @@ lsync_stage_begin(struct db_conn *db,
 {
     struct lsync_stage *st = xcalloc(1, sizeof(*st));
     struct lsync_store_start start;
+    bool held = false;
 
     st->db = db;
     st->src = src;
@@ -67,6 +68,17 @@ lsync_stage_begin(struct db_conn *db,
         return NULL;
     }
     st->begun = true;
+    if (lsync_store_lock_held(db, src->name, &held) < 0) {
+        db_failed(st, err, err_size);
+        lsync_stage_abort(st);
+        return NULL;
+    }
+    if (!held) {
+        snprintf(err, err_size,
+                 "the run lock was lost (the connection to the database was reset): run again");
+        lsync_stage_abort(st);
+        return NULL;
+    }
     if (lsync_store_source_begin(db, src, purge_after_days, direct_ok, &start) < 0) {
         db_failed(st, err, err_size);
         lsync_stage_abort(st);

@@ -88,6 +88,14 @@ static const struct db_stmt lsync_store_stmts[] = {
       "SELECT pg_try_advisory_lock(" LSYNC_LOCK_NAMESPACE ", hashtext($1)) AS locked" },
     { "lsync_store_unlock",
       "SELECT pg_advisory_unlock(" LSYNC_LOCK_NAMESPACE ", hashtext($1)) AS unlocked" },
+    /* Whether this session still holds it (a connection reset in between loses it). */
+    { "lsync_store_lock_held", "SELECT EXISTS (SELECT 1 FROM pg_locks l"
+                               " WHERE l.locktype = 'advisory'"
+                               " AND l.granted"
+                               " AND l.pid = pg_backend_pid()"
+                               " AND l.objsubid = 2"
+                               " AND l.classid = " LSYNC_LOCK_NAMESPACE "::oid"
+                               " AND l.objid = hashtext($1)::oid) AS held" },
     /* Who holds a source's lock: when its transaction (else its session) began. */
     { "lsync_store_lock_holder",
       "SELECT to_char(coalesce(a.xact_start, a.backend_start), 'YYYY-MM-DD HH24:MI:SS TZ')"
@@ -724,6 +732,21 @@ lsync_store_lock(struct db_conn *c, const char *source, bool *out_locked)
         db_exec_columns(c, "lsync_store_lock", 1, params, names, col, ANN_ARRAY_LEN(names), &res);
 
     *out_locked = st > 0 && bool_of(res, 0, col[0]);
+    PQclear(res);
+    return st == DB_NO_ROWS ? DB_HARD : st;
+}
+
+enum db_status
+lsync_store_lock_held(struct db_conn *c, const char *source, bool *out_held)
+{
+    static const char *const names[] = { "held" };
+    const char *params[] = { source };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st = db_exec_columns(c, "lsync_store_lock_held", 1, params, names, col,
+                                        ANN_ARRAY_LEN(names), &res);
+
+    *out_held = st > 0 && bool_of(res, 0, col[0]);
     PQclear(res);
     return st == DB_NO_ROWS ? DB_HARD : st;
 }

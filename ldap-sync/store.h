@@ -209,6 +209,11 @@ lsync_store_status(struct db_conn *c, lsync_store_status_fn fn, void *ctx) ANN_M
 enum db_status
 lsync_store_lock(struct db_conn *c, const char *source, bool *out_locked) ANN_MUST_CHECK;
 
+/** Whether this connection's session holds the run lock of source (a reconnection
+ *  since it was taken lost it). @return 1, or < 0 */
+enum db_status
+lsync_store_lock_held(struct db_conn *c, const char *source, bool *out_held) ANN_MUST_CHECK;
+
 /** Releases the run lock of a source. @return 1, or < 0 */
 enum db_status lsync_store_unlock(struct db_conn *c, const char *source) ANN_MUST_CHECK;
 
