@@ -210,9 +210,12 @@ retire_locked(const struct cfg *cfg,
         goto failed;
     }
     if (st == DB_NO_ROWS) {
+        char *shown = lsync_printable(name);
+
         db_rollback(db);
         fprintf(err, "annuaire sync: no source named '%s' in the database: nothing to retire\n",
-                name);
+                shown);
+        free(shown);
         return LSYNC_FAILED;
     }
     if (p.retired_at[0] != '\0' && p.entries == 0) {
