@@ -65,7 +65,7 @@ enum given {
     G_MASS = 1 << 3,
 };
 
-/* A mode that takes none of the options of forbidden: the first it is given, or NULL. */
+/* The first option of forbidden (a mode's meaningless ones) that was given, or NULL. */
 static const char *
 meaningless(unsigned given, unsigned forbidden)
 {
