@@ -626,6 +626,7 @@ void
 lsync_init(void)
 {
     lsync_store_init();
+    lsync_store_ops_init();
 }
 
 static int

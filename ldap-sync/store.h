@@ -3,8 +3,9 @@
  * `annuaire sync`, of its --status and of its /metrics section, as named
  * statements run through db_exec, and the COPY that streams a read into the
  * database. The steps that take several statements are SQL functions of
- * sql/013_sync_steps.sql. No libpq result leaves store.c: callers get values, or a
- * callback per row whose strings are borrowed for the call.
+ * sql/013_sync_steps.sql; those of the run lock, --retire and --conflicts are in
+ * ops_store.c. No libpq result leaves them: callers get values, or a callback per row
+ * whose strings are borrowed for the call.
  */
 #ifndef ANN_LDAP_SYNC_STORE_H
 #define ANN_LDAP_SYNC_STORE_H
@@ -199,6 +200,11 @@ typedef int (*lsync_store_status_fn)(void *ctx, const struct lsync_store_status 
  *  @return how many sources, or < 0 (also when fn stopped) */
 enum db_status
 lsync_store_status(struct db_conn *c, lsync_store_status_fn fn, void *ctx) ANN_MUST_CHECK;
+
+/* ---- What `annuaire sync` does besides a run (ldap-sync/ops_store.c) ---- */
+
+/** Registers the statements below (with lsync_store_init, before connecting). */
+void lsync_store_ops_init(void);
 
 /**
  * Takes the run lock of a source (a session advisory lock, outside any transaction;

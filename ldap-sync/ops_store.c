@@ -1,0 +1,279 @@
+/*
+ * The statements of what `annuaire sync` does besides a run (ldap-sync/ops.c, declared
+ * in ldap-sync/store.h): the run lock of a source, --retire (sql/022_sync_retire.sql)
+ * and its purge, --conflicts. Run on the command's own connection, each prepared on
+ * first use.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "ldap-sync/store.h"
+
+/* The first key of the sync's advisory locks ("sync" in ASCII); the second is the
+ * source name's hashtext. */
+#define LSYNC_LOCK_NAMESPACE "1937337955"
+
+static const struct db_stmt lsync_store_ops_stmts[] = {
+    /* One run of a source at a time, whichever machine starts it: a session advisory
+     * lock taken before the run's transaction and released after it (or when the
+     * connection ends). Keys of two int4 (the sync's namespace, then the source name's
+     * hash) never meet the single bigint key of the migrate lock (core/store.c). */
+    { "lsync_store_lock",
+      "SELECT pg_try_advisory_lock(" LSYNC_LOCK_NAMESPACE ", hashtext($1)) AS locked" },
+    { "lsync_store_unlock",
+      "SELECT pg_advisory_unlock(" LSYNC_LOCK_NAMESPACE ", hashtext($1)) AS unlocked" },
+    /* Whether this session still holds it (a connection reset in between loses it). */
+    { "lsync_store_lock_held", "SELECT EXISTS (SELECT 1 FROM pg_locks l"
+                               " WHERE l.locktype = 'advisory'"
+                               " AND l.granted"
+                               " AND l.pid = pg_backend_pid()"
+                               " AND l.objsubid = 2"
+                               " AND l.classid = " LSYNC_LOCK_NAMESPACE "::oid"
+                               " AND l.objid = hashtext($1)::oid) AS held" },
+    /* Who holds a source's lock: when its transaction (else its session) began. */
+    { "lsync_store_lock_holder",
+      "SELECT to_char(coalesce(a.xact_start, a.backend_start), 'YYYY-MM-DD HH24:MI:SS TZ')"
+      " AS since, l.pid, coalesce(host(a.client_addr), 'local') AS client"
+      " FROM pg_locks l"
+      " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+      " WHERE l.locktype = 'advisory'"
+      " AND l.granted"
+      " AND l.objsubid = 2"
+      " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+      " AND l.classid = " LSYNC_LOCK_NAMESPACE "::oid"
+      " AND l.objid = hashtext($1)::oid"
+      " LIMIT 1" },
+    /* A source configured again after it was retired (inside its run's transaction). */
+    { "lsync_store_unretire", "UPDATE annuaire.sync_sources"
+                              " SET retired_at = NULL"
+                              " WHERE name = $1"
+                              " AND retired_at IS NOT NULL" },
+    /* A retired source has no run of its own that would purge its soft-deleted entries:
+     * every run purges those past the delay. */
+    { "lsync_store_purge_retired",
+      "DELETE FROM annuaire.directory_entries e"
+      " USING annuaire.sync_sources s"
+      " WHERE s.name = e.source"
+      " AND s.retired_at IS NOT NULL"
+      " AND e.deleted_at < now() - make_interval(days => $1::integer)" },
+    /* What retiring a source would do: its live entries, their addresses, the bound
+     * ones, those that would leave (no other live, enabled entry holds them: the rule of
+     * the leavers trigger, sql/017), the conflicts it ends (two or more live claimants
+     * now, at most one after) and the live entries of the whole annuaire. No row: the
+     * database does not know the source. */
+    { "lsync_store_retire_preview",
+      "WITH gone AS (SELECT e.mails, e.disabled FROM annuaire.directory_entries e"
+      "  WHERE e.source = $1 AND e.deleted_at IS NULL),"
+      " claims AS (SELECT m.address, count(*) AS n, bool_or(NOT g.disabled) AS enabled"
+      "  FROM gone g CROSS JOIN LATERAL unnest(g.mails) AS m(address)"
+      "  GROUP BY m.address),"
+      " addrs AS (SELECT c.address, c.n, c.enabled,"
+      "  (SELECT count(*) FROM annuaire.directory_entries o"
+      "   WHERE o.mails @> ARRAY[c.address] AND o.deleted_at IS NULL"
+      "   AND o.source <> $1) AS others,"
+      "  EXISTS (SELECT 1 FROM annuaire.directory_entries o"
+      "   WHERE o.mails @> ARRAY[c.address] AND o.deleted_at IS NULL AND NOT o.disabled"
+      "   AND o.source <> $1) AS kept,"
+      "  EXISTS (SELECT 1 FROM annuaire.associations b"
+      "   WHERE b.medium = 'email' AND b.address = c.address) AS bound"
+      "  FROM claims c)"
+      " SELECT to_char(s.retired_at, 'YYYY-MM-DD HH24:MI:SS TZ') AS retired_at,"
+      " (SELECT count(*) FROM gone) AS entries,"
+      " (SELECT count(*) FROM addrs) AS addresses,"
+      " (SELECT count(*) FILTER (WHERE bound) FROM addrs) AS bound,"
+      " (SELECT count(*) FILTER (WHERE enabled AND NOT kept) FROM addrs) AS leaving,"
+      " (SELECT count(*) FILTER (WHERE enabled AND NOT kept AND bound) FROM addrs)"
+      " AS leaving_bound,"
+      " (SELECT count(*) FILTER (WHERE n + others >= 2 AND others <= 1) FROM addrs)"
+      " AS resolved,"
+      " (SELECT count(*) FROM annuaire.directory_entries WHERE deleted_at IS NULL)"
+      " AS annuaire_live"
+      " FROM annuaire.sync_sources s"
+      " WHERE s.name = $1" },
+    { "lsync_store_retire", "SELECT annuaire.annuaire_sync_retire($1) AS removed" },
+    /* Every address more than one live entry claims, with each claimant in the owner's
+     * order (annuaire.directory_owner's rule: the lowest priority number, then source
+     * name, then key): the first of an address owns it. */
+    { "lsync_store_conflict_list",
+      "WITH claims AS (SELECT m.address, e.source, e.key FROM annuaire.directory_entries e"
+      "  CROSS JOIN LATERAL unnest(e.mails) AS m(address) WHERE e.deleted_at IS NULL),"
+      " shared AS (SELECT address FROM claims GROUP BY address HAVING count(*) > 1)"
+      " SELECT c.address, c.source, s.priority, c.key"
+      " FROM claims c"
+      " JOIN shared USING (address)"
+      " LEFT JOIN annuaire.sync_sources s ON s.name = c.source"
+      " ORDER BY c.address, s.priority, c.source, c.key" },
+};
+
+void
+lsync_store_ops_init(void)
+{
+    db_register(lsync_store_ops_stmts, ANN_ARRAY_LEN(lsync_store_ops_stmts));
+}
+
+/* A value, NULL for SQL NULL. */
+static const char *
+value_of(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static long long
+count_of(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : atoll(PQgetvalue(res, row, col));
+}
+
+static bool
+bool_of(const PGresult *res, int row, int col)
+{
+    return strcmp(PQgetvalue(res, row, col), "t") == 0;
+}
+
+enum db_status
+lsync_store_lock(struct db_conn *c, const char *source, bool *out_locked)
+{
+    static const char *const names[] = { "locked" };
+    const char *params[] = { source };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st =
+        db_exec_columns(c, "lsync_store_lock", 1, params, names, col, ANN_ARRAY_LEN(names), &res);
+
+    *out_locked = st > 0 && bool_of(res, 0, col[0]);
+    PQclear(res);
+    return st == DB_NO_ROWS ? DB_HARD : st;
+}
+
+enum db_status
+lsync_store_lock_held(struct db_conn *c, const char *source, bool *out_held)
+{
+    static const char *const names[] = { "held" };
+    const char *params[] = { source };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st = db_exec_columns(c, "lsync_store_lock_held", 1, params, names, col,
+                                        ANN_ARRAY_LEN(names), &res);
+
+    *out_held = st > 0 && bool_of(res, 0, col[0]);
+    PQclear(res);
+    return st == DB_NO_ROWS ? DB_HARD : st;
+}
+
+enum db_status
+lsync_store_unlock(struct db_conn *c, const char *source)
+{
+    const char *params[] = { source };
+    enum db_status st = db_exec(c, "lsync_store_unlock", 1, params, NULL);
+
+    return st == DB_NO_ROWS ? DB_HARD : st;
+}
+
+enum db_status
+lsync_store_lock_holder(struct db_conn *c, const char *source, char *out, size_t out_size)
+{
+    static const char *const names[] = { "since", "pid", "client" };
+    const char *params[] = { source };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st = db_exec_columns(c, "lsync_store_lock_holder", 1, params, names, col,
+                                        ANN_ARRAY_LEN(names), &res);
+
+    out[0] = '\0';
+    if (st > 0) {
+        const char *since = value_of(res, 0, col[0]);
+
+        snprintf(out, out_size, "%s%s%sbackend pid %s, client %s", since ? "since " : "",
+                 since ? since : "", since ? ", " : "", PQgetvalue(res, 0, col[1]),
+                 PQgetvalue(res, 0, col[2]));
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+lsync_store_unretire(struct db_conn *c, const char *source)
+{
+    const char *params[] = { source };
+
+    return db_exec(c, "lsync_store_unretire", 1, params, NULL);
+}
+
+enum db_status
+lsync_store_purge_retired(struct db_conn *c, long purge_days)
+{
+    char days[24];
+    const char *params[] = { days };
+
+    snprintf(days, sizeof(days), "%ld", purge_days);
+    return db_exec(c, "lsync_store_purge_retired", 1, params, NULL);
+}
+
+enum db_status
+lsync_store_retire_preview(struct db_conn *c,
+                           const char *source,
+                           struct lsync_store_retire_preview *out)
+{
+    static const char *const names[] = {
+        "retired_at", "entries",       "addresses", "bound",
+        "leaving",    "leaving_bound", "resolved",  "annuaire_live"
+    };
+    const char *params[] = { source };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st = db_exec_columns(c, "lsync_store_retire_preview", 1, params, names, col,
+                                        ANN_ARRAY_LEN(names), &res);
+
+    *out = (struct lsync_store_retire_preview){ 0 };
+    if (st > 0) {
+        const char *retired = value_of(res, 0, col[0]);
+
+        snprintf(out->retired_at, sizeof(out->retired_at), "%s", retired ? retired : "");
+        out->entries = count_of(res, 0, col[1]);
+        out->addresses = count_of(res, 0, col[2]);
+        out->bound = count_of(res, 0, col[3]);
+        out->leaving = count_of(res, 0, col[4]);
+        out->leaving_bound = count_of(res, 0, col[5]);
+        out->resolved = count_of(res, 0, col[6]);
+        out->annuaire_live = count_of(res, 0, col[7]);
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+lsync_store_retire(struct db_conn *c, const char *source, long long *out_removed)
+{
+    static const char *const names[] = { "removed" };
+    const char *params[] = { source };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st =
+        db_exec_columns(c, "lsync_store_retire", 1, params, names, col, ANN_ARRAY_LEN(names), &res);
+
+    *out_removed = st > 0 ? count_of(res, 0, col[0]) : 0;
+    PQclear(res);
+    return st == DB_NO_ROWS ? DB_HARD : st;
+}
+
+enum db_status
+lsync_store_conflict_list(struct db_conn *c, lsync_store_claim_fn fn, void *ctx)
+{
+    static const char *const names[] = { "address", "source", "priority", "key" };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st = db_exec_columns(c, "lsync_store_conflict_list", 0, NULL, names, col,
+                                        ANN_ARRAY_LEN(names), &res);
+
+    for (int i = 0; st > 0 && i < PQntuples(res); i++) {
+        if (fn(ctx, PQgetvalue(res, i, col[0]), PQgetvalue(res, i, col[1]),
+               value_of(res, i, col[2]), PQgetvalue(res, i, col[3])) != 0) {
+            st = DB_HARD;
+        }
+    }
+    PQclear(res);
+    return st;
+}
