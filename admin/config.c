@@ -3,7 +3,6 @@
  * audit log's retention), their keys with types, bounds and defaults, each stored in a
  * block of its own (read with adm_config()).
  */
-#include <arpa/inet.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -39,7 +38,7 @@ web_client_check(const json_t *v)
 
 static const struct cfg_row admin_rows[] = {
     { "admin.bind_address", CFG_STRING, CFG_FIELD(struct admin_block, bind_address), "127.0.0.1", 1,
-      64, 0, NULL },
+      64, 0, cfg_check_bind_address },
     { "admin.port", CFG_INT, CFG_FIELD(struct admin_block, port), "0", 0, 65535, 0, NULL },
     { "admin.threads", CFG_INT, CFG_FIELD(struct admin_block, threads), "2", 1, 64, 0, NULL },
     { "admin.web_client_location", CFG_STRING, CFG_FIELD(struct admin_block, web_client_location),
@@ -59,14 +58,6 @@ const struct cfg_section adm_config_sections[] = {
 };
 const size_t adm_config_n_sections = ANN_ARRAY_LEN(adm_config_sections);
 
-static bool
-numeric_address(const char *s)
-{
-    unsigned char buf[sizeof(struct in6_addr)];
-
-    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
 /* The admin listener is a listener of its own: never the public or the internal one. */
 static const char *
 admin_check(const struct cfg *cfg, const char **key)
@@ -83,11 +74,7 @@ admin_check(const struct cfg *cfg, const char **key)
     if (a->port == cfg->routing.internal_port) {
         return "must differ from routing.internal_port: the admin API has a listener of its own";
     }
-    *key = "admin.bind_address";
-    if (!numeric_address(a->bind_address)) {
-        return "must be a numeric IPv4 or IPv6 address";
-    }
-    return NULL;
+    return NULL; /* admin.bind_address is checked by its row */
 }
 
 struct adm_config

@@ -1,7 +1,8 @@
 /*
- * annuaire check-config -c FILE: loads the configuration (with environment overrides), prints
- * the effective value of every key, secrets masked, and loads routing.info_file when one is
- * set. Exits 0 when valid, 1 when not.
+ * annuaire check-config -c FILE: loads the configuration (with environment overrides),
+ * prints the effective value of every key, secrets masked, then checks the files serve
+ * reads at start: the signing key, the mail and page templates, the routing file.
+ * Exits 0 when all is valid, 1 when not, every problem printed with file:line:key.
  */
 #include <stdio.h>
 
@@ -14,11 +15,52 @@
 static const char usage[] =
     "usage: annuaire check-config -c FILE\n\n"
     "Validates a configuration file (with environment overrides) and prints the\n"
-    "effective value of every key, secrets masked, and loads the routing file\n"
-    "(routing.info_file) if one is set and the mail and page templates\n"
-    "(mail.templates_dir). Exits 0 when valid, 1 when not.\n\n"
+    "effective value of every key, secrets masked; then checks what serve reads at\n"
+    "start: the signing key (keys.signing_key_file), the mail and page templates\n"
+    "(mail.templates_dir) and the routing file (routing.info_file) if one is set.\n"
+    "Every problem is printed with the file, line and key (or the environment\n"
+    "variable) it comes from. Exits 0 when valid, 1 when not.\n\n"
     "  -c, --config FILE   configuration file (YAML)\n"
     "  -h, --help          this help\n";
+
+/* "annuaire CMD: <where key was set>: why" */
+static void
+print_at(const char *cmd, const struct cfg *cfg, const char *key, const char *why)
+{
+    char where[256];
+
+    cfg_where(cfg, key, where, sizeof(where));
+    fprintf(stderr, "annuaire %s: %s: %s\n", cmd, where, why);
+}
+
+int
+cmd_check_start_files(const char *cmd, const struct cfg *cfg)
+{
+    char err[512];
+    int problems = 0;
+
+    /* Loaded as serve loads it, then dropped: the message says how to make one. */
+    if (dir_keys_load(cfg->keys.signing_key_file, err, sizeof(err)) != 0) {
+        print_at(cmd, cfg, "keys.signing_key_file", err);
+        problems++;
+    }
+    dir_keys_unload();
+    if (enr_templates_check(cfg, err, sizeof(err)) != 0) {
+        print_at(cmd, cfg, "mail.templates_dir", err);
+        problems++;
+    }
+    if (cfg->routing.info_file != NULL) {
+        struct routing_map *r =
+            routing_load(cfg->routing.info_file, &cfg->routing, err, sizeof(err));
+
+        if (r == NULL) {
+            print_at(cmd, cfg, "routing.info_file", err);
+            problems++;
+        }
+        routing_release(r);
+    }
+    return problems;
+}
 
 int
 cmd_check_config(int argc, char **argv)
@@ -35,32 +77,14 @@ cmd_check_config(int argc, char **argv)
         return CMD_EXIT_FAILURE;
     }
     cfg_dump(cfg, stdout);
-    if (cfg->routing.info_file != NULL) {
-        struct routing_map *r;
-        char err[512];
-
-        r = routing_load(cfg->routing.info_file, &cfg->routing, err, sizeof(err));
-        if (r == NULL) {
-            fprintf(stderr, "annuaire check-config: routing.info_file: %s\n", err);
-            cfg_free(cfg);
-            return CMD_EXIT_FAILURE;
-        }
-        routing_release(r);
-    }
-    {
-        char err[512];
-
-        if (enr_templates_check(cfg, err, sizeof(err)) != 0) {
-            fprintf(stderr, "annuaire check-config: mail.templates_dir: %s\n", err);
-            cfg_free(cfg);
-            return CMD_EXIT_FAILURE;
-        }
-    }
+    rc = cmd_check_start_files("check-config", cfg) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
+    /* serve reads no LDIF file: the sources' files are checked here and by sync only. */
     if (lsync_check_files(cfg, NULL, "annuaire check-config", path, stderr) != 0) {
-        cfg_free(cfg);
-        return CMD_EXIT_FAILURE;
+        rc = CMD_EXIT_FAILURE;
     }
-    printf("%s: configuration OK\n", path);
+    if (rc == CMD_EXIT_OK) {
+        printf("%s: configuration OK\n", path);
+    }
     cfg_free(cfg);
-    return CMD_EXIT_OK;
+    return rc;
 }

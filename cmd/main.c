@@ -110,14 +110,19 @@ cmd_usage_error(const char *cmd, const char *fmt, ...)
     return CMD_EXIT_USAGE;
 }
 
+/* cfg_load_each's report: each problem on its own line. */
+static void
+print_problem(void *arg, const char *problem)
+{
+    fprintf(stderr, "annuaire %s: %s\n", (const char *)arg, problem);
+}
+
 struct cfg *
 cmd_load_config(const char *cmd, const char *path)
 {
-    char err[CFG_ERR_SIZE];
     struct cfg *cfg = NULL;
 
-    if (cfg_load(path, &cfg, err) != 0) {
-        fprintf(stderr, "annuaire %s: %s\n", cmd, err);
+    if (cfg_load_each(path, &cfg, print_problem, (void *)cmd) != 0) {
         return NULL;
     }
     log_set_level((enum log_level)cfg->log.level);

@@ -64,6 +64,14 @@ check_schema(struct serve *s)
     return ret;
 }
 
+/* The signing key, the templates and the routing file, checked as check-config checks
+ * them (same messages, every problem printed) before anything starts. */
+static int
+check_files(struct serve *s)
+{
+    return cmd_check_start_files("serve", s->cfg) == 0 ? 0 : -1;
+}
+
 static int
 load_signing_key(struct serve *s)
 {
@@ -237,6 +245,7 @@ static const struct {
     int (*run)(struct serve *s);
 } steps[] = {
     { "schema", check_schema },             /* first: nothing starts on a schema it cannot use */
+    { "files", check_files },               /* key, templates, routing file: as check-config */
     { "signing key", load_signing_key },    /* without it no association can be signed */
     { "signals", block_signals },           /* before any thread: threads inherit the mask */
     { "core", prepare_core },               /* connection settings, statements registered... */

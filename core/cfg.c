@@ -6,6 +6,7 @@
  */
 #include "core/cfg.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <yaml.h>
@@ -25,6 +27,7 @@
 #include "core/net.h"
 #include "core/yamljson.h"
 
+static const char *check_base_url(const json_t *v);
 static const char *check_smtp_security(const json_t *v);
 
 /* Each section alphabetical. Every key is documented in conf/annuaire.yaml (a unit test
@@ -61,7 +64,7 @@ static const struct cfg_row database_rows[] = {
 
 static const struct cfg_row http_rows[] = {
     { "http.bind_address", CFG_STRING, CFG_FIELD(struct cfg, http.bind_address), "127.0.0.1", 1,
-      255, 0, NULL },
+      255, 0, cfg_check_bind_address },
     { "http.connection_limit", CFG_INT, CFG_FIELD(struct cfg, http.connection_limit), "1024", 1,
       100000, 0, NULL },
     { "http.connection_timeout", CFG_INT, CFG_FIELD(struct cfg, http.connection_timeout), "30", 1,
@@ -149,7 +152,7 @@ static const struct cfg_row ratelimit_rows[] = {
 static const struct cfg_row server_rows[] = {
     { "server.name", CFG_STRING, CFG_FIELD(struct cfg, server.name), "localhost", 1, 255, 0, NULL },
     { "server.public_base_url", CFG_STRING, CFG_FIELD(struct cfg, server.public_base_url),
-      "http://127.0.0.1:8090", 8, 1024, 0, NULL },
+      "http://127.0.0.1:8090", 8, 1024, 0, check_base_url },
 };
 
 /* Registered sections: reg in registration order (blocks are indexed by it), order
@@ -173,11 +176,60 @@ struct load {
     struct cfg *cfg;
     size_t first[CFG_MAX_SECTIONS]; /* id of each section's first row */
     bool *seen;
-    size_t *line; /* where the file set each key, 0 = not there */
-    char *err;
+    cfg_report_fn report; /* told each problem */
+    void *report_arg;
+    size_t problems;
 };
 
+/* Most problems one load reports (the rest are counted). */
+#define MAX_REPORTED 50
+
+/* Where a key's value came from (struct cfg's key_from). */
+enum key_from {
+    FROM_DEFAULT = 0,
+    FROM_FILE,     /* key_lines says where */
+    FROM_ENV,      /* ANNUAIRE_<KEY> */
+    FROM_ENV_FILE, /* ANNUAIRE_<KEY>_FILE, a secret's file */
+};
+
+/* Variables with the prefix that are not configuration: the build's and the tests'
+ * (CTest's environment reaches every command the tests run). No key may have their
+ * names (add_section checks). */
+static const char *const reserved_env[] = { "ANNUAIRE_BIN", "ANNUAIRE_SOURCE_DIR" };
+static const char *const reserved_env_prefixes[] = { "ANNUAIRE_IT_", "ANNUAIRE_TEST_" };
+
 static _Atomic(struct cfg *) installed;
+
+/* ANNUAIRE_<KEY>: the key's name in upper case, dots as underscores (out: 128 bytes). */
+static void
+env_name(const char *key, const char *suffix, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, "ANNUAIRE_");
+
+    for (const char *c = key; *c != '\0' && n + 1 < size; c++) {
+        out[n++] = *c == '.' ? '_' : (char)toupper((unsigned char)*c);
+    }
+    out[n] = '\0';
+    if (suffix != NULL && n + strlen(suffix) < size) {
+        strcat(out, suffix);
+    }
+}
+
+static bool
+env_reserved(const char *name, size_t len)
+{
+    for (size_t i = 0; i < ANN_ARRAY_LEN(reserved_env); i++) {
+        if (strlen(reserved_env[i]) == len && strncmp(name, reserved_env[i], len) == 0) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < ANN_ARRAY_LEN(reserved_env_prefixes); i++) {
+        if (strncmp(name, reserved_env_prefixes[i], strlen(reserved_env_prefixes[i])) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static void
 add_section(const struct cfg_section *s)
@@ -199,9 +251,15 @@ add_section(const struct cfg_section *s)
     }
     for (size_t i = 0; i < s->n_rows; i++) {
         size_t len = strlen(s->name);
+        char var[128];
 
         if (strncmp(s->rows[i].name, s->name, len) != 0 || s->rows[i].name[len] != '.') {
             log_err("BUG: configuration key %s is not in its section %s", s->rows[i].name, s->name);
+            abort();
+        }
+        env_name(s->rows[i].name, NULL, var, sizeof(var));
+        if (env_reserved(var, strlen(var))) {
+            log_err("BUG: configuration key %s has a reserved variable name", s->rows[i].name);
             abort();
         }
     }
@@ -257,27 +315,42 @@ base_of(struct cfg *cfg, size_t sec)
     return reg[sec]->size > 0 ? cfg->blocks[sec] : (void *)cfg;
 }
 
+static void report(struct load *ld, const char *fmt, ...) ANN_PRINTF(2, 3);
+
+/* One problem, told to the caller (up to MAX_REPORTED), counted. */
+static void
+report(struct load *ld, const char *fmt, ...)
+{
+    char line[CFG_ERR_SIZE];
+    va_list ap;
+
+    if (ld->problems++ >= MAX_REPORTED) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    ld->report(ld->report_arg, line);
+}
+
 static void fail(struct load *ld, const yaml_node_t *node, const char *key, const char *fmt, ...)
     ANN_PRINTF(4, 5);
 
+/* A problem in the file, at node's line (NULL: the file as a whole). */
 static void
 fail(struct load *ld, const yaml_node_t *node, const char *key, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
 
-    if (ld->err[0] != '\0') {
-        return; /* keep the first error */
-    }
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (node != NULL) {
-        snprintf(ld->err, CFG_ERR_SIZE, "%.160s:%zu: %.64s%s%s", ld->path,
-                 node->start_mark.line + 1, key ? key : "", key ? ": " : "", msg);
+        report(ld, "%.160s:%zu: %.64s%s%s", ld->path, node->start_mark.line + 1, key ? key : "",
+               key ? ": " : "", msg);
     } else {
-        snprintf(ld->err, CFG_ERR_SIZE, "%.160s: %.64s%s%s", ld->path, key ? key : "",
-                 key ? ": " : "", msg);
+        report(ld, "%.160s: %.64s%s%s", ld->path, key ? key : "", key ? ": " : "", msg);
     }
 }
 
@@ -439,6 +512,20 @@ set_value(void *base, const struct cfg_row *k, const char *text)
     return "unknown type";
 }
 
+/* Where in the value val of key a check's message points: "sources[1].priority: ..."
+ * (the key's last part, then a path) names item 1's priority; other messages, val. */
+static const yaml_node_t *
+node_named_by(yaml_document_t *doc, const yaml_node_t *val, const char *key, const char *why)
+{
+    const char *leaf = strrchr(key, '.') != NULL ? strrchr(key, '.') + 1 : key;
+    size_t len = strlen(leaf);
+
+    if (strncmp(why, leaf, len) == 0 && (why[len] == '[' || why[len] == '.')) {
+        return yj_locate(doc, val, why + len);
+    }
+    return why[0] == '[' ? yj_locate(doc, val, why) : val;
+}
+
 /* A YAML subtree as JSON: mappings, sequences, strings and nulls. @return NULL (failed) */
 static json_t *
 yaml_to_json(struct load *ld, yaml_document_t *doc, yaml_node_t *n, const char *name)
@@ -472,7 +559,8 @@ set_from_node(struct load *ld,
         return;
     }
     ld->seen[ref->id] = true;
-    ld->line[ref->id] = val->start_mark.line + 1;
+    ld->cfg->key_lines[ref->id] = val->start_mark.line + 1;
+    ld->cfg->key_from[ref->id] = FROM_FILE;
     if (k->type == CFG_JSON) {
         json_t *j = yaml_to_json(ld, doc, val, name);
 
@@ -481,7 +569,7 @@ set_from_node(struct load *ld,
             j = json_loads(k->def, 0, NULL);
         }
         if (j != NULL && (why = set_json(base, k, j)) != NULL) {
-            fail(ld, val, name, "%s", why);
+            fail(ld, node_named_by(doc, val, k->name, why), name, "%s", why);
         }
         return;
     }
@@ -540,6 +628,8 @@ set_from_file(struct load *ld, const struct key_ref *ref, const yaml_node_t *val
         return;
     }
     ld->seen[ref->id] = true;
+    ld->cfg->key_lines[ref->id] = val->start_mark.line + 1;
+    ld->cfg->key_from[ref->id] = FROM_FILE;
     if (cfg_read_secret((const char *)val->data.scalar.value, 65536, &data, &len) != 0) {
         fail(ld, val, name, "cannot read %s: %s", (const char *)val->data.scalar.value,
              strerror(errno));
@@ -565,17 +655,15 @@ walk_mapping(struct load *ld, yaml_document_t *doc, yaml_node_t *map, const char
         char name[256];
         size_t len;
 
-        if (ld->err[0] != '\0') {
-            return;
-        }
+        /* A problem with one key is reported and the others are read on. */
         if (kn == NULL || vn == NULL || kn->type != YAML_SCALAR_NODE) {
-            fail(ld, kn, prefix, "keys must be plain names");
-            return;
+            fail(ld, kn != NULL ? kn : map, prefix, "keys must be plain names");
+            continue;
         }
         if ((size_t)snprintf(name, sizeof(name), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
                              (const char *)kn->data.scalar.value) >= sizeof(name)) {
             fail(ld, kn, NULL, "key name too long");
-            return;
+            continue;
         }
         len = strlen(name);
         if (find_key(ld, name, len, &ref)) {
@@ -586,7 +674,7 @@ walk_mapping(struct load *ld, yaml_document_t *doc, yaml_node_t *map, const char
         } else if (is_section(name)) {
             if (vn->type != YAML_MAPPING_NODE) {
                 fail(ld, vn, name, "expected a mapping of keys");
-                return;
+                continue;
             }
             walk_mapping(ld, doc, vn, name);
         } else {
@@ -615,8 +703,8 @@ parse_file(struct load *ld)
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        snprintf(ld->err, CFG_ERR_SIZE, "%.160s:%zu: invalid YAML: %.200s", ld->path,
-                 parser.problem_mark.line + 1, parser.problem ? parser.problem : "syntax error");
+        report(ld, "%.160s:%zu: invalid YAML: %.200s", ld->path, parser.problem_mark.line + 1,
+               parser.problem ? parser.problem : "syntax error");
         yaml_parser_delete(&parser);
         free(text);
         return;
@@ -630,7 +718,7 @@ parse_file(struct load *ld)
         }
         yaml_document_t extra;
 
-        if (ld->err[0] == '\0' && yaml_parser_load(&parser, &extra)) {
+        if (ld->problems == 0 && yaml_parser_load(&parser, &extra)) {
             if (yaml_document_get_root_node(&extra) != NULL) {
                 fail(ld, yaml_document_get_root_node(&extra), NULL,
                      "only one YAML document is allowed");
@@ -643,31 +731,225 @@ parse_file(struct load *ld)
     free(text);
 }
 
+/* A secret from the file ANNUAIRE_<KEY>_FILE names. */
+static void
+set_from_env_file(struct load *ld,
+                  size_t sec,
+                  const struct cfg_row *k,
+                  const char *var,
+                  const char *path)
+{
+    char *data = NULL;
+    size_t len = 0;
+    const char *why = NULL;
+
+    if (cfg_read_secret(path, 65536, &data, &len) != 0) {
+        report(ld, "environment %s (%s): cannot read %.200s: %s", var, k->name, path,
+               strerror(errno));
+        return;
+    }
+    if (strlen(data) != len) {
+        why = "file contains a NUL byte";
+    } else {
+        why = set_value(base_of(ld->cfg, sec), k, data);
+    }
+    if (why != NULL) {
+        report(ld, "environment %s (%s): %s", var, k->name, why);
+    }
+    OPENSSL_cleanse(data, len);
+    free(data);
+}
+
+/* ANNUAIRE_<KEY> (and ANNUAIRE_<KEY>_FILE for a secret) over the file's values. */
 static void
 apply_env(struct load *ld)
 {
-    for (size_t o = 0; o < n_reg && ld->err[0] == '\0'; o++) {
+    for (size_t o = 0; o < n_reg; o++) {
         size_t s = order[o];
 
-        for (size_t i = 0; i < reg[s]->n_rows && ld->err[0] == '\0'; i++) {
+        for (size_t i = 0; i < reg[s]->n_rows; i++) {
             const struct cfg_row *k = &reg[s]->rows[i];
-            char var[128] = "ANNUAIRE_";
-            size_t n = strlen(var);
+            size_t id = ld->first[s] + i;
+            char var[128];
+            char file_var[128];
             const char *val;
+            const char *file = NULL;
             const char *why;
 
-            for (const char *c = k->name; *c != '\0' && n < sizeof(var) - 1; c++) {
-                var[n++] = *c == '.' ? '_' : (char)toupper((unsigned char)*c);
-            }
-            var[n] = '\0';
+            env_name(k->name, NULL, var, sizeof(var));
+            env_name(k->name, "_FILE", file_var, sizeof(file_var));
             val = getenv(var);
-            if (val == NULL) {
-                continue;
+            if (k->flags & CFG_SECRET) {
+                file = getenv(file_var);
             }
-            if ((why = set_value(base_of(ld->cfg, s), k, val)) != NULL) {
-                snprintf(ld->err, CFG_ERR_SIZE, "environment %s (%s): %s", var, k->name, why);
+            if (val != NULL && file != NULL) {
+                report(ld, "environment %s and %s (%s): give one of them", var, file_var, k->name);
+            } else if (file != NULL) {
+                ld->cfg->key_from[id] = FROM_ENV_FILE;
+                set_from_env_file(ld, s, k, file_var, file);
+            } else if (val != NULL) {
+                ld->cfg->key_from[id] = FROM_ENV;
+                if ((why = set_value(base_of(ld->cfg, s), k, val)) != NULL) {
+                    report(ld, "environment %s (%s): %s", var, k->name, why);
+                }
             }
         }
+    }
+}
+
+/* Whether some key ending in _env names the variable (a source's ldap.bind_password_env):
+ * that variable is the key's value, not configuration. */
+static bool
+json_names_env(const json_t *v, const char *var, size_t len)
+{
+    const char *key;
+    json_t *item;
+    size_t i;
+
+    if (json_is_array(v)) {
+        json_array_foreach (v, i, item) {
+            if (json_names_env(item, var, len)) {
+                return true;
+            }
+        }
+    } else if (json_is_object(v)) {
+        json_object_foreach ((json_t *)v, key, item) {
+            size_t klen = strlen(key);
+
+            if (klen > 4 && strcmp(key + klen - 4, "_env") == 0 && json_is_string(item) &&
+                json_string_length(item) == len &&
+                strncmp(json_string_value(item), var, len) == 0) {
+                return true;
+            }
+            if (json_names_env(item, var, len)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool
+named_by_a_key(const struct load *ld, const char *var, size_t len)
+{
+    for (size_t s = 0; s < n_reg; s++) {
+        for (size_t i = 0; i < reg[s]->n_rows; i++) {
+            const struct cfg_row *k = &reg[s]->rows[i];
+            const void *slot = (const char *)base_of(ld->cfg, s) + k->offset;
+            size_t nlen = strlen(k->name);
+
+            if (k->type == CFG_JSON && json_names_env(*(json_t *const *)slot, var, len)) {
+                return true;
+            }
+            if (k->type == CFG_STRING && nlen > 4 && strcmp(k->name + nlen - 4, "_env") == 0 &&
+                *(char *const *)slot != NULL && strlen(*(char *const *)slot) == len &&
+                strncmp(*(char *const *)slot, var, len) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Edits (insertions, deletions, substitutions) from a (alen bytes) to b. */
+static size_t
+edit_distance(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    size_t row[128];
+
+    if (alen >= ANN_ARRAY_LEN(row) || blen >= ANN_ARRAY_LEN(row)) {
+        return SIZE_MAX;
+    }
+    for (size_t j = 0; j <= blen; j++) {
+        row[j] = j;
+    }
+    for (size_t i = 1; i <= alen; i++) {
+        size_t diag = row[0];
+
+        row[0] = i;
+        for (size_t j = 1; j <= blen; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[blen];
+}
+
+/* Every ANNUAIRE_ variable must be a key's (or a secret's _FILE), as every key of the
+ * file must: a misspelt one would otherwise be ignored without a word. */
+static void
+check_unknown_env(struct load *ld)
+{
+    for (char **e = environ; *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t len = eq != NULL ? (size_t)(eq - *e) : strlen(*e);
+        bool known = false;
+        char best[128] = "";
+        size_t best_d = 4; /* suggest only a name this close */
+
+        if (strncmp(*e, "ANNUAIRE_", 9) != 0 || env_reserved(*e, len)) {
+            continue;
+        }
+        for (size_t s = 0; s < n_reg && !known; s++) {
+            for (size_t i = 0; i < reg[s]->n_rows && !known; i++) {
+                const struct cfg_row *k = &reg[s]->rows[i];
+
+                for (int f = 0; f < ((k->flags & CFG_SECRET) ? 2 : 1) && !known; f++) {
+                    char var[128];
+                    size_t d;
+
+                    env_name(k->name, f ? "_FILE" : NULL, var, sizeof(var));
+                    known = strlen(var) == len && strncmp(var, *e, len) == 0;
+                    if (!known && (d = edit_distance(*e, len, var)) < best_d) {
+                        best_d = d;
+                        snprintf(best, sizeof(best), "%s", var);
+                    }
+                }
+            }
+        }
+        if (known || named_by_a_key(ld, *e, len)) {
+            continue;
+        }
+        report(ld, "environment %.*s: no such key%s%s%s", (int)(len < 128 ? len : 128), *e,
+               best[0] ? " (did you mean " : "", best, best[0] ? "?)" : "");
+    }
+}
+
+/* The id of key name among the first n_sec registered sections' rows, or SIZE_MAX. */
+static size_t
+key_id(const char *name, size_t n_sec)
+{
+    size_t id = 0;
+
+    for (size_t s = 0; s < n_sec; s++) {
+        for (size_t i = 0; i < reg[s]->n_rows; i++, id++) {
+            if (strcmp(reg[s]->rows[i].name, name) == 0) {
+                return id;
+            }
+        }
+    }
+    return SIZE_MAX;
+}
+
+void
+cfg_where(const struct cfg *cfg, const char *key, char *out, size_t size)
+{
+    size_t id = key_id(key, cfg->n_blocks);
+    char var[128];
+
+    if (id == SIZE_MAX || cfg->key_from == NULL || cfg->key_from[id] == FROM_DEFAULT) {
+        snprintf(out, size, "%.160s: %.64s", cfg->path, key);
+    } else if (cfg->key_from[id] == FROM_FILE) {
+        snprintf(out, size, "%.160s:%zu: %.64s", cfg->path, cfg->key_lines[id], key);
+    } else {
+        env_name(key, cfg->key_from[id] == FROM_ENV_FILE ? "_FILE" : NULL, var, sizeof(var));
+        snprintf(out, size, "environment %s (%.64s)", var, key);
     }
 }
 
@@ -675,21 +957,21 @@ apply_env(struct load *ld)
 static void
 check_sections(struct load *ld)
 {
-    for (size_t o = 0; o < n_reg && ld->err[0] == '\0'; o++) {
+    for (size_t o = 0; o < n_reg; o++) {
         const struct cfg_section *s = reg[order[o]];
         const char *key = NULL;
         const char *why = s->check != NULL ? s->check(ld->cfg, &key) : NULL;
-        struct key_ref ref;
-        char where[32] = "";
+        char where[256];
 
         if (why == NULL) {
             continue;
         }
-        if (key != NULL && find_key(ld, key, strlen(key), &ref) && ld->line[ref.id] > 0) {
-            snprintf(where, sizeof(where), ":%zu", ld->line[ref.id]);
+        if (key != NULL) {
+            cfg_where(ld->cfg, key, where, sizeof(where));
+            report(ld, "%s: %.256s", where, why);
+        } else {
+            report(ld, "%.160s: %.256s", ld->path, why);
         }
-        snprintf(ld->err, CFG_ERR_SIZE, "%.160s%s: %.64s%s%.256s", ld->path, where, key ? key : "",
-                 key ? ": " : "", why);
     }
 }
 
@@ -712,6 +994,93 @@ cfg_check_string_map(const json_t *v)
         if (!json_is_string(item) || json_string_length(item) == 0) {
             return "every value must be non-empty text";
         }
+    }
+    return NULL;
+}
+
+const char *
+cfg_check_bind_address(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    unsigned char buf[sizeof(struct in6_addr)];
+
+    if (s != NULL && (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)) {
+        return NULL;
+    }
+    return "must be a numeric IPv4 or IPv6 address (127.0.0.1, ::1, 0.0.0.0, ::)";
+}
+
+/* The host of an http(s) URL, from host to end: a name, an IPv4 address or an
+ * IPv6 one in brackets, then an optional port. */
+static bool
+url_authority_ok(const char *host, const char *end)
+{
+    const char *colon;
+    unsigned char buf[sizeof(struct in6_addr)];
+    char text[64];
+    long port;
+
+    if (*host == '[') {
+        const char *close = memchr(host, ']', (size_t)(end - host));
+
+        if (close == NULL || close - host - 1 >= (ptrdiff_t)sizeof(text)) {
+            return false;
+        }
+        snprintf(text, sizeof(text), "%.*s", (int)(close - host - 1), host + 1);
+        if (inet_pton(AF_INET6, text, buf) != 1) {
+            return false;
+        }
+        colon = close + 1 < end ? close + 1 : NULL;
+        if (colon != NULL && *colon != ':') {
+            return false;
+        }
+    } else {
+        colon = memchr(host, ':', (size_t)(end - host));
+        if ((colon != NULL ? colon : end) == host) {
+            return false;
+        }
+        for (const char *c = host; c < (colon != NULL ? colon : end); c++) {
+            if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.' && *c != '_') {
+                return false;
+            }
+        }
+    }
+    if (colon == NULL) {
+        return true;
+    }
+    if (end - colon - 1 < 1 || end - colon - 1 > 5) {
+        return false;
+    }
+    snprintf(text, sizeof(text), "%.*s", (int)(end - colon - 1), colon + 1);
+    return strspn(text, "0123456789") == strlen(text) &&
+           util_parse_long(text, 0, 65535, &port) == 0;
+}
+
+/* server.public_base_url: links are <url>/_matrix/...: http(s), a host, no trailing slash. */
+static const char *
+check_base_url(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    const char *host;
+    const char *end;
+
+    if (s != NULL && strncmp(s, "https://", 8) == 0) {
+        host = s + 8;
+    } else if (s != NULL && strncmp(s, "http://", 7) == 0) {
+        host = s + 7;
+    } else {
+        return "must be an http:// or https:// URL";
+    }
+    if (util_has_control(s) || strpbrk(s, " ?#@\\") != NULL) {
+        return "must be a URL without blanks, control characters, user, query or fragment";
+    }
+    end = host + strcspn(host, "/");
+    if (!url_authority_ok(host, end)) {
+        return "must name a host (a name, an IPv4 address or [an IPv6 one]), then an optional "
+               ":port";
+    }
+    if (s[strlen(s) - 1] == '/') {
+        return "must not end with a slash: links are built as <url>/_matrix/...";
     }
     return NULL;
 }
@@ -949,18 +1318,20 @@ count_rows(void)
 }
 
 int
-cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE])
+cfg_load_each(const char *path, struct cfg **out, cfg_report_fn report_fn, void *arg)
 {
-    struct load ld = { .path = path, .cfg = xcalloc(1, sizeof(struct cfg)), .err = err };
+    struct load ld = {
+        .path = path, .cfg = xcalloc(1, sizeof(struct cfg)), .report = report_fn, .report_arg = arg
+    };
     size_t id = 0;
 
     pthread_once(&core_once, register_core);
-    err[0] = '\0';
     *out = NULL;
     ld.cfg->path = xstrdup(path);
     ld.cfg->n_blocks = n_reg;
+    ld.cfg->key_lines = xcalloc(count_rows() + 1, sizeof(*ld.cfg->key_lines));
+    ld.cfg->key_from = xcalloc(count_rows() + 1, sizeof(*ld.cfg->key_from));
     ld.seen = xcalloc(count_rows() + 1, sizeof(*ld.seen));
-    ld.line = xcalloc(count_rows() + 1, sizeof(*ld.line));
     for (size_t s = 0; s < n_reg; s++) {
         ld.first[s] = id;
         id += reg[s]->n_rows;
@@ -979,20 +1350,39 @@ cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE])
         }
     }
     parse_file(&ld);
-    if (err[0] == '\0') {
-        apply_env(&ld);
+    apply_env(&ld);
+    check_unknown_env(&ld);
+    if (ld.problems == 0) {
+        check_sections(&ld); /* on values that are each fine */
     }
-    if (err[0] == '\0') {
-        check_sections(&ld);
+    if (ld.problems > MAX_REPORTED) {
+        report_fn(arg, "(more problems not shown)");
     }
     free(ld.seen);
-    free(ld.line);
-    if (err[0] != '\0') {
+    if (ld.problems > 0) {
         cfg_free(ld.cfg);
-        return -1;
+        return (int)(ld.problems < INT_MAX ? ld.problems : INT_MAX);
     }
     *out = ld.cfg;
     return 0;
+}
+
+/* cfg_load's report: the first problem only. */
+static void
+keep_first(void *arg, const char *problem)
+{
+    char *err = arg;
+
+    if (err[0] == '\0') {
+        snprintf(err, CFG_ERR_SIZE, "%s", problem);
+    }
+}
+
+int
+cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE])
+{
+    err[0] = '\0';
+    return cfg_load_each(path, out, keep_first, err) == 0 ? 0 : -1;
 }
 
 void
@@ -1010,6 +1400,8 @@ cfg_free(struct cfg *cfg)
         }
         free(cfg->blocks[s]);
     }
+    free(cfg->key_lines);
+    free(cfg->key_from);
     free(cfg->path);
     free(cfg);
 }

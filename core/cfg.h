@@ -164,6 +164,8 @@ struct cfg {
     struct cfg_validation validation;
     void *blocks[CFG_MAX_SECTIONS]; /* by registration order; NULL for sections above */
     size_t n_blocks;                /* sections registered when this one was loaded */
+    size_t *key_lines;              /* by key: its line in the file (read by cfg_where) */
+    unsigned char *key_from;        /* by key: default, file, environment (cfg_where) */
 };
 
 enum cfg_type {
@@ -220,9 +222,11 @@ void cfg_register(const struct cfg_section *s, size_t n);
  *  registered after cfg was loaded. */
 const void *cfg_section_get(const struct cfg *cfg, const struct cfg_section *s);
 
-/** Checks for rows: a list of non-empty texts; a mapping of names to non-empty texts. */
+/** Checks for rows: a list of non-empty texts; a mapping of names to non-empty texts; a
+ *  numeric IPv4 or IPv6 address, as a listener binds it. */
 const char *cfg_check_string_list(const json_t *v);
 const char *cfg_check_string_map(const json_t *v);
+const char *cfg_check_bind_address(const json_t *v);
 
 /**
  * Checks one record of a CFG_JSON list (a sync source...): every key of obj, the
@@ -267,13 +271,37 @@ bool cfg_json_true(const json_t *v);
 
 /**
  * Loads a configuration file, applies defaults then environment overrides.
+ * Environment variables named ANNUAIRE_... must each be a key's (ANNUAIRE_<KEY>, or
+ * ANNUAIRE_<KEY>_FILE for a secret), or be named by a key ending in _env (a source's
+ * ldap.bind_password_env); ANNUAIRE_BIN, ANNUAIRE_SOURCE_DIR, ANNUAIRE_IT_* and
+ * ANNUAIRE_TEST_* (the build's and the tests') are left alone.
  *
  * @param path      YAML file to read
  * @param[out] out  the configuration on success, owned by the caller (cfg_free)
- * @param[out] err  on failure, one line naming the file, line and key
+ * @param[out] err  on failure, the first problem: one line naming the file, line and key
+ *                  (or the environment variable)
  * @return 0 or -1
  */
 int cfg_load(const char *path, struct cfg **out, char err[CFG_ERR_SIZE]) ANN_MUST_CHECK;
+
+/* Told each problem a load finds, one line (no line end). */
+typedef void (*cfg_report_fn)(void *arg, const char *problem);
+
+/**
+ * cfg_load, going on past a problem: every key of the file and the environment is
+ * read, each problem given to report (at most 50, then one line saying more were
+ * found); the sections' checks run when every key is fine.
+ * @return 0 (*out set), or the number of problems (*out NULL)
+ */
+int
+cfg_load_each(const char *path, struct cfg **out, cfg_report_fn report, void *arg) ANN_MUST_CHECK;
+
+/**
+ * Where a key's value came from, to prefix a message about it: "FILE:LINE: KEY" (set
+ * in the file), "environment ANNUAIRE_KEY (KEY)" (or ANNUAIRE_KEY_FILE), "FILE: KEY"
+ * (its default).
+ */
+void cfg_where(const struct cfg *cfg, const char *key, char *out, size_t size);
 
 /** Frees a configuration; secrets are wiped. Takes NULL. */
 void cfg_free(struct cfg *cfg);

@@ -5,6 +5,7 @@
 #include "core/yamljson.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct walk {
@@ -119,4 +120,68 @@ yj_convert(yaml_document_t *doc,
     w.spent = limits->spent ? limits->spent : &w.nodes;
     *bad = NULL;
     return convert(&w, n, 0);
+}
+
+/* An item of a sequence by its index ("[12]"), or NULL. *path moves past it. */
+static const yaml_node_t *
+locate_item(yaml_document_t *doc, const yaml_node_t *n, const char **path)
+{
+    char *end;
+    unsigned long i = strtoul(*path + 1, &end, 10);
+
+    if (end == *path + 1 || *end != ']' || n->type != YAML_SEQUENCE_NODE ||
+        i >= (unsigned long)(n->data.sequence.items.top - n->data.sequence.items.start)) {
+        return NULL;
+    }
+    *path = end + 1;
+    return yaml_document_get_node(doc, n->data.sequence.items.start[i]);
+}
+
+/* The key node of a mapping's member named by the name at *path (after its dot), or
+ * NULL; *value is its value. *path moves past the name. */
+static const yaml_node_t *
+locate_key(yaml_document_t *doc, const yaml_node_t *n, const char **path, const yaml_node_t **value)
+{
+    const char *name = **path == '.' ? *path + 1 : *path;
+    size_t len = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+
+    if (len == 0 || n->type != YAML_MAPPING_NODE) {
+        return NULL;
+    }
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(doc, p->key);
+
+        if (k != NULL && k->type == YAML_SCALAR_NODE && k->data.scalar.length == len &&
+            memcmp(k->data.scalar.value, name, len) == 0) {
+            *value = yaml_document_get_node(doc, p->value);
+            *path = name + len;
+            return *value != NULL ? k : NULL;
+        }
+    }
+    return NULL;
+}
+
+const yaml_node_t *
+yj_locate(yaml_document_t *doc, const yaml_node_t *n, const char *path)
+{
+    const yaml_node_t *shown = n;
+    bool first = true;
+
+    while (n != NULL) {
+        const yaml_node_t *value = NULL;
+        const yaml_node_t *at = NULL;
+
+        if (*path == '[') {
+            at = value = locate_item(doc, n, &path);
+        } else if (*path == '.' || (first && *path != '\0')) {
+            at = locate_key(doc, n, &path, &value);
+        }
+        if (at == NULL) {
+            break;
+        }
+        shown = at;
+        n = value;
+        first = false;
+    }
+    return shown;
 }

@@ -38,4 +38,14 @@ json_t *yj_convert(yaml_document_t *doc,
                    char *why,
                    size_t why_size);
 
+/**
+ * The node a path names under n, as far as the path goes: "[1]" an item of a
+ * sequence, ".key" a key of a mapping (the path may begin with either). Reading stops
+ * at the first character that continues no path (": not a valid value"...).
+ * @return the node that shows where the deepest part found is: a sequence's item, a
+ *         mapping's key (not its value, which may start on a later line); n when the
+ *         path names nothing under it
+ */
+const yaml_node_t *yj_locate(yaml_document_t *doc, const yaml_node_t *n, const char *path);
+
 #endif

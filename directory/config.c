@@ -47,7 +47,8 @@ static const struct cfg_row routing_rows[] = {
     { "routing.info_file", CFG_STRING, CFG_FIELD(struct cfg, routing.info_file), NULL, 1, 4096, 0,
       NULL },
     { "routing.internal_bind_address", CFG_STRING,
-      CFG_FIELD(struct cfg, routing.internal_bind_address), "127.0.0.1", 1, 255, 0, NULL },
+      CFG_FIELD(struct cfg, routing.internal_bind_address), "127.0.0.1", 1, 255, 0,
+      cfg_check_bind_address },
     { "routing.internal_port", CFG_INT, CFG_FIELD(struct cfg, routing.internal_port), "0", 0, 65535,
       0, NULL },
     { "routing.internal_threads", CFG_INT, CFG_FIELD(struct cfg, routing.internal_threads), "0", 0,
@@ -80,11 +81,22 @@ check_lookup(const struct cfg *c, const char **key)
     return why;
 }
 
+/* The internal listener is a listener of its own: serve could not open both. */
+static const char *
+check_routing(const struct cfg *c, const char **key)
+{
+    if (c->routing.internal_port == 0 || c->routing.internal_port != c->http.port) {
+        return NULL;
+    }
+    *key = "routing.internal_port";
+    return "must differ from http.port: the internal listener has a port of its own";
+}
+
 const struct cfg_section dir_config_sections[] = {
     { "invites", invites_rows, ANN_ARRAY_LEN(invites_rows), 0, NULL },
     { "keys", keys_rows, ANN_ARRAY_LEN(keys_rows), 0, NULL },
     { "lookup", lookup_rows, ANN_ARRAY_LEN(lookup_rows), 0, check_lookup },
-    { "routing", routing_rows, ANN_ARRAY_LEN(routing_rows), 0, NULL },
+    { "routing", routing_rows, ANN_ARRAY_LEN(routing_rows), 0, check_routing },
 };
 
 const size_t dir_config_n_sections = ANN_ARRAY_LEN(dir_config_sections);

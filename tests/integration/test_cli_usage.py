@@ -8,11 +8,11 @@ import harness
 BIN = harness.BIN
 
 
-def run(*args):
+def run(*args, env=None):
     # From the source tree, as the demo runs: relative paths of a configuration
     # (mail.templates_dir: conf/templates) are relative to the working directory.
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=30,
-                          cwd=harness.SRC)
+                          cwd=harness.SRC, env=env)
 
 
 def test_help_and_version():
@@ -48,7 +48,10 @@ def test_unknown_things_are_one_line_errors():
 
 def test_check_config(tmp_path):
     example = os.path.join(harness.SRC, "conf", "annuaire.yaml")
-    r = run("check-config", "-c", example)
+    # check-config checks the signing key serve would read: one made for this test.
+    env = {**os.environ, "ANNUAIRE_KEYS_SIGNING_KEY_FILE": str(tmp_path / "signing.key")}
+    assert run("keys", "generate", "-c", example, env=env).returncode == 0
+    r = run("check-config", "-c", example, env=env)
     assert r.returncode == 0, r.stderr
     assert "configuration OK" in r.stdout
     assert "http.port: 8090" in r.stdout
@@ -63,7 +66,7 @@ def test_check_config(tmp_path):
     secret.write_text("hunter2\n")
     good = tmp_path / "good.yaml"
     good.write_text(f"database:\n  password_file: {secret}\n")
-    r = run("check-config", "-c", str(good))
+    r = run("check-config", "-c", str(good), env=env)
     assert r.returncode == 0
     assert "database.password: (set)" in r.stdout
     assert "hunter2" not in r.stdout + r.stderr
