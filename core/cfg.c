@@ -672,6 +672,9 @@ walk_mapping(struct load *ld, yaml_document_t *doc, yaml_node_t *map, const char
                    find_key(ld, name, len - 5, &ref) && (ref.row->flags & CFG_SECRET)) {
             set_from_file(ld, &ref, vn, name);
         } else if (is_section(name)) {
+            if (vn->type == YAML_SCALAR_NODE && yj_scalar_is_null(vn)) {
+                continue; /* "routing:" with every key commented out: all defaults */
+            }
             if (vn->type != YAML_MAPPING_NODE) {
                 fail(ld, vn, name, "expected a mapping of keys");
                 continue;

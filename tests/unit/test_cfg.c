@@ -54,6 +54,21 @@ test_errors_name_file_line_key(void **state)
         { "search_bad_delegating.yaml",
           "2: search.delegating_homeservers: every item must be a Matrix server name" },
         { "search_min_term.yaml", "2: search.min_term: expected an integer in range [1, 32]" },
+        { "bad_bind_address.yaml", "2: http.bind_address: must be a numeric IPv4 or IPv6 address" },
+        { "bad_internal_bind.yaml",
+          "3: routing.internal_bind_address: must be a numeric IPv4 or IPv6 address" },
+        { "bad_admin_bind.yaml", "2: admin.bind_address: must be a numeric IPv4 or IPv6 address" },
+        { "base_url_scheme.yaml", "3: server.public_base_url: must be an http:// or https:// URL" },
+        { "base_url_slash.yaml", "2: server.public_base_url: must not end with a slash" },
+        { "base_url_no_host.yaml", "2: server.public_base_url: must name a host" },
+        { "base_url_port.yaml", "2: server.public_base_url: must name a host" },
+        { "internal_port_same.yaml", "4: routing.internal_port: must differ from http.port" },
+        /* A check's path into a list names the item's line, not the line of sources:. */
+        { "sources_item_line.yaml", "10: sync.sources: sources[1].priority: not a valid value" },
+        { "sources_ldap_line.yaml",
+          "7: sync.sources: sources[0].ldap.urls: ldap:// or ldaps:// only" },
+        { "sources_missing_name.yaml",
+          "7: sync.sources: sources[1]: needs a name ([a-z0-9_-]) and a ministry" },
     };
 
     for (size_t i = 0; i < ANN_ARRAY_LEN(cases); i++) {
@@ -171,6 +186,192 @@ test_secret_from_file_and_environment(void **state)
     free(yaml_text);
 }
 
+struct problems {
+    char lines[8][CFG_ERR_SIZE];
+    size_t n;
+};
+
+static void
+collect(void *arg, const char *problem)
+{
+    struct problems *p = arg;
+
+    assert_true(p->n < ANN_ARRAY_LEN(p->lines));
+    snprintf(p->lines[p->n++], CFG_ERR_SIZE, "%s", problem);
+}
+
+static void
+test_every_problem_is_reported(void **state)
+{
+    char path[512];
+    char want[3][640];
+    struct problems p = { .n = 0 };
+    struct cfg *cfg = (struct cfg *)1;
+
+    snprintf(path, sizeof(path), "%s/several_problems.yaml", data_dir);
+    setenv("ANNUAIRE_LOG_LEVLE", "debug", 1);
+    assert_int_equal(cfg_load_each(path, &cfg, collect, &p), 5);
+    unsetenv("ANNUAIRE_LOG_LEVLE");
+    assert_null(cfg);
+    snprintf(want[0], sizeof(want[0]), "%s:2: http.port: expected an integer", path);
+    snprintf(want[1], sizeof(want[1]), "%s:3: http.treads: unknown key", path);
+    snprintf(want[2], sizeof(want[2]), "%s:5: server.public_base_url: must not end", path);
+    for (size_t i = 0; i < 3; i++) {
+        if (strncmp(p.lines[i], want[i], strlen(want[i])) != 0) {
+            fail_msg("problem %zu: got '%s', want '%s'", i, p.lines[i], want[i]);
+        }
+    }
+    assert_non_null(strstr(p.lines[3], ":7: log.level: expected one of"));
+    assert_string_equal(p.lines[4], "environment ANNUAIRE_LOG_LEVLE: no such key (did you mean "
+                                    "ANNUAIRE_LOG_LEVEL?)");
+}
+
+static void
+test_environment_names_only_keys(void **state)
+{
+    char path[512];
+    char err[CFG_ERR_SIZE];
+    struct cfg *cfg = NULL;
+    char *secret = write_temp("from-a-file\n");
+    char *yaml_text = xasprintf("sync:\n  sources:\n    - name: a\n      ministry: A\n      ldap:\n"
+                                "        urls: [ldap://a.test]\n        base_dns: [dc=a]\n"
+                                "        bind_password_env: ANNUAIRE_LDAP_A_PASSWORD\n");
+    char *conf = write_temp(yaml_text);
+    char where[256];
+
+    snprintf(path, sizeof(path), "%s/empty.yaml", data_dir);
+    /* A misspelt key is an error, with the closest name. */
+    setenv("ANNUAIRE_HTTP_PROT", "8091", 1);
+    assert_int_equal(cfg_load(path, &cfg, err), -1);
+    assert_string_equal(
+        err, "environment ANNUAIRE_HTTP_PROT: no such key (did you mean ANNUAIRE_HTTP_PORT?)");
+    unsetenv("ANNUAIRE_HTTP_PROT");
+    setenv("ANNUAIRE_NOTHING_LIKE_IT", "1", 1);
+    assert_int_equal(cfg_load(path, &cfg, err), -1);
+    assert_string_equal(err, "environment ANNUAIRE_NOTHING_LIKE_IT: no such key");
+    unsetenv("ANNUAIRE_NOTHING_LIKE_IT");
+    /* A non-secret key has no _FILE variable. */
+    setenv("ANNUAIRE_HTTP_PORT_FILE", secret, 1);
+    assert_int_equal(cfg_load(path, &cfg, err), -1);
+    assert_non_null(strstr(err, "environment ANNUAIRE_HTTP_PORT_FILE: no such key"));
+    unsetenv("ANNUAIRE_HTTP_PORT_FILE");
+
+    /* The build's and the tests' own variables are not configuration. */
+    setenv("ANNUAIRE_BIN", "/x/annuaire", 1);
+    setenv("ANNUAIRE_SOURCE_DIR", "/x", 1);
+    setenv("ANNUAIRE_IT_ANYTHING", "1", 1);
+    setenv("ANNUAIRE_TEST_REQUIRE_SERVICES", "1", 1);
+    assert_int_equal(cfg_load(path, &cfg, err), 0);
+    cfg_free(cfg);
+    unsetenv("ANNUAIRE_BIN");
+    unsetenv("ANNUAIRE_SOURCE_DIR");
+    unsetenv("ANNUAIRE_IT_ANYTHING");
+
+    /* A secret's _FILE variable reads the file; with the variable itself too, an error. */
+    setenv("ANNUAIRE_DATABASE_PASSWORD_FILE", secret, 1);
+    assert_int_equal(cfg_load(path, &cfg, err), 0);
+    assert_string_equal(cfg->database.password, "from-a-file");
+    cfg_where(cfg, "database.password", where, sizeof(where));
+    assert_string_equal(where, "environment ANNUAIRE_DATABASE_PASSWORD_FILE (database.password)");
+    cfg_free(cfg);
+    setenv("ANNUAIRE_DATABASE_PASSWORD", "inline", 1);
+    assert_int_equal(cfg_load(path, &cfg, err), -1);
+    assert_string_equal(err,
+                        "environment ANNUAIRE_DATABASE_PASSWORD and "
+                        "ANNUAIRE_DATABASE_PASSWORD_FILE (database.password): give one of them");
+    unsetenv("ANNUAIRE_DATABASE_PASSWORD");
+    setenv("ANNUAIRE_DATABASE_PASSWORD_FILE", "/nonexistent/pw", 1);
+    assert_int_equal(cfg_load(path, &cfg, err), -1);
+    assert_string_equal(err, "environment ANNUAIRE_DATABASE_PASSWORD_FILE (database.password): "
+                             "cannot read /nonexistent/pw: No such file or directory");
+    unsetenv("ANNUAIRE_DATABASE_PASSWORD_FILE");
+
+    /* A variable a source names for its password is that source's. */
+    setenv("ANNUAIRE_LDAP_A_PASSWORD", "pw", 1);
+    assert_int_equal(cfg_load(conf, &cfg, err), 0);
+    cfg_free(cfg);
+    assert_int_equal(cfg_load(path, &cfg, err), -1);
+    unsetenv("ANNUAIRE_LDAP_A_PASSWORD");
+
+    unlink(secret);
+    unlink(conf);
+    free(secret);
+    free(conf);
+    free(yaml_text);
+}
+
+static void
+test_where_a_value_came_from(void **state)
+{
+    char path[512];
+    char want[600];
+    char where[256];
+    char err[CFG_ERR_SIZE];
+    struct cfg *cfg = NULL;
+
+    snprintf(path, sizeof(path), "%s/out_of_range.yaml", data_dir);
+    /* bind_address on line 3, the port given (badly) on line 4: fixed from the env. */
+    setenv("ANNUAIRE_HTTP_PORT", "8091", 1);
+    assert_int_equal(cfg_load(path, &cfg, err), -1); /* the file's value is still checked */
+    unsetenv("ANNUAIRE_HTTP_PORT");
+    snprintf(path, sizeof(path), "%s/bad_internal_bind.yaml", data_dir);
+    setenv("ANNUAIRE_ROUTING_INTERNAL_BIND_ADDRESS", "::1", 1);
+    setenv("ANNUAIRE_HTTP_PORT", "8091", 1);
+    assert_int_equal(cfg_load(path, &cfg, err), -1); /* the file's bad value, then the env */
+    snprintf(path, sizeof(path), "%s/internal_port_same.yaml", data_dir);
+    setenv("ANNUAIRE_HTTP_PORT", "8090", 1);
+    assert_int_equal(cfg_load(path, &cfg, err), -1);
+    snprintf(want, sizeof(want), "%s:4: routing.internal_port: must differ", path);
+    assert_memory_equal(err, want, strlen(want));
+    setenv("ANNUAIRE_HTTP_PORT", "8091", 1);
+    assert_int_equal(cfg_load(path, &cfg, err), 0);
+    cfg_where(cfg, "http.port", where, sizeof(where));
+    assert_string_equal(where, "environment ANNUAIRE_HTTP_PORT (http.port)");
+    cfg_where(cfg, "routing.internal_port", where, sizeof(where));
+    snprintf(want, sizeof(want), "%s:4: routing.internal_port", path);
+    assert_string_equal(where, want);
+    cfg_where(cfg, "mail.smtp_host", where, sizeof(where));
+    snprintf(want, sizeof(want), "%s: mail.smtp_host", path);
+    assert_string_equal(where, want);
+    cfg_free(cfg);
+    unsetenv("ANNUAIRE_HTTP_PORT");
+    unsetenv("ANNUAIRE_ROUTING_INTERNAL_BIND_ADDRESS");
+}
+
+static void
+test_good_addresses_and_urls(void **state)
+{
+    static const char *const urls[] = { "http://127.0.0.1:8090", "https://is.example",
+                                        "https://[2001:db8::1]:8443", "https://is.example/id",
+                                        "http://127.0.0.1:0" };
+    static const char *const binds[] = { "127.0.0.1", "0.0.0.0", "::", "::1", "2001:db8::1" };
+    char path[512];
+    char err[CFG_ERR_SIZE];
+    struct cfg *cfg = NULL;
+
+    snprintf(path, sizeof(path), "%s/empty.yaml", data_dir);
+    for (size_t i = 0; i < ANN_ARRAY_LEN(urls); i++) {
+        setenv("ANNUAIRE_SERVER_PUBLIC_BASE_URL", urls[i], 1);
+        if (cfg_load(path, &cfg, err) != 0) {
+            fail_msg("%s: %s", urls[i], err);
+        }
+        cfg_free(cfg);
+    }
+    unsetenv("ANNUAIRE_SERVER_PUBLIC_BASE_URL");
+    for (size_t i = 0; i < ANN_ARRAY_LEN(binds); i++) {
+        setenv("ANNUAIRE_HTTP_BIND_ADDRESS", binds[i], 1);
+        setenv("ANNUAIRE_ADMIN_BIND_ADDRESS", binds[i], 1);
+        setenv("ANNUAIRE_ROUTING_INTERNAL_BIND_ADDRESS", binds[i], 1);
+        if (cfg_load(path, &cfg, err) != 0) {
+            fail_msg("%s: %s", binds[i], err);
+        }
+        cfg_free(cfg);
+    }
+    unsetenv("ANNUAIRE_HTTP_BIND_ADDRESS");
+    unsetenv("ANNUAIRE_ADMIN_BIND_ADDRESS");
+    unsetenv("ANNUAIRE_ROUTING_INTERNAL_BIND_ADDRESS");
+}
+
 static void
 test_example_config_is_valid_and_documents_every_key(void **state)
 {
@@ -207,6 +408,10 @@ main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_defaults_from_empty_file),
         cmocka_unit_test(test_secret_from_file_and_environment),
+        cmocka_unit_test(test_every_problem_is_reported),
+        cmocka_unit_test(test_environment_names_only_keys),
+        cmocka_unit_test(test_where_a_value_came_from),
+        cmocka_unit_test(test_good_addresses_and_urls),
         cmocka_unit_test(test_example_config_is_valid_and_documents_every_key),
     };
 
