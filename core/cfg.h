@@ -3,7 +3,8 @@
  * core's own sections in core/cfg.c, each module's in its config.c, registered
  * with cfg_register() before cfg_load(). Every key may also be set from the
  * environment as ANNUAIRE_<SECTION>_<KEY> (upper case, dots as underscores);
- * secret keys may come from <key>_file.
+ * secret keys may come from <key>_file, or ANNUAIRE_<SECTION>_<KEY>_FILE. Any other
+ * ANNUAIRE_ variable is an error (see cfg_load for the few left alone).
  */
 #ifndef ANN_CORE_CFG_H
 #define ANN_CORE_CFG_H

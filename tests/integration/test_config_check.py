@@ -142,6 +142,11 @@ def test_environment_variable_that_names_no_key(tmp_path):
                                                   "ANNUAIRE_KEYS_SIGNING_KEY_FILE": "/nonexistent"})
     assert "database.password: (set)" in r.stdout
     assert "hunter2" not in r.stdout + r.stderr
+    # A file named by a variable: the variable is named.
+    assert r.returncode == 1
+    assert problems(r.stderr, "check-config")[0].startswith(
+        "environment ANNUAIRE_KEYS_SIGNING_KEY_FILE (keys.signing_key_file): cannot read the "
+        "signing key /nonexistent: No such file or directory"), r.stderr
     # The variables of this very test run (ANNUAIRE_BIN, ANNUAIRE_IT_...) are no keys and
     # are left alone: the problems above are the only ones.
 
