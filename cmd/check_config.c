@@ -34,17 +34,18 @@ print_at(const char *cmd, const struct cfg *cfg, const char *key, const char *wh
 }
 
 int
-cmd_check_start_files(const char *cmd, const struct cfg *cfg)
+cmd_check_start_files(const char *cmd, const struct cfg *cfg, bool keep_key)
 {
     char err[512];
     int problems = 0;
 
-    /* Loaded as serve loads it, then dropped: the message says how to make one. */
+    /* Loaded as serve loads it (the message says how to make one). */
     if (dir_keys_load(cfg->keys.signing_key_file, err, sizeof(err)) != 0) {
         print_at(cmd, cfg, "keys.signing_key_file", err);
         problems++;
+    } else if (!keep_key) {
+        dir_keys_unload();
     }
-    dir_keys_unload();
     if (enr_templates_check(cfg, err, sizeof(err)) != 0) {
         print_at(cmd, cfg, "mail.templates_dir", err);
         problems++;
@@ -77,7 +78,7 @@ cmd_check_config(int argc, char **argv)
         return CMD_EXIT_FAILURE;
     }
     cfg_dump(cfg, stdout);
-    rc = cmd_check_start_files("check-config", cfg) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
+    rc = cmd_check_start_files("check-config", cfg, false) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
     /* serve reads no LDIF file: the sources' files are checked here and by sync only. */
     if (lsync_check_files(cfg, NULL, "annuaire check-config", path, stderr) != 0) {
         rc = CMD_EXIT_FAILURE;

@@ -45,8 +45,9 @@ struct cfg *cmd_load_config(const char *cmd, const char *path);
 /** The files serve reads at start besides the configuration (the signing key, the mail
  *  and page templates, the routing file), checked as serve reads them; each problem
  *  printed as "annuaire CMD: FILE:LINE: KEY: why" (cmd/check_config.c).
+ *  @param keep_key  leave the signing key loaded (dir_keys_load) when it is fine
  *  @return the number of problems */
-int cmd_check_start_files(const char *cmd, const struct cfg *cfg);
+int cmd_check_start_files(const char *cmd, const struct cfg *cfg, bool keep_key);
 
 /** Checks that the schema is at least the one this binary was built for (warns when it
  *  is newer). @return 0, or -1 (printed, naming `annuaire migrate -c path`) */

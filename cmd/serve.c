@@ -64,24 +64,13 @@ check_schema(struct serve *s)
     return ret;
 }
 
-/* The signing key, the templates and the routing file, checked as check-config checks
- * them (same messages, every problem printed) before anything starts. */
+/* The signing key (kept loaded: without it no association can be signed), the templates
+ * and the routing file, checked as check-config checks them (the same messages, every
+ * problem printed) before anything starts. */
 static int
 check_files(struct serve *s)
 {
-    return cmd_check_start_files("serve", s->cfg) == 0 ? 0 : -1;
-}
-
-static int
-load_signing_key(struct serve *s)
-{
-    char err[512];
-
-    if (dir_keys_load(s->cfg->keys.signing_key_file, err, sizeof(err)) != 0) {
-        fprintf(stderr, "annuaire serve: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return cmd_check_start_files("serve", s->cfg, true) == 0 ? 0 : -1;
 }
 
 /* Signals are taken by sigwait in this thread only: blocked before any thread starts. */
@@ -245,8 +234,7 @@ static const struct {
     int (*run)(struct serve *s);
 } steps[] = {
     { "schema", check_schema },             /* first: nothing starts on a schema it cannot use */
-    { "files", check_files },               /* key, templates, routing file: as check-config */
-    { "signing key", load_signing_key },    /* without it no association can be signed */
+    { "files", check_files },               /* signing key, templates, routing: as check-config */
     { "signals", block_signals },           /* before any thread: threads inherit the mask */
     { "core", prepare_core },               /* connection settings, statements registered... */
     { "enroll", prepare_enroll },           /* ... before a worker's connection prepares them */
