@@ -571,6 +571,8 @@ set_from_node(struct load *ld,
         if (j != NULL && (why = set_json(base, k, j)) != NULL) {
             fail(ld, node_named_by(doc, val, k->name, why), name, "%s", why);
         }
+        json_decref(ld->cfg->key_paths[ref->id]);
+        ld->cfg->key_paths[ref->id] = yj_lines(doc, val, 16);
         return;
     }
     if (val->type != YAML_SCALAR_NODE) {
@@ -956,6 +958,47 @@ cfg_where(const struct cfg *cfg, const char *key, char *out, size_t size)
     }
 }
 
+void
+cfg_where_in(const struct cfg *cfg, const char *key, const char *path, char *out, size_t size)
+{
+    size_t id = key_id(key, cfg->n_blocks);
+    const char *leaf = strrchr(key, '.') != NULL ? strrchr(key, '.') + 1 : key;
+    size_t leaf_len = strlen(leaf);
+    const json_t *paths;
+    char part[256];
+
+    if (id == SIZE_MAX || cfg->key_paths == NULL || cfg->key_from[id] != FROM_FILE ||
+        cfg->key_paths[id] == NULL) {
+        cfg_where(cfg, key, out, size);
+        return;
+    }
+    paths = cfg->key_paths[id];
+    if (strncmp(path, leaf, leaf_len) == 0 && (path[leaf_len] == '[' || path[leaf_len] == '.')) {
+        path += leaf_len;
+    }
+    snprintf(part, sizeof(part), "%s%s", path[0] == '[' || path[0] == '.' ? "" : ".", path);
+    /* The longest prefix of the path the file has: "[1].ldif", else "[1]", else "". */
+    for (;;) {
+        const json_t *line = json_object_get(paths, part);
+        char *cut;
+
+        if (line != NULL) {
+            snprintf(out, size, "%.160s:%lld: %.64s", cfg->path,
+                     (long long)json_integer_value(line), key);
+            return;
+        }
+        cut = NULL;
+        for (char *c = part; *c != '\0'; c++) {
+            cut = *c == '.' || *c == '[' ? c : cut;
+        }
+        if (cut == NULL) {
+            break;
+        }
+        *cut = '\0';
+    }
+    cfg_where(cfg, key, out, size);
+}
+
 /* The sections' own checks of keys that must agree with each other. */
 static void
 check_sections(struct load *ld)
@@ -1334,6 +1377,7 @@ cfg_load_each(const char *path, struct cfg **out, cfg_report_fn report_fn, void 
     ld.cfg->n_blocks = n_reg;
     ld.cfg->key_lines = xcalloc(count_rows() + 1, sizeof(*ld.cfg->key_lines));
     ld.cfg->key_from = xcalloc(count_rows() + 1, sizeof(*ld.cfg->key_from));
+    ld.cfg->key_paths = xcalloc(count_rows() + 1, sizeof(*ld.cfg->key_paths));
     ld.seen = xcalloc(count_rows() + 1, sizeof(*ld.seen));
     for (size_t s = 0; s < n_reg; s++) {
         ld.first[s] = id;
@@ -1403,6 +1447,12 @@ cfg_free(struct cfg *cfg)
         }
         free(cfg->blocks[s]);
     }
+    for (size_t s = 0, id = 0; cfg->key_paths != NULL && s < cfg->n_blocks; s++) {
+        for (size_t i = 0; i < reg[s]->n_rows; i++, id++) {
+            json_decref(cfg->key_paths[id]);
+        }
+    }
+    free(cfg->key_paths);
     free(cfg->key_lines);
     free(cfg->key_from);
     free(cfg->path);

@@ -167,6 +167,7 @@ struct cfg {
     size_t n_blocks;                /* sections registered when this one was loaded */
     size_t *key_lines;              /* by key: its line in the file (read by cfg_where) */
     unsigned char *key_from;        /* by key: default, file, environment (cfg_where) */
+    json_t **key_paths;             /* by key: lines inside a list or mapping (cfg_where_in) */
 };
 
 enum cfg_type {
@@ -303,6 +304,13 @@ cfg_load_each(const char *path, struct cfg **out, cfg_report_fn report, void *ar
  * (its default).
  */
 void cfg_where(const struct cfg *cfg, const char *key, char *out, size_t size);
+
+/**
+ * cfg_where for a part of a key's list or mapping, named as the key's checks name it
+ * ("sources[1].ldif" for sync.sources, or "[1].ldif"): the line of that item or key in
+ * the file (of the deepest part of the path found there), else as cfg_where.
+ */
+void cfg_where_in(const struct cfg *cfg, const char *key, const char *path, char *out, size_t size);
 
 /** Frees a configuration; secrets are wiped. Takes NULL. */
 void cfg_free(struct cfg *cfg);

@@ -185,3 +185,55 @@ yj_locate(yaml_document_t *doc, const yaml_node_t *n, const char *path)
     }
     return shown;
 }
+
+static void
+lines_of(yaml_document_t *doc, const yaml_node_t *n, char *path, size_t len, int depth, json_t *out)
+{
+    if (n == NULL || depth <= 0) {
+        return;
+    }
+    if (n->type == YAML_SEQUENCE_NODE) {
+        size_t i = 0;
+
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++, i++) {
+            const yaml_node_t *item = yaml_document_get_node(doc, *it);
+            int w = snprintf(path + len, 256 - len, "[%zu]", i);
+
+            if (item == NULL || w < 0 || len + (size_t)w >= 256) {
+                continue;
+            }
+            json_object_set_new(out, path, json_integer((json_int_t)item->start_mark.line + 1));
+            lines_of(doc, item, path, len + (size_t)w, depth - 1, out);
+        }
+    } else if (n->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
+            const yaml_node_t *k = yaml_document_get_node(doc, p->key);
+            int w;
+
+            if (k == NULL || k->type != YAML_SCALAR_NODE) {
+                continue;
+            }
+            w = snprintf(path + len, 256 - len, ".%s", (const char *)k->data.scalar.value);
+            if (w < 0 || len + (size_t)w >= 256) {
+                continue;
+            }
+            json_object_set_new(out, path, json_integer((json_int_t)k->start_mark.line + 1));
+            lines_of(doc, yaml_document_get_node(doc, p->value), path, len + (size_t)w, depth - 1,
+                     out);
+        }
+    }
+    path[len] = '\0';
+}
+
+json_t *
+yj_lines(yaml_document_t *doc, const yaml_node_t *n, int max_depth)
+{
+    json_t *out = json_object();
+    char path[256] = "";
+
+    json_object_set_new(out, "", json_integer((json_int_t)n->start_mark.line + 1));
+    lines_of(doc, n, path, 0, max_depth, out);
+    return out;
+}

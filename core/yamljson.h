@@ -48,4 +48,13 @@ json_t *yj_convert(yaml_document_t *doc,
  */
 const yaml_node_t *yj_locate(yaml_document_t *doc, const yaml_node_t *n, const char *path);
 
+/**
+ * The line of every item and key under n, by path as yj_locate reads them:
+ * {"": line of n, "[0]": ..., "[0].name": ..., "[0].ldap.urls": ...} (lines from 1; a
+ * mapping's member at its key's line). Paths over 255 bytes or deeper than max_depth
+ * are left out.
+ * @return a new object (the caller's reference)
+ */
+json_t *yj_lines(yaml_document_t *doc, const yaml_node_t *n, int max_depth);
+
 #endif

@@ -339,6 +339,50 @@ test_where_a_value_came_from(void **state)
 }
 
 static void
+test_where_inside_a_list(void **state)
+{
+    char *conf = write_temp("sync:\n"
+                            "  sources:\n"
+                            "    - name: a\n"
+                            "      ministry: A\n"
+                            "      ldif: /a.ldif\n"
+                            "    -   name: b\n"
+                            "        ministry: B\n"
+                            "\n"
+                            "        ldif: /b.ldif\n");
+    char err[CFG_ERR_SIZE];
+    char where[256];
+    char want[600];
+    struct cfg *cfg = NULL;
+    static const struct {
+        const char *path;
+        int line;
+    } cases[] = {
+        { "sources[1].ldif", 9 }, { "[1].ldif", 9 },        { "sources[1].nothing", 6 },
+        { "sources[0]", 3 },      { "sources[7].ldif", 3 }, { "", 3 },
+    };
+
+    assert_int_equal(cfg_load(conf, &cfg, err), 0);
+    for (size_t i = 0; i < ANN_ARRAY_LEN(cases); i++) {
+        cfg_where_in(cfg, "sync.sources", cases[i].path, where, sizeof(where));
+        snprintf(want, sizeof(want), "%s:%d: sync.sources", conf, cases[i].line);
+        if (strcmp(where, want) != 0) {
+            fail_msg("%s: got '%s', want '%s'", cases[i].path, where, want);
+        }
+    }
+    cfg_free(cfg);
+    /* From the environment: its variable, whatever the path. */
+    setenv("ANNUAIRE_SYNC_SOURCES", "[]", 1);
+    assert_int_equal(cfg_load(conf, &cfg, err), 0);
+    cfg_where_in(cfg, "sync.sources", "sources[1].ldif", where, sizeof(where));
+    assert_string_equal(where, "environment ANNUAIRE_SYNC_SOURCES (sync.sources)");
+    cfg_free(cfg);
+    unsetenv("ANNUAIRE_SYNC_SOURCES");
+    unlink(conf);
+    free(conf);
+}
+
+static void
 test_good_addresses_and_urls(void **state)
 {
     static const char *const urls[] = { "http://127.0.0.1:8090", "https://is.example",
@@ -411,6 +455,7 @@ main(void)
         cmocka_unit_test(test_every_problem_is_reported),
         cmocka_unit_test(test_environment_names_only_keys),
         cmocka_unit_test(test_where_a_value_came_from),
+        cmocka_unit_test(test_where_inside_a_list),
         cmocka_unit_test(test_good_addresses_and_urls),
         cmocka_unit_test(test_example_config_is_valid_and_documents_every_key),
     };
