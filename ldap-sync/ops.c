@@ -129,8 +129,13 @@ lsync_check_files(const struct cfg *cfg,
             why = "is a directory, not an LDIF file";
         }
         if (why != NULL) {
-            fprintf(err, "%s: %s: sync.sources[%zu].ldif: source '%s': cannot read %s: %s\n",
-                    prefix, config_path, i, src.name, src.ldif, why);
+            char item[64];
+            char where[512];
+
+            snprintf(item, sizeof(item), "sources[%zu].ldif", i);
+            cfg_where_in(cfg, "sync.sources", item, where, sizeof(where));
+            fprintf(err, "%s: %s: %s: source '%s': cannot read %s: %s\n", prefix, where, item,
+                    src.name, src.ldif, why);
             bad++;
         }
     }

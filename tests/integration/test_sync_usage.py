@@ -71,8 +71,10 @@ def test_missing_ldif_file(cluster, tmp_path):
     env = SyncEnv(cluster, tmp_path, source("good", good) + source("gone", missing, 20))
     r = run("check-config", "-c", env.svc.config_path)
     assert r.returncode == 1, r.stdout + r.stderr
-    assert (f"annuaire check-config: {env.svc.config_path}: sync.sources[1].ldif: source 'gone': "
-            f"cannot read {missing}: No such file or directory") in r.stderr, r.stderr
+    # The line of the faulty item's ldif key in the file.
+    line = next(n for n, text in enumerate(open(env.svc.config_path), 1) if "missing.ldif" in text)
+    assert (f"annuaire check-config: {env.svc.config_path}:{line}: sync.sources: sources[1].ldif: "
+            f"source 'gone': cannot read {missing}: No such file or directory") in r.stderr, r.stderr
     assert "configuration OK" not in r.stdout
     # A directory is no LDIF file either.
     os.mkdir(missing)
@@ -88,13 +90,13 @@ def test_missing_ldif_file(cluster, tmp_path):
     r = run("sync", "-c", str(conf))
     assert r.returncode == 1
     lines = r.stderr.splitlines()
-    assert lines[0] == (f"annuaire sync: {conf}: sync.sources[1].ldif: source 'gone': "
-                        f"cannot read {missing}: No such file or directory"), lines
+    assert lines[0] == (f"annuaire sync: {conf}:{line}: sync.sources: sources[1].ldif: "
+                        f"source 'gone': cannot read {missing}: No such file or directory"), lines
     # ... and, connected, runs the others: the source without its file fails.
     r = env.sync()
     assert r.returncode == 1, r.stdout + r.stderr
     assert "good: success (full) added=1" in r.stdout
-    assert "sync.sources[1].ldif: source 'gone'" in r.stderr and "gone: failed, nothing changed" in r.stderr
+    assert "sync.sources: sources[1].ldif: source 'gone'" in r.stderr and "gone: failed, nothing changed" in r.stderr
     missing.write_text(entry("y", "u-y", ["y@gouv.fr"]))
     r = run("check-config", "-c", env.svc.config_path)
     assert r.returncode == 0, r.stderr
