@@ -108,8 +108,8 @@ static const struct cfg_row mail_rows[] = {
       NULL },
     { "mail.smtp_username", CFG_STRING, CFG_FIELD(struct cfg, mail.smtp_username), NULL, 0, 255, 0,
       NULL },
-    { "mail.templates_dir", CFG_STRING, CFG_FIELD(struct cfg, mail.templates_dir), "conf/templates",
-      1, 4096, 0, NULL },
+    { "mail.templates_dir", CFG_STRING, CFG_FIELD(struct cfg, mail.templates_dir),
+      ANNUAIRE_DATADIR "/templates", 1, 4096, 0, NULL },
     { "mail.tls_verify", CFG_BOOL, CFG_FIELD(struct cfg, mail.tls_verify), "true", 0, 0, 0, NULL },
 };
 

@@ -65,7 +65,11 @@ def test_check_config(tmp_path):
     secret = tmp_path / "pw"
     secret.write_text("hunter2\n")
     good = tmp_path / "good.yaml"
-    good.write_text(f"database:\n  password_file: {secret}\n")
+    good.write_text(f"database:
+  password_file: {secret}
+mail:
+  templates_dir: conf/templates
+")
     r = run("check-config", "-c", str(good), env=env)
     assert r.returncode == 0
     assert "database.password: (set)" in r.stdout
