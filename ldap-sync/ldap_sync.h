@@ -45,7 +45,7 @@ struct lsync_options {
  * Runs one sync of each selected source, printing one summary line per source to out.
  * Each source runs under its run lock (a PostgreSQL session advisory lock on its name):
  * a source another run holds is not run (LSYNC_BUSY, said on err), the others are.
- * @return the worst outcome (failed, busy, refused, partial, success); LSYNC_FAILED
+ * @return the worst outcome (failed, refused, partial, busy, success); LSYNC_FAILED
  *         with a message on err when the source asked for is not configured
  */
 enum lsync_outcome lsync_run(const struct cfg *cfg,

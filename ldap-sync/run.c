@@ -578,9 +578,10 @@ lsync_run(const struct cfg *cfg,
           FILE *out,
           FILE *err)
 {
-    /* failed > busy > refused > partial > success */
-    static const enum lsync_outcome order[] = { LSYNC_SUCCESS, LSYNC_PARTIAL, LSYNC_REFUSED,
-                                                LSYNC_BUSY, LSYNC_FAILED };
+    /* failed > refused > partial > busy > success: a source another run holds never
+     * hides a problem of another source (the sync unit takes 5 for a success). */
+    static const enum lsync_outcome order[] = { LSYNC_SUCCESS, LSYNC_BUSY, LSYNC_PARTIAL,
+                                                LSYNC_REFUSED, LSYNC_FAILED };
     size_t worst = 0;
     size_t i;
     json_t *j;

@@ -65,11 +65,7 @@ def test_check_config(tmp_path):
     secret = tmp_path / "pw"
     secret.write_text("hunter2\n")
     good = tmp_path / "good.yaml"
-    good.write_text(f"database:
-  password_file: {secret}
-mail:
-  templates_dir: conf/templates
-")
+    good.write_text(f"database:\n  password_file: {secret}\nmail:\n  templates_dir: conf/templates\n")
     r = run("check-config", "-c", str(good), env=env)
     assert r.returncode == 0
     assert "database.password: (set)" in r.stdout

@@ -2,7 +2,7 @@
 PostgreSQL advisory lock per source). A run of source a blocks mid-read on an LDIF
 export that is a FIFO the test holds open: a second run of a says another run is in
 progress and exits 5 without touching anything, a run of every source runs b and exits
-5, a run of b alone runs; --retire takes the same lock; once the first run ends, a runs
+5 (3 when b had rejected entries: busy is the mildest outcome), a run of b alone runs; --retire takes the same lock; once the first run ends, a runs
 again."""
 import errno
 import os
@@ -67,6 +67,12 @@ def test_concurrent_runs(cluster, tmp_path):
         assert "source a: another run is in progress" in r.stderr
         r = svc.run("sync", "--source", "b")
         assert r.returncode == 0, r.stdout + r.stderr
+        # A busy source never hides another's problem: b with a rejected entry (exit 3).
+        b.write_text(people("b", 3) + "dn: uid=y,dc=x\nobjectClass: inetOrgPerson\nmail: y@gouv.fr\n\n")
+        r = svc.run("sync")
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert "source a: another run is in progress" in r.stderr
+        b.write_text(people("b", 3))
 
         # --retire takes the same lock (a configuration without a).
         other = tmp_path / "without-a.yaml"
