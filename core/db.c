@@ -32,21 +32,60 @@ struct settings {
 struct db_conn {
     PGconn *pg;
     bool in_txn;
+    /* A thread's connection to the replica (db_thread_read_conn): its statements are
+     * prepared on first use (only reads ever run there), a failed one runs again on
+     * the thread's primary connection, and a transaction never starts there. */
+    bool replica;
+    bool not_standby; /* the replica connection reached a server not in recovery */
     /* Standalone connections (db_conn_open) own their settings and prepare a
      * statement the first time it runs; the server's per-thread connections use
      * the global settings and prepare every statement at connect. */
     struct settings *own;
-    unsigned char *prepared; /* by registry index, standalone only */
+    unsigned char *prepared; /* by registry index, standalone and replica only */
     size_t n_prepared;
     char error[1024]; /* the last failure's message */
 };
 
 static struct settings settings;
+static struct settings replica_settings; /* conninfo NULL: no replica */
 static const struct db_stmt *stmt_tables[MAX_STMT_TABLES];
 static size_t stmt_sizes[MAX_STMT_TABLES];
 static size_t n_stmt_tables;
 static pthread_key_t conn_key;
+static pthread_key_t replica_key;
 static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
+
+/*
+ * The replica as this process last saw it, shared by every thread: reads go to it
+ * while replica_state is FRESH. One thread at a time (the one that wins
+ * replica_checking) measures it, at most every REPLICA_CHECK_NS, at the start of a
+ * read; the others only load replica_state.
+ *
+ * Lag is measured against the primary, not by the replica alone: each check reads the
+ * primary's WAL position (pg_current_wal_lsn) into samples, then the replica's replay
+ * position; the replica shows everything the primary had written at the newest sample
+ * it has replayed past, so its lag is at most the age of that sample (0 when it has
+ * replayed the position just read). A replica cut off from its primary falls behind as
+ * soon as the primary writes, which its own clock (pg_last_xact_replay_timestamp)
+ * would not show, and no privilege beyond PUBLIC's is needed (pg_stat_wal_receiver's
+ * status is hidden from roles without pg_read_all_stats).
+ */
+#define REPLICA_CHECK_NS      1000000000LL
+#define REPLICA_SAMPLES       256
+#define REPLICA_CONNECT_LIMIT 2 /* seconds, at most: libpq's smallest connect_timeout */
+
+static long long replica_max_lag_ns;
+static atomic_int replica_state = METRICS_REPLICA_NONE;
+static _Atomic long long replica_next_check_ns;
+static atomic_flag replica_checking = ATOMIC_FLAG_INIT;
+/* Distinct positions of the primary, oldest first in a ring, the newest one's time
+ * refreshed while the position stays: only the thread holding replica_checking. */
+static struct {
+    long long at_ns;
+    unsigned long long lsn;
+} samples[REPLICA_SAMPLES];
+static size_t n_samples;
+static size_t sample_next; /* where the next one goes */
 
 /* When the database became unreachable (util_now_ns), 0 while it is reachable: an
  * outage is logged once when it starts and once when it ends, whatever the number of
@@ -81,6 +120,11 @@ outage_end(void)
 
 static const struct db_stmt core_stmts[] = {
     { "db_ping", "SELECT 1" },
+    /* The replica's freshness (replica_check): the primary's WAL position, then the
+     * replica's replay position. */
+    { "db_wal_position", "SELECT pg_current_wal_lsn()::text AS lsn" },
+    { "db_replay_position", "SELECT pg_is_in_recovery() AS in_recovery,"
+                            " pg_last_wal_replay_lsn()::text AS lsn" },
 };
 
 /* core_stmts come first in the registry, whoever registers or connects first. */
@@ -101,6 +145,7 @@ conn_destroy(void *p)
 
     if (c != NULL) {
         PQfinish(c->pg);
+        free(c->prepared);
         free(c);
     }
 }
@@ -108,19 +153,29 @@ conn_destroy(void *p)
 static void
 make_key(void)
 {
-    if (pthread_key_create(&conn_key, conn_destroy) != 0) {
+    if (pthread_key_create(&conn_key, conn_destroy) != 0 ||
+        pthread_key_create(&replica_key, conn_destroy) != 0) {
         abort();
+    }
+}
+
+static void
+settings_clear(struct settings *s)
+{
+    free(s->conninfo);
+    s->conninfo = NULL;
+    if (s->password != NULL) {
+        OPENSSL_cleanse(s->password, strlen(s->password));
+        free(s->password);
+        s->password = NULL;
     }
 }
 
 void
 db_configure(const struct cfg_database *conf)
 {
-    free(settings.conninfo);
-    if (settings.password != NULL) {
-        OPENSSL_cleanse(settings.password, strlen(settings.password));
-        free(settings.password);
-    }
+    settings_clear(&settings);
+    settings_clear(&replica_settings);
     settings.conninfo = xstrdup(conf->conninfo);
     settings.password = conf->password ? xstrdup(conf->password) : NULL;
     snprintf(settings.connect_timeout, sizeof(settings.connect_timeout), "%ld",
@@ -130,6 +185,23 @@ db_configure(const struct cfg_database *conf)
      * directory search's output join on 2.5 M entries, 0.5 s of JIT for 0.03 s of work). */
     snprintf(settings.options, sizeof(settings.options), "-c statement_timeout=%ld -c jit=off",
              conf->statement_timeout_ms);
+    if (conf->replica != NULL) {
+        /* Same user, password and options; a short connect timeout, as the request that
+         * checks an unreachable replica waits for it. */
+        replica_settings.conninfo = xstrdup(conf->replica);
+        replica_settings.password = conf->password ? xstrdup(conf->password) : NULL;
+        snprintf(replica_settings.connect_timeout, sizeof(replica_settings.connect_timeout), "%d",
+                 conf->connect_timeout < REPLICA_CONNECT_LIMIT ? (int)conf->connect_timeout
+                                                               : REPLICA_CONNECT_LIMIT);
+        memcpy(replica_settings.options, settings.options, sizeof(settings.options));
+        replica_max_lag_ns = conf->replica_max_lag * 1000000000LL;
+    }
+    atomic_store(&replica_state,
+                 conf->replica != NULL ? METRICS_REPLICA_UNKNOWN : METRICS_REPLICA_NONE);
+    atomic_store(&replica_next_check_ns, 0);
+    n_samples = 0;
+    sample_next = 0;
+    metrics_replica_state(atomic_load(&replica_state), -1);
     register_core();
 }
 
@@ -177,16 +249,36 @@ db_thread_conn(void)
     return c;
 }
 
-void
-db_thread_close(void)
+/* This thread's replica slot (replica_key), made on first use. */
+static struct db_conn *
+thread_replica(void)
 {
     struct db_conn *c;
 
     pthread_once(&conn_key_once, make_key);
-    c = pthread_getspecific(conn_key);
-    if (c != NULL) {
-        pthread_setspecific(conn_key, NULL);
-        conn_destroy(c);
+    c = pthread_getspecific(replica_key);
+    if (c == NULL) {
+        c = xcalloc(1, sizeof(*c));
+        c->replica = true;
+        if (pthread_setspecific(replica_key, c) != 0) {
+            abort();
+        }
+    }
+    return c;
+}
+
+void
+db_thread_close(void)
+{
+    pthread_once(&conn_key_once, make_key);
+    for (int i = 0; i < 2; i++) {
+        pthread_key_t key = i == 0 ? conn_key : replica_key;
+        struct db_conn *c = pthread_getspecific(key);
+
+        if (c != NULL) {
+            pthread_setspecific(key, NULL);
+            conn_destroy(c);
+        }
     }
 }
 
@@ -209,7 +301,7 @@ note_error(struct db_conn *c, PGresult *res)
     c->error[strcspn(c->error, "\n")] = '\0';
 }
 
-/* Prepares stmt on a standalone connection the first time it is used there. */
+/* Prepares stmt on a standalone or replica connection the first time it is used there. */
 static int
 prepare_once(struct db_conn *c, const char *stmt)
 {
@@ -234,7 +326,10 @@ prepare_once(struct db_conn *c, const char *stmt)
             }
             res = PQprepare(c->pg, s->name, s->sql, 0, NULL);
             ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-            if (!ok) {
+            if (!ok && c->replica) {
+                note_error(c, res); /* the primary answers instead */
+                log_debug("db: cannot prepare %s on the replica: %s", s->name, c->error);
+            } else if (!ok) {
                 note_error(c, res);
                 log_err("db: cannot prepare %s: %s", s->name, c->error);
             }
@@ -288,18 +383,25 @@ prepare_all(struct db_conn *c)
 static int
 ensure_connected(struct db_conn *c)
 {
+    const char *standby;
+
     if (c->pg != NULL && looks_alive(c)) {
         return 0;
     }
     if (c->pg != NULL) {
-        log_info("db: connection lost, reconnecting"); /* an outage is logged if that fails */
+        /* an outage is logged if that fails */
+        log_info("db: %sconnection lost, reconnecting", c->replica ? "replica " : "");
         drop(c);
     }
-    const struct settings *set = c->own != NULL ? c->own : &settings;
+    const struct settings *set = c->own != NULL ? c->own
+                                 : c->replica   ? &replica_settings
+                                                : &settings;
 
+    c->not_standby = false;
     c->pg = connect_with(set->conninfo, set->password, set->connect_timeout, set->options);
     if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
-        snprintf(c->error, sizeof(c->error), "cannot connect to the database: %s",
+        snprintf(c->error, sizeof(c->error), "cannot connect to the %s: %s",
+                 c->replica ? "replica" : "database",
                  c->pg ? PQerrorMessage(c->pg) : "out of memory");
         if (c->own == NULL) {
             c->error[strcspn(c->error, "\n")] = '\0'; /* one log line */
@@ -310,6 +412,10 @@ ensure_connected(struct db_conn *c)
                 c->error[--len] = '\0';
             }
         }
+        if (c->replica) {
+            drop(c); /* the replica's state says it, once (replica_set_state) */
+            return -1;
+        }
         metrics_db_error(METRICS_DB_CONNECT);
         if (c->own == NULL) {
             outage_begin(c->error);
@@ -317,7 +423,19 @@ ensure_connected(struct db_conn *c)
         drop(c);
         return -1;
     }
-    if (c->own != NULL) {
+    if (c->replica) {
+        /* Reported by the server at connect (PostgreSQL 14 and later): a server out of
+         * recovery is not the replica, whatever the connection string says. */
+        standby = PQparameterStatus(c->pg, "in_hot_standby");
+        if (standby == NULL || strcmp(standby, "on") != 0) {
+            snprintf(c->error, sizeof(c->error), "the replica's server is not a standby (%s)",
+                     standby == NULL ? "in_hot_standby not reported" : "not in recovery");
+            c->not_standby = true;
+            drop(c);
+            return -1;
+        }
+    }
+    if (c->own != NULL || c->replica) {
         return 0; /* statements are prepared on first use */
     }
     if (prepare_all(c) != 0) {
@@ -337,6 +455,16 @@ classify(struct db_conn *c, PGresult *res, const char *what)
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
     note_error(c, res);
+    if (c->replica) {
+        /* The primary answers instead (replica_exec): a recovery conflict (40001), a
+         * statement the standby refuses, the connection gone. */
+        log_debug("db: %s on the replica failed: %s %s", what, state ? state : "-",
+                  msg ? msg : "-");
+        if (PQstatus(c->pg) != CONNECTION_OK) {
+            drop(c);
+        }
+        return DB_HARD;
+    }
     if (state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
         return DB_SOFT;
     }
@@ -355,13 +483,15 @@ classify(struct db_conn *c, PGresult *res, const char *what)
     return DB_HARD;
 }
 
-enum db_status
-db_exec(struct db_conn *c,
-        const char *stmt,
-        int n_params,
-        const char *const *params,
-        PGresult **out)
+/* db_exec on c itself, whichever server it is connected to. */
+static enum db_status
+exec_here(struct db_conn *c,
+          const char *stmt,
+          int n_params,
+          const char *const *params,
+          PGresult **out)
 {
+    bool lazy = c->own != NULL || c->replica;
     PGresult *res;
     enum db_status st;
 
@@ -371,7 +501,7 @@ db_exec(struct db_conn *c,
     if (c->in_txn ? c->pg == NULL : ensure_connected(c) != 0) {
         return DB_HARD; /* never reconnect in the middle of a transaction */
     }
-    if (c->own != NULL && prepare_once(c, stmt) != 0) {
+    if (lazy && prepare_once(c, stmt) != 0) {
         return DB_HARD;
     }
     res = PQexecPrepared(c->pg, stmt, n_params, params, NULL, NULL, 0);
@@ -379,7 +509,7 @@ db_exec(struct db_conn *c,
         /* Lost between the liveness check and the statement: once more, on a new connection. */
         PQclear(res);
         drop(c);
-        if (ensure_connected(c) != 0 || (c->own != NULL && prepare_once(c, stmt) != 0)) {
+        if (ensure_connected(c) != 0 || (lazy && prepare_once(c, stmt) != 0)) {
             return DB_HARD;
         }
         res = PQexecPrepared(c->pg, stmt, n_params, params, NULL, NULL, 0);
@@ -402,6 +532,204 @@ db_exec(struct db_conn *c,
         PQclear(res);
     }
     return st;
+}
+
+/* ---- The replica ---- */
+
+/* Records the replica's state; logs a change once, whichever thread sees it first. */
+static void
+replica_set_state(int state, long long lag_ns, const char *why)
+{
+    int old = atomic_exchange(&replica_state, state);
+    double lag = (double)lag_ns / 1e9;
+
+    metrics_replica_state(state, lag_ns >= 0 ? lag_ns / 1000000 : -1);
+    if (old == state) {
+        return;
+    }
+    switch (state) {
+    case METRICS_REPLICA_FRESH:
+        log_info("db: reading from the replica (lag %.0fs at most)", lag);
+        break;
+    case METRICS_REPLICA_STALE:
+        if (lag_ns >= 0) {
+            log_warn("db: the replica lags %.0fs or more (replica_max_lag %llds): reads go to "
+                     "the primary",
+                     lag, replica_max_lag_ns / 1000000000LL);
+        } else {
+            log_warn("db: the replica's lag is unknown (%s): reads go to the primary", why);
+        }
+        break;
+    case METRICS_REPLICA_DOWN:
+        log_warn("db: the replica is unavailable: %s: reads go to the primary", why);
+        break;
+    case METRICS_REPLICA_NOT_STANDBY:
+        log_err("db: database.replica is not used: %s", why);
+        break;
+    default:
+        break;
+    }
+}
+
+static int
+parse_lsn(const char *text, unsigned long long *lsn)
+{
+    unsigned int hi, lo;
+    char end;
+
+    if (text == NULL || sscanf(text, "%X/%X%c", &hi, &lo, &end) != 2) {
+        return -1;
+    }
+    *lsn = (unsigned long long)hi << 32 | lo;
+    return 0;
+}
+
+/* The primary's position at at_ns, into samples (the replica_checking holder only). */
+static void
+add_sample(long long at_ns, unsigned long long lsn)
+{
+    size_t last = (sample_next + REPLICA_SAMPLES - 1) % REPLICA_SAMPLES;
+
+    if (n_samples > 0 && samples[last].lsn == lsn) {
+        samples[last].at_ns = at_ns;
+        return;
+    }
+    samples[sample_next].at_ns = at_ns;
+    samples[sample_next].lsn = lsn;
+    sample_next = (sample_next + 1) % REPLICA_SAMPLES;
+    if (n_samples < REPLICA_SAMPLES) {
+        n_samples++;
+    }
+}
+
+/* How far behind a replica that replayed up to lsn is at now: the age of the newest
+ * sample it has passed; past every sample, at least the oldest one's age (*known false). */
+static long long
+lag_of(unsigned long long lsn, long long now, bool *known)
+{
+    for (size_t k = 0; k < n_samples; k++) {
+        size_t i = (sample_next + REPLICA_SAMPLES - 1 - k) % REPLICA_SAMPLES;
+
+        if (samples[i].lsn <= lsn) {
+            *known = true;
+            return now > samples[i].at_ns ? now - samples[i].at_ns : 0;
+        }
+    }
+    *known = false;
+    return n_samples > 0
+               ? now - samples[(sample_next + REPLICA_SAMPLES - n_samples) % REPLICA_SAMPLES].at_ns
+               : -1;
+}
+
+/* One measure of the replica, on this thread's connections (see replica_state). */
+static void
+replica_check(long long now)
+{
+    static const char *const wal_names[] = { "lsn" };
+    static const char *const replay_names[] = { "in_recovery", "lsn" };
+    struct db_conn *p = db_thread_conn();
+    struct db_conn *rc = thread_replica();
+    unsigned long long lsn;
+    PGresult *res = NULL;
+    int cols[2];
+    long long lag;
+    bool known;
+
+    /* The primary unreachable: no new sample, and the replica's lag grows from the last. */
+    if (!p->in_txn &&
+        db_exec_columns(p, "db_wal_position", 0, NULL, wal_names, cols, 1, &res) > 0 &&
+        parse_lsn(PQgetvalue(res, 0, cols[0]), &lsn) == 0) {
+        add_sample(now, lsn);
+    }
+    PQclear(res);
+    res = NULL;
+    if (exec_here(rc, "db_replay_position", 0, NULL, &res) <= 0 ||
+        db_columns(res, "db_replay_position", replay_names, cols, 2) != 0) {
+        replica_set_state(rc->not_standby ? METRICS_REPLICA_NOT_STANDBY : METRICS_REPLICA_DOWN, -1,
+                          rc->error);
+    } else if (strcmp(PQgetvalue(res, 0, cols[0]), "t") != 0) {
+        replica_set_state(METRICS_REPLICA_NOT_STANDBY, -1, "its server is not in recovery");
+    } else if (parse_lsn(PQgetvalue(res, 0, cols[1]), &lsn) != 0) {
+        replica_set_state(METRICS_REPLICA_STALE, -1, "no replay position");
+    } else {
+        lag = lag_of(lsn, now, &known);
+        if (!known && lag < replica_max_lag_ns &&
+            atomic_load(&replica_state) == METRICS_REPLICA_UNKNOWN) {
+            /* Behind the first positions measured (start-up): not measurable yet. */
+            metrics_replica_state(METRICS_REPLICA_UNKNOWN, -1);
+        } else if (lag < 0) {
+            replica_set_state(METRICS_REPLICA_STALE, -1, "the primary's position is unknown");
+        } else {
+            replica_set_state(known && lag < replica_max_lag_ns ? METRICS_REPLICA_FRESH
+                                                                : METRICS_REPLICA_STALE,
+                              lag, NULL);
+        }
+    }
+    PQclear(res);
+}
+
+struct db_conn *
+db_thread_read_conn(void)
+{
+    long long now;
+
+    if (replica_settings.conninfo == NULL) {
+        return db_thread_conn();
+    }
+    now = util_now_ns();
+    if (now >= atomic_load_explicit(&replica_next_check_ns, memory_order_relaxed) &&
+        !atomic_flag_test_and_set_explicit(&replica_checking, memory_order_acquire)) {
+        if (now >= atomic_load(&replica_next_check_ns)) { /* not just done by another */
+            replica_check(now);
+            atomic_store(&replica_next_check_ns, util_now_ns() + REPLICA_CHECK_NS);
+        }
+        atomic_flag_clear_explicit(&replica_checking, memory_order_release);
+    }
+    return thread_replica();
+}
+
+/* A read through a replica slot: on the replica while it is fresh, else, or when it
+ * fails, on this thread's primary connection. */
+static enum db_status
+replica_exec(struct db_conn *c,
+             const char *stmt,
+             int n_params,
+             const char *const *params,
+             PGresult **out)
+{
+    if (atomic_load_explicit(&replica_state, memory_order_relaxed) == METRICS_REPLICA_FRESH) {
+        enum db_status st = exec_here(c, stmt, n_params, params, out);
+
+        if (st >= 0) {
+            metrics_db_read(true);
+            return st;
+        }
+        metrics_replica_fallback();
+        if (c->pg == NULL) { /* unreachable, or not a standby any more */
+            replica_set_state(c->not_standby ? METRICS_REPLICA_NOT_STANDBY : METRICS_REPLICA_DOWN,
+                              -1, c->error);
+        }
+    }
+    metrics_db_read(false);
+    return exec_here(db_thread_conn(), stmt, n_params, params, out);
+}
+
+enum db_status
+db_exec(struct db_conn *c,
+        const char *stmt,
+        int n_params,
+        const char *const *params,
+        PGresult **out)
+{
+    return c->replica ? replica_exec(c, stmt, n_params, params, out)
+                      : exec_here(c, stmt, n_params, params, out);
+}
+
+/* What writes and transactions run on: never the replica. */
+static struct db_conn *
+writable(struct db_conn *c)
+{
+    return c->replica ? db_thread_conn() : c;
 }
 
 /* Runs a fixed command (BEGIN, COMMIT, ROLLBACK). rolled_back, when given, says whether
@@ -446,6 +774,7 @@ txn_run(struct db_conn *c,
 {
     bool reconnected = false;
 
+    c = writable(c);
     for (int attempt = 0; attempt < TXN_MAX_TRIES; attempt++) {
         enum db_status st;
 
@@ -556,6 +885,7 @@ db_begin(struct db_conn *c)
 {
     enum db_status st;
 
+    c = writable(c);
     if (c->in_txn || ensure_connected(c) != 0) {
         return DB_HARD;
     }
@@ -573,6 +903,7 @@ db_commit(struct db_conn *c)
     bool rolled_back = false;
     enum db_status st;
 
+    c = writable(c);
     if (!c->in_txn || c->pg == NULL) {
         c->in_txn = false;
         return DB_HARD;
@@ -596,6 +927,7 @@ db_commit(struct db_conn *c)
 void
 db_rollback(struct db_conn *c)
 {
+    c = writable(c);
     if (c->in_txn && c->pg != NULL) {
         char keep[sizeof(c->error)];
 
@@ -609,6 +941,7 @@ db_rollback(struct db_conn *c)
 PGconn *
 db_conn_pg(struct db_conn *c)
 {
+    c = writable(c);
     if (!c->in_txn && ensure_connected(c) != 0) {
         return NULL;
     }
@@ -698,6 +1031,7 @@ db_exec_script(struct db_conn *c, const char *sql)
     PGresult *res;
     ExecStatusType st;
 
+    c = writable(c);
     if (c->in_txn ? c->pg == NULL : ensure_connected(c) != 0) {
         return DB_HARD;
     }

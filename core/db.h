@@ -1,8 +1,8 @@
 /*
  * PostgreSQL access: one libpq connection per worker thread, connected on
  * first use and again after the server went away, named prepared statements
- * prepared on every (re)connect, and a transaction runner that retries
- * serialization failures and deadlocks.
+ * prepared on every (re)connect, a transaction runner that retries
+ * serialization failures and deadlocks, and reads from a streaming replica.
  */
 #ifndef ANN_CORE_DB_H
 #define ANN_CORE_DB_H
@@ -42,7 +42,20 @@ void db_register(const struct db_stmt *stmts, size_t n);
 /** This thread's connection slot (never NULL; connects lazily). */
 struct db_conn *db_thread_conn(void);
 
-/** Closes this thread's connection, if any. */
+/**
+ * This thread's connection for reads that may lag by up to database.replica_max_lag
+ * seconds (lookups, hash_details, /info, directory search): with database.replica
+ * set, a slot whose single statements (db_exec) run on the replica while it is
+ * reachable, a standby and fresh, else on the primary; a statement the replica fails
+ * runs again on the primary, so the caller never sees the replica's failures. A
+ * transaction (db_txn_run, db_begin) or db_conn_pg on it uses the primary: nothing
+ * read inside a write, and no write, ever goes to the replica. Without a replica, the
+ * same as db_thread_conn. Measures the replica at most once a second (one caller at
+ * a time; the others do not wait). Never NULL.
+ */
+struct db_conn *db_thread_read_conn(void);
+
+/** Closes this thread's connections (primary and replica), if any. */
 void db_thread_close(void);
 
 /**

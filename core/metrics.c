@@ -30,6 +30,13 @@ static struct route_stats *stats; /* one per route, then one for "no route" */
 static size_t n_stats;
 static atomic_ulong db_errors[METRICS_DB__COUNT];
 
+static atomic_ulong db_reads[2]; /* primary, replica */
+static atomic_ulong replica_fallbacks;
+static atomic_int replica_state;
+static _Atomic long long replica_lag_ms = -1;
+static const char *const replica_state_names[] = { "none",  "unknown", "fresh",
+                                                   "stale", "down",    "not_standby" };
+
 static atomic_ulong mail_counts[2]; /* failed, delivered */
 static metrics_collector_fn collectors[8];
 static size_t n_collectors;
@@ -77,6 +84,25 @@ void
 metrics_db_error(enum metrics_db kind)
 {
     atomic_fetch_add_explicit(&db_errors[kind], 1, memory_order_relaxed);
+}
+
+void
+metrics_db_read(bool from_replica)
+{
+    atomic_fetch_add_explicit(&db_reads[from_replica ? 1 : 0], 1, memory_order_relaxed);
+}
+
+void
+metrics_replica_fallback(void)
+{
+    atomic_fetch_add_explicit(&replica_fallbacks, 1, memory_order_relaxed);
+}
+
+void
+metrics_replica_state(int state, long long lag_ms)
+{
+    atomic_store_explicit(&replica_state, state, memory_order_relaxed);
+    atomic_store_explicit(&replica_lag_ms, lag_ms, memory_order_relaxed);
 }
 
 void
@@ -165,6 +191,33 @@ metrics_write(struct util_buf *out, struct db_conn *db)
         util_buf_printf(out, "annuaire_db_errors_total{kind=\"%s\"} %lu\n", db_kind_names[k],
                         atomic_load(&db_errors[k]));
     }
+    util_buf_printf(out,
+                    "# HELP annuaire_db_reads_total Reads that may lag (lookups, hash_details, "
+                    "/info, directory search) by the server that answered, with database.replica "
+                    "set.\n"
+                    "# TYPE annuaire_db_reads_total counter\n"
+                    "annuaire_db_reads_total{server=\"primary\"} %lu\n"
+                    "annuaire_db_reads_total{server=\"replica\"} %lu\n"
+                    "# HELP annuaire_db_replica_fallbacks_total Reads the replica failed that the "
+                    "primary answered.\n"
+                    "# TYPE annuaire_db_replica_fallbacks_total counter\n"
+                    "annuaire_db_replica_fallbacks_total %lu\n",
+                    atomic_load(&db_reads[0]), atomic_load(&db_reads[1]),
+                    atomic_load(&replica_fallbacks));
+    util_buf_printf(out, "# HELP annuaire_db_replica_state The read replica as last checked (1: "
+                         "its state).\n"
+                         "# TYPE annuaire_db_replica_state gauge\n");
+    for (int i = 0; i < METRICS_REPLICA__COUNT; i++) {
+        util_buf_printf(out, "annuaire_db_replica_state{state=\"%s\"} %d\n", replica_state_names[i],
+                        atomic_load(&replica_state) == i);
+    }
+    util_buf_printf(out,
+                    "# HELP annuaire_db_replica_lag_seconds The replica's replay lag at the last "
+                    "check, to the second (-1: unknown).\n"
+                    "# TYPE annuaire_db_replica_lag_seconds gauge\n"
+                    "annuaire_db_replica_lag_seconds %.3f\n",
+                    atomic_load(&replica_lag_ms) < 0 ? -1.0
+                                                     : (double)atomic_load(&replica_lag_ms) / 1e3);
     util_buf_printf(out,
                     "# HELP annuaire_mail_attempts_total SMTP deliveries by result.\n"
                     "# TYPE annuaire_mail_attempts_total counter\n"

@@ -18,6 +18,17 @@ enum metrics_db {
     METRICS_DB__COUNT
 };
 
+/* The read replica (database.replica) as last checked, for the state gauge. */
+enum metrics_replica {
+    METRICS_REPLICA_NONE,        /* not configured */
+    METRICS_REPLICA_UNKNOWN,     /* configured, not checked yet */
+    METRICS_REPLICA_FRESH,       /* read from */
+    METRICS_REPLICA_STALE,       /* lag at or past replica_max_lag, or unknown */
+    METRICS_REPLICA_DOWN,        /* unreachable, or failing */
+    METRICS_REPLICA_NOT_STANDBY, /* its server is not in recovery: never read from */
+    METRICS_REPLICA__COUNT
+};
+
 /** Sizes the per-route counters; call once before serving. rt is borrowed. */
 void metrics_init(const struct router *rt);
 void metrics_shutdown(void);
@@ -27,6 +38,15 @@ void metrics_observe_request(size_t route_index, unsigned status, long long dura
 
 /** Counts one database error. Thread-safe. */
 void metrics_db_error(enum metrics_db kind);
+
+/** Counts one read that may lag (db_thread_read_conn), by the server that answered. */
+void metrics_db_read(bool from_replica);
+
+/** Counts one statement the replica failed, answered by the primary instead. */
+void metrics_replica_fallback(void);
+
+/** The replica's state and lag in ms (-1: unknown), as last checked. Thread-safe. */
+void metrics_replica_state(int state, long long lag_ms);
 
 /** Counts one mail delivery attempt. Thread-safe. */
 void metrics_mail(bool delivered);

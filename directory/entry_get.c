@@ -71,7 +71,7 @@ dir_entry_get(struct http_req *r, const json_t *body)
         mxid = NO_MXID;
     }
     routes = routing_acquire();
-    found = dir_identify(r->db, routes, norm, address != NULL ? NULL : mxid, &hit);
+    found = dir_identify(db_thread_read_conn(), routes, norm, address != NULL ? NULL : mxid, &hit);
     routing_release(routes);
     if (found < 0) {
         ret = http_reply_ec(r, E_DB_UNAVAILABLE, NULL);

@@ -1,6 +1,8 @@
 /*
  * GET /_matrix/identity/v2/hash_details: the current lookup pepper and the algorithms
- * accepted, sha256, and none when lookup.allow_plain is set.
+ * accepted, sha256, and none when lookup.allow_plain is set. Read where lookups read it
+ * (db_thread_read_conn, the replica while it is fresh): after a rotation, both answer
+ * the old pepper until the replica has it, then both the new one.
  */
 #include <stdlib.h>
 
@@ -12,7 +14,7 @@ int
 dir_hash_details_get(struct http_req *r, const json_t *body)
 {
     char *pepper = NULL;
-    enum db_status st = dir_store_pepper_get(r->db, &pepper);
+    enum db_status st = dir_store_pepper_get(db_thread_read_conn(), &pepper);
     json_t *algorithms;
     int ret;
 

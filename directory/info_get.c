@@ -79,7 +79,8 @@ query_read(struct http_req *r, struct query *q)
     return RS_OK;
 }
 
-/* The server of the Matrix ID the address is bound to, if any. @return 1, 0, or < 0 */
+/* The server of the Matrix ID the address is bound to, if any, read as a lookup is (it
+ * may lag, database.replica). @return 1, 0, or < 0 */
 static int
 bound_server(struct http_req *r, const struct query *q, char **server)
 {
@@ -91,7 +92,7 @@ bound_server(struct http_req *r, const struct query *q, char **server)
     if (q->stored == NULL) {
         return 0;
     }
-    st = dir_store_assoc_get(r->db, q->medium, q->stored, &a);
+    st = dir_store_assoc_get(db_thread_read_conn(), q->medium, q->stored, &a);
     if (st <= 0) {
         return st < 0 ? -1 : 0;
     }
@@ -198,6 +199,8 @@ dir_internal_info_get(struct http_req *r, const json_t *body)
         query_clear(&q);
         return rs == RS_REPLIED ? MHD_YES : MHD_NO;
     }
+    /* On the primary, not the replica: the registration gate must see an invitation
+     * or a binding as soon as it is made. */
     if (q.stored != NULL && dir_store_internal_info(r->db, q.medium, q.stored, &facts) < 0) {
         query_clear(&q);
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);

@@ -51,7 +51,8 @@ add_mapping(void *arg, const char *key, const char *mxid)
     json_object_set_new(arg, key, json_string(mxid));
 }
 
-/* sha256: one indexed query for all hashes; the pepper is checked in the same round trip. */
+/* sha256: one indexed query for all hashes; the pepper is checked in the same round trip,
+ * on the same server (the replica while it is fresh, db_thread_read_conn). */
 static int
 lookup_hashes(struct http_req *r, const struct lookup_in *in)
 {
@@ -71,7 +72,8 @@ lookup_hashes(struct http_req *r, const struct lookup_in *in)
             hashes[n_hashes++] = json_string_value(v);
         }
     }
-    st = dir_store_lookup_hashes(r->db, hashes, n_hashes, &pepper, add_mapping, mappings);
+    st = dir_store_lookup_hashes(db_thread_read_conn(), hashes, n_hashes, &pepper, add_mapping,
+                                 mappings);
     free(hashes);
     if (st < 0) {
         ret = http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
@@ -97,7 +99,7 @@ lookup_plain(struct http_req *r, const struct lookup_in *in)
     json_t *v;
     int ret;
 
-    st = dir_store_pepper_get(r->db, &pepper);
+    st = dir_store_pepper_get(db_thread_read_conn(), &pepper);
     if (st <= 0) {
         json_decref(pairs);
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
@@ -129,7 +131,7 @@ lookup_plain(struct http_req *r, const struct lookup_in *in)
         free(medium);
     }
     mappings = json_object();
-    st = dir_store_lookup_pairs(r->db, pairs, add_mapping, mappings);
+    st = dir_store_lookup_pairs(db_thread_read_conn(), pairs, add_mapping, mappings);
     json_decref(pairs);
     if (st < 0) {
         json_decref(mappings);

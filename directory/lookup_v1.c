@@ -35,7 +35,7 @@ dir_lookup_v1_get(struct http_req *r, const json_t *body)
     if (addr_normalise(medium, address, &norm) != 0) {
         return http_reply_json(r, MHD_HTTP_OK, json_object()); /* cannot be bound */
     }
-    st = dir_store_assoc_get(r->db, medium, norm, &a);
+    st = dir_store_assoc_get(db_thread_read_conn(), medium, norm, &a);
     free(norm);
     if (st < 0) {
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
@@ -119,7 +119,7 @@ dir_bulk_lookup_v1_post(struct http_req *r, const json_t *body)
     }
     found.threepids = in.threepids;
     found.found = json_array();
-    st = dir_store_lookup_pairs(r->db, pairs, add_found, &found);
+    st = dir_store_lookup_pairs(db_thread_read_conn(), pairs, add_found, &found);
     json_decref(pairs);
     if (st < 0) {
         json_decref(found.found);

@@ -113,7 +113,7 @@ dir_search_post(struct http_req *r, const json_t *body)
                                    .after = in.next,
                                    .min_term = conf.min_term };
     routes = routing_acquire();
-    st = dir_search(r->db, routes, conf.include_externals, &q, &res);
+    st = dir_search(db_thread_read_conn(), routes, conf.include_externals, &q, &res);
     routing_release(routes);
     switch (st) {
     case DIR_SEARCH_OK:

@@ -328,8 +328,8 @@ dir_user_directory_client_post(struct http_req *r, const json_t *body)
         }
     } else {
         st =
-            dir_userdir_search(r->db, in.search_term, (int)in.limit - (int)json_array_size(results),
-                               results, seen, &more);
+            dir_userdir_search(db_thread_read_conn(), in.search_term,
+                               (int)in.limit - (int)json_array_size(results), results, seen, &more);
     }
     if (st == DIR_SEARCH_SHORT || (st == DIR_SEARCH_DB && hs_failed == 0)) {
         more = st == DIR_SEARCH_DB; /* the homeserver's answer alone; limited if incomplete */

@@ -96,9 +96,9 @@ dir_user_directory_signed_post(struct http_req *r, const json_t *body)
     }
     results = json_array();
     seen = json_object();
-    st = origin_external(x.origin)
-             ? DIR_SEARCH_OK
-             : dir_userdir_search(r->db, in.search_term, (int)in.limit, results, seen, &more);
+    st = origin_external(x.origin) ? DIR_SEARCH_OK
+                                   : dir_userdir_search(db_thread_read_conn(), in.search_term,
+                                                        (int)in.limit, results, seen, &more);
     if (st != DIR_SEARCH_OK) {
         ret = dir_userdir_reply_status(r, st);
     } else {
