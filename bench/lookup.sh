@@ -47,41 +47,9 @@ summary=()
 
 for n in "${sizes[@]}"; do
     echo "== $n associations"
-    # Bulk load (the rows a bind would write), without the secondary indexes while loading.
-    psql_ -c "DROP INDEX IF EXISTS annuaire.associations_lookup_hash_idx" \
-          -c "DROP INDEX IF EXISTS annuaire.associations_mxid_idx" \
-          -c "INSERT INTO annuaire.associations (medium, address, mxid, ts, not_before, not_after, lookup_hash)
-              SELECT 'email', 'agent' || i || '@ministere' || (i % 40) || '.gouv.fr',
-                     '@agent' || i || ':ministere' || (i % 40) || '.gouv.fr', 0, 0, 1,
-                     annuaire.lookup_hash('agent' || i || '@ministere' || (i % 40) || '.gouv.fr', 'email', '$pepper')
-              FROM generate_series($((loaded + 1)), $n) AS i" \
-          -c "CREATE INDEX associations_lookup_hash_idx ON annuaire.associations (lookup_hash)" \
-          -c "CREATE INDEX associations_mxid_idx ON annuaire.associations (mxid)" \
-          -c "VACUUM ANALYZE annuaire.associations"
+    bench_load_associations "$loaded" "$n" "$pepper"
     loaded=$n
-    # 1,000 hashes: 500 bound (spread over the table), 500 unknown.
-    python3 - "$n" "$pepper" "$work" <<'PY'
-import base64, hashlib, json, random, sys
-n, pepper, work = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-random.seed(n)
-def h(a): return base64.urlsafe_b64encode(hashlib.sha256(f"{a} email {pepper}".encode()).digest()).decode().rstrip("=")
-bound = [f"agent{i}@ministere{i % 40}.gouv.fr" for i in random.sample(range(1, n + 1), 500)]
-unknown = [f"nobody{i}@example.org" for i in range(500)]
-hashes = [h(a) for a in bound + unknown]
-random.shuffle(hashes)
-body = json.dumps({"algorithm": "sha256", "pepper": pepper, "addresses": hashes})
-open(f"{work}/body.json", "w").write(body)
-open(f"{work}/lookup.lua", "w").write(
-    'wrk.method = "POST"\n'
-    'wrk.headers["Content-Type"] = "application/json"\n'
-    'wrk.headers["Authorization"] = "Bearer bench-token"\n'
-    f'wrk.body = [[{body}]]\n')
-# The statement serve prepares, with the same 1,000 hashes as its parameter.
-open(f"{work}/query.sql", "w").write(
-    "SELECT p.pepper, a.lookup_hash, a.mxid FROM annuaire.lookup_pepper p "
-    "LEFT JOIN annuaire.associations a ON a.lookup_hash = ANY (:arr::text[]);\n")
-open(f"{work}/array.txt", "w").write("{" + ",".join(hashes) + "}")
-PY
+    bench_lookup_request "$n" "$pepper"
     found=$(curl -s -H "Authorization: Bearer bench-token" -H "Content-Type: application/json" \
         --data-binary "@$work/body.json" "http://127.0.0.1:$port/_matrix/identity/v2/lookup" |
         python3 -c 'import json,sys; print(len(json.load(sys.stdin)["mappings"]))')
