@@ -681,7 +681,11 @@ db_thread_read_conn(void)
         !atomic_flag_test_and_set_explicit(&replica_checking, memory_order_acquire)) {
         if (now >= atomic_load(&replica_next_check_ns)) { /* not just done by another */
             replica_check(now);
-            atomic_store(&replica_next_check_ns, util_now_ns() + REPLICA_CHECK_NS);
+            /* Not a standby: a connection a second to the wrong server would be noise. */
+            atomic_store(&replica_next_check_ns,
+                         util_now_ns() + (atomic_load(&replica_state) == METRICS_REPLICA_NOT_STANDBY
+                                              ? 30 * REPLICA_CHECK_NS
+                                              : REPLICA_CHECK_NS));
         }
         atomic_flag_clear_explicit(&replica_checking, memory_order_release);
     }
