@@ -43,16 +43,22 @@ ${BENCH_CONFIG:-}
 CONF
     build/annuaire migrate -c "$work/annuaire.yaml" >/dev/null 2>&1
     build/annuaire keys generate -c "$work/annuaire.yaml" >/dev/null
-    : >"$work/serve.log" # there before the loop below reads it
+    : >"$work/serve.log" # there before bench_wait_serve reads it
     build/annuaire serve -c "$work/annuaire.yaml" 2>"$work/serve.log" &
     pid=$!
+    port=$(bench_wait_serve "$work/serve.log")
+}
+
+# The port of the serve that logs to LOG, once it answers (10 s at most; else its log,
+# and status 1).
+bench_wait_serve() {
+    local p=
     for _ in $(seq 100); do
-        [ -n "$port" ] || port=$(sed -n 's/.* listening on 127\.0\.0\.1 port \([0-9]*\) with [0-9]* threads$/\1/p' \
-            "$work/serve.log")
-        [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/_matrix/identity/v2" >/dev/null && return 0
+        [ -n "$p" ] || p=$(sed -n 's/.* listening on 127\.0\.0\.1 port \([0-9]*\) with [0-9]* threads$/\1/p' "$1")
+        [ -n "$p" ] && curl -sf "http://127.0.0.1:$p/_matrix/identity/v2" >/dev/null && { echo "$p"; return 0; }
         sleep 0.1
     done
-    cat "$work/serve.log" >&2
+    cat "$1" >&2
     return 1
 }
 

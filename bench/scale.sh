@@ -58,14 +58,7 @@ serve() {
     ANNUAIRE_HTTP_PUBLIC_METRICS=true build/annuaire serve -c "$1" 2>"$log" &
     new_pid=$!
     serves+=("$new_pid")
-    new_port=
-    for _ in $(seq 100); do
-        [ -n "$new_port" ] || new_port=$(sed -n 's/.* listening on 127\.0\.0\.1 port \([0-9]*\) with [0-9]* threads$/\1/p' "$log")
-        [ -n "$new_port" ] && curl -sf "http://127.0.0.1:$new_port/_matrix/identity/v2" >/dev/null && return 0
-        sleep 0.1
-    done
-    cat "$log" >&2
-    return 1
+    new_port=$(bench_wait_serve "$log")
 }
 unserve() {
     local p keep=()
