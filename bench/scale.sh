@@ -12,7 +12,9 @@
 # summed. Median of RUNS runs each. While each run lasts, the CPU time of serve, of the
 # primary's and of the replica's postgres processes, and of the whole machine is read
 # from /proc: cores used by each, to say where the bottleneck is ("other" is wrk and
-# whatever else runs on the machine). Figures from a shared machine are noisy: rerun.
+# whatever else runs on the machine), and requests/s per core of serve + postgres, the
+# figure that other load on the machine disturbs least. Figures from a shared machine
+# are noisy: rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -132,10 +134,10 @@ check_lookup() {
     [ "$found" = 500 ] || { echo "expected 500 mappings on port $1, got $found" >&2; exit 1; }
 }
 
-declare -A med_rate med_cpu
+declare -A med_rate med_cpu med_per_core
 # scenario NAME PORT...: warm-up, RUNS runs, medians.
 scenario() {
-    local name=$1 line rates=() cs=() cp=() cr=() co=()
+    local name=$1 line rates=() cs=() cp=() cr=() co=() per_core=()
     shift
     for p in "$@"; do check_lookup "$p"; done
     for p in "$@"; do wrk -t1 -c1 -d2s -s "$work/lookup.lua" "http://127.0.0.1:$p/_matrix/identity/v2/lookup" >/dev/null; done
@@ -143,9 +145,12 @@ scenario() {
         line=$(run_wrk "$name" "$@")
         read -r _ r s pp rp o <<<"$line"
         rates+=("$r") cs+=("$s") cp+=("$pp") cr+=("$rp") co+=("$o")
-        echo "  $name run $i: $r req/s; cores: serve $s, primary $pp, replica $rp, other $o"
+        per_core+=("$(awk -v r="$r" -v a="$s" -v b="$pp" -v d="$rp" \
+            'BEGIN {c = a + b + d; printf "%.1f", (c > 0 ? r / c : 0)}')")
+        echo "  $name run $i: $r req/s; cores: serve $s, primary $pp, replica $rp, other $o; ${per_core[-1]} req/s per core of serve + postgres"
     done
     med_rate[$name]=$(median "${rates[@]}")
+    med_per_core[$name]=$(median "${per_core[@]}")
     med_cpu[$name]="serve $(median "${cs[@]}"), primary $(median "${cp[@]}"), replica $(median "${cr[@]}"), other $(median "${co[@]}")"
 }
 
@@ -184,8 +189,9 @@ reads=$(curl -s "http://127.0.0.1:$first/metrics" | awk '/^annuaire_db_reads_tot
 echo
 one=${med_rate[one]}
 for s in one two replica; do
-    awk -v s="$s" -v r="${med_rate[$s]}" -v one="$one" -v cpu="${med_cpu[$s]}" -v n="$n" 'BEGIN {
+    awk -v s="$s" -v r="${med_rate[$s]}" -v one="$one" -v cpu="${med_cpu[$s]}" -v n="$n" \
+        -v pc="${med_per_core[$s]}" 'BEGIN {
         label = s == "one" ? "one instance" : s == "two" ? "two instances" : "two instances + replica"
-        printf "%-24s %7.0f req/s = %9.0f addresses/s, %.2fx one instance; cores: %s (%d bindings)\n",
-               label ":", r, r * 1000, r / one, cpu, n }'
+        printf "%-24s %7.0f req/s = %9.0f addresses/s, %.2fx one instance; cores: %s; %.0f req/s per core of serve + postgres (%d bindings)\n",
+               label ":", r, r * 1000, r / one, cpu, pc, n }'
 done
