@@ -26,6 +26,7 @@ clients=${CLIENTS:-8}
 [ $((clients % 2)) = 0 ] || { echo "CLIENTS must be even (split over two instances)" >&2; exit 2; }
 
 . bench/lib.sh
+ensure_packages procps # ps, for the postgres processes' CPU
 # One bench user sends hundreds of lookups a second: lift the per-user limits.
 BENCH_CONFIG="ratelimit:
   enabled: false"
