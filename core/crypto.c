@@ -10,6 +10,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 struct cx_ed25519 {
@@ -26,6 +27,20 @@ cx_sha256(const void *data, size_t len, unsigned char out[CX_SHA256_LEN])
     unsigned int n = 0;
 
     if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) || n != CX_SHA256_LEN) {
+        abort(); /* only fails on OOM or a broken OpenSSL */
+    }
+}
+
+void
+cx_hmac_sha256(const unsigned char *key,
+               size_t key_len,
+               const void *data,
+               size_t len,
+               unsigned char out[CX_SHA256_LEN])
+{
+    unsigned int n = 0;
+
+    if (HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &n) == NULL || n != CX_SHA256_LEN) {
         abort(); /* only fails on OOM or a broken OpenSSL */
     }
 }
@@ -211,6 +226,24 @@ cx_ed25519_verify(const unsigned char pub[CX_ED25519_PUB_LEN],
     EVP_MD_CTX_free(ctx);
     EVP_PKEY_free(pkey);
     return ok;
+}
+
+int
+cx_ed25519_derive(const struct cx_ed25519 *key, const char *label, unsigned char out[CX_SHA256_LEN])
+{
+    unsigned char buf[128 + CX_ED25519_SEED_LEN];
+    size_t ll = strlen(label);
+    size_t seed_len = CX_ED25519_SEED_LEN;
+    int ret = -1;
+
+    if (ll <= 128 && EVP_PKEY_get_raw_private_key(key->pkey, buf + ll, &seed_len) == 1 &&
+        seed_len == CX_ED25519_SEED_LEN) {
+        memcpy(buf, label, ll);
+        cx_sha256(buf, ll + seed_len, out);
+        ret = 0;
+    }
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return ret;
 }
 
 void

@@ -20,6 +20,13 @@ enum cx_b64 {
 /** SHA-256 of len bytes. */
 void cx_sha256(const void *data, size_t len, unsigned char out[CX_SHA256_LEN]);
 
+/** HMAC-SHA256 of len bytes of data under key. */
+void cx_hmac_sha256(const unsigned char *key,
+                    size_t key_len,
+                    const void *data,
+                    size_t len,
+                    unsigned char out[CX_SHA256_LEN]);
+
 /* A stored token's form: the SHA-256 of the token, in lower-case hex. */
 #define CX_TOKEN_HASH_LEN (2 * CX_SHA256_LEN)
 
@@ -84,6 +91,16 @@ bool cx_ed25519_verify(const unsigned char pub[CX_ED25519_PUB_LEN],
                        const void *msg,
                        size_t len,
                        const unsigned char sig[CX_ED25519_SIG_LEN]);
+
+/**
+ * A secret derived from the private key: SHA-256(label || the 32-byte seed), for a key
+ * every holder of the same signing key computes alike and nobody else can.
+ * @param[out] out  the secret (the caller wipes it with OPENSSL_cleanse)
+ * @return 0 or -1
+ */
+int cx_ed25519_derive(const struct cx_ed25519 *key,
+                      const char *label,
+                      unsigned char out[CX_SHA256_LEN]) ANN_MUST_CHECK;
 
 /** Frees a key pair, wiping the private key. Takes NULL. */
 void cx_ed25519_free(struct cx_ed25519 *key);
