@@ -220,9 +220,10 @@ enum db_status
 adm_audit_list(struct db_conn *c, const struct store_audit_filter *f, json_t **out) ANN_MUST_CHECK;
 
 /**
- * Starts the audit log's retention: entries older than audit.retention_days are deleted
- * now and then every hour, by a thread of its own (nothing is started when the retention
- * is 0: kept forever). @return 0, or -1 (logged) when the thread cannot start
+ * Starts serve's housekeeping, a thread of its own: the shared rate-limit buckets full
+ * again are deleted now and then every minute; the audit log's entries older than
+ * audit.retention_days now and then every hour (none when the retention is 0: kept
+ * forever). @return 0, or -1 (logged) when the thread cannot start
  */
 int adm_housekeeping_start(const struct cfg *cfg) ANN_MUST_CHECK;
 

@@ -1,7 +1,9 @@
 /*
- * The audit log's retention in serve: a thread of its own deletes the entries older than
- * audit.retention_days at start, then every hour, on its own connection; nothing runs
- * when the retention is 0 (entries kept forever).
+ * serve's housekeeping, on a thread and a database connection of its own (never in a
+ * request): at start and then every minute, the shared rate-limit buckets that are full
+ * again are deleted (core/ratelimit.h); at start and then every hour, the audit log's
+ * entries older than audit.retention_days (nothing when the retention is 0: entries
+ * kept forever).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -11,8 +13,10 @@
 #include "admin/admin.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "core/store.h"
 
+#define SWEEP_EVERY_S 60
 #define PURGE_EVERY_S 3600
 
 static struct {
@@ -41,19 +45,35 @@ purge_once(long retention_days)
     }
 }
 
+static void
+sweep_once(void)
+{
+    long n = 0;
+
+    if (rl_sweep_shared(db_thread_conn(), &n) == 0 && n > 0) {
+        log_debug("ratelimit: %ld full shared buckets deleted", n);
+    }
+}
+
 static void *
 housekeeping_main(void *arg)
 {
     struct timespec due;
+    long since_purge_s = PURGE_EVERY_S;
 
     (void)arg;
     pthread_mutex_lock(&hk.lock);
     while (!hk.stop) {
         pthread_mutex_unlock(&hk.lock);
-        purge_once(hk.retention_days);
+        sweep_once();
+        if (hk.retention_days > 0 && since_purge_s >= PURGE_EVERY_S) {
+            purge_once(hk.retention_days);
+            since_purge_s = 0;
+        }
         pthread_mutex_lock(&hk.lock);
         clock_gettime(CLOCK_MONOTONIC, &due);
-        due.tv_sec += PURGE_EVERY_S;
+        due.tv_sec += SWEEP_EVERY_S;
+        since_purge_s += SWEEP_EVERY_S;
         while (!hk.stop && pthread_cond_timedwait(&hk.wake, &hk.lock, &due) != ETIMEDOUT) {
             /* woken early (or spuriously): the loop checks stop */
         }
@@ -70,9 +90,6 @@ adm_housekeeping_start(const struct cfg *cfg)
     pthread_condattr_t attr;
     int rc;
 
-    if (a.retention_days == 0) {
-        return 0;
-    }
     store_init();
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -82,7 +99,7 @@ adm_housekeeping_start(const struct cfg *cfg)
     hk.retention_days = a.retention_days;
     rc = pthread_create(&hk.thread, NULL, housekeeping_main, NULL);
     if (rc != 0) {
-        log_err("audit: the retention thread cannot start (error %d)", rc);
+        log_err("housekeeping: the thread cannot start (error %d)", rc);
         pthread_cond_destroy(&hk.wake);
         return -1;
     }

@@ -96,6 +96,9 @@ prepare_core(struct serve *s)
     mail_init();
     rl_init();
     rl_set_enabled(s->cfg->ratelimit.enabled != 0);
+    if (rl_set_signing_key(dir_signing_key()) != 0) {
+        return -1;
+    }
     dir_init();
     lsync_metrics_init();
     lsync_admin_init(); /* the admin API's reads of the sync's tables */
@@ -146,7 +149,7 @@ start_workers(struct serve *s)
     return enr_expiry_start();
 }
 
-/* The audit log's retention (audit.retention_days). */
+/* The housekeeping: the full rate-limit buckets, the audit log's retention. */
 static int
 start_retention(struct serve *s)
 {
@@ -240,7 +243,7 @@ static const struct {
     { "enroll", prepare_enroll },           /* ... before a worker's connection prepares them */
     { "outbound calls", prepare_outbound }, /* libcurl, before the workers use it */
     { "workers", start_workers },           /* mail sender, onbind and expiry threads */
-    { "retention", start_retention },       /* the audit log's purge, at start and hourly */
+    { "retention", start_retention },       /* full rate buckets (each minute), audit purge */
     { "routing", start_routing },           /* a broken routing file stops the start */
     { "listeners", start_listeners },       /* last: only a service fully started answers */
 };

@@ -241,12 +241,16 @@ http_rate_limit(struct http_req *r, const struct rl_limit *limit, const char *ke
 }
 
 enum reply_status
-http_rate_limit_shared(struct http_req *r, const struct rl_limit *limit, const char *key)
+http_rate_limit_shared(struct http_req *r,
+                       const struct rl_limit *limit,
+                       const char *key,
+                       enum rl_outage outage)
 {
     char bucket[INET6_ADDRSTRLEN + 4];
+    const char *k = rate_bucket(key, bucket, sizeof(bucket));
     long retry = 0;
 
-    switch (rl_take_shared(r->db, limit, rate_bucket(key, bucket, sizeof(bucket)), &retry)) {
+    switch (rl_take_shared(r->db, limit, k, outage, &retry)) {
     case RL_ALLOWED:
         return RS_OK;
     case RL_REFUSED:
@@ -254,7 +258,7 @@ http_rate_limit_shared(struct http_req *r, const struct rl_limit *limit, const c
     case RL_UNAVAILABLE:
         break;
     }
-    /* Refused: the request would fail on the database anyway. */
+    /* Refused: the limit needs the database, as the request does. */
     return http_reply_status(http_reply_ec(r, E_DB_UNAVAILABLE, NULL));
 }
 

@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 
 #include "core/cfg.h"
+#include "core/ratelimit.h"
 #include "core/router.h"
 #include "core/util.h"
 
@@ -97,8 +98,6 @@ enum reply_status http_unpack(struct http_req *r,
                               const struct jx_spec *spec,
                               void *out) ANN_MUST_CHECK;
 
-struct rl_limit;
-
 /**
  * Takes a token of limit for key (NULL key: allowed; an IPv6 address counts for its
  * /64, an IPv4-mapped one for its IPv4 address) in this instance's memory: a budget per
@@ -109,14 +108,16 @@ enum reply_status
 http_rate_limit(struct http_req *r, const struct rl_limit *limit, const char *key) ANN_MUST_CHECK;
 
 /**
- * As http_rate_limit, with the bucket in PostgreSQL (rl_take_shared on r->db): one
- * budget for every instance on the database. When the database does not answer,
- * queues 503 M_UNKNOWN (E_DB_UNAVAILABLE): the limit cannot be checked.
+ * As http_rate_limit, with the bucket in PostgreSQL (rl_take_shared on r->db, after
+ * this instance's bucket): one budget for every instance on the database. When the
+ * database does not answer, queues 503 M_UNKNOWN (E_DB_UNAVAILABLE) under
+ * RL_OUTAGE_REFUSE; under RL_OUTAGE_LOCAL this instance's bucket decided.
  * @return RS_OK, RS_REPLIED or RS_FATAL
  */
 enum reply_status http_rate_limit_shared(struct http_req *r,
                                          const struct rl_limit *limit,
-                                         const char *key) ANN_MUST_CHECK;
+                                         const char *key,
+                                         enum rl_outage outage) ANN_MUST_CHECK;
 
 /** A query string argument (borrowed), or NULL. */
 const char *http_query(const struct http_req *r, const char *name);

@@ -65,29 +65,36 @@ static const struct db_stmt store_stmts[] = {
     /* The senders' wake-up across instances (store_mail_queue notifies it). */
     { STORE_MAIL_LISTEN, "LISTEN annuaire_outbox" },
     /* The shared rate limits (sql/021_rate_buckets.sql): one token of the bucket
-     * ($1 limit, $2 hex SHA-256 of the key) holding at most $3 tokens and getting one back
+     * ($1 limit, $2 hex HMAC of the key) holding at most $3 tokens and getting one back
      * every $4 ms, taken in one statement: a new bucket starts full, an old one is first
-     * refilled for the time since its last take. */
+     * refilled for the time since its last take. The time is read once the row is locked
+     * (clock_timestamp() in DO UPDATE, never before updated_at): a take that waited for
+     * another's lock cannot write an older updated_at, which would credit that time twice. */
     { "store_rate_take",
       "INSERT INTO annuaire.rate_buckets AS b (name, key_hash, tokens, granted, updated_at,"
       " full_at)"
-      " VALUES ($1, decode($2, 'hex'), $3::float8 - 1, true, now(),"
-      "  now() + make_interval(secs => $4::float8 / 1000))"
+      " VALUES ($1, decode($2, 'hex'), $3::float8 - 1, true, clock_timestamp(),"
+      "  clock_timestamp() + make_interval(secs => $4::float8 / 1000))"
       " ON CONFLICT ON CONSTRAINT rate_buckets_pkey DO UPDATE"
       " SET (tokens, granted, updated_at, full_at) = ("
-      "  SELECT x.left_, x.r >= 1, now(),"
-      "   now() + make_interval(secs => ($3::float8 - x.left_) * $4::float8 / 1000)"
-      "  FROM (SELECT r, CASE WHEN r >= 1 THEN r - 1 ELSE r END AS left_"
-      "   FROM (SELECT least($3::float8, b.tokens + greatest(0::float8,"
-      "    extract(epoch FROM now() - b.updated_at)::float8) * 1000 / $4::float8) AS r) y) x)"
+      "  SELECT x.left_, x.r >= 1, x.t,"
+      "   x.t + make_interval(secs => ($3::float8 - x.left_) * $4::float8 / 1000)"
+      "  FROM (SELECT t, r, CASE WHEN r >= 1 THEN r - 1 ELSE r END AS left_"
+      "   FROM (SELECT t, least($3::float8, b.tokens"
+      "     + extract(epoch FROM t - b.updated_at)::float8 * 1000 / $4::float8) AS r"
+      "    FROM (SELECT greatest(b.updated_at, clock_timestamp()) AS t) z) y) x)"
       " RETURNING granted::integer AS granted,"
       " CASE WHEN granted THEN 0 ELSE ceil((1 - tokens) * $4::float8) + 1 END AS retry_ms" },
-    /* Buckets full again are the same as none: deleted, a bounded batch at a time. */
+    /* Buckets full again are the same as none: deleted, at most $1 at a time, skipping
+     * the rows a take holds; the outer condition checks each row again once it is
+     * locked, so a bucket a take has just used is kept. */
     { "store_rate_sweep", "DELETE FROM annuaire.rate_buckets"
-                          " WHERE (name, key_hash) IN (SELECT name, key_hash"
+                          " WHERE ctid = ANY (ARRAY(SELECT ctid"
                           "  FROM annuaire.rate_buckets"
                           "  WHERE full_at < now()"
-                          "  LIMIT 1000)" },
+                          "  LIMIT $1::integer"
+                          "  FOR UPDATE SKIP LOCKED))"
+                          " AND full_at < now()" },
     /* A catalog query, not to_regclass(): its cache may predate a concurrent migrate's
      * commit. */
     { "store_schema_exists", "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
@@ -380,7 +387,11 @@ store_rate_take(struct db_conn *c,
 }
 
 enum db_status
-store_rate_sweep(struct db_conn *c)
+store_rate_sweep(struct db_conn *c, long batch)
 {
-    return db_exec(c, "store_rate_sweep", 0, NULL, NULL);
+    char n[24];
+    const char *params[] = { n };
+
+    snprintf(n, sizeof(n), "%ld", batch);
+    return db_exec(c, "store_rate_sweep", 1, params, NULL);
 }

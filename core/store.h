@@ -97,7 +97,7 @@ store_queue_next_due(struct db_conn *c, const char *stmt, long *out_ms) ANN_MUST
 /**
  * Takes one token, in one atomic statement, from the bucket of a limit and a key that
  * holds at most burst tokens and gets one back every interval_ms (a new one starts full).
- * @param key_hash_hex  the SHA-256 of the limit's name and the key, 64 hex digits
+ * @param key_hash_hex  the HMAC-SHA256 of the limit's name and the key, 64 hex digits
  * @param[out] out_granted   whether a token was taken
  * @param[out] out_retry_ms  when refused, the milliseconds until one is back; else 0
  * @return 1, or DB_SOFT / DB_HARD
@@ -110,8 +110,11 @@ enum db_status store_rate_take(struct db_conn *c,
                                bool *out_granted,
                                long *out_retry_ms) ANN_MUST_CHECK;
 
-/** Deletes up to 1,000 buckets that are full again. @return how many, or DB_SOFT / DB_HARD */
-enum db_status store_rate_sweep(struct db_conn *c) ANN_MUST_CHECK;
+/**
+ * Deletes up to batch buckets that are full again, skipping those a take holds (one
+ * statement, autocommit). @return how many, or DB_SOFT / DB_HARD
+ */
+enum db_status store_rate_sweep(struct db_conn *c, long batch) ANN_MUST_CHECK;
 
 /* ---- Schema versions (annuaire.schema_version) ---- */
 

@@ -5,7 +5,9 @@
  * token's user). A homeserver on the signed path is counted per homeserver alone: it
  * sends every search of its users from its own addresses, which the per-IP number
  * would stop long before its own. 0 in the configuration: no limit. Shared: kept in
- * PostgreSQL, one budget for every instance on the database.
+ * PostgreSQL, one budget for every instance on the database; when the database cannot
+ * be reached, each instance's own bucket decides (a search forwarded to a homeserver, or
+ * asked by one on the signed path, may need no database).
  */
 #include <string.h>
 
@@ -37,16 +39,17 @@ dir_limit_search(struct http_req *r, const char *kind, const char *key)
     enum reply_status rs = RS_OK;
 
     if (strcmp(kind, "server") == 0) {
-        return http_rate_limit_shared(r, &by_server, key);
+        return http_rate_limit_shared(r, &by_server, key, RL_OUTAGE_LOCAL);
     }
     if (strcmp(kind, "user") == 0) {
-        return http_rate_limit_shared(r, &by_user, key);
+        return http_rate_limit_shared(r, &by_user, key, RL_OUTAGE_LOCAL);
     }
     if (strcmp(kind, "token") != 0 && strcmp(kind, "ip") != 0) {
         log_bug("dir_limit_search: unknown kind");
         return http_reply_status(http_reply_ec(r, E_INTERNAL, NULL));
     }
-    rs = http_rate_limit_shared(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
-    return rs == RS_OK && strcmp(kind, "token") == 0 ? http_rate_limit_shared(r, &by_user, key)
-                                                     : rs;
+    rs = http_rate_limit_shared(r, &by_ip, http_client_ip(r, ip, sizeof(ip)), RL_OUTAGE_LOCAL);
+    return rs == RS_OK && strcmp(kind, "token") == 0
+               ? http_rate_limit_shared(r, &by_user, key, RL_OUTAGE_LOCAL)
+               : rs;
 }

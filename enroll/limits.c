@@ -21,13 +21,14 @@ enr_limit_mail(struct http_req *r, const char *address)
     const struct rl_limit by_address = { "request_token_address", rl->request_token_address_burst,
                                          rl->request_token_address_interval_ms };
     char ip[64];
-    enum reply_status rs = http_rate_limit_shared(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
+    enum reply_status rs =
+        http_rate_limit_shared(r, &by_ip, http_client_ip(r, ip, sizeof(ip)), RL_OUTAGE_REFUSE);
 
     if (rs == RS_OK) {
-        rs = http_rate_limit_shared(r, &by_user, r->user_id);
+        rs = http_rate_limit_shared(r, &by_user, r->user_id, RL_OUTAGE_REFUSE);
     }
     if (rs == RS_OK) {
-        rs = http_rate_limit_shared(r, &by_address, address);
+        rs = http_rate_limit_shared(r, &by_address, address, RL_OUTAGE_REFUSE);
     }
     return rs;
 }
@@ -41,7 +42,7 @@ enr_limit_register(struct http_req *r)
                                     rl->register_ip_interval_ms };
     char ip[64];
 
-    return http_rate_limit_shared(r, &by_ip, http_client_ip(r, ip, sizeof(ip)));
+    return http_rate_limit_shared(r, &by_ip, http_client_ip(r, ip, sizeof(ip)), RL_OUTAGE_REFUSE);
 }
 
 /* 3pid/unbind: an X-Matrix signature may need the homeserver's keys fetched. */
