@@ -3,10 +3,21 @@ and outside calls hold across them (kept in PostgreSQL, annuaire.rate_buckets): 
 alternating between the instances gets 429 M_LIMIT_EXCEEDED on requestToken after the
 burst in total (per IP and per address), on account/register after register_ip_burst, on
 the directory search after search.per_token_per_hour; the lookup limits are a budget per
-instance (documented: with N instances a client may get N times it). The buckets are
-stored by SHA-256 of the limit's name and the key, never the address or the IP, and the
-buckets full again are deleted."""
+instance (documented: with N instances a client may get N times it). A flood of one key
+from many connections on both instances gets no more than the burst and the refill over
+its duration. What an instance's own bucket refuses never writes to the table. The buckets
+are stored by an HMAC of the limit's name and the key under a key derived from the signing
+key, never the address or the IP; the buckets full again are deleted by a background
+thread, never one a take holds. With the database down, the search quotas are each
+instance's (a forwarded search still answers), mail is refused with 503, and the outage is
+logged once."""
+import base64
+import concurrent.futures as cf
 import hashlib
+import hmac
+import subprocess
+import threading
+import time
 import uuid
 
 import pytest
@@ -17,6 +28,7 @@ from fake_hs import FakeHomeserver
 from harness import assert_matrix_error
 from multi_env import V1, V2, Pair, request_token, second
 from search_api_env import HS, SearchEnv
+from userdir_env import EXT, config as userdir_config
 
 LIMITS = """ratelimit:
   request_token_ip_burst: 4
@@ -41,8 +53,14 @@ def pair(cluster):
         hs.close()
 
 
-def key_hash(limit, key):
-    return hashlib.sha256(f"{limit}\n{key}".encode()).hexdigest()
+def key_hash(svc, limit, key):
+    """What the table holds of a bucket: HMAC-SHA256 of "limit\\nkey" under SHA-256 of
+    "annuaire rate-limit keys" and the signing key's seed."""
+    with open(svc.key_path) as f:
+        b64 = f.read().split()[2]
+    seed = base64.b64decode(b64 + "=" * (-len(b64) % 4))
+    secret = hashlib.sha256(b"annuaire rate-limit keys" + seed).digest()
+    return hmac.new(secret, f"{limit}\n{key}".encode(), hashlib.sha256).hexdigest()
 
 
 def test_request_token_limited_across_instances(pair):
@@ -58,11 +76,16 @@ def test_request_token_limited_across_instances(pair):
     for svc in (a, b):
         assert_matrix_error(request_token(svc, f"{uuid.uuid4().hex}@mer.gouv.fr", prefix=V1),
                             429, "M_LIMIT_EXCEEDED")
-    # Stored hashed: neither the address nor the IP is in the table.
+    # Stored as a keyed hash: neither the address nor the IP, nor their plain SHA-256
+    # (which anyone could compute for every IPv4 address), is in the table.
     rows = pair.sql("SELECT name || ' ' || encode(key_hash, 'hex') FROM annuaire.rate_buckets"
                     " ORDER BY 1").split("\n")
-    assert f"request_token_address {key_hash('request_token_address', 'meme@mer.gouv.fr')}" in rows
-    assert f"request_token_ip {key_hash('request_token_ip', '127.0.0.1')}" in rows
+    addr = key_hash(a, "request_token_address", "meme@mer.gouv.fr")
+    assert f"request_token_address {addr}" in rows
+    assert f"request_token_ip {key_hash(a, 'request_token_ip', '127.0.0.1')}" in rows
+    plain = hashlib.sha256(b"request_token_ip\n127.0.0.1").hexdigest()
+    assert pair.sql(f"SELECT count(*) FROM annuaire.rate_buckets"
+                    f" WHERE key_hash = decode('{plain}', 'hex')").strip() == "0"
 
 
 def test_register_limited_across_instances(pair):
@@ -93,16 +116,153 @@ def test_lookup_limited_per_instance(pair):
                     ).strip() == "0"
 
 
-def test_full_buckets_deleted(cluster):
-    with harness.Service(cluster, config=LIMITS) as svc:
-        svc.sql("INSERT INTO annuaire.rate_buckets (name, key_hash, tokens, granted, updated_at,"
-                " full_at) VALUES ('request_token_ip', sha256('old'), 0, true,"
-                " now() - interval '1 hour', now() - interval '1 minute')")
-        # The first shared take of an instance sweeps (then once a minute).
-        assert request_token(svc, "balai@mer.gouv.fr", prefix=V1).status_code == 200
-        assert svc.sql("SELECT count(*) FROM annuaire.rate_buckets"
-                       " WHERE key_hash = sha256('old')").strip() == "0"
-        assert svc.sql("SELECT count(*) FROM annuaire.rate_buckets").strip() == "2"
+FLOOD = """ratelimit:
+  request_token_ip_burst: 2
+  request_token_ip_interval_ms: 50
+  request_token_address_burst: 1000
+  request_token_address_interval_ms: 1000
+"""
+
+
+def test_concurrent_flood_one_key(cluster):
+    """16 connections on each instance flood one key (the client IP): the grants are at most
+    the burst and one per interval over the flood's duration (measured around it: an upper
+    bound), however the takes queue on the bucket's row."""
+    hs = FakeHomeserver()
+    try:
+        with Pair(cluster, config=harness.homeserver_config(hs) + FLOOD, threads=16) as p:
+            svcs = (p.a, p.b)
+            codes = []
+            lock = threading.Lock()
+            stop = time.monotonic() + 3
+
+            def worker(w):
+                s = requests.Session()
+                n = 0
+                while time.monotonic() < stop:
+                    n += 1
+                    r = s.post(svcs[w % 2].url(V1 + "/validate/email/requestToken"),
+                               json={"client_secret": "s", "email": f"f{w}-{n}@mer.gouv.fr",
+                                     "send_attempt": 1}, timeout=30)
+                    with lock:
+                        codes.append(r.status_code)
+
+            t0 = time.monotonic()
+            with cf.ThreadPoolExecutor(32) as ex:
+                list(ex.map(worker, range(32)))
+            elapsed_ms = (time.monotonic() - t0) * 1000
+            assert set(codes) <= {200, 429}, set(codes)
+            granted = codes.count(200)
+            bound = 2 + int(elapsed_ms // 50) + 1  # + 1: the clocks' rounding
+            assert codes.count(429) > granted, (granted, len(codes))  # it was a flood
+            assert granted <= bound, (granted, bound, len(codes))
+            assert p.sql("SELECT count(*) FROM annuaire.validation_sessions").strip() == str(granted)
+    finally:
+        hs.close()
+
+
+REFUSE = """ratelimit:
+  request_token_ip_burst: 1
+  request_token_ip_interval_ms: 600000
+"""
+
+
+def test_refused_locally_without_write(cluster):
+    """Once this instance's own bucket is empty, its refusals never touch the table: the
+    bucket's row keeps its version (xmin) and no row is added, while 429s are answered."""
+    with harness.Service(cluster, config=REFUSE) as svc:
+        assert request_token(svc, "premier@mer.gouv.fr", prefix=V1).status_code == 200
+        q = "SELECT xmin::text || ' ' || updated_at::text FROM annuaire.rate_buckets" \
+            " WHERE name = 'request_token_ip'"
+        before = svc.sql(q).strip()
+        rows = svc.sql("SELECT count(*) FROM annuaire.rate_buckets").strip()
+        for i in range(10):
+            assert_matrix_error(request_token(svc, f"suivant{i}@mer.gouv.fr", prefix=V1),
+                                429, "M_LIMIT_EXCEEDED")
+        assert svc.sql(q).strip() == before
+        assert svc.sql("SELECT count(*) FROM annuaire.rate_buckets").strip() == rows
+        assert svc.sql("SELECT relpersistence FROM pg_class"
+                       " WHERE oid = 'annuaire.rate_buckets'::regclass").strip() == "u"
+
+
+def test_full_buckets_deleted_in_background(cluster):
+    """5,000 buckets full again are all deleted by an instance's housekeeping thread, with
+    no request to it; one that a take holds at that moment, and leaves not full, is kept."""
+    p = Pair(cluster, config=LIMITS)
+    try:
+        p.a.start()
+        p.sql("INSERT INTO annuaire.rate_buckets SELECT 'register_ip', sha256(g::text::bytea),"
+              " 0, true, now() - interval '1 hour', now() - interval '1 minute'"
+              " FROM generate_series(1, 5000) g")
+        # A take of the bucket 'held', not yet committed, that leaves it not full.
+        holder = subprocess.Popen(
+            [harness.PG_CLUSTER, "psql", cluster.pgdir, "-d", p.db, "-At", "-v",
+             "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True)
+        holder.stdin.write("BEGIN;\n"
+                           "UPDATE annuaire.rate_buckets SET tokens = 0, updated_at = now(),"
+                           " full_at = now() + interval '1 hour'"
+                           " WHERE key_hash = sha256('1'::bytea) RETURNING 'held';\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "held"
+        p.b.start()  # its housekeeping sweeps at start
+        deadline = time.monotonic() + 30
+        left = None
+        while time.monotonic() < deadline:
+            left = p.sql("SELECT count(*) FROM annuaire.rate_buckets").strip()
+            if left == "1":
+                break
+            time.sleep(0.2)
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        assert holder.wait(timeout=10) == 0
+        assert left == "1"
+        assert p.sql("SELECT count(*) FROM annuaire.rate_buckets"
+                     " WHERE key_hash = sha256('1'::bytea) AND full_at > now()").strip() == "1"
+    finally:
+        rcs = p.stop()
+        assert all(rc in (0, None) for rc in rcs), rcs
+
+
+def test_database_down(tmp_path):
+    """With the database down: a user-directory search forwarded to the homeserver (which
+    needs no database) still answers under this instance's quota, requestToken gets 503
+    M_UNKNOWN, and the shared limits' outage is one log line, not one per request."""
+    own = harness.Cluster.create()  # stopping the shared one would disturb other tests
+    hs = FakeHomeserver()
+    try:
+        host = "matrix.agri.test"
+        search = f"  client_hosts: {{\"{host}\": \"{hs.base_url}/\"}}\n  per_token_per_hour: 3\n"
+        with harness.Service(own, config=userdir_config(tmp_path, hs, search)) as svc:
+            hs.client_tokens["tok-bob"] = f"@bob:{EXT}"
+            hs.directory, hs.directory_limited, hs.directory_mode = [
+                {"user_id": "@x:ext.test", "display_name": "X"}], False, "ok"
+
+            def search_():
+                return requests.post(svc.url("/_matrix/client/v3/user_directory/search"),
+                                     json={"search_term": "xx"},
+                                     headers={"Host": host, "Authorization": "Bearer tok-bob"},
+                                     timeout=30)
+
+            assert search_().status_code == 200
+            own.stop()
+            try:
+                # The per-token quota (3, one spent) is now this instance's alone.
+                for _ in range(2):
+                    r = search_()
+                    assert r.status_code == 200, r.text
+                assert_matrix_error(search_(), 429, "M_LIMIT_EXCEEDED")
+                for i in range(5):
+                    assert_matrix_error(request_token(svc, f"panne{i}@mer.gouv.fr", prefix=V1),
+                                        503, "M_UNKNOWN")
+            finally:
+                own.start()
+            lines = [line for line in svc.read_log().splitlines()
+                     if "ratelimit:" in line and "WARN" in line]
+            assert len(lines) == 1, lines
+    finally:
+        hs.close()
+        own.destroy()
 
 
 def test_search_quota_across_instances(cluster, tmp_path):
