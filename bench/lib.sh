@@ -3,7 +3,8 @@
 # picks (http.port 0, read from its log), all under one temporary directory that
 # is removed on exit. Source from the top of the checkout after scripts/lib.sh.
 # Sets: work, pgport (the number in the socket's name), port, pid. Extra config
-# lines may be given in BENCH_CONFIG, the SMTP relay's port in SMTP_PORT.
+# lines may be given in BENCH_CONFIG, the SMTP relay's port in SMTP_PORT, a binary
+# already built in ANNUAIRE_BIN (then nothing is built).
 
 # A loopback port nothing else is handed while this script runs (ports.py), for a
 # server told its port before it starts (the internal listener, an SMTP relay).
@@ -15,7 +16,8 @@ reserve_port() {
 
 bench_start() {
     ensure_packages "${BUILD_PACKAGES[@]}" "${PG_PACKAGES[@]}" wrk curl python3
-    build build
+    local bin=${ANNUAIRE_BIN:-build/annuaire}
+    [ -n "${ANNUAIRE_BIN:-}" ] || build build
     work=$(mktemp -d /tmp/annuaire-bench.XXXXXX)
     chmod 755 "$work"
     pgport=5432
@@ -41,10 +43,10 @@ log:
   level: info
 ${BENCH_CONFIG:-}
 CONF
-    build/annuaire migrate -c "$work/annuaire.yaml" >/dev/null 2>&1
-    build/annuaire keys generate -c "$work/annuaire.yaml" >/dev/null
+    "$bin" migrate -c "$work/annuaire.yaml" >/dev/null 2>&1
+    "$bin" keys generate -c "$work/annuaire.yaml" >/dev/null
     : >"$work/serve.log" # there before bench_wait_serve reads it
-    build/annuaire serve -c "$work/annuaire.yaml" 2>"$work/serve.log" &
+    "$bin" serve -c "$work/annuaire.yaml" 2>"$work/serve.log" &
     pid=$!
     port=$(bench_wait_serve "$work/serve.log")
 }
