@@ -31,6 +31,8 @@
 # RSS growth aside (reported only: one minute says nothing about a leak).
 #
 # ANNUAIRE_BIN=path: use that binary instead of building build/annuaire (the test does).
+# SOAK_KEEP=DIR: copy the raw figures there (samples, wrk's results, the SMTP server's
+# status, serve's log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -257,6 +259,6 @@ export SOAK_CPU
 errors=$(grep -c '^[^ ]* ERROR ' "$work/serve.log" || true)
 warns=$(grep -c '^[^ ]* WARN ' "$work/serve.log" || true)
 grep -m5 -E '^[^ ]* (ERROR|WARN) ' "$work/serve.log" | sed 's/^/  serve: /' || true
-[ -n "${SOAK_KEEP:-}" ] && cp "$work"/{samples.tsv,soak.results,sink.json,serve.log} "$SOAK_KEEP"/ 2>/dev/null
+[ -n "${SOAK_KEEP:-}" ] && cp "$work"/{samples.tsv,sink.json,serve.log} "$work"/soak.results* "$SOAK_KEEP"/ 2>/dev/null
 $py bench/soak.py report "$work/soak.results" "$work/samples.tsv" "$work/sink.json" \
     "$errors" "$warns" "$alive"
