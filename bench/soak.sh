@@ -15,8 +15,9 @@
 # Client: wrk with bench/soak.lua, one connection per wrk thread (SOAK_CONNECTIONS, 32),
 # each on a fixed schedule (open loop, see soak.lua). Capacity: the same mix as fast as
 # answers come, SOAK_CAPACITY_SECONDS (30) with the same connections; the soak then runs
-# at SOAK_LOAD percent (80) of the 2xx answers per second it got. SOAK_RATE=N skips the
-# capacity run and sends N requests/s.
+# at SOAK_LOAD percent (80) of the 2xx answers per second it got, or of the rate at which
+# the mix's mails keep up with their delivery if mails were still waiting when that run
+# ended. SOAK_RATE=N skips the capacity run and sends N requests/s.
 #
 # Rate limits stay on, with budgets this traffic does not reach: a burst of 1,000,000 and
 # a token a millisecond per key, and each connection is its own user (its own access
@@ -27,8 +28,12 @@
 # 10 in smoke mode), serve's RSS at the start and the end of the soak (growth under 10%),
 # database connections and mail outbox backlog sampled every SOAK_SAMPLE_SECONDS (5),
 # mails requested and received after a drain wait (until all arrived, or none for
-# SOAK_DRAIN_IDLE seconds, 60). Exit status 1 on FAIL. The smoke run checks the same,
-# RSS growth aside (reported only: one minute says nothing about a leak).
+# SOAK_DRAIN_IDLE seconds, 60), ERROR lines in serve's log, the CPU each process took.
+# FAIL on any error, more than 1% of the schedule's slots unused, RSS growth of 10% or
+# more, more database connections at the end than at the start, mails missing, twice or
+# elsewhere, a token not accepted, an ERROR line, serve gone; exit status 1 then. The
+# smoke run checks the same, RSS growth aside (reported only: a minute says nothing of a
+# leak).
 #
 # ANNUAIRE_BIN=path: use that binary instead of building build/annuaire (the test does).
 # SOAK_KEEP=DIR: copy the raw figures there (samples, wrk's results, the SMTP server's
