@@ -11,8 +11,9 @@
 -- delay() waits for the next slot (whole milliseconds, wrk's timer), never for the
 -- previous answer to be late. A slot missed while an answer is late is taken at once,
 -- and its latency is then also counted from the slot ("open" histograms, as wrk2 does):
--- open-loop figures, within the limit of one request in flight per connection. The
--- slots still unused at the end, if a connection fell behind, are counted ("missed").
+-- open-loop figures, within the limit of one request in flight per connection. A
+-- connection still more than a second behind at the end counts the slots it left unused
+-- before that second ("missed").
 -- Nothing is sent during the last 2 s, so every request sent has had its answer when wrk
 -- stops; one that has not is counted as lost.
 --
@@ -88,8 +89,10 @@ function delay()
     end
     if slot >= stop_us or now >= stop_us then
         if dumped == 0 then
-            if slot < stop_us and rate > 0 then -- behind schedule: the slots left unused
-                missed = math.floor((stop_us - slot) / interval_us) + 1
+            -- more than a second behind schedule at the end: the slots left unused before
+            -- that second (a late second is in the "late" figures)
+            if rate > 0 and slot < stop_us - 1000000 then
+                missed = math.floor((stop_us - 1000000 - slot) / interval_us) + 1
             end
             soak_dump()
         end

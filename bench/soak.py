@@ -7,8 +7,9 @@
                                    rewritten every half second); every tenth verification
                                    mail's token is submitted back (POST v1 submitToken)
   soak.py capacity RESULTS MAILS SECONDS
-                                   the capacity of the mix from a full-throttle run of
-                                   SECONDS that had MAILS delivered while it lasted
+                                   from a full-throttle run of SECONDS that had MAILS
+                                   delivered while it lasted: its 2xx answers per second,
+                                   and the rate at which those mails would keep up
   soak.py report RESULTS SAMPLES STATUS N_ERROR N_WARN SERVE_ALIVE
                                    the figures over time and the PASS/FAIL verdict (exit 1
                                    on FAIL); N_ERROR, N_WARN: lines of serve's log
@@ -279,14 +280,14 @@ def cmd_capacity(path, delivered, wall):
     print(f"capacity, HTTP: {http:.0f} req/s answered 2xx over {secs:.1f} s ({mix}); "
           f"non-2xx {sum(r['count'].values()) - ok}", file=sys.stderr)
     rate = http
-    if int(delivered) < asked:  # mails still waiting when the run ended: the sender was the limit
+    if int(delivered) < asked and ok:  # mails still waiting when the run ended: the sender was the limit
         rate = min(http, mails * ok / asked)
         print(f"capacity, mail: {asked / secs:.0f} mails/s asked, {mails:.0f}/s delivered "
               f"({int(delivered)} of {asked} by the end of the run): the mix keeps up with its "
               f"mails up to {rate:.0f} req/s", file=sys.stderr)
     else:
         print(f"capacity, mail: all {asked} mails delivered by the end of the run", file=sys.stderr)
-    print(f"{rate:.0f}")
+    print(f"{http:.0f} {min(rate, http):.0f}")
 
 
 def total_hist(r, kind):
@@ -340,7 +341,8 @@ def cmd_report(results, samples, status_path, n_error, n_warn, serve_alive):
     scheduled = total + sum(r["lost"].values()) + r["missed"]
     print(f"  {total} requests answered in {secs:.1f} s = {total / secs if secs else 0:.1f}/s; "
           f"sends behind their slot: p99 {fmt_ms(percentile(late, 99))} ms, "
-          f"max {fmt_ms(percentile(late, 100))} ms; slots left unused at the end: {r['missed']}")
+          f"max {fmt_ms(percentile(late, 100))} ms; slots left unused (a connection more than "
+          f"1 s behind at the end): {r['missed']}")
     if r["missed"] > scheduled / 100:
         fails.append(f"the rate was not held ({r['missed']} of {scheduled} slots unused)")
     cpu = os.environ.get("SOAK_CPU", "").split()

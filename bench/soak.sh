@@ -15,9 +15,11 @@
 # Client: wrk with bench/soak.lua, one connection per wrk thread (SOAK_CONNECTIONS, 32),
 # each on a fixed schedule (open loop, see soak.lua). Capacity: the same mix as fast as
 # answers come, SOAK_CAPACITY_SECONDS (30) with the same connections; the soak then runs
-# at SOAK_LOAD percent (80) of the 2xx answers per second it got, or of the rate at which
-# the mix's mails keep up with their delivery if mails were still waiting when that run
-# ended. SOAK_RATE=N skips the capacity run and sends N requests/s.
+# at SOAK_LOAD percent (80) of the 2xx answers per second it got. Unless mails were still
+# waiting when that run ended: the rate at which the mails delivered during the run would
+# have kept up is then a lower bound, the full-throttle rate an upper one, and
+# SOAK_PROBES (3) runs of SOAK_PROBE_SECONDS (20) bisect between them for the highest rate
+# whose mails keep up. SOAK_RATE=N skips the capacity runs and sends N requests/s.
 #
 # Rate limits stay on, with budgets this traffic does not reach: a burst of 1,000,000 and
 # a token a millisecond per key, and each connection is its own user (its own access
@@ -65,12 +67,16 @@ fi
 conns=${SOAK_CONNECTIONS:-32}
 load=${SOAK_LOAD:-80}
 cap_secs=${SOAK_CAPACITY_SECONDS:-30}
+probes=${SOAK_PROBES:-3}
+probe_secs=${SOAK_PROBE_SECONDS:-20}
 sample=${SOAK_SAMPLE_SECONDS:-5}
 drain_idle=${SOAK_DRAIN_IDLE:-60}
-for v in secs bindings bucket conns load cap_secs sample drain_idle ${rate:+rate}; do
+for v in secs bindings bucket conns load cap_secs probe_secs sample drain_idle ${rate:+rate}; do
     [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v: ${!v} is not a positive whole number"
 done
-[ "$secs" -ge 10 ] && [ "$cap_secs" -ge 5 ] || die "SOAK_SECONDS must be 10 or more, SOAK_CAPACITY_SECONDS 5 or more"
+[[ $probes =~ ^[0-9]+$ ]] || die "SOAK_PROBES: $probes is not a whole number"
+[ "$secs" -ge 10 ] && [ "$cap_secs" -ge 5 ] && [ "$probe_secs" -ge 5 ] ||
+    die "SOAK_SECONDS must be 10 or more, SOAK_CAPACITY_SECONDS and SOAK_PROBE_SECONDS 5 or more"
 [ "$conns" -le 256 ] || die "SOAK_CONNECTIONS: at most 256"
 
 # As a test (bench.soak_smoke), what cannot be had is a skip unless services are required.
@@ -214,27 +220,52 @@ run_wrk() { # PHASE RATE SECONDS -> results in $work/PHASE.results, wrk's CPU in
     [ -s "$work/$1.results" ] || die "wrk wrote no results (bench/soak.lua failed?)"
 }
 
+# Waits for every mail of a run of PHASE (dies if one is missing).
+drain_run() { # PHASE
+    local n got t0=$SECONDS
+    n=$(asked_mails "$work/$1.results")
+    got=$(wait_mails "$1" "$n")
+    echo "mails of the $1 run: $n requested, $got received (the last ones $((SECONDS - t0)) s after its end)"
+    [ "$got" = "$n" ] || die "the $1 run's mails did not all arrive ($got of $n)"
+}
+
 sample_once 0 >"$work/samples.tsv"
 capacity=
 if [ -z "$rate" ]; then
     say "capacity: the mix at full throttle for ${cap_secs}s, $conns connections"
     run_wrk cap 0 "$cap_secs"
-    # The mix's capacity is also bounded by the mails its validations ask for: those
-    # delivered during the run (per second) against those asked.
-    capacity=$($py bench/soak.py capacity "$work/cap.results" "$(sink_field phase cap)" "$cap_secs")
+    # The mix's capacity is also bounded by the mails its validations ask for: HTTP, and
+    # a rate at which those delivered during the run would have kept up.
+    read -r http_cap capacity < <($py bench/soak.py capacity "$work/cap.results" \
+        "$(sink_field phase cap)" "$cap_secs")
+    drain_run cap
+    # Mails lagged: the sender had the full HTTP load beside it, and keeps up with more at a
+    # lower rate. Bisect between the two: a probe keeps up if 99% of its mails were
+    # delivered by the end of its run and it left at most 1% of its slots unused.
+    for i in $(seq "$probes"); do
+        [ "$capacity" -lt "$http_cap" ] || break
+        mid=$(((capacity + http_cap) / 2))
+        say "capacity probe $i: $mid requests/s for ${probe_secs}s (between $capacity and $http_cap)"
+        run_wrk "probe$i" "$mid" "$probe_secs" >/dev/null
+        n=$(asked_mails "$work/probe$i.results")
+        got=$(sink_field phase "probe$i")
+        missed=$(cat "$work/probe$i.results"* | awk '$1 == "missed" { s += $2 } END { print s + 0 }')
+        if [ $((got * 100)) -ge $((n * 99)) ] && [ $((missed * 100)) -le $((mid * probe_secs)) ]; then
+            echo "probe $i: kept up ($got of $n mails delivered by its end, $missed slots unused)"
+            capacity=$mid
+        else
+            echo "probe $i: fell behind ($got of $n mails delivered by its end, $missed slots unused)"
+            http_cap=$mid
+        fi
+        drain_run "probe$i"
+    done
     rate=$((capacity * load / 100))
     [ "$rate" -gt 0 ] || die "no capacity measured"
-    warm=cap
 else
     say "warm-up: ${rate} requests/s for 10s"
     run_wrk warm "$rate" 10
-    warm=warm
+    drain_run warm
 fi
-n=$(asked_mails "$work/$warm.results")
-t0=$SECONDS
-got=$(wait_mails "$warm" "$n")
-echo "mails of the $warm run: $n requested, $got received (the last ones $((SECONDS - t0)) s after its end)"
-[ "$got" = "$n" ] || die "the $warm run's mails did not all arrive ($got of $n)"
 
 say "soak: $rate requests/s for ${secs}s, $conns connections${capacity:+ ($load% of $capacity)}"
 sampler 1 >>"$work/samples.tsv" &
