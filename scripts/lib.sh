@@ -7,7 +7,7 @@ BUILD_PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libpq-dev lib
 PG_PACKAGES=(postgresql-15 postgresql-contrib)
 LDAP_PACKAGES=(slapd ldap-utils)
 TEST_PACKAGES=(python3 python3-pytest python3-requests python3-cryptography python3-aiosmtpd clang-format curl openssl
-    chromium clang-14 libclang-rt-14-dev)
+    chromium clang-14 libclang-rt-14-dev wrk procps)
 # scripts/package: the Debian package's build and checks (systemd: systemd-analyze;
 # python3-seccomp: conf/systemd/sandbox-run).
 PACKAGE_PACKAGES=(debhelper dpkg-dev fakeroot lintian systemd python3-seccomp)
