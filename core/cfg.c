@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -572,7 +573,8 @@ set_from_node(struct load *ld,
             fail(ld, node_named_by(doc, val, k->name, why), name, "%s", why);
         }
         json_decref(ld->cfg->key_paths[ref->id]);
-        ld->cfg->key_paths[ref->id] = yj_lines(doc, val, 16);
+        /* Only for a value that converted: yaml_to_json's node budget has then bounded it. */
+        ld->cfg->key_paths[ref->id] = j != NULL ? yj_lines(doc, val, 16) : NULL;
         return;
     }
     if (val->type != YAML_SCALAR_NODE) {
@@ -603,6 +605,17 @@ set_from_node(struct load *ld,
 int
 cfg_read_secret(const char *path, size_t max, char **out, size_t *len)
 {
+    struct stat st;
+
+    *out = NULL;
+    /* stat, not open: opening a FIFO for reading waits for a writer. */
+    if (stat(path, &st) != 0) {
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        return -1;
+    }
     if (util_read_file(path, max, out, len) != 0) {
         return -1;
     }
@@ -610,6 +623,12 @@ cfg_read_secret(const char *path, size_t max, char **out, size_t *len)
         (*out)[--*len] = '\0';
     }
     return 0;
+}
+
+const char *
+cfg_secret_error(int err)
+{
+    return err == EINVAL ? "not a regular file" : strerror(err);
 }
 
 /* "<secret key>_file: PATH" reads the secret from a file (trailing line ends dropped). */
@@ -634,7 +653,7 @@ set_from_file(struct load *ld, const struct key_ref *ref, const yaml_node_t *val
     ld->cfg->key_from[ref->id] = FROM_FILE;
     if (cfg_read_secret((const char *)val->data.scalar.value, 65536, &data, &len) != 0) {
         fail(ld, val, name, "cannot read %s: %s", (const char *)val->data.scalar.value,
-             strerror(errno));
+             cfg_secret_error(errno));
         return;
     }
     if (strlen(data) != len) {
@@ -750,7 +769,7 @@ set_from_env_file(struct load *ld,
 
     if (cfg_read_secret(path, 65536, &data, &len) != 0) {
         report(ld, "environment %s (%s): cannot read %.200s: %s", var, k->name, path,
-               strerror(errno));
+               cfg_secret_error(errno));
         return;
     }
     if (strlen(data) != len) {

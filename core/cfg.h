@@ -256,13 +256,17 @@ const char *cfg_record_check(const struct cfg_row *rows,
 void cfg_record_fill(const struct cfg_row *rows, size_t n_rows, const json_t *obj, void *out);
 
 /**
- * Reads a secret from a file, the one way every secret file is read: at most max
- * bytes, trailing line ends (CR, LF) dropped.
+ * Reads a secret from a file, the one way every secret file is read: a regular file
+ * (a FIFO or a device, which could block the load forever or never end, is refused), at
+ * most max bytes, trailing line ends (CR, LF) dropped.
  * @param[out] out  NUL-terminated, owned (OPENSSL_cleanse and free it)
  * @param[out] len  its length without the NUL (a NUL byte inside shows as strlen < len)
- * @return 0, or -1 with errno set
+ * @return 0, or -1 with errno set (cfg_secret_error says it)
  */
 int cfg_read_secret(const char *path, size_t max, char **out, size_t *len) ANN_MUST_CHECK;
+
+/** Why cfg_read_secret failed, from its errno: strerror, or "not a regular file". */
+const char *cfg_secret_error(int err);
 
 /** A boolean inside a CFG_JSON subtree: JSON true (from the environment) or the YAML
  *  text "true". */

@@ -147,6 +147,7 @@ fail:;
     int saved = errno;
 
     close(fd);
+    explicit_bzero(buf, used); /* the file may be a secret */
     free(buf);
     errno = saved;
     return -1;

@@ -186,10 +186,20 @@ yj_locate(yaml_document_t *doc, const yaml_node_t *n, const char *path)
     return shown;
 }
 
+/* Most items and keys yj_lines records: an alias may name a node many times over (a
+ * "billion laughs" document), and each naming would otherwise be walked again. */
+#define LINES_BUDGET 100000
+
 static void
-lines_of(yaml_document_t *doc, const yaml_node_t *n, char *path, size_t len, int depth, json_t *out)
+lines_of(yaml_document_t *doc,
+         const yaml_node_t *n,
+         char *path,
+         size_t len,
+         int depth,
+         size_t *budget,
+         json_t *out)
 {
-    if (n == NULL || depth <= 0) {
+    if (n == NULL || depth <= 0 || *budget == 0) {
         return;
     }
     if (n->type == YAML_SEQUENCE_NODE) {
@@ -203,8 +213,12 @@ lines_of(yaml_document_t *doc, const yaml_node_t *n, char *path, size_t len, int
             if (item == NULL || w < 0 || len + (size_t)w >= 256) {
                 continue;
             }
+            if (*budget == 0) {
+                break;
+            }
+            (*budget)--;
             json_object_set_new(out, path, json_integer((json_int_t)item->start_mark.line + 1));
-            lines_of(doc, item, path, len + (size_t)w, depth - 1, out);
+            lines_of(doc, item, path, len + (size_t)w, depth - 1, budget, out);
         }
     } else if (n->type == YAML_MAPPING_NODE) {
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
@@ -219,9 +233,13 @@ lines_of(yaml_document_t *doc, const yaml_node_t *n, char *path, size_t len, int
             if (w < 0 || len + (size_t)w >= 256) {
                 continue;
             }
+            if (*budget == 0) {
+                break;
+            }
+            (*budget)--;
             json_object_set_new(out, path, json_integer((json_int_t)k->start_mark.line + 1));
             lines_of(doc, yaml_document_get_node(doc, p->value), path, len + (size_t)w, depth - 1,
-                     out);
+                     budget, out);
         }
     }
     path[len] = '\0';
@@ -232,8 +250,9 @@ yj_lines(yaml_document_t *doc, const yaml_node_t *n, int max_depth)
 {
     json_t *out = json_object();
     char path[256] = "";
+    size_t budget = LINES_BUDGET;
 
     json_object_set_new(out, "", json_integer((json_int_t)n->start_mark.line + 1));
-    lines_of(doc, n, path, 0, max_depth, out);
+    lines_of(doc, n, path, 0, max_depth, &budget, out);
     return out;
 }

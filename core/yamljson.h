@@ -52,7 +52,8 @@ const yaml_node_t *yj_locate(yaml_document_t *doc, const yaml_node_t *n, const c
  * The line of every item and key under n, by path as yj_locate reads them:
  * {"": line of n, "[0]": ..., "[0].name": ..., "[0].ldap.urls": ...} (lines from 1; a
  * mapping's member at its key's line). Paths over 255 bytes or deeper than max_depth
- * are left out.
+ * are left out, and everything past the first 100,000 items and keys (aliases may name
+ * one node many times).
  * @return a new object (the caller's reference)
  */
 json_t *yj_lines(yaml_document_t *doc, const yaml_node_t *n, int max_depth);

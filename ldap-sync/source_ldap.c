@@ -55,7 +55,7 @@ read_password(const struct lsync_ldap *conf, char **out, char *err, size_t err_s
     if (conf->password_file != NULL) {
         if (cfg_read_secret(conf->password_file, 4096, out, &len) != 0) {
             snprintf(err, err_size, "cannot read bind_password_file %s: %s", conf->password_file,
-                     strerror(errno));
+                     cfg_secret_error(errno));
             return -1;
         }
     } else if (conf->password_env != NULL) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -69,6 +70,9 @@ test_errors_name_file_line_key(void **state)
           "7: sync.sources: sources[0].ldap.urls: ldap:// or ldaps:// only" },
         { "sources_missing_name.yaml",
           "7: sync.sources: sources[1]: needs a name ([a-z0-9_-]) and a ministry" },
+        /* Refused at once: the line map of a refused value is not walked (its aliases
+         * would name 10^12 nodes). */
+        { "alias_bomb.yaml", "4: sync.sources: too many values (aliases expanding?)" },
     };
 
     for (size_t i = 0; i < ANN_ARRAY_LEN(cases); i++) {
@@ -183,6 +187,42 @@ test_secret_from_file_and_environment(void **state)
     unlink(conf);
     free(secret);
     free(conf);
+    free(yaml_text);
+}
+
+/* A secret file that is a FIFO (no writer: opening it would wait forever) or a device is
+ * refused, in the file and from the environment. */
+static void
+test_secret_file_not_regular(void **state)
+{
+    char fifo[] = "/tmp/annuaire-cfg-fifo-XXXXXX";
+    char *yaml_text;
+    char *conf;
+    char *env_conf;
+    char err[CFG_ERR_SIZE];
+    struct cfg *cfg = NULL;
+
+    assert_non_null(mkdtemp(fifo));
+    assert_int_equal(rmdir(fifo), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    yaml_text = xasprintf("database:\n  password_file: %s\n", fifo);
+    conf = write_temp(yaml_text);
+    assert_int_equal(cfg_load(conf, &cfg, err), -1);
+    assert_null(cfg);
+    assert_non_null(strstr(err, ": database.password_file: cannot read "));
+    assert_non_null(strstr(err, ": not a regular file"));
+
+    env_conf = write_temp("http:\n  port: 8090\n");
+    setenv("ANNUAIRE_DATABASE_PASSWORD_FILE", "/dev/zero", 1);
+    assert_int_equal(cfg_load(env_conf, &cfg, err), -1);
+    unsetenv("ANNUAIRE_DATABASE_PASSWORD_FILE");
+    assert_non_null(strstr(err, "cannot read /dev/zero: not a regular file"));
+
+    unlink(fifo);
+    unlink(conf);
+    unlink(env_conf);
+    free(conf);
+    free(env_conf);
     free(yaml_text);
 }
 
@@ -452,6 +492,7 @@ main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_defaults_from_empty_file),
         cmocka_unit_test(test_secret_from_file_and_environment),
+        cmocka_unit_test(test_secret_file_not_regular),
         cmocka_unit_test(test_every_problem_is_reported),
         cmocka_unit_test(test_environment_names_only_keys),
         cmocka_unit_test(test_where_a_value_came_from),
