@@ -64,6 +64,7 @@ enum given {
     G_FULL = 1 << 1,
     G_DRY_RUN = 1 << 2,
     G_MASS = 1 << 3,
+    G_UNRETIRE = 1 << 4,
 };
 
 /* The first option of forbidden (a mode's meaningless ones) that was given, or NULL. */
@@ -74,10 +75,8 @@ meaningless(unsigned given, unsigned forbidden)
         unsigned bit;
         const char *name;
     } names[] = {
-        { G_SOURCE, "--source" },
-        { G_FULL, "--full" },
-        { G_DRY_RUN, "--dry-run" },
-        { G_MASS, "--allow-mass-delete" },
+        { G_SOURCE, "--source" },          { G_FULL, "--full" },         { G_DRY_RUN, "--dry-run" },
+        { G_MASS, "--allow-mass-delete" }, { G_UNRETIRE, "--unretire" },
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -100,6 +99,7 @@ cmd_sync(int argc, char **argv)
         { "status", no_argument, NULL, 'S' },
         { "conflicts", no_argument, NULL, 'C' },
         { "retire", required_argument, NULL, 'R' },
+        { "unretire", no_argument, NULL, 'U' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -139,6 +139,10 @@ cmd_sync(int argc, char **argv)
             o.allow_mass_delete = true;
             given |= G_MASS;
             break;
+        case 'U':
+            o.unretire = true;
+            given |= G_UNRETIRE;
+            break;
         case 'S':
         case 'C':
         case 'R':
@@ -170,13 +174,19 @@ cmd_sync(int argc, char **argv)
                 path == NULL ? "-c FILE is required" : "unexpected argument");
         return CMD_EXIT_USAGE;
     }
-    bad = mode == NULL ? NULL
-                       : meaningless(given, strcmp(mode, "--retire") == 0
-                                                ? G_SOURCE | G_FULL
-                                                : G_SOURCE | G_FULL | G_DRY_RUN | G_MASS);
+    bad = mode == NULL
+              ? NULL
+              : meaningless(given, strcmp(mode, "--retire") == 0
+                                       ? G_SOURCE | G_FULL | G_UNRETIRE
+                                       : G_SOURCE | G_FULL | G_DRY_RUN | G_MASS | G_UNRETIRE);
     if (bad != NULL) {
         fprintf(stderr, "annuaire sync: %s cannot go with %s (see annuaire sync --help)\n", bad,
                 mode);
+        return CMD_EXIT_USAGE;
+    }
+    if (o.unretire && o.source == NULL) {
+        fprintf(stderr, "annuaire sync: --unretire needs --source NAME (see annuaire sync "
+                        "--help)\n");
         return CMD_EXIT_USAGE;
     }
     audit_cli_actor(actor, sizeof(actor));

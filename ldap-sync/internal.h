@@ -10,6 +10,7 @@
 #include <lber.h>
 
 #include "core/util.h"
+#include "ldap-sync/ldap_sync.h"
 
 #define LSYNC_MAX_MAIL_ATTRS   8
 #define LSYNC_MAX_ENTITY_ATTRS 4
@@ -233,13 +234,28 @@ struct lsync_counts {
 
 struct db_conn;
 struct lsync_stage;
+/**
+ * Under the source's run lock: whether its run may go on. A source sync --retire retired
+ * is refused (said on err, recorded but on a dry run) unless opts->unretire.
+ * @return LSYNC_SUCCESS (go on), LSYNC_REFUSED or LSYNC_FAILED
+ */
+enum lsync_outcome lsync_check_retired(struct db_conn *db,
+                                       const char *source,
+                                       const struct lsync_options *opts,
+                                       FILE *err);
+/** In the run's transaction (sync --unretire): clears the source's retired_at, with a
+ *  sync.unretire audit entry when it was retired. @return 0 or -1 */
+int lsync_unretire(struct db_conn *db, const char *source, const struct lsync_options *opts);
+
 /** Opens the transaction, the source's lock and the COPY: into the staging table, or
- *  straight into directory_entries when direct_ok and the source has no entries yet.
+ *  straight into directory_entries when direct_ok and the source has no entries yet;
+ *  with opts->unretire, the source is no longer retired (lsync_unretire) in it.
  *  NULL on error (err set). */
 struct lsync_stage *lsync_stage_begin(struct db_conn *db,
                                       const struct lsync_source *src,
                                       long purge_after_days,
                                       bool direct_ok,
+                                      const struct lsync_options *opts,
                                       char *err,
                                       size_t err_size);
 /** The entries read by the last complete read applied, or -1 when none is known. */

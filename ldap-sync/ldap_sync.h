@@ -36,6 +36,7 @@ struct lsync_options {
     bool full;
     bool dry_run;
     bool allow_mass_delete;
+    bool unretire; /* a source sync --retire retired runs again (else refused) */
     /* Who runs it, for the sync.run audit entry of each source run (core/audit.h):
      * NULL for the system. */
     const char *actor_kind, *actor;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/audit.h"
 #include "core/util.h"
 #include "ldap-sync/internal.h"
 #include "ldap-sync/ldap_sync.h"
@@ -50,6 +51,72 @@ lsync_lock_release(struct db_conn *db, const char *source)
                 "connection): database: %s\n",
                 source, db_conn_error(db));
     }
+}
+
+enum lsync_outcome
+lsync_check_retired(struct db_conn *db,
+                    const char *source,
+                    const struct lsync_options *opts,
+                    FILE *err)
+{
+    char when[64];
+    char why[512];
+    enum db_status st = lsync_store_retired(db, source, when, sizeof(when));
+
+    if (st < 0) {
+        fprintf(err, "%s: failed, nothing changed: database: %s\n", source, db_conn_error(db));
+        return LSYNC_FAILED;
+    }
+    if (st == DB_NO_ROWS || opts->unretire) {
+        return LSYNC_SUCCESS;
+    }
+    /* A machine with an old configuration must not undo the retire. */
+    snprintf(why, sizeof(why),
+             "source %s was retired at %s (annuaire sync --retire): refused; to bring it back: "
+             "annuaire sync --source %s --unretire",
+             source, when, source);
+    if (!opts->dry_run) {
+        const struct lsync_store_run run = {
+            .source = source,
+            .mode = "retired",
+            .status = "refused",
+            .error = why,
+            .read = -1,
+            .actor_kind = opts->actor_kind,
+            .actor = opts->actor,
+        };
+
+        if (lsync_store_run_insert(db, &run) < 0) {
+            fprintf(err, "source %s: the refusal could not be recorded: database: %s\n", source,
+                    db_conn_error(db));
+        }
+    }
+    fprintf(err, "%s: %s\n", source, why);
+    return LSYNC_REFUSED;
+}
+
+int
+lsync_unretire(struct db_conn *db, const char *source, const struct lsync_options *opts)
+{
+    enum db_status st = lsync_store_unretire(db, source);
+    json_t *details;
+    struct audit_entry a = {
+        .actor_kind = opts->actor_kind != NULL ? opts->actor_kind : AUDIT_SYSTEM,
+        .actor = opts->actor != NULL ? opts->actor : "system",
+        .action = "sync.unretire",
+        .object_kind = "sync_source",
+        .object_id = source,
+        .outcome = AUDIT_OK,
+    };
+
+    if (st <= 0) {
+        return st < 0 ? -1 : 0; /* not retired: nothing to record */
+    }
+    details = json_pack("{s:b}", "dry_run", opts->dry_run);
+    a.details = details;
+    st = audit_record(db, &a);
+    json_decref(details);
+    return st < 0 ? -1 : 0;
 }
 
 /* The configured source named name, into out. @return whether there is one */

@@ -46,7 +46,12 @@ static const struct db_stmt lsync_store_ops_stmts[] = {
       " AND l.classid = " LSYNC_LOCK_NAMESPACE "::oid"
       " AND l.objid = hashtext($1)::oid"
       " LIMIT 1" },
-    /* A source configured again after it was retired (inside its run's transaction). */
+    /* When the source was retired: no row, it is not (or the database does not know it). */
+    { "lsync_store_retired", "SELECT to_char(retired_at, 'YYYY-MM-DD HH24:MI:SS TZ') AS retired_at"
+                             " FROM annuaire.sync_sources"
+                             " WHERE name = $1"
+                             " AND retired_at IS NOT NULL" },
+    /* A retired source brought back (sync --unretire, inside its run's transaction). */
     { "lsync_store_unretire", "UPDATE annuaire.sync_sources"
                               " SET retired_at = NULL"
                               " WHERE name = $1"
@@ -189,6 +194,24 @@ lsync_store_lock_holder(struct db_conn *c, const char *source, char *out, size_t
         snprintf(out, out_size, "%s%s%sbackend pid %s, client %s", since ? "since " : "",
                  since ? since : "", since ? ", " : "", PQgetvalue(res, 0, col[1]),
                  PQgetvalue(res, 0, col[2]));
+    }
+    PQclear(res);
+    return st;
+}
+
+enum db_status
+lsync_store_retired(struct db_conn *c, const char *source, char *out, size_t out_size)
+{
+    static const char *const names[] = { "retired_at" };
+    const char *params[] = { source };
+    int col[ANN_ARRAY_LEN(names)];
+    PGresult *res = NULL;
+    enum db_status st = db_exec_columns(c, "lsync_store_retired", 1, params, names, col,
+                                        ANN_ARRAY_LEN(names), &res);
+
+    out[0] = '\0';
+    if (st > 0) {
+        snprintf(out, out_size, "%s", PQgetvalue(res, 0, col[0]));
     }
     PQclear(res);
     return st;

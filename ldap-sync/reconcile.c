@@ -53,6 +53,7 @@ lsync_stage_begin(struct db_conn *db,
                   const struct lsync_source *src,
                   long purge_after_days,
                   bool direct_ok,
+                  const struct lsync_options *opts,
                   char *err,
                   size_t err_size)
 {
@@ -84,7 +85,7 @@ lsync_stage_begin(struct db_conn *db,
         lsync_stage_abort(st);
         return NULL;
     }
-    if (lsync_store_unretire(db, src->name) < 0) { /* configured again */
+    if (opts->unretire && lsync_unretire(db, src->name, opts) != 0) {
         lsync_store_start_clear(&start);
         db_failed(st, err, err_size);
         lsync_stage_abort(st);

@@ -429,8 +429,8 @@ run_source(const struct cfg *cfg,
     int rc;
 
     run.sink = &sink;
-    run.st =
-        lsync_stage_begin(db, src, cfg->sync.purge_after_days, direct_ok, run.err, sizeof(run.err));
+    run.st = lsync_stage_begin(db, src, cfg->sync.purge_after_days, direct_ok, opts, run.err,
+                               sizeof(run.err));
     if (run.st == NULL) {
         goto failed;
     }
@@ -608,7 +608,10 @@ lsync_run(const struct cfg *cfg,
          * taken before the run's transaction and kept through its retries. */
         locked = lsync_lock_take(db, src.name, err);
         if (locked == 0) {
-            o = run_source(cfg, db, &src, opts, true, out, err);
+            o = lsync_check_retired(db, src.name, opts, err);
+            if (o == LSYNC_SUCCESS) {
+                o = run_source(cfg, db, &src, opts, true, out, err);
+            }
             lsync_lock_release(db, src.name);
         } else {
             o = locked > 0 ? LSYNC_BUSY : LSYNC_FAILED;

@@ -233,7 +233,14 @@ enum db_status lsync_store_lock_holder(struct db_conn *c,
                                        char *out,
                                        size_t out_size) ANN_MUST_CHECK;
 
-/** In a run's transaction: the source is configured again, no longer retired.
+/** When source was retired ("YYYY-MM-DD HH:MM:SS TZ" in out), out "" when it was not.
+ *  @return rows (0: not retired, or unknown), or < 0 */
+enum db_status lsync_store_retired(struct db_conn *c,
+                                   const char *source,
+                                   char *out,
+                                   size_t out_size) ANN_MUST_CHECK;
+
+/** In a run's transaction (sync --unretire): the source is no longer retired.
  *  @return rows updated (0 or 1), or < 0 */
 enum db_status lsync_store_unretire(struct db_conn *c, const char *source) ANN_MUST_CHECK;
 

@@ -4,8 +4,9 @@ retire); `sync --retire NAME --dry-run` says what retiring would do and changes 
 sync.max_delete_percent of the annuaire's live entries needs --allow-mass-delete),
 soft-deletes the source's entries, records a run and its audit entry, makes the bound
 agents whose address no other entry holds leavers (as a removal by a run does), marks
-the source retired; its entries are purged after sync.purge_after_days; the source put
-back in the configuration brings its entries back."""
+the source retired; its entries are purged after sync.purge_after_days; a run of the
+source put back in the configuration is refused (exit 4) until `--unretire`, which
+brings its entries back."""
 import harness
 from test_sync_ldif import IMMEDIATE, entry, source
 
@@ -110,10 +111,33 @@ def test_retire(cluster, tmp_path):
     assert env.sync().returncode == 0
     assert live(env, "culture") == "0"
 
-    # Configured again: its next run brings the entries back, the source is no longer retired.
+    # Configured again (a machine with an old configuration): its runs are refused, the
+    # retire stands; the others run.
     env.configure(True)
-    r = env.sync("--source", "culture")
+    runs = env.sql("SELECT count(*) FROM annuaire.sync_runs WHERE source = 'culture'")
+    r = env.sync("--source", "culture", "--dry-run")
+    assert r.returncode == 4 and "culture: source culture was retired at " in r.stderr, r.stdout + r.stderr
+    assert env.sql("SELECT count(*) FROM annuaire.sync_runs WHERE source = 'culture'") == runs
+    r = env.sync()
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert ("(annuaire sync --retire): refused; to bring it back: annuaire sync --source culture "
+            "--unretire") in r.stderr, r.stderr
+    assert "agri: success" in r.stdout and "culture:" not in r.stdout, r.stdout
+    assert live(env, "culture") == "0"
+    assert env.sql("SELECT retired_at IS NOT NULL FROM annuaire.sync_sources WHERE name = 'culture'") == "t"
+    assert env.sql("SELECT mode, status FROM annuaire.sync_runs WHERE source = 'culture'"
+                   " ORDER BY id DESC LIMIT 1") == "retired|refused"
+    r = env.sync("--unretire")
+    assert r.returncode == 2 and "--unretire needs --source NAME" in r.stderr, r.stderr
+    r = env.sync("--source", "culture", "--unretire", "--dry-run")
+    assert r.returncode == 0 and "culture: success (dry-run) added=3" in r.stdout, r.stdout + r.stderr
+    assert env.sql("SELECT retired_at IS NOT NULL FROM annuaire.sync_sources WHERE name = 'culture'") == "t"
+
+    # --unretire: the retire undone, audited, the entries back.
+    r = env.sync("--source", "culture", "--unretire")
     assert r.returncode == 0 and "culture: success (full) added=3" in r.stdout, r.stdout + r.stderr
+    assert env.sql("SELECT actor_kind, outcome FROM annuaire.audit_log WHERE action = 'sync.unretire'"
+                   " AND object_id = 'culture'") == "cli|ok"
     assert live(env, "culture") == "3"
     assert env.sql("SELECT retired_at IS NULL FROM annuaire.sync_sources WHERE name = 'culture'") == "t"
     assert "not in the configuration" not in env.sync("--status").stdout
