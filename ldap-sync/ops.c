@@ -368,6 +368,8 @@ struct conflicts_ctx {
     long long addresses;
 };
 
+/* Every field printed through util_esc_text: text from LDAP may hold control
+ * characters that a terminal would obey. */
 static int
 print_claim(void *ctx,
             const char *address,
@@ -378,18 +380,22 @@ print_claim(void *ctx,
     struct conflicts_ctx *k = ctx;
     struct lsync_source src;
     bool owner = k->address == NULL || strcmp(k->address, address) != 0;
-    char *pkey = lsync_printable(key);
+    char *paddr = util_esc_text(address);
+    char *psrc = util_esc_text(source);
+    char *pkey = util_esc_text(key);
 
     if (owner) {
         free(k->address);
         k->address = xstrdup(address);
         k->addresses++;
-        fprintf(k->out, "%s\n", address);
+        fprintf(k->out, "%s\n", paddr);
     }
-    fprintf(k->out, "  %s source %s priority %s key %s%s\n", owner ? "owner  " : "claimed", source,
+    fprintf(k->out, "  %s source %s priority %s key %s%s\n", owner ? "owner  " : "claimed", psrc,
             priority != NULL ? priority : "-", pkey,
             configured(k->cfg, source, &src) ? "" : " (not in the configuration)");
     free(pkey);
+    free(psrc);
+    free(paddr);
     return 0;
 }
 

@@ -633,10 +633,17 @@ lsync_init(void)
     lsync_store_ops_init();
 }
 
+/* Text from LDAP or the database is printed through util_esc_text (control characters
+ * escaped), as `annuaire audit` prints it. */
 static int
 print_missing_entry(void *ctx, const char *dn, const char *key, const char *since, int runs)
 {
-    fprintf(ctx, "    %s (key %s): missing since %s, %d run(s)\n", dn, key, since, runs);
+    char *pdn = util_esc_text(dn);
+    char *pkey = util_esc_text(key);
+
+    fprintf(ctx, "    %s (key %s): missing since %s, %d run(s)\n", pdn, pkey, since, runs);
+    free(pkey);
+    free(pdn);
     return 0;
 }
 
@@ -666,20 +673,25 @@ static int
 print_source(void *ctx, const struct lsync_store_status *s)
 {
     struct status_ctx *k = ctx;
+    char *name = util_esc_text(s->source);
+    char *ministry = util_esc_text(s->ministry);
+    char *error = util_esc_text(s->error);
 
     fprintf(k->out,
             "%s (%s): %s entries; last run %s %s at %s: added=%s changed=%s removed=%s "
             "rejected=%s conflicts=%s missing=%s%s%s\n",
-            s->source, s->ministry, s->entries, s->mode, s->status, s->started_at, s->added,
-            s->changed, s->removed, s->rejected, s->conflicts, s->missing_run,
-            *s->error ? ": " : "", s->error);
+            name, ministry, s->entries, s->mode, s->status, s->started_at, s->added, s->changed,
+            s->removed, s->rejected, s->conflicts, s->missing_run, *error ? ": " : "", error);
     if (is_configured(k->cfg, s->source)) {
         json_object_set_new(k->seen, s->source, json_true());
     } else if (*s->retired_at) {
         fprintf(k->out, "  not in the configuration: retired at %s\n", s->retired_at);
     } else {
-        fprintf(k->out, "  not in the configuration: run annuaire sync --retire %s\n", s->source);
+        fprintf(k->out, "  not in the configuration: run annuaire sync --retire %s\n", name);
     }
+    free(error);
+    free(ministry);
+    free(name);
     if (atoll(s->missing_now) <= 0) {
         return 0;
     }
@@ -707,8 +719,12 @@ lsync_print_status(const struct cfg *cfg, struct db_conn *db, FILE *out)
         const char *name = json_string_value(json_object_get(j, "name"));
 
         if (json_object_get(k.seen, name) == NULL) {
-            fprintf(out, "%s (%s): configured, no run yet\n", name,
-                    json_string_value(json_object_get(j, "ministry")));
+            char *pname = util_esc_text(name);
+            char *pministry = util_esc_text(json_string_value(json_object_get(j, "ministry")));
+
+            fprintf(out, "%s (%s): configured, no run yet\n", pname, pministry);
+            free(pministry);
+            free(pname);
         }
     }
     json_decref(k.seen);
