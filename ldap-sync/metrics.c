@@ -1,6 +1,7 @@
 /*
- * The sync's section of serve's /metrics: each source's live entries and what its
- * last run did, read from sync_sources and sync_runs (ldap-sync/store.c).
+ * The sync's section of serve's /metrics: each source's live entries, what its last
+ * run did and the runs not made because another held its lock, read from sync_sources,
+ * sync_runs and sync_busy (ldap-sync/store.c); retired sources are left out.
  */
 #include "core/metrics.h"
 
@@ -13,7 +14,7 @@
 
 /* One family of lines per buffer, printed one after the other. */
 struct families {
-    struct util_buf entries, last_run, last_success, last_counts;
+    struct util_buf entries, last_run, last_success, last_counts, busy;
 };
 
 static const char *
@@ -32,6 +33,8 @@ add_source(void *ctx, const struct lsync_store_metric *row)
 
     util_buf_printf(&f->entries, "annuaire_sync_entries{source=\"%s\"} %s\n", name,
                     or_empty(row->entries));
+    util_buf_printf(&f->busy, "annuaire_sync_busy_total{source=\"%s\"} %s\n", name,
+                    row->busy != NULL ? row->busy : "0");
     if (row->ended_at != NULL) {
         util_buf_printf(&f->last_run,
                         "annuaire_sync_last_run_timestamp_seconds{source=\"%s\",status=\"%s\"}"
@@ -67,6 +70,7 @@ collect(struct util_buf *o, struct db_conn *db)
         free(f.last_run.p);
         free(f.last_success.p);
         free(f.last_counts.p);
+        free(f.busy.p);
         return; /* the database is down: /health says so */
     }
     util_buf_puts(o, "# HELP annuaire_sync_entries Live entries of each source.\n"
@@ -82,6 +86,10 @@ collect(struct util_buf *o, struct db_conn *db)
     util_buf_puts(o, "# HELP annuaire_sync_last_run_entries What the last run did, by kind.\n"
                      "# TYPE annuaire_sync_last_run_entries gauge\n");
     put_buf(o, &f.last_counts);
+    util_buf_puts(o, "# HELP annuaire_sync_busy_total Runs not made because another run of "
+                     "the source held its lock (a run that hangs with it makes this grow).\n"
+                     "# TYPE annuaire_sync_busy_total counter\n");
+    put_buf(o, &f.busy);
 }
 
 void

@@ -35,6 +35,10 @@ lsync_lock_take(struct db_conn *db, const char *source, FILE *err)
     if (lsync_store_lock_holder(db, source, holder, sizeof(holder)) < 0) {
         holder[0] = '\0';
     }
+    if (lsync_store_busy(db, source) < 0) {
+        fprintf(err, "source %s: the busy run could not be counted: database: %s\n", source,
+                db_conn_error(db));
+    }
     fprintf(err,
             "source %s: another run is in progress%s%s%s: not run (exit %d; run it again "
             "once that one is over)\n",

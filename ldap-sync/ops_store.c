@@ -12,40 +12,54 @@
 
 #include "ldap-sync/store.h"
 
-/* The first key of the sync's advisory locks ("sync" in ASCII); the second is the
- * source name's hashtext. */
-#define LSYNC_LOCK_NAMESPACE "1937337955"
+/* The key of a source's advisory lock: one bigint, the 64-bit hash of its name in the
+ * sync's namespace (two sources meet with a chance of 2^-64, as they would meet the
+ * constant key of the migrate lock, core/store.c). pg_locks shows a bigint key as
+ * classid (its high 32 bits), objid (its low 32 bits) and objsubid 1. */
+#define LSYNC_LOCK_KEY "hashtextextended('annuaire.sync:' || $1, 0)"
+#define LSYNC_LOCK_MATCH                                              \
+    " l.locktype = 'advisory'"                                        \
+    " AND l.granted"                                                  \
+    " AND l.objsubid = 1"                                             \
+    " AND l.classid = ((" LSYNC_LOCK_KEY " >> 32) & 4294967295)::oid" \
+    " AND l.objid = (" LSYNC_LOCK_KEY " & 4294967295)::oid"
 
 static const struct db_stmt lsync_store_ops_stmts[] = {
     /* One run of a source at a time, whichever machine starts it: a session advisory
      * lock taken before the run's transaction and released after it (or when the
-     * connection ends). Keys of two int4 (the sync's namespace, then the source name's
-     * hash) never meet the single bigint key of the migrate lock (core/store.c). */
+     * connection ends). The session that takes it notices a client gone within
+     * seconds, even in the middle of a statement (client_connection_check_interval),
+     * or a machine gone (TCP keepalives: 60 s idle, then 6 probes 10 s apart), and
+     * then ends, releasing the lock; set at each lock, since a reconnected session
+     * (which has lost the lock) starts without them. */
     { "lsync_store_lock",
-      "SELECT pg_try_advisory_lock(" LSYNC_LOCK_NAMESPACE ", hashtext($1)) AS locked" },
-    { "lsync_store_unlock",
-      "SELECT pg_advisory_unlock(" LSYNC_LOCK_NAMESPACE ", hashtext($1)) AS unlocked" },
+      "SELECT set_config('client_connection_check_interval', '10s', false) IS NOT NULL"
+      " AND set_config('tcp_keepalives_idle', '60', false) IS NOT NULL"
+      " AND set_config('tcp_keepalives_interval', '10', false) IS NOT NULL"
+      " AND set_config('tcp_keepalives_count', '6', false) IS NOT NULL"
+      " AND pg_try_advisory_lock(" LSYNC_LOCK_KEY ") AS locked" },
+    { "lsync_store_unlock", "SELECT pg_advisory_unlock(" LSYNC_LOCK_KEY ") AS unlocked" },
     /* Whether this session still holds it (a connection reset in between loses it). */
     { "lsync_store_lock_held", "SELECT EXISTS (SELECT 1 FROM pg_locks l"
-                               " WHERE l.locktype = 'advisory'"
-                               " AND l.granted"
-                               " AND l.pid = pg_backend_pid()"
-                               " AND l.objsubid = 2"
-                               " AND l.classid = " LSYNC_LOCK_NAMESPACE "::oid"
-                               " AND l.objid = hashtext($1)::oid) AS held" },
-    /* Who holds a source's lock: when its transaction (else its session) began. */
+                               " WHERE" LSYNC_LOCK_MATCH " AND l.pid = pg_backend_pid()) AS held" },
+    /* Who holds a source's lock: when its transaction (else its session) began, and
+     * how long ago. */
     { "lsync_store_lock_holder",
       "SELECT to_char(coalesce(a.xact_start, a.backend_start), 'YYYY-MM-DD HH24:MI:SS TZ')"
-      " AS since, l.pid, coalesce(host(a.client_addr), 'local') AS client"
+      " AS since,"
+      " extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::bigint AS age,"
+      " l.pid, coalesce(host(a.client_addr), 'local') AS client"
       " FROM pg_locks l"
       " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
-      " WHERE l.locktype = 'advisory'"
-      " AND l.granted"
-      " AND l.objsubid = 2"
+      " WHERE" LSYNC_LOCK_MATCH
       " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-      " AND l.classid = " LSYNC_LOCK_NAMESPACE "::oid"
-      " AND l.objid = hashtext($1)::oid"
       " LIMIT 1" },
+    /* A run not made because another holds the lock, for /metrics (annuaire_sync_busy_total). */
+    /* (Not a column of sync_sources: the holder's run keeps the source's row locked.) */
+    { "lsync_store_busy", "INSERT INTO annuaire.sync_busy AS b (source, runs, last_at)"
+                          " VALUES ($1, 1, now())"
+                          " ON CONFLICT (source) DO UPDATE"
+                          " SET runs = b.runs + 1, last_at = now()" },
     /* When the source was retired: no row, it is not (or the database does not know it). */
     { "lsync_store_retired", "SELECT to_char(retired_at, 'YYYY-MM-DD HH24:MI:SS TZ') AS retired_at"
                              " FROM annuaire.sync_sources"
@@ -180,7 +194,7 @@ lsync_store_unlock(struct db_conn *c, const char *source)
 enum db_status
 lsync_store_lock_holder(struct db_conn *c, const char *source, char *out, size_t out_size)
 {
-    static const char *const names[] = { "since", "pid", "client" };
+    static const char *const names[] = { "since", "age", "pid", "client" };
     const char *params[] = { source };
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
@@ -190,13 +204,26 @@ lsync_store_lock_holder(struct db_conn *c, const char *source, char *out, size_t
     out[0] = '\0';
     if (st > 0) {
         const char *since = value_of(res, 0, col[0]);
+        long long age = count_of(res, 0, col[1]);
+        char held[64] = "";
 
-        snprintf(out, out_size, "%s%s%sbackend pid %s, client %s", since ? "since " : "",
-                 since ? since : "", since ? ", " : "", PQgetvalue(res, 0, col[1]),
-                 PQgetvalue(res, 0, col[2]));
+        if (since != NULL) {
+            snprintf(held, sizeof(held), "since %s, held for %lldh%02lldm%02llds, ", since,
+                     age / 3600, age / 60 % 60, age % 60);
+        }
+        snprintf(out, out_size, "%sbackend pid %s, client %s", held, PQgetvalue(res, 0, col[2]),
+                 PQgetvalue(res, 0, col[3]));
     }
     PQclear(res);
     return st;
+}
+
+enum db_status
+lsync_store_busy(struct db_conn *c, const char *source)
+{
+    const char *params[] = { source };
+
+    return db_exec(c, "lsync_store_busy", 1, params, NULL);
 }
 
 enum db_status

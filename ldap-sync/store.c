@@ -81,15 +81,23 @@ static const struct db_stmt lsync_store_stmts[] = {
 
 /* Served by `annuaire serve` (its connections prepare it at connect). */
 static const struct db_stmt lsync_store_metrics_stmts[] = {
+    /* The sources not retired, their last run and last success: runs of the sync
+     * (sync --retire's records, mode 'retire', whether it retired the source or was
+     * refused, are no run of the source), and the runs not made because another run
+     * held the lock. */
     { "lsync_store_metrics",
       "SELECT s.name, s.entries,"
       " extract(epoch FROM r.ended_at)::bigint AS ended_at, r.status, r.added, r.changed,"
       " r.removed, r.rejected, r.conflicts, r.missing,"
       " (SELECT extract(epoch FROM max(ended_at))::bigint FROM annuaire.sync_runs o"
-      "  WHERE o.source = s.name AND o.status IN ('success', 'partial')) AS last_success"
+      "  WHERE o.source = s.name AND o.status IN ('success', 'partial')"
+      "  AND o.mode <> 'retire') AS last_success,"
+      " coalesce(b.runs, 0) AS busy"
       " FROM annuaire.sync_sources s"
       " LEFT JOIN LATERAL (SELECT * FROM annuaire.sync_runs r"
-      "  WHERE r.source = s.name ORDER BY r.id DESC LIMIT 1) r ON true"
+      "  WHERE r.source = s.name AND r.mode <> 'retire' ORDER BY r.id DESC LIMIT 1) r ON true"
+      " LEFT JOIN annuaire.sync_busy b ON b.source = s.name"
+      " WHERE s.retired_at IS NULL"
       " ORDER BY s.name" },
 };
 
@@ -632,9 +640,9 @@ lsync_store_status(struct db_conn *c, lsync_store_status_fn fn, void *ctx)
 enum db_status
 lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx)
 {
-    static const char *const names[] = { "name",      "entries", "ended_at",    "status",
-                                         "added",     "changed", "removed",     "rejected",
-                                         "conflicts", "missing", "last_success" };
+    static const char *const names[] = { "name",      "entries", "ended_at",     "status",
+                                         "added",     "changed", "removed",      "rejected",
+                                         "conflicts", "missing", "last_success", "busy" };
     int col[ANN_ARRAY_LEN(names)];
     PGresult *res = NULL;
     enum db_status st =
@@ -647,6 +655,7 @@ lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx)
             .ended_at = value_of(res, i, col[2]),
             .status = value_of(res, i, col[3]),
             .last_success = value_of(res, i, col[10]),
+            .busy = value_of(res, i, col[11]),
         };
 
         for (size_t k = 0; k < ANN_ARRAY_LEN(row.counts); k++) {

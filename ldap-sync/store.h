@@ -224,14 +224,18 @@ lsync_store_lock_held(struct db_conn *c, const char *source, bool *out_held) ANN
 enum db_status lsync_store_unlock(struct db_conn *c, const char *source) ANN_MUST_CHECK;
 
 /**
- * Who holds the run lock of a source, as text for a message ("since <time>, backend pid
- * N, client <address>"): out is "" when nobody (or nobody visible) holds it.
+ * Who holds the run lock of a source, as text for a message ("since <time>, held for
+ * 1h02m03s, backend pid N, client <address>"): out is "" when nobody (or nobody visible) holds it.
  * @return rows (0 or 1), or < 0
  */
 enum db_status lsync_store_lock_holder(struct db_conn *c,
                                        const char *source,
                                        char *out,
                                        size_t out_size) ANN_MUST_CHECK;
+
+/** Counts a run of source not made because another run held its lock (sync_busy).
+ *  @return 1, or < 0 */
+enum db_status lsync_store_busy(struct db_conn *c, const char *source) ANN_MUST_CHECK;
 
 /** When source was retired ("YYYY-MM-DD HH:MM:SS TZ" in out), out "" when it was not.
  *  @return rows (0: not retired, or unknown), or < 0 */
@@ -293,11 +297,12 @@ struct lsync_store_metric {
     const char *status;       /* of the last run */
     const char *counts[6];    /* added, changed, removed, rejected, conflicts, missing */
     const char *last_success; /* end of the last run that applied, NULL: none */
+    const char *busy;         /* runs not made: another run held the lock */
 };
 
 typedef void (*lsync_store_metric_fn)(void *ctx, const struct lsync_store_metric *row);
 
-/** Every source, by name. @return how many, or < 0 */
+/** Every source not retired, by name. @return how many, or < 0 */
 enum db_status
 lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx) ANN_MUST_CHECK;
 

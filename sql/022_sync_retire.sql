@@ -28,3 +28,14 @@ BEGIN
     RETURN n;
 END
 $$;
+
+-- The runs of a source not made because another run held its lock (exit 5), for
+-- /metrics (annuaire_sync_busy_total): a run that hangs while holding the lock shows
+-- as a count that grows. A table of its own, since the holder's run keeps the source's
+-- sync_sources row locked.
+CREATE TABLE annuaire.sync_busy (
+    source  text        NOT NULL,
+    runs    bigint      NOT NULL DEFAULT 0,
+    last_at timestamptz NOT NULL,
+    CONSTRAINT sync_busy_pkey PRIMARY KEY (source)
+);

@@ -3,11 +3,17 @@ PostgreSQL advisory lock per source). A run of source a blocks mid-read on an LD
 export that is a FIFO the test holds open: a second run of a says another run is in
 progress and exits 5 without touching anything, a run of every source runs b and exits
 5 (3 when b had rejected entries: busy is the mildest outcome), a run of b alone runs; --retire takes the same lock; once the first run ends, a runs
-again."""
+again; busy runs are counted (annuaire_sync_busy_total) and the message says how long
+the holder has held the lock. A killed run's lock goes with its session; two names
+whose 32-bit hashes meet do not block each other."""
 import errno
 import os
 import shutil
+import re
+import signal
 import subprocess
+
+import requests
 
 import harness
 from test_sync_ldif import IMMEDIATE, entry, source
@@ -60,6 +66,7 @@ def test_concurrent_runs(cluster, tmp_path):
         r = svc.run("sync", "--source", "a")
         assert r.returncode == 5, r.stdout + r.stderr
         assert "source a: another run is in progress (since " in r.stderr, r.stderr
+        assert re.search(r", held for \d+h\d\dm\d\ds, backend pid \d+, client ", r.stderr), r.stderr
         assert r.stdout == ""
         r = svc.run("sync")
         assert r.returncode == 5, r.stdout + r.stderr
@@ -81,9 +88,11 @@ def test_concurrent_runs(cluster, tmp_path):
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 5 and "source a: another run is in progress" in r.stderr, \
             r.stdout + r.stderr
-        # Nothing of the waiting runs was recorded for a.
+        # Nothing of the waiting runs was recorded for a, but they are counted (/metrics).
         assert svc.cluster.psql("SELECT count(*) FROM annuaire.sync_runs WHERE source = 'a'",
                                 db=svc.db).strip() == "1"
+        assert svc.cluster.psql("SELECT source || ' ' || runs FROM annuaire.sync_busy",
+                                db=svc.db).strip() == "a 4"
 
         os.write(fd, (entry("a2", "u-a2", ["a2@gouv.fr"]) + entry("a9", "u-a9", ["a9@gouv.fr"])).encode())
         os.close(fd)
@@ -102,3 +111,72 @@ def test_concurrent_runs(cluster, tmp_path):
     fifo.write_text(people("a", 3))
     r = svc.run("sync", "--source", "a", "--allow-mass-delete")
     assert r.returncode == 0 and "a: success (full)" in r.stdout, r.stdout + r.stderr
+    with svc:
+        text = requests.get(svc.url("/metrics"), timeout=10).text
+    assert 'annuaire_sync_busy_total{source="a"} 4\n' in text, text
+    assert 'annuaire_sync_busy_total{source="b"} 0\n' in text, text
+
+
+def blocked_run(svc, fifo, name):
+    """A run of source name blocked mid-read on fifo, and the FIFO's write end."""
+    proc = subprocess.Popen([harness.BIN, "sync", "-c", svc.config_path, "--source", name],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    fd = open_writer(fifo, proc)
+    os.write(fd, people(name, 1).encode())
+    return proc, fd
+
+
+def test_killed_run_releases_lock(cluster, tmp_path):
+    fifo = tmp_path / "a.ldif"
+    os.mkfifo(fifo)
+    svc = harness.Service(cluster, config="sync:\n" + IMMEDIATE + "  sources:\n" + source("a", fifo, 10))
+    first, fd = blocked_run(svc, fifo, "a")
+    try:
+        r = svc.run("sync", "--source", "a")
+        assert r.returncode == 5, r.stdout + r.stderr
+        # Killed mid-read: its session (idle in transaction, the lock held) ends with the
+        # socket, and the lock with it.
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=60)
+    finally:
+        os.close(fd)
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    os.unlink(fifo)
+    fifo.write_text(people("a", 2))
+    last = None
+
+    def ran():
+        nonlocal last
+        last = svc.run("sync", "--source", "a")
+        assert last.returncode in (0, 5), last.stdout + last.stderr
+        return last.returncode == 0
+    harness.wait_until(ran, timeout=60)
+    assert "a: success (full) added=2" in last.stdout, last.stdout
+
+
+def test_colliding_hashes(cluster, tmp_path):
+    """src8315 and src247618 have the same hashtext: the lock key is a 64-bit hash."""
+    assert cluster.psql("SELECT hashtext('src8315') = hashtext('src247618')").strip() == "t"
+    fifo, other = tmp_path / "one.ldif", tmp_path / "two.ldif"
+    os.mkfifo(fifo)
+    other.write_text(people("t", 2))
+    svc = harness.Service(cluster, config="sync:\n" + IMMEDIATE + "  sources:\n" +
+                          source("src8315", fifo, 10) + source("src247618", other, 20))
+    first, fd = blocked_run(svc, fifo, "src8315")
+    try:
+        r = svc.run("sync", "--source", "src247618")
+        assert r.returncode == 0 and "src247618: success (full) added=2" in r.stdout, r.stdout + r.stderr
+        r = svc.run("sync", "--source", "src8315")
+        assert r.returncode == 5, r.stdout + r.stderr
+        os.close(fd)
+        fd = None
+        out, err = first.communicate(timeout=60)
+        assert first.returncode == 0, out + err
+    finally:
+        if fd is not None:
+            os.close(fd)
+        if first.poll() is None:
+            first.kill()
+            first.communicate()

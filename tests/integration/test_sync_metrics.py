@@ -72,33 +72,37 @@ def test_metrics_and_status(cluster, tmp_path):
         'annuaire_sync_last_run_entries{source="sport",kind="rejected"} 0',
         'annuaire_sync_last_run_entries{source="sport",kind="conflicts"} 0',
         'annuaire_sync_last_run_entries{source="sport",kind="missing"} 0',
+        "# HELP annuaire_sync_busy_total Runs not made because another run of the source held "
+        "its lock (a run that hangs with it makes this grow).",
+        "# TYPE annuaire_sync_busy_total counter",
+        'annuaire_sync_busy_total{source="culture"} 0',
+        'annuaire_sync_busy_total{source="sport"} 0',
     ], "\n".join(ours)
 
 
-def test_status_before_any_run(cluster, tmp_path):
-    env = SyncEnv(cluster, tmp_path, source("culture", tmp_path / "culture.ldif"))
-    r = env.sync("--status")
-    assert r.returncode == 0 and r.stdout == \
-        "no sync has run yet\nculture (Ministère culture): configured, no run yet\n", r.stdout + r.stderr
+def test_retired_and_retire_runs(cluster, tmp_path):
+    """A retire (mode 'retire', refused or done) is no run of the source: a refused one
+    does not become its last run; a retired source leaves /metrics."""
+    small, big = tmp_path / "small.ldif", tmp_path / "big.ldif"
+    small.write_text(entry("s", "u-s", ["s@gouv.fr"]))
+    big.write_text("".join(entry(f"b{i}", f"u-b{i}", [f"b{i}@gouv.fr"]) for i in range(5)))
+    env = SyncEnv(cluster, tmp_path, source("small", small) + source("big", big, 20))
+    assert env.sync().returncode == 0
+    env.svc.write_config("sync:\n  removal_grace_runs: 0\n  removal_grace_seconds: 0\n  sources:\n" +
+                         source("small", small))
+    r = env.sync("--retire", "big")
+    assert r.returncode == 4, r.stdout + r.stderr  # 5 of the 6 live entries: the guard
 
+    def metrics():
+        return [l for l in requests.get(env.svc.url("/metrics"), timeout=10).text.splitlines()
+                if l.startswith("annuaire_sync_") and 'source="big"' in l]
+    with env.svc:
+        lines = metrics()
+        assert any(re.fullmatch(r'annuaire_sync_last_run_timestamp_seconds\{source="big",status="success"\} \d+', l)
+                   for l in lines), lines
+        assert 'annuaire_sync_last_run_entries{source="big",kind="added"} 5' in lines, lines
+        assert any(l.startswith('annuaire_sync_last_success_timestamp_seconds{source="big"}') for l in lines), lines
 
-def test_status_lists_pending_removals(cluster, tmp_path):
-    path = tmp_path / "culture.ldif"
-    shutil.copy(os.path.join(DATA, "culture.ldif"), path)
-    env = SyncEnv(cluster, tmp_path, source("culture", path), grace="")  # the default grace
-    assert env.sync().returncode == 3
-    records = path.read_text().split("\n\n")
-    path.write_text("\n\n".join(r for r in records if "uid=emartin," not in r))
-    r = env.sync("--allow-mass-delete")
-    assert "removed=0 unchanged=1 rejected=1 conflicts=0 missing=1" in r.stdout, r.stdout + r.stderr
-    lines = env.sync("--status").stdout.splitlines()
-    assert lines[1:] == ["  1 entries pending removal (missing from the source, still agents):",
-                         lines[2]] and re.fullmatch(
-        r"    uid=emartin,ou=people,dc=culture,dc=gouv,dc=fr "
-        r"\(key 1a000000-0000-4000-8000-000000000001\): missing since "
-        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+, 1 run\(s\)", lines[2]), lines
-    assert lines[0].endswith(": added=0 changed=0 removed=0 rejected=1 conflicts=0 missing=1"), lines
-    # The run record names it too.
-    assert env.sql("SELECT r->>'key' || ' ' || (r->>'runs') FROM annuaire.sync_runs,"
-                   " jsonb_array_elements(report) r WHERE r ? 'missing'") == \
-        "1a000000-0000-4000-8000-000000000001 1"
+        r = env.sync("--retire", "big", "--allow-mass-delete")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert metrics() == []
