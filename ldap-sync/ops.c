@@ -300,25 +300,32 @@ retire_locked(const struct cfg *cfg,
                 p.retired_at);
         return LSYNC_SUCCESS;
     }
-    if (opts->dry_run) {
-        db_rollback(db);
-        print_retire(out, name, true, &p, p.entries);
-        return LSYNC_SUCCESS;
-    }
-    /* A whole source goes: the guard is on the annuaire, every source's live entries. */
+    /* A whole source goes: the guard is on the annuaire, every source's live entries;
+     * a dry run says it would refuse, and exits as the retire would. */
     if (!opts->allow_mass_delete && p.entries > 0 &&
         p.entries * 100 > cfg->sync.max_delete_percent * p.annuaire_live) {
         db_rollback(db);
         snprintf(why, sizeof(why),
                  "retiring would remove %lld of the annuaire's %lld live entries (over "
-                 "sync.max_delete_percent, %ld%%): refused; run again with --allow-mass-delete",
-                 p.entries, p.annuaire_live, cfg->sync.max_delete_percent);
+                 "sync.max_delete_percent, %ld%%): %s; run again with --allow-mass-delete",
+                 p.entries, p.annuaire_live, cfg->sync.max_delete_percent,
+                 opts->dry_run ? "it would be refused" : "refused");
+        if (opts->dry_run) {
+            print_retire(out, name, true, &p, p.entries);
+            fprintf(err, "source %s: %s\n", name, why);
+            return LSYNC_REFUSED;
+        }
         if (record_retire(db, name, "refused", why, 0, opts) != 0) {
             fprintf(err, "source %s: the refusal could not be recorded: database: %s\n", name,
                     db_conn_error(db));
         }
         fprintf(err, "source %s: %s\n", name, why);
         return LSYNC_REFUSED;
+    }
+    if (opts->dry_run) {
+        db_rollback(db);
+        print_retire(out, name, true, &p, p.entries);
+        return LSYNC_SUCCESS;
     }
     if (lsync_store_retire(db, name, &removed) < 0 ||
         record_retire(db, name, "success", NULL, removed, opts) != 0 ||

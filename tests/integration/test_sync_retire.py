@@ -150,6 +150,15 @@ def test_retire_guard_and_purge(cluster, tmp_path):
     env.configure(False)
     # agri's 30 of the 33 live entries: over the 10% guard.
     env.svc.write_config("sync:\n" + IMMEDIATE + "  sources:\n" + source("culture", env.culture, 10))
+    # A dry run applies the guard: it says the retire would be refused, and exits 4.
+    r = env.sync("--retire", "agri", "--dry-run")
+    assert r.returncode == 4 and ("retiring would remove 30 of the annuaire's 33 live entries "
+                                  "(over sync.max_delete_percent, 10%): it would be refused") in r.stderr, \
+        r.stdout + r.stderr
+    assert env.sql("SELECT count(*) FROM annuaire.sync_runs WHERE source = 'agri' AND mode = 'retire'") == "0"
+    r = env.sync("--retire", "agri", "--dry-run", "--allow-mass-delete")
+    assert r.returncode == 0 and "source agri: retiring would soft-delete 30 live entries" in r.stdout, \
+        r.stdout + r.stderr
     r = env.sync("--retire", "agri")
     assert r.returncode == 4 and "retiring would remove 30 of the annuaire's 33 live entries" in r.stderr, \
         r.stdout + r.stderr
