@@ -16,7 +16,8 @@
 #include "ldap-sync/ldap_sync.h"
 
 static const char usage[] =
-    "usage: annuaire sync -c FILE [--source NAME] [--full] [--dry-run] [--allow-mass-delete]\n"
+    "usage: annuaire sync -c FILE [--source NAME [--unretire]] [--full] [--dry-run]\n"
+    "                     [--allow-mass-delete]\n"
     "       annuaire sync -c FILE --status\n"
     "       annuaire sync -c FILE --conflicts\n"
     "       annuaire sync -c FILE --retire NAME [--dry-run] [--allow-mass-delete]\n\n"
@@ -34,13 +35,19 @@ static const char usage[] =
     "or fewer than the source's min_entries or max_shrink allow, is refused. An LDIF\n"
     "export cut inside a record (each record ends with a blank line) is applied without\n"
     "marking anyone missing. One run of a source at a time, on any machine: a source\n"
-    "another run holds (a PostgreSQL advisory lock) is not run, the others are.\n\n"
+    "another run holds (a PostgreSQL advisory lock) is not run, the others are; the\n"
+    "message says how long it has been held, /metrics counts these runs\n"
+    "(annuaire_sync_busy_total). A killed run's lock is released within seconds (the\n"
+    "server checks the client every 10 s, and TCP keepalives find a machine gone).\n\n"
     "--retire NAME soft-deletes the live entries of a source that is no longer in\n"
     "sync.sources (they are purged after sync.purge_after_days; their addresses that\n"
     "no other live entry holds become leavers) and marks it retired; --dry-run first\n"
-    "says what it would do. Retiring more than sync.max_delete_percent of the\n"
-    "annuaire's live entries needs --allow-mass-delete. A retired source put back in\n"
-    "sync.sources reads everything again and its entries come back.\n\n"
+    "says what it would do (exit 4 when the retire would be refused). Retiring more\n"
+    "than sync.max_delete_percent of the annuaire's live entries needs\n"
+    "--allow-mass-delete. A run of a retired source (an old configuration, or the\n"
+    "source put back in sync.sources) is refused (exit 4) until --source NAME\n"
+    "--unretire, which clears the retire and runs it: it reads everything again and\n"
+    "its entries come back. --status and --conflicts escape control characters.\n\n"
     "Exit: 0 success, 3 done with rejected or cut entries, 4 refused, 5 a source was\n"
     "not run because another run of it is in progress, 1 failed, 2 usage; the worst\n"
     "of the sources run (failed > refused > partial > busy > success).\n\n"
@@ -56,6 +63,7 @@ static const char usage[] =
     "      --conflicts        each address two or more live entries claim: their\n"
     "                         sources, priorities and keys, the owner first\n"
     "      --retire NAME      retire a source taken out of sync.sources\n"
+    "      --unretire         with --source: run a retired source again\n"
     "  -h, --help             this help\n";
 
 /* The options given, for the combinations that mean nothing. */

@@ -27,7 +27,7 @@ enum lsync_outcome {
     LSYNC_SUCCESS = 0,
     LSYNC_FAILED = 1,
     LSYNC_PARTIAL = 3, /* done, but some entries were rejected */
-    LSYNC_REFUSED = 4, /* the deletion guard stopped it: nothing applied */
+    LSYNC_REFUSED = 4, /* a guard stopped it, or the source is retired: nothing applied */
     LSYNC_BUSY = 5,    /* another run of the source holds its lock: not run */
 };
 
@@ -45,7 +45,8 @@ struct lsync_options {
 /**
  * Runs one sync of each selected source, printing one summary line per source to out.
  * Each source runs under its run lock (a PostgreSQL session advisory lock on its name):
- * a source another run holds is not run (LSYNC_BUSY, said on err), the others are.
+ * a source another run holds is not run (LSYNC_BUSY, said on err and counted), the
+ * others are; a source sync --retire retired is refused unless opts->unretire.
  * @return the worst outcome (failed, refused, partial, busy, success); LSYNC_FAILED
  *         with a message on err when the source asked for is not configured
  */
