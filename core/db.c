@@ -6,6 +6,7 @@
  */
 #include "core/db.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,6 +38,10 @@ struct db_conn {
      * the thread's primary connection, and a transaction never starts there. */
     bool replica;
     bool not_standby; /* the replica connection reached a server not in recovery */
+    bool timed_out;   /* the replica did not answer in time: dropped */
+    /* A replica slot whose connection failed: the primary answers this thread's reads
+     * until then (the checker alone sets the state every thread follows). */
+    long long retry_at_ns;
     /* Standalone connections (db_conn_open) own their settings and prepare a
      * statement the first time it runs; the server's per-thread connections use
      * the global settings and prepare every statement at connect. */
@@ -73,8 +78,17 @@ static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
 #define REPLICA_CHECK_NS      1000000000LL
 #define REPLICA_SAMPLES       256
 #define REPLICA_CONNECT_LIMIT 2 /* seconds, at most: libpq's smallest connect_timeout */
+/* A statement on the replica that has no answer after this (or statement_timeout_ms when
+ * shorter) is given up: the connection is dropped, the replica marked down, and the
+ * primary answers. These reads take milliseconds; a silent server (a black-holed host)
+ * would otherwise hold every worker thread. */
+#define REPLICA_DEADLINE_MS   2000
+/* A check still running after this: the replica is not read by the others meanwhile. */
+#define REPLICA_OVERDUE_NS    (2 * REPLICA_CHECK_NS)
 
 static long long replica_max_lag_ns;
+static int replica_deadline_ms = REPLICA_DEADLINE_MS;
+static _Atomic long long replica_check_since_ns; /* when the running check began, or 0 */
 static atomic_int replica_state = METRICS_REPLICA_NONE;
 static _Atomic long long replica_next_check_ns;
 static atomic_flag replica_checking = ATOMIC_FLAG_INIT;
@@ -195,6 +209,10 @@ db_configure(const struct cfg_database *conf)
                                                                : REPLICA_CONNECT_LIMIT);
         memcpy(replica_settings.options, settings.options, sizeof(settings.options));
         replica_max_lag_ns = conf->replica_max_lag * 1000000000LL;
+        replica_deadline_ms =
+            conf->statement_timeout_ms > 0 && conf->statement_timeout_ms < REPLICA_DEADLINE_MS
+                ? (int)conf->statement_timeout_ms
+                : REPLICA_DEADLINE_MS;
     }
     atomic_store(&replica_state,
                  conf->replica != NULL ? METRICS_REPLICA_UNKNOWN : METRICS_REPLICA_NONE);
@@ -217,20 +235,37 @@ db_register(const struct db_stmt *stmts, size_t n)
     n_stmt_tables++;
 }
 
+/* tcp: for the replica, TCP keepalives and a bound on unacknowledged data, before the
+ * connection string (which may set its own); without effect on a unix socket. */
 static PGconn *
-connect_with(const char *conninfo, const char *password, const char *timeout, const char *options)
+connect_with(const char *conninfo,
+             const char *password,
+             const char *timeout,
+             const char *options,
+             bool tcp)
 {
-    const char *kw[] = { "dbname",  "password",         "connect_timeout",
-                         "options", "application_name", NULL };
-    const char *val[] = { conninfo, password, timeout, options, "annuaire", NULL };
+    const char *kw[] = { "keepalives",
+                         "keepalives_idle",
+                         "keepalives_interval",
+                         "keepalives_count",
+                         "tcp_user_timeout",
+                         "dbname",
+                         "password",
+                         "connect_timeout",
+                         "options",
+                         "application_name",
+                         NULL };
+    const char *val[] = { "1",      "5",     "2",     "3",        "10000", conninfo,
+                          password, timeout, options, "annuaire", NULL };
+    size_t first = tcp ? 0 : 5;
 
     if (password == NULL) { /* libpq stops at the first NULL keyword value: drop the pair */
-        kw[1] = "application_name";
-        val[1] = "annuaire";
-        kw[4] = NULL;
-        val[4] = NULL;
+        kw[6] = "application_name";
+        val[6] = "annuaire";
+        kw[9] = NULL;
+        val[9] = NULL;
     }
-    return PQconnectdbParams(kw, val, 1);
+    return PQconnectdbParams(kw + first, val + first, 1);
 }
 
 struct db_conn *
@@ -297,8 +332,88 @@ note_error(struct db_conn *c, PGresult *res)
 {
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
+    if (res == NULL && c->pg == NULL) {
+        return; /* dropped (replica_result): its message stays */
+    }
+
     snprintf(c->error, sizeof(c->error), "%s", msg ? msg : c->pg ? PQerrorMessage(c->pg) : "");
     c->error[strcspn(c->error, "\n")] = '\0';
+}
+
+/*
+ * The result of what was just sent on a replica connection (non-blocking), waited for
+ * until replica_deadline_ms. A server that stays silent that long is given up: the
+ * connection is dropped (libpq 15 has no cancel request with a bound of its own; the
+ * replica's statement_timeout ends the statement there) and c->timed_out set.
+ * @return the last result (caller PQclear), or NULL (c->error says why)
+ */
+static PGresult *
+replica_result(struct db_conn *c, bool sent)
+{
+    long long deadline = util_now_ns() + (long long)replica_deadline_ms * 1000000LL;
+    PGresult *res = NULL;
+
+    while (sent) {
+        int flushed = PQflush(c->pg); /* 0: all sent, 1: more to send */
+        struct pollfd p = { .fd = PQsocket(c->pg), .events = POLLIN };
+        long long left;
+
+        if (flushed < 0) {
+            break;
+        }
+        if (flushed == 0 && !PQisBusy(c->pg)) {
+            PGresult *next = PQgetResult(c->pg);
+
+            if (next == NULL) {
+                return res;
+            }
+            PQclear(res);
+            res = next;
+            continue;
+        }
+        left = deadline - util_now_ns();
+        if (left <= 0) {
+            snprintf(c->error, sizeof(c->error), "no answer from the replica within %d ms",
+                     replica_deadline_ms);
+            c->timed_out = true;
+            PQclear(res);
+            drop(c);
+            return NULL;
+        }
+        if (flushed == 1) {
+            p.events |= POLLOUT;
+        }
+        if (poll(&p, 1, (int)(left / 1000000LL) + 1) < 0 && errno != EINTR) {
+            break;
+        }
+        if (PQconsumeInput(c->pg) != 1) {
+            break;
+        }
+    }
+    note_error(c, NULL);
+    PQclear(res);
+    drop(c);
+    return NULL;
+}
+
+/* PQprepare, PQexecPrepared; on a replica connection, within the deadline. */
+static PGresult *
+run_prepare(struct db_conn *c, const char *name, const char *sql)
+{
+    if (!c->replica) {
+        return PQprepare(c->pg, name, sql, 0, NULL);
+    }
+    return replica_result(c, PQsendPrepare(c->pg, name, sql, 0, NULL) == 1);
+}
+
+static PGresult *
+run_prepared(struct db_conn *c, const char *stmt, int n_params, const char *const *params)
+{
+    if (!c->replica) {
+        return PQexecPrepared(c->pg, stmt, n_params, params, NULL, NULL, 0);
+    }
+    return replica_result(c,
+                          PQsendQueryPrepared(c->pg, stmt, n_params, params, NULL, NULL, 0) == 1);
 }
 
 /* Prepares stmt on a standalone or replica connection the first time it is used there. */
@@ -324,7 +439,7 @@ prepare_once(struct db_conn *c, const char *stmt)
             if (c->prepared[idx]) {
                 return 0;
             }
-            res = PQprepare(c->pg, s->name, s->sql, 0, NULL);
+            res = run_prepare(c, s->name, s->sql);
             ok = PQresultStatus(res) == PGRES_COMMAND_OK;
             if (!ok && c->replica) {
                 note_error(c, res); /* the primary answers instead */
@@ -334,6 +449,9 @@ prepare_once(struct db_conn *c, const char *stmt)
                 log_err("db: cannot prepare %s: %s", s->name, c->error);
             }
             PQclear(res);
+            if (c->pg == NULL) {
+                return -1; /* dropped (replica_result): prepared[] was cleared */
+            }
             c->prepared[idx] = ok;
             return ok ? 0 : -1;
         }
@@ -398,7 +516,9 @@ ensure_connected(struct db_conn *c)
                                                 : &settings;
 
     c->not_standby = false;
-    c->pg = connect_with(set->conninfo, set->password, set->connect_timeout, set->options);
+    c->timed_out = false;
+    c->pg =
+        connect_with(set->conninfo, set->password, set->connect_timeout, set->options, c->replica);
     if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
         snprintf(c->error, sizeof(c->error), "cannot connect to the %s: %s",
                  c->replica ? "replica" : "database",
@@ -431,6 +551,12 @@ ensure_connected(struct db_conn *c)
             snprintf(c->error, sizeof(c->error), "the replica's server is not a standby (%s)",
                      standby == NULL ? "in_hot_standby not reported" : "not in recovery");
             c->not_standby = true;
+            drop(c);
+            return -1;
+        }
+        /* Every statement is sent, then waited for until a deadline (replica_result). */
+        if (PQsetnonblocking(c->pg, 1) != 0) {
+            note_error(c, NULL);
             drop(c);
             return -1;
         }
@@ -504,9 +630,10 @@ exec_here(struct db_conn *c,
     if (lazy && prepare_once(c, stmt) != 0) {
         return DB_HARD;
     }
-    res = PQexecPrepared(c->pg, stmt, n_params, params, NULL, NULL, 0);
-    if (!c->in_txn && PQstatus(c->pg) != CONNECTION_OK) {
-        /* Lost between the liveness check and the statement: once more, on a new connection. */
+    res = run_prepared(c, stmt, n_params, params);
+    if (!c->in_txn && !c->replica && PQstatus(c->pg) != CONNECTION_OK) {
+        /* Lost between the liveness check and the statement: once more, on a new connection
+         * (not on the replica: the primary answers instead). */
         PQclear(res);
         drop(c);
         if (ensure_connected(c) != 0 || (lazy && prepare_once(c, stmt) != 0)) {
@@ -680,7 +807,9 @@ db_thread_read_conn(void)
     if (now >= atomic_load_explicit(&replica_next_check_ns, memory_order_relaxed) &&
         !atomic_flag_test_and_set_explicit(&replica_checking, memory_order_acquire)) {
         if (now >= atomic_load(&replica_next_check_ns)) { /* not just done by another */
+            atomic_store(&replica_check_since_ns, now);
             replica_check(now);
+            atomic_store(&replica_check_since_ns, 0);
             /* Not a standby: a connection a second to the wrong server would be noise. */
             atomic_store(&replica_next_check_ns,
                          util_now_ns() + (atomic_load(&replica_state) == METRICS_REPLICA_NOT_STANDBY
@@ -694,6 +823,17 @@ db_thread_read_conn(void)
 
 /* A read through a replica slot: on the replica while it is fresh, else, or when it
  * fails, on this thread's primary connection. */
+/* Whether reads may go to the replica: fresh at the last check, and no check overdue (a
+ * checker stuck on a silent replica would leave the state as it was). */
+static bool
+replica_usable(long long now)
+{
+    long long since = atomic_load(&replica_check_since_ns);
+
+    return atomic_load_explicit(&replica_state, memory_order_relaxed) == METRICS_REPLICA_FRESH &&
+           (since == 0 || now - since < REPLICA_OVERDUE_NS);
+}
+
 static enum db_status
 replica_exec(struct db_conn *c,
              const char *stmt,
@@ -701,7 +841,7 @@ replica_exec(struct db_conn *c,
              const char *const *params,
              PGresult **out)
 {
-    if (atomic_load_explicit(&replica_state, memory_order_relaxed) == METRICS_REPLICA_FRESH) {
+    if (replica_usable(util_now_ns())) {
         enum db_status st = exec_here(c, stmt, n_params, params, out);
 
         if (st >= 0) {
@@ -709,7 +849,9 @@ replica_exec(struct db_conn *c,
             return st;
         }
         metrics_replica_fallback();
-        if (c->pg == NULL) { /* unreachable, or not a standby any more */
+        if (c->timed_out) { /* silent: every thread would wait as long */
+            replica_set_state(METRICS_REPLICA_DOWN, -1, c->error);
+        } else if (c->pg == NULL) { /* unreachable, or not a standby any more */
             replica_set_state(c->not_standby ? METRICS_REPLICA_NOT_STANDBY : METRICS_REPLICA_DOWN,
                               -1, c->error);
         }
