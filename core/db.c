@@ -89,6 +89,10 @@ static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
 static long long replica_max_lag_ns;
 static int replica_deadline_ms = REPLICA_DEADLINE_MS;
 static _Atomic long long replica_check_since_ns; /* when the running check began, or 0 */
+/* The primary's db_identity ("system id/database"), read by the first check: written once
+ * by the replica_checking holder before primary_identity_known is set. */
+static char primary_identity[160];
+static atomic_bool primary_identity_known;
 static atomic_int replica_state = METRICS_REPLICA_NONE;
 static _Atomic long long replica_next_check_ns;
 static atomic_flag replica_checking = ATOMIC_FLAG_INIT;
@@ -139,6 +143,11 @@ static const struct db_stmt core_stmts[] = {
     { "db_wal_position", "SELECT pg_current_wal_lsn()::text AS lsn" },
     { "db_replay_position", "SELECT pg_is_in_recovery() AS in_recovery,"
                             " pg_last_wal_replay_lsn()::text AS lsn" },
+    /* Which database a connection reached: the cluster (its system identifier, kept by
+     * every standby made from it) and the database's name. PUBLIC may run it. */
+    { "db_identity", "SELECT system_identifier::text AS system_id,"
+                     " current_database() AS db"
+                     " FROM pg_control_system()" },
 };
 
 /* core_stmts come first in the registry, whoever registers or connects first. */
@@ -498,6 +507,60 @@ prepare_all(struct db_conn *c)
     return 0;
 }
 
+static enum db_status exec_here(struct db_conn *c,
+                                const char *stmt,
+                                int n_params,
+                                const char *const *params,
+                                PGresult **out);
+
+/* db_identity on c, as "system id/database" into buf. @return 0, or -1 (c->error) */
+static int
+read_identity(struct db_conn *c, char *buf, size_t size)
+{
+    static const char *const names[] = { "system_id", "db" };
+    PGresult *res = NULL;
+    int cols[2];
+    int ret = -1;
+
+    if (exec_here(c, "db_identity", 0, NULL, &res) > 0 &&
+        db_columns(res, "db_identity", names, cols, 2) == 0) {
+        snprintf(buf, size, "%s/%s", PQgetvalue(res, 0, cols[0]), PQgetvalue(res, 0, cols[1]));
+        ret = 0;
+    }
+    PQclear(res);
+    return ret;
+}
+
+/* A replica connection just made: the same database as the primary's (the same cluster,
+ * by its system identifier, and the same database name), else not used (not_standby). */
+static int
+check_identity(struct db_conn *c)
+{
+    char mine[sizeof(primary_identity)];
+
+    if (!atomic_load(&primary_identity_known)) {
+        snprintf(c->error, sizeof(c->error), "the primary's identity is not known yet");
+        drop(c);
+        return -1;
+    }
+    if (read_identity(c, mine, sizeof(mine)) != 0) {
+        if (c->pg != NULL) {
+            drop(c);
+        }
+        return -1;
+    }
+    if (strcmp(mine, primary_identity) != 0) {
+        snprintf(c->error, sizeof(c->error),
+                 "its database is not the primary's: system identifier/database %s, the "
+                 "primary's %s",
+                 mine, primary_identity);
+        c->not_standby = true;
+        drop(c);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 ensure_connected(struct db_conn *c)
 {
@@ -560,6 +623,7 @@ ensure_connected(struct db_conn *c)
             drop(c);
             return -1;
         }
+        return check_identity(c);
     }
     if (c->own != NULL || c->replica) {
         return 0; /* statements are prepared on first use */
@@ -770,6 +834,10 @@ replica_check(long long now)
     }
     PQclear(res);
     res = NULL;
+    if (!atomic_load(&primary_identity_known) &&
+        read_identity(p, primary_identity, sizeof(primary_identity)) == 0) {
+        atomic_store(&primary_identity_known, true);
+    }
     if (exec_here(rc, "db_replay_position", 0, NULL, &res) <= 0 ||
         db_columns(res, "db_replay_position", replay_names, cols, 2) != 0) {
         replica_set_state(rc->not_standby ? METRICS_REPLICA_NOT_STANDBY : METRICS_REPLICA_DOWN, -1,
