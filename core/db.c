@@ -67,13 +67,18 @@ static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
  * read; the others only load replica_state.
  *
  * Lag is measured against the primary, not by the replica alone: each check reads the
- * primary's WAL position (pg_current_wal_lsn) into samples, then the replica's replay
+ * primary's WAL position into samples, then the replica's replay
  * position; the replica shows everything the primary had written at the newest sample
  * it has replayed past, so its lag is at most the age of that sample (0 when it has
  * replayed the position just read). A replica cut off from its primary falls behind as
  * soon as the primary writes, which its own clock (pg_last_xact_replay_timestamp)
  * would not show, and no privilege beyond PUBLIC's is needed (pg_stat_wal_receiver's
- * status is hidden from roles without pg_read_all_stats).
+ * status is hidden from roles without pg_read_all_stats). The position sampled is the
+ * insert position (pg_current_wal_insert_lsn), which every commit has passed: the write
+ * position (pg_current_wal_lsn) trails commits made with synchronous_commit off, and a
+ * replica past it could still miss them. An insert position just past a page's header
+ * (nothing written on that page yet) counts as the page's start, where a replica that has
+ * replayed everything stops.
  */
 #define REPLICA_CHECK_NS      1000000000LL
 #define REPLICA_SAMPLES       256
@@ -140,7 +145,8 @@ static const struct db_stmt core_stmts[] = {
     { "db_ping", "SELECT 1" },
     /* The replica's freshness (replica_check): the primary's WAL position, then the
      * replica's replay position. */
-    { "db_wal_position", "SELECT pg_current_wal_lsn()::text AS lsn" },
+    { "db_wal_position", "SELECT pg_current_wal_insert_lsn()::text AS lsn,"
+                         " current_setting('wal_block_size') AS page" },
     { "db_replay_position", "SELECT pg_is_in_recovery() AS in_recovery,"
                             " pg_last_wal_replay_lsn()::text AS lsn" },
     /* Which database a connection reached: the cluster (its system identifier, kept by
@@ -816,7 +822,7 @@ lag_of(unsigned long long lsn, long long now, bool *known)
 static void
 replica_check(long long now)
 {
-    static const char *const wal_names[] = { "lsn" };
+    static const char *const wal_names[] = { "lsn", "page" };
     static const char *const replay_names[] = { "in_recovery", "lsn" };
     struct db_conn *p = db_thread_conn();
     struct db_conn *rc = thread_replica();
@@ -828,8 +834,14 @@ replica_check(long long now)
 
     /* The primary unreachable: no new sample, and the replica's lag grows from the last. */
     if (!p->in_txn &&
-        db_exec_columns(p, "db_wal_position", 0, NULL, wal_names, cols, 1, &res) > 0 &&
+        db_exec_columns(p, "db_wal_position", 0, NULL, wal_names, cols, 2, &res) > 0 &&
         parse_lsn(PQgetvalue(res, 0, cols[0]), &lsn) == 0) {
+        unsigned long long page = strtoull(PQgetvalue(res, 0, cols[1]), NULL, 10);
+
+        /* A page's header is 24 bytes, 40 on a segment's first page; a record, 24 at least. */
+        if (page > 0 && lsn % page > 0 && lsn % page <= 40) {
+            lsn -= lsn % page;
+        }
         add_sample(now, lsn);
     }
     PQclear(res);

@@ -85,10 +85,15 @@ class Standby:
         self.psql("SELECT pg_wal_replay_resume()")
 
     def wait_replayed(self, timeout=60):
-        """Until the standby has replayed what the primary has written so far."""
-        target = self.primary.psql("SELECT pg_current_wal_lsn()").strip()
-        wait_until(lambda: self.psql(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn").strip() == "t",
-                   timeout)
+        """Until the standby has replayed what the primary has committed so far (the insert
+        position: the write position trails commits made with synchronous_commit off; one
+        just past a page's header counts as the page's start, as in core/db.c)."""
+        lsn, page = self.primary.psql(
+            "SELECT pg_current_wal_insert_lsn(), current_setting('wal_block_size')").strip().split("|")
+        target = lsn_int(lsn)
+        if 0 < target % int(page) <= 40:
+            target -= target % int(page)
+        wait_until(lambda: lsn_int(self.psql("SELECT pg_last_wal_replay_lsn()").strip()) >= target, timeout)
 
 
 class ReplicaService(harness.Service):
@@ -236,6 +241,11 @@ class ReplicaEnv:
         r = requests.get(self.svc.url(ENTRY), headers=auth, params={"address": address}, timeout=10)
         assert r.status_code == 200, r.text
         return r.json()
+
+
+def lsn_int(text):
+    hi, lo = text.split("/")
+    return int(hi, 16) << 32 | int(lo, 16)
 
 
 def lookup_hash(address, medium, pepper):
