@@ -98,6 +98,16 @@ static _Atomic long long replica_check_since_ns; /* when the running check began
  * by the replica_checking holder before primary_identity_known is set. */
 static char primary_identity[160];
 static atomic_bool primary_identity_known;
+
+/* Where this thread's current request reads (db_read_begin, db_thread_read_conn): chosen
+ * once, so that one answer never mixes the replica's and the primary's data; a failure on
+ * the replica moves the rest of the request to the primary, never back. */
+enum read_side {
+    READ_UNSET,
+    READ_REPLICA,
+    READ_PRIMARY,
+};
+static _Thread_local enum read_side read_side;
 static atomic_int replica_state = METRICS_REPLICA_NONE;
 static _Atomic long long replica_next_check_ns;
 static atomic_flag replica_checking = ATOMIC_FLAG_INIT;
@@ -873,11 +883,33 @@ replica_check(long long now)
         }
     }
     PQclear(res);
+    if (rc->pg != NULL) {
+        rc->retry_at_ns = 0; /* it answers: this thread reads from it again */
+    }
+}
+
+/* Whether reads may go to the replica: fresh at the last check, no check overdue (a
+ * checker stuck on a silent replica would leave the state as it was), and this thread's
+ * own connection not failed lately. */
+static bool
+replica_usable(const struct db_conn *c, long long now)
+{
+    long long since = atomic_load(&replica_check_since_ns);
+
+    return atomic_load_explicit(&replica_state, memory_order_relaxed) == METRICS_REPLICA_FRESH &&
+           (since == 0 || now - since < REPLICA_OVERDUE_NS) && now >= c->retry_at_ns;
+}
+
+void
+db_read_begin(void)
+{
+    read_side = READ_UNSET;
 }
 
 struct db_conn *
 db_thread_read_conn(void)
 {
+    struct db_conn *rc;
     long long now;
 
     if (replica_settings.conninfo == NULL) {
@@ -898,22 +930,26 @@ db_thread_read_conn(void)
         }
         atomic_flag_clear_explicit(&replica_checking, memory_order_release);
     }
+    rc = thread_replica();
+    if (read_side == READ_UNSET) {
+        read_side = replica_usable(rc, util_now_ns()) ? READ_REPLICA : READ_PRIMARY;
+    }
+    return rc;
+}
+
+struct db_conn *
+db_read_from_primary(void)
+{
+    if (replica_settings.conninfo == NULL) {
+        return db_thread_conn();
+    }
+    read_side = READ_PRIMARY;
     return thread_replica();
 }
 
-/* A read through a replica slot: on the replica while it is fresh, else, or when it
- * fails, on this thread's primary connection. */
-/* Whether reads may go to the replica: fresh at the last check, and no check overdue (a
- * checker stuck on a silent replica would leave the state as it was). */
-static bool
-replica_usable(long long now)
-{
-    long long since = atomic_load(&replica_check_since_ns);
-
-    return atomic_load_explicit(&replica_state, memory_order_relaxed) == METRICS_REPLICA_FRESH &&
-           (since == 0 || now - since < REPLICA_OVERDUE_NS);
-}
-
+/* A read through a replica slot: on the side this request reads from (read_side), the
+ * replica while it is usable; else, or when it fails, on this thread's primary connection.
+ * Inside a transaction of this thread (db_begin on the slot), always the primary. */
 static enum db_status
 replica_exec(struct db_conn *c,
              const char *stmt,
@@ -921,7 +957,13 @@ replica_exec(struct db_conn *c,
              const char *const *params,
              PGresult **out)
 {
-    if (replica_usable(util_now_ns())) {
+    struct db_conn *p = db_thread_conn();
+    long long now = util_now_ns();
+
+    if (read_side == READ_UNSET || (read_side == READ_REPLICA && !replica_usable(c, now))) {
+        read_side = replica_usable(c, now) ? READ_REPLICA : READ_PRIMARY;
+    }
+    if (read_side == READ_REPLICA && !p->in_txn) {
         enum db_status st = exec_here(c, stmt, n_params, params, out);
 
         if (st >= 0) {
@@ -929,15 +971,19 @@ replica_exec(struct db_conn *c,
             return st;
         }
         metrics_replica_fallback();
+        read_side = READ_PRIMARY;
         if (c->timed_out) { /* silent: every thread would wait as long */
             replica_set_state(METRICS_REPLICA_DOWN, -1, c->error);
-        } else if (c->pg == NULL) { /* unreachable, or not a standby any more */
-            replica_set_state(c->not_standby ? METRICS_REPLICA_NOT_STANDBY : METRICS_REPLICA_DOWN,
-                              -1, c->error);
+        }
+        if (c->pg == NULL) {
+            /* This thread reads from the primary for a while; the checker alone says what
+             * every thread does (a second later at most). */
+            c->retry_at_ns = now + (c->not_standby ? 30 : 1) * REPLICA_CHECK_NS;
+            log_debug("db: this thread's replica connection failed: %s", c->error);
         }
     }
     metrics_db_read(false);
-    return exec_here(db_thread_conn(), stmt, n_params, params, out);
+    return exec_here(p, stmt, n_params, params, out);
 }
 
 enum db_status

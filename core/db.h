@@ -46,14 +46,27 @@ struct db_conn *db_thread_conn(void);
  * This thread's connection for reads that may lag by up to database.replica_max_lag
  * seconds (lookups, hash_details, /info, directory search): with database.replica
  * set, a slot whose single statements (db_exec) run on the replica while it is
- * reachable, a standby and fresh, else on the primary; a statement the replica fails
- * runs again on the primary, so the caller never sees the replica's failures. A
- * transaction (db_txn_run, db_begin) or db_conn_pg on it uses the primary: nothing
- * read inside a write, and no write, ever goes to the replica. Without a replica, the
- * same as db_thread_conn. Measures the replica at most once a second (one caller at
- * a time; the others do not wait). Never NULL.
+ * reachable, the primary's database, a standby and fresh, else on the primary; a
+ * statement the replica fails (or does not answer within 2 s) runs again on the
+ * primary, so the caller never sees the replica's failures. The side is chosen by the
+ * request's first call and kept for all its reads (db_read_begin starts a request); a
+ * failure on the replica moves the rest of the request to the primary. A transaction
+ * (db_txn_run, db_begin) or db_conn_pg on it uses the primary, and so does db_exec while
+ * this thread's primary connection is in a transaction: nothing read inside a write, and
+ * no write, ever goes to the replica. Without a replica, the same as db_thread_conn.
+ * Measures the replica at most once a second (one caller at a time; the others do not
+ * wait). Never NULL.
  */
 struct db_conn *db_thread_read_conn(void);
+
+/** Starts a request on this thread: its first db_thread_read_conn chooses the side again. */
+void db_read_begin(void);
+
+/**
+ * Moves the rest of this thread's request to the primary (the replica answered, but
+ * without what the primary has: no pepper yet) and returns the read slot. Never NULL.
+ */
+struct db_conn *db_read_from_primary(void);
 
 /** Closes this thread's connections (primary and replica), if any. */
 void db_thread_close(void);

@@ -407,6 +407,7 @@ dispatch(struct http_server *srv, struct http_req *r)
     }
     route = router_at(srv->router, r->route_index);
     r->db = db_thread_conn();
+    db_read_begin();
     if (route->flags & ROUTE_AUTH) {
         const char *token = access_token(r);
         enum reply_status rs;
