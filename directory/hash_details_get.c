@@ -18,6 +18,9 @@ dir_hash_details_get(struct http_req *r, const json_t *body)
     json_t *algorithms;
     int ret;
 
+    if (st == DB_NO_ROWS) { /* a replica without the first pepper yet */
+        st = dir_store_pepper_get(db_read_from_primary(), &pepper);
+    }
     if (st <= 0) {
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
     }

@@ -74,6 +74,10 @@ lookup_hashes(struct http_req *r, const struct lookup_in *in)
     }
     st = dir_store_lookup_hashes(db_thread_read_conn(), hashes, n_hashes, &pepper, add_mapping,
                                  mappings);
+    if (st == DB_NO_ROWS) { /* no pepper row, so no mapping either: a replica without it yet */
+        st = dir_store_lookup_hashes(db_read_from_primary(), hashes, n_hashes, &pepper, add_mapping,
+                                     mappings);
+    }
     free(hashes);
     if (st < 0) {
         ret = http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
@@ -100,6 +104,9 @@ lookup_plain(struct http_req *r, const struct lookup_in *in)
     int ret;
 
     st = dir_store_pepper_get(db_thread_read_conn(), &pepper);
+    if (st == DB_NO_ROWS) { /* a replica without the first pepper yet */
+        st = dir_store_pepper_get(db_read_from_primary(), &pepper);
+    }
     if (st <= 0) {
         json_decref(pairs);
         return http_reply_ec(r, E_DB_UNAVAILABLE, NULL);
