@@ -111,12 +111,17 @@ static _Thread_local enum read_side read_side;
 static atomic_int replica_state = METRICS_REPLICA_NONE;
 static _Atomic long long replica_next_check_ns;
 static atomic_flag replica_checking = ATOMIC_FLAG_INIT;
-/* Distinct positions of the primary, oldest first in a ring, the newest one's time
- * refreshed while the position stays: only the thread holding replica_checking. */
+/* Positions of the primary, oldest first in a ring: only the thread holding
+ * replica_checking. A slot covers sample_spacing_ns from its first_ns and keeps the
+ * newest position and time in that span, so that the ring spans replica_max_lag whatever
+ * it is (one slot a second up to 256 s, fewer past that). A replica between two slots is
+ * given the older one's time: its lag is overestimated by a slot's span at most. */
 static struct {
+    long long first_ns;
     long long at_ns;
     unsigned long long lsn;
 } samples[REPLICA_SAMPLES];
+static long long sample_spacing_ns;
 static size_t n_samples;
 static size_t sample_next; /* where the next one goes */
 
@@ -234,6 +239,7 @@ db_configure(const struct cfg_database *conf)
                                                                : REPLICA_CONNECT_LIMIT);
         memcpy(replica_settings.options, settings.options, sizeof(settings.options));
         replica_max_lag_ns = conf->replica_max_lag * 1000000000LL;
+        sample_spacing_ns = replica_max_lag_ns / REPLICA_SAMPLES;
         replica_deadline_ms =
             conf->statement_timeout_ms > 0 && conf->statement_timeout_ms < REPLICA_DEADLINE_MS
                 ? (int)conf->statement_timeout_ms
@@ -797,10 +803,13 @@ add_sample(long long at_ns, unsigned long long lsn)
 {
     size_t last = (sample_next + REPLICA_SAMPLES - 1) % REPLICA_SAMPLES;
 
-    if (n_samples > 0 && samples[last].lsn == lsn) {
+    if (n_samples > 0 && lsn >= samples[last].lsn &&
+        (lsn == samples[last].lsn || at_ns - samples[last].first_ns < sample_spacing_ns)) {
         samples[last].at_ns = at_ns;
+        samples[last].lsn = lsn;
         return;
     }
+    samples[sample_next].first_ns = at_ns;
     samples[sample_next].at_ns = at_ns;
     samples[sample_next].lsn = lsn;
     sample_next = (sample_next + 1) % REPLICA_SAMPLES;
