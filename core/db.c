@@ -112,12 +112,16 @@ static atomic_int replica_state = METRICS_REPLICA_NONE;
 static _Atomic long long replica_next_check_ns;
 static atomic_flag replica_checking = ATOMIC_FLAG_INIT;
 /* Positions of the primary, oldest first in a ring: only the thread holding
- * replica_checking. A slot covers sample_spacing_ns from its first_ns and keeps the
- * newest position and time in that span, so that the ring spans replica_max_lag whatever
- * it is (one slot a second up to 256 s, fewer past that). A replica between two slots is
- * given the older one's time: its lag is overestimated by a slot's span at most. */
+ * replica_checking. A slot covers sample_spacing_ns from its first_ns and keeps the first
+ * position of that span (lo_lsn, lo_at_ns) and the newest one (lsn, at_ns), each time
+ * refreshed while the position stays, so that the ring spans replica_max_lag whatever it
+ * is (a slot a second up to 256 s, longer past that). A replica between a slot's first and
+ * newest position is given the first one's time: its lag is overestimated by a slot's
+ * span at most. */
 static struct {
     long long first_ns;
+    long long lo_at_ns;
+    unsigned long long lo_lsn;
     long long at_ns;
     unsigned long long lsn;
 } samples[REPLICA_SAMPLES];
@@ -803,13 +807,22 @@ add_sample(long long at_ns, unsigned long long lsn)
 {
     size_t last = (sample_next + REPLICA_SAMPLES - 1) % REPLICA_SAMPLES;
 
-    if (n_samples > 0 && lsn >= samples[last].lsn &&
-        (lsn == samples[last].lsn || at_ns - samples[last].first_ns < sample_spacing_ns)) {
+    if (n_samples > 0 && lsn == samples[last].lsn) {
+        if (samples[last].lo_lsn == lsn) {
+            samples[last].lo_at_ns = at_ns;
+        }
+        samples[last].at_ns = at_ns;
+        return;
+    }
+    if (n_samples > 0 && lsn > samples[last].lsn &&
+        at_ns - samples[last].first_ns < sample_spacing_ns) {
         samples[last].at_ns = at_ns;
         samples[last].lsn = lsn;
         return;
     }
     samples[sample_next].first_ns = at_ns;
+    samples[sample_next].lo_at_ns = at_ns;
+    samples[sample_next].lo_lsn = lsn;
     samples[sample_next].at_ns = at_ns;
     samples[sample_next].lsn = lsn;
     sample_next = (sample_next + 1) % REPLICA_SAMPLES;
@@ -830,10 +843,15 @@ lag_of(unsigned long long lsn, long long now, bool *known)
             *known = true;
             return now > samples[i].at_ns ? now - samples[i].at_ns : 0;
         }
+        if (samples[i].lo_lsn <= lsn) {
+            *known = true;
+            return now > samples[i].lo_at_ns ? now - samples[i].lo_at_ns : 0;
+        }
     }
     *known = false;
     return n_samples > 0
-               ? now - samples[(sample_next + REPLICA_SAMPLES - n_samples) % REPLICA_SAMPLES].at_ns
+               ? now -
+                     samples[(sample_next + REPLICA_SAMPLES - n_samples) % REPLICA_SAMPLES].lo_at_ns
                : -1;
 }
 
