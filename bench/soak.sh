@@ -295,6 +295,12 @@ export SOAK_CPU
 errors=$(grep -c '^[^ ]* ERROR ' "$work/serve.log" || true)
 warns=$(grep -c '^[^ ]* WARN ' "$work/serve.log" || true)
 grep -m5 -E '^[^ ]* (ERROR|WARN) ' "$work/serve.log" | sed 's/^/  serve: /' || true
-[ -n "${SOAK_KEEP:-}" ] && cp "$work"/{samples.tsv,sink.json,serve.log} "$work"/soak.results* "$SOAK_KEEP"/ 2>/dev/null
+# (an if: under set -e a failed copy ending an && list would end the script before its
+# report)
+if [ -n "${SOAK_KEEP:-}" ]; then
+    mkdir -p "$SOAK_KEEP" &&
+        cp "$work"/{samples.tsv,sink.json,serve.log} "$work"/soak.results* "$SOAK_KEEP"/ ||
+        echo "SOAK_KEEP=$SOAK_KEEP: the raw figures could not be copied there" >&2
+fi
 $py bench/soak.py report "$work/soak.results" "$work/samples.tsv" "$work/sink.json" \
     "$errors" "$warns" "$alive"
