@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 
 #include "ldap-sync/store.h"
+#include "ldap-sync/store_values.h"
 
 /* The key of a source's advisory lock: one bigint, the 64-bit hash of its name in the
  * sync's namespace (two sources meet with a chance of 2^-64, as they would meet the
@@ -133,25 +134,6 @@ lsync_store_ops_init(void)
     db_register(lsync_store_ops_stmts, ANN_ARRAY_LEN(lsync_store_ops_stmts));
 }
 
-/* A value, NULL for SQL NULL. */
-static const char *
-value_of(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
-static long long
-count_of(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? 0 : atoll(PQgetvalue(res, row, col));
-}
-
-static bool
-bool_of(const PGresult *res, int row, int col)
-{
-    return strcmp(PQgetvalue(res, row, col), "t") == 0;
-}
-
 enum db_status
 lsync_store_lock(struct db_conn *c, const char *source, bool *out_locked)
 {
@@ -162,7 +144,7 @@ lsync_store_lock(struct db_conn *c, const char *source, bool *out_locked)
     enum db_status st =
         db_exec_columns(c, "lsync_store_lock", 1, params, names, col, ANN_ARRAY_LEN(names), &res);
 
-    *out_locked = st > 0 && bool_of(res, 0, col[0]);
+    *out_locked = st > 0 && lsync_pg_bool(res, 0, col[0]);
     PQclear(res);
     return st == DB_NO_ROWS ? DB_HARD : st;
 }
@@ -177,7 +159,7 @@ lsync_store_lock_held(struct db_conn *c, const char *source, bool *out_held)
     enum db_status st = db_exec_columns(c, "lsync_store_lock_held", 1, params, names, col,
                                         ANN_ARRAY_LEN(names), &res);
 
-    *out_held = st > 0 && bool_of(res, 0, col[0]);
+    *out_held = st > 0 && lsync_pg_bool(res, 0, col[0]);
     PQclear(res);
     return st == DB_NO_ROWS ? DB_HARD : st;
 }
@@ -203,8 +185,8 @@ lsync_store_lock_holder(struct db_conn *c, const char *source, char *out, size_t
 
     out[0] = '\0';
     if (st > 0) {
-        const char *since = value_of(res, 0, col[0]);
-        long long age = count_of(res, 0, col[1]);
+        const char *since = lsync_pg_value(res, 0, col[0]);
+        long long age = lsync_pg_count(res, 0, col[1]);
         char held[64] = "";
 
         if (since != NULL) {
@@ -279,16 +261,16 @@ lsync_store_retire_preview(struct db_conn *c,
 
     *out = (struct lsync_store_retire_preview){ 0 };
     if (st > 0) {
-        const char *retired = value_of(res, 0, col[0]);
+        const char *retired = lsync_pg_value(res, 0, col[0]);
 
         snprintf(out->retired_at, sizeof(out->retired_at), "%s", retired ? retired : "");
-        out->entries = count_of(res, 0, col[1]);
-        out->addresses = count_of(res, 0, col[2]);
-        out->bound = count_of(res, 0, col[3]);
-        out->leaving = count_of(res, 0, col[4]);
-        out->leaving_bound = count_of(res, 0, col[5]);
-        out->resolved = count_of(res, 0, col[6]);
-        out->annuaire_live = count_of(res, 0, col[7]);
+        out->entries = lsync_pg_count(res, 0, col[1]);
+        out->addresses = lsync_pg_count(res, 0, col[2]);
+        out->bound = lsync_pg_count(res, 0, col[3]);
+        out->leaving = lsync_pg_count(res, 0, col[4]);
+        out->leaving_bound = lsync_pg_count(res, 0, col[5]);
+        out->resolved = lsync_pg_count(res, 0, col[6]);
+        out->annuaire_live = lsync_pg_count(res, 0, col[7]);
     }
     PQclear(res);
     return st;
@@ -304,7 +286,7 @@ lsync_store_retire(struct db_conn *c, const char *source, long long *out_removed
     enum db_status st =
         db_exec_columns(c, "lsync_store_retire", 1, params, names, col, ANN_ARRAY_LEN(names), &res);
 
-    *out_removed = st > 0 ? count_of(res, 0, col[0]) : 0;
+    *out_removed = st > 0 ? lsync_pg_count(res, 0, col[0]) : 0;
     PQclear(res);
     return st == DB_NO_ROWS ? DB_HARD : st;
 }
@@ -320,7 +302,7 @@ lsync_store_conflict_list(struct db_conn *c, lsync_store_claim_fn fn, void *ctx)
 
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         if (fn(ctx, PQgetvalue(res, i, col[0]), PQgetvalue(res, i, col[1]),
-               value_of(res, i, col[2]), PQgetvalue(res, i, col[3])) != 0) {
+               lsync_pg_value(res, i, col[2]), PQgetvalue(res, i, col[3])) != 0) {
             st = DB_HARD;
         }
     }

@@ -16,6 +16,8 @@
 
 #include <libpq-fe.h>
 
+#include "ldap-sync/store_values.h"
+
 /* Run by `annuaire sync` on its own connection, each prepared on first use. */
 static const struct db_stmt lsync_store_stmts[] = {
     { "lsync_store_source_begin",
@@ -175,21 +177,20 @@ lsync_store_metrics_init(void)
     db_register(lsync_store_metrics_stmts, ANN_ARRAY_LEN(lsync_store_metrics_stmts));
 }
 
-/* A value, NULL for SQL NULL. */
-static const char *
-value_of(const PGresult *res, int row, int col)
+const char *
+lsync_pg_value(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
-static long long
-count_of(const PGresult *res, int row, int col)
+long long
+lsync_pg_count(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? 0 : atoll(PQgetvalue(res, row, col));
 }
 
-static bool
-bool_of(const PGresult *res, int row, int col)
+bool
+lsync_pg_bool(const PGresult *res, int row, int col)
 {
     return strcmp(PQgetvalue(res, row, col), "t") == 0;
 }
@@ -217,13 +218,13 @@ lsync_store_source_begin(struct db_conn *c,
     st = db_exec_columns(c, "lsync_store_source_begin", 6, params, names, col, ANN_ARRAY_LEN(names),
                          &res);
     if (st > 0) {
-        const char *cookie = value_of(res, 0, col[0]);
+        const char *cookie = lsync_pg_value(res, 0, col[0]);
 
         out->cookie = cookie ? xstrdup(cookie) : NULL;
-        out->full_due = bool_of(res, 0, col[1]);
-        out->entries = count_of(res, 0, col[2]);
-        out->last_read = count_of(res, 0, col[3]);
-        out->direct = bool_of(res, 0, col[4]);
+        out->full_due = lsync_pg_bool(res, 0, col[1]);
+        out->entries = lsync_pg_count(res, 0, col[2]);
+        out->last_read = lsync_pg_count(res, 0, col[3]);
+        out->direct = lsync_pg_bool(res, 0, col[4]);
     } else if (st == DB_NO_ROWS) {
         st = DB_HARD; /* the function returns one row: a failure mapped to no rows */
     }
@@ -485,15 +486,15 @@ lsync_store_diff(struct db_conn *c,
     st = db_exec_columns(c, "lsync_store_diff", 6, params, names, col, ANN_ARRAY_LEN(names), &res);
 
     if (st > 0) {
-        out->rejected = count_of(res, 0, col[0]);
-        out->added = count_of(res, 0, col[1]);
-        out->changed = count_of(res, 0, col[2]);
-        out->removed = count_of(res, 0, col[3]);
-        out->live_before = count_of(res, 0, col[4]);
-        out->marks = count_of(res, 0, col[5]);
-        out->backs = count_of(res, 0, col[6]);
-        out->missing_unmentioned = count_of(res, 0, col[7]);
-        out->marked = count_of(res, 0, col[8]);
+        out->rejected = lsync_pg_count(res, 0, col[0]);
+        out->added = lsync_pg_count(res, 0, col[1]);
+        out->changed = lsync_pg_count(res, 0, col[2]);
+        out->removed = lsync_pg_count(res, 0, col[3]);
+        out->live_before = lsync_pg_count(res, 0, col[4]);
+        out->marks = lsync_pg_count(res, 0, col[5]);
+        out->backs = lsync_pg_count(res, 0, col[6]);
+        out->missing_unmentioned = lsync_pg_count(res, 0, col[7]);
+        out->marked = lsync_pg_count(res, 0, col[8]);
     } else if (st == DB_NO_ROWS) {
         st = DB_HARD;
     }
@@ -650,16 +651,16 @@ lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx)
 
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         struct lsync_store_metric row = {
-            .source = value_of(res, i, col[0]),
-            .entries = value_of(res, i, col[1]),
-            .ended_at = value_of(res, i, col[2]),
-            .status = value_of(res, i, col[3]),
-            .last_success = value_of(res, i, col[10]),
-            .busy = value_of(res, i, col[11]),
+            .source = lsync_pg_value(res, i, col[0]),
+            .entries = lsync_pg_value(res, i, col[1]),
+            .ended_at = lsync_pg_value(res, i, col[2]),
+            .status = lsync_pg_value(res, i, col[3]),
+            .last_success = lsync_pg_value(res, i, col[10]),
+            .busy = lsync_pg_value(res, i, col[11]),
         };
 
         for (size_t k = 0; k < ANN_ARRAY_LEN(row.counts); k++) {
-            row.counts[k] = value_of(res, i, col[4 + k]);
+            row.counts[k] = lsync_pg_value(res, i, col[4 + k]);
         }
         fn(ctx, &row);
     }
@@ -676,15 +677,15 @@ lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx)
 static void
 run_of(const PGresult *res, int i, const int *col, struct lsync_store_run_row *out)
 {
-    out->id = value_of(res, i, col[0]);
-    out->mode = value_of(res, i, col[1]);
-    out->status = value_of(res, i, col[2]);
-    out->started_at = value_of(res, i, col[3]);
-    out->ended_at = value_of(res, i, col[4]);
+    out->id = lsync_pg_value(res, i, col[0]);
+    out->mode = lsync_pg_value(res, i, col[1]);
+    out->status = lsync_pg_value(res, i, col[2]);
+    out->started_at = lsync_pg_value(res, i, col[3]);
+    out->ended_at = lsync_pg_value(res, i, col[4]);
     for (size_t k = 0; k < ANN_ARRAY_LEN(out->counts); k++) {
-        out->counts[k] = value_of(res, i, col[5 + k]);
+        out->counts[k] = lsync_pg_value(res, i, col[5 + k]);
     }
-    out->error = value_of(res, i, col[14]);
+    out->error = lsync_pg_value(res, i, col[14]);
 }
 
 enum db_status
@@ -700,15 +701,15 @@ lsync_store_sources(struct db_conn *c, lsync_store_source_fn fn, void *ctx)
 
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         struct lsync_store_source_row row = {
-            .name = value_of(res, i, col[0]),
-            .ministry = value_of(res, i, col[1]),
-            .priority = value_of(res, i, col[2]),
-            .last_full_at = value_of(res, i, col[3]),
-            .conflicts = value_of(res, i, col[9]),
+            .name = lsync_pg_value(res, i, col[0]),
+            .ministry = lsync_pg_value(res, i, col[1]),
+            .priority = lsync_pg_value(res, i, col[2]),
+            .last_full_at = lsync_pg_value(res, i, col[3]),
+            .conflicts = lsync_pg_value(res, i, col[9]),
         };
 
         for (size_t k = 0; k < ANN_ARRAY_LEN(row.entries); k++) {
-            row.entries[k] = value_of(res, i, col[4 + k]);
+            row.entries[k] = lsync_pg_value(res, i, col[4 + k]);
         }
         run_of(res, i, col + 10, &row.run);
         fn(ctx, &row);
@@ -738,7 +739,7 @@ lsync_store_runs(struct db_conn *c,
         struct lsync_store_run_row row = { 0 };
 
         run_of(res, i, col + 1, &row);
-        fn(ctx, value_of(res, i, col[0]), &row);
+        fn(ctx, lsync_pg_value(res, i, col[0]), &row);
     }
     PQclear(res);
     return st;
@@ -766,18 +767,18 @@ lsync_store_entries(struct db_conn *c,
                          &res);
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         const struct lsync_store_entry_row row = {
-            .source = value_of(res, i, col[0]),
-            .key = value_of(res, i, col[1]),
-            .dn = value_of(res, i, col[2]),
-            .ministry = value_of(res, i, col[3]),
-            .entity = value_of(res, i, col[4]),
-            .display_name = value_of(res, i, col[5]),
-            .title = value_of(res, i, col[6]),
-            .disabled = bool_of(res, i, col[7]),
-            .hidden = bool_of(res, i, col[8]),
-            .deleted_at = value_of(res, i, col[9]),
-            .missing_since = value_of(res, i, col[10]),
-            .owner = bool_of(res, i, col[11]),
+            .source = lsync_pg_value(res, i, col[0]),
+            .key = lsync_pg_value(res, i, col[1]),
+            .dn = lsync_pg_value(res, i, col[2]),
+            .ministry = lsync_pg_value(res, i, col[3]),
+            .entity = lsync_pg_value(res, i, col[4]),
+            .display_name = lsync_pg_value(res, i, col[5]),
+            .title = lsync_pg_value(res, i, col[6]),
+            .disabled = lsync_pg_bool(res, i, col[7]),
+            .hidden = lsync_pg_bool(res, i, col[8]),
+            .deleted_at = lsync_pg_value(res, i, col[9]),
+            .missing_since = lsync_pg_value(res, i, col[10]),
+            .owner = lsync_pg_bool(res, i, col[11]),
         };
 
         fn(ctx, &row);
