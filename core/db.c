@@ -877,3 +877,21 @@ db_exec_columns(struct db_conn *c,
     }
     return st;
 }
+
+const char *
+db_value(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+long long
+db_value_count(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : atoll(PQgetvalue(res, row, col));
+}
+
+bool
+db_value_bool(const PGresult *res, int row, int col)
+{
+    return strcmp(PQgetvalue(res, row, col), "t") == 0;
+}

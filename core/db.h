@@ -7,6 +7,7 @@
 #ifndef ANN_CORE_DB_H
 #define ANN_CORE_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <libpq-fe.h>
@@ -208,5 +209,14 @@ enum db_status db_exec_script(struct db_conn *c, const char *sql) ANN_MUST_CHECK
 /** A copy of the text value at row, col of res, owned by the caller; NULL when it is SQL
  *  NULL. */
 char *db_value_dup(const PGresult *res, int row, int col);
+
+/** The text at row, col of res, borrowed from it; NULL when it is SQL NULL. */
+const char *db_value(const PGresult *res, int row, int col);
+
+/** The integer at row, col of res; 0 when it is SQL NULL. */
+long long db_value_count(const PGresult *res, int row, int col);
+
+/** Whether the boolean at row, col of res is true. */
+bool db_value_bool(const PGresult *res, int row, int col);
 
 #endif

@@ -10,8 +10,8 @@
 
 #include <libpq-fe.h>
 
+#include "core/db.h"
 #include "ldap-sync/store.h"
-#include "ldap-sync/store_values.h"
 
 /* The key of a source's advisory lock: one bigint, the 64-bit hash of its name in the
  * sync's namespace (two sources meet with a chance of 2^-64, as they would meet the
@@ -144,7 +144,7 @@ lsync_store_lock(struct db_conn *c, const char *source, bool *out_locked)
     enum db_status st =
         db_exec_columns(c, "lsync_store_lock", 1, params, names, col, ANN_ARRAY_LEN(names), &res);
 
-    *out_locked = st > 0 && lsync_pg_bool(res, 0, col[0]);
+    *out_locked = st > 0 && db_value_bool(res, 0, col[0]);
     PQclear(res);
     return st == DB_NO_ROWS ? DB_HARD : st;
 }
@@ -159,7 +159,7 @@ lsync_store_lock_held(struct db_conn *c, const char *source, bool *out_held)
     enum db_status st = db_exec_columns(c, "lsync_store_lock_held", 1, params, names, col,
                                         ANN_ARRAY_LEN(names), &res);
 
-    *out_held = st > 0 && lsync_pg_bool(res, 0, col[0]);
+    *out_held = st > 0 && db_value_bool(res, 0, col[0]);
     PQclear(res);
     return st == DB_NO_ROWS ? DB_HARD : st;
 }
@@ -185,8 +185,8 @@ lsync_store_lock_holder(struct db_conn *c, const char *source, char *out, size_t
 
     out[0] = '\0';
     if (st > 0) {
-        const char *since = lsync_pg_value(res, 0, col[0]);
-        long long age = lsync_pg_count(res, 0, col[1]);
+        const char *since = db_value(res, 0, col[0]);
+        long long age = db_value_count(res, 0, col[1]);
         char held[64] = "";
 
         if (since != NULL) {
@@ -261,16 +261,16 @@ lsync_store_retire_preview(struct db_conn *c,
 
     *out = (struct lsync_store_retire_preview){ 0 };
     if (st > 0) {
-        const char *retired = lsync_pg_value(res, 0, col[0]);
+        const char *retired = db_value(res, 0, col[0]);
 
         snprintf(out->retired_at, sizeof(out->retired_at), "%s", retired ? retired : "");
-        out->entries = lsync_pg_count(res, 0, col[1]);
-        out->addresses = lsync_pg_count(res, 0, col[2]);
-        out->bound = lsync_pg_count(res, 0, col[3]);
-        out->leaving = lsync_pg_count(res, 0, col[4]);
-        out->leaving_bound = lsync_pg_count(res, 0, col[5]);
-        out->resolved = lsync_pg_count(res, 0, col[6]);
-        out->annuaire_live = lsync_pg_count(res, 0, col[7]);
+        out->entries = db_value_count(res, 0, col[1]);
+        out->addresses = db_value_count(res, 0, col[2]);
+        out->bound = db_value_count(res, 0, col[3]);
+        out->leaving = db_value_count(res, 0, col[4]);
+        out->leaving_bound = db_value_count(res, 0, col[5]);
+        out->resolved = db_value_count(res, 0, col[6]);
+        out->annuaire_live = db_value_count(res, 0, col[7]);
     }
     PQclear(res);
     return st;
@@ -286,7 +286,7 @@ lsync_store_retire(struct db_conn *c, const char *source, long long *out_removed
     enum db_status st =
         db_exec_columns(c, "lsync_store_retire", 1, params, names, col, ANN_ARRAY_LEN(names), &res);
 
-    *out_removed = st > 0 ? lsync_pg_count(res, 0, col[0]) : 0;
+    *out_removed = st > 0 ? db_value_count(res, 0, col[0]) : 0;
     PQclear(res);
     return st == DB_NO_ROWS ? DB_HARD : st;
 }
@@ -302,7 +302,7 @@ lsync_store_conflict_list(struct db_conn *c, lsync_store_claim_fn fn, void *ctx)
 
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         if (fn(ctx, PQgetvalue(res, i, col[0]), PQgetvalue(res, i, col[1]),
-               lsync_pg_value(res, i, col[2]), PQgetvalue(res, i, col[3])) != 0) {
+               db_value(res, i, col[2]), PQgetvalue(res, i, col[3])) != 0) {
             st = DB_HARD;
         }
     }

@@ -16,7 +16,7 @@
 
 #include <libpq-fe.h>
 
-#include "ldap-sync/store_values.h"
+#include "core/db.h"
 
 /* Run by `annuaire sync` on its own connection, each prepared on first use. */
 static const struct db_stmt lsync_store_stmts[] = {
@@ -177,24 +177,6 @@ lsync_store_metrics_init(void)
     db_register(lsync_store_metrics_stmts, ANN_ARRAY_LEN(lsync_store_metrics_stmts));
 }
 
-const char *
-lsync_pg_value(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
-long long
-lsync_pg_count(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? 0 : atoll(PQgetvalue(res, row, col));
-}
-
-bool
-lsync_pg_bool(const PGresult *res, int row, int col)
-{
-    return strcmp(PQgetvalue(res, row, col), "t") == 0;
-}
-
 enum db_status
 lsync_store_source_begin(struct db_conn *c,
                          const struct lsync_source *src,
@@ -218,13 +200,13 @@ lsync_store_source_begin(struct db_conn *c,
     st = db_exec_columns(c, "lsync_store_source_begin", 6, params, names, col, ANN_ARRAY_LEN(names),
                          &res);
     if (st > 0) {
-        const char *cookie = lsync_pg_value(res, 0, col[0]);
+        const char *cookie = db_value(res, 0, col[0]);
 
         out->cookie = cookie ? xstrdup(cookie) : NULL;
-        out->full_due = lsync_pg_bool(res, 0, col[1]);
-        out->entries = lsync_pg_count(res, 0, col[2]);
-        out->last_read = lsync_pg_count(res, 0, col[3]);
-        out->direct = lsync_pg_bool(res, 0, col[4]);
+        out->full_due = db_value_bool(res, 0, col[1]);
+        out->entries = db_value_count(res, 0, col[2]);
+        out->last_read = db_value_count(res, 0, col[3]);
+        out->direct = db_value_bool(res, 0, col[4]);
     } else if (st == DB_NO_ROWS) {
         st = DB_HARD; /* the function returns one row: a failure mapped to no rows */
     }
@@ -486,15 +468,15 @@ lsync_store_diff(struct db_conn *c,
     st = db_exec_columns(c, "lsync_store_diff", 6, params, names, col, ANN_ARRAY_LEN(names), &res);
 
     if (st > 0) {
-        out->rejected = lsync_pg_count(res, 0, col[0]);
-        out->added = lsync_pg_count(res, 0, col[1]);
-        out->changed = lsync_pg_count(res, 0, col[2]);
-        out->removed = lsync_pg_count(res, 0, col[3]);
-        out->live_before = lsync_pg_count(res, 0, col[4]);
-        out->marks = lsync_pg_count(res, 0, col[5]);
-        out->backs = lsync_pg_count(res, 0, col[6]);
-        out->missing_unmentioned = lsync_pg_count(res, 0, col[7]);
-        out->marked = lsync_pg_count(res, 0, col[8]);
+        out->rejected = db_value_count(res, 0, col[0]);
+        out->added = db_value_count(res, 0, col[1]);
+        out->changed = db_value_count(res, 0, col[2]);
+        out->removed = db_value_count(res, 0, col[3]);
+        out->live_before = db_value_count(res, 0, col[4]);
+        out->marks = db_value_count(res, 0, col[5]);
+        out->backs = db_value_count(res, 0, col[6]);
+        out->missing_unmentioned = db_value_count(res, 0, col[7]);
+        out->marked = db_value_count(res, 0, col[8]);
     } else if (st == DB_NO_ROWS) {
         st = DB_HARD;
     }
@@ -651,16 +633,16 @@ lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx)
 
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         struct lsync_store_metric row = {
-            .source = lsync_pg_value(res, i, col[0]),
-            .entries = lsync_pg_value(res, i, col[1]),
-            .ended_at = lsync_pg_value(res, i, col[2]),
-            .status = lsync_pg_value(res, i, col[3]),
-            .last_success = lsync_pg_value(res, i, col[10]),
-            .busy = lsync_pg_value(res, i, col[11]),
+            .source = db_value(res, i, col[0]),
+            .entries = db_value(res, i, col[1]),
+            .ended_at = db_value(res, i, col[2]),
+            .status = db_value(res, i, col[3]),
+            .last_success = db_value(res, i, col[10]),
+            .busy = db_value(res, i, col[11]),
         };
 
         for (size_t k = 0; k < ANN_ARRAY_LEN(row.counts); k++) {
-            row.counts[k] = lsync_pg_value(res, i, col[4 + k]);
+            row.counts[k] = db_value(res, i, col[4 + k]);
         }
         fn(ctx, &row);
     }
@@ -677,15 +659,15 @@ lsync_store_metrics(struct db_conn *c, lsync_store_metric_fn fn, void *ctx)
 static void
 run_of(const PGresult *res, int i, const int *col, struct lsync_store_run_row *out)
 {
-    out->id = lsync_pg_value(res, i, col[0]);
-    out->mode = lsync_pg_value(res, i, col[1]);
-    out->status = lsync_pg_value(res, i, col[2]);
-    out->started_at = lsync_pg_value(res, i, col[3]);
-    out->ended_at = lsync_pg_value(res, i, col[4]);
+    out->id = db_value(res, i, col[0]);
+    out->mode = db_value(res, i, col[1]);
+    out->status = db_value(res, i, col[2]);
+    out->started_at = db_value(res, i, col[3]);
+    out->ended_at = db_value(res, i, col[4]);
     for (size_t k = 0; k < ANN_ARRAY_LEN(out->counts); k++) {
-        out->counts[k] = lsync_pg_value(res, i, col[5 + k]);
+        out->counts[k] = db_value(res, i, col[5 + k]);
     }
-    out->error = lsync_pg_value(res, i, col[14]);
+    out->error = db_value(res, i, col[14]);
 }
 
 enum db_status
@@ -701,15 +683,15 @@ lsync_store_sources(struct db_conn *c, lsync_store_source_fn fn, void *ctx)
 
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         struct lsync_store_source_row row = {
-            .name = lsync_pg_value(res, i, col[0]),
-            .ministry = lsync_pg_value(res, i, col[1]),
-            .priority = lsync_pg_value(res, i, col[2]),
-            .last_full_at = lsync_pg_value(res, i, col[3]),
-            .conflicts = lsync_pg_value(res, i, col[9]),
+            .name = db_value(res, i, col[0]),
+            .ministry = db_value(res, i, col[1]),
+            .priority = db_value(res, i, col[2]),
+            .last_full_at = db_value(res, i, col[3]),
+            .conflicts = db_value(res, i, col[9]),
         };
 
         for (size_t k = 0; k < ANN_ARRAY_LEN(row.entries); k++) {
-            row.entries[k] = lsync_pg_value(res, i, col[4 + k]);
+            row.entries[k] = db_value(res, i, col[4 + k]);
         }
         run_of(res, i, col + 10, &row.run);
         fn(ctx, &row);
@@ -739,7 +721,7 @@ lsync_store_runs(struct db_conn *c,
         struct lsync_store_run_row row = { 0 };
 
         run_of(res, i, col + 1, &row);
-        fn(ctx, lsync_pg_value(res, i, col[0]), &row);
+        fn(ctx, db_value(res, i, col[0]), &row);
     }
     PQclear(res);
     return st;
@@ -767,18 +749,18 @@ lsync_store_entries(struct db_conn *c,
                          &res);
     for (int i = 0; st > 0 && i < PQntuples(res); i++) {
         const struct lsync_store_entry_row row = {
-            .source = lsync_pg_value(res, i, col[0]),
-            .key = lsync_pg_value(res, i, col[1]),
-            .dn = lsync_pg_value(res, i, col[2]),
-            .ministry = lsync_pg_value(res, i, col[3]),
-            .entity = lsync_pg_value(res, i, col[4]),
-            .display_name = lsync_pg_value(res, i, col[5]),
-            .title = lsync_pg_value(res, i, col[6]),
-            .disabled = lsync_pg_bool(res, i, col[7]),
-            .hidden = lsync_pg_bool(res, i, col[8]),
-            .deleted_at = lsync_pg_value(res, i, col[9]),
-            .missing_since = lsync_pg_value(res, i, col[10]),
-            .owner = lsync_pg_bool(res, i, col[11]),
+            .source = db_value(res, i, col[0]),
+            .key = db_value(res, i, col[1]),
+            .dn = db_value(res, i, col[2]),
+            .ministry = db_value(res, i, col[3]),
+            .entity = db_value(res, i, col[4]),
+            .display_name = db_value(res, i, col[5]),
+            .title = db_value(res, i, col[6]),
+            .disabled = db_value_bool(res, i, col[7]),
+            .hidden = db_value_bool(res, i, col[8]),
+            .deleted_at = db_value(res, i, col[9]),
+            .missing_since = db_value(res, i, col[10]),
+            .owner = db_value_bool(res, i, col[11]),
         };
 
         fn(ctx, &row);
